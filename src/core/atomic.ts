@@ -1,0 +1,29 @@
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { dirname, basename, join } from "node:path";
+
+/** Write a file so readers see the old or the new content, never half of it: temp + fsync + rename. */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  const fd = openSync(tmp, "w", mode);
+  try {
+    const buf = typeof data === "string" ? Buffer.from(data) : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    try { unlinkSync(tmp); } catch {}
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  // fsync the directory so the rename itself survives a crash.
+  try {
+    const dfd = openSync(dirname(path), "r");
+    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+  } catch {}
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}

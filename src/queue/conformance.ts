@@ -1,0 +1,299 @@
+/**
+ * The queue conformance suite: one set of behaviours, run against every backend.
+ * A backend test file calls `queueConformance("sqlite", factory)`.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import type { Queue } from "./types.ts";
+import type { TaskEvent } from "../core/task.ts";
+
+export interface ConformanceBackend {
+  queue: Queue;
+  /** A queue spec that another process can open with openQueue (sqlite:/path, redis://…). */
+  spec: string;
+  dispose(): Promise<void>;
+}
+
+export type BackendFactory = (opts: { retryBaseMs: number }) => Promise<ConformanceBackend>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const CLAIMER = join(import.meta.dir, "../../fixtures/queue/claimer.ts");
+
+export function queueConformance(name: string, factory: BackendFactory) {
+  describe(`queue conformance: ${name}`, () => {
+    const open: ConformanceBackend[] = [];
+    const make = async (retryBaseMs = 50) => {
+      const b = await factory({ retryBaseMs });
+      open.push(b);
+      return b.queue;
+    };
+    afterEach(async () => {
+      while (open.length) await open.pop()!.dispose();
+    });
+
+    test("enqueue records created then queued, with all task fields", async () => {
+      const q = await make();
+      const t = await q.enqueue({ stage: "s", payload: { a: 1 }, priority: 3, maxAttempts: 4, timeoutS: 9 });
+      expect(t.status).toBe("queued");
+      expect(t.payload).toEqual({ a: 1 });
+      expect(t.priority).toBe(3);
+      expect(t.maxAttempts).toBe(4);
+      expect(t.timeoutS).toBe(9);
+      expect(t.attempts).toBe(0);
+      expect(t.createdAt).toBeGreaterThan(0);
+      expect(t.queuedAt).toBeGreaterThan(0);
+      const ev = (await q.events(0)).filter((e) => e.taskId === t.id).map((e) => e.type);
+      expect(ev).toEqual(["created", "queued"]);
+      expect((await q.get(t.id))?.id).toBe(t.id);
+      expect(await q.get("nope")).toBeNull();
+    });
+
+    test("claim orders by priority, then age; only the asked stages", async () => {
+      const q = await make();
+      const a = await q.enqueue({ stage: "s", payload: 1 });
+      await sleep(2);
+      const b = await q.enqueue({ stage: "s", payload: 2, priority: 5 });
+      await sleep(2);
+      const c = await q.enqueue({ stage: "s", payload: 3 });
+      await sleep(2);
+      const d = await q.enqueue({ stage: "other", payload: 4, priority: 100 });
+      const order: string[] = [];
+      for (;;) {
+        const t = await q.claim({ stages: ["s"], worker: "w", leaseMs: 10_000 });
+        if (!t) break;
+        expect(t.status).toBe("requested");
+        expect(t.attempts).toBe(1);
+        expect(t.worker).toBe("w");
+        order.push(t.id);
+      }
+      expect(order).toEqual([b.id, a.id, c.id]);
+      expect((await q.get(d.id))?.status).toBe("queued");
+    });
+
+    test("batch enqueue keeps order and is claimable", async () => {
+      const q = await make();
+      const ts = await q.enqueueMany(Array.from({ length: 50 }, (_, i) => ({ stage: "b", payload: i })));
+      expect(ts.length).toBe(50);
+      const first = await q.claim({ stages: ["b"], worker: "w", leaseMs: 1000 });
+      expect(first?.payload).toBe(0);
+      expect((await q.stats()).b?.queued).toBe(49);
+    });
+
+    test("start, progress, complete: full lifecycle with events", async () => {
+      const q = await make();
+      const t = await q.enqueue({ stage: "s", payload: null });
+      const c = await q.claim({ stages: ["s"], worker: "w1", leaseMs: 5000 });
+      expect(c?.id).toBe(t.id);
+      await q.start(t.id, "w1");
+      await q.progress(t.id, "w1", 0.5, "half");
+      const mid = await q.get(t.id);
+      expect(mid?.status).toBe("started");
+      expect(mid?.progress).toBe(0.5);
+      expect(mid?.progressNote).toBe("half");
+      expect(await q.complete(t.id, "other-worker", { no: true })).toBe(false);
+      expect(await q.complete(t.id, "w1", { ok: true })).toBe(true);
+      const done = await q.get(t.id);
+      expect(done?.status).toBe("finished");
+      expect(done?.result).toEqual({ ok: true });
+      expect(done?.finishedAt).toBeGreaterThan(0);
+      expect(done?.startedAt).toBeGreaterThan(0);
+      expect(done?.requestedAt).toBeGreaterThan(0);
+      const types = (await q.events(0)).filter((e) => e.taskId === t.id).map((e) => e.type);
+      expect(types).toEqual(["created", "queued", "requested", "started", "progress", "finished"]);
+      expect(await q.complete(t.id, "w1", {})).toBe(false);
+    });
+
+    test("fail retries with exponential backoff, then fails for good", async () => {
+      const q = await make(100);
+      const t = await q.enqueue({ stage: "r", payload: null, maxAttempts: 3 });
+      const claimedAt: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        let c = null;
+        const deadline = Date.now() + 5000;
+        while (!c && Date.now() < deadline) {
+          c = await q.claim({ stages: ["r"], worker: "w", leaseMs: 5000 });
+          if (!c) await sleep(10);
+        }
+        expect(c?.id).toBe(t.id);
+        claimedAt.push(Date.now());
+        const after = await q.fail(t.id, "w", { message: `boom ${i}` });
+        expect(after?.status).toBe(i < 2 ? "queued" : "failed");
+        if (i < 2) {
+          // Not claimable before its backoff has passed.
+          expect(await q.claim({ stages: ["r"], worker: "w", leaseMs: 5000 })).toBeNull();
+        }
+      }
+      // Backoff doubles: ~100 ms, then ~200 ms.
+      expect(claimedAt[1]! - claimedAt[0]!).toBeGreaterThanOrEqual(95);
+      expect(claimedAt[2]! - claimedAt[1]!).toBeGreaterThanOrEqual(195);
+      const final = await q.get(t.id);
+      expect(final?.status).toBe("failed");
+      expect(final?.attempts).toBe(3);
+      expect(final?.error?.message).toBe("boom 2");
+      expect(final?.error?.attempt).toBe(3);
+    });
+
+    test("fail without retry fails at once", async () => {
+      const q = await make();
+      const t = await q.enqueue({ stage: "r", payload: null, maxAttempts: 5 });
+      await q.claim({ stages: ["r"], worker: "w", leaseMs: 5000 });
+      expect((await q.fail(t.id, "w", { message: "bad input" }, { retry: false }))?.status).toBe("failed");
+      expect(await q.fail(t.id, "w", { message: "again" })).toBeNull();
+    });
+
+    test("cancel before run: the task never runs", async () => {
+      const q = await make();
+      const t = await q.enqueue({ stage: "c", payload: null });
+      expect((await q.cancel(t.id)).status).toBe("cancelled");
+      expect(await q.claim({ stages: ["c"], worker: "w", leaseMs: 1000 })).toBeNull();
+      await expect(q.cancel(t.id)).rejects.toThrow(/already cancelled/);
+      await expect(q.cancel("missing")).rejects.toThrow(/no task/);
+    });
+
+    test("cancel during run: the holder learns it at heartbeat and cannot finish it", async () => {
+      const q = await make();
+      const t = await q.enqueue({ stage: "c", payload: null });
+      await q.claim({ stages: ["c"], worker: "w", leaseMs: 5000 });
+      await q.start(t.id, "w");
+      expect(await q.heartbeat(t.id, "w", 5000)).toEqual({ held: true, cancelRequested: false });
+      const c = await q.cancel(t.id);
+      expect(c.status).toBe("cancelled");
+      expect(c.cancelRequested).toBe(true);
+      expect(await q.heartbeat(t.id, "w", 5000)).toEqual({ held: false, cancelRequested: true });
+      expect(await q.complete(t.id, "w", { partial: true })).toBe(false);
+      const after = await q.get(t.id);
+      expect(after?.status).toBe("cancelled");
+      expect(after?.result).toEqual({ partial: true });
+    });
+
+    test("retry puts a failed or cancelled task back", async () => {
+      const q = await make();
+      const t = await q.enqueue({ stage: "c", payload: null });
+      await q.cancel(t.id);
+      const r = await q.retry(t.id);
+      expect(r.status).toBe("queued");
+      expect(r.attempts).toBe(0);
+      expect((await q.claim({ stages: ["c"], worker: "w", leaseMs: 1000 }))?.id).toBe(t.id);
+      await expect(q.retry(t.id)).rejects.toThrow(/only failed or cancelled/);
+    });
+
+    test("delayed tasks wait for their run-at time", async () => {
+      const q = await make();
+      const t = await q.enqueue({ stage: "d", payload: null, delayMs: 300 });
+      expect(await q.claim({ stages: ["d"], worker: "w", leaseMs: 1000 })).toBeNull();
+      await sleep(350);
+      expect((await q.claim({ stages: ["d"], worker: "w", leaseMs: 1000 }))?.id).toBe(t.id);
+    });
+
+    test("an expired lease puts the task back (its worker died)", async () => {
+      const q = await make();
+      const t = await q.enqueue({ stage: "l", payload: null, maxAttempts: 2 });
+      await q.claim({ stages: ["l"], worker: "dead", leaseMs: 100 });
+      await sleep(150);
+      expect(await q.reapExpired()).toBe(1);
+      const back = await q.get(t.id);
+      expect(back?.status).toBe("queued");
+      expect(back?.error?.code).toBe("lease_expired");
+      const again = await q.claim({ stages: ["l"], worker: "alive", leaseMs: 100 });
+      expect(again?.id).toBe(t.id);
+      expect(again?.attempts).toBe(2);
+      expect(await q.heartbeat(t.id, "dead", 1000)).toEqual({ held: false, cancelRequested: false });
+      expect(await q.complete(t.id, "dead", {})).toBe(false);
+      // Heartbeats keep a lease alive past its first expiry.
+      for (let i = 0; i < 3; i++) {
+        await sleep(60);
+        expect((await q.heartbeat(t.id, "alive", 100)).held).toBe(true);
+      }
+      await q.reapExpired();
+      expect((await q.get(t.id))?.status).toBe("requested");
+      // Out of attempts: a second expiry fails it for good.
+      await sleep(150);
+      await q.reapExpired();
+      expect((await q.get(t.id))?.status).toBe("failed");
+    });
+
+    test("release gives a task back without counting the attempt", async () => {
+      const q = await make();
+      const t = await q.enqueue({ stage: "g", payload: null });
+      await q.claim({ stages: ["g"], worker: "w", leaseMs: 1000 });
+      expect(await q.release(t.id, "w")).toBe(true);
+      const back = await q.get(t.id);
+      expect(back?.status).toBe("queued");
+      expect(back?.attempts).toBe(0);
+    });
+
+    test("stats per stage and status; list filters", async () => {
+      const q = await make();
+      await q.enqueueMany([{ stage: "a", payload: 1 }, { stage: "a", payload: 2 }, { stage: "b", payload: 3 }]);
+      const t = await q.claim({ stages: ["a"], worker: "w", leaseMs: 1000 });
+      await q.complete(t!.id, "w", null);
+      const s = await q.stats();
+      expect(s.a?.finished).toBe(1);
+      expect(s.a?.queued).toBe(1);
+      expect(s.b?.queued).toBe(1);
+      expect((await q.list({ stage: "a" })).length).toBe(2);
+      expect((await q.list({ status: "finished" })).map((x) => x.id)).toEqual([t!.id]);
+      expect((await q.list({ stage: "a", status: ["queued", "finished"], limit: 1 })).length).toBe(1);
+    });
+
+    test("subscribe streams events live, in order", async () => {
+      const q = await make();
+      const seen: TaskEvent[] = [];
+      const stop = q.subscribe((e) => seen.push(e), { intervalMs: 20 });
+      await sleep(50);
+      const t = await q.enqueue({ stage: "e", payload: null });
+      await q.claim({ stages: ["e"], worker: "w", leaseMs: 1000 });
+      await q.complete(t.id, "w", 1);
+      const deadline = Date.now() + 3000;
+      while (seen.filter((e) => e.taskId === t.id).length < 4 && Date.now() < deadline) await sleep(20);
+      stop();
+      expect(seen.filter((e) => e.taskId === t.id).map((e) => e.type)).toEqual(["created", "queued", "requested", "finished"]);
+      for (let i = 1; i < seen.length; i++) expect(seen[i]!.seq).toBeGreaterThan(seen[i - 1]!.seq);
+    });
+
+    test("locks: one owner at a time, expire, renew, release", async () => {
+      const q = await make();
+      expect(await q.acquireLock("k", "a", 200)).toBe(true);
+      expect(await q.acquireLock("k", "b", 200)).toBe(false);
+      expect(await q.renewLock("k", "a", 200)).toBe(true);
+      expect(await q.renewLock("k", "b", 200)).toBe(false);
+      expect(await q.releaseLock("k", "b")).toBe(false);
+      expect(await q.releaseLock("k", "a")).toBe(true);
+      expect(await q.acquireLock("k", "b", 100)).toBe(true);
+      await sleep(150);
+      expect(await q.acquireLock("k", "a", 100)).toBe(true);
+    });
+
+    test("worker registry: records expire unless refreshed", async () => {
+      const q = await make();
+      const rec = { name: "pre0", kind: "child" as const, host: "h", pid: 1, stage: "pre", state: "idle" as const, taskId: null, since: Date.now(), heartbeatAt: Date.now(), restarts: 0, handler: "h1", error: null };
+      await q.putWorker(rec, 150);
+      await q.putWorker({ ...rec, name: "pre1" }, 5000);
+      expect((await q.listWorkers()).map((w) => w.name)).toEqual(["pre0", "pre1"]);
+      await sleep(200);
+      expect((await q.listWorkers()).map((w) => w.name)).toEqual(["pre1"]);
+      await q.removeWorker("pre1");
+      expect(await q.listWorkers()).toEqual([]);
+    });
+
+    test("concurrent claimers in several processes never double-claim", async () => {
+      const b = await factory({ retryBaseMs: 50 });
+      open.push(b);
+      const N = 3000;
+      await b.queue.enqueueMany(Array.from({ length: N }, (_, i) => ({ stage: "race", payload: i })));
+      const procs = Array.from({ length: 4 }, () =>
+        Bun.spawn(["bun", CLAIMER, b.spec, "race"], { stdout: "pipe", stderr: "pipe", env: { ...process.env } }),
+      );
+      const outs = await Promise.all(procs.map((p) => new Response(p.stdout).text()));
+      const codes = await Promise.all(procs.map((p) => p.exited));
+      const errs = await Promise.all(procs.map((p) => new Response(p.stderr).text()));
+      expect(codes, errs.join("\n")).toEqual([0, 0, 0, 0]);
+      const ids = outs.flatMap((o) => o.split("\n").filter(Boolean));
+      expect(ids.length).toBe(N);
+      expect(new Set(ids).size).toBe(N);
+      // Every process did some of the work (the race was real).
+      for (const o of outs) expect(o.split("\n").filter(Boolean).length).toBeGreaterThan(0);
+      expect((await b.queue.stats()).race?.finished).toBe(N);
+    }, 120_000);
+  });
+}

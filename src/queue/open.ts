@@ -1,0 +1,30 @@
+import { resolve } from "node:path";
+import { usageError } from "../core/errors.ts";
+import { homePaths } from "../core/paths.ts";
+import type { Queue } from "./types.ts";
+import { SqliteQueue, type SqliteQueueOptions } from "./sqlite.ts";
+
+export interface OpenQueueOptions extends SqliteQueueOptions {
+  home: string;
+}
+
+/**
+ * "sqlite" → FALC_HOME/queue.sqlite; "sqlite:/path" → that file; "redis://…" → the Redis backend.
+ * The Redis module is imported only when asked for, so the default never loads BullMQ.
+ */
+export async function openQueue(spec: string, opts: OpenQueueOptions): Promise<Queue> {
+  const s = spec.trim();
+  if (s === "sqlite" || s === "") return new SqliteQueue(homePaths(opts.home).queueDb, opts);
+  if (s.startsWith("sqlite:")) {
+    const path = s.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
+    if (!path) throw usageError("queue `sqlite:` needs a path, e.g. sqlite:/var/lib/falc/queue.sqlite");
+    return new SqliteQueue(resolve(path), opts);
+  }
+  if (s.startsWith("redis://") || s.startsWith("rediss://")) {
+    const { RedisQueue } = await import("./redis.ts");
+    const q = new RedisQueue(s, opts);
+    await q.connect();
+    return q as unknown as Queue;
+  }
+  throw usageError(`unknown queue \`${spec}\`: use sqlite, sqlite:/path/to/db, or redis://host:port/db`);
+}

@@ -1,0 +1,78 @@
+import type { EnqueueInput, StageStats, Task, TaskEvent, TaskFilter, TaskError } from "../core/task.ts";
+import type { WorkerRecord } from "../core/worker-state.ts";
+
+export interface ClaimOptions {
+  stages: string[];
+  worker: string;
+  leaseMs: number;
+}
+
+/** What a heartbeat tells the lease holder. */
+export interface LeaseStatus {
+  /** False when the lease was lost (expired and taken back, or the task ended elsewhere). */
+  held: boolean;
+  cancelRequested: boolean;
+}
+
+export interface FailOptions {
+  /** Retry with backoff while attempts < maxAttempts (default true). */
+  retry?: boolean;
+  /** Override the backoff delay. */
+  delayMs?: number;
+}
+
+/**
+ * The task queue. Both backends (SQLite, Redis) give exactly this behaviour; the conformance
+ * suite in conformance.ts proves it. Every status change is recorded as an event.
+ */
+export interface Queue {
+  readonly kind: "sqlite" | "redis";
+  readonly url: string;
+
+  enqueue<P>(input: EnqueueInput<P>): Promise<Task<P>>;
+  enqueueMany<P>(inputs: EnqueueInput<P>[]): Promise<Task<P>[]>;
+
+  /** Take the best claimable task (priority desc, then oldest) of the given stages: queued → requested. */
+  claim(opts: ClaimOptions): Promise<Task | null>;
+  /** requested → started, by the lease holder. */
+  start(id: string, worker: string): Promise<void>;
+  /** Extend the lease; learn whether the task was cancelled meanwhile. */
+  heartbeat(id: string, worker: string, leaseMs: number): Promise<LeaseStatus>;
+  progress(id: string, worker: string, fraction: number, note?: string): Promise<void>;
+  /** started|requested → finished. Returns false when the worker no longer holds the task. */
+  complete(id: string, worker: string, result?: unknown): Promise<boolean>;
+  /** → queued (retry, with backoff) or → failed for good. Returns the task after the change, or null if not held. */
+  fail(id: string, worker: string, error: TaskError, opts?: FailOptions): Promise<Task | null>;
+  /** Give a held task back without counting it as failed (graceful shutdown). */
+  release(id: string, worker: string): Promise<boolean>;
+
+  /** queued/created → cancelled at once; requested/started → cancelled, and the holder is told at its next heartbeat. */
+  cancel(id: string): Promise<Task>;
+  /** failed|cancelled → queued with attempts reset. */
+  retry(id: string): Promise<Task>;
+
+  get(id: string): Promise<Task | null>;
+  list(filter?: TaskFilter): Promise<Task[]>;
+  stats(): Promise<Record<string, StageStats>>;
+  /** Events with seq > since, oldest first. */
+  events(since: number, limit?: number): Promise<TaskEvent[]>;
+  /** Live events (polled or pushed by the backend); returns an unsubscribe function. */
+  subscribe(listener: (e: TaskEvent) => void, opts?: { since?: number; intervalMs?: number }): () => void;
+
+  /** Put back tasks whose lease expired (their worker died). Returns how many. Claim also does this. */
+  reapExpired(): Promise<number>;
+
+  /** Named locks with a TTL (scan targets, scheduler leader). */
+  acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  renewLock(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  releaseLock(key: string, owner: string): Promise<boolean>;
+
+  /** Worker registry: records expire when not refreshed within ttlMs. */
+  putWorker(rec: WorkerRecord, ttlMs: number): Promise<void>;
+  removeWorker(name: string): Promise<void>;
+  listWorkers(): Promise<WorkerRecord[]>;
+
+  close(): Promise<void>;
+}
+
+export type QueueFactory = () => Promise<Queue>;
