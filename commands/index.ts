@@ -1,0 +1,37 @@
+import type { CommandClass } from "clipanion";
+import { ProcessCommand } from "./process.ts";
+import { ScanCommand } from "./scan.ts";
+import { SyncMasterCommand } from "./sync/master.ts";
+import { SyncWorkerCommand } from "./sync/worker.ts";
+import { SyncStatusCommand } from "./sync/status.ts";
+import { EvalCommand } from "./eval.ts";
+import { EvalServeCommand } from "./eval/serve.ts";
+import { WorkerCommand } from "./worker.ts";
+import { UiCommand } from "./ui.ts";
+import { TasksSubmitCommand } from "./tasks/submit.ts";
+import { TasksListCommand } from "./tasks/list.ts";
+import { TasksShowCommand } from "./tasks/show.ts";
+import { TasksCancelCommand } from "./tasks/cancel.ts";
+import { TasksRetryCommand } from "./tasks/retry.ts";
+import { TasksStatsCommand } from "./tasks/stats.ts";
+import { TasksWorkersCommand } from "./tasks/workers.ts";
+
+/** Every command falc has; one line each, so stage issues add theirs without touching the rest. */
+export const commands: CommandClass[] = [
+  ProcessCommand,
+  ScanCommand,
+  SyncMasterCommand,
+  SyncWorkerCommand,
+  SyncStatusCommand,
+  EvalCommand,
+  EvalServeCommand,
+  WorkerCommand,
+  UiCommand,
+  TasksSubmitCommand,
+  TasksListCommand,
+  TasksShowCommand,
+  TasksCancelCommand,
+  TasksRetryCommand,
+  TasksStatsCommand,
+  TasksWorkersCommand,
+];

@@ -1,0 +1,36 @@
+// Builds dist/falc: one self-contained executable.
+import { mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+
+const root = join(import.meta.dir, "..");
+// --outfile lets parallel work build its own binary without clobbering dist/falc.
+const i = process.argv.indexOf("--outfile");
+const outfile = resolve(i > 0 ? process.argv[i + 1]! : join(root, "dist/falc"));
+mkdirSync(dirname(outfile), { recursive: true });
+
+const result = await Bun.build({
+  entrypoints: [join(root, "src/main.ts")],
+  compile: {
+    outfile,
+    // Stage and plugin modules loaded from disk at run time resolve their package.json like a normal bun process.
+    autoloadPackageJson: true,
+  },
+  minify: false,
+  sourcemap: "linked",
+  plugins: [
+    {
+      // ink imports react-devtools-core only when DEV is set; the package is not installed, so stub it.
+      name: "stub-react-devtools-core",
+      setup(build) {
+        build.onResolve({ filter: /^react-devtools-core$/ }, () => ({ path: "react-devtools-core", namespace: "stub" }));
+        build.onLoad({ filter: /.*/, namespace: "stub" }, () => ({ contents: "export default { initialize() {}, connectToDevTools() {} };", loader: "js" }));
+      },
+    },
+  ],
+});
+
+if (!result.success) {
+  for (const log of result.logs) console.error(log);
+  process.exit(1);
+}
+console.log(`built ${outfile}`);

@@ -1,0 +1,64 @@
+import { Command, Option } from "clipanion";
+import { errorLine, EXIT, FalcError } from "../core/errors.ts";
+import { loadConfig, type Config } from "../core/config.ts";
+import { createLogger, type Logger } from "../core/logger.ts";
+import { openQueue } from "../queue/open.ts";
+import type { Queue } from "../queue/types.ts";
+
+/**
+ * Every falc command: shared options, config loading, and the one place where an error
+ * becomes one line on stderr and an exit code (0 ok, 1 work failed, 2 usage).
+ */
+export abstract class FalcCommand extends Command {
+  configPath = Option.String("--config", { description: "Config file (default: $FALC_CONFIG or ./falc.yaml)" });
+  queueSpec = Option.String("--queue", { description: "Queue: sqlite (default), sqlite:/path, redis://host:port/db" });
+  json = Option.Boolean("--json", false, { description: "Print one JSON document for scripts" });
+  logLevel = Option.String("--log-level", { description: "trace|debug|info|warn|error|silent" });
+
+  private _config?: Config;
+  private _log?: Logger;
+  private _queue?: Queue;
+
+  get config(): Config {
+    this._config ??= loadConfig({ configPath: this.configPath, queue: this.queueSpec, logLevel: this.logLevel });
+    return this._config;
+  }
+
+  get log(): Logger {
+    this._log ??= createLogger({ level: this.config.log_level });
+    return this._log;
+  }
+
+  async queue(): Promise<Queue> {
+    this._queue ??= await openQueue(this.config.queue, {
+      home: this.config.home,
+      defaultMaxAttempts: this.config.max_attempts,
+    });
+    return this._queue;
+  }
+
+  /** Write a result: JSON when asked or off a TTY-less pipe by the caller's choice, text otherwise. */
+  out(text: string): void {
+    this.context.stdout.write(text.endsWith("\n") ? text : text + "\n");
+  }
+
+  outJson(value: unknown): void {
+    this.context.stdout.write(JSON.stringify(value, null, 2) + "\n");
+  }
+
+  abstract run(): Promise<number | void>;
+
+  async execute(): Promise<number> {
+    try {
+      const code = await this.run();
+      return code ?? EXIT.ok;
+    } catch (e) {
+      const line = errorLine(e);
+      this.context.stderr.write(`falc: ${line}\n`);
+      if (process.env.FALC_DEBUG && e instanceof Error && e.stack) this.context.stderr.write(e.stack + "\n");
+      return e instanceof FalcError ? e.exitCode : EXIT.failed;
+    } finally {
+      if (this._queue) await this._queue.close().catch(() => {});
+    }
+  }
+}

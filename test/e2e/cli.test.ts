@@ -1,0 +1,86 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runFalc, tempHome } from "./helpers.ts";
+
+const h = tempHome();
+afterAll(() => h.cleanup());
+const env = { FALC_HOME: h.home };
+
+describe("falc binary", () => {
+  test("--version and --help", async () => {
+    const v = await runFalc(["--version"], { env });
+    expect(v.code).toBe(0);
+    expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const help = await runFalc(["--help"], { env });
+    expect(help.code).toBe(0);
+    for (const c of ["process", "scan", "sync master", "eval", "worker", "ui", "tasks submit"]) expect(help.stdout).toContain(`falc ${c}`);
+    expect(help.stdout).not.toContain("\x1b[");
+  });
+
+  test("every command's --help has examples", async () => {
+    for (const c of [["process"], ["scan"], ["sync", "master"], ["sync", "worker"], ["sync", "status"], ["eval"], ["eval", "serve"], ["worker"], ["ui"], ["tasks", "submit"], ["tasks", "list"]]) {
+      const r = await runFalc([...c, "--help"], { env });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("Examples");
+    }
+  });
+
+  test("unknown command and bad option are usage errors (exit 2)", async () => {
+    expect((await runFalc(["bogus"], { env })).code).toBe(2);
+    expect((await runFalc(["tasks", "list", "--no-such-flag"], { env })).code).toBe(2);
+  });
+
+  test("tasks: submit, list, show, cancel, retry round-trip with JSON", async () => {
+    const sub = await runFalc(["tasks", "submit", "noop", "--payload", '{"n":1}', "--json"], { env });
+    expect(sub.code).toBe(0);
+    const t = JSON.parse(sub.stdout);
+    expect(t.status).toBe("queued");
+    const list = JSON.parse((await runFalc(["tasks", "list", "--json"], { env })).stdout);
+    expect(list.map((x: { id: string }) => x.id)).toContain(t.id);
+    const show = await runFalc(["tasks", "show", t.id, "--json"], { env });
+    expect(JSON.parse(show.stdout).payload).toEqual({ n: 1 });
+    expect((await runFalc(["tasks", "cancel", t.id], { env })).code).toBe(0);
+    const again = await runFalc(["tasks", "cancel", t.id], { env });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^falc: task .* already cancelled/);
+    expect((await runFalc(["tasks", "retry", t.id], { env })).code).toBe(0);
+    expect(JSON.parse((await runFalc(["tasks", "show", t.id, "--json"], { env })).stdout).status).toBe("queued");
+  });
+
+  test("bad input gives one clear line, never a stack trace", async () => {
+    const cases: [string[], RegExp, Record<string, string>?][] = [
+      [["tasks", "submit", "nosuchstage", "--payload", "{}"], /unknown stage `nosuchstage`/],
+      [["tasks", "submit", "noop", "--payload", "{not json"], /payload from --payload is not valid JSON/],
+      [["tasks", "submit", "noop", "--payload", "@/nonexistent/file.json"], /cannot read payload file/],
+      [["tasks", "show", "nope"], /no task with id nope/],
+      [["tasks", "list", "--status", "weird"], /unknown status `weird`/],
+      [["tasks", "list", "--limit", "abc"], /--limit must be a whole number/],
+      [["tasks", "list", "--queue", "postgres://x"], /unknown queue/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await runFalc(args, { env });
+      expect(r.code, args.join(" ")).not.toBe(0);
+      expect(r.stderr.trim().split("\n").length, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(re);
+      expect(r.stderr).not.toMatch(/\s+at .*:\d+:\d+/);
+    }
+  });
+
+  test("malformed config names the file and the key", async () => {
+    const bad = join(h.home, "bad.yaml");
+    writeFileSync(bad, "health_port: lots\n");
+    const r = await runFalc(["tasks", "list", "--config", bad], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(bad);
+    expect(r.stderr).toContain("`health_port`");
+    writeFileSync(bad, "queue: [unclosed\n");
+    const y = await runFalc(["tasks", "list", "--config", bad], { env });
+    expect(y.code).toBe(2);
+    expect(y.stderr).toMatch(/invalid YAML/);
+    writeFileSync(bad, "qeueu: sqlite\n");
+    const k = await runFalc(["tasks", "list"], { env: { ...env, FALC_CONFIG: bad } });
+    expect(k.code).toBe(2);
+    expect(k.stderr).toMatch(/unknown key `qeueu`/);
+  });
+});
