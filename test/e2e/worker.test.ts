@@ -1,0 +1,197 @@
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync, existsSync, unlinkSync, readdirSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { Database } from "bun:sqlite";
+import { runFalc, tempHome, waitFor } from "./helpers.ts";
+import { pidAlive, startWorker, stats, submit, tasksJson, TEST_STAGE, type WorkerProc } from "./worker-helpers.ts";
+
+const homes: { cleanup(): void }[] = [];
+const running: WorkerProc[] = [];
+function home() {
+  const h = tempHome("falc-w-");
+  homes.push(h);
+  return h.home;
+}
+afterEach(async () => {
+  while (running.length) await running.pop()!.stop("SIGKILL").catch(() => {});
+});
+afterAll(() => homes.forEach((h) => h.cleanup()));
+
+function marks(path: string): string[] {
+  return existsSync(path) ? readFileSync(path, "utf8").split("\n").filter(Boolean) : [];
+}
+
+/** How many times the queue recorded each task as finished. */
+function finishedEvents(h: string): Map<string, number> {
+  const db = new Database(join(h, "queue.sqlite"), { readonly: true });
+  const rows = db.query("SELECT task_id, count(*) AS n FROM events WHERE type='finished' GROUP BY task_id").all() as { task_id: string; n: number }[];
+  db.close();
+  return new Map(rows.map((r) => [r.task_id, r.n]));
+}
+
+describe("falc worker (real processes, real signals)", () => {
+  test("500 tasks through 4 children finish exactly once", async () => {
+    const h = home();
+    const mark = join(h, "marks");
+    const ids = await submit(h, { mark }, ["--count", "500"]);
+    const w = await startWorker(h, ["--stage", "teststage", "--count", "teststage=4", "--poll-ms", "20"]);
+    running.push(w);
+    await waitFor(async () => (await stats(h)).teststage?.finished === 500, 120_000, 200, "500 finished");
+    const m = marks(mark);
+    expect(m.length).toBe(500);
+    expect(new Set(m)).toEqual(new Set(ids));
+    const fin = finishedEvents(h);
+    expect([...fin.values()].every((n) => n === 1)).toBe(true);
+    expect(fin.size).toBe(500);
+    // All four children did work.
+    const workers = new Set((await tasksJson(h, "finished")).map((t) => (t.result as { worker: string }).worker));
+    expect(workers).toEqual(new Set(["teststage0", "teststage1", "teststage2", "teststage3"]));
+    expect(await w.stop()).toBe(0);
+  }, 180_000);
+
+  test("kill -9 of a child mid-task: restarted, task finished once", async () => {
+    const h = home();
+    const mark = join(h, "marks");
+    const w = await startWorker(h, ["--stage", "teststage", "--count", "teststage=2", "--lease", "5"]);
+    running.push(w);
+    const [id] = await submit(h, { mark, sleepMs: 3000 });
+    const victim = await waitFor(async () => (await w.health()).workers.find((x) => x.task_id === id && x.state === "working"), 10_000, 50, "task running");
+    process.kill(victim.pid!, "SIGKILL");
+    const after = await waitFor(async () => (await w.health()).workers.find((x) => x.name === victim.name && x.restarts >= 1 && x.pid !== victim.pid), 10_000, 50, "child restarted");
+    expect(after.pid).not.toBe(victim.pid);
+    await waitFor(async () => (await stats(h)).teststage?.finished === 1, 30_000, 100, "task finished");
+    const t = (await tasksJson(h)).find((x) => x.id === id)!;
+    expect(t.status).toBe("finished");
+    expect(t.attempts).toBe(2);
+    expect(marks(mark)).toEqual([id!]);
+    expect(finishedEvents(h).get(id!)).toBe(1);
+    expect(w.stderr()).toContain('"event":"worker_died"');
+  }, 60_000);
+
+  test("kill -9 of the handler: children exit, a new handler finishes everything", async () => {
+    const h = home();
+    const mark = join(h, "marks");
+    const ids = await submit(h, { mark, sleepMs: 150 }, ["--count", "40"]);
+    const w1 = await startWorker(h, ["--stage", "teststage", "--count", "teststage=3", "--lease", "2"]);
+    running.push(w1);
+    await waitFor(async () => ((await stats(h)).teststage?.finished ?? 0) >= 5, 30_000, 50, "some finished");
+    const children = (await w1.health()).workers.map((x) => x.pid!).filter(Boolean);
+    w1.proc.kill("SIGKILL");
+    await w1.proc.exited;
+    // Orphaned children notice the handler is gone and exit.
+    await waitFor(() => children.every((p) => !pidAlive(p)), 10_000, 50, "children gone");
+    const w2 = await startWorker(h, ["--stage", "teststage", "--count", "teststage=3", "--lease", "2"]);
+    running.push(w2);
+    await waitFor(async () => (await stats(h)).teststage?.finished === 40, 60_000, 100, "all finished");
+    const fin = finishedEvents(h);
+    expect(fin.size).toBe(40);
+    expect([...fin.values()].every((n) => n === 1)).toBe(true);
+    // Side effects: every task's at least once; a repeat only for work in flight at the kill.
+    const m = marks(mark);
+    expect(new Set(m)).toEqual(new Set(ids));
+    expect(m.length - new Set(m).size).toBeLessThanOrEqual(3);
+  }, 120_000);
+
+  test("a hanging task is killed at its timeout and the child restarted", async () => {
+    const h = home();
+    const w = await startWorker(h, ["--stage", "teststage"]);
+    running.push(w);
+    const t0 = Date.now();
+    const [id] = await submit(h, { hang: true }, ["--timeout", "2", "--max-attempts", "1"]);
+    const t = await waitFor(async () => (await tasksJson(h, "failed")).find((x) => x.id === id), 20_000, 100, "hang failed");
+    expect(Date.now() - t0).toBeLessThan(12_000);
+    expect(t.error?.code).toBe("timeout");
+    expect(t.error?.message).toMatch(/timed out after 2 s/);
+    await waitFor(async () => (await w.health()).workers[0]?.state === "idle", 15_000, 100, "idle again");
+    expect((await w.health()).workers[0]!.restarts).toBeGreaterThanOrEqual(1);
+    const [ok] = await submit(h, { echo: "after" });
+    await waitFor(async () => (await tasksJson(h, "finished")).find((x) => x.id === ok), 15_000, 100, "next task runs");
+  }, 60_000);
+
+  test("a setup failure is reported in /health, retried with backoff, and recovers", async () => {
+    const h = home();
+    const flag = join(h, "fail-setup");
+    writeFileSync(flag, "1");
+    const w = await startWorker(h, ["--stage", "teststage"], { FALC_TEST_SETUP_FAIL_FILE: flag });
+    running.push(w);
+    const res = await fetch(`http://127.0.0.1:${w.port}/health`);
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { status: string; workers: { state: string; error: string }[] };
+    expect(body.status).toBe("degraded");
+    expect(body.workers[0]!.state).toBe("setup_failed");
+    expect(body.workers[0]!.error).toMatch(/test setup failure requested/);
+    expect(w.stderr()).toContain('"event":"setup_failed"');
+    unlinkSync(flag);
+    await waitFor(async () => (await w.health()).workers[0]?.state === "idle", 20_000, 100, "recovered");
+    const metrics = await (await fetch(`http://127.0.0.1:${w.port}/metrics`)).text();
+    expect(metrics).toMatch(/falc_workers\{stage="teststage",state="idle"\} 1/);
+    expect(metrics).toContain("falc_worker_restarts_total");
+  }, 60_000);
+
+  test("cancel of a running task reaches the child; retries back off and succeed", async () => {
+    const h = home();
+    const w = await startWorker(h, ["--stage", "teststage", "--lease", "1"]);
+    running.push(w);
+    const [slow] = await submit(h, { sleepMs: 30_000 });
+    await waitFor(async () => (await w.health()).workers[0]?.task_id === slow, 10_000, 50, "running");
+    const c = await runFalc(["tasks", "cancel", slow!], { env: { FALC_HOME: h } });
+    expect(c.code).toBe(0);
+    await waitFor(async () => (await w.health()).workers[0]?.state === "idle", 5_000, 50, "child stopped the task");
+    expect((await tasksJson(h, "cancelled")).map((t) => t.id)).toContain(slow);
+    const [flaky] = await submit(h, { fail: "first try fails", failAttempts: 1 });
+    const done = await waitFor(async () => (await tasksJson(h, "finished")).find((t) => t.id === flaky), 20_000, 100, "retried");
+    expect(done.attempts).toBe(2);
+  }, 60_000);
+
+  test("SIGTERM lets a running task finish within grace, else gives it back", async () => {
+    const h = home();
+    const w = await startWorker(h, ["--stage", "teststage", "--grace", "1"]);
+    const [long] = await submit(h, { sleepMs: 20_000 });
+    await waitFor(async () => (await w.health()).workers[0]?.task_id === long, 10_000, 50, "running");
+    const t0 = Date.now();
+    expect(await w.stop("SIGTERM")).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(8_000);
+    const t = (await tasksJson(h)).find((x) => x.id === long)!;
+    expect(t.status).toBe("queued");
+    expect(t.attempts).toBe(0);
+    expect(w.stderr()).toContain('"event":"task_requeued"');
+  }, 60_000);
+
+  test("garbage on a worker socket is refused; nothing is lost", async () => {
+    const h = home();
+    const mark = join(h, "marks");
+    const w = await startWorker(h, ["--stage", "teststage"]);
+    running.push(w);
+    const sock = readdirSync(join(h, "sockets")).find((f) => f.startsWith("teststage0-"))!;
+    const reply = await new Promise<string>((res) => {
+      const s = connect(join(h, "sockets", sock));
+      let buf = "";
+      s.on("connect", () => s.write("GARBAGE\x00\xff not json\n{\"type\":\"work\"}\n"));
+      s.on("data", (d) => (buf += d));
+      s.on("close", () => res(buf));
+      s.on("error", () => res(buf));
+    });
+    expect(reply).toContain("already has a handler");
+    const ids = await submit(h, { mark }, ["--count", "10"]);
+    await waitFor(async () => (await stats(h)).teststage?.finished === 10, 20_000, 100, "all finished");
+    expect(new Set(marks(mark))).toEqual(new Set(ids));
+    expect((await w.health()).workers[0]!.restarts).toBe(0);
+  }, 60_000);
+
+  test("bad input: unknown stage, bad --count, payload that does not fit", async () => {
+    const h = home();
+    const r1 = await runFalc(["worker", "--stage", "nosuch", "--no-tui", "--no-health"], { env: { FALC_HOME: h } });
+    expect(r1.code).toBe(2);
+    expect(r1.stderr.trim()).toMatch(/^falc: unknown stage `nosuch`/);
+    const r2 = await runFalc(["worker", "--stage", "teststage", "--count", "teststage=many", "--stage-path", TEST_STAGE], { env: { FALC_HOME: h } });
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/--count takes stage=N/);
+    const r3 = await runFalc(["tasks", "submit", "teststage", "--stage-path", TEST_STAGE, "--payload", '{"sleepMs":"long"}'], { env: { FALC_HOME: h } });
+    expect(r3.code).toBe(2);
+    expect(r3.stderr).toMatch(/field `sleepMs`/);
+    const r4 = await runFalc(["worker"], { env: { FALC_HOME: h } });
+    expect(r4.code).toBe(2);
+    expect(r4.stderr).toMatch(/needs --stage/);
+  }, 30_000);
+});
