@@ -215,8 +215,16 @@ export class SqliteQueue implements Queue {
     return expired.length;
   }
 
+  private lastPrune = 0;
+
   async reapExpired(): Promise<number> {
-    return this.db.transaction(() => this.reapLocked(Date.now())).immediate();
+    const now = Date.now();
+    // The sweep that reaps leases also keeps the event log bounded, once a minute.
+    if (now - this.lastPrune > 60_000) {
+      this.lastPrune = now;
+      this.pruneEvents();
+    }
+    return this.db.transaction(() => this.reapLocked(now)).immediate();
   }
 
   async claim(opts: ClaimOptions): Promise<Task | null> {
