@@ -253,8 +253,10 @@ export class WorkerHandler {
     this.counters.claimed++;
     s.task = task;
     this.setState(s, "working");
-    sendLine(s.sock, { type: "work", task: task as unknown as Record<string, unknown> });
+    // Recorded as started before the child can answer, so events stay in order on every backend.
     await this.opts.queue.start(task.id, s.id).catch(() => {});
+    if (!s.sock || s.task?.id !== task.id) return;
+    sendLine(s.sock, { type: "work", task: { ...task, status: "started" } as unknown as Record<string, unknown> });
     const tlog = this.log(s).child({ task_id: task.id });
     tlog.info({ event: "task_started" }, "task started");
     s.timers.heartbeat = setInterval(() => void this.heartbeat(s, task.id), Math.max(50, Math.floor(this.leaseMs / 3)));
