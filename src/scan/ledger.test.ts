@@ -1,0 +1,72 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { diffHosts, Ledger } from "./ledger.ts";
+import type { ScanHost } from "./xml.ts";
+
+const host = (ip: string, ports: [number, string, string?][]): ScanHost => ({
+  ip, addrtype: "ipv4", status: "up", hostnames: [],
+  ports: ports.map(([port, service, version]) => ({ proto: "tcp", port, state: "open", service, ...(version ? { version } : {}) })),
+});
+const view = (l: Ledger, ip: string) => l.hosts("p", { includeClosed: true }).find((h) => h.ip === ip)?.ports.map((p) => [p.port, p.state, p.service, p.version ?? null]);
+
+let dir: string;
+let L: Ledger;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "falc-ledger-"));
+  L = Ledger.open(dir);
+  L.importHosts("p", [host("10.0.0.1", [[22, "ssh", "8.9"], [80, "http"]])], "insert");
+});
+afterEach(() => {
+  L.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("ledger import modes", () => {
+  test("insert skips known IPs and adds new ones", () => {
+    const s = L.importHosts("p", [host("10.0.0.1", [[443, "https"]]), host("10.0.0.2", [[25, "smtp"]])], "insert");
+    expect(s).toMatchObject({ hostsAdded: 1, hostsSkipped: 1, portsAdded: 1 });
+    expect(view(L, "10.0.0.1")).toEqual([[22, "open", "ssh", "8.9"], [80, "open", "http", null]]);
+    expect(view(L, "10.0.0.2")).toEqual([[25, "open", "smtp", null]]);
+  });
+  test("append adds new ports to known IPs and leaves known ports alone", () => {
+    const s = L.importHosts("p", [host("10.0.0.1", [[22, "ssh", "9.2"], [443, "https"]])], "append");
+    expect(s).toMatchObject({ hostsAdded: 0, portsAdded: 1, portsUpdated: 0 });
+    expect(view(L, "10.0.0.1")).toEqual([[22, "open", "ssh", "8.9"], [80, "open", "http", null], [443, "open", "https", null]]);
+  });
+  test("update changes known ports, adds new, keeps unseen, records history", () => {
+    const s = L.importHosts("p", [host("10.0.0.1", [[22, "ssh", "9.2"], [443, "https"]])], "update", { runId: "r2" });
+    expect(s).toMatchObject({ portsAdded: 1, portsUpdated: 1, portsClosed: 0 });
+    expect(view(L, "10.0.0.1")).toEqual([[22, "open", "ssh", "9.2"], [80, "open", "http", null], [443, "open", "https", null]]);
+    const h = L.history("p", "10.0.0.1").filter((x) => x.field === "version");
+    expect(h).toEqual([expect.objectContaining({ port: 22, old: "8.9", new: "9.2", runId: "r2" })]);
+  });
+  test("replace closes ports that were scanned but not seen, and only those", () => {
+    L.importHosts("p", [host("10.0.0.1", [[8080, "http-proxy"]])], "append");
+    const s = L.importHosts("p", [host("10.0.0.1", [[22, "ssh", "8.9"]])], "replace", { scanned: { "10.0.0.1": { tcp: "1-1000" } } });
+    expect(s).toMatchObject({ portsClosed: 1, portsUpdated: 0 });
+    expect(view(L, "10.0.0.1")).toEqual([[22, "open", "ssh", "8.9"], [80, "closed", "http", null], [8080, "open", "http-proxy", null]]);
+    expect(L.hosts("p")[0]!.ports.map((p) => p.port)).toEqual([22, 8080]);
+    // Without a scanned set, every unseen port of the IP is closed; a port that comes back reopens with history.
+    L.importHosts("p", [host("10.0.0.1", [[80, "http"]])], "replace");
+    expect(view(L, "10.0.0.1")).toEqual([[22, "closed", "ssh", "8.9"], [80, "open", "http", null], [8080, "closed", "http-proxy", null]]);
+    expect(L.history("p", "10.0.0.1").filter((x) => x.port === 80).map((x) => [x.old, x.new])).toEqual([[null, "open"], ["open", "closed"], ["closed", "open"]]);
+  });
+  test("bad mode and bad project names are refused", () => {
+    expect(() => L.importHosts("p", [], "merge" as never)).toThrow(/import mode must be one of/);
+    expect(() => L.importHosts("../x", [], "insert")).toThrow(/project name/);
+    expect(() => L.hosts("nope")).toThrow(/no scans yet/);
+  });
+  test("runs and diff", () => {
+    L.startRun({ id: "a", project: "p", profile: "fast", mode: "update", targets: ["10.0.0.1"] });
+    L.finishRun("a", "finished", [host("10.0.0.1", [[22, "ssh", "8.9"], [80, "http"]])]);
+    L.startRun({ id: "b", project: "p", profile: "fast", mode: "update", targets: ["10.0.0.1"] });
+    L.finishRun("b", "finished", [host("10.0.0.1", [[22, "ssh", "9.2"], [443, "https"]])]);
+    const [a, b] = L.runs("p");
+    const d = diffHosts(a!.hosts, b!.hosts, a!.id, b!.id);
+    expect(d.opened.map((e) => e.port)).toEqual([443]);
+    expect(d.closed.map((e) => e.port)).toEqual([80]);
+    expect(d.changed.map((e) => [e.port, e.before?.version, e.after?.version])).toEqual([[22, "8.9", "9.2"]]);
+  });
+});

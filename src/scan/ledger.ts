@@ -1,0 +1,301 @@
+import { Database } from "bun:sqlite";
+import { join } from "node:path";
+import { ensureDir } from "../core/paths.ts";
+import { inputError, notFound } from "../core/errors.ts";
+import { parsePorts } from "./profile.ts";
+import type { ScanHost, ScanPort } from "./xml.ts";
+
+/**
+ * Import modes, as ScanLedger defines them:
+ * - insert:  IPs already in the project are skipped entirely; only new IPs are added.
+ * - append:  new IPs are added; known IPs get the ports they did not have; known ports are left as they are.
+ * - update:  new IPs and ports are added; known ports take the new state/service/product/version.
+ * - replace: as update, and every port of a reported IP that was scanned but not seen is closed.
+ */
+export const IMPORT_MODES = ["insert", "append", "update", "replace"] as const;
+export type ImportMode = (typeof IMPORT_MODES)[number];
+
+export interface ImportStats {
+  hostsAdded: number;
+  hostsSkipped: number;
+  portsAdded: number;
+  portsUpdated: number;
+  portsClosed: number;
+}
+
+export interface LedgerPort extends ScanPort {
+  firstSeen: number;
+  lastSeen: number;
+}
+
+export interface LedgerHost {
+  ip: string;
+  addrtype: "ipv4" | "ipv6";
+  hostnames: string[];
+  firstSeen: number;
+  lastSeen: number;
+  ports: LedgerPort[];
+}
+
+export interface RunRecord {
+  id: string;
+  project: string;
+  profile: string;
+  mode: ImportMode;
+  targets: string[];
+  status: string;
+  startedAt: number;
+  finishedAt: number | null;
+  hosts: ScanHost[];
+}
+
+export interface HistoryRow {
+  ip: string;
+  proto: string;
+  port: number;
+  field: string;
+  old: string | null;
+  new: string | null;
+  at: number;
+  runId: string | null;
+}
+
+const TRACKED = ["state", "service", "product", "version", "extrainfo"] as const;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS projects (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hosts (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  ip TEXT NOT NULL, addrtype TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, UNIQUE(project_id, ip));
+CREATE TABLE IF NOT EXISTS hostnames (host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE, name TEXT NOT NULL, UNIQUE(host_id, name));
+CREATE TABLE IF NOT EXISTS ports (id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+  proto TEXT NOT NULL, port INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT, service TEXT, product TEXT, version TEXT, extrainfo TEXT,
+  tunnel TEXT, cpe TEXT, scripts TEXT, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, UNIQUE(host_id, proto, port));
+CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY, port_id INTEGER NOT NULL REFERENCES ports(id) ON DELETE CASCADE,
+  run_id TEXT, at INTEGER NOT NULL, field TEXT NOT NULL, old TEXT, new TEXT);
+CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  profile TEXT NOT NULL, mode TEXT NOT NULL, targets TEXT NOT NULL, status TEXT NOT NULL, started_at INTEGER NOT NULL,
+  finished_at INTEGER, hosts TEXT NOT NULL DEFAULT '[]');
+CREATE INDEX IF NOT EXISTS runs_project ON runs(project_id, started_at);
+`;
+
+/** The scan ledger: projects → hosts → ports (+ hostnames, change history, runs), in FALC_HOME/scan/ledger.sqlite. */
+export class Ledger {
+  readonly db: Database;
+
+  constructor(path: string) {
+    this.db = new Database(path, { create: true });
+    this.db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;");
+    this.db.exec(SCHEMA);
+  }
+
+  static open(home: string): Ledger {
+    return new Ledger(join(ensureDir(join(home, "scan")), "ledger.sqlite"));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  projectId(name: string, create = true): number {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) throw inputError(`project name \`${name.slice(0, 70)}\` must be letters, digits, _ . - (up to 64)`);
+    const row = this.db.query("SELECT id FROM projects WHERE name=?").get(name) as { id: number } | null;
+    if (row) return row.id;
+    if (!create) throw notFound(`project \`${name}\` has no scans yet`);
+    return Number(this.db.query("INSERT INTO projects (name, created_at) VALUES (?, ?)").run(name, Date.now()).lastInsertRowid);
+  }
+
+  projects(): string[] {
+    return (this.db.query("SELECT name FROM projects ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+  }
+
+  hasHost(project: string, ip: string): boolean {
+    const row = this.db.query("SELECT 1 FROM hosts h JOIN projects p ON p.id=h.project_id WHERE p.name=? AND h.ip=?").get(project, ip);
+    return !!row;
+  }
+
+  /**
+   * Import hosts in one transaction. `scanned` says, per IP, which ports were scanned
+   * ("tcp" → "1-1000"); replace closes known ports inside that set that were not seen
+   * (all known ports of the IP when the set is not given).
+   */
+  importHosts(project: string, hosts: ScanHost[], mode: ImportMode, opts: { runId?: string; at?: number; scanned?: Record<string, Partial<Record<string, string>>> } = {}): ImportStats {
+    if (!IMPORT_MODES.includes(mode)) throw inputError(`import mode must be one of ${IMPORT_MODES.join(", ")}, got \`${mode}\``);
+    const at = opts.at ?? Date.now();
+    const stats: ImportStats = { hostsAdded: 0, hostsSkipped: 0, portsAdded: 0, portsUpdated: 0, portsClosed: 0 };
+    const pid = this.projectId(project);
+    const q = {
+      host: this.db.query("SELECT id FROM hosts WHERE project_id=? AND ip=?"),
+      addHost: this.db.query("INSERT INTO hosts (project_id, ip, addrtype, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)"),
+      touchHost: this.db.query("UPDATE hosts SET last_seen=? WHERE id=?"),
+      addName: this.db.query("INSERT OR IGNORE INTO hostnames (host_id, name) VALUES (?, ?)"),
+      port: this.db.query("SELECT * FROM ports WHERE host_id=? AND proto=? AND port=?"),
+      ports: this.db.query("SELECT * FROM ports WHERE host_id=?"),
+      addPort: this.db.query(
+        "INSERT INTO ports (host_id, proto, port, state, reason, service, product, version, extrainfo, tunnel, cpe, scripts, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      ),
+      setPort: this.db.query(
+        "UPDATE ports SET state=?, reason=?, service=?, product=?, version=?, extrainfo=?, tunnel=?, cpe=?, scripts=?, last_seen=? WHERE id=?",
+      ),
+      close: this.db.query("UPDATE ports SET state='closed' WHERE id=?"),
+      hist: this.db.query("INSERT INTO history (port_id, run_id, at, field, old, new) VALUES (?, ?, ?, ?, ?, ?)"),
+    };
+    const runId = opts.runId ?? null;
+    const addPort = (hostId: number, p: ScanPort) => {
+      const id = Number(
+        q.addPort.run(hostId, p.proto, p.port, p.state, p.reason ?? null, p.service ?? null, p.product ?? null, p.version ?? null, p.extrainfo ?? null, p.tunnel ?? null,
+          p.cpe ? JSON.stringify(p.cpe) : null, p.scripts ? JSON.stringify(p.scripts) : null, at, at).lastInsertRowid,
+      );
+      q.hist.run(id, runId, at, "state", null, p.state);
+      stats.portsAdded++;
+    };
+    this.db.transaction(() => {
+      for (const h of hosts) {
+        const existing = q.host.get(pid, h.ip) as { id: number } | null;
+        if (existing && mode === "insert") {
+          stats.hostsSkipped++;
+          continue;
+        }
+        let hostId: number;
+        if (!existing) {
+          hostId = Number(q.addHost.run(pid, h.ip, h.addrtype, at, at).lastInsertRowid);
+          stats.hostsAdded++;
+        } else {
+          hostId = existing.id;
+          q.touchHost.run(at, hostId);
+        }
+        for (const n of h.hostnames) q.addName.run(hostId, n);
+        const seen = new Set<string>();
+        for (const p of h.ports) {
+          seen.add(`${p.proto}/${p.port}`);
+          const old = q.port.get(hostId, p.proto, p.port) as Record<string, any> | null;
+          if (!old) {
+            addPort(hostId, p);
+            continue;
+          }
+          if (mode === "append") continue;
+          const next: Record<string, string | null> = { state: p.state, service: p.service ?? null, product: p.product ?? null, version: p.version ?? null, extrainfo: p.extrainfo ?? null };
+          let changed = false;
+          for (const f of TRACKED) {
+            if ((old[f] ?? null) !== next[f]) {
+              q.hist.run(old.id, runId, at, f, old[f] ?? null, next[f]);
+              changed = true;
+            }
+          }
+          q.setPort.run(p.state, p.reason ?? null, next.service, next.product, next.version, next.extrainfo, p.tunnel ?? null,
+            p.cpe ? JSON.stringify(p.cpe) : null, p.scripts ? JSON.stringify(p.scripts) : null, at, old.id);
+          if (changed) stats.portsUpdated++;
+        }
+        if (mode === "replace" && existing) {
+          const sc = opts.scanned?.[h.ip];
+          const sets = sc ? Object.fromEntries(Object.entries(sc).map(([proto, s]) => [proto, new Set(s ? parsePorts(s) ?? [] : [])])) : null;
+          for (const old of q.ports.all(hostId) as Record<string, any>[]) {
+            if (old.state === "closed" || seen.has(`${old.proto}/${old.port}`)) continue;
+            if (sets && !sets[old.proto]?.has(old.port)) continue;
+            q.close.run(old.id);
+            q.hist.run(old.id, runId, at, "state", old.state, "closed");
+            stats.portsClosed++;
+          }
+        }
+      }
+    }).immediate();
+    return stats;
+  }
+
+  /** Hosts with their ports; closed ports only when asked. */
+  hosts(project: string, opts: { includeClosed?: boolean } = {}): LedgerHost[] {
+    const pid = this.projectId(project, false);
+    const hosts = this.db.query("SELECT * FROM hosts WHERE project_id=? ORDER BY ip").all(pid) as Record<string, any>[];
+    const names = this.db.query("SELECT name FROM hostnames WHERE host_id=? ORDER BY name");
+    const ports = this.db.query(`SELECT * FROM ports WHERE host_id=? ${opts.includeClosed ? "" : "AND state != 'closed'"} ORDER BY proto, port`);
+    const out = hosts.map((h) => ({
+      ip: h.ip as string,
+      addrtype: h.addrtype as "ipv4" | "ipv6",
+      hostnames: (names.all(h.id) as { name: string }[]).map((r) => r.name),
+      firstSeen: h.first_seen as number,
+      lastSeen: h.last_seen as number,
+      ports: (ports.all(h.id) as Record<string, any>[]).map((p) => {
+        const lp: LedgerPort = { proto: p.proto, port: p.port, state: p.state, firstSeen: p.first_seen, lastSeen: p.last_seen };
+        for (const k of ["reason", "service", "product", "version", "extrainfo", "tunnel"] as const) if (p[k] !== null) (lp as any)[k] = p[k];
+        if (p.cpe) lp.cpe = JSON.parse(p.cpe);
+        if (p.scripts) lp.scripts = JSON.parse(p.scripts);
+        return lp;
+      }),
+    }));
+    return out.sort((a, b) => ipSortKey(a.ip).localeCompare(ipSortKey(b.ip)));
+  }
+
+  history(project: string, ip?: string): HistoryRow[] {
+    const pid = this.projectId(project, false);
+    return this.db
+      .query(
+        `SELECT h.ip, p.proto, p.port, x.field, x.old, x.new, x.at, x.run_id AS runId FROM history x JOIN ports p ON p.id=x.port_id JOIN hosts h ON h.id=p.host_id
+         WHERE h.project_id=? ${ip ? "AND h.ip=?" : ""} ORDER BY x.id`,
+      )
+      .all(...(ip ? [pid, ip] : [pid])) as HistoryRow[];
+  }
+
+  startRun(r: { id: string; project: string; profile: string; mode: ImportMode; targets: string[] }): void {
+    const pid = this.projectId(r.project);
+    this.db.query("INSERT INTO runs (id, project_id, profile, mode, targets, status, started_at) VALUES (?, ?, ?, ?, ?, 'started', ?)").run(r.id, pid, r.profile, r.mode, JSON.stringify(r.targets), Date.now());
+  }
+
+  finishRun(id: string, status: string, hosts: ScanHost[]): void {
+    this.db.query("UPDATE runs SET status=?, finished_at=?, hosts=? WHERE id=?").run(status, Date.now(), JSON.stringify(hosts), id);
+  }
+
+  runs(project: string): RunRecord[] {
+    const pid = this.projectId(project, false);
+    return (this.db.query("SELECT r.*, p.name AS project FROM runs r JOIN projects p ON p.id=r.project_id WHERE project_id=? ORDER BY r.started_at, r.rowid").all(pid) as Record<string, any>[]).map(toRun);
+  }
+
+  run(id: string): RunRecord {
+    const row = this.db.query("SELECT r.*, p.name AS project FROM runs r JOIN projects p ON p.id=r.project_id WHERE r.id=?").get(id) as Record<string, any> | null;
+    if (!row) throw notFound(`no scan run \`${id}\``);
+    return toRun(row);
+  }
+}
+
+function toRun(r: Record<string, any>): RunRecord {
+  return { id: r.id, project: r.project, profile: r.profile, mode: r.mode, targets: JSON.parse(r.targets), status: r.status, startedAt: r.started_at, finishedAt: r.finished_at, hosts: JSON.parse(r.hosts) };
+}
+
+/** Sort IPv4 numerically, IPv6 after. */
+export function ipSortKey(ip: string): string {
+  if (ip.includes(":")) return "z" + ip;
+  return ip.split(".").map((o) => o.padStart(3, "0")).join(".");
+}
+
+export interface DiffEntry {
+  ip: string;
+  proto: string;
+  port: number;
+  before?: { service?: string; product?: string; version?: string };
+  after?: { service?: string; product?: string; version?: string };
+}
+
+export interface RunDiff {
+  from: string;
+  to: string;
+  opened: DiffEntry[];
+  closed: DiffEntry[];
+  changed: DiffEntry[];
+}
+
+/** What differs between two sets of hosts: ports opened, closed, or with another service/product/version. */
+export function diffHosts(a: ScanHost[], b: ScanHost[], from = "a", to = "b"): RunDiff {
+  const flat = (hs: ScanHost[]) => {
+    const m = new Map<string, DiffEntry & { svc: DiffEntry["after"] }>();
+    for (const h of hs) for (const p of h.ports) if (p.state === "open" || p.state === "open|filtered")
+      m.set(`${h.ip} ${p.proto}/${p.port}`, { ip: h.ip, proto: p.proto, port: p.port, svc: { service: p.service, product: p.product, version: p.version } });
+    return m;
+  };
+  const A = flat(a), B = flat(b);
+  const d: RunDiff = { from, to, opened: [], closed: [], changed: [] };
+  for (const [k, e] of B) {
+    const o = A.get(k);
+    if (!o) d.opened.push({ ip: e.ip, proto: e.proto, port: e.port, after: e.svc });
+    else if (JSON.stringify(o.svc) !== JSON.stringify(e.svc)) d.changed.push({ ip: e.ip, proto: e.proto, port: e.port, before: o.svc, after: e.svc });
+  }
+  for (const [k, e] of A) if (!B.has(k)) d.closed.push({ ip: e.ip, proto: e.proto, port: e.port, before: e.svc });
+  return d;
+}
