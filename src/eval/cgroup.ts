@@ -1,0 +1,144 @@
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { unavailable } from "../core/errors.ts";
+
+const ROOT = "/sys/fs/cgroup";
+const PARENT = "falc-eval";
+
+export type CgroupVersion = 1 | 2;
+
+export function cgroupVersion(root = ROOT): CgroupVersion | null {
+  if (existsSync(join(root, "cgroup.controllers"))) return 2;
+  if (existsSync(join(root, "memory", "memory.limit_in_bytes")) && existsSync(join(root, "pids"))) return 1;
+  return null;
+}
+
+export interface CgroupStats {
+  cpuMs: number | null;
+  maxRssKb: number | null;
+  oomKilled: boolean;
+}
+
+function readNum(path: string): number | null {
+  try {
+    const n = Number(readFileSync(path, "utf8").trim());
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+function readKeyed(path: string, key: string): number | null {
+  try {
+    for (const line of readFileSync(path, "utf8").split("\n")) {
+      const [k, v] = line.trim().split(/\s+/);
+      if (k === key) return Number(v);
+    }
+  } catch {}
+  return null;
+}
+
+/**
+ * One cgroup per evaluation (v1: memory, pids, cpuacct under falc-eval/<id>; v2: falc-eval/<id>).
+ * Processes enter it through `cgexec`, so everything the sandbox forks is counted from its first instruction.
+ */
+export class EvalCgroup {
+  readonly version: CgroupVersion;
+  readonly rel: string;
+  private dirs: Record<string, string> = {};
+
+  constructor(readonly id: string, opts: { memoryBytes: number; pids: number | null }) {
+    const v = cgroupVersion();
+    if (!v) throw unavailable("no cgroup v1 (memory, pids) or v2 hierarchy under /sys/fs/cgroup: cannot limit memory and processes");
+    this.version = v;
+    this.rel = `${PARENT}/${id}`;
+    try {
+      if (v === 1) {
+        for (const c of ["memory", "pids", "cpuacct"]) {
+          const d = join(ROOT, c, PARENT, id);
+          mkdirSync(d, { recursive: true });
+          this.dirs[c] = d;
+        }
+        writeFileSync(join(this.dirs.memory!, "memory.limit_in_bytes"), String(opts.memoryBytes));
+        // No swap: memsw (when the kernel has it) must be set after the plain limit.
+        const memsw = join(this.dirs.memory!, "memory.memsw.limit_in_bytes");
+        if (existsSync(memsw)) writeFileSync(memsw, String(opts.memoryBytes));
+        if (opts.pids !== null) writeFileSync(join(this.dirs.pids!, "pids.max"), String(opts.pids));
+      } else {
+        const parent = join(ROOT, PARENT);
+        mkdirSync(parent, { recursive: true });
+        try { writeFileSync(join(ROOT, "cgroup.subtree_control"), "+memory +pids +cpu"); } catch {}
+        try { writeFileSync(join(parent, "cgroup.subtree_control"), "+memory +pids +cpu"); } catch {}
+        const d = join(parent, id);
+        mkdirSync(d, { recursive: true });
+        this.dirs.unified = d;
+        writeFileSync(join(d, "memory.max"), String(opts.memoryBytes));
+        try { writeFileSync(join(d, "memory.swap.max"), "0"); } catch {}
+        if (opts.pids !== null) writeFileSync(join(d, "pids.max"), String(opts.pids));
+      }
+    } catch (e) {
+      this.destroy();
+      throw unavailable(`cannot create the eval cgroup ${this.rel}: ${(e as Error).message}`);
+    }
+  }
+
+  /** argv prefix that starts a command inside this cgroup. */
+  execPrefix(): string[] {
+    return ["cgexec", "-g", `${this.version === 1 ? "memory,pids,cpuacct" : "memory,pids"}:${this.rel}`];
+  }
+
+  stats(): CgroupStats {
+    if (this.version === 1) {
+      const ns = readNum(join(this.dirs.cpuacct!, "cpuacct.usage"));
+      const peak = readNum(join(this.dirs.memory!, "memory.max_usage_in_bytes"));
+      const oom = readKeyed(join(this.dirs.memory!, "memory.oom_control"), "oom_kill");
+      const fail = readNum(join(this.dirs.memory!, "memory.failcnt"));
+      return { cpuMs: ns === null ? null : Math.round(ns / 1e6), maxRssKb: peak === null ? null : Math.round(peak / 1024), oomKilled: (oom ?? 0) > 0 || (oom === null && (fail ?? 0) > 0) };
+    }
+    const d = this.dirs.unified!;
+    const us = readKeyed(join(d, "cpu.stat"), "usage_usec");
+    const peak = readNum(join(d, "memory.peak"));
+    const oom = readKeyed(join(d, "memory.events"), "oom_kill");
+    return { cpuMs: us === null ? null : Math.round(us / 1000), maxRssKb: peak === null ? null : Math.round(peak / 1024), oomKilled: (oom ?? 0) > 0 };
+  }
+
+  pids(): number[] {
+    const d = this.version === 1 ? this.dirs.pids : this.dirs.unified;
+    if (!d) return [];
+    try {
+      return readFileSync(join(d, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /** SIGKILL everything still in the cgroup (v2: cgroup.kill). */
+  killAll(): void {
+    if (this.version === 2 && this.dirs.unified) {
+      try { writeFileSync(join(this.dirs.unified, "cgroup.kill"), "1"); return; } catch {}
+    }
+    for (const pid of this.pids()) {
+      try { process.kill(pid, "SIGKILL"); } catch {}
+    }
+  }
+
+  /** Kill what is left and remove the directories; retries while the kernel reaps. */
+  async destroyAsync(timeoutMs = 3000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.killAll();
+      if (this.pids().length === 0 || Date.now() > deadline) break;
+      await Bun.sleep(10);
+    }
+    while (!this.destroy() && Date.now() < deadline) await Bun.sleep(20);
+  }
+
+  /** Remove the directories; true when all are gone. */
+  destroy(): boolean {
+    let ok = true;
+    for (const d of Object.values(this.dirs)) {
+      try { rmdirSync(d); } catch (e) { if ((e as NodeJS.ErrnoException).code !== "ENOENT") ok = false; }
+    }
+    return ok;
+  }
+}

@@ -1,0 +1,46 @@
+import { existsSync } from "node:fs";
+import { EngineUnavailable, type Limits } from "../types.ts";
+import { cpuSeconds } from "../limits.ts";
+import { CODE_DIR, commandArgv, SANDBOX_ENV, WORK_DIR, which, type Engine, type Job, type Prepared } from "./engine.ts";
+
+/**
+ * bubblewrap: every namespace unshared (so no network), no capabilities, new session, empty
+ * environment, read-only /usr, size-capped tmpfs /work and /tmp. bwrap has no resource limits of
+ * its own: memory and processes come from falc's cgroup, CPU time and file size from rlimits (prlimit).
+ */
+export const bwrapEngine: Engine = {
+  name: "bwrap",
+  usesCgroup: true,
+  hostPids: (l: Limits) => l.pids,
+  async check() {
+    if (!which("bwrap")) throw new EngineUnavailable("bwrap", "bwrap is not installed (apt install bubblewrap)");
+    if (!which("cgexec")) throw new EngineUnavailable("bwrap", "cgexec is not installed (apt install cgroup-tools)");
+    if (!which("prlimit")) throw new EngineUnavailable("bwrap", "prlimit is not installed (util-linux)");
+  },
+  async prepare(job: Job): Promise<Prepared> {
+    return { argv: [...rlimitPrefix(job.limits), ...bwrapArgv(job)] };
+  },
+};
+
+export function rlimitPrefix(l: Limits): string[] {
+  return ["prlimit", `--cpu=${cpuSeconds(l)}`, `--fsize=${l.fileBytes}`, "--nofile=256", "--core=0", "--"];
+}
+
+export function bwrapArgv(job: Job): string[] {
+  const a = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL"];
+  a.push("--uid", "65534", "--gid", "65534", "--hostname", "sandbox");
+  a.push("--ro-bind", "/usr", "/usr");
+  for (const [link, target] of [["/bin", "usr/bin"], ["/sbin", "usr/sbin"], ["/lib", "usr/lib"], ["/lib64", "usr/lib64"], ["/lib32", "usr/lib32"]] as const) {
+    if (existsSync(`/${target}`)) a.push("--symlink", target, link);
+  }
+  // A few files programs expect; nothing else of the host's /etc.
+  for (const f of ["/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"]) if (existsSync(f)) a.push("--ro-bind", f, f);
+  a.push("--proc", "/proc", "--dev", "/dev");
+  a.push("--size", String(job.limits.diskBytes), "--tmpfs", "/tmp");
+  a.push("--size", String(job.limits.diskBytes), "--perms", "0777", "--tmpfs", WORK_DIR);
+  a.push("--ro-bind", job.codeDir, CODE_DIR);
+  a.push("--chdir", WORK_DIR);
+  for (const [k, v] of Object.entries(SANDBOX_ENV)) a.push("--setenv", k, v);
+  a.push("--", ...commandArgv(job));
+  return a;
+}

@@ -1,0 +1,54 @@
+import type { Language } from "../languages.ts";
+import type { EngineName, Limits } from "../types.ts";
+
+/** One evaluation as an engine sees it. */
+export interface Job {
+  id: string;
+  lang: Language;
+  limits: Limits;
+  /** Host directory holding the code file (mounted read-only at /code). */
+  codeDir: string;
+  /** Host scratch directory the engine may use for its own state (bundles, runsc state). */
+  stateDir: string;
+}
+
+export interface Prepared {
+  argv: string[];
+  /** Stop the sandbox gently before everything in the cgroup is killed (runsc: TERM first). */
+  terminate?(pid: number): Promise<void>;
+  cleanup?(): Promise<void>;
+}
+
+export interface Engine {
+  name: EngineName;
+  /** Whether falc puts the sandbox in its own cgroup (docker has its own). */
+  usesCgroup: boolean;
+  /** Host cgroup pids limit for this job (gVisor's sentry and gofer threads need headroom), null for none. */
+  hostPids(limits: Limits): number | null;
+  /** Throws EngineUnavailable with the reason when this engine cannot run here. */
+  check(): Promise<void>;
+  prepare(job: Job): Promise<Prepared>;
+}
+
+/** Where a program's code sits inside every sandbox, and its working directory. */
+export const CODE_DIR = "/code";
+export const WORK_DIR = "/work";
+
+export function commandArgv(job: Job): string[] {
+  return [...job.lang.argv, `${CODE_DIR}/${job.lang.file}`];
+}
+
+export const SANDBOX_ENV: Record<string, string> = {
+  PATH: "/usr/local/bin:/usr/bin:/bin",
+  HOME: WORK_DIR,
+  TMPDIR: "/tmp",
+  LANG: "C.UTF-8",
+  PYTHONDONTWRITEBYTECODE: "1",
+  BUN_INSTALL_CACHE_DIR: "/tmp/bun-cache",
+  NO_COLOR: "1",
+};
+
+/** Is an executable on PATH (no shell)? */
+export function which(cmd: string): string | null {
+  return Bun.which(cmd);
+}

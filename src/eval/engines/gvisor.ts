@@ -1,0 +1,97 @@
+import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { EngineUnavailable, type Limits } from "../types.ts";
+import { cpuSeconds } from "../limits.ts";
+import { CODE_DIR, commandArgv, SANDBOX_ENV, WORK_DIR, which, type Engine, type Job, type Prepared } from "./engine.ts";
+
+/**
+ * gVisor: `runsc run --bundle` with an OCI config (rlimits, no capabilities, noNewPrivileges,
+ * read-only root, /usr bound read-only, tmpfs /work), `--network=none`, and `--ignore-cgroups`
+ * because falc starts runsc inside its own cgroup (memory, pids) through cgexec: runsc would
+ * otherwise move itself out of it. The state directory is per evaluation and removed afterwards,
+ * so a killed sandbox leaves nothing behind.
+ */
+export const gvisorEngine: Engine = {
+  name: "gvisor",
+  usesCgroup: true,
+  // The sentry and gofer are host processes with many threads; the program's own processes are
+  // limited inside the sandbox by RLIMIT_NPROC and memory, so the host limit is a backstop.
+  hostPids: (l: Limits) => l.pids + 256,
+  async check() {
+    if (!which("runsc")) throw new EngineUnavailable("gvisor", "runsc is not installed (apt install runsc)");
+    if (!which("cgexec")) throw new EngineUnavailable("gvisor", "cgexec is not installed (apt install cgroup-tools)");
+    if (process.getuid?.() !== 0) throw new EngineUnavailable("gvisor", "runsc run needs root here");
+  },
+  async prepare(job: Job): Promise<Prepared> {
+    const bundle = join(job.stateDir, "bundle");
+    const root = join(job.stateDir, "runsc-state");
+    mkdirSync(join(bundle, "rootfs"), { recursive: true });
+    mkdirSync(root, { recursive: true });
+    await Bun.write(join(bundle, "config.json"), JSON.stringify(ociConfig(job)));
+    chmodSync(job.codeDir, 0o755);
+    const cid = `falc-${job.id}`;
+    const runsc = ["runsc", "--root", root, "--network=none", "--ignore-cgroups"];
+    return {
+      argv: [...runsc, "run", "--bundle", bundle, cid],
+      async terminate(pid: number) {
+        // TERM first: runsc forwards it and tears the sandbox down cleanly; KILL comes after.
+        try { process.kill(pid, "SIGTERM"); } catch {}
+        await Bun.sleep(300);
+      },
+      async cleanup() {
+        if (existsSync(join(root, cid)) || existsSync(root)) {
+          const p = Bun.spawn([...runsc, "delete", "--force", cid], { stdout: "ignore", stderr: "ignore", stdin: "ignore" });
+          const t = setTimeout(() => p.kill("SIGKILL"), 3000);
+          await p.exited;
+          clearTimeout(t);
+        }
+        rmSync(root, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+export function ociConfig(job: Job): Record<string, unknown> {
+  const l = job.limits;
+  const cpu = cpuSeconds(l);
+  const ro = (src: string, dst: string) => ({ destination: dst, type: "bind", source: src, options: ["rbind", "ro", "nosuid", "nodev"] });
+  const mounts: Record<string, unknown>[] = [
+    { destination: "/proc", type: "proc", source: "proc" },
+    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=755"] },
+    { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
+    { destination: WORK_DIR, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
+    ro("/usr", "/usr"),
+  ];
+  for (const [dst, src] of [["/bin", "/usr/bin"], ["/sbin", "/usr/sbin"], ["/lib", "/usr/lib"], ["/lib64", "/usr/lib64"]] as const) if (existsSync(src)) mounts.push(ro(src, dst));
+  for (const f of ["/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"]) if (existsSync(f)) mounts.push(ro(f, f));
+  mounts.push(ro(job.codeDir, CODE_DIR));
+  const none: string[] = [];
+  return {
+    ociVersion: "1.0.0",
+    process: {
+      terminal: false,
+      user: { uid: 65534, gid: 65534 },
+      args: commandArgv(job),
+      env: Object.entries(SANDBOX_ENV).map(([k, v]) => `${k}=${v}`),
+      cwd: WORK_DIR,
+      capabilities: { bounding: none, effective: none, inheritable: none, permitted: none, ambient: none },
+      rlimits: [
+        { type: "RLIMIT_CPU", soft: cpu, hard: cpu },
+        { type: "RLIMIT_FSIZE", soft: l.fileBytes, hard: l.fileBytes },
+        { type: "RLIMIT_NPROC", soft: l.pids, hard: l.pids },
+        { type: "RLIMIT_NOFILE", soft: 256, hard: 256 },
+        { type: "RLIMIT_CORE", soft: 0, hard: 0 },
+      ],
+      noNewPrivileges: true,
+    },
+    root: { path: "rootfs", readonly: true },
+    hostname: "sandbox",
+    mounts,
+    linux: {
+      namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
+      resources: { memory: { limit: l.memoryBytes }, pids: { limit: l.pids } },
+      maskedPaths: ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+      readonlyPaths: ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"],
+    },
+  };
+}

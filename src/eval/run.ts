@@ -1,0 +1,150 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { constants } from "node:os";
+import type { Logger } from "../core/logger.ts";
+import { silentLogger } from "../core/logger.ts";
+import { errorLine } from "../core/errors.ts";
+import { CappedCapture } from "./capture.ts";
+import { EvalCgroup } from "./cgroup.ts";
+import { ENGINES, DEFAULT_ORDER } from "./engines/index.ts";
+import type { Engine } from "./engines/engine.ts";
+import { DEFAULT_LANGUAGES, resolveLanguage, type Language } from "./languages.ts";
+import { EngineUnavailable, type EngineFallback, type EngineName, type EvalRequest, type EvalResult, type EvalStatus } from "./types.ts";
+
+export interface RunOptions {
+  languages?: Record<string, Language>;
+  /** Engine order for `auto` (and the fallback chain after an explicit engine when allowFallback). */
+  order?: EngineName[];
+  /** Fall back to the next engine when the chosen one is unavailable (default: only for auto). */
+  fallback?: boolean;
+  tmpRoot?: string;
+  log?: Logger;
+  signal?: AbortSignal;
+}
+
+const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([k, v]) => [v as number, k]));
+
+let seq = 0;
+function evalId(): string {
+  return `${process.pid.toString(36)}${Date.now().toString(36)}${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+function baseResult(engine: EngineName | null, fallbacks: EngineFallback[]): EvalResult {
+  return { status: "error", exit_code: null, signal: null, stdout: "", stderr: "", truncated: { stdout: false, stderr: false }, duration_ms: 0, cpu_ms: null, max_rss_kb: null, engine, fallbacks };
+}
+
+/** Pick the engine: the chosen one, or the first available in order; every skip is recorded. */
+export async function selectEngine(req: Pick<EvalRequest, "engine">, opts: RunOptions = {}): Promise<{ engine: Engine | null; fallbacks: EngineFallback[] }> {
+  const order = opts.order ?? DEFAULT_ORDER;
+  const chain: EngineName[] = req.engine === "auto" ? order : opts.fallback ? [req.engine, ...order.filter((e) => e !== req.engine)] : [req.engine];
+  const fallbacks: EngineFallback[] = [];
+  for (const name of chain) {
+    try {
+      await ENGINES[name].check();
+      if (fallbacks.length) (opts.log ?? silentLogger).warn({ event: "engine_fallback", engine: name, skipped: fallbacks }, `engine ${name} used after ${fallbacks.map((f) => `${f.engine} (${f.reason})`).join(", ")}`);
+      return { engine: ENGINES[name], fallbacks };
+    } catch (e) {
+      fallbacks.push({ engine: name, reason: e instanceof EngineUnavailable ? e.message : errorLine(e) });
+    }
+  }
+  return { engine: null, fallbacks };
+}
+
+/**
+ * Run untrusted code once in a sandbox with limits. Never throws for anything the code does:
+ * every outcome is a result with a status. Output is captured even on timeout; the cgroup,
+ * temp dirs and engine state are removed even when the sandbox had to be killed.
+ */
+export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<EvalResult> {
+  const log = opts.log ?? silentLogger;
+  const started = performance.now();
+  const { name: _langName, lang } = resolveLanguage(req.language, opts.languages ?? DEFAULT_LANGUAGES);
+  const { engine, fallbacks } = await selectEngine(req, opts);
+  if (!engine) {
+    const r = baseResult(null, fallbacks);
+    r.reason = `no engine available: ${fallbacks.map((f) => `${f.engine}: ${f.reason}`).join("; ")}`;
+    return r;
+  }
+  const id = evalId();
+  const tmpRoot = opts.tmpRoot ?? join(tmpdir(), "falc-eval");
+  mkdirSync(tmpRoot, { recursive: true, mode: 0o711 });
+  const dir = mkdtempSync(join(tmpRoot, `${id}-`));
+  const codeDir = join(dir, "code");
+  const stateDir = join(dir, "state");
+  mkdirSync(codeDir, { mode: 0o755 });
+  mkdirSync(stateDir, { mode: 0o700 });
+  writeFileSync(join(codeDir, lang.file), req.code, { mode: 0o644 });
+
+  const result = baseResult(engine.name, fallbacks);
+  let cg: EvalCgroup | null = null;
+  let prepared: Awaited<ReturnType<Engine["prepare"]>> | null = null;
+  try {
+    if (engine.usesCgroup) cg = new EvalCgroup(id, { memoryBytes: req.limits.memoryBytes, pids: engine.hostPids(req.limits) });
+    prepared = await engine.prepare({ id, lang, limits: req.limits, codeDir, stateDir });
+    const argv = [...(cg?.execPrefix() ?? []), ...prepared.argv];
+    log.debug({ event: "eval_start", engine: engine.name, eval_id: id, argv }, "sandbox starting");
+    const t0 = performance.now();
+    const proc = Bun.spawn(argv, {
+      stdin: req.stdin !== undefined ? new TextEncoder().encode(req.stdin) : "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+    });
+    let killedFor: "wall" | "output" | "abort" | null = null;
+    let killing: Promise<void> | null = null;
+    const kill = (why: "wall" | "output" | "abort") => {
+      if (killedFor) return;
+      killedFor = why;
+      killing = (async () => {
+        if (prepared?.terminate) await prepared.terminate(proc.pid).catch(() => {});
+        cg?.killAll();
+        try { proc.kill("SIGKILL"); } catch {}
+      })();
+    };
+    const out = new CappedCapture(req.limits.outputBytes, () => kill("output"));
+    const err = new CappedCapture(req.limits.outputBytes, () => kill("output"));
+    const timer = setTimeout(() => kill("wall"), req.limits.wallMs);
+    const onAbort = () => kill("abort");
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
+    const [, , exitCode] = await Promise.all([out.drain(proc.stdout), err.drain(proc.stderr), proc.exited]);
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+    if (killing) await killing;
+    result.duration_ms = Math.round(performance.now() - t0);
+    result.stdout = out.text();
+    result.stderr = err.text();
+    result.truncated = { stdout: out.truncated, stderr: err.truncated };
+
+    // bwrap and runsc report a program killed by a signal as 128+n.
+    let sig: number | null = proc.signalCode ? (constants.signals as Record<string, number>)[proc.signalCode] ?? null : null;
+    let code: number | null = sig === null ? exitCode : null;
+    if (code !== null && code > 128 && code <= 128 + 64) sig = code - 128;
+    result.exit_code = code;
+    result.signal = sig !== null ? signalNames.get(sig) ?? String(sig) : null;
+
+    const st = cg?.stats();
+    result.cpu_ms = st?.cpuMs ?? null;
+    result.max_rss_kb = st?.maxRssKb ?? null;
+    const cpuHit = result.signal === "SIGXCPU" || (result.cpu_ms !== null && result.cpu_ms >= req.limits.cpuMs && (result.signal === "SIGKILL" || result.exit_code !== 0));
+    let status: EvalStatus;
+    if (killedFor === "abort") { status = "error"; result.reason = "cancelled"; }
+    else if (killedFor === "output") { status = "output_limit"; result.reason = `output over ${req.limits.outputBytes} bytes`; }
+    else if (st?.oomKilled) { status = "memory_limit"; result.reason = `memory over ${Math.round(req.limits.memoryBytes / 1048576)} MB`; }
+    else if (killedFor === "wall") { status = "timeout"; result.reason = `wall time over ${req.limits.wallMs} ms`; }
+    else if (cpuHit) { status = "timeout"; result.reason = `CPU time over ${req.limits.cpuMs} ms`; }
+    else status = code === 0 ? "completed" : "failed";
+    result.status = status;
+  } catch (e) {
+    result.status = "error";
+    result.reason = errorLine(e);
+    result.duration_ms = Math.round(performance.now() - started);
+  } finally {
+    if (cg) await cg.destroyAsync().catch(() => {});
+    if (prepared?.cleanup) await prepared.cleanup().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+  log.info({ event: "eval_done", eval_id: id, engine: engine.name, status: result.status, duration_ms: result.duration_ms }, "eval finished");
+  return result;
+}
