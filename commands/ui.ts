@@ -1,18 +1,42 @@
-import { Command } from "clipanion";
+import { Command, Option } from "clipanion";
 import { FalcCommand } from "../src/cli/base.ts";
-import { notBuilt } from "../src/cli/not-built.ts";
+import { usageError } from "../src/core/errors.ts";
+
+const VIEWS = ["workers", "queues", "tasks", "scans", "sync"];
 
 export class UiCommand extends FalcCommand {
   static paths = [["ui"]];
   static usage = Command.Usage({
     category: "Workers",
     description: "Open the terminal UI: workers, queues, tasks, scans, sync",
+    details: `
+      Attaches to the deployment's queue and shows live worker states, per-stage queue counts, recent tasks
+      (filter with \`/\`, e.g. \`stage:scan status:failed\`), scan progress and sync status.
+
+      Keys: tab or ←/→ switch views (or 1-5), ↑/↓ select, enter shows a task's detail, \`/\` filters,
+      \`c\` cancels the selected task (asks first), \`r\` retries it, \`q\` quits. NO_COLOR turns colours off.
+
+      It needs a terminal; off a terminal use \`--json\` for one snapshot of the same data.
+    `,
     examples: [
       ["Attach to the local deployment", "falc ui"],
       ["Attach to a Redis deployment", "falc ui --queue redis://10.0.0.1:6379/0"],
+      ["Start on the tasks view", "falc ui --view tasks"],
+      ["One JSON snapshot of what the UI shows", "falc ui --json"],
     ],
   });
+
+  view = Option.String("--view", "workers", { description: "View to start on: workers|queues|tasks|scans|sync" });
+
   async run() {
-    notBuilt("ui");
+    if (!VIEWS.includes(this.view)) throw usageError(`unknown view \`${this.view}\`: use one of ${VIEWS.join(", ")}`);
+    if (this.json) {
+      const { tuiSnapshot } = await import("../src/tui/snapshot.ts");
+      this.outJson(await tuiSnapshot(await this.queue()));
+      return;
+    }
+    if (!process.stdout.isTTY) throw usageError("falc ui needs a terminal; use `falc ui --json` or `falc tasks ...` in scripts");
+    const { runTui } = await import("../src/tui/app.tsx");
+    await runTui({ queue: await this.queue(), log: this.log, view: this.view as never });
   }
 }
