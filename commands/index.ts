@@ -1,6 +1,8 @@
 import type { CommandClass } from "clipanion";
 import { ProcessCommand } from "./process.ts";
 import { ScanCommand } from "./scan.ts";
+import { ScanResultsCommand } from "./scan/results.ts";
+import { ScanDiffCommand } from "./scan/diff.ts";
 import { SyncMasterCommand } from "./sync/master.ts";
 import { SyncWorkerCommand } from "./sync/worker.ts";
 import { SyncStatusCommand } from "./sync/status.ts";
@@ -20,6 +22,8 @@ import { TasksWorkersCommand } from "./tasks/workers.ts";
 export const commands: CommandClass[] = [
   ProcessCommand,
   ScanCommand,
+  ScanResultsCommand,
+  ScanDiffCommand,
   SyncMasterCommand,
   SyncWorkerCommand,
   SyncStatusCommand,

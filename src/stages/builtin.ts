@@ -6,4 +6,5 @@ import type { StageHandler } from "../core/stage.ts";
  */
 export const builtinStages: Record<string, () => Promise<StageHandler>> = {
   noop: () => import("./noop.ts").then((m) => m.noopStage),
+  scan: () => import("../scan/stage.ts").then((m) => m.scanStage),
 };

@@ -1,0 +1,38 @@
+import { Command, Option } from "clipanion";
+import { FalcCommand } from "../../src/cli/base.ts";
+import { checkFormat, formatResults } from "../../src/scan/format.ts";
+import { Ledger } from "../../src/scan/ledger.ts";
+
+export class ScanResultsCommand extends FalcCommand {
+  static paths = [["scan", "results"]];
+  static usage = Command.Usage({
+    category: "Stages",
+    description: "Show a project's ledger: hosts, open ports and services",
+    details: "Formats: table (default), json, ndjson (a line per port), csv, xml (nmap-compatible, for other tools).",
+    examples: [
+      ["Open ports of the default project", "falc scan results"],
+      ["A project as nmap XML", "falc scan results --project acme --format xml > acme.xml"],
+      ["Including closed ports, as CSV", "falc scan results --all --format csv"],
+    ],
+  });
+  project = Option.String("--project", "default", { description: "Ledger project" });
+  format = Option.String("--format", "table", { description: "table, json, ndjson, csv, xml" });
+  all = Option.Boolean("--all", false, { description: "Include ports closed by later scans" });
+  history = Option.Boolean("--history", false, { description: "Print the change history instead (state/service/product/version)" });
+
+  async run() {
+    const format = checkFormat(this.json ? "json" : this.format);
+    const ledger = Ledger.open(this.config.home);
+    try {
+      if (this.history) {
+        const h = ledger.history(this.project);
+        if (format === "json") this.outJson(h);
+        else for (const r of h) this.out(`${new Date(r.at).toISOString()}  ${r.ip} ${r.port}/${r.proto}  ${r.field}: ${r.old ?? "-"} → ${r.new ?? "-"}`);
+        return;
+      }
+      this.context.stdout.write(formatResults(ledger.hosts(this.project, { includeClosed: this.all }), format));
+    } finally {
+      ledger.close();
+    }
+  }
+}
