@@ -25,6 +25,9 @@ export interface RunOptions {
 
 const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([k, v]) => [v as number, k]));
 
+/** CPU time over the limit allowed before falc's own watchdog kills (sandbox start-up is counted too). */
+const CPU_GRACE_MS = 250;
+
 let seq = 0;
 function evalId(): string {
   return `${process.pid.toString(36)}${Date.now().toString(36)}${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -91,9 +94,9 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
       stderr: "pipe",
       env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
     });
-    let killedFor: "wall" | "output" | "abort" | null = null;
+    let killedFor: "wall" | "cpu" | "output" | "abort" | null = null;
     let killing: Promise<void> | null = null;
-    const kill = (why: "wall" | "output" | "abort") => {
+    const kill = (why: "wall" | "cpu" | "output" | "abort") => {
       if (killedFor) return;
       killedFor = why;
       killing = (async () => {
@@ -105,11 +108,17 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     const out = new CappedCapture(req.limits.outputBytes, () => kill("output"));
     const err = new CappedCapture(req.limits.outputBytes, () => kill("output"));
     const timer = setTimeout(() => kill("wall"), req.limits.wallMs);
+    // RLIMIT_CPU is the first line (bwrap); gVisor does not enforce it, so falc also watches the cgroup's CPU time.
+    const cpuWatch = cg ? setInterval(() => {
+      const ms = cg!.stats().cpuMs;
+      if (ms !== null && ms > req.limits.cpuMs + CPU_GRACE_MS) kill("cpu");
+    }, 100) : null;
     const onAbort = () => kill("abort");
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     if (opts.signal?.aborted) onAbort();
     const [, , exitCode] = await Promise.all([out.drain(proc.stdout), err.drain(proc.stderr), proc.exited]);
     clearTimeout(timer);
+    if (cpuWatch) clearInterval(cpuWatch);
     opts.signal?.removeEventListener("abort", onAbort);
     if (killing) await killing;
     result.duration_ms = Math.round(performance.now() - t0);
@@ -127,7 +136,7 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     const st = cg?.stats();
     result.cpu_ms = st?.cpuMs ?? null;
     result.max_rss_kb = st?.maxRssKb ?? null;
-    const cpuHit = result.signal === "SIGXCPU" || (result.cpu_ms !== null && result.cpu_ms >= req.limits.cpuMs && (result.signal === "SIGKILL" || result.exit_code !== 0));
+    const cpuHit = killedFor === "cpu" || result.signal === "SIGXCPU" || (result.cpu_ms !== null && result.cpu_ms >= req.limits.cpuMs && (result.signal === "SIGKILL" || result.exit_code !== 0));
     let status: EvalStatus;
     if (killedFor === "abort") { status = "error"; result.reason = "cancelled"; }
     else if (killedFor === "output") { status = "output_limit"; result.reason = `output over ${req.limits.outputBytes} bytes`; }

@@ -36,9 +36,13 @@ export function bwrapArgv(job: Job): string[] {
   // A few files programs expect; nothing else of the host's /etc.
   for (const f of ["/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"]) if (existsSync(f)) a.push("--ro-bind", f, f);
   a.push("--proc", "/proc", "--dev", "/dev");
+  // The sandbox's own /proc/sys (hostname, …) stays read-only too.
+  a.push("--ro-bind", "/proc/sys", "/proc/sys");
   a.push("--size", String(job.limits.diskBytes), "--tmpfs", "/tmp");
   a.push("--size", String(job.limits.diskBytes), "--perms", "0777", "--tmpfs", WORK_DIR);
   a.push("--ro-bind", job.codeDir, CODE_DIR);
+  // The root bwrap builds is a tmpfs: make it read-only so only /work and /tmp are writable.
+  a.push("--remount-ro", "/");
   a.push("--chdir", WORK_DIR);
   for (const [k, v] of Object.entries(SANDBOX_ENV)) a.push("--setenv", k, v);
   a.push("--", ...commandArgv(job));
