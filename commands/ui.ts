@@ -20,23 +20,38 @@ export class UiCommand extends FalcCommand {
     `,
     examples: [
       ["Attach to the local deployment", "falc ui"],
-      ["Attach to a Redis deployment", "falc ui --queue redis://10.0.0.1:6379/0"],
+      [
+        "Attach to a Redis deployment",
+        "falc ui --queue redis://10.0.0.1:6379/0",
+      ],
       ["Start on the tasks view", "falc ui --view tasks"],
       ["One JSON snapshot of what the UI shows", "falc ui --json"],
     ],
   });
 
-  view = Option.String("--view", "workers", { description: "View to start on: workers|queues|tasks|scans|sync" });
+  view = Option.String("--view", "workers", {
+    description: "View to start on: workers|queues|tasks|scans|sync",
+  });
 
   async run() {
-    if (!VIEWS.includes(this.view)) throw usageError(`unknown view \`${this.view}\`: use one of ${VIEWS.join(", ")}`);
+    if (!VIEWS.includes(this.view))
+      throw usageError(
+        `unknown view \`${this.view}\`: use one of ${VIEWS.join(", ")}`,
+      );
     if (this.json) {
       const { tuiSnapshot } = await import("../src/tui/snapshot.ts");
       this.outJson(await tuiSnapshot(await this.queue()));
       return;
     }
-    if (!process.stdout.isTTY) throw usageError("falc ui needs a terminal; use `falc ui --json` or `falc tasks ...` in scripts");
+    if (!process.stdout.isTTY)
+      throw usageError(
+        "falc ui needs a terminal; use `falc ui --json` or `falc tasks ...` in scripts",
+      );
     const { runTui } = await import("../src/tui/app.tsx");
-    await runTui({ queue: await this.queue(), log: this.log, view: this.view as never });
+    await runTui({
+      queue: await this.queue(),
+      log: this.log,
+      view: this.view as never,
+    });
   }
 }

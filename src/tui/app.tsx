@@ -1,5 +1,5 @@
-import { Box, render, Text, useApp, useInput, useStdout } from "ink";
-import { useEffect, useState, useSyncExternalStore } from "react";
+import { Box, render, Text, useApp, useInput, useStdout, type Key } from "ink";
+import { useEffect, useRef, useState, useSyncExternalStore } from "react";
 import type { Logger } from "../core/logger.ts";
 import type { Task } from "../core/task.ts";
 import type { Queue } from "../queue/types.ts";
@@ -26,35 +26,87 @@ export interface AppProps {
   onQuit?: () => void;
 }
 
-type Mode = { kind: "normal" } | { kind: "filter"; text: string } | { kind: "confirm"; action: "cancel"; taskId: string };
+interface UiState {
+  view: ViewName;
+  sel: Record<ViewName, number>;
+  selTaskId: string | null;
+  mode: Mode;
+  message: { text: string; bad: boolean } | null;
+  detailOpen: boolean;
+}
 
-export function App({ store, title = "falc", theme = makeTheme(), interactive = Boolean(process.stdin.isTTY), initialView = "workers", syncNodes = null, onQuit }: AppProps) {
+type Mode =
+  | { kind: "normal" }
+  | { kind: "filter"; text: string }
+  | { kind: "confirm"; action: "cancel"; taskId: string };
+
+export function App({
+  store,
+  title = "falc",
+  theme = makeTheme(),
+  interactive = Boolean(process.stdin.isTTY),
+  initialView = "workers",
+  syncNodes = null,
+  onQuit,
+}: AppProps) {
   const snap = useSyncExternalStore(store.subscribe, store.getSnapshot);
   const { exit } = useApp();
   const { stdout } = useStdout();
   const rows = (stdout as NodeJS.WriteStream | undefined)?.rows || 24;
   const cols = (stdout as NodeJS.WriteStream | undefined)?.columns || 100;
-  const [view, setView] = useState<ViewName>(initialView);
-  const [sel, setSel] = useState<Record<ViewName, number>>({ workers: 0, queues: 0, tasks: 0, scans: 0, sync: 0 });
-  const [selTaskId, setSelTaskId] = useState<string | null>(null);
-  const [mode, setMode] = useState<Mode>({ kind: "normal" });
-  const [message, setMessage] = useState<{ text: string; bad: boolean } | null>(null);
-  const [detailOpen, setDetailOpen] = useState(false);
+  // UI state lives in a ref so several keys in one read (a paste, fast typing) each see the last change.
+  const ui = useRef<UiState>({
+    view: initialView,
+    sel: { workers: 0, queues: 0, tasks: 0, scans: 0, sync: 0 },
+    selTaskId: null,
+    mode: { kind: "normal" },
+    message: null,
+    detailOpen: false,
+  });
+  const [, setTick] = useState(0);
+  const update = (p: Partial<UiState>) => {
+    ui.current = { ...ui.current, ...p };
+    setTick((n) => n + 1);
+  };
+  const { view, sel, selTaskId, mode, message, detailOpen } = ui.current;
   const [detail, setDetail] = useState<Task | null>(null);
 
-  // The tasks view keeps its selection on the same task while new ones arrive above it.
-  const taskIndex = (() => {
-    const i = selTaskId ? snap.tasks.findIndex((t) => t.id === selTaskId) : -1;
-    return i >= 0 ? i : Math.min(sel.tasks, Math.max(0, snap.tasks.length - 1));
-  })();
+  // Derived from the current UI state and snapshot; handlers call it again after each key.
+  const derive = (u: UiState) => {
+    const i = u.selTaskId
+      ? snap.tasks.findIndex((t) => t.id === u.selTaskId)
+      : -1;
+    // The tasks view keeps its selection on the same task while new ones arrive above it.
+    const taskIndex =
+      i >= 0 ? i : Math.min(u.sel.tasks, Math.max(0, snap.tasks.length - 1));
+    const selectedTaskId =
+      u.view === "tasks"
+        ? (snap.tasks[taskIndex]?.id ?? null)
+        : u.view === "scans"
+          ? (snap.scans[u.sel.scans]?.taskId ?? null)
+          : u.view === "workers"
+            ? (workers[u.sel.workers]?.taskId ?? null)
+            : null;
+    return { taskIndex, selectedTaskId };
+  };
   const workers = sortWorkers(snap.workers);
-  const lengths: Record<ViewName, number> = { workers: workers.length, queues: snap.stages.length, tasks: snap.tasks.length, scans: snap.scans.length, sync: 0 };
-  const selectedTaskId = view === "tasks" ? (snap.tasks[taskIndex]?.id ?? null) : view === "scans" ? (snap.scans[sel.scans]?.taskId ?? null) : view === "workers" ? (workers[sel.workers]?.taskId ?? null) : null;
+  const lengths: Record<ViewName, number> = {
+    workers: workers.length,
+    queues: snap.stages.length,
+    tasks: snap.tasks.length,
+    scans: snap.scans.length,
+    sync: 0,
+  };
+  const { taskIndex, selectedTaskId } = derive(ui.current);
 
   useEffect(() => {
-    if (!detailOpen || view !== "tasks" || !selectedTaskId) return setDetail(null);
+    if (!detailOpen || view !== "tasks" || !selectedTaskId)
+      return setDetail(null);
     let live = true;
-    void store.queue.get(selectedTaskId).then((t) => live && setDetail(t), () => {});
+    void store.queue.get(selectedTaskId).then(
+      (t) => live && setDetail(t),
+      () => {},
+    );
     return () => {
       live = false;
     };
@@ -66,84 +118,132 @@ export function App({ store, title = "falc", theme = makeTheme(), interactive = 
   };
 
   const move = (delta: number) => {
-    const n = lengths[view];
+    const u = ui.current;
+    const n = lengths[u.view];
     if (n === 0) return;
-    if (view === "tasks") {
-      const i = Math.max(0, Math.min(n - 1, taskIndex + delta));
-      setSelTaskId(snap.tasks[i]!.id);
-      setSel({ ...sel, tasks: i });
-    } else setSel({ ...sel, [view]: Math.max(0, Math.min(n - 1, sel[view] + delta)) });
+    if (u.view === "tasks") {
+      const i = Math.max(0, Math.min(n - 1, derive(u).taskIndex + delta));
+      update({ selTaskId: snap.tasks[i]!.id, sel: { ...u.sel, tasks: i } });
+    } else
+      update({
+        sel: {
+          ...u.sel,
+          [u.view]: Math.max(0, Math.min(n - 1, u.sel[u.view] + delta)),
+        },
+      });
   };
 
-  const switchView = (v: ViewName) => {
-    setView(v);
-    setDetailOpen(false);
-  };
+  const switchView = (v: ViewName) => update({ view: v, detailOpen: false });
 
   const act = async (action: "cancel" | "retry", id: string) => {
     try {
-      const t = action === "cancel" ? await store.queue.cancel(id) : await store.queue.retry(id);
-      setMessage({ text: `${action === "cancel" ? "cancel" : "retry"}: ${id} is now ${t.status}${t.cancelRequested && t.status !== "cancelled" ? " (cancel requested)" : ""}`, bad: false });
+      const t =
+        action === "cancel"
+          ? await store.queue.cancel(id)
+          : await store.queue.retry(id);
+      update({
+        message: {
+          text: `${action}: ${id} is now ${t.status}${t.cancelRequested && t.status !== "cancelled" ? " (cancel requested)" : ""}`,
+          bad: false,
+        },
+      });
     } catch (e) {
-      setMessage({ text: `${action} ${id}: ${(e as Error).message}`, bad: true });
+      update({
+        message: {
+          text: `${action} ${id}: ${(e as Error).message}`,
+          bad: true,
+        },
+      });
     }
   };
 
-  useInput(
-    (input, key) => {
-      if (mode.kind === "filter") {
-        if (key.escape) return setMode({ kind: "normal" });
-        if (key.return) {
-          setMode({ kind: "normal" });
-          setSelTaskId(null);
-          setSel({ ...sel, tasks: 0 });
-          void store.setQuery(parseFilter(mode.text, snap.stages.map((s) => s.stage)));
-          return;
-        }
-        if (key.backspace || key.delete) return setMode({ kind: "filter", text: mode.text.slice(0, -1) });
-        if (input && !key.ctrl && !key.meta) return setMode({ kind: "filter", text: mode.text + input });
+  const handle = (input: string, key: Key): void => {
+    // A pasted or fast-typed chunk arrives as one string: take it a key at a time.
+    if (input.length > 1 && !key.ctrl && !key.meta && !key.escape) {
+      for (const ch of input)
+        handle(ch, {
+          ...key,
+          tab: ch === "\t",
+          return: ch === "\r" || ch === "\n",
+        });
+      return;
+    }
+    const u = ui.current;
+    const mode = u.mode;
+    if (mode.kind === "filter") {
+      if (key.escape) return update({ mode: { kind: "normal" } });
+      if (key.return) {
+        update({
+          mode: { kind: "normal" },
+          selTaskId: null,
+          sel: { ...u.sel, tasks: 0 },
+        });
+        void store.setQuery(
+          parseFilter(
+            mode.text,
+            snap.stages.map((s) => s.stage),
+          ),
+        );
         return;
       }
-      if (mode.kind === "confirm") {
-        setMode({ kind: "normal" });
-        if (input === "y" || input === "Y") void act(mode.action, mode.taskId);
-        else setMessage({ text: "not cancelled", bad: false });
-        return;
-      }
-      if (input === "q") return quit();
-      if (key.tab) {
-        const i = VIEWS.indexOf(view);
-        return switchView(VIEWS[(i + (key.shift ? VIEWS.length - 1 : 1)) % VIEWS.length]!);
-      }
-      if (key.rightArrow || key.leftArrow) {
-        const i = VIEWS.indexOf(view);
-        return switchView(VIEWS[(i + (key.leftArrow ? VIEWS.length - 1 : 1)) % VIEWS.length]!);
-      }
-      if (/^[1-5]$/.test(input)) return switchView(VIEWS[Number(input) - 1]!);
-      if (key.upArrow || input === "k") return move(-1);
-      if (key.downArrow || input === "j") return move(1);
-      if (key.pageUp) return move(-10);
-      if (key.pageDown) return move(10);
-      if (key.home || input === "g") return move(-1e9);
-      if (key.end || input === "G") return move(1e9);
-      if (key.escape) {
-        setDetailOpen(false);
-        setMessage(null);
-        return;
-      }
-      if (key.return && view === "tasks") return setDetailOpen(!detailOpen);
-      if (input === "/") {
-        setView("tasks");
-        return setMode({ kind: "filter", text: "" });
-      }
-      if (input === "c" || input === "r") {
-        if (!selectedTaskId) return setMessage({ text: "no task selected (pick one in the tasks or scans view)", bad: true });
-        if (input === "c") return setMode({ kind: "confirm", action: "cancel", taskId: selectedTaskId });
-        void act("retry", selectedTaskId);
-      }
-    },
-    { isActive: interactive },
-  );
+      if (key.backspace || key.delete)
+        return update({
+          mode: { kind: "filter", text: mode.text.slice(0, -1) },
+        });
+      if (input && !key.ctrl && !key.meta)
+        return update({ mode: { kind: "filter", text: mode.text + input } });
+      return;
+    }
+    if (mode.kind === "confirm") {
+      if (input === "y" || input === "Y") {
+        update({ mode: { kind: "normal" }, message: null });
+        void act(mode.action, mode.taskId);
+      } else
+        update({
+          mode: { kind: "normal" },
+          message: { text: "not cancelled", bad: false },
+        });
+      return;
+    }
+    if (input === "q") return quit();
+    const vi = VIEWS.indexOf(u.view);
+    if (key.tab)
+      return switchView(
+        VIEWS[(vi + (key.shift ? VIEWS.length - 1 : 1)) % VIEWS.length]!,
+      );
+    if (key.rightArrow || key.leftArrow)
+      return switchView(
+        VIEWS[(vi + (key.leftArrow ? VIEWS.length - 1 : 1)) % VIEWS.length]!,
+      );
+    if (/^[1-5]$/.test(input)) return switchView(VIEWS[Number(input) - 1]!);
+    if (key.upArrow || input === "k") return move(-1);
+    if (key.downArrow || input === "j") return move(1);
+    if (key.pageUp) return move(-10);
+    if (key.pageDown) return move(10);
+    if (key.home || input === "g") return move(-1e9);
+    if (key.end || input === "G") return move(1e9);
+    if (key.escape) return update({ detailOpen: false, message: null });
+    if (key.return && u.view === "tasks")
+      return update({ detailOpen: !u.detailOpen });
+    if (input === "/")
+      return update({ view: "tasks", mode: { kind: "filter", text: "" } });
+    if (input === "c" || input === "r") {
+      const id = derive(u).selectedTaskId;
+      if (!id)
+        return update({
+          message: {
+            text: "no task selected (pick one in the tasks or scans view)",
+            bad: true,
+          },
+        });
+      if (input === "c")
+        return update({
+          mode: { kind: "confirm", action: "cancel", taskId: id },
+        });
+      void act("retry", id);
+    }
+  };
+  useInput(handle, { isActive: interactive });
 
   const bodyHeight = Math.max(3, rows - 5);
   return (
@@ -154,39 +254,81 @@ export function App({ store, title = "falc", theme = makeTheme(), interactive = 
         </Text>
         {"  "}
         {VIEWS.map((v, i) => (
-          <Text key={v} bold={v === view} inverse={v === view && theme.color} color={v === view ? undefined : theme.c("gray")}>
+          <Text
+            key={v}
+            bold={v === view}
+            inverse={v === view && theme.color}
+            color={v === view ? undefined : theme.c("gray")}
+          >
             {v === view ? `[${i + 1} ${v}]` : ` ${i + 1} ${v} `}
           </Text>
         ))}
         {"  "}
-        {snap.error ? <Text color={theme.c("red")}>queue error: {snap.error}</Text> : !snap.loaded ? <Text dimColor>loading…</Text> : null}
+        {snap.error ? (
+          <Text color={theme.c("red")}>queue error: {snap.error}</Text>
+        ) : !snap.loaded ? (
+          <Text dimColor>loading…</Text>
+        ) : null}
       </Text>
       <Box flexDirection="column" height={bodyHeight}>
-        {view === "workers" && <WorkersView workers={snap.workers} now={snap.now} theme={theme} selected={sel.workers} height={bodyHeight} />}
+        {view === "workers" && (
+          <WorkersView
+            workers={snap.workers}
+            now={snap.now}
+            theme={theme}
+            selected={sel.workers}
+            height={bodyHeight}
+          />
+        )}
         {view === "queues" && <QueuesView stages={snap.stages} theme={theme} />}
-        {view === "tasks" && <TasksView tasks={snap.tasks} query={snap.query} now={snap.now} theme={theme} selected={taskIndex} height={bodyHeight} width={cols} detail={detailOpen ? detail : null} />}
-        {view === "scans" && <ScansView scans={snap.scans} theme={theme} selected={sel.scans} height={bodyHeight} />}
+        {view === "tasks" && (
+          <TasksView
+            tasks={snap.tasks}
+            query={snap.query}
+            now={snap.now}
+            theme={theme}
+            selected={taskIndex}
+            height={bodyHeight}
+            width={cols}
+            detail={detailOpen ? detail : null}
+          />
+        )}
+        {view === "scans" && (
+          <ScansView
+            scans={snap.scans}
+            theme={theme}
+            selected={sel.scans}
+            height={bodyHeight}
+          />
+        )}
         {view === "sync" && <SyncView nodes={syncNodes} theme={theme} />}
       </Box>
       {mode.kind === "filter" ? (
         <Text>
           <Text bold>/</Text>
           {mode.text}
-          <Text dimColor>_   (stage:NAME status:STATUS or text; enter applies, esc cancels)</Text>
+          <Text dimColor>
+            _ (stage:NAME status:STATUS or text; enter applies, esc cancels)
+          </Text>
         </Text>
       ) : mode.kind === "confirm" ? (
         <Text color={theme.c("yellow")} bold>
           Cancel task {mode.taskId}? (y/n)
         </Text>
       ) : message ? (
-        <Text color={message.bad ? theme.c("red") : theme.c("green")} wrap="truncate">
+        <Text
+          color={message.bad ? theme.c("red") : theme.c("green")}
+          wrap="truncate"
+        >
           {message.text}
         </Text>
       ) : (
         <Text> </Text>
       )}
       <Text dimColor wrap="truncate">
-        {interactive ? "tab/←→ view  ↑↓ select  enter detail  / filter  c cancel  r retry  q quit" : "read-only (stdin is not a terminal); ctrl-c to quit"}
+        {interactive
+          ? "tab/←→ view  ↑↓ select  enter detail  / filter  c cancel  r retry  q quit"
+          : "read-only (stdin is not a terminal); ctrl-c to quit"}
       </Text>
     </Box>
   );
@@ -209,13 +351,17 @@ export interface RunTuiOptions {
 export async function runTui(o: RunTuiOptions): Promise<void> {
   const store = new TuiStore(o.queue, o.store);
   await store.start();
-  const title = o.title ?? `falc ${o.queue.kind === "redis" ? o.queue.url : "sqlite"}`;
-  const instance = render(<App store={store} title={title} initialView={o.view} />, {
-    exitOnCtrlC: true,
-    patchConsole: true,
-    alternateScreen: Boolean(process.stdout.isTTY),
-    maxFps: 10,
-  });
+  const title =
+    o.title ?? `falc ${o.queue.kind === "redis" ? o.queue.url : "sqlite"}`;
+  const instance = render(
+    <App store={store} title={title} initialView={o.view} />,
+    {
+      exitOnCtrlC: true,
+      patchConsole: true,
+      alternateScreen: Boolean(process.stdout.isTTY),
+      maxFps: 10,
+    },
+  );
   const stopOn = (sig: NodeJS.Signals) => {
     o.log?.info({ event: "tui_signal", signal: sig }, "closing the TUI");
     instance.unmount();

@@ -15,18 +15,44 @@ describe("TuiStore", () => {
 
   test("loads workers, per-stage counts and the task window from the queue", async () => {
     const { queue } = q;
-    await queue.enqueueMany(Array.from({ length: 5 }, (_, i) => ({ stage: "pre", payload: { i } })));
-    const t = await queue.claim({ stages: ["pre"], worker: "pre1", leaseMs: 60_000 });
+    await queue.enqueueMany(
+      Array.from({ length: 5 }, (_, i) => ({ stage: "pre", payload: { i } })),
+    );
+    const t = await queue.claim({
+      stages: ["pre"],
+      worker: "pre1",
+      leaseMs: 60_000,
+    });
     await queue.start(t!.id, "pre1");
     await queue.complete(t!.id, "pre1", { ok: 1 });
-    const t2 = await queue.claim({ stages: ["pre"], worker: "pre1", leaseMs: 60_000 });
+    const t2 = await queue.claim({
+      stages: ["pre"],
+      worker: "pre1",
+      leaseMs: 60_000,
+    });
     await queue.fail(t2!.id, "pre1", { message: "boom" }, { retry: false });
-    await queue.putWorker(workerRec({ name: "pre1", stage: "pre", state: "working", taskId: "tx" }), 60_000);
+    await queue.putWorker(
+      workerRec({ name: "pre1", stage: "pre", state: "working", taskId: "tx" }),
+      60_000,
+    );
     store = new TuiStore(queue, { windowSize: 3 });
     await store.start();
     const s = store.snapshot;
-    expect(s.workers.map((w) => [w.name, w.state])).toEqual([["pre1", "working"]]);
-    expect(s.stages).toEqual([{ stage: "pre", queued: 3, started: 0, finished: 1, failed: 1, cancelled: 0, failedLastHour: 1, perMinute: 0.2 }]);
+    expect(s.workers.map((w) => [w.name, w.state])).toEqual([
+      ["pre1", "working"],
+    ]);
+    expect(s.stages).toEqual([
+      {
+        stage: "pre",
+        queued: 3,
+        started: 0,
+        finished: 1,
+        failed: 1,
+        cancelled: 0,
+        failedLastHour: 1,
+        perMinute: 0.2,
+      },
+    ]);
     expect(s.tasks.length).toBe(3);
   });
 
@@ -37,8 +63,17 @@ describe("TuiStore", () => {
     let calls = 0;
     store.subscribe(() => calls++);
     const base = calls;
-    await queue.enqueueMany(Array.from({ length: 300 }, (_, i) => ({ stage: "scan", payload: { target: `10.0.0.${i % 250}` } })));
-    await until(() => store.snapshot.stages[0]?.queued === 300, 5000, "300 queued");
+    await queue.enqueueMany(
+      Array.from({ length: 300 }, (_, i) => ({
+        stage: "scan",
+        payload: { target: `10.0.0.${i % 250}` },
+      })),
+    );
+    await until(
+      () => store.snapshot.stages[0]?.queued === 300,
+      5000,
+      "300 queued",
+    );
     expect(store.snapshot.tasks.length).toBe(200);
     // 300 events (at least one per task) became a handful of renders, not 300.
     expect(calls - base).toBeLessThan(15);
@@ -49,16 +84,36 @@ describe("TuiStore", () => {
     store = new TuiStore(queue, { flushMs: 20, requeryMs: 20, pollMs: 20 });
     await store.start();
     await queue.enqueue({ stage: "scan", payload: { targets: ["127.0.0.1"] } });
-    const t = await queue.claim({ stages: ["scan"], worker: "scan1", leaseMs: 60_000 });
+    const t = await queue.claim({
+      stages: ["scan"],
+      worker: "scan1",
+      leaseMs: 60_000,
+    });
     await queue.start(t!.id, "scan1");
     await queue.progress(t!.id, "scan1", 0.42, "SYN Stealth Scan");
-    await until(() => store.snapshot.scans[0]?.fraction === 0.42 && store.snapshot.scans[0]?.target === "127.0.0.1", 5000, "scan progress");
-    expect(store.snapshot.scans[0]).toMatchObject({ status: "started", note: "SYN Stealth Scan", worker: "scan1" });
+    await until(
+      () =>
+        store.snapshot.scans[0]?.fraction === 0.42 &&
+        store.snapshot.scans[0]?.target === "127.0.0.1",
+      5000,
+      "scan progress",
+    );
+    expect(store.snapshot.scans[0]).toMatchObject({
+      status: "started",
+      note: "SYN Stealth Scan",
+      worker: "scan1",
+    });
   });
 
   test("filter text becomes a query", () => {
-    expect(parseFilter("stage:scan status:failed", [])).toEqual({ stage: "scan", status: "failed" });
-    expect(parseFilter("failed pre", ["pre"])).toEqual({ status: "failed", stage: "pre" });
+    expect(parseFilter("stage:scan status:failed", [])).toEqual({
+      stage: "scan",
+      status: "failed",
+    });
+    expect(parseFilter("failed pre", ["pre"])).toEqual({
+      status: "failed",
+      stage: "pre",
+    });
     expect(parseFilter("t0abc", ["pre"])).toEqual({ text: "t0abc" });
     expect(parseFilter("status:nope", [])).toEqual({ text: "status:nope" });
   });

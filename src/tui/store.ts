@@ -127,9 +127,13 @@ export class TuiStore {
 
   async start(): Promise<void> {
     // Subscribe first (from the current end of the log) so nothing between load and subscribe is lost.
-    this.unsubscribe = this.queue.subscribe((e) => this.onEvent(e), { intervalMs: this.o.pollMs });
+    this.unsubscribe = this.queue.subscribe((e) => this.onEvent(e), {
+      intervalMs: this.o.pollMs,
+    });
     await this.loadAll();
-    this.timers.push(setInterval(() => void this.refreshWorkers(), this.o.workersMs));
+    this.timers.push(
+      setInterval(() => void this.refreshWorkers(), this.o.workersMs),
+    );
   }
 
   stop(): void {
@@ -159,7 +163,11 @@ export class TuiStore {
       ]);
       for (const t of ended) {
         if (!t.finishedAt || t.finishedAt < since) continue;
-        push(t.status === "failed" ? this.failedAt : this.finishedAt, t.stage, t.finishedAt);
+        push(
+          t.status === "failed" ? this.failedAt : this.finishedAt,
+          t.stage,
+          t.finishedAt,
+        );
       }
       for (const t of scans.reverse()) this.scanMap.set(t.id, scanFromTask(t));
       this.set({ workers, stats, loaded: true, error: null });
@@ -199,14 +207,21 @@ export class TuiStore {
       if (e.worker !== undefined) t.worker = e.worker;
       if (e.type === "progress") {
         t.progress = num(e.data?.fraction, t.progress ?? 0);
-        t.progressNote = typeof e.data?.note === "string" ? e.data.note : t.progressNote;
+        t.progressNote =
+          typeof e.data?.note === "string" ? e.data.note : t.progressNote;
       }
       if (e.type === "started") t.startedAt = e.at;
-      if (e.type === "finished" || e.type === "failed" || e.type === "cancelled") t.finishedAt = e.at;
+      if (
+        e.type === "finished" ||
+        e.type === "failed" ||
+        e.type === "cancelled"
+      )
+        t.finishedAt = e.at;
       const tasks = this.snap.tasks.slice();
       tasks[i] = t;
       this.snap = { ...this.snap, tasks };
-      if (this.snap.query.status && t.status !== this.snap.query.status) this.dirty.tasks = true;
+      if (this.snap.query.status && t.status !== this.snap.query.status)
+        this.dirty.tasks = true;
     } else if (e.type !== "progress" && matches(this.snap.query, e)) {
       this.dirty.tasks = true;
     }
@@ -252,7 +267,10 @@ export class TuiStore {
     if (this.closed) return;
     if (this.busy) return this.scheduleFlush();
     const wait = this.lastRequery + this.o.requeryMs - Date.now();
-    if ((this.dirty.stats || this.dirty.tasks || this.dirty.scans) && wait > 0) {
+    if (
+      (this.dirty.stats || this.dirty.tasks || this.dirty.scans) &&
+      wait > 0
+    ) {
       // Emit what we have now; do the reads when the throttle allows.
       if (!this.requeryTimer)
         this.requeryTimer = setTimeout(() => {
@@ -295,17 +313,30 @@ export class TuiStore {
 
   private async requeryTasks(): Promise<void> {
     const q = this.snap.query;
-    let tasks = await this.queue.list({ stage: q.stage, status: q.status, limit: this.o.windowSize });
+    let tasks = await this.queue.list({
+      stage: q.stage,
+      status: q.status,
+      limit: this.o.windowSize,
+    });
     if (q.text) {
       const t = q.text.toLowerCase();
-      tasks = tasks.filter((x) => x.id.includes(t) || x.stage.includes(t) || (x.worker ?? "").includes(t) || x.status.includes(t));
+      tasks = tasks.filter(
+        (x) =>
+          x.id.includes(t) ||
+          x.stage.includes(t) ||
+          (x.worker ?? "").includes(t) ||
+          x.status.includes(t),
+      );
     }
     this.set({ tasks });
   }
 
   private rebuildStages(): void {
     const now = Date.now();
-    const names = new Set([...Object.keys(this.snap.stats), ...this.snap.workers.map((w) => w.stage)]);
+    const names = new Set([
+      ...Object.keys(this.snap.stats),
+      ...this.snap.workers.map((w) => w.stage),
+    ]);
     const stages: StageRow[] = [...names].sort().map((stage) => {
       const s = this.snap.stats[stage];
       const fin = prune(this.finishedAt, stage, now - HOUR);
@@ -327,10 +358,15 @@ export class TuiStore {
 
   private rebuildScans(): void {
     // Newest activity last in the map; keep the 50 most recent, show running ones first.
-    while (this.scanMap.size > 50) this.scanMap.delete(this.scanMap.keys().next().value!);
+    while (this.scanMap.size > 50)
+      this.scanMap.delete(this.scanMap.keys().next().value!);
     const all = [...this.scanMap.values()].reverse();
-    const running = all.filter((s) => s.status === "started" || s.status === "requested");
-    const rest = all.filter((s) => !(s.status === "started" || s.status === "requested"));
+    const running = all.filter(
+      (s) => s.status === "started" || s.status === "requested",
+    );
+    const rest = all.filter(
+      (s) => !(s.status === "started" || s.status === "requested"),
+    );
     this.set({ scans: [...running, ...rest].map((s) => ({ ...s })) });
   }
 
@@ -341,7 +377,11 @@ export class TuiStore {
   private emitNow(): void {
     if (this.closed) return;
     this.dirty.emit = false;
-    this.snap = { ...this.snap, version: this.snap.version + 1, now: Date.now() };
+    this.snap = {
+      ...this.snap,
+      version: this.snap.version + 1,
+      now: Date.now(),
+    };
     for (const l of this.listeners) l();
   }
 }
@@ -352,7 +392,11 @@ function push(m: Map<string, number[]>, stage: string, at: number): void {
   else m.set(stage, [at]);
 }
 
-function prune(m: Map<string, number[]>, stage: string, after: number): number[] {
+function prune(
+  m: Map<string, number[]>,
+  stage: string,
+  after: number,
+): number[] {
   const a = (m.get(stage) ?? []).filter((t) => t >= after);
   m.set(stage, a);
   return a;
@@ -369,7 +413,9 @@ function matches(q: TaskQuery, e: TaskEvent): boolean {
 }
 
 /** Open ports found so far, if the scan stage reports them in its progress data. */
-export function openPortsOf(data: Record<string, unknown> | undefined): number | null {
+export function openPortsOf(
+  data: Record<string, unknown> | undefined,
+): number | null {
   if (!data) return null;
   for (const k of ["openPorts", "open_ports", "open"]) {
     const v = data[k];
@@ -401,7 +447,9 @@ function scanFromTask(t: Task): ScanProgress {
     status: t.status,
     fraction: t.status === "finished" ? 1 : (t.progress ?? 0),
     note: t.progressNote ?? "",
-    openPorts: openPortsOf(r ?? undefined) ?? openPortsOf({ note: t.progressNote ?? "" }),
+    openPorts:
+      openPortsOf(r ?? undefined) ??
+      openPortsOf({ note: t.progressNote ?? "" }),
     worker: t.worker,
     at: t.finishedAt ?? t.startedAt ?? t.createdAt,
   };
@@ -412,10 +460,14 @@ export function parseFilter(text: string, stages: string[]): TaskQuery {
   const q: TaskQuery = {};
   const free: string[] = [];
   for (const w of text.trim().split(/\s+/).filter(Boolean)) {
-    const [k, v] = w.includes(":") ? [w.slice(0, w.indexOf(":")), w.slice(w.indexOf(":") + 1)] : ["", w];
+    const [k, v] = w.includes(":")
+      ? [w.slice(0, w.indexOf(":")), w.slice(w.indexOf(":") + 1)]
+      : ["", w];
     if (k === "stage" && v) q.stage = v;
-    else if (k === "status" && (TASK_STATUSES as readonly string[]).includes(v)) q.status = v as TaskStatus;
-    else if (!k && (TASK_STATUSES as readonly string[]).includes(v)) q.status = v as TaskStatus;
+    else if (k === "status" && (TASK_STATUSES as readonly string[]).includes(v))
+      q.status = v as TaskStatus;
+    else if (!k && (TASK_STATUSES as readonly string[]).includes(v))
+      q.status = v as TaskStatus;
     else if (!k && stages.includes(v)) q.stage = v;
     else free.push(w);
   }
@@ -424,6 +476,10 @@ export function parseFilter(text: string, stages: string[]): TaskQuery {
 }
 
 export function describeQuery(q: TaskQuery): string {
-  const parts = [q.stage && `stage:${q.stage}`, q.status && `status:${q.status}`, q.text].filter(Boolean);
+  const parts = [
+    q.stage && `stage:${q.stage}`,
+    q.status && `status:${q.status}`,
+    q.text,
+  ].filter(Boolean);
   return parts.length ? parts.join(" ") : "all";
 }

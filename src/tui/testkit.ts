@@ -17,7 +17,9 @@ export function tempQueue(): { queue: SqliteQueue; dispose(): Promise<void> } {
   };
 }
 
-export function workerRec(p: Partial<WorkerRecord> & { name: string; stage: string }): WorkerRecord {
+export function workerRec(
+  p: Partial<WorkerRecord> & { name: string; stage: string },
+): WorkerRecord {
   return {
     kind: "child",
     host: "lab1",
@@ -34,7 +36,11 @@ export function workerRec(p: Partial<WorkerRecord> & { name: string; stage: stri
 }
 
 /** Poll until `fn` holds (tests drive real timers, so waits are short and bounded). */
-export async function until(fn: () => boolean | undefined, timeoutMs = 5000, what = "condition"): Promise<void> {
+export async function until(
+  fn: () => boolean | undefined,
+  timeoutMs = 5000,
+  what = "condition",
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!fn()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

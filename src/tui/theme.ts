@@ -2,7 +2,16 @@ import type { TaskStatus } from "../core/task.ts";
 import type { WorkerState } from "../core/worker-state.ts";
 
 /** Only the 16 basic ANSI colours, so any terminal shows them; none at all with NO_COLOR. */
-export type Basic = "black" | "red" | "green" | "yellow" | "blue" | "magenta" | "cyan" | "white" | "gray";
+export type Basic =
+  | "black"
+  | "red"
+  | "green"
+  | "yellow"
+  | "blue"
+  | "magenta"
+  | "cyan"
+  | "white"
+  | "gray";
 
 export interface Theme {
   color: boolean;
@@ -10,8 +19,12 @@ export interface Theme {
   c(name: Basic): Basic | undefined;
 }
 
-export function makeTheme(env: Record<string, string | undefined> = process.env): Theme {
-  const color = !("NO_COLOR" in env && env.NO_COLOR !== undefined && env.NO_COLOR !== "") && env.TERM !== "dumb";
+export function makeTheme(
+  env: Record<string, string | undefined> = process.env,
+): Theme {
+  const color =
+    !("NO_COLOR" in env && env.NO_COLOR !== undefined && env.NO_COLOR !== "") &&
+    env.TERM !== "dumb";
   return { color, c: (name) => (color ? name : undefined) };
 }
 

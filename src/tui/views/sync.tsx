@@ -18,11 +18,16 @@ export function SyncView({ nodes, theme }: SyncViewProps) {
     <Box flexDirection="column">
       <Text bold>sync</Text>
       {nodes === null ? (
-        <Text color={theme.c("yellow")}>  no master reachable</Text>
+        <Text color={theme.c("yellow")}> no master reachable</Text>
       ) : (
         nodes.map((n) => (
           <Text key={n.name}>
-            {"  " + n.name + "  " + n.state + "  " + (n.lastSyncAt ? new Date(n.lastSyncAt).toISOString() : "never")}
+            {"  " +
+              n.name +
+              "  " +
+              n.state +
+              "  " +
+              (n.lastSyncAt ? new Date(n.lastSyncAt).toISOString() : "never")}
           </Text>
         ))
       )}

@@ -14,12 +14,31 @@ export interface WorkersViewProps {
 
 /** Handlers first, then children by stage and name. */
 export function sortWorkers(ws: WorkerRecord[]): WorkerRecord[] {
-  return ws.slice().sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "handler" ? -1 : 1) || a.stage.localeCompare(b.stage) || a.name.localeCompare(b.name, undefined, { numeric: true }));
+  return ws
+    .slice()
+    .sort(
+      (a, b) =>
+        (a.kind === b.kind ? 0 : a.kind === "handler" ? -1 : 1) ||
+        a.stage.localeCompare(b.stage) ||
+        a.name.localeCompare(b.name, undefined, { numeric: true }),
+    );
 }
 
-export function WorkersView({ workers, now, theme, selected, height }: WorkersViewProps) {
+export function WorkersView({
+  workers,
+  now,
+  theme,
+  selected,
+  height,
+}: WorkersViewProps) {
   const list = sortWorkers(workers);
-  const counts = WORKER_STATES.map((s) => [s, list.filter((w) => w.kind === "child" && w.state === s).length] as const).filter(([, n]) => n > 0);
+  const counts = WORKER_STATES.map(
+    (s) =>
+      [
+        s,
+        list.filter((w) => w.kind === "child" && w.state === s).length,
+      ] as const,
+  ).filter(([, n]) => n > 0);
   const [a, b] = visibleWindow(list.length, selected, Math.max(1, height - 2));
   return (
     <Box flexDirection="column">
@@ -32,16 +51,48 @@ export function WorkersView({ workers, now, theme, selected, height }: WorkersVi
           </Text>
         ))}
       </Text>
-      <Text bold>{"  " + fit("NAME", 22) + " " + fit("KIND", 7) + " " + fit("HOST", 14) + " " + fit("STAGE", 14) + " " + fit("STATE", 12) + " " + fit("TASK", 24) + " " + fit("ELAPSED", 8) + " " + fit("RESTARTS", 8, true)}</Text>
-      {list.length === 0 && <Text dimColor>  no workers registered (start one with `falc worker --stage ...`)</Text>}
+      <Text bold wrap="truncate">
+        {"  " +
+          fit("NAME", 18) +
+          " " +
+          fit("HOST", 12) +
+          " " +
+          fit("STAGE", 12) +
+          " " +
+          fit("STATE", 12) +
+          " " +
+          fit("TASK", 22) +
+          " " +
+          fit("ELAPSED", 7) +
+          " " +
+          fit("RESTARTS", 8, true)}
+      </Text>
+      {list.length === 0 && (
+        <Text dimColor>
+          {" "}
+          no workers registered (start one with `falc worker --stage ...`)
+        </Text>
+      )}
       {list.slice(a, b).map((w, i) => {
         const sel = a + i === selected;
         return (
           <Text key={w.name} wrap="truncate" inverse={sel && theme.color}>
-            {(sel ? "> " : "  ") + fit(w.name, 22) + " " + fit(w.kind, 7) + " " + fit(w.host, 14) + " " + fit(w.stage, 14) + " "}
-            <Text color={theme.c(WORKER_STATE_COLOR[w.state] ?? "white")}>{fit(w.state, 12)}</Text>
-            {" " + fit(w.taskId, 24) + " " + fit(since(w.since, now), 8) + " " + fit(w.restarts, 8, true)}
-            {w.error ? <Text color={theme.c("red")}>{"  " + w.error}</Text> : null}
+            {(sel ? "> " : "  ") +
+              fit(w.name, 18) +
+              " " +
+              fit(w.host, 12) +
+              " " +
+              fit(w.stage, 12) +
+              " "}
+            <Text color={theme.c(WORKER_STATE_COLOR[w.state] ?? "white")}>
+              {fit(w.state, 12)}
+            </Text>{" "}
+            {w.error && !w.taskId ? (
+              <Text color={theme.c("red")}>{fit(w.error, 22)}</Text>
+            ) : (
+              fit(w.taskId, 22)
+            )}
+            {" " + fit(since(w.since, now), 7) + " " + fit(w.restarts, 8, true)}
           </Text>
         );
       })}

@@ -1,0 +1,249 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { render, cleanup } from "ink-testing-library";
+import { App } from "./app.tsx";
+import { TuiStore } from "./store.ts";
+import { makeTheme } from "./theme.ts";
+import { tempQueue, until, workerRec } from "./testkit.ts";
+
+const noColor = makeTheme({ NO_COLOR: "1" });
+const ESC = "\u001B";
+
+describe("App", () => {
+  let q: ReturnType<typeof tempQueue>;
+  let store: TuiStore;
+  beforeEach(() => {
+    q = tempQueue();
+  });
+  afterEach(async () => {
+    cleanup();
+    store?.stop();
+    await q.dispose();
+  });
+
+  async function mount(
+    view?: "workers" | "queues" | "tasks" | "scans" | "sync",
+  ) {
+    store = new TuiStore(q.queue, {
+      flushMs: 20,
+      requeryMs: 20,
+      pollMs: 20,
+      workersMs: 100,
+    });
+    await store.start();
+    const app = render(
+      <App
+        store={store}
+        title="falc test"
+        theme={noColor}
+        interactive
+        initialView={view}
+      />,
+    );
+    return app;
+  }
+  const frame = (app: ReturnType<typeof render>) => app.lastFrame() ?? "";
+  const press = async (app: ReturnType<typeof render>, keys: string) => {
+    app.stdin.write(keys);
+    await Bun.sleep(30);
+  };
+
+  test("workers view shows names, states, current task and restarts", async () => {
+    await q.queue.putWorker(
+      workerRec({
+        name: "pre1",
+        stage: "pre",
+        state: "working",
+        taskId: "t123",
+        restarts: 2,
+      }),
+      60_000,
+    );
+    await q.queue.putWorker(
+      workerRec({
+        name: "pre2",
+        stage: "pre",
+        state: "setup_failed",
+        error: "rules broken",
+      }),
+      60_000,
+    );
+    const app = await mount();
+    await until(() => frame(app).includes("pre2"), 3000, "workers rendered");
+    const f = frame(app);
+    expect(f).toContain("[1 workers]");
+    expect(f).toMatch(/pre1\s+lab1\s+pre\s+working\s+t123\s+\d+s\s+2/);
+    expect(f).toMatch(/pre2 .*setup_failed.*rules broken/);
+    expect(f).toContain("working 1");
+    // NO_COLOR: no escape sequences for colour at all.
+    expect(f).not.toContain(`${ESC}[3`);
+  });
+
+  test("colours are the 16 basic ones when allowed", async () => {
+    await q.queue.putWorker(
+      workerRec({ name: "pre1", stage: "pre", state: "working" }),
+      60_000,
+    );
+    store = new TuiStore(q.queue, { flushMs: 20, requeryMs: 20, pollMs: 20 });
+    await store.start();
+    const app = render(<App store={store} theme={makeTheme({})} interactive />);
+    await until(() => frame(app).includes("pre1"), 3000, "rendered");
+    const codes = [...frame(app).matchAll(/\u001B\[([\d;]+)m/g)].flatMap((m) =>
+      m[1]!.split(";").map(Number),
+    );
+    // SGR 30-37/90-97 foreground only (no 38;5 / 38;2 extended colours).
+    expect(codes.filter((c) => c === 38 || c === 48)).toEqual([]);
+  });
+
+  test("tab switches views; queues shows per-stage counts live", async () => {
+    const app = await mount();
+    await press(app, "\t");
+    expect(frame(app)).toContain("[2 queues]");
+    await q.queue.enqueueMany(
+      Array.from({ length: 7 }, () => ({ stage: "pre", payload: {} })),
+    );
+    const t = await q.queue.claim({
+      stages: ["pre"],
+      worker: "w",
+      leaseMs: 60_000,
+    });
+    await q.queue.start(t!.id, "w");
+    await until(
+      () => /pre\s+6\s+1\s+0\s+0/.test(frame(app)),
+      3000,
+      "live counts",
+    );
+    await press(app, "\t\t\t\t");
+    expect(frame(app)).toContain("[1 workers]");
+    await press(app, "5");
+    expect(frame(app)).toContain("no master reachable");
+  });
+
+  test("tasks view: select, detail, filter", async () => {
+    await q.queue.enqueue({
+      stage: "pre",
+      payload: { file: "a.exe" },
+      id: "task-a",
+    });
+    await Bun.sleep(2);
+    await q.queue.enqueue({
+      stage: "post",
+      payload: { file: "b.exe" },
+      id: "task-b",
+    });
+    const app = await mount("tasks");
+    await until(() => frame(app).includes("task-a"), 3000, "tasks");
+    expect(frame(app)).toMatch(/> task-b/);
+    await press(app, `${ESC}[B`); // down
+    expect(frame(app)).toMatch(/> task-a/);
+    await press(app, "\r");
+    await until(
+      () => frame(app).includes('payload:  {"file":"a.exe"}'),
+      3000,
+      "detail pane",
+    );
+    await press(app, "/stage:post");
+    expect(frame(app)).toContain("/stage:post");
+    await press(app, "\r");
+    await until(
+      () =>
+        frame(app).includes("filter: stage:post") &&
+        !frame(app).includes("task-a"),
+      3000,
+      "filtered",
+    );
+    expect(frame(app)).toContain("task-b");
+  });
+
+  test("c asks first, then cancels the selected task in the queue; r retries it", async () => {
+    await q.queue.enqueue({ stage: "pre", payload: {}, id: "task-x" });
+    const app = await mount("tasks");
+    await until(() => frame(app).includes("task-x"), 3000, "task");
+    await press(app, "c");
+    expect(frame(app)).toContain("Cancel task task-x? (y/n)");
+    await press(app, "n");
+    expect((await q.queue.get("task-x"))!.status).toBe("queued");
+    await press(app, "c");
+    await press(app, "y");
+    await until(
+      () => frame(app).includes("task-x is now cancelled"),
+      3000,
+      "cancel message",
+    );
+    expect((await q.queue.get("task-x"))!.status).toBe("cancelled");
+    await until(
+      () => /task-x\s+pre\s+cancelled/.test(frame(app)),
+      3000,
+      "row updated from the event",
+    );
+    await press(app, "r");
+    await until(
+      () => frame(app).includes("task-x is now queued"),
+      3000,
+      "retry message",
+    );
+    expect((await q.queue.get("task-x"))!.status).toBe("queued");
+  });
+
+  test("scans view shows progress bars from progress events", async () => {
+    await q.queue.enqueue({
+      stage: "scan",
+      payload: { targets: ["10.9.0.1"] },
+    });
+    const app = await mount("scans");
+    const t = await q.queue.claim({
+      stages: ["scan"],
+      worker: "scan1",
+      leaseMs: 60_000,
+    });
+    await q.queue.start(t!.id, "scan1");
+    await q.queue.progress(t!.id, "scan1", 0.5, "Service scan");
+    await until(() => frame(app).includes("50%"), 3000, "progress");
+    expect(frame(app)).toMatch(
+      /10\.9\.0\.1\s+started\s+#{10}\.{10}\s+50%.*Service scan/,
+    );
+  });
+
+  test("stays responsive with 10,000 tasks and 50 workers", async () => {
+    const ins = Array.from({ length: 10_000 }, (_, i) => ({
+      stage: ["pre", "post", "scan", "identification"][i % 4]!,
+      payload: { i },
+    }));
+    await q.queue.enqueueMany(ins);
+    for (let i = 0; i < 50; i++)
+      await q.queue.putWorker(
+        workerRec({
+          name: `pre${i}`,
+          stage: "pre",
+          state: i % 2 ? "working" : "idle",
+        }),
+        60_000,
+      );
+    const t0 = performance.now();
+    const app = await mount("queues");
+    await until(() => /pre\s+2500/.test(frame(app)), 5000, "counts");
+    const loadMs = performance.now() - t0;
+    // A burst of 2,000 state changes is folded in without re-listing per event.
+    const claimed = [];
+    for (let i = 0; i < 500; i++)
+      claimed.push(
+        (await q.queue.claim({
+          stages: ["pre"],
+          worker: "w",
+          leaseMs: 60_000,
+        }))!,
+      );
+    const t1 = performance.now();
+    await until(
+      () => /pre\s+2000\s+500/.test(frame(app)),
+      5000,
+      "burst applied",
+    );
+    const burstMs = performance.now() - t1;
+    await press(app, "q");
+    console.log(
+      `10k tasks/50 workers: first paint ${loadMs.toFixed(0)} ms, 500-claim burst shown in ${burstMs.toFixed(0)} ms`,
+    );
+    expect(loadMs).toBeLessThan(3000);
+    expect(burstMs).toBeLessThan(2000);
+  }, 30_000);
+});
