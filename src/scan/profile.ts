@@ -4,7 +4,7 @@ import { z } from "zod";
 import { inputError, notFound } from "../core/errors.ts";
 
 /** A port list: "22,80,8000-8100". Checked to be ports 1-65535 with start <= end. */
-const portList = z.string().refine((s) => parsePorts(s) !== null, { message: "must be ports like 22,80,8000-8100 (1-65535)" });
+const portList = z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string()).refine((s) => parsePorts(s) !== null, { message: "must be ports like 22,80,8000-8100 (1-65535)" });
 
 /**
  * A typed scan profile. Every field maps to a known nmap option; unknown keys are refused
