@@ -8,6 +8,7 @@ import { SyncWorkerCommand } from "./sync/worker.ts";
 import { SyncStatusCommand } from "./sync/status.ts";
 import { EvalCommand } from "./eval.ts";
 import { EvalServeCommand } from "./eval/serve.ts";
+import { EvalWorkerCommand } from "./eval/worker.ts";
 import { WorkerCommand } from "./worker.ts";
 import { UiCommand } from "./ui.ts";
 import { TasksSubmitCommand } from "./tasks/submit.ts";
@@ -29,6 +30,7 @@ export const commands: CommandClass[] = [
   SyncStatusCommand,
   EvalCommand,
   EvalServeCommand,
+  EvalWorkerCommand,
   WorkerCommand,
   UiCommand,
   TasksSubmitCommand,

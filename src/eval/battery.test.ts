@@ -2,6 +2,7 @@
  * The security battery: each case is a real program run in a real sandbox on every engine
  * available here. Engines that cannot run (docker without an engine) are skipped with the reason.
  */
+import type { TCPSocketListener } from "bun";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,12 +16,12 @@ import type { LimitsInput } from "./limits.ts";
 const tmpRoot = mkdtempSync(join(tmpdir(), `falc-eval-battery-${process.pid}-`));
 const SMALL: LimitsInput = { timeout: 4, cpu: 1, memory: 64, pids: 32, output_kb: 64, file_mb: 4, disk_mb: 8 };
 
-let server: ReturnType<typeof Bun.listen> | null = null;
+let server: TCPSocketListener<undefined> | null = null;
 let port = 0;
 let connections = 0;
 beforeAll(() => {
   server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open() { connections++; }, data() {} } });
-  port = server.port;
+  port = server!.port;
 });
 afterAll(() => {
   server?.stop(true);

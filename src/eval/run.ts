@@ -154,6 +154,6 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     if (prepared?.cleanup) await prepared.cleanup().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
-  log.info({ event: "eval_done", eval_id: id, engine: engine.name, status: result.status, duration_ms: result.duration_ms }, "eval finished");
+  log.debug({ event: "eval_done", eval_id: id, engine: engine.name, status: result.status, duration_ms: result.duration_ms }, "eval finished");
   return result;
 }

@@ -6,5 +6,6 @@ import type { StageHandler } from "../core/stage.ts";
  */
 export const builtinStages: Record<string, () => Promise<StageHandler>> = {
   noop: () => import("./noop.ts").then((m) => m.noopStage),
+  eval: () => import("../eval/stage.ts").then((m) => m.evalStage),
   scan: () => import("../scan/stage.ts").then((m) => m.scanStage),
 };

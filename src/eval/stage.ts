@@ -1,0 +1,32 @@
+import type { StageHandler } from "../core/stage.ts";
+import { unavailable } from "../core/errors.ts";
+import { evalSettings } from "./config.ts";
+import { buildLimits } from "./limits.ts";
+import { evalPayloadSchema, type EvalPayload } from "./payload.ts";
+import { runEval } from "./run.ts";
+import type { EvalResult } from "./types.ts";
+import { resolveLanguage } from "./languages.ts";
+
+/** Run one payload with the config's defaults; shared by the stage, the CLI and the pull worker. */
+export async function evalPayload(p: EvalPayload, settings: ReturnType<typeof evalSettings>, extra: { signal?: AbortSignal; log?: import("../core/logger.ts").Logger; tmpRoot?: string } = {}): Promise<EvalResult> {
+  resolveLanguage(p.language, settings.languages);
+  const limits = buildLimits(settings.limits, p.limits, { timeout: p.timeout, memory: p.memory });
+  return runEval(
+    { code: p.code, language: p.language, engine: p.engine ?? settings.engine, limits, stdin: p.stdin },
+    { languages: settings.languages, order: settings.order, fallback: settings.fallback, tmpRoot: extra.tmpRoot ?? settings.tmpDir, log: extra.log, signal: extra.signal },
+  );
+}
+
+/** `falc worker --stage eval`: evaluations from falc's own queue. The result is the task's result. */
+export const evalStage: StageHandler<EvalPayload, EvalResult> = {
+  name: "eval",
+  description: "run untrusted code in a sandbox (gVisor, bubblewrap, Docker) with limits",
+  payloadSchema: evalPayloadSchema,
+  defaultTimeoutS: 120,
+  async run(payload, ctx) {
+    const settings = evalSettings(ctx.config);
+    const r = await evalPayload(payload, settings, { signal: ctx.signal, log: ctx.log });
+    if (r.status === "error" && r.engine === null) throw unavailable(r.reason ?? "no engine available");
+    return r;
+  },
+};
