@@ -123,7 +123,7 @@ export class ScanCommand extends FalcCommand {
     const problems = expectationFailures(summary.hosts, { expected, failOnNew: this.failOnNew, before });
     if (format === "json") this.outJson({ ...summary, refused: set.refused, uploaded, expectations: problems });
     else this.context.stdout.write(formatResults(summary.hosts, format));
-    for (const t of summary.targets) if (t.status !== "finished") this.context.stderr.write(`falc: ${t.ip} ${t.status}${t.error ? `: ${t.error}` : ""}\n`);
+    for (const t of summary.targets) if (t.status !== "finished" && t.status !== "down") this.context.stderr.write(`falc: ${t.ip} ${t.status}${t.error ? `: ${t.error}` : ""}\n`);
     for (const p of problems) this.context.stderr.write(`falc: ${p}\n`);
     if (summary.status !== "finished" || problems.length) return EXIT.failed;
     return EXIT.ok;

@@ -25,8 +25,8 @@ export const profileSchema = z
     max_rtt_timeout_ms: z.number().int().min(1).max(60_000).optional(),
     /** never (-n), always (-R), or nmap's default. */
     dns: z.enum(["never", "always", "default"]).default("never"),
-    /** -Pn: treat the host as up without a ping. */
-    skip_host_discovery: z.boolean().default(true),
+    /** -Pn: treat every target as up. When false, a local run first sweeps all targets with one `nmap -sn` and scans only live hosts. */
+    skip_host_discovery: z.boolean().default(false),
     /** syn (-sS, needs root), connect (-sT), auto = syn as root else connect. */
     tcp_scan: z.enum(["syn", "connect", "auto", "none"]).default("auto"),
     udp: z.boolean().default(false),

@@ -111,3 +111,25 @@ export async function scanTarget(target: { ip: string; family: 4 | 6; hostnames:
 }
 
 export { workFailed };
+
+/**
+ * Host discovery for a whole target set in one nmap (`-sn`), so a sparse /24 does not cost one
+ * slow per-address scan each. Targets go through a file we write (`-iL` of our own file only).
+ */
+export async function discoverLive(targets: { ip: string; family: 4 | 6 }[], opts: { profile: Profile; workDir: string; signal?: AbortSignal; nmapBin?: string }): Promise<Set<string>> {
+  const up = new Set<string>();
+  for (const fam of [4, 6] as const) {
+    const list = targets.filter((t) => t.family === fam).map((t) => t.ip);
+    if (!list.length) continue;
+    const file = join(opts.workDir, `sweep-${fam}.txt`);
+    const xml = join(opts.workDir, `sweep-${fam}.xml`);
+    await Bun.write(file, list.join("\n") + "\n");
+    const argv = ["-oX", xml, "-sn", ...(fam === 6 ? ["-6"] : []), "-n", "--max-retries", "2", ...(opts.profile.min_rate ? ["--min-rate", String(opts.profile.min_rate)] : []), "-iL", file];
+    const r = (await runNmap(argv, { bin: opts.nmapBin, timeoutS: opts.profile.discovery_timeout_s, signal: opts.signal })) as Awaited<ReturnType<typeof runNmap>> & { stopped?: string };
+    if (r.stopped === "cancel") throw workFailed("cancelled during host discovery");
+    if (r.stopped) throw workFailed(`host discovery timed out after ${opts.profile.discovery_timeout_s}s`);
+    if (r.code !== 0) throw workFailed(`nmap host discovery failed (exit ${r.code}): ${r.stderr.trim().split("\n").pop() ?? ""}`);
+    for (const h of parseNmapXml(readFileSync(xml, "utf8"), "nmap host discovery XML").hosts) if (h.status === "up") up.add(h.ip);
+  }
+  return up;
+}

@@ -7,7 +7,7 @@ import type { Queue } from "../queue/types.ts";
 import { Ledger, type ImportMode, type ImportStats } from "./ledger.ts";
 import { targetLockKey, withLock } from "./lock.ts";
 import type { Profile } from "./profile.ts";
-import { scanTarget, ScanStopped, type TargetResult } from "./runner.ts";
+import { discoverLive, scanTarget, ScanStopped, type TargetResult } from "./runner.ts";
 import type { Target } from "./targets.ts";
 import type { ScanHost } from "./xml.ts";
 
@@ -73,13 +73,27 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
     const sum = [...fractions.values()].reduce((a, b) => a + b, 0);
     o.onProgress?.(done, o.targets.length, o.targets.length ? sum / o.targets.length : 1, note);
   };
+  let todo = o.targets;
+  let profile = o.profile;
+  if (!profile.skip_host_discovery && o.targets.length) {
+    try {
+      const up = await discoverLive(o.targets, { profile, workDir: workRoot, signal: o.signal, nmapBin: o.nmapBin });
+      todo = o.targets.filter((t) => up.has(t.ip));
+      for (const t of o.targets) if (!up.has(t.ip)) { per.push({ ip: t.ip, status: "down", phases: [] }); fractions.set(t.ip, 1); done++; }
+      // Live hosts are known now: the per-target scans skip their own ping.
+      profile = { ...profile, skip_host_discovery: true };
+    } catch (e) {
+      rmSync(workRoot, { recursive: true, force: true });
+      throw e;
+    }
+  }
   let next = 0;
   const worker = async () => {
-    while (next < o.targets.length && !o.signal?.aborted) {
-      const t = o.targets[next++]!;
+    while (next < todo.length && !o.signal?.aborted) {
+      const t = todo[next++]!;
       try {
         const { result, stats: s } = await scanOne(t, {
-          ...o, workDir: workRoot, owner: `local:${process.pid}:${runId}`, runId,
+          ...o, profile, workDir: workRoot, owner: `local:${process.pid}:${runId}`, runId,
           onProgress: (f, note) => { fractions.set(t.ip, f); report(`${t.ip} ${note}`); },
         });
         for (const k of Object.keys(stats) as (keyof ImportStats)[]) stats[k] += s[k];
@@ -97,12 +111,12 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(o.parallel, o.targets.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(o.parallel, todo.length) }, worker));
   } finally {
     rmSync(workRoot, { recursive: true, force: true });
   }
   for (const t of o.targets) if (!per.some((p) => p.ip === t.ip)) per.push({ ip: t.ip, status: "cancelled", phases: [] });
-  const failed = per.filter((p) => p.status !== "finished");
+  const failed = per.filter((p) => p.status !== "finished" && p.status !== "down");
   const status: LocalScanSummary["status"] = o.signal?.aborted ? "cancelled" : failed.length === 0 ? "finished" : failed.length === per.length ? "failed" : "partial";
   const l2 = Ledger.open(o.home);
   l2.finishRun(runId, status, hosts);

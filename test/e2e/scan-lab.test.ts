@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { FALC, tempHome } from "./helpers.ts";
+import { createLab, type Lab } from "../../src/scan/lab.ts";
+
+/** The lab: hosts in their own network namespaces on a private /24; falc runs inside the scanner namespace. */
+const root = typeof process.getuid === "function" && process.getuid() === 0;
+let lab: Lab;
+let H: { home: string; cleanup(): void };
+
+async function falcInLab(args: string[], timeoutMs = 120_000) {
+  const p = Bun.spawn([...lab.exec, FALC, ...args], { env: { ...process.env, NO_COLOR: "1", FALC_HOME: H.home, FALC_LOG_LEVEL: "silent" }, stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  clearTimeout(timer);
+  return { stdout, stderr, code };
+}
+
+describe.skipIf(!root)("falc scan over the namespace lab /24", () => {
+  beforeAll(async () => {
+    H = tempHome("falc-e2e-lab-");
+    lab = await createLab();
+  }, 60_000);
+  afterAll(() => {
+    lab?.destroy();
+    H?.cleanup();
+    const left = Bun.spawnSync(["ip", "netns", "list"]).stdout.toString();
+    expect(left).not.toContain(lab.prefix);
+  });
+
+  test("finds exactly the listeners with the right service names", async () => {
+    const profile = join(H.home, "lab.yaml");
+    writeFileSync(profile, "ports: 21,22,80,443,2222,3306,6379,8080\nmin_rate: 1000\nservice:\n  version_intensity: 5\n");
+    const r = await falcInLab(["scan", lab.subnet, "--profile", profile, "--project", "lab", "--parallel", "4", "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const found = j.hosts.flatMap((h: any) => h.ports.map((p: any) => `${h.ip}:${p.port}/${p.service}`)).sort();
+    const s = lab.subnet.replace(/\.0\/24$/, "");
+    expect(found).toEqual([`${s}.11:22/ssh`, `${s}.11:80/http`, `${s}.12:6379/redis`, `${s}.13:2222/ssh`, `${s}.13:8080/http`].sort());
+    expect(j.targets.filter((t: any) => t.status === "finished").map((t: any) => t.ip).sort()).toEqual([`${s}.11`, `${s}.12`, `${s}.13`, `${s}.14`].concat([`${s}.1`]).sort());
+    const redis = j.hosts.find((h: any) => h.ip === `${s}.12`).ports[0];
+    expect(redis.product).toMatch(/Redis/);
+  }, 150_000);
+});
