@@ -1,0 +1,205 @@
+/**
+ * falc eval end to end with the compiled binary and real sandboxes: the CLI, the queue service
+ * with the pull worker (100 tasks over HTTP, service down → backoff → recovery), and
+ * `falc worker --stage eval` on falc's own queue.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { FALC, freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
+
+const FIX = join(import.meta.dir, "../../fixtures/eval");
+const homes: { cleanup(): void }[] = [];
+const procs: Subprocess[] = [];
+afterAll(async () => {
+  for (const p of procs) {
+    try { p.kill("SIGKILL"); } catch {}
+    await p.exited;
+  }
+  for (const h of homes) h.cleanup();
+});
+
+function home() {
+  const h = tempHome("falc-e2e-eval-");
+  homes.push(h);
+  return h.home;
+}
+
+function spawnFalc(args: string[], env: Record<string, string>) {
+  const p = Bun.spawn([FALC, ...args], { env: { ...process.env, NO_COLOR: "1", ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  procs.push(p);
+  const lines: string[] = [];
+  (async () => {
+    const dec = new TextDecoder();
+    let buf = "";
+    for await (const chunk of p.stderr as ReadableStream<Uint8Array>) {
+      buf += dec.decode(chunk);
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      lines.push(...parts);
+    }
+  })();
+  return { p, lines };
+}
+
+async function stopProc(p: Subprocess) {
+  p.kill("SIGTERM");
+  const t = setTimeout(() => p.kill("SIGKILL"), 10_000);
+  await p.exited;
+  clearTimeout(t);
+}
+
+const getJson = async (url: string) => (await fetch(url, { signal: AbortSignal.timeout(5000) })).json() as Promise<any>;
+const postJson = async (url: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
+
+describe("falc eval (CLI)", () => {
+  const env = { FALC_HOME: home() };
+
+  test("a snippet runs: program output on stdout, summary on stderr, exit 0", async () => {
+    const r = await runFalc(["eval", "-c", "print(6*7)", "--lang", "python", "--engine", "bwrap"], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("42\n");
+    expect(r.stderr).toContain("status=completed engine=bwrap");
+  });
+
+  test("a file under gVisor, language from its extension, --json", async () => {
+    const r = await runFalc(["eval", join(FIX, "hello.py"), "--engine", "gvisor", "--json"], { env });
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ status: "completed", exit_code: 0, stdout: "hello from 3\n", engine: "gvisor", fallbacks: [] });
+  });
+
+  test("failing code exits 1 for CI; its stderr is passed through", async () => {
+    const r = await runFalc(["eval", join(FIX, "fail.js"), "--engine", "bwrap"], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("bad input");
+    expect(r.stderr).toContain("status=failed");
+  });
+
+  test("limits from flags: --timeout gives timeout with the output so far, --memory gives memory_limit", async () => {
+    const t = await runFalc(["eval", "-c", "import time; print('x', flush=True); time.sleep(20)", "--lang", "python3", "--engine", "bwrap", "--timeout", "1", "--json"], { env });
+    expect(t.code).toBe(1);
+    expect(JSON.parse(t.stdout)).toMatchObject({ status: "timeout", stdout: "x\n" });
+    const m = await runFalc(["eval", "-c", "a = bytearray(300*1024*1024)", "--lang", "python3", "--engine", "bwrap", "--memory", "64", "--json"], { env });
+    expect(JSON.parse(m.stdout).status).toBe("memory_limit");
+  });
+
+  test("docker without an engine: skipped with the reason; auto falls back and says so", async () => {
+    const d = await runFalc(["eval", "-c", "echo hi", "--lang", "sh", "--engine", "docker"], { env });
+    expect(d.code).toBe(1);
+    expect(d.stderr).toContain("skipped docker: no Docker engine");
+    const dir = home();
+    const cfg = join(dir, "falc.yaml");
+    await Bun.write(cfg, "eval:\n  order: [docker, bwrap]\n");
+    const a = await runFalc(["eval", "-c", "echo hi", "--lang", "sh", "--config", cfg, "--json"], { env });
+    expect(a.code).toBe(0);
+    const j = JSON.parse(a.stdout);
+    expect(j.engine).toBe("bwrap");
+    expect(j.fallbacks[0].engine).toBe("docker");
+    expect(a.stderr).toContain("engine_fallback");
+  });
+
+  test("usage errors exit 2 with one line", async () => {
+    for (const args of [["eval"], ["eval", "-c", "x"], ["eval", "-c", "x", "--lang", "cobol"], ["eval", "-c", "x", "--lang", "sh", "--engine", "vm"], ["eval", "-c", "x", "--lang", "sh", "--timeout", "soon"], ["eval", "worker"]]) {
+      const r = await runFalc(args, { env });
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n").length).toBe(1);
+      expect(r.stderr).toStartWith("falc: ");
+    }
+  });
+
+  test("--help of eval, eval serve and eval worker has examples", async () => {
+    for (const c of [["eval"], ["eval", "serve"], ["eval", "worker"]]) {
+      const r = await runFalc([...c, "--help"], { env });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("Examples");
+    }
+  });
+});
+
+describe("falc eval serve + falc eval worker", () => {
+  test("100 tasks over HTTP all complete with the right outputs; service down → backoff → recovery", async () => {
+    const h = home();
+    const port = await freePort();
+    const hport = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const env = { FALC_HOME: h, FALC_EVAL_API_KEY: "k3y" };
+    let serve = spawnFalc(["eval", "serve", "--port", String(port)], env);
+    await waitFor(async () => (await fetch(`${base}/health`).catch(() => null))?.ok, 15_000, 100, "eval serve /health");
+
+    // API key and validation.
+    expect((await postJson(`${base}/tasks`, { code: "print(1)", language: "python3" })).status).toBe(401);
+    const auth = { authorization: "Bearer k3y" };
+    expect((await postJson(`${base}/tasks`, { code: 1, language: "python3" }, auth)).status).toBe(400);
+    expect(await (await fetch(`${base}/tasks/next?worker=probe`, { headers: auth })).json()).toBeNull();
+
+    const worker = spawnFalc(["eval", "worker", "--queue-url", base, "--health-port", String(hport), "--worker-id", "w-e2e", "--concurrency", "2", "--log-level", "info"], env);
+    const N = 100;
+    const ids: string[] = [];
+    for (let i = 0; i < N; i++) {
+      const r = await postJson(`${base}/tasks`, { eval_id: `e${i}`, code: `print(${i} * ${i})`, language: "python3", engine: "bwrap", timeout: 5, priority: i % 3 }, auth);
+      expect(r.status).toBe(201);
+      ids.push((await r.json()).eval_id);
+    }
+    await waitFor(async () => {
+      const s = await (await fetch(`${base}/status`, { headers: { "x-api-key": "k3y" } })).json() as any;
+      return s.tasks?.finished === N;
+    }, 120_000, 250, "100 evals finished");
+    for (let i = 0; i < N; i++) {
+      const t = await (await fetch(`${base}/tasks/${ids[i]}`, { headers: auth })).json() as any;
+      expect(t.status).toBe("finished");
+      expect(t.result.status).toBe("completed");
+      expect(t.result.stdout).toBe(`${i * i}\n`);
+      expect(t.result.engine).toBe("bwrap");
+    }
+    const health = await getJson(`http://127.0.0.1:${hport}/health`);
+    expect(health).toMatchObject({ worker: "w-e2e", queue_url: base, status: "ok" });
+    expect(health.engines).toContain("bwrap");
+    expect(health.processed).toBe(N);
+
+    // JSON logs with event, eval_id, engine, worker.
+    const done = worker.lines.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter((x) => x?.event === "eval_completed");
+    expect(done.length).toBe(N);
+    expect(done[0]).toMatchObject({ engine: "bwrap" });
+    expect(done[0].eval_id).toMatch(/^e\d+$/);
+    expect(done[0].worker).toMatch(/^w-e2e/);
+
+    // Service down: the worker backs off 5 s, 10 s … and says so on /health.
+    await stopProc(serve.p);
+    const hb = await waitFor(async () => { const x = await getJson(`http://127.0.0.1:${hport}/health`); return x.state === "backoff" ? x : null; }, 10_000, 100, "worker backoff");
+    expect(hb.backoff_ms).toBe(5000);
+    expect(hb.status).toBe("degraded");
+    expect(worker.lines.some((l) => l.includes('"event":"queue_error"'))).toBe(true);
+
+    // Back up (same queue on disk): a new task is picked up after the backoff.
+    serve = spawnFalc(["eval", "serve", "--port", String(port)], env);
+    await waitFor(async () => (await fetch(`${base}/health`).catch(() => null))?.ok, 15_000, 100, "eval serve back");
+    const r = await postJson(`${base}/tasks`, { eval_id: "after-outage", code: "echo recovered", language: "sh", engine: "bwrap" }, auth);
+    expect(r.status).toBe(201);
+    const t = await waitFor(async () => { const x = await (await fetch(`${base}/tasks/after-outage`, { headers: auth })).json() as any; return x.status === "finished" ? x : null; }, 40_000, 250, "task after outage");
+    expect(t.result.stdout).toBe("recovered\n");
+    expect((await getJson(`http://127.0.0.1:${hport}/health`)).state).not.toBe("backoff");
+    await stopProc(worker.p);
+    await stopProc(serve.p);
+  }, 200_000);
+});
+
+describe("falc worker --stage eval", () => {
+  test("runs eval tasks from falc's own queue", async () => {
+    const h = home();
+    const env = { FALC_HOME: h };
+    const sub = await runFalc(["tasks", "submit", "eval", "--payload", JSON.stringify({ code: "echo from-queue", language: "sh", engine: "bwrap" }), "--json"], { env });
+    expect(sub.code).toBe(0);
+    const id = JSON.parse(sub.stdout).id;
+    const w = spawnFalc(["worker", "--stage", "eval", "--no-health", "--no-tui"], env);
+    const t = await waitFor(async () => {
+      const r = await runFalc(["tasks", "show", id, "--json"], { env });
+      const x = JSON.parse(r.stdout || "null");
+      return x && ["finished", "failed"].includes(x.status) ? x : null;
+    }, 30_000, 300, "eval task finished");
+    expect(t.status).toBe("finished");
+    expect(t.result).toMatchObject({ status: "completed", stdout: "from-queue\n", engine: "bwrap" });
+    await stopProc(w.p);
+  }, 60_000);
+});
