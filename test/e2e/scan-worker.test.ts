@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runFalc, tempHome, waitFor } from "./helpers.ts";
+import { startWorker, tasksJson, type WorkerProc } from "./worker-helpers.ts";
+import { startListeners, type Listeners } from "../../src/scan/testkit.ts";
+
+/** nmap processes whose argv mentions this test's FALC_HOME (their -oX path lies below it). */
+function nmapPids(home: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
+      if (argv[0]?.endsWith("nmap") && argv.some((a) => a.includes(home))) out.push(Number(d));
+    } catch {}
+  }
+  return out;
+}
+
+let H: { home: string; cleanup(): void };
+let w: WorkerProc | undefined;
+let L: Listeners;
+beforeAll(() => {
+  H = tempHome("falc-e2e-scanw-");
+  L = startListeners();
+});
+afterAll(async () => {
+  await w?.stop();
+  L.stop();
+  H.cleanup();
+});
+
+describe("falc scan through falc worker --stage scan", () => {
+  test("--submit queues one task per target; a worker scans into the ledger; cancel stops nmap within a second", async () => {
+    w = await startWorker(H.home, ["--stage", "scan", "--count", "scan=2", "--lease", "1"]);
+    const env = { FALC_HOME: H.home };
+    const quick = join(H.home, "quick.yaml");
+    writeFileSync(quick, `ports: ${L.ports.ssh}\nskip_host_discovery: true\nservice:\n  version_intensity: 2\n`);
+    const sub = await runFalc(["scan", "127.0.0.1", "--profile", quick, "--project", "w", "--submit", "--json"], { env });
+    expect(sub.code).toBe(0);
+    const id = JSON.parse(sub.stdout).tasks[0].id;
+    const done = await waitFor(async () => (await tasksJson(H.home)).find((t) => t.id === id && ["finished", "failed"].includes(t.status)), 60_000, 200, "scan task done");
+    expect(done.status).toBe("finished");
+    const res = await runFalc(["scan", "results", "--project", "w", "--format", "ndjson"], { env });
+    expect(JSON.parse(res.stdout.trim())).toMatchObject({ ip: "127.0.0.1", port: L.ports.ssh, service: "ssh" });
+
+    const slow = join(H.home, "slow.yaml");
+    writeFileSync(slow, "ports: 1-65535\ntcp_scan: connect\nmax_rate: 50\nskip_host_discovery: true\n");
+    const sub2 = await runFalc(["scan", "127.0.0.1", "--profile", slow, "--project", "w", "--submit", "--json"], { env });
+    const id2 = JSON.parse(sub2.stdout).tasks[0].id;
+    await waitFor(() => nmapPids(H.home).length > 0, 20_000, 50, "nmap running");
+    // A second submit of the same target and ports is refused by the lock while the first runs.
+    const sub3 = await runFalc(["scan", "127.0.0.1", "--profile", slow, "--project", "w", "--submit", "--json"], { env });
+    const id3 = JSON.parse(sub3.stdout).tasks[0].id;
+    const t3 = await waitFor(async () => (await tasksJson(H.home)).find((t) => t.id === id3 && t.error), 20_000, 100, "locked task refused");
+    expect(t3.error!.message).toMatch(/being scanned by someone else/);
+    await runFalc(["tasks", "cancel", id3], { env });
+
+    const c = await runFalc(["tasks", "cancel", id2], { env });
+    expect(c.code).toBe(0);
+    const t0 = Date.now();
+    await waitFor(() => nmapPids(H.home).length === 0, 5_000, 20, "nmap gone");
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const t2 = await waitFor(async () => (await tasksJson(H.home)).find((t) => t.id === id2), 5_000);
+    expect(t2.status).toBe("cancelled");
+  }, 150_000);
+});
