@@ -245,7 +245,7 @@ export function App({
   };
   useInput(handle, { isActive: interactive });
 
-  const bodyHeight = Math.max(3, rows - 5);
+  const bodyHeight = Math.max(3, rows - 4);
   return (
     <Box flexDirection="column">
       <Text wrap="truncate">

@@ -39,6 +39,8 @@ export function WorkersView({
         list.filter((w) => w.kind === "child" && w.state === s).length,
       ] as const,
   ).filter(([, n]) => n > 0);
+  // Names like `pre0@host:pid` are long: the column fits the longest, within reason.
+  const nw = Math.min(32, Math.max(12, ...list.map((w) => w.name.length)));
   const [a, b] = visibleWindow(list.length, selected, Math.max(1, height - 2));
   return (
     <Box flexDirection="column">
@@ -53,7 +55,7 @@ export function WorkersView({
       </Text>
       <Text bold wrap="truncate">
         {"  " +
-          fit("NAME", 18) +
+          fit("NAME", nw) +
           " " +
           fit("HOST", 12) +
           " " +
@@ -78,7 +80,7 @@ export function WorkersView({
         return (
           <Text key={w.name} wrap="truncate" inverse={sel && theme.color}>
             {(sel ? "> " : "  ") +
-              fit(w.name, 18) +
+              fit(w.name, nw) +
               " " +
               fit(w.host, 12) +
               " " +

@@ -1,0 +1,45 @@
+import { FALC, waitFor } from "./helpers.ts";
+
+/** `falc ui` in a private tmux server (its own socket, so parallel tests never meet). */
+export interface TmuxUi {
+  capture(): string;
+  keys(...keys: string[]): void;
+  /** Wait until the pane matches; the last capture is in the error when it does not. */
+  waitFor(re: RegExp | string, timeoutMs?: number, what?: string): Promise<string>;
+  stop(): void;
+}
+
+let n = 0;
+
+export async function startUi(home: string, args: string[] = [], env: Record<string, string> = {}, size = { x: 130, y: 32 }): Promise<TmuxUi> {
+  const sock = `falc-ui-${process.pid}-${n++}`;
+  const envArgs = Object.entries({ FALC_HOME: home, NO_COLOR: "1", TERM: "xterm", ...env }).map(([k, v]) => `${k}=${v}`);
+  // The shell line only reports the exit code afterwards; falc itself is given an argv.
+  const cmd = ["env", ...envArgs, FALC, "ui", ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+  run(["tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "ui", "-x", String(size.x), "-y", String(size.y), `${cmd}; echo FALC_EXIT=$?; sleep 120`]);
+  const ui: TmuxUi = {
+    capture: () => run(["tmux", "-L", sock, "capture-pane", "-p", "-t", "ui"]),
+    keys: (...keys) => void run(["tmux", "-L", sock, "send-keys", "-t", "ui", ...keys]),
+    waitFor: async (re, timeoutMs = 10_000, what = String(re)) => {
+      let last = "";
+      try {
+        return await waitFor(() => {
+          last = ui.capture();
+          return (typeof re === "string" ? last.includes(re) : re.test(last)) && last;
+        }, timeoutMs, 100, what);
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\n--- pane ---\n${last}`);
+      }
+    },
+    stop: () => {
+      Bun.spawnSync(["tmux", "-L", sock, "kill-server"]);
+    },
+  };
+  return ui;
+}
+
+function run(argv: string[]): string {
+  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${argv.slice(0, 4).join(" ")}: ${r.stderr.toString().trim()}`);
+  return r.stdout.toString();
+}
