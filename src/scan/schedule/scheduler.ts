@@ -1,0 +1,111 @@
+import type { Config } from "../../core/config.ts";
+import { abortableSleep } from "../../core/stage.ts";
+import type { Logger } from "../../core/logger.ts";
+import { FINAL_STATUSES } from "../../core/task.ts";
+import type { Queue } from "../../queue/types.ts";
+import { scanConfig, scopeOf } from "../config.ts";
+import { expandTargets } from "../targets.ts";
+import { ScheduleStore, type Schedule } from "./store.ts";
+
+export interface TickResult {
+  schedule: string;
+  enqueued: { ip: string; taskId: string }[];
+  skipped: { ip: string; why: "active" | "recent" | "cap" }[];
+}
+
+/**
+ * One pass over a schedule: a task per target, except targets whose previous task is still
+ * active or finished within the interval, and never more active tasks than max_concurrent.
+ * `force` (run-now) ignores the interval but still never starts a target twice at once.
+ */
+export async function runSchedule(queue: Queue, store: ScheduleStore, s: Schedule, cfg: Config, opts: { force?: boolean; now?: number } = {}): Promise<TickResult> {
+  const now = opts.now ?? Date.now();
+  const out: TickResult = { schedule: s.id, enqueued: [], skipped: [] };
+  const set = await expandTargets(s.targets, { maxTargets: scanConfig(cfg).max_targets, scope: scopeOf(cfg) });
+  const last = store.lastTasks(s.id);
+  let active = 0;
+  const due: typeof set.targets = [];
+  for (const t of set.targets) {
+    const prev = last.get(t.ip);
+    const task = prev ? await queue.get(prev.taskId) : null;
+    if (task && !FINAL_STATUSES.includes(task.status)) {
+      active++;
+      out.skipped.push({ ip: t.ip, why: "active" });
+      continue;
+    }
+    const lastAt = task?.finishedAt ?? prev?.createdAt ?? 0;
+    if (!opts.force && prev && now - lastAt < s.everyS * 1000) {
+      out.skipped.push({ ip: t.ip, why: "recent" });
+      continue;
+    }
+    due.push(t);
+  }
+  for (const t of due) {
+    if (active >= s.maxConcurrent) {
+      out.skipped.push({ ip: t.ip, why: "cap" });
+      continue;
+    }
+    const task = await queue.enqueue({ stage: "scan", payload: { target: t.ip, hostnames: t.hostnames, profile: s.profile, project: s.project, mode: s.mode, run_id: `${s.id}-${now}` } });
+    store.setLastTask(s.id, t.ip, task.id, now);
+    out.enqueued.push({ ip: t.ip, taskId: task.id });
+    active++;
+  }
+  if (out.enqueued.length) store.markRun(s.id, now);
+  return out;
+}
+
+export interface SchedulerOptions {
+  queue: Queue;
+  config: Config;
+  log: Logger;
+  signal: AbortSignal;
+  /** Milliseconds between passes (default 5000). */
+  tickMs?: number;
+  /** Identity in the leader lock (default host:pid). */
+  owner?: string;
+  onTick?(results: TickResult[]): void;
+  /** Leader lock TTL (default max(3 ticks, 15 s)); a dead leader is replaced after it. */
+  lockTtlMs?: number;
+}
+
+export const SCHEDULER_LOCK = "scan-scheduler";
+
+/**
+ * The schedule loop, run inside `falc worker`: only the holder of the "scan-scheduler" lock
+ * (one leader among all workers on the queue) creates tasks; the others wait to take over.
+ */
+export async function startScheduler(o: SchedulerOptions): Promise<void> {
+  const tick = o.tickMs ?? 5000;
+  const ttl = o.lockTtlMs ?? Math.max(3 * tick, 15_000);
+  const owner = o.owner ?? `${process.env.HOSTNAME ?? "host"}:${process.pid}`;
+  let leader = false;
+  try {
+    while (!o.signal.aborted) {
+      const held = leader ? await o.queue.renewLock(SCHEDULER_LOCK, owner, ttl) : await o.queue.acquireLock(SCHEDULER_LOCK, owner, ttl);
+      if (held !== leader) o.log.info({ event: held ? "scheduler_leader" : "scheduler_follower", owner }, held ? "scan scheduler: leader" : "scan scheduler: lost leadership");
+      leader = held;
+      if (leader) {
+        const store = ScheduleStore.open(o.config.home);
+        const results: TickResult[] = [];
+        try {
+          for (const s of store.list()) {
+            if (!s.enabled || o.signal.aborted) continue;
+            try {
+              const r = await runSchedule(o.queue, store, s, o.config);
+              if (r.enqueued.length) o.log.info({ event: "schedule_run", schedule: s.id, enqueued: r.enqueued.length }, "scheduled scans queued");
+              results.push(r);
+            } catch (e) {
+              o.log.warn({ event: "schedule_error", schedule: s.id, err: (e as Error).message }, "schedule skipped");
+            }
+          }
+        } finally {
+          store.close();
+        }
+        o.onTick?.(results);
+      }
+      await abortableSleep(tick, o.signal).catch(() => {});
+    }
+  } finally {
+    if (leader) await o.queue.releaseLock(SCHEDULER_LOCK, owner).catch(() => {});
+  }
+}
