@@ -3,6 +3,7 @@ import { ProcessCommand } from "./process.ts";
 import { ScanCommand } from "./scan.ts";
 import { ScanResultsCommand } from "./scan/results.ts";
 import { ScanDiffCommand } from "./scan/diff.ts";
+import { ScanScheduleAddCommand, ScanScheduleListCommand, ScanScheduleRmCommand, ScanScheduleRunNowCommand } from "./scan/schedule.ts";
 import { SyncMasterCommand } from "./sync/master.ts";
 import { SyncWorkerCommand } from "./sync/worker.ts";
 import { SyncStatusCommand } from "./sync/status.ts";
@@ -25,6 +26,10 @@ export const commands: CommandClass[] = [
   ScanCommand,
   ScanResultsCommand,
   ScanDiffCommand,
+  ScanScheduleAddCommand,
+  ScanScheduleListCommand,
+  ScanScheduleRmCommand,
+  ScanScheduleRunNowCommand,
   SyncMasterCommand,
   SyncWorkerCommand,
   SyncStatusCommand,

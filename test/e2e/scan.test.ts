@@ -109,4 +109,20 @@ describe("falc scan on loopback (real nmap)", () => {
       api.stop(true);
     }
   }, 60_000);
+
+  test("scan schedule add | list | run-now | rm", async () => {
+    const add = await runFalc(["scan", "schedule", "add", "127.0.0.1", "127.0.0.2", "--every", "6h", "--profile", profile, "--id", "nightly", "--max-concurrent", "1", "--json"], { env });
+    expect(add.code).toBe(0);
+    expect(JSON.parse(add.stdout)).toMatchObject({ id: "nightly", everyS: 21600, maxConcurrent: 1 });
+    const list = await runFalc(["scan", "schedule", "list"], { env });
+    expect(list.stdout).toMatch(/nightly\s+6h\s+127\.0\.0\.1 127\.0\.0\.2\s+lo/);
+    const now = await runFalc(["scan", "schedule", "run-now", "nightly", "--json"], { env });
+    expect(JSON.parse(now.stdout)).toMatchObject({ enqueued: [{ ip: "127.0.0.1" }], skipped: [{ ip: "127.0.0.2", why: "cap" }] });
+    const again = await runFalc(["scan", "schedule", "run-now", "nightly", "--json"], { env });
+    expect(JSON.parse(again.stdout).enqueued).toEqual([]);
+    expect((await runFalc(["scan", "schedule", "rm", "nightly"], { env })).code).toBe(0);
+    expect((await runFalc(["scan", "schedule", "rm", "nightly"], { env })).code).toBe(1);
+    const bad = await runFalc(["scan", "schedule", "add", "127.0.0.1", "--every", "5s"], { env });
+    expect(bad.code).toBe(2);
+  }, 30_000);
 });

@@ -81,7 +81,7 @@ export async function startScheduler(o: SchedulerOptions): Promise<void> {
   let leader = false;
   try {
     while (!o.signal.aborted) {
-      const held = leader ? await o.queue.renewLock(SCHEDULER_LOCK, owner, ttl) : await o.queue.acquireLock(SCHEDULER_LOCK, owner, ttl);
+      const held: boolean = leader ? await o.queue.renewLock(SCHEDULER_LOCK, owner, ttl) : await o.queue.acquireLock(SCHEDULER_LOCK, owner, ttl);
       if (held !== leader) o.log.info({ event: held ? "scheduler_leader" : "scheduler_follower", owner }, held ? "scan scheduler: leader" : "scan scheduler: lost leadership");
       leader = held;
       if (leader) {
