@@ -124,5 +124,6 @@ describe("TuiStore", () => {
     expect(openPortsOf({ openPorts: [22, 80] })).toBe(2);
     expect(openPortsOf({ note: "3 open" })).toBe(3);
     expect(openPortsOf({ fraction: 0.1 })).toBeNull();
+    expect(openPortsOf({ hosts: [{ ports: [1, 2] }, { ports: [3] }, {}] })).toBe(3);
   });
 });

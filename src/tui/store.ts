@@ -85,6 +85,7 @@ export class TuiStore {
   private finishedAt = new Map<string, number[]>();
   private failedAt = new Map<string, number[]>();
   private scanMap = new Map<string, ScanProgress>();
+  private scanResultWanted = new Set<string>();
   private readonly o: Required<StoreOptions>;
 
   constructor(
@@ -245,7 +246,12 @@ export class TuiStore {
         const open = openPortsOf(e.data);
         if (open !== null) s.openPorts = open;
       }
-      if (e.type === "finished") s.fraction = 1;
+      if (e.type === "finished") {
+        s.fraction = 1;
+        // The open ports of a finished scan are in its result: read it once, in the flush.
+        this.scanResultWanted.add(e.taskId);
+        this.dirty.scans = true;
+      }
       if (!s.target) this.dirty.scans = true;
       this.scanMap.delete(e.taskId);
       this.scanMap.set(e.taskId, s);
@@ -296,10 +302,14 @@ export class TuiStore {
       if (this.dirty.scans) {
         this.dirty.scans = false;
         for (const s of this.scanMap.values()) {
-          if (s.target) continue;
+          const wantResult = this.scanResultWanted.delete(s.taskId);
+          if (s.target && !wantResult) continue;
           const t = await this.queue.get(s.taskId);
-          if (t) s.target = targetOf(t.payload);
+          if (!t) continue;
+          s.target ||= targetOf(t.payload);
+          if (wantResult) s.openPorts = openPortsOf(t.result as Record<string, unknown> | null ?? undefined) ?? s.openPorts;
         }
+        this.scanResultWanted.clear();
         this.rebuildScans();
       }
       this.set({ error: null });
@@ -417,6 +427,8 @@ export function openPortsOf(
   data: Record<string, unknown> | undefined,
 ): number | null {
   if (!data) return null;
+  // A scan stage result: `hosts[].ports` holds the open ports found.
+  if (Array.isArray(data.hosts)) return data.hosts.reduce((n: number, h: { ports?: unknown[] }) => n + (Array.isArray(h?.ports) ? h.ports.length : 0), 0);
   for (const k of ["openPorts", "open_ports", "open"]) {
     const v = data[k];
     if (typeof v === "number") return v;

@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { SqliteQueue } from "../../src/queue/sqlite.ts";
 import type { WorkerRecord } from "../../src/core/worker-state.ts";
-import { runFalc, tempHome } from "./helpers.ts";
+import { runFalc, tempHome, waitFor } from "./helpers.ts";
 import { startUi, type TmuxUi } from "./ui-helpers.ts";
 import { startWorker, submit, type WorkerProc } from "./worker-helpers.ts";
 
@@ -135,4 +135,41 @@ describe("falc ui", () => {
     ui.keys("q");
     expect(await ui.waitFor("FALC_EXIT=", 10_000, "exit")).toContain("FALC_EXIT=0");
   }, 90_000);
+});
+
+describe("falc ui scans view", () => {
+  test("real nmap scans through `falc worker --stage scan`: progress, open ports, cancel from the TUI", async () => {
+    const { startListeners } = await import("../../src/scan/testkit.ts");
+    const L = startListeners();
+    try {
+      const h = home();
+      const env = { FALC_HOME: h };
+      worker = await startWorker(h, ["--stage", "scan", "--count", "scan=1", "--lease", "2"]);
+      queue = new SqliteQueue(join(h, "queue.sqlite"));
+      const quick = join(h, "quick.yaml");
+      await Bun.write(quick, `ports: ${L.ports.ssh}\nskip_host_discovery: true\nservice:\n  enabled: false\n`);
+      const sub = await runFalc(["scan", "127.0.0.1", "--profile", quick, "--project", "ui", "--submit", "--json"], { env });
+      expect(sub.code).toBe(0);
+      const quickId = JSON.parse(sub.stdout).tasks[0].id as string;
+      ui = await startUi(h, ["--view", "scans"]);
+      await ui.waitFor(new RegExp(`127\\.0\\.0\\.1\\s+finished\\s+#{20}\\s+100%\\s+1\\s.*${quickId}`), 60_000, "quick scan finished with 1 open port");
+
+      const slow = join(h, "slow.yaml");
+      await Bun.write(slow, "ports: 1-65535\ntcp_scan: connect\nmax_rate: 50\nskip_host_discovery: true\n");
+      const sub2 = await runFalc(["scan", "127.0.0.1", "--profile", slow, "--project", "ui", "--submit", "--json"], { env });
+      const slowId = JSON.parse(sub2.stdout).tasks[0].id as string;
+      // The running scan is listed first and selected; its phase comes from nmap's progress.
+      const pane = await ui.waitFor(new RegExp(`> 127\\.0\\.0\\.1\\s+started\\s+[#.]{20}\\s+\\d+%\\s+-?\\s+discovery.*${slowId}`), 30_000, "slow scan running");
+      expect(pane).toContain("(1 running)");
+      ui.keys("c");
+      await ui.waitFor(`Cancel task ${slowId}? (y/n)`, 5000, "confirm");
+      ui.keys("y");
+      await waitFor(async () => (await queue!.get(slowId))?.status === "cancelled", 15_000, 100, "slow scan cancelled in the queue");
+      await ui.waitFor(new RegExp(`127\\.0\\.0\\.1\\s+cancelled.*${slowId}`), 10_000, "cancelled shown");
+      ui.keys("q");
+      expect(await ui.waitFor("FALC_EXIT=", 10_000, "exit")).toContain("FALC_EXIT=0");
+    } finally {
+      L.stop();
+    }
+  }, 120_000);
 });
