@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { EngineUnavailable, type Limits } from "../types.ts";
 import { cpuSeconds } from "../limits.ts";
@@ -26,20 +26,25 @@ export const gvisorEngine: Engine = {
     const bundle = join(job.stateDir, "bundle");
     const root = join(job.stateDir, "runsc-state");
     mkdirSync(join(bundle, "rootfs"), { recursive: true });
+    // /bin, /lib … as symlinks into /usr in the (read-only) root: one bind mount fewer each, faster start.
+    for (const [link, target] of USR_LINKS) if (existsSync(`/${target}`)) symlinkSync(target, join(bundle, "rootfs", link));
     mkdirSync(root, { recursive: true });
     await Bun.write(join(bundle, "config.json"), JSON.stringify(ociConfig(job)));
     chmodSync(job.codeDir, 0o755);
     const cid = `falc-${job.id}`;
     const runsc = ["runsc", "--root", root, "--network=none", "--ignore-cgroups"];
+    let killed = false;
     return {
       argv: [...runsc, "run", "--bundle", bundle, cid],
       async terminate(pid: number) {
         // TERM first: runsc forwards it and tears the sandbox down cleanly; KILL comes after.
+        killed = true;
         try { process.kill(pid, "SIGTERM"); } catch {}
         await Bun.sleep(300);
       },
       async cleanup() {
-        if (existsSync(join(root, cid)) || existsSync(root)) {
+        // A sandbox that exited by itself has deleted its state; one that was killed may not have.
+        if (killed) {
           const p = Bun.spawn([...runsc, "delete", "--force", cid], { stdout: "ignore", stderr: "ignore", stdin: "ignore" });
           const t = setTimeout(() => p.kill("SIGKILL"), 3000);
           await p.exited;
@@ -50,6 +55,8 @@ export const gvisorEngine: Engine = {
     };
   },
 };
+
+const USR_LINKS = [["bin", "usr/bin"], ["sbin", "usr/sbin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]] as const;
 
 export function ociConfig(job: Job): Record<string, unknown> {
   const l = job.limits;
@@ -62,8 +69,6 @@ export function ociConfig(job: Job): Record<string, unknown> {
     { destination: WORK_DIR, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
     ro("/usr", "/usr"),
   ];
-  for (const [dst, src] of [["/bin", "/usr/bin"], ["/sbin", "/usr/sbin"], ["/lib", "/usr/lib"], ["/lib64", "/usr/lib64"]] as const) if (existsSync(src)) mounts.push(ro(src, dst));
-  for (const f of ["/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"]) if (existsSync(f)) mounts.push(ro(f, f));
   mounts.push(ro(job.codeDir, CODE_DIR));
   const none: string[] = [];
   return {
