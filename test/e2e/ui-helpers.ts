@@ -3,6 +3,8 @@ import { FALC, waitFor } from "./helpers.ts";
 /** `falc ui` in a private tmux server (its own socket, so parallel tests never meet). */
 export interface TmuxUi {
   capture(): string;
+  /** The pane with its colour escapes (tmux capture-pane -e). */
+  captureAnsi(): string;
   keys(...keys: string[]): void;
   /** Wait until the pane matches; the last capture is in the error when it does not. */
   waitFor(re: RegExp | string, timeoutMs?: number, what?: string): Promise<string>;
@@ -13,12 +15,17 @@ let n = 0;
 
 export async function startUi(home: string, args: string[] = [], env: Record<string, string> = {}, size = { x: 130, y: 32 }): Promise<TmuxUi> {
   const sock = `falc-ui-${process.pid}-${n++}`;
-  const envArgs = Object.entries({ FALC_HOME: home, NO_COLOR: "1", TERM: "xterm", ...env }).map(([k, v]) => `${k}=${v}`);
+  const envArgs = Object.entries({ FALC_HOME: home, NO_COLOR: "1", TERM: "xterm", ...env })
+    .filter(([, v]) => v !== "")
+    .map(([k, v]) => `${k}=${v}`);
+  // env -u drops an inherited NO_COLOR when a test wants colours.
+  const unset = env.NO_COLOR === "" ? ["-u", "NO_COLOR"] : [];
   // The shell line only reports the exit code afterwards; falc itself is given an argv.
-  const cmd = ["env", ...envArgs, FALC, "ui", ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+  const cmd = ["env", ...unset, ...envArgs, FALC, "ui", ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
   run(["tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "ui", "-x", String(size.x), "-y", String(size.y), `${cmd}; echo FALC_EXIT=$?; sleep 120`]);
   const ui: TmuxUi = {
     capture: () => run(["tmux", "-L", sock, "capture-pane", "-p", "-t", "ui"]),
+    captureAnsi: () => run(["tmux", "-L", sock, "capture-pane", "-e", "-p", "-t", "ui"]),
     keys: (...keys) => void run(["tmux", "-L", sock, "send-keys", "-t", "ui", ...keys]),
     waitFor: async (re, timeoutMs = 10_000, what = String(re)) => {
       let last = "";

@@ -173,3 +173,54 @@ describe("falc ui scans view", () => {
     }
   }, 120_000);
 });
+
+describe("falc ui colours and scale", () => {
+  test("16 basic colours on a terminal, none with NO_COLOR", async () => {
+    const h = home();
+    queue = new SqliteQueue(join(h, "queue.sqlite"));
+    await queue.putWorker(rec({ name: "pre1", stage: "pre", state: "working", taskId: "t1" }), 60_000);
+    await queue.putWorker(rec({ name: "pre2", stage: "pre", state: "setup_failed", error: "x" }), 60_000);
+    ui = await startUi(h, [], { NO_COLOR: "", TERM: "xterm-256color" });
+    await ui.waitFor("pre2", 15_000, "workers");
+    const sgr = (s: string) => [...s.matchAll(/\u001B\[([\d;]*)m/g)].flatMap((m) => m[1]!.split(";").filter(Boolean).map(Number));
+    const coloured = sgr(ui.captureAnsi());
+    expect(coloured.some((c) => (c >= 30 && c <= 37) || (c >= 90 && c <= 97))).toBe(true);
+    expect(coloured.filter((c) => c === 38 || c === 48)).toEqual([]);
+    ui.keys("q");
+    await ui.waitFor("FALC_EXIT=0", 10_000, "exit");
+    ui.stop();
+    ui = await startUi(h);
+    await ui.waitFor("pre2", 15_000, "workers");
+    // 39/49 are "default colour" resets, which tmux writes around any attribute change.
+    expect(sgr(ui.captureAnsi()).filter((c) => (c >= 30 && c <= 48 && c !== 39) || (c >= 90 && c <= 107))).toEqual([]);
+  }, 60_000);
+
+  test("10,000 tasks and 50 workers: first paint, key response and a burst of events", async () => {
+    const h = home();
+    queue = new SqliteQueue(join(h, "queue.sqlite"));
+    const q = queue;
+    await q.enqueueMany(Array.from({ length: 10_000 }, (_, i) => ({ stage: ["pre", "post", "scan", "identification"][i % 4]!, payload: { i } })));
+    for (let i = 0; i < 50; i++) await q.putWorker(rec({ name: `pre${i}`, stage: "pre", state: i % 3 ? "working" : "idle", taskId: i % 3 ? `t${i}` : null }), 120_000);
+    const t0 = Date.now();
+    ui = await startUi(h, [], {}, { x: 130, y: 40 });
+    await ui.waitFor("workers 50  idle 17  working 33", 15_000, "first paint");
+    const firstPaint = Date.now() - t0;
+    const t1 = Date.now();
+    ui.keys("2");
+    await ui.waitFor(/pre\s+2500\s+0/, 5000, "queues view");
+    const keyMs = Date.now() - t1;
+    const t2 = Date.now();
+    for (let i = 0; i < 1000; i++) await q.claim({ stages: ["post"], worker: "w", leaseMs: 60_000 });
+    const claimMs = Date.now() - t2;
+    await ui.waitFor(/post\s+1500\s+1000/, 10_000, "burst of 1,000 claims shown");
+    const burstMs = Date.now() - t2 - claimMs;
+    ui.keys("3");
+    await ui.waitFor("tasks 200", 5000, "tasks window");
+    ui.keys("q");
+    await ui.waitFor("FALC_EXIT=0", 10_000, "exit");
+    console.log(`falc ui, 10k tasks / 50 workers: first paint ${firstPaint} ms, view switch ${keyMs} ms, 1,000-claim burst shown ${burstMs} ms after the last claim`);
+    expect(firstPaint).toBeLessThan(5000);
+    expect(keyMs).toBeLessThan(1500);
+    expect(burstMs).toBeLessThan(3000);
+  }, 90_000);
+});
