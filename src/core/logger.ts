@@ -39,12 +39,13 @@ function prettyStream(color: boolean) {
   };
 }
 
-export function createLogger(opts: { level?: string; pretty?: boolean; bindings?: LogFields } = {}): Logger {
-  const pretty = opts.pretty ?? Boolean(process.stderr.isTTY);
+export function createLogger(opts: { level?: string; pretty?: boolean; bindings?: LogFields; fd?: number } = {}): Logger {
+  // A file descriptor other than stderr (the worker's log file while the TUI owns the screen) gets JSON lines.
+  const pretty = opts.fd === undefined && (opts.pretty ?? Boolean(process.stderr.isTTY));
   const color = pretty && !process.env.NO_COLOR;
   const base = pino(
     { level: opts.level ?? process.env.FALC_LOG_LEVEL ?? "info", base: undefined, timestamp: pino.stdTimeFunctions.epochTime },
-    pretty ? prettyStream(color) : pino.destination({ fd: 2, sync: true }),
+    pretty ? prettyStream(color) : pino.destination({ fd: opts.fd ?? 2, sync: true }),
   );
   return opts.bindings ? base.child(opts.bindings) : base;
 }

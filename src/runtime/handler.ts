@@ -29,6 +29,8 @@ export interface HandlerOptions {
   cancelGraceMs?: number;
   /** Arguments the children get so they read the same config and queue. */
   childArgs?: string[];
+  /** Where children's stderr (their logs) goes; default the handler's own stderr. */
+  childStderr?: number;
 }
 
 const REGISTRY_TTL_MS = 15_000;
@@ -121,7 +123,7 @@ export class WorkerHandler {
     s.sock = null;
     this.setState(s, "setup");
     // detached: the child leads its own process group, so a kill reaches everything it started.
-    const proc = spawn(cmd!, args, { detached: true, stdio: ["ignore", "inherit", "inherit"], env: process.env });
+    const proc = spawn(cmd!, args, { detached: true, stdio: ["ignore", "inherit", this.opts.childStderr ?? "inherit"], env: process.env });
     s.proc = proc;
     proc.on("exit", (code, signal) => this.onExit(s, proc.pid!, code, signal));
     proc.on("error", (e) => this.log(s).error({ event: "spawn_failed", err: e.message }, "could not start worker"));

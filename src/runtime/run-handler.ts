@@ -1,4 +1,6 @@
-import { resolve } from "node:path";
+import { mkdirSync, openSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { createLogger } from "../core/logger.ts";
 import type { Config } from "../core/config.ts";
 import type { Logger } from "../core/logger.ts";
 import { StageRegistry } from "../stages/registry.ts";
@@ -30,25 +32,55 @@ export async function runHandler(o: RunHandlerOptions): Promise<number> {
   process.env.FALC_HOME = o.config.home;
   const childArgs = o.childArgs.map((a, i) => (o.childArgs[i - 1] === "--stage-path" ? resolve(a) : a));
 
-  const handler = new WorkerHandler({ ...o, childArgs });
+  // While the TUI owns the terminal, the handler's and children's logs go to a file instead.
+  let log = o.log;
+  let childStderr: number | undefined;
+  let logFile: string | undefined;
+  if (o.tui) {
+    const dir = join(o.config.home, "logs");
+    mkdirSync(dir, { recursive: true });
+    logFile = join(dir, `worker-${process.pid}.log`);
+    childStderr = openSync(logFile, "a");
+    log = createLogger({ level: o.config.log_level, fd: childStderr });
+  }
+
+  const handler = new WorkerHandler({ ...o, log, childArgs, childStderr });
   handler.start();
-  const health = o.health ? startHealthServer(handler, o.queue, o.health.port, o.log, o.health.host) : null;
+  const health = o.health ? startHealthServer(handler, o.queue, o.health.port, log, o.health.host) : null;
+
+  // Scheduled scans are created by one leader among all workers that serve the scan stage.
+  const scheduler = new AbortController();
+  if ("scan" in o.counts) {
+    const { startScheduler } = await import("../scan/schedule/scheduler.ts");
+    void startScheduler({ queue: o.queue, config: o.config, log, signal: scheduler.signal }).catch((e) =>
+      log.error({ event: "scheduler_failed", err: (e as Error).message }, "scan scheduler stopped"),
+    );
+  }
 
   let signals = 0;
-  const done = new Promise<void>((res) => {
-    const onSignal = (sig: NodeJS.Signals) => {
-      signals++;
-      if (signals > 1) {
-        o.log.warn({ event: "forced_stop", signal: sig }, "second signal: stopping now");
-        process.exit(130);
-      }
-      o.log.info({ event: "signal", signal: sig }, `${sig}: finishing running tasks (send again to force)`);
-      void handler.stop().then(res);
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  });
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  let stopping: Promise<void> | null = null;
+  const stop = () => (stopping ??= handler.stop().then(resolveDone));
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ event: "forced_stop", signal: sig }, "second signal: stopping now");
+      process.exit(130);
+    }
+    log.info({ event: "signal", signal: sig }, `${sig}: finishing running tasks (send again to force)`);
+    void stop();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  if (o.tui) {
+    const { runTui } = await import("../tui/app.tsx");
+    // Quitting the TUI (q, ctrl-c) stops the worker the same way a signal does.
+    await runTui({ queue: o.queue, log, title: `falc worker ${Object.keys(o.counts).join(",")} (logs: ${logFile})`, until: done });
+    void stop();
+  }
   await done;
+  scheduler.abort();
   health?.stop();
   return 0;
 }

@@ -195,3 +195,27 @@ describe("falc worker (real processes, real signals)", () => {
     expect(r4.stderr).toMatch(/needs --stage/);
   }, 30_000);
 });
+
+describe("falc worker on a terminal", () => {
+  test("shows the TUI with its workers, logs to a file, and q stops it cleanly", async () => {
+    const h = home();
+    const session = `falc-w-${process.pid}`;
+    const { FALC } = await import("./helpers.ts");
+    const sh = (args: string[]) => Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" });
+    sh(["kill-session", "-t", session]);
+    const started = sh(["new-session", "-d", "-s", session, "-x", "160", "-y", "40", `FALC_HOME=${h} ${FALC} worker --stage noop --count noop=2 --health-port 0; echo EXITED $?; sleep 60`]);
+    expect(started.exitCode).toBe(0);
+    try {
+      const pane = () => sh(["capture-pane", "-p", "-t", session]).stdout.toString();
+      await waitFor(() => /noop0@\S+\s+\S+\s+noop\s+idle/.test(pane()) && /noop1@\S+\s+\S+\s+noop\s+idle/.test(pane()), 20_000, 100, "both children idle in the TUI");
+      expect(pane()).not.toContain('"level"');
+      sh(["send-keys", "-t", session, "q"]);
+      await waitFor(() => pane().includes("EXITED 0"), 20_000, 100, "worker exit 0");
+      const logs = readdirSync(join(h, "logs"));
+      expect(logs.length).toBe(1);
+      expect(readFileSync(join(h, "logs", logs[0]!), "utf8")).toContain('"event":"worker_ready"');
+    } finally {
+      sh(["kill-session", "-t", session]);
+    }
+  }, 60_000);
+});
