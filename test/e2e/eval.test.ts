@@ -140,7 +140,7 @@ describe("falc eval serve + falc eval worker", () => {
     for (let i = 0; i < N; i++) {
       const r = await postJson(`${base}/tasks`, { eval_id: `e${i}`, code: `print(${i} * ${i})`, language: "python3", engine: "bwrap", timeout: 5, priority: i % 3 }, auth);
       expect(r.status).toBe(201);
-      ids.push((await r.json()).eval_id);
+      ids.push(((await r.json()) as { eval_id: string }).eval_id);
     }
     await waitFor(async () => {
       const s = await (await fetch(`${base}/status`, { headers: { "x-api-key": "k3y" } })).json() as any;

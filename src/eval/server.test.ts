@@ -1,0 +1,65 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SqliteQueue } from "../queue/sqlite.ts";
+import { serveEval } from "./server.ts";
+import { EvalServiceClient } from "./client.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "falc-eval-server-"));
+const queue = new SqliteQueue(join(dir, "q.sqlite"), {});
+const server = serveEval({ queue, port: 0, apiKey: "key" });
+const base = `http://127.0.0.1:${server.port}`;
+const client = new EvalServiceClient(base, "key");
+afterAll(async () => {
+  server.stop(true);
+  await queue.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("eval queue service", () => {
+  test("health needs no key; everything else does", async () => {
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    expect((await fetch(`${base}/status`)).status).toBe(401);
+    expect((await fetch(`${base}/status`, { headers: { "x-api-key": "nope" } })).status).toBe(401);
+    expect(await client.status()).toMatchObject({ tasks: null });
+  });
+
+  test("next is null when empty; submit → next → complete → get", async () => {
+    expect(await client.next("w1")).toBeNull();
+    const s = await client.submit({ eval_id: "a1", code: "print(1)", language: "python3", engine: "bwrap", timeout: 3, priority: 1 });
+    expect(s).toMatchObject({ id: "a1", eval_id: "a1", status: "queued" });
+    await client.submit({ code: "print(2)", language: "python3" });
+    const n = await client.next("w1");
+    expect(n).toMatchObject({ eval_id: "a1", code: "print(1)", language: "python3", engine: "bwrap", timeout: 3 });
+    const r = { status: "completed", stdout: "1\n" } as never;
+    await expect(client.complete("a1", "other", r)).rejects.toThrow("409");
+    await client.complete("a1", "w1", r);
+    expect(await client.get("a1")).toMatchObject({ status: "finished", result: { stdout: "1\n" } });
+    expect((await client.status()).tasks).toMatchObject({ finished: 1, queued: 1 });
+  });
+
+  test("fail with retry puts the task back; without retry it fails for good", async () => {
+    await client.submit({ eval_id: "f1", code: "x", language: "sh", priority: 100 });
+    expect((await client.next("w2"))!.eval_id).toBe("f1");
+    await client.fail("f1", "w2", "engine broke", false);
+    expect(await client.get("f1")).toMatchObject({ status: "failed", error: "engine broke" });
+  });
+
+  test("bad input: 400 with the field, duplicate eval_id 409, unknown task 404, unknown route 404", async () => {
+    const post = (body: unknown) => fetch(`${base}/tasks`, { method: "POST", headers: { "x-api-key": "key" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+    const bad = await post({ code: "x" });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toContain("language");
+    expect((await post("{not json")).status).toBe(400);
+    expect((await post({ code: "x", language: "sh", timeout: -1 })).status).toBe(400);
+    expect((await post({ eval_id: "a1", code: "x", language: "sh" })).status).toBe(409);
+    await expect(client.get("nope")).rejects.toThrow("404");
+    expect((await fetch(`${base}/nothing`, { headers: { "x-api-key": "key" } })).status).toBe(404);
+  });
+
+  test("the client reports a service that is down as unavailable", async () => {
+    const c = new EvalServiceClient("http://127.0.0.1:1", undefined, 2000);
+    await expect(c.next("w")).rejects.toMatchObject({ code: "unavailable" });
+  });
+});

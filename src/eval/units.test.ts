@@ -1,0 +1,71 @@
+import { describe, expect, test } from "bun:test";
+import { buildLimits, DEFAULT_LIMITS } from "./limits.ts";
+import { CappedCapture } from "./capture.ts";
+import { resolveLanguage, languageFromFile, DEFAULT_LANGUAGES } from "./languages.ts";
+import { backoffMs } from "./pull-worker.ts";
+import { evalConfigSchema } from "./config.ts";
+import { selectEngine } from "./run.ts";
+import { resultExitCode } from "./format.ts";
+
+describe("limits", () => {
+  test("layers override the defaults; CPU follows the wall time unless set", () => {
+    expect(buildLimits()).toEqual(DEFAULT_LIMITS);
+    const l = buildLimits({ timeout: 5, memory: 128 }, { timeout: 2 });
+    expect(l.wallMs).toBe(2000);
+    expect(l.cpuMs).toBe(2000);
+    expect(l.memoryBytes).toBe(128 * 1024 * 1024);
+    expect(buildLimits({ timeout: 5, cpu: 1 }).cpuMs).toBe(1000);
+  });
+});
+
+describe("capture", () => {
+  test("keeps up to the cap, flags truncation once", () => {
+    let overflows = 0;
+    const c = new CappedCapture(5, () => overflows++);
+    c.push(new TextEncoder().encode("abc"));
+    c.push(new TextEncoder().encode("defgh"));
+    c.push(new TextEncoder().encode("ij"));
+    expect(c.text()).toBe("abcde");
+    expect(c.truncated).toBe(true);
+    expect(c.total).toBe(10);
+    expect(overflows).toBe(1);
+  });
+});
+
+describe("languages", () => {
+  test("names, aliases, extensions, unknown", () => {
+    expect(resolveLanguage("python").name).toBe("python3");
+    expect(resolveLanguage("js").lang).toEqual(DEFAULT_LANGUAGES.node!);
+    expect(languageFromFile("a/b.sh")).toBe("sh");
+    expect(() => resolveLanguage("cobol")).toThrow("unknown language `cobol`");
+  });
+});
+
+describe("pull worker backoff", () => {
+  test("5 s, 10 s, 15 s … capped at 30 s", () => {
+    expect([1, 2, 3, 6, 7, 50].map((n) => backoffMs(n))).toEqual([5000, 10000, 15000, 30000, 30000, 30000]);
+  });
+});
+
+describe("config and engine selection", () => {
+  test("eval section defaults and strictness", () => {
+    expect(evalConfigSchema.parse({}).order).toEqual(["gvisor", "bwrap", "docker"]);
+    expect(evalConfigSchema.safeParse({ engine: "vm" }).success).toBe(false);
+    expect(evalConfigSchema.safeParse({ limits: { memory: 8 } }).success).toBe(false);
+  });
+
+  test("auto records every skipped engine; an explicit engine does not fall back unless asked", async () => {
+    const auto = await selectEngine({ engine: "auto" }, { order: ["docker", "bwrap"] });
+    expect(auto.engine?.name).toBe("bwrap");
+    expect(auto.fallbacks.map((f) => f.engine)).toEqual(["docker"]);
+    const strict = await selectEngine({ engine: "docker" });
+    expect(strict.engine).toBeNull();
+    const fb = await selectEngine({ engine: "docker" }, { fallback: true, order: ["gvisor", "bwrap", "docker"] });
+    expect(fb.engine?.name).toBe("gvisor");
+  });
+
+  test("exit code for CI", () => {
+    expect(resultExitCode({ status: "completed" } as never)).toBe(0);
+    for (const s of ["failed", "timeout", "memory_limit", "output_limit", "error"]) expect(resultExitCode({ status: s } as never)).toBe(1);
+  });
+});
