@@ -351,8 +351,7 @@ export interface RunTuiOptions {
 export async function runTui(o: RunTuiOptions): Promise<void> {
   const store = new TuiStore(o.queue, o.store);
   await store.start();
-  const title =
-    o.title ?? `falc ${o.queue.kind === "redis" ? o.queue.url : "sqlite"}`;
+  const title = o.title ?? `falc ${o.queue.url}`;
   const instance = render(
     <App store={store} title={title} initialView={o.view} />,
     {
@@ -362,18 +361,22 @@ export async function runTui(o: RunTuiOptions): Promise<void> {
       maxFps: 10,
     },
   );
+  // A signal (or ctrl-c when stdin is not a terminal, so ink cannot see the key) closes the TUI
+  // the same way `q` does, so the terminal is always restored.
+  let signal: NodeJS.Signals | null = null;
   const stopOn = (sig: NodeJS.Signals) => {
-    o.log?.info({ event: "tui_signal", signal: sig }, "closing the TUI");
+    signal = sig;
     instance.unmount();
   };
-  process.once("SIGTERM", stopOn);
-  process.once("SIGHUP", stopOn);
+  const sigs: NodeJS.Signals[] = ["SIGTERM", "SIGHUP", "SIGINT"];
+  for (const s of sigs) process.once(s, stopOn);
   void o.until?.then(() => instance.unmount());
   try {
     await instance.waitUntilExit();
   } finally {
-    process.off("SIGTERM", stopOn);
-    process.off("SIGHUP", stopOn);
+    for (const s of sigs) process.off(s, stopOn);
+    const sig = signal as NodeJS.Signals | null;
+    if (sig) o.log?.info({ event: "tui_closed", signal: sig }, `${sig}: closed the TUI`);
     store.stop();
   }
 }

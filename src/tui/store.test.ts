@@ -105,6 +105,17 @@ describe("TuiStore", () => {
     });
   });
 
+  test("a broken queue shows as an error, not a crash", async () => {
+    const broken = tempQueue();
+    const s = new TuiStore(broken.queue);
+    await broken.queue.close();
+    await s.loadAll();
+    expect(s.snapshot.loaded).toBe(true);
+    expect(s.snapshot.error).toBeTruthy();
+    s.stop();
+    await broken.dispose().catch(() => {});
+  });
+
   test("filter text becomes a query", () => {
     expect(parseFilter("stage:scan status:failed", [])).toEqual({
       stage: "scan",

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { FALC, waitFor } from "./helpers.ts";
 
 /** `falc ui` in a private tmux server (its own socket, so parallel tests never meet). */
@@ -6,6 +7,8 @@ export interface TmuxUi {
   /** The pane with its colour escapes (tmux capture-pane -e). */
   captureAnsi(): string;
   keys(...keys: string[]): void;
+  /** The pid of the falc process in the pane (a child of the pane's shell). */
+  falcPid(): number;
   /** Wait until the pane matches; the last capture is in the error when it does not. */
   waitFor(re: RegExp | string, timeoutMs?: number, what?: string): Promise<string>;
   stop(): void;
@@ -22,7 +25,7 @@ export async function startUi(home: string, args: string[] = [], env: Record<str
   const unset = env.NO_COLOR === "" ? ["-u", "NO_COLOR"] : [];
   // The shell line only reports the exit code afterwards; falc itself is given an argv.
   const cmd = ["env", ...unset, ...envArgs, FALC, "ui", ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
-  run(["tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "ui", "-x", String(size.x), "-y", String(size.y), `${cmd}; echo FALC_EXIT=$?; sleep 120`]);
+  run(["tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "ui", "-x", String(size.x), "-y", String(size.y), `${cmd}; echo FALC_EXIT=$?; echo TTY_MODES $(stty -a | grep -o -- '-\\?icanon\\|-\\?echo '); sleep 120`]);
   const ui: TmuxUi = {
     capture: () => run(["tmux", "-L", sock, "capture-pane", "-p", "-t", "ui"]),
     captureAnsi: () => run(["tmux", "-L", sock, "capture-pane", "-e", "-p", "-t", "ui"]),
@@ -37,6 +40,13 @@ export async function startUi(home: string, args: string[] = [], env: Record<str
       } catch (e) {
         throw new Error(`${(e as Error).message}\n--- pane ---\n${last}`);
       }
+    },
+    falcPid: () => {
+      const shell = Number(run(["tmux", "-L", sock, "list-panes", "-t", "ui", "-F", "#{pane_pid}"]).trim());
+      const kids = readFileSync(`/proc/${shell}/task/${shell}/children`, "utf8").trim().split(/\s+/).map(Number);
+      const pid = kids.find((k) => readFileSync(`/proc/${k}/cmdline`, "utf8").includes("ui"));
+      if (!pid) throw new Error("falc ui is not running in the pane");
+      return pid;
     },
     stop: () => {
       Bun.spawnSync(["tmux", "-L", sock, "kill-server"]);

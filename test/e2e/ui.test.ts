@@ -107,6 +107,8 @@ describe("falc ui", () => {
     expect(pane).toContain("FALC_EXIT=0");
     // The alternate screen is gone: the TUI's frame is not left on the terminal.
     expect(pane).not.toContain("filter: status:queued");
+    // The terminal is back in cooked mode with echo.
+    expect(await ui.waitFor("TTY_MODES", 5000, "tty modes")).toMatch(/TTY_MODES icanon echo/);
   }, 90_000);
 
   test("against a live `falc worker`: the workers it runs and the tasks flowing", async () => {
@@ -132,7 +134,7 @@ describe("falc ui", () => {
     await ui.waitFor(/teststage\s+0\s+0\s+2\s+0/, 15_000, "2 finished");
     ui.keys("1");
     for (const w of health.workers) await ui.waitFor(new RegExp(`${w.name}@\\S+\\s+\\S+\\s+teststage\\s+idle`), 10_000, `${w.name} idle`);
-    ui.keys("q");
+    ui.keys("C-c");
     expect(await ui.waitFor("FALC_EXIT=", 10_000, "exit")).toContain("FALC_EXIT=0");
   }, 90_000);
 });
@@ -194,6 +196,17 @@ describe("falc ui colours and scale", () => {
     // 39/49 are "default colour" resets, which tmux writes around any attribute change.
     expect(sgr(ui.captureAnsi()).filter((c) => (c >= 30 && c <= 48 && c !== 39) || (c >= 90 && c <= 107))).toEqual([]);
   }, 60_000);
+
+  test("SIGTERM closes the TUI and restores the terminal", async () => {
+    const h = home();
+    ui = await startUi(h);
+    await ui.waitFor("no workers registered", 15_000, "first paint");
+    process.kill(ui.falcPid(), "SIGTERM");
+    const pane = await ui.waitFor(/TTY_MODES/, 10_000, "exit");
+    expect(pane).toContain("FALC_EXIT=0");
+    expect(pane).toMatch(/TTY_MODES icanon echo/);
+    expect(pane).not.toContain("no workers registered");
+  }, 30_000);
 
   test("10,000 tasks and 50 workers: first paint, key response and a burst of events", async () => {
     const h = home();
