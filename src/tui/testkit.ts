@@ -11,8 +11,13 @@ export function tempQueue(): { queue: SqliteQueue; dispose(): Promise<void> } {
   return {
     queue,
     dispose: async () => {
-      await queue.close();
-      rmSync(dir, { recursive: true, force: true });
+      try {
+        await queue.close();
+      } catch {
+        // Already closed by the test.
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
 }
