@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runFalc, tempHome } from "./helpers.ts";
+import { FALC, runFalc, tempHome, waitFor } from "./helpers.ts";
 import { startListeners, type Listeners } from "../../src/scan/testkit.ts";
 import { parseNmapXml } from "../../src/scan/xml.ts";
 
@@ -124,5 +124,23 @@ describe("falc scan on loopback (real nmap)", () => {
     expect((await runFalc(["scan", "schedule", "rm", "nightly"], { env })).code).toBe(1);
     const bad = await runFalc(["scan", "schedule", "add", "127.0.0.1", "--every", "5s"], { env });
     expect(bad.code).toBe(2);
+  }, 30_000);
+
+  test("SIGINT during a local scan stops nmap within a second and records the run as cancelled", async () => {
+    const slow = join(H.home, "slow.yaml");
+    writeFileSync(slow, "ports: 1-65535\ntcp_scan: connect\nmax_rate: 50\nskip_host_discovery: true\n");
+    const p = Bun.spawn([FALC, "scan", "127.0.0.1", "--profile", slow, "--project", "cancel", "--json"], { env: { ...process.env, ...env, NO_COLOR: "1" }, stdout: "pipe", stderr: "pipe" });
+    const nmapChildren = () => Bun.spawnSync(["pgrep", "-P", String(p.pid), "nmap"]).stdout.toString().trim();
+    await waitFor(() => nmapChildren() !== "", 20_000, 50, "nmap started");
+    const pid = Number(nmapChildren().split("\n")[0]);
+    const t0 = Date.now();
+    p.kill("SIGINT");
+    await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, 5_000, 20, "nmap gone");
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+    expect(code).toBe(1);
+    const j = JSON.parse(out);
+    expect(j.status).toBe("cancelled");
+    expect(j.targets[0]).toMatchObject({ ip: "127.0.0.1", status: "cancelled", phases: [{ phase: "discovery", status: "cancelled" }] });
   }, 30_000);
 });
