@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { FALC, waitFor } from "./helpers.ts";
 
 /** `falc ui` in a private tmux server (its own socket, so parallel tests never meet). */
@@ -50,6 +51,8 @@ export async function startUi(home: string, args: string[] = [], env: Record<str
     },
     stop: () => {
       Bun.spawnSync(["tmux", "-L", sock, "kill-server"]);
+      // kill-server leaves the socket file behind.
+      rmSync(join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, sock), { force: true });
     },
   };
   return ui;
