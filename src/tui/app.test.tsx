@@ -203,6 +203,21 @@ describe("App", () => {
     );
   });
 
+  test("? shows the keys; the sync view asks its source", async () => {
+    store = new TuiStore(q.queue, { flushMs: 20, requeryMs: 20, pollMs: 20 });
+    await store.start();
+    let asked = 0;
+    const source = async () => (asked++ === 0 ? null : [{ name: "node-a", state: "synced", lastSyncAt: 0 }]);
+    const app = render(<App store={store} theme={noColor} interactive syncSource={source} syncEveryMs={50} />);
+    await press(app, "?");
+    expect(frame(app)).toContain("cancel the selected task");
+    await press(app, ESC);
+    expect(frame(app)).not.toContain("cancel the selected task");
+    await press(app, "5");
+    await until(() => asked >= 1, 2000, "sync asked");
+    await until(() => frame(app).includes("node-a  synced  never"), 3000, "sync nodes");
+  });
+
   test("stays responsive with 10,000 tasks and 50 workers", async () => {
     const ins = Array.from({ length: 10_000 }, (_, i) => ({
       stage: ["pre", "post", "scan", "identification"][i % 4]!,

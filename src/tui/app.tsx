@@ -23,6 +23,9 @@ export interface AppProps {
   initialView?: ViewName;
   /** Sync nodes when a master is reachable; null shows "no master reachable". */
   syncNodes?: SyncNode[] | null;
+  /** Asked every `syncEveryMs` while the sync view shows (e.g. a sync status client); null = no master reachable. */
+  syncSource?: () => Promise<SyncNode[] | null>;
+  syncEveryMs?: number;
   onQuit?: () => void;
 }
 
@@ -33,6 +36,7 @@ interface UiState {
   mode: Mode;
   message: { text: string; bad: boolean } | null;
   detailOpen: boolean;
+  helpOpen: boolean;
 }
 
 type Mode =
@@ -46,7 +50,9 @@ export function App({
   theme = makeTheme(),
   interactive = Boolean(process.stdin.isTTY),
   initialView = "workers",
-  syncNodes = null,
+  syncNodes: syncNodesProp = null,
+  syncSource,
+  syncEveryMs = 5000,
   onQuit,
 }: AppProps) {
   const snap = useSyncExternalStore(store.subscribe, store.getSnapshot);
@@ -62,14 +68,33 @@ export function App({
     mode: { kind: "normal" },
     message: null,
     detailOpen: false,
+    helpOpen: false,
   });
   const [, setTick] = useState(0);
   const update = (p: Partial<UiState>) => {
     ui.current = { ...ui.current, ...p };
     setTick((n) => n + 1);
   };
-  const { view, sel, selTaskId, mode, message, detailOpen } = ui.current;
+  const { view, sel, mode, message, detailOpen, helpOpen } = ui.current;
   const [detail, setDetail] = useState<Task | null>(null);
+  const [polledSync, setPolledSync] = useState<SyncNode[] | null>(null);
+  const syncNodes = syncSource ? polledSync : syncNodesProp;
+
+  useEffect(() => {
+    if (!syncSource || view !== "sync") return;
+    let live = true;
+    const poll = () =>
+      syncSource().then(
+        (n) => live && setPolledSync(n),
+        () => live && setPolledSync(null),
+      );
+    void poll();
+    const t = setInterval(poll, syncEveryMs);
+    return () => {
+      live = false;
+      clearInterval(t);
+    };
+  }, [syncSource, view, syncEveryMs]);
 
   // Derived from the current UI state and snapshot; handlers call it again after each key.
   const derive = (u: UiState) => {
@@ -206,6 +231,7 @@ export function App({
       return;
     }
     if (input === "q") return quit();
+    if (input === "?") return update({ helpOpen: !u.helpOpen });
     const vi = VIEWS.indexOf(u.view);
     if (key.tab)
       return switchView(
@@ -222,7 +248,7 @@ export function App({
     if (key.pageDown) return move(10);
     if (key.home || input === "g") return move(-1e9);
     if (key.end || input === "G") return move(1e9);
-    if (key.escape) return update({ detailOpen: false, message: null });
+    if (key.escape) return update({ detailOpen: false, message: null, helpOpen: false });
     if (key.return && u.view === "tasks")
       return update({ detailOpen: !u.detailOpen });
     if (input === "/")
@@ -302,6 +328,7 @@ export function App({
           />
         )}
         {view === "sync" && <SyncView nodes={syncNodes} theme={theme} />}
+        {helpOpen && <Help />}
       </Box>
       {mode.kind === "filter" ? (
         <Text>
@@ -327,7 +354,7 @@ export function App({
       )}
       <Text dimColor wrap="truncate">
         {interactive
-          ? "tab/←→ view  ↑↓ select  enter detail  / filter  c cancel  r retry  q quit"
+          ? "tab/←→ view  ↑↓ select  enter detail  / filter  c cancel  r retry  ? help  q quit"
           : "read-only (stdin is not a terminal); ctrl-c to quit"}
       </Text>
     </Box>
@@ -342,6 +369,8 @@ export interface RunTuiOptions {
   /** Resolves to stop the TUI from outside (e.g. the worker stopping). */
   until?: Promise<unknown>;
   view?: ViewName;
+  /** Nodes and last syncs from a sync master, when one is reachable (null otherwise). */
+  sync?: () => Promise<SyncNode[] | null>;
 }
 
 /**
@@ -353,7 +382,7 @@ export async function runTui(o: RunTuiOptions): Promise<void> {
   await store.start();
   const title = o.title ?? `falc ${o.queue.url}`;
   const instance = render(
-    <App store={store} title={title} initialView={o.view} />,
+    <App store={store} title={title} initialView={o.view} syncSource={o.sync} />,
     {
       exitOnCtrlC: true,
       patchConsole: true,
@@ -379,4 +408,28 @@ export async function runTui(o: RunTuiOptions): Promise<void> {
     if (sig) o.log?.info({ event: "tui_closed", signal: sig }, `${sig}: closed the TUI`);
     store.stop();
   }
+}
+
+const HELP: [string, string][] = [
+  ["tab, →  / shift-tab, ←", "next / previous view (1-5 jump to one)"],
+  ["↑ ↓  k j  pgup pgdn  g G", "move the selection"],
+  ["enter", "tasks view: open or close the detail pane (payload, result, error)"],
+  ["/", "filter tasks: stage:NAME status:STATUS, a bare status or stage, or text"],
+  ["c", "cancel the selected task (tasks, scans, or a worker's current task); asks y/n"],
+  ["r", "retry the selected task (failed or cancelled)"],
+  ["esc", "close the detail pane, help or message"],
+  ["q, ctrl-c", "quit"],
+];
+
+function Help() {
+  return (
+    <Box flexDirection="column" borderStyle="single" paddingX={1} marginTop={1}>
+      <Text bold>keys</Text>
+      {HELP.map(([k, d]) => (
+        <Text key={k} wrap="truncate">
+          {k.padEnd(26) + d}
+        </Text>
+      ))}
+    </Box>
+  );
 }
