@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import type { Logger } from "../core/logger.ts";
 import { join } from "node:path";
 import { unavailable } from "../core/errors.ts";
 
@@ -118,6 +119,7 @@ export class EvalCgroup {
       try { writeFileSync(join(this.dirs.unified, "cgroup.kill"), "1"); return; } catch {}
     }
     for (const pid of this.pids()) {
+      if (pid === process.pid) continue;
       try { process.kill(pid, "SIGKILL"); } catch {}
     }
   }
@@ -141,4 +143,63 @@ export class EvalCgroup {
     }
     return ok;
   }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The owner pid encoded at the start of an eval id (`<pid base36>-…`), or null. */
+export function ownerPid(id: string): number | null {
+  const m = /^([0-9a-z]+)-/.exec(id);
+  if (!m) return null;
+  const n = parseInt(m[1]!, 36);
+  return Number.isSafeInteger(n) && n > 0 ? n : null;
+}
+
+/**
+ * Leftovers of evaluations whose falc process died (SIGKILL, crash): kill what still runs in their
+ * cgroups (a runsc sandbox outlives its parent), remove the cgroups and temp dirs. Returns how many.
+ */
+export async function sweepStale(tmpRoot: string | null, log?: Logger): Promise<number> {
+  const v = cgroupVersion();
+  const ids = new Set<string>();
+  const parents = v === 1 ? ["memory", "pids", "cpuacct"].map((c) => join(ROOT, c, PARENT)) : v === 2 ? [join(ROOT, PARENT)] : [];
+  for (const p of parents) {
+    try {
+      for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory()) ids.add(e.name);
+    } catch {}
+  }
+  let n = 0;
+  for (const id of ids) {
+    const pid = ownerPid(id);
+    if (pid === null || pid === process.pid || alive(pid)) continue;
+    const dirs = parents.map((p) => join(p, id)).filter((d) => existsSync(d));
+    const procsFile = join(dirs.find((d) => d.includes("/pids/")) ?? dirs[0] ?? "", "cgroup.procs");
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      let pids: number[] = [];
+      try { pids = readFileSync(procsFile, "utf8").split("\n").filter(Boolean).map(Number); } catch {}
+      if (!pids.length || Date.now() > deadline) break;
+      for (const p of pids) if (p !== process.pid) { try { process.kill(p, "SIGKILL"); } catch {} }
+      await Bun.sleep(20);
+    }
+    for (const d of dirs) { try { rmdirSync(d); } catch {} }
+    n++;
+    log?.warn({ event: "eval_swept", eval_id: id, owner_pid: pid }, "removed the leftovers of an eval whose falc process died");
+  }
+  if (tmpRoot) {
+    try {
+      for (const name of readdirSync(tmpRoot)) {
+        const pid = ownerPid(name);
+        if (pid !== null && pid !== process.pid && !alive(pid)) rmSync(join(tmpRoot, name), { recursive: true, force: true });
+      }
+    } catch {}
+  }
+  return n;
 }

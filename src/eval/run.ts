@@ -6,7 +6,7 @@ import type { Logger } from "../core/logger.ts";
 import { silentLogger } from "../core/logger.ts";
 import { errorLine } from "../core/errors.ts";
 import { CappedCapture } from "./capture.ts";
-import { EvalCgroup } from "./cgroup.ts";
+import { EvalCgroup, sweepStale } from "./cgroup.ts";
 import { ENGINES, DEFAULT_ORDER } from "./engines/index.ts";
 import type { Engine } from "./engines/engine.ts";
 import { DEFAULT_LANGUAGES, resolveLanguage, type Language } from "./languages.ts";
@@ -29,8 +29,10 @@ const signalNames = new Map<number, string>(Object.entries(constants.signals).ma
 const CPU_GRACE_MS = 250;
 
 let seq = 0;
+const swept = new Set<string>();
 function evalId(): string {
-  return `${process.pid.toString(36)}${Date.now().toString(36)}${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  // The owner's pid comes first so a later sweep can tell whose leftovers these are.
+  return `${process.pid.toString(36)}-${Date.now().toString(36)}${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 }
 
 function baseResult(engine: EngineName | null, fallbacks: EngineFallback[]): EvalResult {
@@ -71,6 +73,10 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
   }
   const id = evalId();
   const tmpRoot = opts.tmpRoot ?? join(tmpdir(), "falc-eval");
+  if (!swept.has(tmpRoot)) {
+    swept.add(tmpRoot);
+    await sweepStale(tmpRoot, log).catch(() => {});
+  }
   mkdirSync(tmpRoot, { recursive: true, mode: 0o711 });
   const dir = mkdtempSync(join(tmpRoot, `${id}-`));
   const codeDir = join(dir, "code");
