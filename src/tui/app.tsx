@@ -17,6 +17,8 @@ export type ViewName = (typeof VIEWS)[number];
 export interface AppProps {
   store: TuiStore;
   title?: string;
+  /** Where the data comes from (the queue URL), shown after the tabs. */
+  source?: string;
   theme?: Theme;
   /** Listen to keys; default only when stdin is a TTY (ink cannot read keys otherwise). */
   interactive?: boolean;
@@ -47,6 +49,7 @@ type Mode =
 export function App({
   store,
   title = "falc",
+  source,
   theme = makeTheme(),
   interactive = Boolean(process.stdin.isTTY),
   initialView = "workers",
@@ -248,7 +251,8 @@ export function App({
     if (key.pageDown) return move(10);
     if (key.home || input === "g") return move(-1e9);
     if (key.end || input === "G") return move(1e9);
-    if (key.escape) return update({ detailOpen: false, message: null, helpOpen: false });
+    if (key.escape)
+      return update({ detailOpen: false, message: null, helpOpen: false });
     if (key.return && u.view === "tasks")
       return update({ detailOpen: !u.detailOpen });
     if (input === "/")
@@ -290,14 +294,16 @@ export function App({
           </Text>
         ))}
         {"  "}
+        {source ? <Text dimColor>{source + "  "}</Text> : null}
         {snap.error ? (
           <Text color={theme.c("red")}>queue error: {snap.error}</Text>
         ) : !snap.loaded ? (
           <Text dimColor>loading…</Text>
         ) : null}
       </Text>
-      <Box flexDirection="column" height={bodyHeight}>
-        {view === "workers" && (
+      <Box flexDirection="column" height={bodyHeight} overflow="hidden">
+        {helpOpen && <Help />}
+        {!helpOpen && view === "workers" && (
           <WorkersView
             workers={snap.workers}
             now={snap.now}
@@ -306,8 +312,10 @@ export function App({
             height={bodyHeight}
           />
         )}
-        {view === "queues" && <QueuesView stages={snap.stages} theme={theme} />}
-        {view === "tasks" && (
+        {!helpOpen && view === "queues" && (
+          <QueuesView stages={snap.stages} theme={theme} />
+        )}
+        {!helpOpen && view === "tasks" && (
           <TasksView
             tasks={snap.tasks}
             query={snap.query}
@@ -319,7 +327,7 @@ export function App({
             detail={detailOpen ? detail : null}
           />
         )}
-        {view === "scans" && (
+        {!helpOpen && view === "scans" && (
           <ScansView
             scans={snap.scans}
             theme={theme}
@@ -327,8 +335,9 @@ export function App({
             height={bodyHeight}
           />
         )}
-        {view === "sync" && <SyncView nodes={syncNodes} theme={theme} />}
-        {helpOpen && <Help />}
+        {!helpOpen && view === "sync" && (
+          <SyncView nodes={syncNodes} theme={theme} />
+        )}
       </Box>
       {mode.kind === "filter" ? (
         <Text>
@@ -380,9 +389,15 @@ export interface RunTuiOptions {
 export async function runTui(o: RunTuiOptions): Promise<void> {
   const store = new TuiStore(o.queue, o.store);
   await store.start();
-  const title = o.title ?? `falc ${o.queue.url}`;
+  const title = o.title ?? "falc";
   const instance = render(
-    <App store={store} title={title} initialView={o.view} syncSource={o.sync} />,
+    <App
+      store={store}
+      title={title}
+      source={o.queue.url}
+      initialView={o.view}
+      syncSource={o.sync}
+    />,
     {
       exitOnCtrlC: true,
       patchConsole: true,
@@ -405,7 +420,11 @@ export async function runTui(o: RunTuiOptions): Promise<void> {
   } finally {
     for (const s of sigs) process.off(s, stopOn);
     const sig = signal as NodeJS.Signals | null;
-    if (sig) o.log?.info({ event: "tui_closed", signal: sig }, `${sig}: closed the TUI`);
+    if (sig)
+      o.log?.info(
+        { event: "tui_closed", signal: sig },
+        `${sig}: closed the TUI`,
+      );
     store.stop();
   }
 }
@@ -413,9 +432,18 @@ export async function runTui(o: RunTuiOptions): Promise<void> {
 const HELP: [string, string][] = [
   ["tab, →  / shift-tab, ←", "next / previous view (1-5 jump to one)"],
   ["↑ ↓  k j  pgup pgdn  g G", "move the selection"],
-  ["enter", "tasks view: open or close the detail pane (payload, result, error)"],
-  ["/", "filter tasks: stage:NAME status:STATUS, a bare status or stage, or text"],
-  ["c", "cancel the selected task (tasks, scans, or a worker's current task); asks y/n"],
+  [
+    "enter",
+    "tasks view: open or close the detail pane (payload, result, error)",
+  ],
+  [
+    "/",
+    "filter tasks: stage:NAME status:STATUS, a bare status or stage, or text",
+  ],
+  [
+    "c",
+    "cancel the selected task (tasks, scans, or a worker's current task); asks y/n",
+  ],
   ["r", "retry the selected task (failed or cancelled)"],
   ["esc", "close the detail pane, help or message"],
   ["q, ctrl-c", "quit"],
@@ -423,7 +451,7 @@ const HELP: [string, string][] = [
 
 function Help() {
   return (
-    <Box flexDirection="column" borderStyle="single" paddingX={1} marginTop={1}>
+    <Box flexDirection="column" borderStyle="single" paddingX={1}>
       <Text bold>keys</Text>
       {HELP.map(([k, d]) => (
         <Text key={k} wrap="truncate">
