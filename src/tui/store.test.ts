@@ -54,6 +54,11 @@ describe("TuiStore", () => {
       },
     ]);
     expect(s.tasks.length).toBe(3);
+    // One more finishes: counted once (loaded history and live events never add up twice).
+    const t3 = await queue.claim({ stages: ["pre"], worker: "pre1", leaseMs: 60_000 });
+    await queue.complete(t3!.id, "pre1", {});
+    await until(() => store.snapshot.stages[0]?.finished === 2, 5000, "second finish");
+    expect(store.snapshot.stages[0]!.perMinute).toBeCloseTo(0.4);
   });
 
   test("folds events in and throttles the listeners", async () => {

@@ -81,9 +81,11 @@ export class TuiStore {
   private requeryTimer: ReturnType<typeof setTimeout> | null = null;
   private busy = false;
   private closed = false;
-  /** Per stage: finish / fail times seen (loaded for the last hour, then from events). */
-  private finishedAt = new Map<string, number[]>();
-  private failedAt = new Map<string, number[]>();
+  /** Tasks that ended in the last hour (loaded, then from events), by id so none counts twice. */
+  private ended = new Map<
+    string,
+    { stage: string; at: number; failed: boolean }
+  >();
   private scanMap = new Map<string, ScanProgress>();
   private scanResultWanted = new Set<string>();
   private readonly o: Required<StoreOptions>;
@@ -164,11 +166,11 @@ export class TuiStore {
       ]);
       for (const t of ended) {
         if (!t.finishedAt || t.finishedAt < since) continue;
-        push(
-          t.status === "failed" ? this.failedAt : this.finishedAt,
-          t.stage,
-          t.finishedAt,
-        );
+        this.ended.set(t.id, {
+          stage: t.stage,
+          at: t.finishedAt,
+          failed: t.status === "failed",
+        });
       }
       for (const t of scans.reverse()) this.scanMap.set(t.id, scanFromTask(t));
       this.set({ workers, stats, loaded: true, error: null });
@@ -197,8 +199,12 @@ export class TuiStore {
   /** Fold one event into the picture; the heavy reads wait for the throttled flush. */
   onEvent(e: TaskEvent): void {
     if (this.closed) return;
-    if (e.type === "finished") push(this.finishedAt, e.stage, e.at);
-    if (e.type === "failed") push(this.failedAt, e.stage, e.at);
+    if (e.type === "finished" || e.type === "failed")
+      this.ended.set(e.taskId, {
+        stage: e.stage,
+        at: e.at,
+        failed: e.type === "failed",
+      });
     if (e.type !== "progress") this.dirty.stats = true;
     // Patch a visible task in place; a task we do not show may need a re-query (new, or now matching).
     const i = this.snap.tasks.findIndex((t) => t.id === e.taskId);
@@ -307,7 +313,11 @@ export class TuiStore {
           const t = await this.queue.get(s.taskId);
           if (!t) continue;
           s.target ||= targetOf(t.payload);
-          if (wantResult) s.openPorts = openPortsOf(t.result as Record<string, unknown> | null ?? undefined) ?? s.openPorts;
+          if (wantResult)
+            s.openPorts =
+              openPortsOf(
+                (t.result as Record<string, unknown> | null) ?? undefined,
+              ) ?? s.openPorts;
         }
         this.scanResultWanted.clear();
         this.rebuildScans();
@@ -347,11 +357,19 @@ export class TuiStore {
       ...Object.keys(this.snap.stats),
       ...this.snap.workers.map((w) => w.stage),
     ]);
+    const failedHour = new Map<string, number>();
+    const finished5m = new Map<string, number>();
+    for (const [id, x] of this.ended) {
+      if (x.at < now - HOUR) {
+        this.ended.delete(id);
+        continue;
+      }
+      if (x.failed) failedHour.set(x.stage, (failedHour.get(x.stage) ?? 0) + 1);
+      else if (x.at >= now - FIVE_MIN)
+        finished5m.set(x.stage, (finished5m.get(x.stage) ?? 0) + 1);
+    }
     const stages: StageRow[] = [...names].sort().map((stage) => {
       const s = this.snap.stats[stage];
-      const fin = prune(this.finishedAt, stage, now - HOUR);
-      const fail = prune(this.failedAt, stage, now - HOUR);
-      const recent = fin.filter((t) => t >= now - FIVE_MIN).length;
       return {
         stage,
         queued: s ? s.queued + s.created : 0,
@@ -359,8 +377,8 @@ export class TuiStore {
         finished: s?.finished ?? 0,
         failed: s?.failed ?? 0,
         cancelled: s?.cancelled ?? 0,
-        failedLastHour: fail.length,
-        perMinute: recent / 5,
+        failedLastHour: failedHour.get(stage) ?? 0,
+        perMinute: (finished5m.get(stage) ?? 0) / 5,
       };
     });
     this.set({ stages, now });
@@ -396,22 +414,6 @@ export class TuiStore {
   }
 }
 
-function push(m: Map<string, number[]>, stage: string, at: number): void {
-  const a = m.get(stage);
-  if (a) a.push(at);
-  else m.set(stage, [at]);
-}
-
-function prune(
-  m: Map<string, number[]>,
-  stage: string,
-  after: number,
-): number[] {
-  const a = (m.get(stage) ?? []).filter((t) => t >= after);
-  m.set(stage, a);
-  return a;
-}
-
 function num(v: unknown, dflt: number): number {
   return typeof v === "number" && Number.isFinite(v) ? v : dflt;
 }
@@ -428,7 +430,12 @@ export function openPortsOf(
 ): number | null {
   if (!data) return null;
   // A scan stage result: `hosts[].ports` holds the open ports found.
-  if (Array.isArray(data.hosts)) return data.hosts.reduce((n: number, h: { ports?: unknown[] }) => n + (Array.isArray(h?.ports) ? h.ports.length : 0), 0);
+  if (Array.isArray(data.hosts))
+    return data.hosts.reduce(
+      (n: number, h: { ports?: unknown[] }) =>
+        n + (Array.isArray(h?.ports) ? h.ports.length : 0),
+      0,
+    );
   for (const k of ["openPorts", "open_ports", "open"]) {
     const v = data[k];
     if (typeof v === "number") return v;
