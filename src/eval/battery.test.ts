@@ -213,8 +213,8 @@ except OSError as e:
       const r = await run(`
 import ctypes, os, socket
 libc = ctypes.CDLL(None, use_errno=True)
-# The host's processes (this test's pid, the host's init) are out of reach.
-print("ptrace", libc.ptrace(16, ${process.pid}, None, None), libc.ptrace(16, ${process.ppid}, None, None))
+# The host's processes (this test's pid, its parent) and the sandbox's own init are out of reach.
+print("ptrace", libc.ptrace(16, ${process.pid}, None, None), libc.ptrace(16, ${process.ppid}, None, None), libc.ptrace(16, 1, None, None))
 print("mount", libc.mount(b"none", b"/work", b"tmpfs", 0, None))
 try:
     os.setuid(0); print("SETUID")
@@ -230,7 +230,7 @@ except (OSError, AttributeError):
     print("packet refused")
 print("uid", os.getuid(), os.geteuid())
 `);
-      expect(r.stdout).toContain("ptrace -1 -1");
+      expect(r.stdout).toContain("ptrace -1 -1 -1");
       expect(r.stdout).toContain("mount -1");
       expect(r.stdout).toContain("setuid refused");
       expect(r.stdout).toContain("raw refused");

@@ -95,9 +95,7 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     log.debug({ event: "eval_start", engine: engine.name, eval_id: id, argv }, "sandbox starting");
     const t0 = performance.now();
     const proc = Bun.spawn(argv, {
-      stdin: req.stdin !== undefined ? new TextEncoder().encode(req.stdin) : "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
+      stdio: [req.stdin !== undefined ? new TextEncoder().encode(req.stdin) : "ignore", "pipe", "pipe", ...(prepared.fds ?? [])],
       env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
     });
     let killedFor: "wall" | "cpu" | "output" | "abort" | null = null;

@@ -69,3 +69,23 @@ describe("config and engine selection", () => {
     for (const s of ["failed", "timeout", "memory_limit", "output_limit", "error"]) expect(resultExitCode({ status: s } as never)).toBe(1);
   });
 });
+
+describe("seccomp filter", () => {
+  test("x86_64: arch check first, every denied call jumps to EPERM, allow by default", async () => {
+    const { seccompFilter, DENIED_X86_64 } = await import("./seccomp.ts");
+    const f = seccompFilter();
+    if (!f) return; // not x86_64
+    expect(f.length % 8).toBe(0);
+    const dv = new DataView(f.buffer, f.byteOffset, f.byteLength);
+    const n = f.length / 8;
+    const at = (i: number) => ({ code: dv.getUint16(i * 8, true), jt: dv.getUint8(i * 8 + 2), k: dv.getUint32(i * 8 + 4, true) });
+    expect(at(1).k).toBe(0xc000003e);
+    expect(at(n - 3).k).toBe(0x7fff0000);
+    expect(at(n - 2).k).toBe(0x00050001);
+    for (let i = 5; i < n - 4; i++) {
+      const ins = at(i);
+      expect(Object.values(DENIED_X86_64)).toContain(ins.k);
+      expect(i + 1 + ins.jt).toBe(n - 2);
+    }
+  });
+});

@@ -1,4 +1,6 @@
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { seccompFilter } from "../seccomp.ts";
 import { EngineUnavailable, type Limits } from "../types.ts";
 import { cpuSeconds } from "../limits.ts";
 import { CODE_DIR, commandArgv, SANDBOX_ENV, WORK_DIR, which, type Engine, type Job, type Prepared } from "./engine.ts";
@@ -18,7 +20,18 @@ export const bwrapEngine: Engine = {
     if (!which("prlimit")) throw new EngineUnavailable("bwrap", "prlimit is not installed (util-linux)");
   },
   async prepare(job: Job): Promise<Prepared> {
-    return { argv: [...rlimitPrefix(job.limits), ...bwrapArgv(job)] };
+    const filter = seccompFilter();
+    if (!filter) return { argv: [...rlimitPrefix(job.limits), ...bwrapArgv(job)] };
+    const path = join(job.stateDir, "seccomp.bpf");
+    writeFileSync(path, filter, { mode: 0o600 });
+    const fd = openSync(path, "r");
+    return {
+      argv: [...rlimitPrefix(job.limits), ...bwrapArgv(job, 3)],
+      fds: [fd],
+      async cleanup() {
+        try { closeSync(fd); } catch {}
+      },
+    };
   },
 };
 
@@ -26,7 +39,8 @@ export function rlimitPrefix(l: Limits): string[] {
   return ["prlimit", `--cpu=${cpuSeconds(l)}`, `--fsize=${l.fileBytes}`, "--nofile=256", "--core=0", "--"];
 }
 
-export function bwrapArgv(job: Job): string[] {
+/** `seccompFd`: the fd number (in bwrap) of a seccomp filter to load before the program starts. */
+export function bwrapArgv(job: Job, seccompFd?: number): string[] {
   const a = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL"];
   a.push("--uid", "65534", "--gid", "65534", "--hostname", "sandbox");
   a.push("--ro-bind", "/usr", "/usr");
@@ -45,6 +59,7 @@ export function bwrapArgv(job: Job): string[] {
   a.push("--remount-ro", "/");
   a.push("--chdir", WORK_DIR);
   for (const [k, v] of Object.entries(SANDBOX_ENV)) a.push("--setenv", k, v);
+  if (seccompFd !== undefined) a.push("--seccomp", String(seccompFd));
   a.push("--", ...commandArgv(job));
   return a;
 }

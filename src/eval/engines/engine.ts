@@ -14,6 +14,8 @@ export interface Job {
 
 export interface Prepared {
   argv: string[];
+  /** Open file descriptors handed to the sandbox as fd 3, 4, … (bwrap's --seccomp). */
+  fds?: number[];
   /** Stop the sandbox gently before everything in the cgroup is killed (runsc: TERM first). */
   terminate?(pid: number): Promise<void>;
   cleanup?(): Promise<void>;
