@@ -157,12 +157,15 @@ describe("falc ui scans view", () => {
       await ui.waitFor(new RegExp(`127\\.0\\.0\\.1\\s+finished\\s+#{20}\\s+100%\\s+1\\s.*${quickId}`), 60_000, "quick scan finished with 1 open port");
 
       const slow = join(h, "slow.yaml");
-      await Bun.write(slow, "ports: 1-65535\ntcp_scan: connect\nmax_rate: 50\nskip_host_discovery: true\n");
+      // ~30 s of scanning at 100 probes/s: long enough to see nmap's stats move the bar, then cancel it.
+      await Bun.write(slow, "ports: 1-3000\ntcp_scan: connect\nmax_rate: 100\nskip_host_discovery: true\n");
       const sub2 = await runFalc(["scan", "127.0.0.1", "--profile", slow, "--project", "ui", "--submit", "--json"], { env });
       const slowId = JSON.parse(sub2.stdout).tasks[0].id as string;
       // The running scan is listed first and selected; its phase comes from nmap's progress.
       const pane = await ui.waitFor(new RegExp(`> 127\\.0\\.0\\.1\\s+started\\s+[#.]{20}\\s+\\d+%\\s+-?\\s+discovery.*${slowId}`), 30_000, "slow scan running");
       expect(pane).toContain("(1 running)");
+      // nmap's `--stats-every` figures arrive as progress events and move the bar past 0%.
+      await ui.waitFor(new RegExp(`> 127\\.0\\.0\\.1\\s+started\\s+#+\\.*\\s+[1-9]\\d?%\\s.*discovery.*${slowId}`), 30_000, "progress from nmap stats");
       ui.keys("c");
       await ui.waitFor(`Cancel task ${slowId}? (y/n)`, 5000, "confirm");
       ui.keys("y");
