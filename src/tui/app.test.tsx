@@ -203,6 +203,26 @@ describe("App", () => {
     );
   });
 
+  test("the scans selection follows the scan when the list reorders", async () => {
+    await q.queue.enqueue({ stage: "scan", payload: { target: "10.0.0.1" }, id: "scan-a" });
+    await q.queue.enqueue({ stage: "scan", payload: { target: "10.0.0.2" }, id: "scan-b" });
+    const a = (await q.queue.claim({ stages: ["scan"], worker: "s1", leaseMs: 60_000 }))!;
+    const b = (await q.queue.claim({ stages: ["scan"], worker: "s2", leaseMs: 60_000 }))!;
+    const app = await mount("scans");
+    await q.queue.start(a.id, "s1");
+    await Bun.sleep(30);
+    await q.queue.start(b.id, "s2");
+    await until(() => /> 10\.0\.0\.2 .*\n  10\.0\.0\.1 /.test(frame(app)), 3000, "b on top");
+    await press(app, "j");
+    expect(frame(app)).toMatch(/> 10\.0\.0\.1 /);
+    // b reports progress and stays on top; then a does and moves up: the selection moves with it.
+    await q.queue.progress(a.id, "s1", 0.3, "x");
+    await until(() => /> 10\.0\.0\.1 .*30%.*\n  10\.0\.0\.2 /.test(frame(app)), 3000, "a moved up, still selected");
+    await press(app, "c");
+    expect(frame(app)).toContain(`Cancel task ${a.id}?`);
+    await press(app, "n");
+  });
+
   test("? shows the keys; the sync view asks its source", async () => {
     store = new TuiStore(q.queue, { flushMs: 20, requeryMs: 20, pollMs: 20 });
     await store.start();

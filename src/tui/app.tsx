@@ -35,6 +35,8 @@ interface UiState {
   view: ViewName;
   sel: Record<ViewName, number>;
   selTaskId: string | null;
+  /** The scans list reorders (running first): the selection follows the scan, not the row. */
+  selScanId: string | null;
   mode: Mode;
   message: { text: string; bad: boolean } | null;
   detailOpen: boolean;
@@ -68,6 +70,7 @@ export function App({
     view: initialView,
     sel: { workers: 0, queues: 0, tasks: 0, scans: 0, sync: 0 },
     selTaskId: null,
+    selScanId: null,
     mode: { kind: "normal" },
     message: null,
     detailOpen: false,
@@ -107,15 +110,20 @@ export function App({
     // The tasks view keeps its selection on the same task while new ones arrive above it.
     const taskIndex =
       i >= 0 ? i : Math.min(u.sel.tasks, Math.max(0, snap.tasks.length - 1));
+    const j = u.selScanId
+      ? snap.scans.findIndex((x) => x.taskId === u.selScanId)
+      : -1;
+    const scanIndex =
+      j >= 0 ? j : Math.min(u.sel.scans, Math.max(0, snap.scans.length - 1));
     const selectedTaskId =
       u.view === "tasks"
         ? (snap.tasks[taskIndex]?.id ?? null)
         : u.view === "scans"
-          ? (snap.scans[u.sel.scans]?.taskId ?? null)
+          ? (snap.scans[scanIndex]?.taskId ?? null)
           : u.view === "workers"
             ? (workers[u.sel.workers]?.taskId ?? null)
             : null;
-    return { taskIndex, selectedTaskId };
+    return { taskIndex, scanIndex, selectedTaskId };
   };
   const workers = sortWorkers(snap.workers);
   const lengths: Record<ViewName, number> = {
@@ -125,7 +133,7 @@ export function App({
     scans: snap.scans.length,
     sync: 0,
   };
-  const { taskIndex, selectedTaskId } = derive(ui.current);
+  const { taskIndex, scanIndex, selectedTaskId } = derive(ui.current);
 
   useEffect(() => {
     if (!detailOpen || view !== "tasks" || !selectedTaskId)
@@ -152,6 +160,9 @@ export function App({
     if (u.view === "tasks") {
       const i = Math.max(0, Math.min(n - 1, derive(u).taskIndex + delta));
       update({ selTaskId: snap.tasks[i]!.id, sel: { ...u.sel, tasks: i } });
+    } else if (u.view === "scans") {
+      const i = Math.max(0, Math.min(n - 1, derive(u).scanIndex + delta));
+      update({ selScanId: snap.scans[i]!.taskId, sel: { ...u.sel, scans: i } });
     } else
       update({
         sel: {
@@ -331,7 +342,7 @@ export function App({
           <ScansView
             scans={snap.scans}
             theme={theme}
-            selected={sel.scans}
+            selected={scanIndex}
             height={bodyHeight}
           />
         )}
