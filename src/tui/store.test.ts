@@ -121,6 +121,25 @@ describe("TuiStore", () => {
     await broken.dispose().catch(() => {});
   });
 
+  test("folds 50,000 events quickly (10,000 tasks through five states)", async () => {
+    store = new TuiStore(q.queue, { flushMs: 1000, requeryMs: 1000 });
+    await q.queue.enqueueMany(Array.from({ length: 200 }, () => ({ stage: "pre", payload: {} })));
+    await store.start();
+    const ids = store.snapshot.tasks.map((t) => t.id);
+    const types = ["queued", "requested", "started", "progress", "finished"] as const;
+    const t0 = performance.now();
+    let seq = 1e6;
+    for (let i = 0; i < 10_000; i++)
+      for (const type of types) {
+        const id = i < 200 ? ids[i]! : `x${i}`;
+        store.onEvent({ seq: seq++, at: Date.now(), taskId: id, stage: "pre", type, status: type === "progress" ? "started" : type, data: type === "progress" ? { fraction: 0.5 } : undefined });
+      }
+    const ms = performance.now() - t0;
+    console.log(`store: 50,000 events folded in ${ms.toFixed(0)} ms`);
+    expect(ms).toBeLessThan(1500);
+    expect(store.snapshot.tasks[0]!.status).toBe("finished");
+  });
+
   test("filter text becomes a query", () => {
     expect(parseFilter("stage:scan status:failed", [])).toEqual({
       stage: "scan",

@@ -88,6 +88,8 @@ export class TuiStore {
   >();
   private scanMap = new Map<string, ScanProgress>();
   private scanResultWanted = new Set<string>();
+  /** Where each listed task sits in the window, so an event finds its row without a scan. */
+  private taskPos = new Map<string, number>();
   private readonly o: Required<StoreOptions>;
 
   constructor(
@@ -207,7 +209,7 @@ export class TuiStore {
       });
     if (e.type !== "progress") this.dirty.stats = true;
     // Patch a visible task in place; a task we do not show may need a re-query (new, or now matching).
-    const i = this.snap.tasks.findIndex((t) => t.id === e.taskId);
+    const i = this.taskPos.get(e.taskId) ?? -1;
     if (i >= 0) {
       const t = { ...this.snap.tasks[i]! };
       t.status = e.status;
@@ -348,6 +350,7 @@ export class TuiStore {
           x.status.includes(t),
       );
     }
+    this.taskPos = new Map(tasks.map((t, i) => [t.id, i]));
     this.set({ tasks });
   }
 
