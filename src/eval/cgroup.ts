@@ -48,7 +48,11 @@ export class EvalCgroup {
   readonly rel: string;
   private dirs: Record<string, string> = {};
 
-  constructor(readonly id: string, opts: { memoryBytes: number; pids: number | null }) {
+  private limits: { memoryBytes: number; pids: number | null };
+
+  /** `deferLimits`: create without limits; applyLimits() sets them (after spawnInside). */
+  constructor(readonly id: string, opts: { memoryBytes: number; pids: number | null }, deferLimits = false) {
+    this.limits = opts;
     const v = cgroupVersion();
     if (!v) throw unavailable("no cgroup v1 (memory, pids) or v2 hierarchy under /sys/fs/cgroup: cannot limit memory and processes");
     this.version = v;
@@ -60,11 +64,6 @@ export class EvalCgroup {
           mkdirSync(d, { recursive: true });
           this.dirs[c] = d;
         }
-        writeFileSync(join(this.dirs.memory!, "memory.limit_in_bytes"), String(opts.memoryBytes));
-        // No swap: memsw (when the kernel has it) must be set after the plain limit.
-        const memsw = join(this.dirs.memory!, "memory.memsw.limit_in_bytes");
-        if (existsSync(memsw)) writeFileSync(memsw, String(opts.memoryBytes));
-        if (opts.pids !== null) writeFileSync(join(this.dirs.pids!, "pids.max"), String(opts.pids));
       } else {
         const parent = join(ROOT, PARENT);
         mkdirSync(parent, { recursive: true });
@@ -73,13 +72,47 @@ export class EvalCgroup {
         const d = join(parent, id);
         mkdirSync(d, { recursive: true });
         this.dirs.unified = d;
-        writeFileSync(join(d, "memory.max"), String(opts.memoryBytes));
-        try { writeFileSync(join(d, "memory.swap.max"), "0"); } catch {}
-        if (opts.pids !== null) writeFileSync(join(d, "pids.max"), String(opts.pids));
       }
+      if (!deferLimits) this.applyLimits();
     } catch (e) {
       this.destroy();
       throw unavailable(`cannot create the eval cgroup ${this.rel}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Memory (no swap) and pids limits. */
+  applyLimits(): void {
+    const { memoryBytes, pids } = this.limits;
+    if (this.version === 1) {
+      writeFileSync(join(this.dirs.memory!, "memory.limit_in_bytes"), String(memoryBytes));
+      // No swap: memsw (when the kernel has it) must be set after the plain limit.
+      const memsw = join(this.dirs.memory!, "memory.memsw.limit_in_bytes");
+      if (existsSync(memsw)) writeFileSync(memsw, String(memoryBytes));
+      if (pids !== null) writeFileSync(join(this.dirs.pids!, "pids.max"), String(pids));
+    } else {
+      const d = this.dirs.unified!;
+      writeFileSync(join(d, "memory.max"), String(memoryBytes));
+      try { writeFileSync(join(d, "memory.swap.max"), "0"); } catch {}
+      if (pids !== null) writeFileSync(join(d, "pids.max"), String(pids));
+    }
+  }
+
+  /**
+   * Run `spawn` (a synchronous Bun.spawn) with this process briefly inside the cgroup, so the child
+   * is born in it without a cgexec exec. Call before applyLimits() (falc's own threads must not
+   * count against the sandbox's pids or memory), and give the sandbox a block fd so nothing of the
+   * program runs until the limits are set.
+   */
+  spawnInside<T>(spawn: () => T): T {
+    const own = ownCgroups();
+    const targets = this.version === 1 ? ["memory", "pids", "cpuacct"].map((c) => join(this.dirs[c]!, "cgroup.procs")) : [join(this.dirs.unified!, "cgroup.procs")];
+    const back = this.version === 1 ? ["memory", "pids", "cpuacct"].map((c) => join(ROOT, c, own[c] ?? "/", "cgroup.procs")) : [join(ROOT, own[""] ?? "/", "cgroup.procs")];
+    const me = String(process.pid);
+    try {
+      for (const t of targets) writeFileSync(t, me);
+      return spawn();
+    } finally {
+      for (const b of back) writeFileSync(b, me);
     }
   }
 
@@ -143,6 +176,20 @@ export class EvalCgroup {
     }
     return ok;
   }
+}
+
+let ownCache: Record<string, string> | null = null;
+/** This process's cgroup per v1 controller ("" for v2), from /proc/self/cgroup (read once). */
+function ownCgroups(): Record<string, string> {
+  if (ownCache) return ownCache;
+  const out: Record<string, string> = {};
+  for (const line of readFileSync("/proc/self/cgroup", "utf8").split("\n")) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    for (const c of m[1]!.split(",")) out[c] = m[2]!;
+  }
+  ownCache = out;
+  return out;
 }
 
 function alive(pid: number): boolean {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { constants } from "node:os";
@@ -6,7 +6,7 @@ import type { Logger } from "../core/logger.ts";
 import { silentLogger } from "../core/logger.ts";
 import { errorLine } from "../core/errors.ts";
 import { CappedCapture } from "./capture.ts";
-import { EvalCgroup, sweepStale } from "./cgroup.ts";
+import { cgroupVersion, EvalCgroup, sweepStale } from "./cgroup.ts";
 import { ENGINES, DEFAULT_ORDER } from "./engines/index.ts";
 import type { Engine } from "./engines/engine.ts";
 import { DEFAULT_LANGUAGES, resolveLanguage, type Language } from "./languages.ts";
@@ -89,15 +89,32 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
   let cg: EvalCgroup | null = null;
   let prepared: Awaited<ReturnType<Engine["prepare"]>> | null = null;
   try {
-    if (engine.usesCgroup) cg = new EvalCgroup(id, { memoryBytes: req.limits.memoryBytes, pids: engine.hostPids(req.limits) });
-    prepared = await engine.prepare({ id, lang, limits: req.limits, codeDir, stateDir });
-    const argv = [...(cg?.execPrefix() ?? []), ...prepared.argv];
+    // bwrap on cgroup v1: born inside the cgroup (no cgexec), limits set while it waits on its block fd.
+    const selfPlaced = engine.usesCgroup && engine.canBlock === true && cgroupVersion() === 1;
+    if (engine.usesCgroup) cg = new EvalCgroup(id, { memoryBytes: req.limits.memoryBytes, pids: engine.hostPids(req.limits) }, selfPlaced);
+    prepared = await engine.prepare({ id, lang, limits: req.limits, codeDir, stateDir }, { blockFd: selfPlaced });
+    const fds = prepared.fds ?? [];
+    const argv = selfPlaced ? prepared.argv : [...(cg?.execPrefix() ?? []), ...prepared.argv];
     log.debug({ event: "eval_start", engine: engine.name, eval_id: id, argv }, "sandbox starting");
     const t0 = performance.now();
-    const proc = Bun.spawn(argv, {
-      stdio: [req.stdin !== undefined ? new TextEncoder().encode(req.stdin) : "ignore", "pipe", "pipe", ...(prepared.fds ?? [])],
-      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
-    });
+    const spawn = () =>
+      Bun.spawn(argv, {
+        stdio: [req.stdin !== undefined ? new TextEncoder().encode(req.stdin) : "ignore", "pipe", "pipe", ...fds, ...(selfPlaced ? (["pipe"] as const) : [])],
+        env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+      });
+    const proc = selfPlaced ? cg!.spawnInside(spawn) : spawn();
+    if (selfPlaced) {
+      const blockFd = (proc as unknown as { stdio: (number | null)[] }).stdio[3 + fds.length]!;
+      try {
+        cg!.applyLimits();
+        writeSync(blockFd, "g");
+      } catch (e) {
+        cg!.killAll();
+        throw e;
+      } finally {
+        try { closeSync(blockFd); } catch {}
+      }
+    }
     let killedFor: "wall" | "cpu" | "output" | "abort" | null = null;
     let killing: Promise<void> | null = null;
     const kill = (why: "wall" | "cpu" | "output" | "abort") => {
@@ -140,7 +157,7 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     const st = cg?.stats();
     result.cpu_ms = st?.cpuMs ?? null;
     result.max_rss_kb = st?.maxRssKb ?? null;
-    const cpuHit = killedFor === "cpu" || result.signal === "SIGXCPU" || (result.cpu_ms !== null && result.cpu_ms >= req.limits.cpuMs && (result.signal === "SIGKILL" || result.exit_code !== 0));
+    const cpuHit = killedFor === "cpu" || result.signal === "SIGXCPU" || (result.cpu_ms !== null && result.cpu_ms >= 0.9 * req.limits.cpuMs && (result.signal === "SIGKILL" || result.signal === "SIGXCPU"));
     let status: EvalStatus;
     if (killedFor === "abort") { status = "error"; result.reason = "cancelled"; }
     else if (killedFor === "output") { status = "output_limit"; result.reason = `output over ${req.limits.outputBytes} bytes`; }

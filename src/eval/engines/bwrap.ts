@@ -19,15 +19,17 @@ export const bwrapEngine: Engine = {
     if (!which("cgexec")) throw new EngineUnavailable("bwrap", "cgexec is not installed (apt install cgroup-tools)");
     if (!which("prlimit")) throw new EngineUnavailable("bwrap", "prlimit is not installed (util-linux)");
   },
-  async prepare(job: Job): Promise<Prepared> {
+  canBlock: true,
+  async prepare(job: Job, opts = { blockFd: false }): Promise<Prepared> {
     const filter = seccompFilter();
-    if (!filter) return { argv: [...rlimitPrefix(job.limits), ...bwrapArgv(job)] };
+    if (!filter) return { argv: [...rlimitPrefix(job.limits), ...bwrapArgv(job, undefined, opts.blockFd ? 3 : undefined)], blockFd: opts.blockFd };
     const path = join(job.stateDir, "seccomp.bpf");
     writeFileSync(path, filter, { mode: 0o600 });
     const fd = openSync(path, "r");
     return {
-      argv: [...rlimitPrefix(job.limits), ...bwrapArgv(job, 3)],
+      argv: [...rlimitPrefix(job.limits), ...bwrapArgv(job, 3, opts.blockFd ? 4 : undefined)],
       fds: [fd],
+      blockFd: opts.blockFd,
       async cleanup() {
         try { closeSync(fd); } catch {}
       },
@@ -40,7 +42,7 @@ export function rlimitPrefix(l: Limits): string[] {
 }
 
 /** `seccompFd`: the fd number (in bwrap) of a seccomp filter to load before the program starts. */
-export function bwrapArgv(job: Job, seccompFd?: number): string[] {
+export function bwrapArgv(job: Job, seccompFd?: number, blockFd?: number): string[] {
   const a = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL"];
   a.push("--uid", "65534", "--gid", "65534", "--hostname", "sandbox");
   a.push("--ro-bind", "/usr", "/usr");
@@ -60,6 +62,7 @@ export function bwrapArgv(job: Job, seccompFd?: number): string[] {
   a.push("--chdir", WORK_DIR);
   for (const [k, v] of Object.entries(SANDBOX_ENV)) a.push("--setenv", k, v);
   if (seccompFd !== undefined) a.push("--seccomp", String(seccompFd));
+  if (blockFd !== undefined) a.push("--block-fd", String(blockFd));
   a.push("--", ...commandArgv(job));
   return a;
 }

@@ -16,6 +16,11 @@ export interface Prepared {
   argv: string[];
   /** Open file descriptors handed to the sandbox as fd 3, 4, … (bwrap's --seccomp). */
   fds?: number[];
+  /**
+   * The sandbox waits for one byte on fd 3 + fds.length (bwrap --block-fd) before it starts the
+   * program: falc then spawns it directly inside the cgroup and sets the limits while it waits.
+   */
+  blockFd?: boolean;
   /** Stop the sandbox gently before everything in the cgroup is killed (runsc: TERM first). */
   terminate?(pid: number): Promise<void>;
   cleanup?(): Promise<void>;
@@ -29,7 +34,10 @@ export interface Engine {
   hostPids(limits: Limits): number | null;
   /** Throws EngineUnavailable with the reason when this engine cannot run here. */
   check(): Promise<void>;
-  prepare(job: Job): Promise<Prepared>;
+  /** `blockFd`: whether the runner will use Prepared.blockFd (cgroup v1 only). */
+  prepare(job: Job, opts?: { blockFd: boolean }): Promise<Prepared>;
+  /** Whether prepare() can make the sandbox wait on a block fd. */
+  canBlock?: boolean;
 }
 
 /** Where a program's code sits inside every sandbox, and its working directory. */
