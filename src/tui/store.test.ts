@@ -1,164 +1,221 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import {
+  afterAll,
+  afterEach,
+  beforeEach,
+  describe,
+  expect,
+  test,
+} from "bun:test";
 import { parseFilter, targetOf, openPortsOf, TuiStore } from "./store.ts";
-import { tempQueue, until, workerRec } from "./testkit.ts";
+import {
+  redisQueues,
+  tempQueue,
+  until,
+  workerRec,
+  type TestQueue,
+} from "./testkit.ts";
 
-describe("TuiStore", () => {
-  let q: ReturnType<typeof tempQueue>;
-  let store: TuiStore;
-  beforeEach(() => {
-    q = tempQueue();
-  });
-  afterEach(async () => {
-    store?.stop();
-    await q.dispose();
-  });
+// The store only uses the Queue interface: the same tests run on every backend that is built.
+const redis = await redisQueues();
+if ("skip" in redis) console.log(`tui store on redis: skipped (${redis.skip})`);
+afterAll(() => ("stop" in redis ? redis.stop() : undefined));
+const backends: [string, () => Promise<TestQueue>][] = [
+  ["sqlite", async () => tempQueue()],
+];
+if ("make" in redis) backends.push(["redis", redis.make]);
 
-  test("loads workers, per-stage counts and the task window from the queue", async () => {
-    const { queue } = q;
-    await queue.enqueueMany(
-      Array.from({ length: 5 }, (_, i) => ({ stage: "pre", payload: { i } })),
-    );
-    const t = await queue.claim({
-      stages: ["pre"],
-      worker: "pre1",
-      leaseMs: 60_000,
+for (const [backend, make] of backends)
+  describe(`TuiStore (${backend})`, () => {
+    let q: TestQueue;
+    let store: TuiStore;
+    beforeEach(async () => {
+      q = await make();
     });
-    await queue.start(t!.id, "pre1");
-    await queue.complete(t!.id, "pre1", { ok: 1 });
-    const t2 = await queue.claim({
-      stages: ["pre"],
-      worker: "pre1",
-      leaseMs: 60_000,
+    afterEach(async () => {
+      store?.stop();
+      await q.dispose();
     });
-    await queue.fail(t2!.id, "pre1", { message: "boom" }, { retry: false });
-    await queue.putWorker(
-      workerRec({ name: "pre1", stage: "pre", state: "working", taskId: "tx" }),
-      60_000,
-    );
-    store = new TuiStore(queue, { windowSize: 3 });
-    await store.start();
-    const s = store.snapshot;
-    expect(s.workers.map((w) => [w.name, w.state])).toEqual([
-      ["pre1", "working"],
-    ]);
-    expect(s.stages).toEqual([
-      {
-        stage: "pre",
-        queued: 3,
-        started: 0,
-        finished: 1,
-        failed: 1,
-        cancelled: 0,
-        failedLastHour: 1,
-        perMinute: 0.2,
-      },
-    ]);
-    expect(s.tasks.length).toBe(3);
-    // One more finishes: counted once (loaded history and live events never add up twice).
-    const t3 = await queue.claim({ stages: ["pre"], worker: "pre1", leaseMs: 60_000 });
-    await queue.complete(t3!.id, "pre1", {});
-    await until(() => store.snapshot.stages[0]?.finished === 2, 5000, "second finish");
-    expect(store.snapshot.stages[0]!.perMinute).toBeCloseTo(0.4);
-  });
 
-  test("folds events in and throttles the listeners", async () => {
-    const { queue } = q;
-    store = new TuiStore(queue, { flushMs: 100, requeryMs: 200, pollMs: 20 });
-    await store.start();
-    let calls = 0;
-    store.subscribe(() => calls++);
-    const base = calls;
-    await queue.enqueueMany(
-      Array.from({ length: 300 }, (_, i) => ({
+    test("loads workers, per-stage counts and the task window from the queue", async () => {
+      const { queue } = q;
+      await queue.enqueueMany(
+        Array.from({ length: 5 }, (_, i) => ({ stage: "pre", payload: { i } })),
+      );
+      const t = await queue.claim({
+        stages: ["pre"],
+        worker: "pre1",
+        leaseMs: 60_000,
+      });
+      await queue.start(t!.id, "pre1");
+      await queue.complete(t!.id, "pre1", { ok: 1 });
+      const t2 = await queue.claim({
+        stages: ["pre"],
+        worker: "pre1",
+        leaseMs: 60_000,
+      });
+      await queue.fail(t2!.id, "pre1", { message: "boom" }, { retry: false });
+      await queue.putWorker(
+        workerRec({
+          name: "pre1",
+          stage: "pre",
+          state: "working",
+          taskId: "tx",
+        }),
+        60_000,
+      );
+      store = new TuiStore(queue, { windowSize: 3 });
+      await store.start();
+      const s = store.snapshot;
+      expect(s.workers.map((w) => [w.name, w.state])).toEqual([
+        ["pre1", "working"],
+      ]);
+      expect(s.stages).toEqual([
+        {
+          stage: "pre",
+          queued: 3,
+          started: 0,
+          finished: 1,
+          failed: 1,
+          cancelled: 0,
+          failedLastHour: 1,
+          perMinute: 0.2,
+        },
+      ]);
+      expect(s.tasks.length).toBe(3);
+      // One more finishes: counted once (loaded history and live events never add up twice).
+      const t3 = await queue.claim({
+        stages: ["pre"],
+        worker: "pre1",
+        leaseMs: 60_000,
+      });
+      await queue.complete(t3!.id, "pre1", {});
+      await until(
+        () => store.snapshot.stages[0]?.finished === 2,
+        5000,
+        "second finish",
+      );
+      expect(store.snapshot.stages[0]!.perMinute).toBeCloseTo(0.4);
+    });
+
+    test("folds events in and throttles the listeners", async () => {
+      const { queue } = q;
+      store = new TuiStore(queue, { flushMs: 100, requeryMs: 200, pollMs: 20 });
+      await store.start();
+      let calls = 0;
+      store.subscribe(() => calls++);
+      const base = calls;
+      await queue.enqueueMany(
+        Array.from({ length: 300 }, (_, i) => ({
+          stage: "scan",
+          payload: { target: `10.0.0.${i % 250}` },
+        })),
+      );
+      await until(
+        () => store.snapshot.stages[0]?.queued === 300,
+        5000,
+        "300 queued",
+      );
+      expect(store.snapshot.tasks.length).toBe(200);
+      // 300 events (at least one per task) became a handful of renders, not 300.
+      expect(calls - base).toBeLessThan(15);
+    });
+
+    test("scan progress events become per-target progress", async () => {
+      const { queue } = q;
+      store = new TuiStore(queue, { flushMs: 20, requeryMs: 20, pollMs: 20 });
+      await store.start();
+      await queue.enqueue({
         stage: "scan",
-        payload: { target: `10.0.0.${i % 250}` },
-      })),
-    );
-    await until(
-      () => store.snapshot.stages[0]?.queued === 300,
-      5000,
-      "300 queued",
-    );
-    expect(store.snapshot.tasks.length).toBe(200);
-    // 300 events (at least one per task) became a handful of renders, not 300.
-    expect(calls - base).toBeLessThan(15);
-  });
-
-  test("scan progress events become per-target progress", async () => {
-    const { queue } = q;
-    store = new TuiStore(queue, { flushMs: 20, requeryMs: 20, pollMs: 20 });
-    await store.start();
-    await queue.enqueue({ stage: "scan", payload: { targets: ["127.0.0.1"] } });
-    const t = await queue.claim({
-      stages: ["scan"],
-      worker: "scan1",
-      leaseMs: 60_000,
+        payload: { targets: ["127.0.0.1"] },
+      });
+      const t = await queue.claim({
+        stages: ["scan"],
+        worker: "scan1",
+        leaseMs: 60_000,
+      });
+      await queue.start(t!.id, "scan1");
+      await queue.progress(t!.id, "scan1", 0.42, "SYN Stealth Scan");
+      await until(
+        () =>
+          store.snapshot.scans[0]?.fraction === 0.42 &&
+          store.snapshot.scans[0]?.target === "127.0.0.1",
+        5000,
+        "scan progress",
+      );
+      expect(store.snapshot.scans[0]).toMatchObject({
+        status: "started",
+        note: "SYN Stealth Scan",
+        worker: "scan1",
+      });
     });
-    await queue.start(t!.id, "scan1");
-    await queue.progress(t!.id, "scan1", 0.42, "SYN Stealth Scan");
-    await until(
-      () =>
-        store.snapshot.scans[0]?.fraction === 0.42 &&
-        store.snapshot.scans[0]?.target === "127.0.0.1",
-      5000,
-      "scan progress",
-    );
-    expect(store.snapshot.scans[0]).toMatchObject({
-      status: "started",
-      note: "SYN Stealth Scan",
-      worker: "scan1",
+
+    test("a broken queue shows as an error, not a crash", async () => {
+      const broken = tempQueue();
+      const s = new TuiStore(broken.queue);
+      await broken.queue.close();
+      await s.loadAll();
+      expect(s.snapshot.loaded).toBe(true);
+      expect(s.snapshot.error).toBeTruthy();
+      s.stop();
+      await broken.dispose().catch(() => {});
+    });
+
+    test("folds 50,000 events quickly (10,000 tasks through five states)", async () => {
+      store = new TuiStore(q.queue, { flushMs: 1000, requeryMs: 1000 });
+      await q.queue.enqueueMany(
+        Array.from({ length: 200 }, () => ({ stage: "pre", payload: {} })),
+      );
+      await store.start();
+      const ids = store.snapshot.tasks.map((t) => t.id);
+      const types = [
+        "queued",
+        "requested",
+        "started",
+        "progress",
+        "finished",
+      ] as const;
+      const t0 = performance.now();
+      let seq = 1e6;
+      for (let i = 0; i < 10_000; i++)
+        for (const type of types) {
+          const id = i < 200 ? ids[i]! : `x${i}`;
+          store.onEvent({
+            seq: seq++,
+            at: Date.now(),
+            taskId: id,
+            stage: "pre",
+            type,
+            status: type === "progress" ? "started" : type,
+            data: type === "progress" ? { fraction: 0.5 } : undefined,
+          });
+        }
+      const ms = performance.now() - t0;
+      console.log(`store: 50,000 events folded in ${ms.toFixed(0)} ms`);
+      expect(ms).toBeLessThan(1500);
+      expect(store.snapshot.tasks[0]!.status).toBe("finished");
+    });
+
+    test("filter text becomes a query", () => {
+      expect(parseFilter("stage:scan status:failed", [])).toEqual({
+        stage: "scan",
+        status: "failed",
+      });
+      expect(parseFilter("failed pre", ["pre"])).toEqual({
+        status: "failed",
+        stage: "pre",
+      });
+      expect(parseFilter("t0abc", ["pre"])).toEqual({ text: "t0abc" });
+      expect(parseFilter("status:nope", [])).toEqual({ text: "status:nope" });
+    });
+
+    test("targets and open ports from payloads and progress data", () => {
+      expect(targetOf({ targets: ["10.0.0.0/24", "h"] })).toBe("10.0.0.0/24,h");
+      expect(targetOf("10.1.1.1")).toBe("10.1.1.1");
+      expect(openPortsOf({ openPorts: [22, 80] })).toBe(2);
+      expect(openPortsOf({ note: "3 open" })).toBe(3);
+      expect(openPortsOf({ fraction: 0.1 })).toBeNull();
+      expect(
+        openPortsOf({ hosts: [{ ports: [1, 2] }, { ports: [3] }, {}] }),
+      ).toBe(3);
     });
   });
-
-  test("a broken queue shows as an error, not a crash", async () => {
-    const broken = tempQueue();
-    const s = new TuiStore(broken.queue);
-    await broken.queue.close();
-    await s.loadAll();
-    expect(s.snapshot.loaded).toBe(true);
-    expect(s.snapshot.error).toBeTruthy();
-    s.stop();
-    await broken.dispose().catch(() => {});
-  });
-
-  test("folds 50,000 events quickly (10,000 tasks through five states)", async () => {
-    store = new TuiStore(q.queue, { flushMs: 1000, requeryMs: 1000 });
-    await q.queue.enqueueMany(Array.from({ length: 200 }, () => ({ stage: "pre", payload: {} })));
-    await store.start();
-    const ids = store.snapshot.tasks.map((t) => t.id);
-    const types = ["queued", "requested", "started", "progress", "finished"] as const;
-    const t0 = performance.now();
-    let seq = 1e6;
-    for (let i = 0; i < 10_000; i++)
-      for (const type of types) {
-        const id = i < 200 ? ids[i]! : `x${i}`;
-        store.onEvent({ seq: seq++, at: Date.now(), taskId: id, stage: "pre", type, status: type === "progress" ? "started" : type, data: type === "progress" ? { fraction: 0.5 } : undefined });
-      }
-    const ms = performance.now() - t0;
-    console.log(`store: 50,000 events folded in ${ms.toFixed(0)} ms`);
-    expect(ms).toBeLessThan(1500);
-    expect(store.snapshot.tasks[0]!.status).toBe("finished");
-  });
-
-  test("filter text becomes a query", () => {
-    expect(parseFilter("stage:scan status:failed", [])).toEqual({
-      stage: "scan",
-      status: "failed",
-    });
-    expect(parseFilter("failed pre", ["pre"])).toEqual({
-      status: "failed",
-      stage: "pre",
-    });
-    expect(parseFilter("t0abc", ["pre"])).toEqual({ text: "t0abc" });
-    expect(parseFilter("status:nope", [])).toEqual({ text: "status:nope" });
-  });
-
-  test("targets and open ports from payloads and progress data", () => {
-    expect(targetOf({ targets: ["10.0.0.0/24", "h"] })).toBe("10.0.0.0/24,h");
-    expect(targetOf("10.1.1.1")).toBe("10.1.1.1");
-    expect(openPortsOf({ openPorts: [22, 80] })).toBe(2);
-    expect(openPortsOf({ note: "3 open" })).toBe(3);
-    expect(openPortsOf({ fraction: 0.1 })).toBeNull();
-    expect(openPortsOf({ hosts: [{ ports: [1, 2] }, { ports: [3] }, {}] })).toBe(3);
-  });
-});

@@ -3,6 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { WorkerRecord } from "../core/worker-state.ts";
 import { SqliteQueue } from "../queue/sqlite.ts";
+import { openQueue } from "../queue/open.ts";
+import type { Queue } from "../queue/types.ts";
+
+export interface TestQueue {
+  queue: Queue;
+  dispose(): Promise<void>;
+}
 
 /** A real SQLite queue in a temp dir for TUI tests. */
 export function tempQueue(): { queue: SqliteQueue; dispose(): Promise<void> } {
@@ -50,5 +57,78 @@ export async function until(
   while (!fn()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(20);
+  }
+}
+
+/**
+ * A private redis-server on a free loopback port, and queues on it (one database each), when the
+ * Redis backend is built; otherwise null and the reason, so its tests are skipped saying why.
+ */
+export async function redisQueues(): Promise<
+  { make(): Promise<TestQueue>; stop(): void } | { skip: string }
+> {
+  if (!Bun.which("redis-server"))
+    return { skip: "redis-server is not installed" };
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const dir = mkdtempSync(join(tmpdir(), "falc-tui-redis-"));
+  const proc = Bun.spawn(
+    [
+      "redis-server",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+    ],
+    { stdout: "ignore", stderr: "ignore" },
+  );
+  const stop = () => {
+    proc.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  };
+  let db = 0;
+  const make = async (): Promise<TestQueue> => {
+    const home = mkdtempSync(join(tmpdir(), "falc-tui-rh-"));
+    let queue: Queue;
+    try {
+      queue = await openQueue(`redis://127.0.0.1:${port}/${++db % 16}`, {
+        home,
+        retryBaseMs: 10,
+      });
+    } catch (e) {
+      rmSync(home, { recursive: true, force: true });
+      throw e;
+    }
+    return {
+      queue,
+      dispose: async () => {
+        await queue.close().catch(() => {});
+        rmSync(home, { recursive: true, force: true });
+      },
+    };
+  };
+  for (let i = 0; ; i++) {
+    try {
+      const q = await Promise.race([
+        make(),
+        Bun.sleep(3000).then(() =>
+          Promise.reject(new Error("redis did not answer in 3 s")),
+        ),
+      ]);
+      await q.queue.stats();
+      await q.dispose();
+      return { make, stop };
+    } catch (e) {
+      if (i >= 30 || /not built/.test((e as Error).message)) {
+        stop();
+        return { skip: `Redis backend unavailable: ${(e as Error).message}` };
+      }
+      await Bun.sleep(100);
+    }
   }
 }
