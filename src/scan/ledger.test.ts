@@ -69,4 +69,12 @@ describe("ledger import modes", () => {
     expect(d.closed.map((e) => e.port)).toEqual([80]);
     expect(d.changed.map((e) => [e.port, e.before?.version, e.after?.version])).toEqual([[22, "8.9", "9.2"]]);
   });
+  test("runs shared by one task per target accumulate hosts; a failed target makes the run partial", () => {
+    L.appendToRun({ id: "r", project: "p", profile: "fast", mode: "update", target: "10.0.0.1", status: "finished", hosts: [host("10.0.0.1", [[22, "ssh"]])] });
+    L.appendToRun({ id: "r", project: "p", profile: "fast", mode: "update", target: "10.0.0.2", status: "finished", hosts: [host("10.0.0.2", [[80, "http"]])] });
+    expect(L.run("r")).toMatchObject({ status: "finished", targets: ["10.0.0.1", "10.0.0.2"] });
+    expect(L.run("r").hosts.map((h) => h.ip)).toEqual(["10.0.0.1", "10.0.0.2"]);
+    L.appendToRun({ id: "r", project: "p", profile: "fast", mode: "update", target: "10.0.0.3", status: "cancelled", hosts: [] });
+    expect(L.run("r").status).toBe("partial");
+  });
 });

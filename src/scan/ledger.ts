@@ -243,6 +243,27 @@ export class Ledger {
     this.db.query("UPDATE runs SET status=?, finished_at=?, hosts=? WHERE id=?").run(status, Date.now(), JSON.stringify(hosts), id);
   }
 
+  /**
+   * Add one target's result to a run shared by many tasks (one task per target, same run_id):
+   * the run is created on first use; its hosts and targets accumulate; a failed target marks it partial.
+   */
+  appendToRun(r: { id: string; project: string; profile: string; mode: ImportMode; target: string; status: string; hosts: ScanHost[] }): void {
+    const pid = this.projectId(r.project);
+    this.db.transaction(() => {
+      const cur = this.db.query("SELECT targets, hosts, status FROM runs WHERE id=?").get(r.id) as { targets: string; hosts: string; status: string } | null;
+      const now = Date.now();
+      if (!cur) {
+        this.db.query("INSERT INTO runs (id, project_id, profile, mode, targets, status, started_at, finished_at, hosts) VALUES (?,?,?,?,?,?,?,?,?)")
+          .run(r.id, pid, r.profile, r.mode, JSON.stringify([r.target]), r.status === "finished" ? "finished" : "partial", now, now, JSON.stringify(r.hosts));
+        return;
+      }
+      const targets = [...new Set([...JSON.parse(cur.targets), r.target])];
+      const hosts = [...(JSON.parse(cur.hosts) as ScanHost[]).filter((h) => !r.hosts.some((x) => x.ip === h.ip)), ...r.hosts];
+      const status = cur.status === "finished" && r.status === "finished" ? "finished" : "partial";
+      this.db.query("UPDATE runs SET targets=?, hosts=?, status=?, finished_at=? WHERE id=?").run(JSON.stringify(targets), JSON.stringify(hosts), status, now, r.id);
+    }).immediate();
+  }
+
   runs(project: string): RunRecord[] {
     const pid = this.projectId(project, false);
     return (this.db.query("SELECT r.*, p.name AS project FROM runs r JOIN projects p ON p.id=r.project_id WHERE project_id=? ORDER BY r.started_at, r.rowid").all(pid) as Record<string, any>[]).map(toRun);

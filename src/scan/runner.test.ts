@@ -44,6 +44,17 @@ describe("runner on loopback (real nmap, real listeners)", () => {
     expect(back.hosts[0]!.ports.map((p) => [p.port, p.service])).toEqual(ports.map((p) => [p.port, p.service]));
   }, 60_000);
 
+  test("IPv6 loopback", async () => {
+    const v6 = Bun.listen({ hostname: "::1", port: 0, socket: { open(s) { s.write("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"); }, data() {} } });
+    try {
+      const profile = validateProfile({ ports: String(v6.port), skip_host_discovery: true, service: { version_intensity: 2 } }, "t", "test");
+      const r = await scanTarget({ ip: "::1", family: 6, hostnames: ["localhost"] }, { profile, workDir: dir });
+      expect(r.hosts.map((h) => [h.ip, h.addrtype, h.hostnames, h.ports.map((p) => [p.port, p.service])])).toEqual([["::1", "ipv6", ["localhost"], [[v6.port, "ssh"]]]]);
+    } finally {
+      v6.stop(true);
+    }
+  }, 30_000);
+
   test("no open ports: the service phase is skipped", async () => {
     const profile = validateProfile({ ports: "1" }, "t", "test");
     const r = await scanTarget({ ip: "127.0.0.1", family: 4, hostnames: [] }, { profile, workDir: dir });

@@ -43,17 +43,29 @@ export function portsKey(p: Profile): string {
 }
 
 /** Scan one target under its lock and write the result to the ledger. Used by the CLI and the stage. */
-export async function scanOne(t: Target, o: { profile: Profile; project: string; mode: ImportMode; home: string; queue?: Queue; nmapBin?: string; lockTtlMs?: number; signal?: AbortSignal; workDir: string; owner: string; runId: string; onProgress?(f: number, note: string): void }): Promise<{ result: TargetResult; stats: ImportStats }> {
-  const result = await withLock(o.queue, targetLockKey(t.ip, portsKey(o.profile)), o.owner, o.lockTtlMs ?? 60_000, () =>
-    scanTarget(t, { profile: o.profile, workDir: o.workDir, signal: o.signal, nmapBin: o.nmapBin, onProgress: o.onProgress }),
-  );
-  const ledger = Ledger.open(o.home);
+export async function scanOne(t: Target, o: { profile: Profile; project: string; mode: ImportMode; home: string; queue?: Queue; nmapBin?: string; lockTtlMs?: number; signal?: AbortSignal; workDir: string; owner: string; runId: string; recordRun?: boolean; onProgress?(f: number, note: string): void }): Promise<{ result: TargetResult; stats: ImportStats }> {
+  const save = (result: TargetResult, complete: boolean): ImportStats => {
+    const ledger = Ledger.open(o.home);
+    try {
+      // A stopped scan keeps what it found (phase-1 open ports), but never closes ports it did not finish looking at.
+      const mode: ImportMode = complete ? o.mode : o.mode === "replace" ? "update" : o.mode;
+      const stats = ledger.importHosts(o.project, result.hosts, mode, { runId: o.runId, scanned: { [t.ip]: result.scanned } });
+      if (o.recordRun) ledger.appendToRun({ id: o.runId, project: o.project, profile: o.profile.name, mode: o.mode, target: t.ip, status: result.status, hosts: result.hosts });
+      return stats;
+    } finally {
+      ledger.close();
+    }
+  };
+  let result: TargetResult;
   try {
-    const stats = ledger.importHosts(o.project, result.hosts, o.mode, { runId: o.runId, scanned: { [t.ip]: result.scanned } });
-    return { result, stats };
-  } finally {
-    ledger.close();
+    result = await withLock(o.queue, targetLockKey(t.ip, portsKey(o.profile)), o.owner, o.lockTtlMs ?? 60_000, () =>
+      scanTarget(t, { profile: o.profile, workDir: o.workDir, signal: o.signal, nmapBin: o.nmapBin, onProgress: o.onProgress }),
+    );
+  } catch (e) {
+    if (e instanceof ScanStopped) save(e.partial, false);
+    throw e;
   }
+  return { result, stats: save(result, true) };
 }
 
 /** Run one task per target, `parallel` at a time, in this process. */

@@ -45,6 +45,7 @@ export const scanStage: StageHandler<ScanPayload, unknown> = {
       workDir: ctx.workDir,
       owner: `${ctx.worker}:${process.pid}:${ctx.task.id}`,
       runId: payload.run_id ?? ctx.task.id,
+      recordRun: true,
       onProgress: (f, note) => ctx.progress(f, note),
     });
     return { ip: result.ip, status: result.status, phases: result.phases.map(({ argv: _a, ...p }) => p), hosts: result.hosts, stats };
