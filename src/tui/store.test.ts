@@ -116,6 +116,10 @@ for (const [backend, make] of backends)
         "300 queued",
       );
       expect(store.snapshot.tasks.length).toBe(200);
+    // A free-text filter looks beyond the 200-task window.
+    const oldest = (await queue.list({ order: "oldest", limit: 1 }))[0]!;
+    await store.setQuery({ text: oldest.id });
+    expect(store.snapshot.tasks.map((t) => t.id)).toEqual([oldest.id]);
       // 300 events (at least one per task) became a handful of renders, not 300.
       expect(calls - base).toBeLessThan(15);
     });

@@ -64,6 +64,8 @@ export interface StoreOptions {
 
 const HOUR = 3_600_000;
 const FIVE_MIN = 300_000;
+/** How many recent tasks a free-text filter looks through. */
+const TEXT_SEARCH_DEPTH = 5000;
 
 /**
  * The TUI's data: fed by the queue's event stream, never by re-listing everything on each event.
@@ -338,17 +340,20 @@ export class TuiStore {
     let tasks = await this.queue.list({
       stage: q.stage,
       status: q.status,
-      limit: this.o.windowSize,
+      // Free text is matched here, so look further back than the window for it.
+      limit: q.text ? TEXT_SEARCH_DEPTH : this.o.windowSize,
     });
     if (q.text) {
       const t = q.text.toLowerCase();
-      tasks = tasks.filter(
-        (x) =>
-          x.id.includes(t) ||
-          x.stage.includes(t) ||
-          (x.worker ?? "").includes(t) ||
-          x.status.includes(t),
-      );
+      tasks = tasks
+        .filter(
+          (x) =>
+            x.id.toLowerCase().includes(t) ||
+            x.stage.includes(t) ||
+            (x.worker ?? "").toLowerCase().includes(t) ||
+            x.status.includes(t),
+        )
+        .slice(0, this.o.windowSize);
     }
     this.taskPos = new Map(tasks.map((t, i) => [t.id, i]));
     this.set({ tasks });
