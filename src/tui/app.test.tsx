@@ -274,6 +274,14 @@ describe("App", () => {
       "burst applied",
     );
     const burstMs = performance.now() - t1;
+    // Only the rows that fit are drawn; the selection scrolls the window.
+    await press(app, "1");
+    await until(() => frame(app).includes("workers 50"), 3000, "workers view");
+    expect(frame(app)).toContain("> pre0 ");
+    expect(frame(app)).not.toContain("pre49");
+    await press(app, "G");
+    expect(frame(app)).toContain("> pre49 ");
+    expect(frame(app)).not.toContain(" pre0 ");
     await press(app, "q");
     console.log(
       `10k tasks/50 workers: first paint ${loadMs.toFixed(0)} ms, 500-claim burst shown in ${burstMs.toFixed(0)} ms`,
