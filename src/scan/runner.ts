@@ -36,6 +36,8 @@ export interface RunTargetOptions {
   nmapBin?: string;
   /** Overall fraction 0..1 and a note; phase 1 counts for 60 %, phase 2 for 40 %. */
   onProgress?(fraction: number, note: string): void;
+  /** Wait for a slot before each phase (discovery is CPU-bound, service mostly waits); returns the release. */
+  gate?(phase: PhaseName): Promise<() => void>;
 }
 
 /** Thrown when a scan was cancelled or failed; carries what was done so far. */
@@ -60,12 +62,13 @@ export async function scanTarget(target: { ip: string; family: 4 | 6; hostnames:
     throw new ScanStopped(msg, res);
   };
   const phase = async (name: PhaseName, argv: string[], timeoutS: number, xml: string, base: number, span: number) => {
+    const release = opts.gate ? await opts.gate(name) : () => {};
     const r = (await runNmap(argv, {
       bin: opts.nmapBin,
       timeoutS,
       signal: opts.signal,
       onProgress: (f, note) => opts.onProgress?.(base + f * span, `${name}${note ? `: ${note}` : ""}`),
-    })) as Awaited<ReturnType<typeof runNmap>> & { stopped?: "timeout" | "cancel" };
+    }).finally(release)) as Awaited<ReturnType<typeof runNmap>> & { stopped?: "timeout" | "cancel" };
     const rec: PhaseRecord = { phase: name, status: "done", ms: r.ms, argv };
     if (r.stopped === "cancel") stopWith({ ...rec, status: "cancelled" }, `cancelled during ${name} of ${target.ip}`);
     if (r.stopped === "timeout") stopWith({ ...rec, status: "timeout" }, `${name} of ${target.ip} timed out after ${timeoutS}s`);

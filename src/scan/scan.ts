@@ -43,7 +43,28 @@ export function portsKey(p: Profile): string {
 }
 
 /** Scan one target under its lock and write the result to the ledger. Used by the CLI and the stage. */
-export async function scanOne(t: Target, o: { profile: Profile; project: string; mode: ImportMode; home: string; queue?: Queue; nmapBin?: string; lockTtlMs?: number; signal?: AbortSignal; workDir: string; owner: string; runId: string; recordRun?: boolean; onProgress?(f: number, note: string): void }): Promise<{ result: TargetResult; stats: ImportStats }> {
+/** A counting semaphore. */
+export function semaphore(n: number): () => Promise<() => void> {
+  let free = n;
+  const waiting: (() => void)[] = [];
+  return () =>
+    new Promise((res) => {
+      const grant = () => {
+        free--;
+        let done = false;
+        res(() => {
+          if (done) return;
+          done = true;
+          free++;
+          waiting.shift()?.();
+        });
+      };
+      if (free > 0) grant();
+      else waiting.push(grant);
+    });
+}
+
+export async function scanOne(t: Target, o: { profile: Profile; project: string; mode: ImportMode; home: string; queue?: Queue; nmapBin?: string; lockTtlMs?: number; signal?: AbortSignal; workDir: string; owner: string; runId: string; recordRun?: boolean; gate?(phase: "discovery" | "service"): Promise<() => void>; onProgress?(f: number, note: string): void }): Promise<{ result: TargetResult; stats: ImportStats }> {
   const save = (result: TargetResult, complete: boolean): ImportStats => {
     const ledger = Ledger.open(o.home);
     try {
@@ -59,7 +80,7 @@ export async function scanOne(t: Target, o: { profile: Profile; project: string;
   let result: TargetResult;
   try {
     result = await withLock(o.queue, targetLockKey(t.ip, portsKey(o.profile)), o.owner, o.lockTtlMs ?? 60_000, () =>
-      scanTarget(t, { profile: o.profile, workDir: o.workDir, signal: o.signal, nmapBin: o.nmapBin, onProgress: o.onProgress }),
+      scanTarget(t, { profile: o.profile, workDir: o.workDir, signal: o.signal, nmapBin: o.nmapBin, onProgress: o.onProgress, gate: o.gate }),
     );
   } catch (e) {
     if (e instanceof ScanStopped) save(e.partial, false);
@@ -99,13 +120,17 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
       throw e;
     }
   }
+  // Discovery is CPU-bound: `parallel` at once. The service phase mostly waits on probes: 4× as many.
+  const discoveryGate = semaphore(o.parallel);
+  const serviceGate = semaphore(o.parallel * 4);
+  const gate = (phase: "discovery" | "service") => (phase === "discovery" ? discoveryGate() : serviceGate());
   let next = 0;
   const worker = async () => {
     while (next < todo.length && !o.signal?.aborted) {
       const t = todo[next++]!;
       try {
         const { result, stats: s } = await scanOne(t, {
-          ...o, profile, workDir: workRoot, owner: `local:${process.pid}:${runId}`, runId,
+          ...o, profile, gate, workDir: workRoot, owner: `local:${process.pid}:${runId}`, runId,
           onProgress: (f, note) => { fractions.set(t.ip, f); report(`${t.ip} ${note}`); },
         });
         for (const k of Object.keys(stats) as (keyof ImportStats)[]) stats[k] += s[k];
@@ -123,7 +148,7 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(o.parallel, todo.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(o.parallel * 4, todo.length) }, worker));
   } finally {
     rmSync(workRoot, { recursive: true, force: true });
   }
