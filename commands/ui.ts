@@ -47,7 +47,7 @@ export class UiCommand extends FalcCommand {
       throw usageError(
         "falc ui needs a terminal; use `falc ui --json` or `falc tasks ...` in scripts",
       );
-    const { runTui } = await import("../src/tui/app.tsx");
+    const { runTui } = await (await import("../src/tui/load.ts")).loadTui();
     await runTui({
       queue: await this.queue(),
       log: this.log,

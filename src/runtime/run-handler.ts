@@ -74,7 +74,7 @@ export async function runHandler(o: RunHandlerOptions): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   if (o.tui) {
-    const { runTui } = await import("../tui/app.tsx");
+    const { runTui } = await (await import("../tui/load.ts")).loadTui();
     // Quitting the TUI (q, ctrl-c) stops the worker the same way a signal does.
     await runTui({ queue: o.queue, log, title: `falc worker ${Object.keys(o.counts).join(",")} (logs: ${logFile})`, until: done });
     void stop();

@@ -412,6 +412,9 @@ export async function runTui(o: RunTuiOptions): Promise<void> {
     {
       exitOnCtrlC: true,
       patchConsole: true,
+      // ink turns itself non-interactive (final frame only) whenever CI is set; someone who opened
+      // the TUI on a terminal wants it drawn live, CI pipelines with a tmux pane included.
+      interactive: Boolean(process.stdout.isTTY),
       alternateScreen: Boolean(process.stdout.isTTY),
       maxFps: 10,
     },
