@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync, existsSync, unlinkSync, readdirSync } from "node:fs";
+import { readFileSync, writeFileSync, existsSync, unlinkSync, readdirSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
@@ -201,9 +201,11 @@ describe("falc worker on a terminal", () => {
     const h = home();
     const session = `falc-w-${process.pid}`;
     const { FALC } = await import("./helpers.ts");
-    const sh = (args: string[]) => Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" });
-    sh(["kill-session", "-t", session]);
-    const started = sh(["new-session", "-d", "-s", session, "-x", "160", "-y", "40", `FALC_HOME=${h} ${FALC} worker --stage noop --count noop=2 --health-port 0; echo EXITED $?; sleep 60`]);
+    // A private tmux server: the default one may be older than this test and carry another environment
+    // (scripts/test sets FALC_LOG_LEVEL=warn, which would keep worker_ready out of the log file).
+    const sock = `falc-w-${process.pid}`;
+    const sh = (args: string[]) => Bun.spawnSync(["tmux", "-L", sock, "-f", "/dev/null", ...args], { stdout: "pipe", stderr: "pipe" });
+    const started = sh(["new-session", "-d", "-s", session, "-x", "160", "-y", "40", `FALC_HOME=${h} FALC_LOG_LEVEL=info ${FALC} worker --stage noop --count noop=2 --health-port 0; echo EXITED $?; sleep 60`]);
     expect(started.exitCode).toBe(0);
     try {
       const pane = () => sh(["capture-pane", "-p", "-t", session]).stdout.toString();
@@ -215,7 +217,8 @@ describe("falc worker on a terminal", () => {
       expect(logs.length).toBe(1);
       expect(readFileSync(join(h, "logs", logs[0]!), "utf8")).toContain('"event":"worker_ready"');
     } finally {
-      sh(["kill-session", "-t", session]);
+      sh(["kill-server"]);
+      rmSync(join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, sock), { force: true });
     }
   }, 60_000);
 });
