@@ -59,6 +59,12 @@ export interface Queue {
   /** Live events (polled or pushed by the backend); returns an unsubscribe function. */
   subscribe(listener: (e: TaskEvent) => void, opts?: { since?: number; intervalMs?: number }): () => void;
 
+  /**
+   * Optional push of cancels: called with the id of a running task the moment it is cancelled, from any
+   * machine (Redis pub/sub). Backends without it rely on the heartbeat answer alone.
+   */
+  watchCancels?(listener: (taskId: string) => void): () => void;
+
   /** Put back tasks whose lease expired (their worker died). Returns how many. Claim also does this. */
   reapExpired(): Promise<number>;
 
