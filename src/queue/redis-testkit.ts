@@ -62,7 +62,7 @@ export async function startRedis(opts: { persist?: boolean; port?: number } = {}
   for (let tries = 0; ; tries++) {
     if (!opts.port) port = await freePort();
     if (await launch()) break;
-    proc?.kill("SIGKILL");
+    (proc as ReturnType<typeof Bun.spawn> | null)?.kill("SIGKILL");
     // Another suite took the port between our probe and redis-server's bind: pick another.
     if (tries >= 5 || opts.port) {
       rmSync(dir, { recursive: true, force: true });
@@ -84,7 +84,7 @@ export async function startRedis(opts: { persist?: boolean; port?: number } = {}
       await kill();
       for (let i = 0; i < 40; i++) {
         if (await launch()) return;
-        proc?.kill("SIGKILL");
+        (proc as ReturnType<typeof Bun.spawn> | null)?.kill("SIGKILL");
         await Bun.sleep(100);
       }
       throw new Error(`redis-server did not start again on port ${port}`);

@@ -15,6 +15,11 @@ const FORM = "redis://[user:password@]host[:port][/db], e.g. redis://10.0.0.1:63
 
 /** Parse and check a queue URL at the edge, so a typo is one usage line instead of a connection that never works. */
 export function parseRedisUrl(spec: string): RedisTarget {
+  // Checked before URL parsing, which would only say "invalid URL" for a bad port.
+  const port = /^rediss?:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?/i.exec(spec)?.[1];
+  if (port === "") throw usageError(`queue URL \`${spec}\` has an empty port; use ${FORM}`);
+  if (port !== undefined && (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535))
+    throw usageError(`queue URL \`${spec}\`: port must be 1-65535, got \`${port}\``);
   let u: URL;
   try {
     u = new URL(spec);
@@ -25,13 +30,8 @@ export function parseRedisUrl(spec: string): RedisTarget {
   // IPv6 literals come back bracketed from URL; the socket wants them bare.
   const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
   if (!host) throw usageError(`queue URL \`${spec}\` has no host; use ${FORM}`);
-  let port = 6379;
-  if (u.port !== "") {
-    port = Number(u.port);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw usageError(`queue URL \`${spec}\`: port must be 1-65535`);
-  } else if (/^rediss?:\/\/[^/]*:(\/|$)/.test(spec)) {
-    throw usageError(`queue URL \`${spec}\` has an empty port; use ${FORM}`);
-  }
+  // URL drops the scheme's default port, so read it from the text checked above.
+  const portNum = port === undefined ? 6379 : Number(port);
   const path = u.pathname.replace(/^\//, "");
   let db = 0;
   if (path !== "") {
@@ -45,11 +45,11 @@ export function parseRedisUrl(spec: string): RedisTarget {
   const hostPart = host.includes(":") ? `[${host}]` : host;
   return {
     host,
-    port,
+    port: portNum,
     db,
     username,
     password,
     tls: u.protocol === "rediss:",
-    display: `${u.protocol}//${auth}${hostPart}:${port}/${db}`,
+    display: `${u.protocol}//${auth}${hostPart}:${portNum}/${db}`,
   };
 }

@@ -338,7 +338,7 @@ export class RedisQueue implements Queue {
     let picked: { id: string; stage: string; ord: number }[];
     if (filter.parentId) {
       // Children of one task are few: take them all, then filter like the SQL does.
-      const ids = (await this.call(this.redis.zrange(`falc:_children:${filter.parentId}`, 0, -1, "WITHSCORES"))) as string[];
+      const ids = (await this.call(this.redis.zrange(`falc:_children:${filter.parentId}`, "0", "-1", "WITHSCORES"))) as string[];
       const pairs = [];
       for (let i = 0; i < ids.length; i += 2) pairs.push({ id: ids[i]!, ord: Number(ids[i + 1]) });
       const stages = pairs.length ? ((await this.call(this.redis.hmget("falc:_t", ...pairs.map((p) => p.id)))) as (string | null)[]) : [];
@@ -348,8 +348,8 @@ export class RedisQueue implements Queue {
       const keys = stages.flatMap((stage) => statuses.map((st) => ({ stage, key: `falc:_x:${stage}:${st}` })));
       const pipe = this.redis.pipeline();
       for (const k of keys) {
-        if (newest) pipe.zrange(k.key, 0, limit - 1, "REV", "WITHSCORES");
-        else pipe.zrange(k.key, 0, limit - 1, "WITHSCORES");
+        if (newest) pipe.zrange(k.key, "0", String(limit - 1), "REV", "WITHSCORES");
+        else pipe.zrange(k.key, "0", String(limit - 1), "WITHSCORES");
       }
       const res = keys.length ? await this.call(pipe.exec()) : [];
       picked = [];

@@ -212,6 +212,8 @@ export class SqliteQueue implements Queue {
         this.event(r.id, r.stage, "queued", "queued", null, { reason: "lease_expired" });
       }
     }
+    // Cancelled while running and its holder died: nobody holds it now, so it can be retried.
+    this.db.query("UPDATE tasks SET worker=NULL, lease_until=NULL WHERE status='cancelled' AND worker IS NOT NULL AND lease_until < ?").run(now);
     return expired.length;
   }
 
