@@ -49,6 +49,7 @@ export class WorkerHandler {
   private stopping = false;
   private stopped = false;
   private timers: ReturnType<typeof setInterval>[] = [];
+  private unwatchCancels?: () => void;
   readonly counters = { finished: 0, failed: 0, restarts: 0, timeouts: 0, claimed: 0 };
   private leaseMs: number;
   private pollMs: number;
@@ -103,6 +104,11 @@ export class WorkerHandler {
     this.timers.push(setInterval(() => void this.publishAll(), 3_000));
     this.timers.push(setInterval(() => void this.opts.queue.reapExpired().catch(() => {}), 5_000));
     void this.publishAll();
+    // A backend that pushes cancels (Redis pub/sub) reaches a running task at once instead of at its next heartbeat.
+    this.unwatchCancels = this.opts.queue.watchCancels?.((id) => {
+      const s = this.slots.find((x) => x.task?.id === id);
+      if (s) void this.heartbeat(s, id);
+    });
     this.opts.log.info({ event: "handler_started", worker: this.id, stages: this.opts.counts }, "worker handler started");
   }
 
@@ -408,6 +414,7 @@ export class WorkerHandler {
     while (this.slots.some((s) => s.proc) && Date.now() < exitDeadline) await Bun.sleep(50);
     for (const s of this.slots) if (s.proc) killGroup(s, "SIGKILL");
     this.stopped = true;
+    this.unwatchCancels?.();
     for (const s of this.slots) await this.opts.queue.removeWorker(s.id).catch(() => {});
     await this.opts.queue.removeWorker(this.id).catch(() => {});
     this.opts.log.info({ event: "handler_stopped" }, "worker handler stopped");

@@ -18,7 +18,9 @@ import {
 // The store only uses the Queue interface: the same tests run on every backend that is built.
 const redis = await redisQueues();
 if ("skip" in redis) console.log(`tui store on redis: skipped (${redis.skip})`);
-afterAll(() => ("stop" in redis ? redis.stop() : undefined));
+afterAll(async () => {
+  if ("stop" in redis) await redis.stop();
+});
 const backends: [string, () => Promise<TestQueue>][] = [
   ["sqlite", async () => tempQueue()],
 ];
