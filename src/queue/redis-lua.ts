@@ -52,11 +52,14 @@ local function ev(at, id, stage, typ, st, worker, data)
     'a', n2s(at), 'i', id, 's', stage, 'y', typ, 't', st, 'w', worker or '', 'd', data or '')
 end
 
--- Move a task between falc's status indexes and record the status in its hash.
-local function setst(stage, id, ord, from, to)
+-- Move a task between falc's status indexes and record the status, with other fields, in one HSET.
+local function setst(stage, id, ord, from, to, fields)
   rcall('ZREM', ix(stage, from), id)
   rcall('ZADD', ix(stage, to), ord, id)
-  rcall('HSET', jk(stage, id), 'st', to)
+  fields = fields or {}
+  fields[#fields + 1] = 'st'
+  fields[#fields + 1] = to
+  rcall('HSET', jk(stage, id), unpack(fields))
 end
 
 -- Take a task out of the BullMQ state structure that holds it in status st.
@@ -113,15 +116,13 @@ local function reap(now, limit)
         leave(stage, id, st)
         rcall('HDEL', k, 'w', 'lu')
         if att >= max then
-          rcall('HSET', k, 'fa', n2s(now), 'finishedOn', n2s(now), 'err', err, 'failedReason', msg)
           rcall('ZADD', qk(stage, 'failed'), n2s(now), id)
-          setst(stage, id, ord, st, 'failed')
+          setst(stage, id, ord, st, 'failed', { 'fa', n2s(now), 'finishedOn', n2s(now), 'err', err, 'failedReason', msg })
           ev(now, id, stage, 'failed', 'failed', w, cjson.encode({ error = msg }))
         else
-          rcall('HSET', k, 'qa', n2s(now), 'run', n2s(now), 'err', err, 'failedReason', msg)
           rcall('HDEL', k, 'pg', 'pn', 'progress')
           ready(stage, id, bp, ord, now, now)
-          setst(stage, id, ord, st, 'queued')
+          setst(stage, id, ord, st, 'queued', { 'qa', n2s(now), 'run', n2s(now), 'err', err, 'failedReason', msg })
           ev(now, id, stage, 'queued', 'queued', nil, '{"reason":"lease_expired"}')
         end
         n = n + 1
@@ -207,13 +208,14 @@ if not best then return false end
 local stage, id = bestStage, best
 local k = jk(stage, id)
 rcall('ZREM', qk(stage, 'prioritized'), id)
-local att = rcall('HINCRBY', k, 'att', 1)
+local h = rcall('HMGET', k, 'att', 'ord', 'pg')
+local att = n2s(tonumber(h[1]) + 1)
 local until_ = n2s(now + lease)
-rcall('HSET', k, 'ra', n2s(now), 'w', worker, 'lu', until_, 'atm', att, 'ats', att, 'processedOn', n2s(now), 'pb', worker)
-rcall('HDEL', k, 'pg', 'pn', 'progress')
+if h[3] then rcall('HDEL', k, 'pg', 'pn', 'progress') end
 rcall('LPUSH', qk(stage, 'active'), id)
 rcall('ZADD', 'falc:_leases', until_, id)
-setst(stage, id, tonumber(rcall('HGET', k, 'ord')), 'queued', 'requested')
+setst(stage, id, tonumber(h[2]), 'queued', 'requested',
+  { 'att', att, 'ra', n2s(now), 'w', worker, 'lu', until_, 'atm', att, 'ats', att, 'processedOn', n2s(now), 'pb', worker })
 ev(now, id, stage, 'requested', 'requested', worker, nil)
 return rcall('HGETALL', k)
 `,
@@ -227,8 +229,7 @@ local k = jk(stage, id)
 local h = rcall('HMGET', k, 'st', 'w', 'ord')
 if h[2] ~= worker or h[1] ~= 'requested' then return 0 end
 local now = nowms()
-rcall('HSET', k, 'sa', n2s(now))
-setst(stage, id, tonumber(h[3]), 'requested', 'started')
+setst(stage, id, tonumber(h[3]), 'requested', 'started', { 'sa', n2s(now) })
 ev(now, id, stage, 'started', 'started', worker, nil)
 return 1
 `,
@@ -272,6 +273,7 @@ if not stage then return 0 end
 local k = jk(stage, id)
 local h = rcall('HMGET', k, 'st', 'w', 'ord')
 if h[2] ~= worker then return 0 end
+if h[1] ~= 'cancelled' and not active(h[1]) then return 0 end
 if ARGV[4] == '1' then rcall('HSET', k, 'returnvalue', ARGV[3]) end
 if h[1] == 'cancelled' then
   -- Keep what a cancelled task had done (a partial scan), but it stays cancelled.
@@ -280,15 +282,12 @@ if h[1] == 'cancelled' then
   rcall('ZREM', 'falc:_leases', id)
   return 0
 end
-if not active(h[1]) then return 0 end
 local now = nowms()
-if ARGV[4] ~= '1' then rcall('HDEL', k, 'returnvalue') end
-rcall('HSET', k, 'fa', n2s(now), 'finishedOn', n2s(now), 'pg', '1', 'progress', '100')
-rcall('HDEL', k, 'w', 'lu')
+if ARGV[4] ~= '1' then rcall('HDEL', k, 'returnvalue', 'w', 'lu') else rcall('HDEL', k, 'w', 'lu') end
 rcall('ZREM', 'falc:_leases', id)
 leave(stage, id, h[1])
 rcall('ZADD', qk(stage, 'completed'), n2s(now), id)
-setst(stage, id, tonumber(h[3]), h[1], 'finished')
+setst(stage, id, tonumber(h[3]), h[1], 'finished', { 'fa', n2s(now), 'finishedOn', n2s(now), 'pg', '1', 'progress', '100' })
 ev(now, id, stage, 'finished', 'finished', worker, nil)
 return 1
 `,
@@ -311,23 +310,23 @@ if st == 'cancelled' then
 end
 if not active(st) then return false end
 local now = nowms()
-rcall('HSET', k, 'err', err, 'failedReason', msg)
-if ARGV[5] ~= '' then rcall('HSET', k, 'stacktrace', ARGV[5]) end
+local f = { 'err', err, 'failedReason', msg }
+if ARGV[5] ~= '' then f[#f + 1] = 'stacktrace'; f[#f + 1] = ARGV[5] end
 rcall('HDEL', k, 'w', 'lu')
 rcall('ZREM', 'falc:_leases', id)
 leave(stage, id, st)
 if ARGV[6] == '1' and att < max then
   local delay = ARGV[7] ~= '' and tonumber(ARGV[7]) or math.min(tonumber(ARGV[9]), tonumber(ARGV[8]) * 2 ^ math.max(0, att - 1))
-  rcall('HSET', k, 'qa', n2s(now), 'run', n2s(now + delay))
+  f[#f + 1] = 'qa'; f[#f + 1] = n2s(now); f[#f + 1] = 'run'; f[#f + 1] = n2s(now + delay)
   rcall('HDEL', k, 'pg', 'pn', 'progress')
   ready(stage, id, bp, ord, now + delay, now)
-  setst(stage, id, ord, st, 'queued')
+  setst(stage, id, ord, st, 'queued', f)
   ev(now, id, stage, 'retry_scheduled', 'queued', worker, cjson.encode({ error = msg, delayMs = delay, attempt = att }))
   ev(now, id, stage, 'queued', 'queued', nil, '{"runAt":' .. n2s(now + delay) .. '}')
 else
-  rcall('HSET', k, 'fa', n2s(now), 'finishedOn', n2s(now))
+  f[#f + 1] = 'fa'; f[#f + 1] = n2s(now); f[#f + 1] = 'finishedOn'; f[#f + 1] = n2s(now)
   rcall('ZADD', qk(stage, 'failed'), n2s(now), id)
-  setst(stage, id, ord, st, 'failed')
+  setst(stage, id, ord, st, 'failed', f)
   ev(now, id, stage, 'failed', 'failed', worker, cjson.encode({ error = msg }))
 end
 return rcall('HGETALL', k)
@@ -344,13 +343,12 @@ local st, att, ord, bp = h[1], tonumber(h[3]), tonumber(h[4]), tonumber(h[5])
 if h[2] ~= worker or not active(st) then return 0 end
 local now = nowms()
 -- The attempt was not the task's fault: give it back.
-att = math.max(att - 1, 0)
-rcall('HSET', k, 'qa', n2s(now), 'run', n2s(now), 'att', att, 'atm', att, 'ats', att)
+att = n2s(math.max(att - 1, 0))
 rcall('HDEL', k, 'w', 'lu', 'pg', 'pn', 'progress')
 rcall('ZREM', 'falc:_leases', id)
 leave(stage, id, st)
 ready(stage, id, bp, ord, now, now)
-setst(stage, id, ord, st, 'queued')
+setst(stage, id, ord, st, 'queued', { 'qa', n2s(now), 'run', n2s(now), 'att', att, 'atm', att, 'ats', att })
 ev(now, id, stage, 'queued', 'queued', nil, cjson.encode({ reason = 'released', worker = worker }))
 return 1
 `,
@@ -366,10 +364,9 @@ local st, w, ord = h[1], h[2], tonumber(h[3])
 if final(st) then return { 'final', st } end
 local now = nowms()
 local running = active(st)
-rcall('HSET', k, 'fa', n2s(now), 'finishedOn', n2s(now), 'cr', running and '1' or '0', 'failedReason', 'cancelled')
 leave(stage, id, st)
 rcall('ZADD', qk(stage, 'failed'), n2s(now), id)
-setst(stage, id, ord, st, 'cancelled')
+setst(stage, id, ord, st, 'cancelled', { 'fa', n2s(now), 'finishedOn', n2s(now), 'cr', running and '1' or '0', 'failedReason', 'cancelled' })
 if running then
   ev(now, id, stage, 'cancel_requested', 'cancelled', w, nil)
   -- Tell the holder now, on whatever machine it runs; its next heartbeat says so too.
@@ -390,11 +387,10 @@ local st, w, ord, bp = h[1], h[2], tonumber(h[3]), tonumber(h[4])
 if st ~= 'failed' and st ~= 'cancelled' then return { 'status', st } end
 if w then return { 'held', w } end
 local now = nowms()
-rcall('HSET', k, 'att', '0', 'atm', '0', 'ats', '0', 'qa', n2s(now), 'run', n2s(now), 'cr', '0')
 rcall('HDEL', k, 'fa', 'ra', 'sa', 'pg', 'pn', 'progress', 'finishedOn', 'processedOn')
 leave(stage, id, st)
 ready(stage, id, bp, ord, now, now)
-setst(stage, id, ord, st, 'queued')
+setst(stage, id, ord, st, 'queued', { 'att', '0', 'atm', '0', 'ats', '0', 'qa', n2s(now), 'run', n2s(now), 'cr', '0' })
 ev(now, id, stage, 'queued', 'queued', nil, '{"reason":"retry"}')
 return { 'ok', rcall('HGETALL', k) }
 `,
