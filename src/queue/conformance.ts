@@ -129,6 +129,26 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect(await q.complete(t.id, "w1", {})).toBe(false);
     });
 
+    test("completeAndClaim finishes one task and claims the next in one step", async () => {
+      const q = await make();
+      const [a, b] = await q.enqueueMany([{ stage: "n", payload: 1 }, { stage: "n", payload: 2 }]);
+      const first = await q.claim({ stages: ["n"], worker: "w", leaseMs: 5000 });
+      await q.start(first!.id, "w");
+      const r1 = await q.completeAndClaim(a!.id, "w", { n: 1 }, { stages: ["n"], worker: "w", leaseMs: 5000 });
+      expect(r1.completed).toBe(true);
+      expect(r1.next?.id).toBe(b!.id);
+      expect(r1.next?.status).toBe("requested");
+      expect((await q.get(a!.id))?.result).toEqual({ n: 1 });
+      // Not the worker's task any more: nothing completed, but the next claim still happens (here: none left).
+      const r2 = await q.completeAndClaim(a!.id, "w", null, { stages: ["n"], worker: "w", leaseMs: 5000 });
+      expect(r2).toEqual({ completed: false, next: null });
+      const r3 = await q.completeAndClaim(b!.id, "w", undefined, { stages: ["n"], worker: "w", leaseMs: 5000 });
+      expect(r3).toEqual({ completed: true, next: null });
+      const types = (await q.events(0)).filter((e) => e.type === "finished" || e.type === "requested").map((e) => `${e.type}:${e.taskId === a!.id ? "a" : "b"}`);
+      expect(types).toEqual(["requested:a", "finished:a", "requested:b", "finished:b"]);
+      expect((await q.stats()).n?.finished).toBe(2);
+    });
+
     test("fail retries with exponential backoff, then fails for good", async () => {
       const q = await make(100);
       const t = await q.enqueue({ stage: "r", payload: null, maxAttempts: 3 });

@@ -134,6 +134,61 @@ local function reap(now, limit)
   end
   return n
 end
+
+-- Take the best claimable task (priority, then age) of the stages ARGV[first..]: queued → requested.
+local function claim(worker, lease, first, now)
+  -- Reaping inside the claim keeps a dead worker's task from waiting for a separate sweeper.
+  reap(now, 100)
+  local best, bestScore, bestStage
+  for i = first, #ARGV do
+    local stage = ARGV[i]
+    promote(stage, now)
+    local top = rcall('ZRANGE', qk(stage, 'prioritized'), 0, 0, 'WITHSCORES')
+    if top[1] then
+      local sc = tonumber(top[2])
+      if not best or sc < bestScore then best, bestScore, bestStage = top[1], sc, stage end
+    end
+  end
+  if not best then return false end
+  local stage, id = bestStage, best
+  local k = jk(stage, id)
+  rcall('ZREM', qk(stage, 'prioritized'), id)
+  local h = rcall('HMGET', k, 'att', 'ord', 'pg')
+  local att = n2s(tonumber(h[1]) + 1)
+  local until_ = n2s(now + lease)
+  if h[3] then rcall('HDEL', k, 'pg', 'pn', 'progress') end
+  rcall('LPUSH', qk(stage, 'active'), id)
+  rcall('ZADD', 'falc:_leases', until_, id)
+  setst(stage, id, tonumber(h[2]), 'queued', 'requested',
+    { 'att', att, 'ra', n2s(now), 'w', worker, 'lu', until_, 'atm', att, 'ats', att, 'processedOn', n2s(now), 'pb', worker })
+  ev(now, id, stage, 'requested', 'requested', worker, nil)
+  return rcall('HGETALL', k)
+end
+
+-- started|requested → finished; 1 when it was the worker's to finish.
+local function complete(id, worker, res, hasRes, now)
+  local stage = rcall('HGET', 'falc:_t', id)
+  if not stage then return 0 end
+  local k = jk(stage, id)
+  local h = rcall('HMGET', k, 'st', 'w', 'ord')
+  if h[2] ~= worker then return 0 end
+  if h[1] ~= 'cancelled' and not active(h[1]) then return 0 end
+  if hasRes then rcall('HSET', k, 'returnvalue', res) end
+  if h[1] == 'cancelled' then
+    -- Keep what a cancelled task had done (a partial scan), but it stays cancelled.
+    if not hasRes then rcall('HDEL', k, 'returnvalue') end
+    rcall('HDEL', k, 'w', 'lu')
+    rcall('ZREM', 'falc:_leases', id)
+    return 0
+  end
+  if hasRes then rcall('HDEL', k, 'w', 'lu') else rcall('HDEL', k, 'returnvalue', 'w', 'lu') end
+  rcall('ZREM', 'falc:_leases', id)
+  leave(stage, id, h[1])
+  rcall('ZADD', qk(stage, 'completed'), n2s(now), id)
+  setst(stage, id, tonumber(h[3]), h[1], 'finished', { 'fa', n2s(now), 'finishedOn', n2s(now), 'pg', '1', 'progress', '100' })
+  ev(now, id, stage, 'finished', 'finished', worker, nil)
+  return 1
+end
 `;
 
 /** The scripts, by command name: ARGV layouts are documented in redis.ts where each is called. */
@@ -190,34 +245,7 @@ return { 'ok', n2s(now), n2s(ord0) }
 
   // ARGV: worker, leaseMs, stage...
   falcClaim: `
-local worker, lease = ARGV[1], tonumber(ARGV[2])
-local now = nowms()
--- Reaping inside the claim keeps a dead worker's task from waiting for a separate sweeper.
-reap(now, 100)
-local best, bestScore, bestStage
-for i = 3, #ARGV do
-  local stage = ARGV[i]
-  promote(stage, now)
-  local top = rcall('ZRANGE', qk(stage, 'prioritized'), 0, 0, 'WITHSCORES')
-  if top[1] then
-    local sc = tonumber(top[2])
-    if not best or sc < bestScore then best, bestScore, bestStage = top[1], sc, stage end
-  end
-end
-if not best then return false end
-local stage, id = bestStage, best
-local k = jk(stage, id)
-rcall('ZREM', qk(stage, 'prioritized'), id)
-local h = rcall('HMGET', k, 'att', 'ord', 'pg')
-local att = n2s(tonumber(h[1]) + 1)
-local until_ = n2s(now + lease)
-if h[3] then rcall('HDEL', k, 'pg', 'pn', 'progress') end
-rcall('LPUSH', qk(stage, 'active'), id)
-rcall('ZADD', 'falc:_leases', until_, id)
-setst(stage, id, tonumber(h[2]), 'queued', 'requested',
-  { 'att', att, 'ra', n2s(now), 'w', worker, 'lu', until_, 'atm', att, 'ats', att, 'processedOn', n2s(now), 'pb', worker })
-ev(now, id, stage, 'requested', 'requested', worker, nil)
-return rcall('HGETALL', k)
+return claim(ARGV[1], tonumber(ARGV[2]), 3, nowms())
 `,
 
   // ARGV: id, worker
@@ -267,29 +295,15 @@ return 1
 
   // ARGV: id, worker, resultJson, hasResult
   falcComplete: `
-local id, worker = ARGV[1], ARGV[2]
-local stage = rcall('HGET', 'falc:_t', id)
-if not stage then return 0 end
-local k = jk(stage, id)
-local h = rcall('HMGET', k, 'st', 'w', 'ord')
-if h[2] ~= worker then return 0 end
-if h[1] ~= 'cancelled' and not active(h[1]) then return 0 end
-if ARGV[4] == '1' then rcall('HSET', k, 'returnvalue', ARGV[3]) end
-if h[1] == 'cancelled' then
-  -- Keep what a cancelled task had done (a partial scan), but it stays cancelled.
-  if ARGV[4] ~= '1' then rcall('HDEL', k, 'returnvalue') end
-  rcall('HDEL', k, 'w', 'lu')
-  rcall('ZREM', 'falc:_leases', id)
-  return 0
-end
+return complete(ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', nowms())
+`,
+
+  // ARGV: id, worker, resultJson, hasResult, nextWorker, leaseMs, stage... → { completed, next hash | false }
+  // One round trip per task for a busy worker, as BullMQ's workers fetch their next job.
+  falcCompleteAndClaim: `
 local now = nowms()
-if ARGV[4] ~= '1' then rcall('HDEL', k, 'returnvalue', 'w', 'lu') else rcall('HDEL', k, 'w', 'lu') end
-rcall('ZREM', 'falc:_leases', id)
-leave(stage, id, h[1])
-rcall('ZADD', qk(stage, 'completed'), n2s(now), id)
-setst(stage, id, tonumber(h[3]), h[1], 'finished', { 'fa', n2s(now), 'finishedOn', n2s(now), 'pg', '1', 'progress', '100' })
-ev(now, id, stage, 'finished', 'finished', worker, nil)
-return 1
+local done = complete(ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', now)
+return { done, claim(ARGV[5], tonumber(ARGV[6]), 7, now) }
 `,
 
   // ARGV: id, worker, errJson (no attempt), message, stacktraceJson|'', retry 0|1, delayMs|'', baseMs, capMs

@@ -289,6 +289,22 @@ export class RedisQueue implements Queue {
     return (await this.script("falcComplete", id, worker, json ?? "", json === undefined ? "0" : "1")) === 1;
   }
 
+  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions): Promise<{ completed: boolean; next: Task | null }> {
+    const json = result === undefined ? undefined : JSON.stringify(result);
+    if (!next.stages.length) return { completed: await this.complete(id, worker, result), next: null };
+    const [done, h] = (await this.script(
+      "falcCompleteAndClaim",
+      id,
+      worker,
+      json ?? "",
+      json === undefined ? "0" : "1",
+      next.worker,
+      Math.max(1, Math.round(next.leaseMs)),
+      ...next.stages,
+    )) as [number, string[] | null];
+    return { completed: done === 1, next: h ? hashToTask(h) : null };
+  }
+
   async fail(id: string, worker: string, error: TaskError, opts: FailOptions = {}): Promise<Task | null> {
     const { attempt: _a, ...rest } = error;
     const errJson = JSON.stringify({ ...rest, message: rest.message ?? "failed" });
@@ -348,7 +364,8 @@ export class RedisQueue implements Queue {
       const keys = stages.flatMap((stage) => statuses.map((st) => ({ stage, key: `falc:_x:${stage}:${st}` })));
       const pipe = this.redis.pipeline();
       for (const k of keys) {
-        if (newest) pipe.zrange(k.key, "0", String(limit - 1), "REV", "WITHSCORES");
+        // ZREVRANGE rather than ZRANGE … REV, which needs Redis 6.2.
+        if (newest) pipe.zrevrange(k.key, 0, limit - 1, "WITHSCORES");
         else pipe.zrange(k.key, "0", String(limit - 1), "WITHSCORES");
       }
       const res = keys.length ? await this.call(pipe.exec()) : [];
