@@ -53,7 +53,8 @@ export class WorkerCommand extends FalcCommand {
     return runHandler({
       config: this.config,
       log: this.log,
-      queue: await this.queue(),
+      // A worker outlives Redis restarts: it waits for the queue instead of failing.
+      queue: await this.queue({ persistent: true, log: this.log }),
       counts,
       stagePaths,
       childArgs,

@@ -2,7 +2,7 @@ import { Command, Option } from "clipanion";
 import { errorLine, EXIT, FalcError } from "../core/errors.ts";
 import { loadConfig, type Config } from "../core/config.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
-import { openQueue } from "../queue/open.ts";
+import { openQueue, type OpenQueueOptions } from "../queue/open.ts";
 import type { Queue } from "../queue/types.ts";
 
 /**
@@ -29,10 +29,12 @@ export abstract class FalcCommand extends Command {
     return this._log;
   }
 
-  async queue(): Promise<Queue> {
+  /** The configured queue; long-running commands pass `{ persistent: true, log }` to wait out Redis outages. */
+  async queue(extra: Partial<OpenQueueOptions> = {}): Promise<Queue> {
     this._queue ??= await openQueue(this.config.queue, {
       home: this.config.home,
       defaultMaxAttempts: this.config.max_attempts,
+      ...extra,
     });
     return this._queue;
   }

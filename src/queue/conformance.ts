@@ -70,6 +70,32 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect((await q.get(d.id))?.status).toBe("queued");
     });
 
+    test("claim across stages takes the best task of all of them", async () => {
+      const q = await make();
+      const a = await q.enqueue({ stage: "x", payload: 1 });
+      await sleep(2);
+      const b = await q.enqueue({ stage: "y", payload: 2 });
+      await sleep(2);
+      const c = await q.enqueue({ stage: "y", payload: 3, priority: 2 });
+      const order: string[] = [];
+      for (;;) {
+        const t = await q.claim({ stages: ["x", "y"], worker: "w", leaseMs: 10_000 });
+        if (!t) break;
+        order.push(t.id);
+      }
+      expect(order).toEqual([c.id, a.id, b.id]);
+    });
+
+    test("a caller-chosen id is unique; a batch with a clash inserts nothing", async () => {
+      const q = await make();
+      await q.enqueue({ stage: "u", payload: 1, id: "job-1" });
+      await expect(q.enqueue({ stage: "u", payload: 2, id: "job-1" })).rejects.toThrow(/already exists/);
+      await expect(q.enqueueMany([{ stage: "u", payload: 3, id: "job-2" }, { stage: "u", payload: 4, id: "job-1" }])).rejects.toThrow(/already exists/);
+      expect(await q.get("job-2")).toBeNull();
+      expect((await q.get("job-1"))?.payload).toBe(1);
+      expect((await q.stats()).u?.queued).toBe(1);
+    });
+
     test("batch enqueue keeps order and is claimable", async () => {
       const q = await make();
       const ts = await q.enqueueMany(Array.from({ length: 50 }, (_, i) => ({ stage: "b", payload: i })));
@@ -101,6 +127,26 @@ export function queueConformance(name: string, factory: BackendFactory) {
       const types = (await q.events(0)).filter((e) => e.taskId === t.id).map((e) => e.type);
       expect(types).toEqual(["created", "queued", "requested", "started", "progress", "finished"]);
       expect(await q.complete(t.id, "w1", {})).toBe(false);
+    });
+
+    test("completeAndClaim finishes one task and claims the next in one step", async () => {
+      const q = await make();
+      const [a, b] = await q.enqueueMany([{ stage: "n", payload: 1 }, { stage: "n", payload: 2 }]);
+      const first = await q.claim({ stages: ["n"], worker: "w", leaseMs: 5000 });
+      await q.start(first!.id, "w");
+      const r1 = await q.completeAndClaim(a!.id, "w", { n: 1 }, { stages: ["n"], worker: "w", leaseMs: 5000 });
+      expect(r1.completed).toBe(true);
+      expect(r1.next?.id).toBe(b!.id);
+      expect(r1.next?.status).toBe("requested");
+      expect((await q.get(a!.id))?.result).toEqual({ n: 1 });
+      // Not the worker's task any more: nothing completed, but the next claim still happens (here: none left).
+      const r2 = await q.completeAndClaim(a!.id, "w", null, { stages: ["n"], worker: "w", leaseMs: 5000 });
+      expect(r2).toEqual({ completed: false, next: null });
+      const r3 = await q.completeAndClaim(b!.id, "w", undefined, { stages: ["n"], worker: "w", leaseMs: 5000 });
+      expect(r3).toEqual({ completed: true, next: null });
+      const types = (await q.events(0)).filter((e) => e.type === "finished" || e.type === "requested").map((e) => `${e.type}:${e.taskId === a!.id ? "a" : "b"}`);
+      expect(types).toEqual(["requested:a", "finished:a", "requested:b", "finished:b"]);
+      expect((await q.stats()).n?.finished).toBe(2);
     });
 
     test("fail retries with exponential backoff, then fails for good", async () => {
@@ -212,6 +258,20 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect((await q.get(t.id))?.status).toBe("failed");
     });
 
+    test("a task cancelled after its holder died can be retried once the lease runs out", async () => {
+      const q = await make();
+      const t = await q.enqueue({ stage: "k", payload: null });
+      await q.claim({ stages: ["k"], worker: "dead", leaseMs: 100 });
+      await q.cancel(t.id);
+      await expect(q.retry(t.id)).rejects.toThrow(/still being stopped/);
+      await sleep(150);
+      // Nothing is put back (it stays cancelled), but nobody holds it any more.
+      expect(await q.reapExpired()).toBe(0);
+      expect((await q.get(t.id))?.status).toBe("cancelled");
+      expect((await q.get(t.id))?.worker).toBeNull();
+      expect((await q.retry(t.id)).status).toBe("queued");
+    });
+
     test("release gives a task back without counting the attempt", async () => {
       const q = await make();
       const t = await q.enqueue({ stage: "g", payload: null });
@@ -234,6 +294,25 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect((await q.list({ stage: "a" })).length).toBe(2);
       expect((await q.list({ status: "finished" })).map((x) => x.id)).toEqual([t!.id]);
       expect((await q.list({ stage: "a", status: ["queued", "finished"], limit: 1 })).length).toBe(1);
+    });
+
+    test("list newest or oldest first and by parent; events page by since and limit", async () => {
+      const q = await make();
+      const p = await q.enqueue({ stage: "p", payload: "parent" });
+      const kids = [];
+      for (let i = 0; i < 3; i++) {
+        await sleep(2);
+        kids.push((await q.enqueue({ stage: "p", payload: i, parentId: p.id })).id);
+      }
+      expect((await q.list({ stage: "p" })).map((t) => t.id)).toEqual([...kids].reverse().concat(p.id));
+      expect((await q.list({ stage: "p", order: "oldest", limit: 2 })).map((t) => t.id)).toEqual([p.id, kids[0]]);
+      expect((await q.list({ parentId: p.id })).map((t) => t.id)).toEqual([...kids].reverse());
+      expect((await q.list({ parentId: p.id, order: "oldest" }))[0]?.parentId).toBe(p.id);
+      const all = await q.events(0);
+      expect(all.length).toBe(8);
+      const page = await q.events(all[1]!.seq, 2);
+      expect(page.map((e) => e.seq)).toEqual([all[2]!.seq, all[3]!.seq]);
+      expect(await q.events(all[7]!.seq)).toEqual([]);
     });
 
     test("subscribe streams events live, in order", async () => {

@@ -2,15 +2,16 @@ import { resolve } from "node:path";
 import { usageError } from "../core/errors.ts";
 import { homePaths } from "../core/paths.ts";
 import type { Queue } from "./types.ts";
-import { SqliteQueue, type SqliteQueueOptions } from "./sqlite.ts";
+import { SqliteQueue } from "./sqlite.ts";
+import type { RedisQueueOptions } from "./redis.ts";
 
-export interface OpenQueueOptions extends SqliteQueueOptions {
+export interface OpenQueueOptions extends RedisQueueOptions {
   home: string;
 }
 
 /**
  * "sqlite" → FALC_HOME/queue.sqlite; "sqlite:/path" → that file; "redis://…" → the Redis backend.
- * The Redis module is imported only when asked for, so the default never loads BullMQ.
+ * The Redis module is imported only when asked for, so the default never loads ioredis.
  */
 export async function openQueue(spec: string, opts: OpenQueueOptions): Promise<Queue> {
   const s = spec.trim();
@@ -20,11 +21,11 @@ export async function openQueue(spec: string, opts: OpenQueueOptions): Promise<Q
     if (!path) throw usageError("queue `sqlite:` needs a path, e.g. sqlite:/var/lib/falc/queue.sqlite");
     return new SqliteQueue(resolve(path), opts);
   }
-  if (s.startsWith("redis://") || s.startsWith("rediss://")) {
+  if (/^rediss?:/i.test(s)) {
     const { RedisQueue } = await import("./redis.ts");
     const q = new RedisQueue(s, opts);
     await q.connect();
-    return q as unknown as Queue;
+    return q;
   }
   throw usageError(`unknown queue \`${spec}\`: use sqlite, sqlite:/path/to/db, or redis://host:port/db`);
 }

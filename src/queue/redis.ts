@@ -1,10 +1,501 @@
-import { usageError } from "../core/errors.ts";
+import Redis from "ioredis";
+import { conflict, FalcError, inputError, notFound, unavailable } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+import {
+  newTaskId,
+  STAGE_NAME,
+  type EnqueueInput,
+  type StageStats,
+  type Task,
+  type TaskError,
+  type TaskEvent,
+  type TaskEventType,
+  type TaskFilter,
+  type TaskStatus,
+  TASK_STATUSES,
+  emptyStageStats,
+} from "../core/task.ts";
+import type { WorkerRecord } from "../core/worker-state.ts";
+import type { ClaimOptions, FailOptions, LeaseStatus, Queue } from "./types.ts";
 import type { SqliteQueueOptions } from "./sqlite.ts";
+import { pollEvents } from "./poll-events.ts";
+import { falcScripts, RESERVED_IDS } from "./redis-lua.ts";
+import { parseRedisUrl, type RedisTarget } from "./redis-url.ts";
+import { hashToTask } from "./redis-task.ts";
 
-/** Placeholder until the Redis (BullMQ) backend lands: selecting it says so instead of failing obscurely. */
-export class RedisQueue {
-  constructor(_url: string, _opts: SqliteQueueOptions) {}
-  async connect(): Promise<never> {
-    throw usageError("the Redis queue backend is not built yet; use the default sqlite queue");
+export interface RedisQueueOptions extends SqliteQueueOptions {
+  /**
+   * Long-running processes (workers): wait for Redis at start and through outages, never failing a
+   * command for want of a connection. Otherwise (CLI commands) give up after connectTimeoutMs.
+   */
+  persistent?: boolean;
+  connectTimeoutMs?: number;
+  /** Where a persistent queue says, once per outage, that Redis is unreachable and later that it is back. */
+  log?: Logger;
+}
+
+/** Enqueue scripts take this many tasks at a time, so one batch never blocks Redis for long. */
+const ENQUEUE_CHUNK = 1000;
+/** HGETALLs per pipeline when listing. */
+const FETCH_CHUNK = 500;
+const CANCEL_CHANNEL = "falc:_cancel";
+
+type Script = (...args: (string | number)[]) => Promise<unknown>;
+type Scripted = Redis & Record<string, Script>;
+
+/** Backoff between reconnects: 100 ms doubling to 5 s, with jitter so many workers do not reconnect in step. */
+export function reconnectDelayMs(attempt: number): number {
+  const base = Math.min(5000, 100 * 2 ** Math.min(Math.max(attempt - 1, 0), 6));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+/**
+ * The Queue on Redis: the same behaviour as the SQLite backend (the conformance suite proves it), with
+ * every transition one Lua script (redis-lua.ts) and each stage visible to BullMQ and Bull Board as the
+ * queue falc:<stage>. Workers on any number of machines share one Redis.
+ */
+export class RedisQueue implements Queue {
+  readonly kind = "redis" as const;
+  readonly url: string;
+  private target: RedisTarget;
+  private redis: Scripted;
+  private sub: Redis | null = null;
+  private cancelListeners = new Set<(taskId: string) => void>();
+  private opts: Required<SqliteQueueOptions> & RedisQueueOptions;
+  private closed = false;
+  private lastError: string | null = null;
+  private outageSince: number | null = null;
+  private outageNoted = 0;
+  private everReady = false;
+
+  constructor(spec: string, opts: RedisQueueOptions = {}) {
+    this.target = parseRedisUrl(spec);
+    this.url = this.target.display;
+    this.opts = { retryBaseMs: 1000, retryCapMs: 5 * 60_000, defaultMaxAttempts: 3, keepEvents: 200_000, connectTimeoutMs: 3000, ...opts };
+    this.redis = this.client() as Scripted;
+    for (const [name, lua] of Object.entries(falcScripts(this.opts.keepEvents))) this.redis.defineCommand(name, { numberOfKeys: 0, lua });
+    this.watchConnection(this.redis);
+  }
+
+  private client(): Redis {
+    const t = this.target;
+    return new Redis({
+      host: t.host,
+      port: t.port,
+      db: t.db,
+      username: t.username,
+      password: t.password,
+      tls: t.tls ? {} : undefined,
+      connectionName: "falc",
+      // Reconnect forever with backoff; what a caller waits for is decided per process (persistent or not).
+      retryStrategy: (n) => (this.closed ? null : reconnectDelayMs(n)),
+      maxRetriesPerRequest: this.opts.persistent ? null : 2,
+      connectTimeout: 5000,
+      enableReadyCheck: true,
+      // A command whose answer was lost in a disconnect is sent again after the reconnect: every script
+      // is safe to repeat (enqueue carries a nonce; the others find the task already moved).
+      autoResendUnfulfilledCommands: true,
+    });
+  }
+
+  private watchConnection(r: Redis): void {
+    const log = this.opts.log;
+    r.on("error", (e: Error) => {
+      // Without a listener ioredis prints every failed attempt with a stack; one line per outage is enough.
+      this.lastError = e.message.split("\n")[0] ?? String(e);
+      this.noteOutage();
+    });
+    r.on("close", () => {
+      if (!this.closed && this.everReady) this.noteOutage();
+    });
+    r.on("ready", () => {
+      this.everReady = true;
+      if (this.outageSince !== null && this.outageNoted) {
+        const s = ((Date.now() - this.outageSince) / 1000).toFixed(1);
+        log?.info({ event: "queue_reachable", queue: this.url, after_s: Number(s) }, `queue ${this.url} reachable again after ${s} s`);
+      }
+      this.outageSince = null;
+      this.outageNoted = 0;
+    });
+  }
+
+  private noteOutage(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    this.outageSince ??= now;
+    const log = this.opts.log;
+    if (!log) return;
+    // One line when it starts, then a reminder a minute apart: enough to see, never a flood.
+    if (this.outageNoted === 0 || now - this.outageNoted >= 60_000) {
+      const first = this.outageNoted === 0;
+      this.outageNoted = now;
+      const why = this.lastError ?? "connection lost";
+      log.warn(
+        { event: "queue_unreachable", queue: this.url, err: why, since_s: Math.round((now - this.outageSince) / 1000) },
+        first ? `queue ${this.url} unreachable (${why}); retrying with backoff` : `queue ${this.url} still unreachable (${why}); retrying`,
+      );
+    }
+  }
+
+  /** Wait until Redis answers: forever when persistent, else connectTimeoutMs, then one clear error. */
+  async connect(): Promise<void> {
+    if (this.redis.status === "ready") return;
+    await new Promise<void>((resolve, reject) => {
+      const done = () => {
+        this.redis.off("ready", onReady);
+        if (timer) clearTimeout(timer);
+      };
+      const onReady = () => {
+        done();
+        resolve();
+      };
+      const timer = this.opts.persistent
+        ? null
+        : setTimeout(() => {
+            done();
+            this.closed = true;
+            this.redis.disconnect();
+            reject(unavailable(`cannot reach the Redis queue at ${this.url}: ${this.lastError ?? "no answer"}`));
+          }, this.opts.connectTimeoutMs);
+      this.redis.on("ready", onReady);
+    });
+  }
+
+  /** Connection trouble becomes one actionable line; everything else passes through. */
+  private async call<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (e) {
+      if (e instanceof FalcError) throw e;
+      const msg = (e as Error).message ?? String(e);
+      if (/max retries|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|Stream isn't writeable|offline queue/i.test(msg))
+        throw unavailable(`the Redis queue at ${this.url} is unreachable: ${msg.split("\n")[0]}`);
+      throw e;
+    }
+  }
+
+  private script(name: string, ...args: (string | number)[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(unavailable(`the queue ${this.url} is closed`));
+    return this.call(this.redis[name]!(...args));
+  }
+
+  async enqueue<P>(input: EnqueueInput<P>): Promise<Task<P>> {
+    return (await this.enqueueMany([input]))[0]!;
+  }
+
+  async enqueueMany<P>(inputs: EnqueueInput<P>[]): Promise<Task<P>[]> {
+    if (!inputs.length) return [];
+    const rows = inputs.map((i) => this.prepare(i));
+    // Caller-chosen ids are checked before any chunk is written, so a clash inserts nothing (each chunk is atomic).
+    const custom = rows.filter((r) => r.custom).map((r) => r.id);
+    if (custom.length) {
+      if (new Set(custom).size !== custom.length) throw conflict(`the batch has the same task id twice`);
+      const taken = (await this.call(this.redis.hmget("falc:_t", ...custom))) as (string | null)[];
+      const i = taken.findIndex((s) => s !== null);
+      if (i >= 0) throw conflict(`a task with id ${custom[i]} already exists`);
+    }
+    const out: Task<P>[] = [];
+    for (let at = 0; at < rows.length; at += ENQUEUE_CHUNK) {
+      const chunk = rows.slice(at, at + ENQUEUE_CHUNK);
+      const argv: (string | number)[] = [chunk.length, newTaskId()];
+      for (const r of chunk) argv.push(r.id, r.stage, r.payload, r.priority, r.runAt ?? "", r.delayMs, r.maxAttempts, r.timeoutS ?? "", r.parentId ?? "");
+      const res = (await this.script("falcEnqueue", ...argv)) as string[];
+      if (res[0] === "dup") throw conflict(`the batch has the task id ${res[1]} twice`);
+      if (res[0] === "exists") throw conflict(`a task with id ${res[1]} already exists`);
+      const now = Number(res[1]);
+      for (const r of chunk) {
+        const runAt = r.runAt ?? now + r.delayMs;
+        out.push({
+          id: r.id,
+          stage: r.stage,
+          payload: JSON.parse(r.payload) as P,
+          status: "queued",
+          attempts: 0,
+          maxAttempts: r.maxAttempts,
+          priority: r.priority,
+          createdAt: now,
+          queuedAt: now,
+          requestedAt: null,
+          startedAt: null,
+          finishedAt: null,
+          runAt,
+          timeoutS: r.timeoutS ?? null,
+          error: null,
+          result: null,
+          parentId: r.parentId ?? null,
+          worker: null,
+          leaseUntil: null,
+          progress: null,
+          progressNote: null,
+          cancelRequested: false,
+        });
+      }
+    }
+    return out;
+  }
+
+  private prepare<P>(input: EnqueueInput<P>) {
+    if (!input.stage) throw inputError("a task needs a stage");
+    // Stage names become key names; the registry allows no others anyway.
+    if (!STAGE_NAME.test(input.stage)) throw inputError(`invalid stage name \`${input.stage}\` (lowercase letters, digits, - and _)`);
+    let payload: string;
+    try {
+      payload = JSON.stringify(input.payload ?? null);
+    } catch (e) {
+      throw inputError(`the payload cannot be stored as JSON: ${(e as Error).message}`);
+    }
+    const custom = input.id !== undefined;
+    const id = input.id ?? newTaskId();
+    if (!id) throw inputError("a task id cannot be empty");
+    if (RESERVED_IDS.has(id)) throw inputError(`task id \`${id}\` is reserved on the Redis queue (a BullMQ key name); choose another`);
+    const priority = input.priority ?? 0;
+    if (!Number.isFinite(priority)) throw inputError("a task's priority must be a number");
+    return {
+      id,
+      custom,
+      stage: input.stage,
+      payload,
+      priority,
+      runAt: input.runAt,
+      delayMs: Math.max(0, input.delayMs ?? 0),
+      maxAttempts: input.maxAttempts ?? this.opts.defaultMaxAttempts,
+      timeoutS: input.timeoutS,
+      parentId: input.parentId,
+    };
+  }
+
+  async claim(opts: ClaimOptions): Promise<Task | null> {
+    if (!opts.stages.length) return null;
+    const h = (await this.script("falcClaim", opts.worker, Math.max(1, Math.round(opts.leaseMs)), ...opts.stages)) as string[] | null;
+    return h ? hashToTask(h) : null;
+  }
+
+  async start(id: string, worker: string): Promise<void> {
+    await this.script("falcStart", id, worker);
+  }
+
+  async heartbeat(id: string, worker: string, leaseMs: number): Promise<LeaseStatus> {
+    const [held, cancel] = (await this.script("falcHeartbeat", id, worker, Math.max(1, Math.round(leaseMs)))) as number[];
+    return { held: held === 1, cancelRequested: cancel === 1 };
+  }
+
+  async progress(id: string, worker: string, fraction: number, note?: string): Promise<void> {
+    const f = Math.max(0, Math.min(1, Number.isFinite(fraction) ? fraction : 0));
+    await this.script("falcProgress", id, worker, String(f), note ?? "", note === undefined ? "0" : "1", JSON.stringify({ fraction: f, note: note ?? null }));
+  }
+
+  async complete(id: string, worker: string, result?: unknown): Promise<boolean> {
+    const json = result === undefined ? undefined : JSON.stringify(result);
+    return (await this.script("falcComplete", id, worker, json ?? "", json === undefined ? "0" : "1")) === 1;
+  }
+
+  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions): Promise<{ completed: boolean; next: Task | null }> {
+    const json = result === undefined ? undefined : JSON.stringify(result);
+    if (!next.stages.length) return { completed: await this.complete(id, worker, result), next: null };
+    const [done, h] = (await this.script(
+      "falcCompleteAndClaim",
+      id,
+      worker,
+      json ?? "",
+      json === undefined ? "0" : "1",
+      next.worker,
+      Math.max(1, Math.round(next.leaseMs)),
+      ...next.stages,
+    )) as [number, string[] | null];
+    return { completed: done === 1, next: h ? hashToTask(h) : null };
+  }
+
+  async fail(id: string, worker: string, error: TaskError, opts: FailOptions = {}): Promise<Task | null> {
+    const { attempt: _a, ...rest } = error;
+    const errJson = JSON.stringify({ ...rest, message: rest.message ?? "failed" });
+    const h = (await this.script(
+      "falcFail",
+      id,
+      worker,
+      errJson,
+      rest.message ?? "failed",
+      rest.stack ? JSON.stringify([rest.stack]) : "",
+      (opts.retry ?? true) ? "1" : "0",
+      opts.delayMs === undefined ? "" : Math.max(0, Math.round(opts.delayMs)),
+      this.opts.retryBaseMs,
+      this.opts.retryCapMs,
+    )) as string[] | null;
+    return h ? hashToTask(h) : null;
+  }
+
+  async release(id: string, worker: string): Promise<boolean> {
+    return (await this.script("falcRelease", id, worker)) === 1;
+  }
+
+  async cancel(id: string): Promise<Task> {
+    const r = (await this.script("falcCancel", id)) as [string, string[] | string];
+    if (r[0] === "notfound") throw notFound(`no task with id ${id}`);
+    if (r[0] === "final") throw conflict(`task ${id} is already ${r[1]}; only queued or running tasks can be cancelled`);
+    return hashToTask(r[1] as string[]);
+  }
+
+  async retry(id: string): Promise<Task> {
+    const r = (await this.script("falcRetry", id)) as [string, string[] | string];
+    if (r[0] === "notfound") throw notFound(`no task with id ${id}`);
+    if (r[0] === "status") throw conflict(`task ${id} is ${r[1]}; only failed or cancelled tasks can be retried`);
+    if (r[0] === "held") throw conflict(`task ${id} is still being stopped by worker ${r[1]}; retry in a moment`);
+    return hashToTask(r[1] as string[]);
+  }
+
+  async get(id: string): Promise<Task | null> {
+    const h = (await this.script("falcGet", id)) as string[] | null;
+    return h ? hashToTask(h) : null;
+  }
+
+  async list(filter: TaskFilter = {}): Promise<Task[]> {
+    const limit = Math.max(1, Math.min(filter.limit ?? 1000, 1_000_000));
+    const statuses: readonly TaskStatus[] = filter.status ? (Array.isArray(filter.status) ? filter.status : [filter.status]) : TASK_STATUSES;
+    const newest = filter.order !== "oldest";
+    let picked: { id: string; stage: string; ord: number }[];
+    if (filter.parentId) {
+      // Children of one task are few: take them all, then filter like the SQL does.
+      const ids = (await this.call(this.redis.zrange(`falc:_children:${filter.parentId}`, "0", "-1", "WITHSCORES"))) as string[];
+      const pairs = [];
+      for (let i = 0; i < ids.length; i += 2) pairs.push({ id: ids[i]!, ord: Number(ids[i + 1]) });
+      const stages = pairs.length ? ((await this.call(this.redis.hmget("falc:_t", ...pairs.map((p) => p.id)))) as (string | null)[]) : [];
+      picked = pairs.flatMap((p, i) => (stages[i] && (!filter.stage || stages[i] === filter.stage) ? [{ ...p, stage: stages[i]! }] : []));
+    } else {
+      const stages = filter.stage ? [filter.stage] : ((await this.call(this.redis.smembers("falc:_stages"))) as string[]);
+      const keys = stages.flatMap((stage) => statuses.map((st) => ({ stage, key: `falc:_x:${stage}:${st}` })));
+      const pipe = this.redis.pipeline();
+      for (const k of keys) {
+        // ZREVRANGE rather than ZRANGE … REV, which needs Redis 6.2.
+        if (newest) pipe.zrevrange(k.key, 0, limit - 1, "WITHSCORES");
+        else pipe.zrange(k.key, "0", String(limit - 1), "WITHSCORES");
+      }
+      const res = keys.length ? await this.call(pipe.exec()) : [];
+      picked = [];
+      res?.forEach(([err, flat], i) => {
+        if (err) throw err;
+        const f = flat as string[];
+        for (let j = 0; j < f.length; j += 2) picked.push({ id: f[j]!, ord: Number(f[j + 1]), stage: keys[i]!.stage });
+      });
+    }
+    picked.sort((a, b) => (newest ? b.ord - a.ord : a.ord - b.ord));
+    const out: Task[] = [];
+    const wanted = new Set(statuses);
+    // A task can move between reading the index and reading its hash: filter again on what was read.
+    for (let at = 0; at < picked.length && out.length < limit; at += FETCH_CHUNK) {
+      const part = picked.slice(at, at + FETCH_CHUNK);
+      const pipe = this.redis.pipeline();
+      for (const p of part) pipe.hgetall(`falc:${p.stage}:${p.id}`);
+      const rows = (await this.call(pipe.exec())) ?? [];
+      for (const [err, h] of rows) {
+        if (err || !h || !Object.keys(h as object).length) continue;
+        const t = hashToTask(h as Record<string, string>);
+        if (wanted.has(t.status) && out.length < limit) out.push(t);
+      }
+    }
+    return out;
+  }
+
+  async stats(): Promise<Record<string, StageStats>> {
+    const flat = (await this.script("falcStats")) as (string | number)[];
+    const out: Record<string, StageStats> = {};
+    for (let i = 0; i < flat.length; i += 3) (out[flat[i] as string] ??= emptyStageStats())[flat[i + 1] as TaskStatus] = Number(flat[i + 2]);
+    return out;
+  }
+
+  async events(since: number, limit = 1000): Promise<TaskEvent[]> {
+    const rows = (await this.call(this.redis.xrange("falc:_events", String(Math.max(0, Math.floor(since)) + 1), "+", "COUNT", Math.max(1, limit)))) as [string, string[]][];
+    return rows.map(([id, f]) => {
+      const m: Record<string, string> = {};
+      for (let i = 0; i < f.length; i += 2) m[f[i]!] = f[i + 1]!;
+      return {
+        seq: Number(id.slice(0, id.indexOf("-"))),
+        at: Number(m.a),
+        taskId: m.i!,
+        stage: m.s!,
+        type: m.y as TaskEventType,
+        status: m.t as TaskStatus,
+        worker: m.w ? m.w : null,
+        data: m.d ? JSON.parse(m.d) : undefined,
+      };
+    });
+  }
+
+  subscribe(listener: (e: TaskEvent) => void, opts: { since?: number; intervalMs?: number } = {}): () => void {
+    const intervalMs = opts.intervalMs ?? 250;
+    if (opts.since !== undefined) return pollEvents(this, listener, opts.since, intervalMs);
+    // Where the log ends now is only known after a round trip; the poller starts from there.
+    let stop: (() => void) | null = null;
+    let stopped = false;
+    void this.call(this.redis.get("falc:_seq"))
+      .catch(() => "0")
+      .then((s) => {
+        if (!stopped) stop = pollEvents(this, listener, Number(s ?? 0), intervalMs);
+      });
+    return () => {
+      stopped = true;
+      stop?.();
+    };
+  }
+
+  /** Running tasks cancelled anywhere, pushed at once (the heartbeat answer says it too, a little later). */
+  watchCancels(listener: (taskId: string) => void): () => void {
+    this.cancelListeners.add(listener);
+    if (!this.sub) {
+      const sub = this.client();
+      sub.on("error", () => {});
+      sub.on("message", (_ch: string, id: string) => {
+        for (const l of this.cancelListeners) l(id);
+      });
+      void sub.subscribe(CANCEL_CHANNEL).catch(() => {});
+      this.sub = sub;
+    }
+    return () => {
+      this.cancelListeners.delete(listener);
+    };
+  }
+
+  async reapExpired(): Promise<number> {
+    return Number(await this.script("falcReap", 1000));
+  }
+
+  async acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.script("falcLockAcquire", key, owner, ttl(ttlMs))) === 1;
+  }
+
+  async renewLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.script("falcLockRenew", key, owner, ttl(ttlMs))) === 1;
+  }
+
+  async releaseLock(key: string, owner: string): Promise<boolean> {
+    return (await this.script("falcLockRelease", key, owner)) === 1;
+  }
+
+  async putWorker(rec: WorkerRecord, ttlMs: number): Promise<void> {
+    await this.script("falcWorkerPut", rec.name, JSON.stringify(rec), ttl(ttlMs));
+  }
+
+  async removeWorker(name: string): Promise<void> {
+    await this.call(this.redis.multi().del(`falc:_w:${name}`).zrem("falc:_workers", name).exec());
+  }
+
+  async listWorkers(): Promise<WorkerRecord[]> {
+    const recs = (await this.script("falcWorkerList")) as (string | null)[];
+    return recs
+      .filter((r): r is string => Boolean(r))
+      .map((r) => JSON.parse(r) as WorkerRecord)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed && this.redis.status === "end") return;
+    this.closed = true;
+    this.cancelListeners.clear();
+    const quit = async (r: Redis) => {
+      // QUIT lets answers in flight arrive; a connection that is down is simply dropped.
+      if (r.status === "ready") await Promise.race([r.quit().catch(() => {}), Bun.sleep(1000)]);
+      r.disconnect();
+    };
+    await Promise.all([quit(this.redis), this.sub ? quit(this.sub) : Promise.resolve()]);
   }
 }
+
+const ttl = (ms: number) => Math.max(1, Math.ceil(ms));

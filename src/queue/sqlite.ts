@@ -212,6 +212,8 @@ export class SqliteQueue implements Queue {
         this.event(r.id, r.stage, "queued", "queued", null, { reason: "lease_expired" });
       }
     }
+    // Cancelled while running and its holder died: nobody holds it now, so it can be retried.
+    this.db.query("UPDATE tasks SET worker=NULL, lease_until=NULL WHERE status='cancelled' AND worker IS NOT NULL AND lease_until < ?").run(now);
     return expired.length;
   }
 
@@ -229,26 +231,29 @@ export class SqliteQueue implements Queue {
 
   async claim(opts: ClaimOptions): Promise<Task | null> {
     if (!opts.stages.length) return null;
+    return this.db.transaction(() => this.claimLocked(opts)).immediate();
+  }
+
+  private claimLocked(opts: ClaimOptions): Task | null {
+    if (!opts.stages.length) return null;
     const placeholders = opts.stages.map(() => "?").join(",");
-    return this.db.transaction(() => {
-      const now = Date.now();
-      // Reaping inside the claim keeps a dead worker's task from waiting for a separate sweeper.
-      if (++this.ops % 20 === 1) this.reapLocked(now);
-      const r = this.db
-        .query(
-          `SELECT id, stage FROM tasks WHERE status='queued' AND stage IN (${placeholders}) AND run_at <= ?
-           ORDER BY priority DESC, created_at ASC, rowid ASC LIMIT 1`,
-        )
-        .get(...opts.stages, now) as { id: string; stage: string } | null;
-      if (!r) return null;
-      this.db
-        .query(
-          "UPDATE tasks SET status='requested', requested_at=?, worker=?, lease_until=?, attempts=attempts+1, progress=NULL, progress_note=NULL WHERE id=?",
-        )
-        .run(now, opts.worker, now + opts.leaseMs, r.id);
-      this.event(r.id, r.stage, "requested", "requested", opts.worker);
-      return toTask(this.row(r.id)!);
-    }).immediate();
+    const now = Date.now();
+    // Reaping inside the claim keeps a dead worker's task from waiting for a separate sweeper.
+    if (++this.ops % 20 === 1) this.reapLocked(now);
+    const r = this.db
+      .query(
+        `SELECT id, stage FROM tasks WHERE status='queued' AND stage IN (${placeholders}) AND run_at <= ?
+         ORDER BY priority DESC, created_at ASC, rowid ASC LIMIT 1`,
+      )
+      .get(...opts.stages, now) as { id: string; stage: string } | null;
+    if (!r) return null;
+    this.db
+      .query(
+        "UPDATE tasks SET status='requested', requested_at=?, worker=?, lease_until=?, attempts=attempts+1, progress=NULL, progress_note=NULL WHERE id=?",
+      )
+      .run(now, opts.worker, now + opts.leaseMs, r.id);
+    this.event(r.id, r.stage, "requested", "requested", opts.worker);
+    return toTask(this.row(r.id)!);
   }
 
   async start(id: string, worker: string): Promise<void> {
@@ -289,23 +294,29 @@ export class SqliteQueue implements Queue {
   }
 
   async complete(id: string, worker: string, result?: unknown): Promise<boolean> {
-    return this.db.transaction(() => {
-      const now = Date.now();
-      const r = this.row(id);
-      if (!r || r.worker !== worker) return false;
-      const json = result === undefined ? null : JSON.stringify(result);
-      if (r.status === "cancelled") {
-        // Keep what a cancelled task had done (a partial scan), but it stays cancelled.
-        this.db.query("UPDATE tasks SET result=?, worker=NULL, lease_until=NULL WHERE id=?").run(json, id);
-        return false;
-      }
-      if (r.status !== "requested" && r.status !== "started") return false;
-      this.db
-        .query("UPDATE tasks SET status='finished', finished_at=?, result=?, worker=NULL, lease_until=NULL, progress=1 WHERE id=?")
-        .run(now, json, id);
-      this.event(id, r.stage, "finished", "finished", worker);
-      return true;
-    }).immediate();
+    return this.db.transaction(() => this.completeLocked(id, worker, result)).immediate();
+  }
+
+  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions): Promise<{ completed: boolean; next: Task | null }> {
+    return this.db.transaction(() => ({ completed: this.completeLocked(id, worker, result), next: this.claimLocked(next) })).immediate();
+  }
+
+  private completeLocked(id: string, worker: string, result?: unknown): boolean {
+    const now = Date.now();
+    const r = this.row(id);
+    if (!r || r.worker !== worker) return false;
+    const json = result === undefined ? null : JSON.stringify(result);
+    if (r.status === "cancelled") {
+      // Keep what a cancelled task had done (a partial scan), but it stays cancelled.
+      this.db.query("UPDATE tasks SET result=?, worker=NULL, lease_until=NULL WHERE id=?").run(json, id);
+      return false;
+    }
+    if (r.status !== "requested" && r.status !== "started") return false;
+    this.db
+      .query("UPDATE tasks SET status='finished', finished_at=?, result=?, worker=NULL, lease_until=NULL, progress=1 WHERE id=?")
+      .run(now, json, id);
+    this.event(id, r.stage, "finished", "finished", worker);
+    return true;
   }
 
   async fail(id: string, worker: string, error: TaskError, opts: FailOptions = {}): Promise<Task | null> {

@@ -41,6 +41,11 @@ export interface Queue {
   progress(id: string, worker: string, fraction: number, note?: string): Promise<void>;
   /** started|requested → finished. Returns false when the worker no longer holds the task. */
   complete(id: string, worker: string, result?: unknown): Promise<boolean>;
+  /**
+   * complete(id, worker, result), then claim(next), as one step: a busy worker's one round trip per task
+   * (BullMQ's workers fetch their next job the same way). `completed` is what complete would return.
+   */
+  completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions): Promise<{ completed: boolean; next: Task | null }>;
   /** → queued (retry, with backoff) or → failed for good. Returns the task after the change, or null if not held. */
   fail(id: string, worker: string, error: TaskError, opts?: FailOptions): Promise<Task | null>;
   /** Give a held task back without counting it as failed (graceful shutdown). */
@@ -58,6 +63,12 @@ export interface Queue {
   events(since: number, limit?: number): Promise<TaskEvent[]>;
   /** Live events (polled or pushed by the backend); returns an unsubscribe function. */
   subscribe(listener: (e: TaskEvent) => void, opts?: { since?: number; intervalMs?: number }): () => void;
+
+  /**
+   * Optional push of cancels: called with the id of a running task the moment it is cancelled, from any
+   * machine (Redis pub/sub). Backends without it rely on the heartbeat answer alone.
+   */
+  watchCancels?(listener: (taskId: string) => void): () => void;
 
   /** Put back tasks whose lease expired (their worker died). Returns how many. Claim also does this. */
   reapExpired(): Promise<number>;

@@ -46,7 +46,7 @@ export async function runChild(opts: ChildOptions): Promise<number> {
       await registry.addPaths(opts.stagePaths);
       stage = await registry.get(opts.stage);
       await stage.setup?.({ config: opts.config, home: opts.config.home, log, worker: name });
-      queue = await openQueue(opts.config.queue, { home: opts.config.home, defaultMaxAttempts: opts.config.max_attempts }).catch((e) => {
+      queue = await openQueue(opts.config.queue, { home: opts.config.home, defaultMaxAttempts: opts.config.max_attempts, persistent: true }).catch((e) => {
         log.warn({ event: "queue_unavailable", err: (e as Error).message }, "stage runs without a queue handle");
         return undefined;
       });

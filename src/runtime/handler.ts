@@ -7,7 +7,7 @@ import type { Config } from "../core/config.ts";
 import { configError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { homePaths } from "../core/paths.ts";
-import type { TaskError } from "../core/task.ts";
+import type { Task, TaskError } from "../core/task.ts";
 import type { WorkerRecord, WorkerState } from "../core/worker-state.ts";
 import type { Queue } from "../queue/types.ts";
 import { childMessage, LineDecoder, sendLine, type ChildMessage } from "./ipc.ts";
@@ -49,6 +49,7 @@ export class WorkerHandler {
   private stopping = false;
   private stopped = false;
   private timers: ReturnType<typeof setInterval>[] = [];
+  private unwatchCancels?: () => void;
   readonly counters = { finished: 0, failed: 0, restarts: 0, timeouts: 0, claimed: 0 };
   private leaseMs: number;
   private pollMs: number;
@@ -103,6 +104,11 @@ export class WorkerHandler {
     this.timers.push(setInterval(() => void this.publishAll(), 3_000));
     this.timers.push(setInterval(() => void this.opts.queue.reapExpired().catch(() => {}), 5_000));
     void this.publishAll();
+    // A backend that pushes cancels (Redis pub/sub) reaches a running task at once instead of at its next heartbeat.
+    this.unwatchCancels = this.opts.queue.watchCancels?.((id) => {
+      const s = this.slots.find((x) => x.task?.id === id);
+      if (s) void this.heartbeat(s, id);
+    });
     this.opts.log.info({ event: "handler_started", worker: this.id, stages: this.opts.counts }, "worker handler started");
   }
 
@@ -196,12 +202,20 @@ export class WorkerHandler {
         if (s.task?.id !== m.task_id) return;
         const id = m.task_id;
         this.endTask(s);
-        const ok = await q.complete(id, s.id, m.result).catch((e) => {
+        // A child that can take more gets its next task in the same queue call that records this one.
+        const more = !this.stopping && Boolean(s.sock);
+        if (more) s.claiming = true;
+        const r = await (more
+          ? q.completeAndClaim(id, s.id, m.result, { stages: [s.stage], worker: s.id, leaseMs: this.leaseMs })
+          : q.complete(id, s.id, m.result).then((completed) => ({ completed, next: null }))
+        ).catch((e) => {
           this.log(s).error({ event: "complete_failed", task_id: id, err: (e as Error).message }, "could not record a finished task");
-          return false;
+          return { completed: false, next: null };
         });
-        if (ok) this.counters.finished++;
+        s.claiming = false;
+        if (r.completed) this.counters.finished++;
         this.log(s).info({ event: "task_finished", task_id: id }, "task finished");
+        if (r.next) return this.handOver(s, r.next);
         this.setState(s, "idle");
         void this.dispatch(s);
         return;
@@ -248,13 +262,28 @@ export class WorkerHandler {
       s.claiming = false;
     }
     if (!task) return;
-    if (s.state !== "idle" || !s.sock || this.stopping) {
+    if (s.state !== "idle") {
       await this.opts.queue.release(task.id, s.id).catch(() => {});
+      return;
+    }
+    await this.handOver(s, task);
+  }
+
+  /** Give a claimed task to the slot's child: started, sent, heartbeats and its deadline armed. */
+  private async handOver(s: Slot, task: Task): Promise<void> {
+    if ((s.state !== "idle" && s.state !== "working") || s.task || !s.sock || this.stopping) {
+      await this.opts.queue.release(task.id, s.id).catch(() => {});
+      if (s.state === "working" && !s.task) this.setState(s, "idle");
       return;
     }
     this.counters.claimed++;
     s.task = task;
-    this.setState(s, "working");
+    if (s.state === "working") {
+      // Straight from one task to the next: the state stays, the record shows the new task.
+      s.since = Date.now();
+      void this.publish(s);
+      this.onChange?.(s);
+    } else this.setState(s, "working");
     // Recorded as started before the child can answer, so events stay in order on every backend.
     await this.opts.queue.start(task.id, s.id).catch(() => {});
     if (!s.sock || s.task?.id !== task.id) return;
@@ -408,6 +437,7 @@ export class WorkerHandler {
     while (this.slots.some((s) => s.proc) && Date.now() < exitDeadline) await Bun.sleep(50);
     for (const s of this.slots) if (s.proc) killGroup(s, "SIGKILL");
     this.stopped = true;
+    this.unwatchCancels?.();
     for (const s of this.slots) await this.opts.queue.removeWorker(s.id).catch(() => {});
     await this.opts.queue.removeWorker(this.id).catch(() => {});
     this.opts.log.info({ event: "handler_stopped" }, "worker handler stopped");

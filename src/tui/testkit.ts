@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { WorkerRecord } from "../core/worker-state.ts";
 import { SqliteQueue } from "../queue/sqlite.ts";
 import { openQueue } from "../queue/open.ts";
+import { haveRedis, startRedis } from "../queue/redis-testkit.ts";
 import type { Queue } from "../queue/types.ts";
 
 export interface TestQueue {
@@ -61,45 +62,21 @@ export async function until(
 }
 
 /**
- * A private redis-server on a free loopback port, and queues on it (one database each), when the
- * Redis backend is built; otherwise null and the reason, so its tests are skipped saying why.
+ * A private redis-server on a free loopback port, and queues on it (one database each, emptied first);
+ * a skip reason only when redis-server is not installed (scripts/setup installs it).
  */
 export async function redisQueues(): Promise<
-  { make(): Promise<TestQueue>; stop(): void } | { skip: string }
+  { make(): Promise<TestQueue>; stop(): Promise<void> } | { skip: string }
 > {
-  if (!Bun.which("redis-server"))
-    return { skip: "redis-server is not installed" };
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const dir = mkdtempSync(join(tmpdir(), "falc-tui-redis-"));
-  const proc = Bun.spawn(
-    [
-      "redis-server",
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
-    ],
-    { stdout: "ignore", stderr: "ignore" },
-  );
-  const stop = () => {
-    proc.kill("SIGTERM");
-    rmSync(dir, { recursive: true, force: true });
-  };
+  if (!haveRedis) return { skip: "redis-server is not installed" };
+  const server = await startRedis();
   let db = 0;
   const make = async (): Promise<TestQueue> => {
     const home = mkdtempSync(join(tmpdir(), "falc-tui-rh-"));
     let queue: Queue;
     try {
-      queue = await openQueue(`redis://127.0.0.1:${port}/${++db % 16}`, {
-        home,
-        retryBaseMs: 10,
-      });
+      queue = await openQueue(server.url(++db % 64), { home, retryBaseMs: 10 });
+      await (queue as unknown as { redis: { flushdb(): Promise<unknown> } }).redis.flushdb();
     } catch (e) {
       rmSync(home, { recursive: true, force: true });
       throw e;
@@ -112,23 +89,5 @@ export async function redisQueues(): Promise<
       },
     };
   };
-  for (let i = 0; ; i++) {
-    try {
-      const q = await Promise.race([
-        make(),
-        Bun.sleep(3000).then(() =>
-          Promise.reject(new Error("redis did not answer in 3 s")),
-        ),
-      ]);
-      await q.queue.stats();
-      await q.dispose();
-      return { make, stop };
-    } catch (e) {
-      if (i >= 30 || /not built/.test((e as Error).message)) {
-        stop();
-        return { skip: `Redis backend unavailable: ${(e as Error).message}` };
-      }
-      await Bun.sleep(100);
-    }
-  }
+  return { make, stop: () => server.stop() };
 }
