@@ -64,6 +64,10 @@ export interface FileTarget {
   filename: string;
   size: number;
   sha256: string;
+  /** The other hashes of the file at `path`, when the core already computed them (the submitted file). */
+  md5?: string;
+  sha1?: string;
+  sha512?: string;
 }
 
 export interface UrlTarget {
@@ -98,6 +102,11 @@ export interface ProcessingContext {
   config: Record<string, unknown>;
   /** Per plugin, per run: carry state from init() to start() to cleanup(). */
   state: Record<string, unknown>;
+  /**
+   * In identification: copy a file (e.g. the target extracted from a container, still in workDir)
+   * into storage/binaries/<h0>/<h1>/<sha256>; pre analyses the selected target from there.
+   */
+  storeBinary?(path: string): { path: string; sha256: string };
 }
 
 export interface Processor {
@@ -129,6 +138,11 @@ export interface ReportContext extends ProcessingContext {
   score: number;
   /** `{errors: [...], fatal: [{error, traceback}]}` as it will be stored under the `errors` key. */
   errorReport: StageErrors;
+  /**
+   * The stage's document exactly as the JSON dump writes it (identification.json, pre.json or
+   * task_<n>/report.json: Cuckoo3 top-level keys, results by KEY, signatures, score, errors).
+   */
+  document?: Record<string, unknown>;
 }
 
 export interface Reporter {

@@ -1,0 +1,192 @@
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import { basename, dirname, join, relative } from "node:path";
+import { writeJsonAtomic } from "../core/atomic.ts";
+import { inputError, notFound } from "../core/errors.ts";
+import { hashFile } from "./hash.ts";
+import { newAnalysisId } from "./ids.ts";
+import { analysisPaths, analysesRoot, binariesRoot, binaryPath, taskPaths } from "./layout.ts";
+import { withFileLock } from "./lock.ts";
+import { analysisSchema, parseDoc, settingsSchema, taskSchema, type AnalysisDoc, type Settings, type StageErrorsDoc, type TaskDoc } from "./schemas.ts";
+
+export interface StoredBinary {
+  path: string;
+  size: number;
+  md5: string;
+  sha1: string;
+  sha256: string;
+  sha512: string;
+}
+
+/**
+ * Copy a file into binaries/<h0>/<h1>/<sha256>. The copy is hashed (not the source), so the name
+ * always matches the content even when the source changes meanwhile; an existing copy is kept.
+ */
+export function storeBinary(home: string, src: string): StoredBinary {
+  const root = binariesRoot(home);
+  mkdirSync(root, { recursive: true });
+  const tmp = join(root, `.incoming-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  // A reflink where the filesystem can, a kernel-side copy otherwise.
+  copyFileSync(src, tmp, constants.COPYFILE_FICLONE);
+  try {
+    const h = hashFile(tmp, ["md5", "sha1", "sha256", "sha512"] as const);
+    const dest = binaryPath(home, h.sha256);
+    if (existsSync(dest)) {
+      unlinkSync(tmp);
+    } else {
+      const fd = openSync(tmp, "r");
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      chmodSync(tmp, 0o444);
+      mkdirSync(dirname(dest), { recursive: true });
+      renameSync(tmp, dest);
+    }
+    return { path: dest, ...h };
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    throw e;
+  }
+}
+
+/** A submission's file must be a readable, non-empty regular file. */
+export function checkSubmittedFile(path: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw inputError(code === "ENOENT" ? `${path}: no such file` : `${path}: cannot read (${code})`);
+  }
+  if (!st.isFile()) throw inputError(`${path}: not a regular file`);
+  if (st.size === 0) throw inputError(`${path}: the file is empty, there is nothing to analyse`);
+}
+
+export function checkSubmittedUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw inputError(`\`${url.slice(0, 200)}\` is neither a file nor a URL`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw inputError(`URL ${url.slice(0, 200)}: only http and https URLs can be analysed`);
+  if (url.length > 4096) throw inputError("URL is longer than 4096 characters");
+  return u.href;
+}
+
+export type Submission = { category: "file"; path: string; filename?: string } | { category: "url"; url: string };
+
+export interface CreatedAnalysis {
+  analysis: AnalysisDoc;
+  binary: StoredBinary | null;
+}
+
+/** Make the analysis directory, store the binary and write analysis.json (state pending_identification). */
+export function createAnalysis(home: string, sub: Submission, settings: Partial<Settings> = {}, now = new Date()): CreatedAnalysis {
+  let binary: StoredBinary | null = null;
+  let submitted: AnalysisDoc["submitted"];
+  if (sub.category === "file") {
+    checkSubmittedFile(sub.path);
+    binary = storeBinary(home, sub.path);
+    const { path: _p, ...h } = binary;
+    // sha512 is not a Cuckoo3 submitted field; kept so identification need not hash the file again.
+    submitted = { category: "file", filename: sub.filename ?? basename(sub.path), ...h, media_type: "", type: "" };
+  } else {
+    submitted = { category: "url", url: checkSubmittedUrl(sub.url) };
+  }
+  const { id, dir } = makeAnalysisDir(home, now);
+  const paths = analysisPaths(home, id);
+  if (binary) symlinkSync(relative(dir, binary.path), paths.binary);
+  const analysis: AnalysisDoc = {
+    id,
+    kind: "standard",
+    state: "pending_identification",
+    score: 0,
+    settings: parseDoc(settingsSchema, settings, "settings"),
+    created_on: now.toISOString(),
+    category: sub.category,
+    submitted,
+    target: {},
+    errors: { errors: [], fatal: [] },
+    tasks: [],
+    families: [],
+    tags: [],
+    ttps: [],
+  };
+  writeJsonAtomic(paths.analysisJson, analysis);
+  return { analysis, binary };
+}
+
+function makeAnalysisDir(home: string, now: Date): { id: string; dir: string } {
+  for (;;) {
+    const id = newAnalysisId(now);
+    const { dir } = analysisPaths(home, id);
+    mkdirSync(dirname(dir), { recursive: true });
+    try {
+      mkdirSync(dir);
+      return { id, dir };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+  }
+}
+
+function readJsonFile(path: string, missing: () => Error): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw missing();
+    throw e;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw inputError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+export function analysisExists(home: string, id: string): boolean {
+  return existsSync(analysisPaths(home, id).analysisJson);
+}
+
+export function readAnalysis(home: string, id: string): AnalysisDoc {
+  const p = analysisPaths(home, id).analysisJson;
+  return parseDoc(analysisSchema, readJsonFile(p, () => notFound(`no analysis ${id} in ${analysesRoot(home)}`)), p);
+}
+
+/** A stage document (identification.json, pre.json, report.json) as a plain object, or null when absent. */
+export function readStageDoc(path: string): Record<string, unknown> | null {
+  if (!existsSync(path)) return null;
+  const v = readJsonFile(path, () => notFound(`${path} is missing`));
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw inputError(`${path}: expected a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+export function readTask(home: string, taskId: string): TaskDoc {
+  const p = taskPaths(home, taskId).taskJson;
+  return parseDoc(taskSchema, readJsonFile(p, () => notFound(`no task ${taskId} (${p} is missing)`)), p);
+}
+
+export function writeTask(home: string, task: TaskDoc): void {
+  writeJsonAtomic(taskPaths(home, task.id).taskJson, task);
+}
+
+/** Read-modify-write analysis.json (and anything else fn touches) under the analysis's lock. */
+export async function updateAnalysis<T>(home: string, id: string, fn: (a: AnalysisDoc) => T | Promise<T>): Promise<{ analysis: AnalysisDoc; value: T }> {
+  const paths = analysisPaths(home, id);
+  return withFileLock(paths.analysisJson + ".lock", async () => {
+    const analysis = readAnalysis(home, id);
+    const value = await fn(analysis);
+    writeJsonAtomic(paths.analysisJson, analysis);
+    return { analysis, value };
+  });
+}
+
+export function mergeErrors(into: StageErrorsDoc, add: StageErrorsDoc): void {
+  into.errors.push(...add.errors);
+  into.fatal.push(...add.fatal);
+}
