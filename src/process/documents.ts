@@ -1,3 +1,4 @@
+import { hashFile } from "./hash.ts";
 import type { FileTarget, Signature, StageErrors, UrlTarget } from "./plugin.ts";
 import { identifyResultSchema, parseDoc, type IdentifyResult } from "./schemas.ts";
 import { signatureLabels } from "./trackers.ts";
@@ -33,6 +34,8 @@ function signed(p: Produced): Record<string, unknown> {
 export function deriveIdentification(target: FileTarget | UrlTarget, results: Record<string, unknown>): IdentifyResult {
   if (target.category === "url") return { identified: true, selected: true, category: "url", target: { url: target.url, platforms: [] }, ignored: [] };
   const fb = (results[FALLBACK_KEY] ?? null) as { filetype?: unknown; media_type?: unknown; platforms?: unknown } | null;
+  // The hashes an `identify` processor would have computed.
+  const h = target.md5 && target.sha1 && target.sha512 ? { md5: target.md5, sha1: target.sha1, sha512: target.sha512 } : hashFile(target.path, ["md5", "sha1", "sha512"] as const);
   const str = (v: unknown, d: string) => (typeof v === "string" && v ? v : d);
   return parseDoc(
     identifyResultSchema,
@@ -48,10 +51,10 @@ export function deriveIdentification(target: FileTarget | UrlTarget, results: Re
         media_type: str(fb?.media_type, "application/octet-stream"),
         extrpath: [],
         container: false,
-        md5: target.md5,
-        sha1: target.sha1,
+        md5: h.md5,
+        sha1: h.sha1,
         sha256: target.sha256,
-        sha512: target.sha512,
+        sha512: h.sha512,
         platforms: Array.isArray(fb?.platforms) ? fb!.platforms : [],
       },
       ignored: [],

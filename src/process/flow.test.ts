@@ -49,7 +49,7 @@ describe("identification → pre → tasks", () => {
     expect(r.analysis.tasks).toEqual([{ id: `${r.id}_1`, platform: "linux", os_version: "", state: "pending", score: 0 }]);
     expect(readTask(home, `${r.id}_1`)).toMatchObject({ id: `${r.id}_1`, analysis_id: r.id, number: 1, state: "pending", platform: "linux", kind: "standard" });
     expect(r.analysis.target).toMatchObject({ sha256: hashes(elf).sha256 });
-    expect(r.analysis.submitted).toMatchObject({ type: "ELF", media_type: "application/x-executable" });
+    expect(r.analysis.submitted).toMatchObject({ type: "ELF", media_type: "application/x-executable", md5: hashes(elf).md5, sha1: hashes(elf).sha1 });
     expect(existsSync(p.reportHtml)).toBe(true);
   });
 
@@ -77,7 +77,7 @@ describe("identification → pre → tasks", () => {
           identified: true,
           selected: true,
           category: "file",
-          target: { filename: "sample.exe", orig_filename: f.filename, size: f.size, filetype: "PE32 executable", media_type: "application/x-dosexec", extrpath: [], container: false, md5: f.md5, sha1: f.sha1, sha256: f.sha256, sha512: f.sha512, platforms: [{ platform: "windows", os_version: "10" }, { platform: "windows", os_version: "7" }] },
+          target: { filename: "sample.exe", orig_filename: f.filename, size: f.size, filetype: "PE32 executable", media_type: "application/x-dosexec", extrpath: [], container: false, ...hashes(readFileSync(f.path)), platforms: [{ platform: "windows", os_version: "10" }, { platform: "windows", os_version: "7" }] },
           ignored: [],
         };
       },
@@ -115,6 +115,9 @@ describe("identification → pre → tasks", () => {
     expect(r.analysis.state).toBe("tasks_pending");
     expect(seen).toBe("MZ inner payload");
     expect(r.analysis.target).toMatchObject({ filename: "inner.exe", extrpath: ["inner.exe"] });
+    // The submitted container's own hashes, not the selected file's.
+    const outer = hashes(new TextEncoder().encode("PK\x03\x04 outer archive"));
+    expect(r.analysis.submitted).toMatchObject({ md5: outer.md5, sha1: outer.sha1, sha256: outer.sha256, type: "" });
   });
 
   test("a selected target that nobody stored makes pre fatal with a message saying so", async () => {
@@ -150,7 +153,7 @@ describe("identification → pre → tasks", () => {
         STAGE: "identification",
         start: (c) => {
           const f = c.target as FileTarget;
-          return { identified, selected: false, category: "file", target: { filename: f.filename, orig_filename: f.filename, size: f.size, filetype: "data", media_type: "x", extrpath: [], container: true, md5: f.md5, sha1: f.sha1, sha256: f.sha256, sha512: f.sha512, platforms: [] }, ignored: [{ filename: "a.txt", reason: "no runnable file" }] };
+          return { identified, selected: false, category: "file", target: { filename: f.filename, orig_filename: f.filename, size: f.size, filetype: "data", media_type: "x", extrpath: [], container: true, ...hashes(readFileSync(f.path)), platforms: [] }, ignored: [{ filename: "a.txt", reason: "no runnable file" }] };
         },
       });
     expect((await through(home, extra(mk(true)), "a")).analysis.state).toBe("no_selected");

@@ -7,7 +7,8 @@ import { analysisPaths, binaryPath, taskPaths } from "./layout.ts";
 import type { PluginSet } from "./loader.ts";
 import type { FileTarget, UrlTarget } from "./plugin.ts";
 import { runStage, type StageOutcome } from "./runner.ts";
-import { identifyResultSchema, parseDoc, type AnalysisDoc, type IdentifyResult, type TaskDoc } from "./schemas.ts";
+import { hashFile } from "./hash.ts";
+import { identifyResultSchema, parseDoc, type AnalysisDoc, type IdentifyResult, type TargetFileDoc, type TaskDoc } from "./schemas.ts";
 import { assertAnalysisMove, assertTaskMove, TASK_UNFINISHED, type AnalysisState } from "./states.ts";
 import { mergeErrors, readAnalysis, readStageDoc, readTask, storeBinary, updateAnalysis, writeTask } from "./storage.ts";
 
@@ -35,7 +36,8 @@ function submittedTarget(home: string, a: AnalysisDoc): FileTarget | UrlTarget {
   const s = a.submitted;
   if (s.category === "url") return { category: "url", url: s.url as string };
   const f = s as AnalysisDoc["submitted"] & { filename: string; size: number; sha256: string; md5: string; sha1: string; sha512?: string };
-  return { category: "file", path: binaryPath(home, f.sha256), filename: f.filename, size: f.size, sha256: f.sha256, md5: f.md5, sha1: f.sha1, sha512: f.sha512 };
+  const known = (h: string | undefined) => h || undefined;
+  return { category: "file", path: binaryPath(home, f.sha256), filename: f.filename, size: f.size, sha256: f.sha256, md5: known(f.md5), sha1: known(f.sha1), sha512: known(f.sha512) };
 }
 
 /** The selected target for pre and post: the identified file in binaries/ (or the URL). */
@@ -76,6 +78,24 @@ function requireWritten(outcome: StageOutcome, path: string, what: string): void
   if (outcome.ok && !existsSync(path)) {
     outcome.ok = false;
     outcome.errors.fatal.push({ error: `${what} was not written: is the \`json\` reporter left out (process.disable)?`, traceback: "" });
+  }
+}
+
+type SubmittedFile = Extract<AnalysisDoc["submitted"], { category: "file" }> & { sha256: string; md5: string; sha1: string; sha512?: string };
+
+/** Cuckoo3 has the submitted file's hashes and type from the start; falc learns them in identification. */
+function completeSubmitted(home: string, s: SubmittedFile, ident: IdentifyResult): void {
+  const t = ident.target as Partial<TargetFileDoc>;
+  if (ident.category === "file" && t.sha256 === s.sha256) {
+    s.md5 = t.md5!;
+    s.sha1 = t.sha1!;
+    s.sha512 = t.sha512;
+    s.type = t.filetype!;
+    s.media_type = t.media_type!;
+  } else if (!s.md5) {
+    // The target was selected inside the submitted container: hash the container itself.
+    const h = hashFile(binaryPath(home, s.sha256), ["md5", "sha1", "sha512"] as const);
+    Object.assign(s, { md5: h.md5, sha1: h.sha1, sha512: h.sha512 });
   }
 }
 
@@ -126,11 +146,7 @@ export async function runIdentification(env: FlowEnv, analysisId: string): Promi
     const ident = parseDoc(identifyResultSchema, outcome.document, "identification");
     a.score = Math.max(a.score, outcome.score);
     mergeLabels(a, outcome.document);
-    if (a.submitted.category === "file" && ident.category === "file" && ident.target.sha256 === (a.submitted as { sha256: string }).sha256) {
-      const t = ident.target as { filetype: string; media_type: string };
-      a.submitted.type = t.filetype;
-      a.submitted.media_type = t.media_type;
-    }
+    if (a.submitted.category === "file") completeSubmitted(env.home, a.submitted as SubmittedFile, ident);
     const goOn = ident.selected || (!ident.identified && !env.config.cancel_unidentified);
     if (!goOn) return moveAnalysis(a, "no_selected");
     // Cuckoo3's merge_settings_ident: the submission's platforms win, then identification's, then the default.

@@ -85,8 +85,9 @@ export const submittedFileSchema = z.looseObject({
   category: z.literal("file"),
   filename: z.string(),
   size: z.number().int().min(0),
-  md5: hex(32),
-  sha1: hex(40),
+  // Empty until identification has hashed the file.
+  md5: z.union([hex(32), z.literal("")]),
+  sha1: z.union([hex(40), z.literal("")]),
   sha256: hex(64),
   media_type: z.string(),
   type: z.string(),

@@ -11,10 +11,7 @@ import { analysisSchema, parseDoc, settingsSchema, taskSchema, type AnalysisDoc,
 export interface StoredBinary {
   path: string;
   size: number;
-  md5: string;
-  sha1: string;
   sha256: string;
-  sha512: string;
 }
 
 /**
@@ -28,7 +25,8 @@ export function storeBinary(home: string, src: string): StoredBinary {
   // A reflink where the filesystem can, a kernel-side copy otherwise.
   copyFileSync(src, tmp, constants.COPYFILE_FICLONE);
   try {
-    const h = hashFile(tmp, ["md5", "sha1", "sha256", "sha512"] as const);
+    // Only the hash the name needs: the others are identification's work, done by the workers.
+    const h = hashFile(tmp, ["sha256"] as const);
     const dest = binaryPath(home, h.sha256);
     if (existsSync(dest)) {
       unlinkSync(tmp);
@@ -91,9 +89,8 @@ export function createAnalysis(home: string, sub: Submission, settings: Partial<
   if (sub.category === "file") {
     checkSubmittedFile(sub.path);
     binary = storeBinary(home, sub.path);
-    const { path: _p, ...h } = binary;
-    // sha512 is not a Cuckoo3 submitted field; kept so identification need not hash the file again.
-    submitted = { category: "file", filename: sub.filename ?? basename(sub.path), ...h, media_type: "", type: "" };
+    // md5, sha1, type and media_type are filled in by identification (Cuckoo3 has them at submission).
+    submitted = { category: "file", filename: sub.filename ?? basename(sub.path), size: binary.size, md5: "", sha1: "", sha256: binary.sha256, media_type: "", type: "" };
   } else {
     submitted = { category: "url", url: checkSubmittedUrl(sub.url) };
   }
