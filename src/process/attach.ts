@@ -1,4 +1,5 @@
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { fsyncDir } from "../core/atomic.ts";
 import { join, resolve } from "node:path";
 import { conflict, inputError } from "../core/errors.ts";
 import { splitTaskId } from "./ids.ts";
@@ -54,6 +55,16 @@ export function checkJsonLines(path: string): void {
   }
 }
 
+function copyDurably(src: string, dest: string): void {
+  copyFileSync(src, dest);
+  const fd = openSync(dest, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Put collected behaviour into task_<n>/ (replacing what an earlier run left) and make the task
  * pending_post: Cuckoo3's pending → run_completed → pending_post, or a reported/failed task again.
@@ -67,13 +78,15 @@ export async function attachBehaviour(home: string, taskId: string, files: Colle
     const staging = join(tp.dir, `.incoming-${process.pid}`);
     rmSync(staging, { recursive: true, force: true });
     mkdirSync(join(staging, "events"), { recursive: true });
-    for (const f of files.events) copyFileSync(f, join(staging, "events", f.slice(f.lastIndexOf("/") + 1)));
-    if (files.pcap) copyFileSync(files.pcap, join(staging, "dump.pcap"));
+    for (const f of files.events) copyDurably(f, join(staging, "events", f.slice(f.lastIndexOf("/") + 1)));
+    if (files.pcap) copyDurably(files.pcap, join(staging, "dump.pcap"));
+    fsyncDir(join(staging, "events"));
     rmSync(tp.events, { recursive: true, force: true });
     rmSync(tp.pcap, { force: true });
     renameSync(join(staging, "events"), tp.events);
     if (files.pcap) renameSync(join(staging, "dump.pcap"), tp.pcap);
     rmSync(staging, { recursive: true, force: true });
+    // task_<n>/ itself is synced when this update commits.
 
     if (task.state === "pending") {
       assertTaskMove(task.id, task.state, "run_completed");

@@ -19,7 +19,7 @@ export interface FlowEnv {
   config: ProcessConfig;
   log: Logger;
   signal: AbortSignal;
-  /** Scratch directory for this run; the caller removes it. */
+  /** Scratch directory for this stage run (it exists; the caller removes it afterwards). */
   workDir: string;
 }
 
@@ -59,12 +59,6 @@ function readIdentification(home: string, id: string): { doc: Record<string, unk
   const doc = readStageDoc(p);
   if (!doc) throw new Error(`${p} is missing`);
   return { doc, ident: parseDoc(identifyResultSchema, doc, p) };
-}
-
-function stageWorkDir(env: FlowEnv, name: string): string {
-  const d = `${env.workDir}/${name}`;
-  mkdirSync(d, { recursive: true });
-  return d;
 }
 
 /** A fatal error found by the core itself (not a plugin), in the same layout. */
@@ -128,7 +122,7 @@ export async function runIdentification(env: FlowEnv, analysisId: string): Promi
       target,
       identification: undefined,
       signal: env.signal,
-      workDir: stageWorkDir(env, "identification"),
+      workDir: env.workDir,
       log: env.log.child({ analysis_id: analysisId, stage: "identification" }),
       storeBinary: (p: string) => {
         const b = storeBinary(env.home, p);
@@ -181,7 +175,7 @@ export async function runPre(env: FlowEnv, analysisId: string): Promise<StageRes
         target,
         identification: read.doc,
         signal: env.signal,
-        workDir: stageWorkDir(env, "pre"),
+        workDir: env.workDir,
         log: env.log.child({ analysis_id: analysisId, stage: "pre" }),
       },
       document: (p) => preDocument(p, analysisId, i),
@@ -249,7 +243,7 @@ export async function runPost(env: FlowEnv, taskId: string): Promise<StageResult
         identification: read.doc,
         pre,
         signal: env.signal,
-        workDir: stageWorkDir(env, `post-${taskId}`),
+        workDir: env.workDir,
         log: env.log.child({ analysis_id: analysisId, task_id: taskId, stage: "post" }),
       },
       document: (p) => postDocument(p, taskId),

@@ -1,10 +1,11 @@
 import { chmodSync, closeSync, constants, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
-import { writeJsonAtomic } from "../core/atomic.ts";
+import { fsyncDir, writeJsonAtomic } from "../core/atomic.ts";
 import { inputError, notFound } from "../core/errors.ts";
 import { hashFile } from "./hash.ts";
 import { newAnalysisId } from "./ids.ts";
 import { analysisPaths, analysesRoot, binariesRoot, binaryPath, taskPaths } from "./layout.ts";
+import { commitWrites, writeStageJson } from "./durable.ts";
 import { withFileLock } from "./lock.ts";
 import { analysisSchema, parseDoc, settingsSchema, taskSchema, type AnalysisDoc, type Settings, type StageErrorsDoc, type TaskDoc } from "./schemas.ts";
 
@@ -18,9 +19,32 @@ export interface StoredBinary {
  * Copy a file into binaries/<h0>/<h1>/<sha256>. The copy is hashed (not the source), so the name
  * always matches the content even when the source changes meanwhile; an existing copy is kept.
  */
+/**
+ * Directories known to exist: creating them again is a wasted system call per file. Should one be
+ * removed meanwhile (a clean-up of old analyses), the ENOENT that follows re-creates it (inDir).
+ */
+const madeDirs = new Set<string>();
+function ensureDirOnce(dir: string): void {
+  if (madeDirs.has(dir)) return;
+  mkdirSync(dir, { recursive: true });
+  madeDirs.add(dir);
+}
+
+function inDir<T>(dir: string, fn: () => T): T {
+  ensureDirOnce(dir);
+  try {
+    return fn();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    madeDirs.delete(dir);
+    ensureDirOnce(dir);
+    return fn();
+  }
+}
+
 export function storeBinary(home: string, src: string): StoredBinary {
   const root = binariesRoot(home);
-  mkdirSync(root, { recursive: true });
+  ensureDirOnce(root);
   const tmp = join(root, `.incoming-${process.pid}-${Math.random().toString(36).slice(2)}`);
   // A reflink where the filesystem can, a kernel-side copy otherwise.
   copyFileSync(src, tmp, constants.COPYFILE_FICLONE);
@@ -38,8 +62,8 @@ export function storeBinary(home: string, src: string): StoredBinary {
         closeSync(fd);
       }
       chmodSync(tmp, 0o444);
-      mkdirSync(dirname(dest), { recursive: true });
-      renameSync(tmp, dest);
+      inDir(dirname(dest), () => renameSync(tmp, dest));
+      fsyncDir(dirname(dest));
     }
     return { path: dest, ...h };
   } catch (e) {
@@ -121,9 +145,8 @@ function makeAnalysisDir(home: string, now: Date): { id: string; dir: string } {
   for (;;) {
     const id = newAnalysisId(now);
     const { dir } = analysisPaths(home, id);
-    mkdirSync(dirname(dir), { recursive: true });
     try {
-      mkdirSync(dir);
+      inDir(dirname(dir), () => mkdirSync(dir));
       return { id, dir };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
@@ -168,17 +191,22 @@ export function readTask(home: string, taskId: string): TaskDoc {
   return parseDoc(taskSchema, readJsonFile(p, () => notFound(`no task ${taskId} (${p} is missing)`)), p);
 }
 
+/** Durable once the stage commits (updateAnalysis does, at its end). */
 export function writeTask(home: string, task: TaskDoc): void {
-  writeJsonAtomic(taskPaths(home, task.id).taskJson, task);
+  writeStageJson(taskPaths(home, task.id).taskJson, task);
 }
 
-/** Read-modify-write analysis.json (and anything else fn touches) under the analysis's lock. */
+/**
+ * Read-modify-write analysis.json (and anything else fn touches) under the analysis's lock; this is
+ * where a stage commits: every directory the stage wrote into is fsynced here.
+ */
 export async function updateAnalysis<T>(home: string, id: string, fn: (a: AnalysisDoc) => T | Promise<T>): Promise<{ analysis: AnalysisDoc; value: T }> {
   const paths = analysisPaths(home, id);
   return withFileLock(paths.analysisJson + ".lock", async () => {
     const analysis = readAnalysis(home, id);
     const value = await fn(analysis);
-    writeJsonAtomic(paths.analysisJson, analysis);
+    writeStageJson(paths.analysisJson, analysis);
+    commitWrites();
     return { analysis, value };
   });
 }

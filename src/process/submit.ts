@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../core/config.ts";
 import { FalcError, workFailed } from "../core/errors.ts";
@@ -25,28 +25,40 @@ export interface LocalOptions {
   signal?: AbortSignal;
 }
 
-async function localEnv(o: LocalOptions, name: string): Promise<{ env: FlowEnv; done(): void }> {
-  const workDir = join(homePaths(o.home).run, "work", `process-${name}-${process.pid}`);
-  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+/**
+ * Plugins and settings once, and one scratch directory for this process, emptied after each stage
+ * run (a stage gets it empty) and removed when the process exits.
+ */
+let scratch: string | null = null;
+
+async function localEnv(o: LocalOptions) {
   const base = await processEnvBase(o.config, o.log, o.pluginDirs);
-  return {
-    env: { home: o.home, log: o.log, signal: o.signal ?? new AbortController().signal, workDir, ...base },
-    done: () => rmSync(workDir, { recursive: true, force: true }),
+  const signal = o.signal ?? new AbortController().signal;
+  if (!scratch) {
+    const dir = join(homePaths(o.home).run, "work", `process-local-${process.pid}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    scratch = dir;
+  }
+  const workDir = scratch;
+  const inStage = async <T>(fn: (env: FlowEnv) => Promise<T>): Promise<T> => {
+    try {
+      return await fn({ home: o.home, log: o.log, signal, workDir, ...base });
+    } finally {
+      for (const f of readdirSync(workDir)) rmSync(join(workDir, f), { recursive: true, force: true });
+    }
   };
+  return { config: base.config, inStage };
 }
 
 /** `falc process FILE`: submit, then identification and pre in this process (no workers). */
 export async function processLocally(o: LocalOptions, sub: Submission, settings: Partial<Settings>): Promise<string> {
   // Plugins first: a broken plugin directory is refused before anything is stored.
-  const { env, done } = await localEnv(o, "local");
-  try {
-    const { analysis } = createAnalysis(o.home, sub, { timeout: env.config.timeout, ...settings });
-    const r = await runIdentification(env, analysis.id);
-    if (r.next === "pre") await runPre(env, analysis.id);
-    return analysis.id;
-  } finally {
-    done();
-  }
+  const { config, inStage } = await localEnv(o);
+  const { analysis } = createAnalysis(o.home, sub, { timeout: config.timeout, ...settings });
+  const r = await inStage((env) => runIdentification(env, analysis.id));
+  if (r.next === "pre") await inStage((env) => runPre(env, analysis.id));
+  return analysis.id;
 }
 
 /** `falc process FILE --submit`: store it and queue identification for `falc worker --stage identification,pre`. */
@@ -66,12 +78,8 @@ export async function submitPost(queue: Queue, taskId: string, priority = 1): Pr
 
 /** `falc process post ID --task-dir DIR`: run post for one task here. */
 export async function postLocally(o: LocalOptions, taskId: string): Promise<void> {
-  const { env, done } = await localEnv(o, "post");
-  try {
-    await runPost(env, taskId);
-  } finally {
-    done();
-  }
+  const { inStage } = await localEnv(o);
+  await inStage((env) => runPost(env, taskId));
 }
 
 /**

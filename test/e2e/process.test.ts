@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFalc, tempHome } from "./helpers.ts";
 
@@ -101,6 +101,8 @@ describe("falc process", () => {
     expect(text.stdout).toContain(`sha256     ${sha}`);
     expect(text.stdout).toContain("type       ELF");
     expect(text.stdout).toContain("score      0 (no signatures)");
+    // The scratch directory of the local run is gone.
+    expect(readdirSync(join(H.home, "run/work"))).toEqual([]);
   });
 
   test("a text file and a zip made here, in one call", async () => {
