@@ -203,7 +203,9 @@ describe("falc worker on a terminal", () => {
     const { FALC } = await import("./helpers.ts");
     const sh = (args: string[]) => Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" });
     sh(["kill-session", "-t", session]);
-    const started = sh(["new-session", "-d", "-s", session, "-x", "160", "-y", "40", `FALC_HOME=${h} ${FALC} worker --stage noop --count noop=2 --health-port 0; echo EXITED $?; sleep 60`]);
+    // The pane's environment is the tmux server's, not ours: the log level is set in the command
+    // (scripts/test exports FALC_LOG_LEVEL=warn, which would drop the info line checked below).
+    const started = sh(["new-session", "-d", "-s", session, "-x", "160", "-y", "40", `FALC_HOME=${h} FALC_LOG_LEVEL=info ${FALC} worker --stage noop --count noop=2 --health-port 0; echo EXITED $?; sleep 60`]);
     expect(started.exitCode).toBe(0);
     try {
       const pane = () => sh(["capture-pane", "-p", "-t", session]).stdout.toString();
