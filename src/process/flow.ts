@@ -159,9 +159,8 @@ export async function runPre(env: FlowEnv, analysisId: string): Promise<StageRes
   let outcome: StageOutcome;
   let ident: IdentifyResult | null = null;
   try {
-    const read = readIdentification(env.home, analysisId);
-    ident = read.ident;
-    const i = ident;
+    const { doc, ident: i } = readIdentification(env.home, analysisId);
+    ident = i;
     const target = selectedTarget(env.home, i);
     outcome = await runStage({
       stage: "pre",
@@ -173,7 +172,7 @@ export async function runPre(env: FlowEnv, analysisId: string): Promise<StageRes
         analysisDir: paths.dir,
         category: analysis.category,
         target,
-        identification: read.doc,
+        identification: doc,
         signal: env.signal,
         workDir: env.workDir,
         log: env.log.child({ analysis_id: analysisId, stage: "pre" }),
