@@ -120,6 +120,17 @@ describe("identification → pre → tasks", () => {
     expect(r.analysis.submitted).toMatchObject({ md5: outer.md5, sha1: outer.sha1, sha256: outer.sha256, type: "" });
   });
 
+  test("plugins see the submission's settings (the archive password, the platforms asked for)", async () => {
+    const home = join(t.dir, "h11");
+    const seen: unknown[] = [];
+    const env = flowEnv(home, await pluginSet(extra(proc({ NAME: "peek", STAGE: "identification", start: (c) => void seen.push(c.settings) }), proc({ NAME: "peek2", start: (c) => void seen.push(c.settings?.password) }))));
+    const { analysis } = createAnalysis(home, { category: "file", path: sample("PK") }, { password: "infected", platforms: [{ platform: "windows", os_version: "10" }] });
+    await runIdentification(env, analysis.id);
+    await runPre(env, analysis.id);
+    expect(seen[0]).toMatchObject({ password: "infected", platforms: [{ platform: "windows", os_version: "10" }], extrpath: [], options: {} });
+    expect(seen[1]).toBe("infected");
+  });
+
   test("a selected target that nobody stored makes pre fatal with a message saying so", async () => {
     const home = join(t.dir, "h5");
     const identify = proc({

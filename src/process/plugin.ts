@@ -75,6 +75,15 @@ export interface UrlTarget {
   url: string;
 }
 
+export interface AnalysisSettings {
+  password: string;
+  extrpath: string[];
+  platforms: { platform: string; os_version: string }[];
+  options: Record<string, unknown>;
+  timeout: number;
+  priority: number;
+}
+
 export interface ProcessingContext {
   stage: ProcessingStage;
   analysisId: string;
@@ -102,6 +111,11 @@ export interface ProcessingContext {
   config: Record<string, unknown>;
   /** Per plugin, per run: carry state from init() to start() to cleanup(). */
   state: Record<string, unknown>;
+  /**
+   * analysis.json's settings as submitted: `password` of the submitted archive, `extrpath` (a file
+   * to select inside it), `platforms` asked for, `options` (free-form, Cuckoo3's), timeout, priority.
+   */
+  settings?: AnalysisSettings;
   /**
    * In identification: copy a file (e.g. the target extracted from a container, still in workDir)
    * into storage/binaries/<h0>/<h1>/<sha256>; pre analyses the selected target from there.
