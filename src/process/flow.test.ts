@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { builtinPlugins } from "../../plugins/builtin.ts";
 import { attachBehaviour, collectedFiles } from "./attach.ts";
@@ -89,34 +89,33 @@ describe("identification → pre → tasks", () => {
     expect(r.analysis.tasks.map((x) => x.os_version)).toEqual(["10", "7"]);
   });
 
-  test("a target selected inside a container is stored by the plugin and is what pre analyses", async () => {
+  test("a target selected inside a container: pre gets the archive's path, the extrpath and the selected file's facts", async () => {
     const home = join(t.dir, "h4");
     const inner = new TextEncoder().encode("MZ inner payload");
     const identify = proc({
       NAME: "identify",
       STAGE: "identification",
       ORDER: 1,
-      start: (c) => {
-        const p = join(c.workDir, "inner.exe");
-        writeFileSync(p, inner);
-        const stored = c.storeBinary!(p);
-        return {
-          identified: true,
-          selected: true,
-          category: "file",
-          target: { filename: "inner.exe", orig_filename: "inner.exe", size: inner.length, filetype: "PE32", media_type: "application/x-dosexec", extrpath: ["inner.exe"], container: false, ...hashes(inner), sha256: stored.sha256, platforms: [] },
-          ignored: [{ filename: "readme.txt", reason: "not selected" }],
-        };
-      },
+      start: () => ({
+        identified: true,
+        selected: true,
+        category: "file",
+        target: { filename: "inner.exe", orig_filename: "inner.exe", size: inner.length, filetype: "PE32", media_type: "application/x-dosexec", extrpath: ["inner.exe"], container: false, ...hashes(inner), platforms: [] },
+        ignored: [{ filename: "readme.txt", reason: "not selected" }],
+      }),
     });
-    let seen = "";
-    const reader = proc({ NAME: "reader", start: (c) => void (seen = readFileSync((c.target as FileTarget).path, "utf8")) });
-    const r = await through(home, extra(identify, reader), "PK\x03\x04 outer archive");
+    let seen: FileTarget | null = null;
+    let bytes = "";
+    const reader = proc({ NAME: "reader", start: (c) => void ((seen = c.target as FileTarget), (bytes = readFileSync(seen.path, "latin1"))) });
+    const outerText = "PK\x03\x04 outer archive";
+    const r = await through(home, extra(identify, reader), outerText);
     expect(r.analysis.state).toBe("tasks_pending");
-    expect(seen).toBe("MZ inner payload");
+    const outer = hashes(new TextEncoder().encode(outerText));
+    expect(bytes).toBe(outerText);
+    expect(seen!).toMatchObject({ category: "file", filename: "inner.exe", size: inner.length, extrpath: ["inner.exe"], ...hashes(inner) });
+    expect(seen!.path).toBe(realpathSync(join(analysisPaths(home, r.id).dir, "binary")));
     expect(r.analysis.target).toMatchObject({ filename: "inner.exe", extrpath: ["inner.exe"] });
     // The submitted container's own hashes, not the selected file's.
-    const outer = hashes(new TextEncoder().encode("PK\x03\x04 outer archive"));
     expect(r.analysis.submitted).toMatchObject({ md5: outer.md5, sha1: outer.sha1, sha256: outer.sha256, type: "" });
   });
 
@@ -131,19 +130,17 @@ describe("identification → pre → tasks", () => {
     expect(seen[1]).toBe("infected");
   });
 
-  test("a selected target that nobody stored makes pre fatal with a message saying so", async () => {
+  test("a submitted file gone from the store makes pre fatal with a message saying so", async () => {
     const home = join(t.dir, "h5");
-    const identify = proc({
-      NAME: "identify",
-      STAGE: "identification",
-      ORDER: 1,
-      start: () => ({ identified: true, selected: true, category: "file", target: { filename: "inner.exe", orig_filename: "inner.exe", size: 1, filetype: "PE32", media_type: "x", extrpath: ["inner.exe"], container: false, ...hashes(new Uint8Array([1])), platforms: [] }, ignored: [] }),
-    });
-    const r = await through(home, extra(identify), "PK\x03\x04");
-    expect(r.analysis.state).toBe("fatal_error");
-    expect(r.analysis.errors.fatal[0]!.error).toContain("is not in storage/binaries");
-    expect(r.analysis.errors.fatal[0]!.error).toContain("ctx.storeBinary");
-    expect(r.analysis.tasks).toEqual([]);
+    const env = flowEnv(home, await pluginSet(builtinPlugins));
+    const { analysis, binary } = createAnalysis(home, { category: "file", path: sample("gone soon") });
+    await runIdentification(env, analysis.id);
+    rmSync(binary!.path);
+    await runPre(env, analysis.id);
+    const a = readAnalysis(home, analysis.id);
+    expect(a.state).toBe("fatal_error");
+    expect(a.errors.fatal[0]!.error).toBe(`the submitted file is gone from storage/binaries (${binary!.path})`);
+    expect(a.tasks).toEqual([]);
   });
 
   test("a malformed `identify` result is a fatal identification with the key at fault", async () => {

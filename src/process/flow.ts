@@ -10,7 +10,7 @@ import { runStage, type StageOutcome } from "./runner.ts";
 import { hashFile } from "./hash.ts";
 import { identifyResultSchema, parseDoc, type AnalysisDoc, type IdentifyResult, type TargetFileDoc, type TaskDoc } from "./schemas.ts";
 import { assertAnalysisMove, assertTaskMove, TASK_UNFINISHED, type AnalysisState } from "./states.ts";
-import { mergeErrors, readAnalysis, readStageDoc, readTask, storeBinary, updateAnalysis, writeTask } from "./storage.ts";
+import { mergeErrors, readAnalysis, readStageDoc, readTask, updateAnalysis, writeTask } from "./storage.ts";
 
 /** What a stage needs from wherever it runs (a worker child or `falc process` itself). */
 export interface FlowEnv {
@@ -40,18 +40,17 @@ function submittedTarget(home: string, a: AnalysisDoc): FileTarget | UrlTarget {
   return { category: "file", path: binaryPath(home, f.sha256), filename: f.filename, size: f.size, sha256: f.sha256, md5: known(f.md5), sha1: known(f.sha1), sha512: known(f.sha512) };
 }
 
-/** The selected target for pre and post: the identified file in binaries/ (or the URL). */
-function selectedTarget(home: string, ident: IdentifyResult): FileTarget | UrlTarget {
+/**
+ * The selected target for pre and post: the submitted file (the analysis's `binary`) and, for a file
+ * chosen inside it, its extrpath; filename, size and hashes are the selected file's (or the URL).
+ */
+function selectedTarget(home: string, a: AnalysisDoc, ident: IdentifyResult): FileTarget | UrlTarget {
   const t = ident.target as Record<string, unknown>;
   if (ident.category === "url") return { category: "url", url: String(t.url) };
-  const sha256 = String(t.sha256);
-  const path = binaryPath(home, sha256);
-  if (!existsSync(path))
-    throw new Error(
-      `the selected target ${String(t.filename)} (sha256 ${sha256}) is not in storage/binaries: ` +
-        "the identification plugin that selected it from a container must store it with ctx.storeBinary",
-    );
-  return { category: "file", path, filename: String(t.filename), size: Number(t.size), sha256, md5: String(t.md5), sha1: String(t.sha1), sha512: String(t.sha512) };
+  const path = binaryPath(home, (a.submitted as { sha256: string }).sha256);
+  if (!existsSync(path)) throw new Error(`the submitted file is gone from storage/binaries (${path})`);
+  const extrpath = Array.isArray(t.extrpath) ? (t.extrpath as string[]) : [];
+  return { category: "file", path, filename: String(t.filename), size: Number(t.size), sha256: String(t.sha256), md5: String(t.md5), sha1: String(t.sha1), sha512: String(t.sha512), extrpath };
 }
 
 function readIdentification(home: string, id: string): { doc: Record<string, unknown>; ident: IdentifyResult } {
@@ -125,10 +124,6 @@ export async function runIdentification(env: FlowEnv, analysisId: string): Promi
       signal: env.signal,
       workDir: env.workDir,
       log: env.log.child({ analysis_id: analysisId, stage: "identification" }),
-      storeBinary: (p: string) => {
-        const b = storeBinary(env.home, p);
-        return { path: b.path, sha256: b.sha256 };
-      },
     },
     document: (p) => identificationDocument(p, target),
   });
@@ -162,7 +157,7 @@ export async function runPre(env: FlowEnv, analysisId: string): Promise<StageRes
   try {
     const { doc, ident: i } = readIdentification(env.home, analysisId);
     ident = i;
-    const target = selectedTarget(env.home, i);
+    const target = selectedTarget(env.home, analysis, i);
     outcome = await runStage({
       stage: "pre",
       plugins: env.plugins,
@@ -240,7 +235,7 @@ export async function runPost(env: FlowEnv, taskId: string): Promise<StageResult
         analysisDir: paths.dir,
         taskDir: tp.dir,
         category: analysis.category,
-        target: selectedTarget(env.home, read.ident),
+        target: selectedTarget(env.home, analysis, read.ident),
         identification: read.doc,
         pre,
         settings: analysis.settings,

@@ -36,8 +36,9 @@
  *
  * When `identify` is not among the identification processors, the core derives the identification
  * from what it has (the submission, and `fallback_identify` when present) so pre can still run.
- * A selected target inside a container (extrpath not empty) must be stored in binaries/ by the plugin
- * that extracted it (ctx.storeBinary); pre analyses binaries/<target.sha256>.
+ * In pre and post, ctx.target is the selected target: `path` is the submitted file (binaries/…), and
+ * for a file selected inside it `extrpath` says where (identification's target.extrpath), while
+ * filename, size and hashes are the selected file's.
  */
 import { join } from "node:path";
 import { splitAnalysisId, splitTaskId } from "./ids.ts";

@@ -64,10 +64,16 @@ export interface FileTarget {
   filename: string;
   size: number;
   sha256: string;
-  /** The other hashes of the file at `path`, when the core already computed them (the submitted file). */
+  /** The target's other hashes when already known (in pre and post: identification's; in identification: absent). */
   md5?: string;
   sha1?: string;
   sha512?: string;
+  /**
+   * In pre and post: where the selected target lies inside the archive at `path` (identification's
+   * target.extrpath); filename, size and hashes are then the selected file's. Empty or absent: the
+   * target is the file at `path` itself.
+   */
+  extrpath?: string[];
 }
 
 export interface UrlTarget {
@@ -116,11 +122,6 @@ export interface ProcessingContext {
    * to select inside it), `platforms` asked for, `options` (free-form, Cuckoo3's), timeout, priority.
    */
   settings?: AnalysisSettings;
-  /**
-   * In identification: copy a file (e.g. the target extracted from a container, still in workDir)
-   * into storage/binaries/<h0>/<h1>/<sha256>; pre analyses the selected target from there.
-   */
-  storeBinary?(path: string): { path: string; sha256: string };
 }
 
 export interface Processor {
