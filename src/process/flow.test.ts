@@ -2,7 +2,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { builtinPlugins } from "../../plugins/builtin.ts";
+import fallbackIdentify from "../../plugins/identification/fallback.ts";
+import htmlReport from "../../plugins/reporting/html.ts";
+import jsonDump from "../../plugins/reporting/json.ts";
 import { attachBehaviour, collectedFiles } from "./attach.ts";
 import { runIdentification, runPost, runPre } from "./flow.ts";
 import { analysisPaths, taskPaths } from "./layout.ts";
@@ -22,7 +24,9 @@ function sample(content: string | Uint8Array, name = "sample.bin"): string {
 }
 const hashes = (b: Uint8Array) => Object.fromEntries(["md5", "sha1", "sha256", "sha512"].map((a) => [a, createHash(a).update(b).digest("hex")]));
 const proc = (o: Partial<Processor> & { NAME: string }): Processor => ({ kind: "processor", KEY: o.NAME, ORDER: 10, STAGE: "pre", CATEGORY: ["file", "url"], start: () => undefined, ...o });
-const extra = (...ps: Processor[]): PluginFactory[] => [...builtinPlugins, () => ps];
+/** The framework's own plugins only, so these tests do not depend on what else is built in. */
+const core: PluginFactory[] = [fallbackIdentify, jsonDump, htmlReport];
+const extra = (...ps: Processor[]): PluginFactory[] => [...core, () => ps];
 
 async function through(home: string, factories: PluginFactory[], content: string | Uint8Array, over = {}) {
   const env = flowEnv(home, await pluginSet(factories, over), over);
@@ -36,7 +40,7 @@ describe("identification → pre → tasks", () => {
   test("without an `identify` processor the core derives the target; one task per identified platform", async () => {
     const home = join(t.dir, "h1");
     const elf = new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, ...new Array(56).fill(0)]);
-    const r = await through(home, builtinPlugins, elf);
+    const r = await through(home, core, elf);
     expect(r.analysis.state).toBe("tasks_pending");
     const p = analysisPaths(home, r.id);
     const ident = readStageDoc(p.identificationJson)!;
@@ -55,7 +59,7 @@ describe("identification → pre → tasks", () => {
 
   test("no identified platform → process.default_platform; a submission's platforms win", async () => {
     const home = join(t.dir, "h2");
-    const r = await through(home, builtinPlugins, "just text\n", { default_platform: { platform: "linux", os_version: "12" } });
+    const r = await through(home, core, "just text\n", { default_platform: { platform: "linux", os_version: "12" } });
     expect(r.analysis.tasks.map((x) => [x.platform, x.os_version])).toEqual([["linux", "12"]]);
     const env = r.env;
     const { analysis } = createAnalysis(home, { category: "file", path: sample("x") }, { platforms: [{ platform: "windows", os_version: "10" }, { platform: "windows", os_version: "11" }] });
@@ -132,7 +136,7 @@ describe("identification → pre → tasks", () => {
 
   test("a submitted file gone from the store makes pre fatal with a message saying so", async () => {
     const home = join(t.dir, "h5");
-    const env = flowEnv(home, await pluginSet(builtinPlugins));
+    const env = flowEnv(home, await pluginSet(core));
     const { analysis, binary } = createAnalysis(home, { category: "file", path: sample("gone soon") });
     await runIdentification(env, analysis.id);
     rmSync(binary!.path);
@@ -182,7 +186,7 @@ describe("identification → pre → tasks", () => {
 
   test("a stage runs only in its state: a second identification or pre changes nothing", async () => {
     const home = join(t.dir, "h9");
-    const r = await through(home, builtinPlugins, "x");
+    const r = await through(home, core, "x");
     const again = await runIdentification(r.env, r.id);
     expect(again.outcome).toBeNull();
     expect((await runPre(r.env, r.id)).outcome).toBeNull();
@@ -191,7 +195,7 @@ describe("identification → pre → tasks", () => {
 
   test("without the json reporter, a stage is fatal: the next one would have nothing to read", async () => {
     const home = join(t.dir, "h10");
-    const r = await through(home, builtinPlugins, "x", { disable: ["json"] });
+    const r = await through(home, core, "x", { disable: ["json"] });
     expect(r.analysis.state).toBe("fatal_error");
     expect(r.analysis.errors.fatal[0]!.error).toContain("identification.json was not written");
   });
@@ -270,7 +274,7 @@ describe("post", () => {
 
   test("bad collected behaviour is refused before anything changes", async () => {
     const home = join(t.dir, "p4");
-    const r = await through(home, builtinPlugins, "x");
+    const r = await through(home, core, "x");
     const bad = collected([['{"ok":1}', "{not json"]]);
     expect(() => collectedFiles(bad)).toThrow(/log0\.json:2: not JSON/);
     expect(() => collectedFiles(collected([["[1,2]"]]))).toThrow(/log0\.json:1: an event must be a JSON object/);

@@ -113,7 +113,7 @@ describe.each(["sqlite", "redis"])("falc worker --stage identification,pre,post 
     // Post on the worker too.
     const collected = join(home, "collected");
     mkdirSync(join(collected, "events"), { recursive: true });
-    writeFileSync(join(collected, "events", "a.json"), '{"kind":"process"}\n{"kind":"file"}\n');
+    writeFileSync(join(collected, "events", "a.json"), '{"ts":0,"type":"process","action":"create","pid":5}\n{"ts":1,"type":"file","action":"read","pid":5,"path":"/etc/hosts"}\n');
     const post = await runFalc(["process", "post", later.analysis_id, "--task-dir", collected, "--submit", "--wait", "--queue", queue, "--json"], { env });
     expect(post.stderr).toBe("");
     expect(post.code).toBe(0);
