@@ -92,6 +92,15 @@ function completeSubmitted(home: string, s: SubmittedFile, ident: IdentifyResult
   }
 }
 
+/** The parent exists (the analysis directory); a retried stage finds the directory already there. */
+function mkdirIfNew(dir: string): void {
+  try {
+    mkdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
+}
+
 function moveAnalysis(a: AnalysisDoc, to: AnalysisState): void {
   assertAnalysisMove(a.id, a.state, to);
   a.state = to;
@@ -202,7 +211,7 @@ export async function runPre(env: FlowEnv, analysisId: string): Promise<StageRes
         machine: "",
         errors: { errors: [], fatal: [] },
       };
-      mkdirSync(taskPaths(env.home, task.id).dir, { recursive: true });
+      mkdirIfNew(taskPaths(env.home, task.id).dir);
       writeTask(env.home, task);
       return { id: task.id, platform: task.platform, os_version: task.os_version, state: task.state, score: 0 };
     });

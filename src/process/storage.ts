@@ -2,7 +2,7 @@ import { chmodSync, closeSync, constants, copyFileSync, existsSync, fsyncSync, m
 import { basename, dirname, join, relative } from "node:path";
 import { fsyncDir, writeJsonAtomic } from "../core/atomic.ts";
 import { inputError, notFound } from "../core/errors.ts";
-import { hashFile } from "./hash.ts";
+import { hashFd } from "./hash.ts";
 import { newAnalysisId } from "./ids.ts";
 import { analysisPaths, analysesRoot, binariesRoot, binaryPath, taskPaths } from "./layout.ts";
 import { commitWrites, writeStageJson } from "./durable.ts";
@@ -49,18 +49,21 @@ export function storeBinary(home: string, src: string): StoredBinary {
   // A reflink where the filesystem can, a kernel-side copy otherwise.
   copyFileSync(src, tmp, constants.COPYFILE_FICLONE);
   try {
-    // Only the hash the name needs: the others are identification's work, done by the workers.
-    const h = hashFile(tmp, ["sha256"] as const);
+    const fd = openSync(tmp, "r");
+    let h: { size: number; sha256: string };
+    let fresh = false;
+    try {
+      // Only the hash the name needs: the others are identification's work, done by the workers.
+      h = hashFd(fd, ["sha256"] as const);
+      fresh = !existsSync(binaryPath(home, h.sha256));
+      if (fresh) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     const dest = binaryPath(home, h.sha256);
-    if (existsSync(dest)) {
+    if (!fresh) {
       unlinkSync(tmp);
     } else {
-      const fd = openSync(tmp, "r");
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
       chmodSync(tmp, 0o444);
       inDir(dirname(dest), () => renameSync(tmp, dest));
       fsyncDir(dirname(dest));
