@@ -3,6 +3,8 @@
 //   local   one `falc process FILE...` run: submit (copy + hash), identification and pre, in one process
 //   worker  `falc process --submit FILE...`, then `falc worker --stage identification,pre` with N children
 //           per stage, from the first submit to the last pre finished
+// FALC_HOME is a temp dir: TMPDIR=/dev/shm takes the disk out and shows the CPU side alone (each
+// analysis makes ~13 fsyncs, so on a busy disk the latency of fsync is what the figure measures).
 // Usage: bun scripts/bench/process.ts [--files 1000] [--children 2]   (uses $FALC_BIN or dist/falc)
 import { lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
