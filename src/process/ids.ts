@@ -24,6 +24,10 @@ export function isAnalysisId(s: string): boolean {
   return ANALYSIS_ID.test(s);
 }
 
+export function isTaskId(s: string): boolean {
+  return TASK_ID.test(s);
+}
+
 export function splitAnalysisId(id: string): { day: string; part: string } {
   const m = ANALYSIS_ID.exec(id);
   if (!m) throw inputError(`\`${id}\` is not an analysis id (YYYYMMDD-XXXXXX, e.g. 20261125-A1B2C3)`);

@@ -7,12 +7,12 @@ import type { StageContext, StageHandler } from "../core/stage.ts";
 import type { Queue } from "../queue/types.ts";
 import { processConfig } from "./config.ts";
 import { runIdentification, runPost, runPre, type FlowEnv, type StageResult } from "./flow.ts";
-import { isAnalysisId } from "./ids.ts";
+import { isAnalysisId, isTaskId } from "./ids.ts";
 import { pluginsOnce } from "./loader.ts";
 
 const analysisId = z.string().refine(isAnalysisId, "must be an analysis id YYYYMMDD-XXXXXX");
 const analysisPayload = z.object({ analysis_id: analysisId }).strict();
-const taskPayload = z.object({ task_id: z.string().regex(/^\d{8}-[A-Z0-9]{6}_[1-9]\d{0,3}$/, "must be a task id <analysis id>_<n>") }).strict();
+const taskPayload = z.object({ task_id: z.string().refine(isTaskId, "must be a task id <analysis id>_<n>") }).strict();
 type AnalysisPayload = z.infer<typeof analysisPayload>;
 type TaskPayload = z.infer<typeof taskPayload>;
 

@@ -16,10 +16,6 @@ export interface StoredBinary {
 }
 
 /**
- * Copy a file into binaries/<h0>/<h1>/<sha256>. The copy is hashed (not the source), so the name
- * always matches the content even when the source changes meanwhile; an existing copy is kept.
- */
-/**
  * Directories known to exist: creating them again is a wasted system call per file. Should one be
  * removed meanwhile (a clean-up of old analyses), the ENOENT that follows re-creates it (inDir).
  */
@@ -42,13 +38,17 @@ function inDir<T>(dir: string, fn: () => T): T {
   }
 }
 
+/**
+ * Copy a file into binaries/<h0>/<h1>/<sha256>. The copy is hashed (not the source), so the name
+ * always matches the content even when the source changes meanwhile; an existing copy is kept.
+ */
 export function storeBinary(home: string, src: string): StoredBinary {
   const root = binariesRoot(home);
   ensureDirOnce(root);
   const tmp = join(root, `.incoming-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  // A reflink where the filesystem can, a kernel-side copy otherwise.
-  copyFileSync(src, tmp, constants.COPYFILE_FICLONE);
   try {
+    // A reflink where the filesystem can, a kernel-side copy otherwise.
+    copyFileSync(src, tmp, constants.COPYFILE_FICLONE);
     const fd = openSync(tmp, "r");
     let h: { size: number; sha256: string };
     let fresh = false;
@@ -170,10 +170,6 @@ function readJsonFile(path: string, missing: () => Error): unknown {
   } catch (e) {
     throw inputError(`${path}: not valid JSON (${(e as Error).message})`);
   }
-}
-
-export function analysisExists(home: string, id: string): boolean {
-  return existsSync(analysisPaths(home, id).analysisJson);
 }
 
 export function readAnalysis(home: string, id: string): AnalysisDoc {

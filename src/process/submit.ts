@@ -2,13 +2,14 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../core/config.ts";
 import { FalcError, workFailed } from "../core/errors.ts";
-import { silentLogger, type Logger } from "../core/logger.ts";
+import type { Logger } from "../core/logger.ts";
 import { homePaths } from "../core/paths.ts";
 import type { Queue } from "../queue/types.ts";
+import { processConfig } from "./config.ts";
 import { runIdentification, runPost, runPre, type FlowEnv } from "./flow.ts";
 import type { Settings } from "./schemas.ts";
 import { processEnvBase } from "./stages.ts";
-import { ANALYSIS_SETTLED } from "./states.ts";
+import { ANALYSIS_SETTLED, type AnalysisState } from "./states.ts";
 import { createAnalysis, readAnalysis, readTask, type Submission } from "./storage.ts";
 
 /** A file when the path exists; otherwise it must be an http(s) URL. */
@@ -63,8 +64,8 @@ export async function processLocally(o: LocalOptions, sub: Submission, settings:
 
 /** `falc process FILE --submit`: store it and queue identification for `falc worker --stage identification,pre`. */
 export async function submitToQueue(o: { home: string; config: Config; queue: Queue }, sub: Submission, settings: Partial<Settings>): Promise<string> {
-  const { config } = await processEnvBase(o.config, silentLogger);
-  const { analysis } = createAnalysis(o.home, sub, { timeout: config.timeout, ...settings });
+  // The workers' plugins do the work: only the settings are needed here.
+  const { analysis } = createAnalysis(o.home, sub, { timeout: processConfig(o.config).timeout, ...settings });
   await o.queue.enqueue({ stage: "identification", payload: { analysis_id: analysis.id }, id: `identification-${analysis.id}`, priority: analysis.settings.priority });
   return analysis.id;
 }
@@ -92,20 +93,20 @@ export async function waitForAnalysis(
   id: string,
   task?: { taskId: string; queueId: string },
 ): Promise<void> {
-  const taskId = task?.taskId;
   const queueIds = task ? [task.queueId] : [`identification-${id}`, `pre-${id}`];
+  const state = () => (task ? readTask(o.home, task.taskId).state : readAnalysis(o.home, id).state);
+  const settled = (s: string) => (task ? s === "reported" || s === "fatal_error" : ANALYSIS_SETTLED.includes(s as AnalysisState));
   let last = "";
   for (;;) {
     if (o.signal?.aborted) throw new FalcError("work_failed", `stopped waiting for ${id}`);
-    const state = taskId ? readTask(o.home, taskId).state : readAnalysis(o.home, id).state;
-    if (state !== last) o.onState?.((last = state));
-    if (taskId ? state === "reported" || state === "fatal_error" : ANALYSIS_SETTLED.includes(state as never)) return;
+    const now = state();
+    if (now !== last) o.onState?.((last = now));
+    if (settled(now)) return;
     for (const qid of queueIds) {
       const t = await o.queue.get(qid);
       if (t && (t.status === "failed" || t.status === "cancelled")) {
         // The stage may have recorded the outcome just before the task ended: look once more.
-        const again = taskId ? readTask(o.home, taskId).state : readAnalysis(o.home, id).state;
-        if (taskId ? again === "reported" || again === "fatal_error" : ANALYSIS_SETTLED.includes(again as never)) return;
+        if (settled(state())) return;
         throw workFailed(`queue task ${qid} ${t.status}${t.error ? `: ${t.error.message}` : ""}`);
       }
     }
