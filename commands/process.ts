@@ -3,6 +3,7 @@ import { FalcCommand } from "../src/cli/base.ts";
 import { parseIntOption } from "../src/cli/options.ts";
 import { EXIT, usageError } from "../src/core/errors.ts";
 import { parsePlatforms, scoreExit } from "../src/process/cli.ts";
+import { checkSubmission } from "../src/process/storage.ts";
 import { processLocally, submissionOf, submitToQueue, waitForAnalysis } from "../src/process/submit.ts";
 import { formatSummary, summarize, type AnalysisSummary } from "../src/process/summary.ts";
 
@@ -54,6 +55,8 @@ export class ProcessCommand extends FalcCommand {
     };
     const home = this.config.home;
     const subs = this.targets.map(submissionOf);
+    // Every input checked before the first is stored: a typo in the tenth name costs nothing.
+    for (const sub of subs) checkSubmission(sub);
 
     const ids: string[] = [];
     const tty = Boolean(process.stderr.isTTY) && subs.length > 1;
@@ -68,7 +71,7 @@ export class ProcessCommand extends FalcCommand {
         else ids.push(await processLocally({ home, config: this.config, log: this.log, pluginDirs: this.pluginDir, signal: ac.signal }, sub, settings));
       }
       if (this.submit && this.wait) {
-        for (const id of ids) await waitForAnalysis({ home, queue: await this.queue(), signal: ac.signal, onState: (s) => tty || this.log.debug({ event: "analysis_state", analysis_id: id, state: s }, `${id} ${s}`) }, id);
+        for (const id of ids) await waitForAnalysis({ home, queue: await this.queue(), signal: ac.signal, onState: (s) => this.log.debug({ event: "analysis_state", analysis_id: id, state: s }, `${id} ${s}`) }, id);
       }
     } finally {
       process.off("SIGINT", onSig);

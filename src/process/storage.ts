@@ -104,6 +104,11 @@ export function checkSubmittedUrl(url: string): string {
 
 export type Submission = { category: "file"; path: string; filename?: string } | { category: "url"; url: string };
 
+export function checkSubmission(sub: Submission): void {
+  if (sub.category === "file") checkSubmittedFile(sub.path);
+  else checkSubmittedUrl(sub.url);
+}
+
 export interface CreatedAnalysis {
   analysis: AnalysisDoc;
   binary: StoredBinary | null;

@@ -8,6 +8,7 @@ let H: { home: string; cleanup(): void };
 let S: string; // samples
 let P: Record<string, string>; // plugin directories
 const env = () => ({ FALC_HOME: H.home });
+const count = () => Bun.spawnSync(["find", join(H.home, "storage/analyses"), "-name", "analysis.json"]).stdout.toString().split("\n").filter(Boolean).length;
 const sha256sum = (p: string) => Bun.spawnSync(["sha256sum", p]).stdout.toString().split(" ")[0];
 
 function dir(name: string, files: Record<string, string>): string {
@@ -136,9 +137,12 @@ describe("falc process", () => {
     const bad = await runFalc(["process", join(S, "notes.txt"), "--platform", "win dows"], { env: env() });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^falc: --platform must be/);
-    const missing = await runFalc(["process", join(S, "nope.bin")], { env: env() });
+    const before = count();
+    const missing = await runFalc(["process", join(S, "notes.txt"), join(S, "nope.bin")], { env: env() });
     expect(missing.code).toBe(2);
     expect(missing.stderr.trim()).toBe(`falc: ${join(S, "nope.bin")}: no such file`);
+    // Checked before anything is stored.
+    expect(count()).toBe(before);
     const ftp = await runFalc(["process", "ftp://example.test/x"], { env: env() });
     expect(ftp.code).toBe(2);
     expect(ftp.stderr).toContain("only http and https");
@@ -181,7 +185,6 @@ describe("falc process", () => {
   });
 
   test("a duplicate KEY in the plugin directories is refused before anything is stored", async () => {
-    const count = () => Bun.spawnSync(["find", join(H.home, "storage/analyses"), "-name", "analysis.json"]).stdout.toString().split("\n").filter(Boolean).length;
     const before = count();
     const r = await runFalc(["process", join(S, "notes.txt"), "--plugin-dir", P.dup!], { env: env() });
     expect(count()).toBe(before);
