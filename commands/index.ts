@@ -1,5 +1,7 @@
 import type { CommandClass } from "clipanion";
 import { ProcessCommand } from "./process.ts";
+import { ProcessShowCommand } from "./process/show.ts";
+import { ProcessPostCommand } from "./process/post.ts";
 import { ScanCommand } from "./scan.ts";
 import { ScanResultsCommand } from "./scan/results.ts";
 import { ScanDiffCommand } from "./scan/diff.ts";
@@ -23,6 +25,8 @@ import { TasksWorkersCommand } from "./tasks/workers.ts";
 /** Every command falc has; one line each, so stage issues add theirs without touching the rest. */
 export const commands: CommandClass[] = [
   ProcessCommand,
+  ProcessShowCommand,
+  ProcessPostCommand,
   ScanCommand,
   ScanResultsCommand,
   ScanDiffCommand,

@@ -1,6 +1,11 @@
 import { Command, Option } from "clipanion";
 import { FalcCommand } from "../src/cli/base.ts";
-import { notBuilt } from "../src/cli/not-built.ts";
+import { parseIntOption } from "../src/cli/options.ts";
+import { EXIT, usageError } from "../src/core/errors.ts";
+import { parsePlatforms, scoreExit } from "../src/process/cli.ts";
+import { checkSubmission } from "../src/process/storage.ts";
+import { processLocally, submissionOf, submitToQueue, waitForAnalysis } from "../src/process/submit.ts";
+import { formatSummary, summarize, type AnalysisSummary } from "../src/process/summary.ts";
 
 export class ProcessCommand extends FalcCommand {
   static paths = [["process"]];
@@ -8,20 +13,79 @@ export class ProcessCommand extends FalcCommand {
     category: "Stages",
     description: "Analyse a file or URL the Cuckoo3 way: identification, pre (static), post (behaviour), reports",
     details: `
-      Submits a file or URL and runs identification and pre locally (no workers needed), writing a
-      Cuckoo3-compatible analysis directory under FALC_HOME/storage/analyses/. Prints the type, hashes,
-      score and top signatures. Exit 1 when the score is over --fail-score.
+      Stores each file content-addressed, makes a Cuckoo3-compatible analysis directory under
+      FALC_HOME/storage/analyses/YYYYMMDD/XXXXXX/ and runs identification and pre here, without
+      workers (so --wait is implied). Prints the type, hashes, score and top signatures; the
+      directory holds analysis.json, identification.json, pre.json, report.html and one task_<n>/
+      per platform, waiting for behaviour (\`falc process post\`).
+
+      With --submit the analysis is queued for \`falc worker --stage identification,pre\` instead and
+      the id printed at once; add --wait to wait for the workers and print the summary.
+      Plugins: the built-ins, plus each module in --plugin-dir, process.plugin_dirs and
+      FALC_PLUGIN_DIR. Exit 0 ok, 1 when an analysis failed or its score is over --fail-score, 2 usage.
     `,
     examples: [
       ["Analyse a file and print a summary", "falc process ./sample.exe"],
       ["Fail a CI step on a score of 8 or more", "falc process ./build/app --fail-score 7 --json"],
+      ["A zip with a password, for Windows 10", "falc process ./mail.zip --password infected --platform windows:10"],
+      ["With your own plugins", "falc process ./sample.bin --plugin-dir ./my-plugins"],
+      ["Queue for workers and wait for them", "falc process ./sample.exe --submit --wait"],
       ["Show an analysis", "falc process show 20261122-ABC123"],
     ],
   });
-  target = Option.String({ required: false });
+  targets = Option.Rest({ required: 1, name: "file|url" });
   failScore = Option.String("--fail-score", { description: "Exit 1 when the score is above this (0-10)" });
-  wait = Option.Boolean("--wait", false, { description: "Wait for queued stages to finish" });
+  wait = Option.Boolean("--wait", false, { description: "With --submit: wait for the workers and print the summary (implied without --submit)" });
+  submit = Option.Boolean("--submit", false, { description: "Queue for `falc worker --stage identification,pre` instead of running here" });
+  pluginDir = Option.Array("--plugin-dir", [], { description: "Also load the plugin modules in this directory (repeatable)" });
+  platform = Option.Array("--platform", [], { description: "Run on this platform (name or name:version, repeatable) instead of the identified ones" });
+  password = Option.String("--password", { description: "Password of the submitted archive" });
+  priority = Option.String("--priority", { description: "Priority of the analysis and its queue tasks (1 and up, default 1)" });
+  top = Option.String("--top", { description: "Signatures listed in the summary (default 10)" });
+
   async run() {
-    notBuilt("process");
+    const failScore = parseIntOption("--fail-score", this.failScore, { min: 0, max: 10 });
+    const top = parseIntOption("--top", this.top, { min: 0, max: 10_000 }) ?? 10;
+    const priority = parseIntOption("--priority", this.priority, { min: 1, max: 1000 });
+    if (this.submit && this.pluginDir.length) throw usageError("--plugin-dir applies to work done here; queued work uses the workers' plugins (process.plugin_dirs or FALC_PLUGIN_DIR)");
+    const settings = {
+      platforms: parsePlatforms(this.platform),
+      ...(this.password !== undefined ? { password: this.password } : {}),
+      ...(priority !== undefined ? { priority } : {}),
+    };
+    const home = this.config.home;
+    const subs = this.targets.map(submissionOf);
+    // Every input checked before the first is stored: a typo in the tenth name costs nothing.
+    for (const sub of subs) checkSubmission(sub);
+
+    const ids: string[] = [];
+    const tty = Boolean(process.stderr.isTTY) && subs.length > 1;
+    const ac = new AbortController();
+    const onSig = () => ac.abort(new Error("interrupted"));
+    process.once("SIGINT", onSig);
+    try {
+      for (const [i, sub] of subs.entries()) {
+        if (ac.signal.aborted) break;
+        if (tty) this.context.stderr.write(`\r\x1b[K${i + 1}/${subs.length}  ${this.targets[i]!.slice(-60)}`);
+        if (this.submit) ids.push(await submitToQueue({ home, config: this.config, queue: await this.queue() }, sub, settings));
+        else ids.push(await processLocally({ home, config: this.config, log: this.log, pluginDirs: this.pluginDir, signal: ac.signal }, sub, settings));
+      }
+      if (this.submit && this.wait) {
+        for (const id of ids) await waitForAnalysis({ home, queue: await this.queue(), signal: ac.signal, onState: (s) => this.log.debug({ event: "analysis_state", analysis_id: id, state: s }, `${id} ${s}`) }, id);
+      }
+    } finally {
+      process.off("SIGINT", onSig);
+      if (tty) this.context.stderr.write("\r\x1b[K");
+    }
+
+    if (this.submit && !this.wait) {
+      if (this.json) this.outJson(ids.length === 1 ? { analysis_id: ids[0] } : ids.map((analysis_id) => ({ analysis_id })));
+      else for (const id of ids) this.out(id);
+      return EXIT.ok;
+    }
+    const summaries: AnalysisSummary[] = ids.map((id) => summarize(home, id));
+    if (this.json) this.outJson(summaries.length === 1 ? summaries[0] : summaries);
+    else this.out(summaries.map((s) => formatSummary(s, { top })).join("\n\n"));
+    return scoreExit(summaries, failScore, (line) => this.context.stderr.write(`falc: ${line}\n`));
   }
 }

@@ -1,8 +1,12 @@
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 
-/** Write a file so readers see the old or the new content, never half of it: temp + fsync + rename. */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
+/**
+ * Write a file so readers see the old or the new content, never half of it: temp + fsync + rename.
+ * `syncDir: false` leaves the directory's fsync to the caller, who syncs it once after several
+ * writes into the same directory (fsyncDir): each file is still complete before it is renamed.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, opts: { syncDir?: boolean } = {}): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
   const fd = openSync(tmp, "w", mode);
   try {
@@ -18,8 +22,12 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   closeSync(fd);
   renameSync(tmp, path);
   // fsync the directory so the rename itself survives a crash.
+  if (opts.syncDir !== false) fsyncDir(dirname(path));
+}
+
+export function fsyncDir(dir: string): void {
   try {
-    const dfd = openSync(dirname(path), "r");
+    const dfd = openSync(dir, "r");
     try { fsyncSync(dfd); } finally { closeSync(dfd); }
   } catch {}
 }

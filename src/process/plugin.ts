@@ -64,11 +64,30 @@ export interface FileTarget {
   filename: string;
   size: number;
   sha256: string;
+  /** The target's other hashes when already known (in pre and post: identification's; in identification: absent). */
+  md5?: string;
+  sha1?: string;
+  sha512?: string;
+  /**
+   * In pre and post: where the selected target lies inside the archive at `path` (identification's
+   * target.extrpath); filename, size and hashes are then the selected file's. Empty or absent: the
+   * target is the file at `path` itself.
+   */
+  extrpath?: string[];
 }
 
 export interface UrlTarget {
   category: "url";
   url: string;
+}
+
+export interface AnalysisSettings {
+  password: string;
+  extrpath: string[];
+  platforms: { platform: string; os_version: string }[];
+  options: Record<string, unknown>;
+  timeout: number;
+  priority: number;
 }
 
 export interface ProcessingContext {
@@ -98,6 +117,11 @@ export interface ProcessingContext {
   config: Record<string, unknown>;
   /** Per plugin, per run: carry state from init() to start() to cleanup(). */
   state: Record<string, unknown>;
+  /**
+   * analysis.json's settings as submitted: `password` of the submitted archive, `extrpath` (a file
+   * to select inside it), `platforms` asked for, `options` (free-form, Cuckoo3's), timeout, priority.
+   */
+  settings?: AnalysisSettings;
 }
 
 export interface Processor {
@@ -129,6 +153,11 @@ export interface ReportContext extends ProcessingContext {
   score: number;
   /** `{errors: [...], fatal: [{error, traceback}]}` as it will be stored under the `errors` key. */
   errorReport: StageErrors;
+  /**
+   * The stage's document exactly as the JSON dump writes it (identification.json, pre.json or
+   * task_<n>/report.json: Cuckoo3 top-level keys, results by KEY, signatures, score, errors).
+   */
+  document?: Record<string, unknown>;
 }
 
 export interface Reporter {

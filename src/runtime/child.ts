@@ -94,8 +94,8 @@ export async function runChild(opts: ChildOptions): Promise<number> {
     } catch (e) {
       const info = toErrorInfo(e);
       if (abort.signal.aborted && !info.code) info.code = "cancelled";
-      // Bad input will not get better on a retry.
-      const retry = !(e instanceof FalcError && (e.code === "invalid_input" || e.code === "usage"));
+      // Bad input will not get better on a retry, nor will a failure the stage says is final.
+      const retry = !(e instanceof FalcError && (e.code === "invalid_input" || e.code === "usage" || e.details?.retry === false));
       send({ type: "work_failed", task_id: task.id, error: info, retry });
     } finally {
       current = null;

@@ -1,0 +1,105 @@
+/**
+ * Where `falc process` keeps an analysis, and what each file holds. One source of truth for the
+ * stage runner, the plugins and anyone reading analyses with Cuckoo3 tooling (same layout, same keys).
+ *
+ * FALC_HOME/storage/
+ *   binaries/<h0>/<h1>/<sha256>          content-addressed copy of every submitted or selected file
+ *                                        (read-only; h0, h1 = the first two hex digits of the sha256)
+ *   analyses/YYYYMMDD/XXXXXX/            analysis id `YYYYMMDD-XXXXXX` (UTC day, 6 of A-Z0-9)
+ *     analysis.json                      id, kind, state, score, settings, created_on, category,
+ *                                        submitted, target (set after pre), errors, tasks[], families, tags, ttps
+ *     binary                             symlink to the submitted file in binaries/ (file analyses only)
+ *     identification.json                the `identify` processor's result at the top level:
+ *                                          identified: bool, selected: bool, category: "file"|"url",
+ *                                          target: { filename, orig_filename, size, filetype, media_type,
+ *                                                    extrpath: string[], container: bool, md5, sha1, sha256,
+ *                                                    sha512, platforms: [{platform, os_version}] }
+ *                                                  (url analyses: { url, platforms })
+ *                                          ignored: [{filename, filetype?, reason}]
+ *                                        plus every other identification processor's result under its KEY,
+ *                                        and `errors`
+ *     pre.json                           analysis_id, category, target (identification's), score, signatures,
+ *                                        families, tags, ttps, each pre processor's result under its KEY
+ *                                        (static, strings, …), and `errors`
+ *     report.html                        self-contained HTML report of identification + pre
+ *     task_<n>/                          task id `<analysis id>_<n>`, n from 1, one task per platform
+ *       task.json                        id, analysis_id, kind, state, number, score, platform, os_version,
+ *                                        machine_tags, machine, errors
+ *       events/*.json                    collected behaviour: JSON lines, one event object per line
+ *       dump.pcap                        collected network traffic, when there is any
+ *       report.json                      task_id, score, signatures, families, tags, ttps, each post
+ *                                        processor's result under its KEY, and `errors`
+ *       report.html                      self-contained HTML report of the task
+ *
+ * `errors` everywhere is Cuckoo3's layout: {"errors": ["NAME: message", ...], "fatal": [{"error", "traceback"}]}.
+ * A stage's errors go into its own file and are merged into analysis.json (task.json for post).
+ *
+ * When `identify` is not among the identification processors, the core derives the identification
+ * from what it has (the submission, and `fallback_identify` when present) so pre can still run.
+ * In pre and post, ctx.target is the selected target: `path` is the submitted file (binaries/…), and
+ * for a file selected inside it `extrpath` says where (identification's target.extrpath), while
+ * filename, size and hashes are the selected file's.
+ */
+import { join } from "node:path";
+import { splitAnalysisId, splitTaskId } from "./ids.ts";
+
+export function storageRoot(home: string): string {
+  return join(home, "storage");
+}
+
+export function analysesRoot(home: string): string {
+  return join(storageRoot(home), "analyses");
+}
+
+export function binariesRoot(home: string): string {
+  return join(storageRoot(home), "binaries");
+}
+
+/** binaries/<h0>/<h1>/<sha256> (Cuckoo3's depth of 2). */
+export function binaryPath(home: string, sha256: string): string {
+  return join(binariesRoot(home), sha256[0]!, sha256[1]!, sha256);
+}
+
+export interface AnalysisPaths {
+  dir: string;
+  analysisJson: string;
+  identificationJson: string;
+  preJson: string;
+  binary: string;
+  reportHtml: string;
+}
+
+export function analysisPaths(home: string, analysisId: string): AnalysisPaths {
+  const { day, part } = splitAnalysisId(analysisId);
+  const dir = join(analysesRoot(home), day, part);
+  return {
+    dir,
+    analysisJson: join(dir, "analysis.json"),
+    identificationJson: join(dir, "identification.json"),
+    preJson: join(dir, "pre.json"),
+    binary: join(dir, "binary"),
+    reportHtml: join(dir, "report.html"),
+  };
+}
+
+export interface TaskPaths {
+  dir: string;
+  taskJson: string;
+  reportJson: string;
+  reportHtml: string;
+  events: string;
+  pcap: string;
+}
+
+export function taskPaths(home: string, taskId: string): TaskPaths {
+  const { analysisId, number } = splitTaskId(taskId);
+  const dir = join(analysisPaths(home, analysisId).dir, `task_${number}`);
+  return {
+    dir,
+    taskJson: join(dir, "task.json"),
+    reportJson: join(dir, "report.json"),
+    reportHtml: join(dir, "report.html"),
+    events: join(dir, "events"),
+    pcap: join(dir, "dump.pcap"),
+  };
+}

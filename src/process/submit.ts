@@ -1,0 +1,115 @@
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "../core/config.ts";
+import { FalcError, workFailed } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+import { homePaths } from "../core/paths.ts";
+import type { Queue } from "../queue/types.ts";
+import { processConfig } from "./config.ts";
+import { runIdentification, runPost, runPre, type FlowEnv } from "./flow.ts";
+import type { Settings } from "./schemas.ts";
+import { processEnvBase } from "./stages.ts";
+import { ANALYSIS_SETTLED, type AnalysisState } from "./states.ts";
+import { createAnalysis, readAnalysis, readTask, type Submission } from "./storage.ts";
+
+/** A file when the path exists; otherwise it must be an http(s) URL. */
+export function submissionOf(arg: string): Submission {
+  if (existsSync(arg) || !/^[a-z][a-z0-9+.-]*:\/\//i.test(arg)) return { category: "file", path: arg };
+  return { category: "url", url: arg };
+}
+
+export interface LocalOptions {
+  home: string;
+  config: Config;
+  log: Logger;
+  pluginDirs?: string[];
+  signal?: AbortSignal;
+}
+
+/**
+ * Plugins and settings once, and one scratch directory for this process, emptied after each stage
+ * run (a stage gets it empty) and removed when the process exits.
+ */
+let scratch: string | null = null;
+
+async function localEnv(o: LocalOptions) {
+  const base = await processEnvBase(o.config, o.log, o.pluginDirs);
+  const signal = o.signal ?? new AbortController().signal;
+  if (!scratch) {
+    const dir = join(homePaths(o.home).run, "work", `process-local-${process.pid}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    scratch = dir;
+  }
+  const workDir = scratch;
+  const inStage = async <T>(fn: (env: FlowEnv) => Promise<T>): Promise<T> => {
+    try {
+      return await fn({ home: o.home, log: o.log, signal, workDir, ...base });
+    } finally {
+      for (const f of readdirSync(workDir)) rmSync(join(workDir, f), { recursive: true, force: true });
+    }
+  };
+  return { config: base.config, inStage };
+}
+
+/** `falc process FILE`: submit, then identification and pre in this process (no workers). */
+export async function processLocally(o: LocalOptions, sub: Submission, settings: Partial<Settings>): Promise<string> {
+  // Plugins first: a broken plugin directory is refused before anything is stored.
+  const { config, inStage } = await localEnv(o);
+  const { analysis } = createAnalysis(o.home, sub, { timeout: config.timeout, ...settings });
+  const r = await inStage((env) => runIdentification(env, analysis.id));
+  if (r.next === "pre") await inStage((env) => runPre(env, analysis.id));
+  return analysis.id;
+}
+
+/** `falc process FILE --submit`: store it and queue identification for `falc worker --stage identification,pre`. */
+export async function submitToQueue(o: { home: string; config: Config; queue: Queue }, sub: Submission, settings: Partial<Settings>): Promise<string> {
+  // The workers' plugins do the work: only the settings are needed here.
+  const { analysis } = createAnalysis(o.home, sub, { timeout: processConfig(o.config).timeout, ...settings });
+  await o.queue.enqueue({ stage: "identification", payload: { analysis_id: analysis.id }, id: `identification-${analysis.id}`, priority: analysis.settings.priority });
+  return analysis.id;
+}
+
+/** Queue post for a task whose behaviour is attached; returns the queue task id to wait on. */
+export async function submitPost(queue: Queue, taskId: string, priority = 1): Promise<string> {
+  const id = `post-${taskId}-${Date.now().toString(36)}`;
+  await queue.enqueue({ stage: "post", payload: { task_id: taskId }, id, priority });
+  return id;
+}
+
+/** `falc process post ID --task-dir DIR`: run post for one task here. */
+export async function postLocally(o: LocalOptions, taskId: string): Promise<void> {
+  const { inStage } = await localEnv(o);
+  await inStage((env) => runPost(env, taskId));
+}
+
+/**
+ * Wait until queued work on an analysis is done: the analysis settles (tasks_pending, finished,
+ * no_selected, fatal_error), or — with a task — the task is reported or failed. A queue task that
+ * failed or was cancelled ends the wait with its error instead of waiting for ever.
+ */
+export async function waitForAnalysis(
+  o: { home: string; queue: Queue; signal?: AbortSignal; onState?: (s: string) => void },
+  id: string,
+  task?: { taskId: string; queueId: string },
+): Promise<void> {
+  const queueIds = task ? [task.queueId] : [`identification-${id}`, `pre-${id}`];
+  const state = () => (task ? readTask(o.home, task.taskId).state : readAnalysis(o.home, id).state);
+  const settled = (s: string) => (task ? s === "reported" || s === "fatal_error" : ANALYSIS_SETTLED.includes(s as AnalysisState));
+  let last = "";
+  for (;;) {
+    if (o.signal?.aborted) throw new FalcError("work_failed", `stopped waiting for ${id}`);
+    const now = state();
+    if (now !== last) o.onState?.((last = now));
+    if (settled(now)) return;
+    for (const qid of queueIds) {
+      const t = await o.queue.get(qid);
+      if (t && (t.status === "failed" || t.status === "cancelled")) {
+        // The stage may have recorded the outcome just before the task ended: look once more.
+        if (settled(state())) return;
+        throw workFailed(`queue task ${qid} ${t.status}${t.error ? `: ${t.error.message}` : ""}`);
+      }
+    }
+    await Bun.sleep(200);
+  }
+}
