@@ -1,0 +1,214 @@
+import { closeSync, fchmodSync, fstatSync, fsyncSync, futimesSync, mkdirSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
+import { badPath, fromWire, type FileStatus } from "./integrity.ts";
+import { stateDir, type StagedFile } from "./commit.ts";
+import { encodeJson, type Plan } from "./protocol.ts";
+import type { Session } from "./session.ts";
+
+/**
+ * The file data of one sync: the plan (`sync_start`), then the bytes of every planned file back to
+ * back, cut into blocks that are each compressed on their own (`sync_data`, sent without waiting
+ * for acks, only for the socket to drain), then `sync_end`. The worker writes them into a staging
+ * area and verifies each file's BLAKE2b-256 before anything touches the tree.
+ */
+const RAW = 0;
+const ZSTD = 1;
+/** Room for the codec byte so a block fills one frame exactly. */
+const BLOCK_SLACK = 64;
+
+export class TransferError extends Error {}
+
+export interface SendStats {
+  bytes: number;
+  chunks: number;
+  wireBytes: number;
+}
+
+/**
+ * Incompressible data (archives, images) costs zstd time for nothing: after a few blocks that did
+ * not shrink, blocks go raw for a while before compression is tried again.
+ */
+class Compressor {
+  private skip = 0;
+  private misses = 0;
+  encode(block: Buffer): Buffer {
+    if (this.skip > 0) {
+      this.skip--;
+      return Buffer.concat([Buffer.from([RAW]), block]);
+    }
+    const z = zstdCompressSync(block, { params: { [constants.ZSTD_c_compressionLevel]: 1 } });
+    if (z.length < block.length * 0.9) {
+      this.misses = 0;
+      return Buffer.concat([Buffer.from([ZSTD]), z]);
+    }
+    if (++this.misses >= 2) {
+      this.skip = 16;
+      this.misses = 0;
+    }
+    return Buffer.concat([Buffer.from([RAW]), block]);
+  }
+}
+
+/** Master side: stream the plan's files. Throws TransferError (after telling the worker) when a file changed under it. */
+export async function sendTransfer(session: Session, plan: Plan, root: string): Promise<SendStats> {
+  const id = plan.id;
+  session.send("sync_start", encodeJson(plan), id);
+  const blockSize = session.limits.chunk - BLOCK_SLACK;
+  const block = Buffer.allocUnsafe(blockSize);
+  const comp = new Compressor();
+  let fill = 0;
+  const stats: SendStats = { bytes: 0, chunks: 0, wireBytes: 0 };
+  const flush = async () => {
+    if (fill === 0) return;
+    const body = comp.encode(block.subarray(0, fill));
+    stats.chunks++;
+    stats.wireBytes += body.length;
+    fill = 0;
+    if (!session.send("sync_data", body, id)) await session.drain();
+  };
+  try {
+    for (const w of plan.files) {
+      const f = fromWire(w);
+      const fd = openSync(join(root, f.path), "r");
+      try {
+        let left = f.size;
+        while (left > 0) {
+          const n = readSync(fd, block, fill, Math.min(blockSize - fill, left), null);
+          if (n <= 0) throw new TransferError(`\`${f.path}\` shrank while being sent`);
+          fill += n;
+          left -= n;
+          stats.bytes += n;
+          if (fill === blockSize) await flush();
+        }
+        const st = fstatSync(fd);
+        if (st.size !== f.size || st.mtimeMs !== f.mtime) throw new TransferError(`\`${f.path}\` changed while being sent`);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    await flush();
+  } catch (e) {
+    const reason = e instanceof TransferError ? e.message : `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    if (!session.closed) session.send("sync_abort", encodeJson({ id, reason }), id);
+    throw new TransferError(reason);
+  }
+  session.send("sync_end", encodeJson({ id, bytes: stats.bytes, chunks: stats.chunks }), id);
+  return stats;
+}
+
+/** Why a plan from the master cannot be applied, or null. */
+export function badPlan(plan: Plan): string | null {
+  const seen = new Set<string>();
+  for (const list of [plan.files, plan.dirs]) {
+    for (const w of list) {
+      const why = badPath(w[0]);
+      if (why) return `refused path \`${w[0].slice(0, 200)}\`: ${why}`;
+      if (seen.has(w[0])) return `path \`${w[0].slice(0, 200)}\` planned twice`;
+      seen.add(w[0]);
+    }
+  }
+  for (const w of plan.files) if (w[1] !== "f" || !w[5]) return `\`${w[0].slice(0, 200)}\`: a planned file needs kind f and a hash`;
+  for (const w of plan.dirs) if (w[1] !== "d") return `\`${w[0].slice(0, 200)}\`: a planned directory needs kind d`;
+  for (const w of plan.remove) {
+    const why = badPath(w[0]);
+    if (why) return `refused path \`${w[0].slice(0, 200)}\`: ${why}`;
+  }
+  return null;
+}
+
+/** Worker side: one transfer's staging area, fed synchronously frame by frame. */
+export class Receiver {
+  readonly dir: string;
+  readonly files: FileStatus[];
+  private idx = 0;
+  private fd: number | null = null;
+  private left = 0;
+  private hasher: InstanceType<typeof Bun.CryptoHasher> | null = null;
+  bytes = 0;
+  chunks = 0;
+  readonly startedAt = Date.now();
+
+  constructor(
+    readonly root: string,
+    readonly plan: Plan,
+    private maxBlock: number,
+  ) {
+    const why = badPlan(plan);
+    if (why) throw new TransferError(why);
+    this.files = plan.files.map(fromWire);
+    this.dir = join(stateDir(root), "staging", String(plan.id));
+    rmSync(this.dir, { recursive: true, force: true });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    this.advance();
+  }
+
+  stagedPath(i: number): string {
+    return join(this.dir, String(i));
+  }
+
+  /** Open the next file, closing (and verifying) every file whose bytes are all in. */
+  private advance(): void {
+    while (this.left === 0) {
+      if (this.fd !== null) this.finishFile();
+      if (this.idx >= this.files.length) return;
+      const f = this.files[this.idx]!;
+      this.fd = openSync(this.stagedPath(this.idx), "w", 0o600);
+      this.left = f.size;
+      this.hasher = new Bun.CryptoHasher("blake2b256");
+    }
+  }
+
+  private finishFile(): void {
+    const f = this.files[this.idx]!;
+    const fd = this.fd!;
+    this.fd = null;
+    try {
+      const got = this.hasher!.digest("hex");
+      if (got !== f.hash) throw new TransferError(`\`${f.path}\` arrived with another hash than planned (changed on the master during the sync)`);
+      fchmodSync(fd, f.mode);
+      futimesSync(fd, new Date(), new Date(f.mtime));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.idx++;
+  }
+
+  onData(body: Buffer): void {
+    if (body.length < 1) throw new TransferError("empty data block");
+    const data = body[0] === ZSTD ? zstdDecompressSync(body.subarray(1), { maxOutputLength: this.maxBlock }) : body[0] === RAW ? body.subarray(1) : null;
+    if (!data) throw new TransferError("unknown data block codec");
+    this.chunks++;
+    let off = 0;
+    while (off < data.length) {
+      if (this.fd === null) throw new TransferError("more data than planned");
+      const n = Math.min(this.left, data.length - off);
+      const part = data.subarray(off, off + n);
+      let w = 0;
+      while (w < n) w += writeSync(this.fd, part, w, n - w);
+      this.hasher!.update(part);
+      off += n;
+      this.left -= n;
+      this.bytes += n;
+      this.advance();
+    }
+  }
+
+  /** All bytes in and verified: the staged files, in plan order. */
+  finish(end: { bytes: number; chunks: number }): StagedFile[] {
+    if (this.idx < this.files.length || end.bytes !== this.bytes || end.chunks !== this.chunks)
+      throw new TransferError(`transfer incomplete: ${this.bytes} of ${end.bytes} bytes`);
+    return this.files.map((f, i) => ({ path: f.path, staged: this.stagedPath(i) }));
+  }
+
+  discard(): void {
+    if (this.fd !== null) {
+      try {
+        closeSync(this.fd);
+      } catch {}
+      this.fd = null;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
