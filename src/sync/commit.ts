@@ -30,7 +30,11 @@ export interface CommitInput {
   masterHas: (path: string) => boolean;
   /** Tests: throw before executing the op with this index. */
   failAt?: number;
+  /** Tests: stop dead before this op, as a killed process would (no rollback, journal left behind). */
+  crashAt?: number;
 }
+
+class SimulatedCrash extends Error {}
 
 export interface CommitStats {
   ops: number;
@@ -51,8 +55,19 @@ export class CommitError extends Error {}
 
 const depth = (p: string) => p.split("/").length;
 
+/** lstat that says "nothing there" also when a parent is not a directory (yet). */
+function lst(p: string) {
+  try {
+    return lstatSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw e;
+  }
+}
+
 /** The ordered steps: removals (files, then directories deepest first), directories, files. */
-export function planOps(input: Omit<CommitInput, "failAt" | "root">): Op[] {
+export function planOps(input: Omit<CommitInput, "failAt" | "crashAt" | "root">): Op[] {
   const ops: Op[] = [];
   for (const r of input.remove) if (r.kind !== "d") ops.push({ t: "rm", path: r.path });
   const rmDirs = input.remove.filter((r) => r.kind === "d").sort((a, b) => depth(b.path) - depth(a.path));
@@ -74,7 +89,7 @@ function checkParents(root: string, rel: string, verified: Set<string>): void {
   for (let i = 0; i < segs.length - 1; i++) {
     cur = cur ? `${cur}/${segs[i]}` : segs[i]!;
     if (verified.has(cur)) continue;
-    const st = lstatSync(join(root, cur), { throwIfNoEntry: false });
+    const st = lst(join(root, cur));
     if (!st) throw new CommitError(`parent directory of \`${rel}\` is missing`);
     if (st.isSymbolicLink()) throw new CommitError(`refused \`${rel}\`: \`${cur}\` is a symlink`);
     if (!st.isDirectory()) throw new CommitError(`parent \`${cur}\` of \`${rel}\` is not a directory`);
@@ -101,10 +116,11 @@ export function commitTree(input: CommitInput): CommitStats {
   for (let i = 0; i < ops.length; i++) {
     const o = ops[i]!;
     if (o.t === "mkdir") {
-      const st = lstatSync(join(root, o.path), { throwIfNoEntry: false });
+      const st = lst(join(root, o.path));
+      if (st?.isSymbolicLink()) throw new CommitError(`refused \`${o.path}\`: it is a symlink on this node`);
       if (st?.isDirectory()) ops[i] = { t: "chmod", path: o.path, mode: o.mode, old: st.mode & 0o777 };
     } else if (o.t === "put") {
-      o.hadOld = !!lstatSync(join(root, o.path), { throwIfNoEntry: false });
+      o.hadOld = !!lst(join(root, o.path));
     }
   }
   writeFileAtomic(journalPath(root), JSON.stringify({ v: 1, ops }), 0o600);
@@ -115,6 +131,7 @@ export function commitTree(input: CommitInput): CommitStats {
   try {
     for (let i = 0; i < ops.length; i++) {
       if (input.failAt === i) throw new CommitError(`injected failure at step ${i}`);
+      if (input.crashAt === i) throw new SimulatedCrash(`simulated crash at step ${i}`);
       const o = ops[i]!;
       const abs = join(root, o.path);
       checkParents(root, o.path, verified);
@@ -153,7 +170,8 @@ export function commitTree(input: CommitInput): CommitStats {
     }
     for (const d of touched) fsyncDir(d);
   } catch (e) {
-    rollback(root, ops.slice(0, Math.max(done, 0) + 1));
+    if (e instanceof SimulatedCrash) throw e;
+    rollback(root, ops.slice(0, done + 1));
     throw e instanceof CommitError ? e : new CommitError(`commit failed at \`${ops[done]?.path}\`: ${(e as Error).message}`);
   }
   // The commit point: without the journal nothing is rolled back any more.
@@ -177,23 +195,23 @@ export function rollback(root: string, ops: Op[]): void {
     try {
       switch (o.t) {
         case "rm":
-          if (lstatSync(backup, { throwIfNoEntry: false })) renameSync(backup, abs);
+          if (lst(backup)) renameSync(backup, abs);
           break;
         case "rmdir":
-          if (!lstatSync(abs, { throwIfNoEntry: false })) {
+          if (!lst(abs)) {
             mkdirSync(abs, { mode: o.mode });
             chmodSync(abs, o.mode);
           }
           break;
         case "mkdir":
-          if (lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) rmdirSync(abs);
+          if (lst(abs)?.isDirectory()) rmdirSync(abs);
           break;
         case "chmod":
-          if (lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) chmodSync(abs, o.old);
+          if (lst(abs)?.isDirectory()) chmodSync(abs, o.old);
           break;
         case "put":
-          if (lstatSync(backup, { throwIfNoEntry: false })) renameSync(backup, abs);
-          else if (!o.hadOld && lstatSync(abs, { throwIfNoEntry: false })) unlinkSync(abs);
+          if (lst(backup)) renameSync(backup, abs);
+          else if (!o.hadOld && lst(abs)) unlinkSync(abs);
           break;
       }
     } catch {
