@@ -91,7 +91,11 @@ export function modeOf(st: Stats): number {
 }
 
 export interface ScanResult {
+  /** In walk order (names sorted at every level), the same on every node for the same tree. */
   files: Map<string, FileStatus>;
+  /** BLAKE2b-256 over every entry's path, kind, mode, size and hash: equal digests, equal trees. */
+  digest: string;
+  startedAt: number;
   hashed: number;
   hashedBytes: number;
 }
@@ -108,6 +112,8 @@ export class TreeScanner {
     readonly root: string,
     public excluder: Excluder,
     private cachePath?: string,
+    /** The master leaves symlinks out of its status entirely (they are never synced). */
+    private skipLinks = false,
   ) {
     if (cachePath && existsSync(cachePath)) {
       try {
@@ -126,6 +132,7 @@ export class TreeScanner {
   }
 
   async scan(): Promise<ScanResult> {
+    const startedAt = Date.now();
     const files = new Map<string, FileStatus>();
     let hashed = 0;
     let hashedBytes = 0;
@@ -150,6 +157,10 @@ export class TreeScanner {
           continue; // gone since readdir
         }
         if (st.isSymbolicLink()) {
+          if (this.skipLinks) {
+            this.onLink?.(p);
+            continue;
+          }
           files.set(p, { path: p, kind: "l", size: 0, mode: 0, mtime: st.mtimeMs, hash: "" });
         } else if (st.isDirectory()) {
           files.set(p, { path: p, kind: "d", size: 0, mode: modeOf(st), mtime: 0, hash: "" });
@@ -184,8 +195,11 @@ export class TreeScanner {
       this.cache.delete(k);
       this.dirty = true;
     }
-    return { files, hashed, hashedBytes };
+    return { files, digest: statusDigest(files.values()), startedAt, hashed, hashedBytes };
   }
+
+  /** Called for each symlink skipped with `skipLinks`. */
+  onLink: ((path: string) => void) | null = null;
 
   saveCache(): void {
     if (!this.cachePath || !this.dirty) return;
@@ -222,6 +236,13 @@ export function compareStatus(master: Map<string, FileStatus>, worker: Map<strin
   }
   for (const [p, w] of worker) if (!master.has(p) || master.get(p)!.kind === "l") d.extra.push(w);
   return d;
+}
+
+/** Digest of a status list in the order given (walk order on both nodes). */
+export function statusDigest(files: Iterable<FileStatus>): string {
+  const h = new Bun.CryptoHasher("blake2b256");
+  for (const f of files) h.update(`${f.path}\0${f.kind}\0${f.mode}\0${f.size}\0${f.hash}\n`);
+  return h.digest("hex");
 }
 
 /** One digest of a whole tree's status (paths, kinds, modes, hashes), for tests and status. */

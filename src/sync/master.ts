@@ -15,6 +15,9 @@ import { MasterStore } from "./store.ts";
 import { sendTransfer, TransferError } from "./transfer.ts";
 import { infoSchema } from "./worker-info.ts";
 
+/** How old (from its start) a walk of the master's tree may be and still answer an integrity check. */
+const SCAN_REUSE_MS = 1000;
+
 export interface MasterOptions {
   host: string;
   port: number;
@@ -59,6 +62,7 @@ export class SyncMaster {
   private preAuth = 0;
   private scanner: TreeScanner;
   private scanning: Promise<ScanResult> | null = null;
+  private recent: ScanResult | null = null;
   private lastScan: { at: number; files: number; bytes: number } | null = null;
   private nextTransfer = 1;
   private timers: ReturnType<typeof setInterval>[] = [];
@@ -68,7 +72,12 @@ export class SyncMaster {
 
   constructor(readonly o: MasterOptions) {
     const dirKey = createHash("sha256").update(o.dir).digest("hex").slice(0, 16);
-    this.scanner = new TreeScanner(o.dir, new Excluder(o.exclude), join(ensureDir(join(o.home, "sync")), `master-cache-${dirKey}.json`));
+    this.scanner = new TreeScanner(o.dir, new Excluder(o.exclude), join(ensureDir(join(o.home, "sync")), `master-cache-${dirKey}.json`), true);
+    this.scanner.onLink = (p) => {
+      if (this.warnedLinks.has(p)) return;
+      this.warnedLinks.add(p);
+      this.o.log.warn({ event: "symlink_skipped", path: p }, `symlink ${p} is not synced (links are never followed or copied)`);
+    };
     this.store = MasterStore.open(o.home);
   }
 
@@ -99,18 +108,19 @@ export class SyncMaster {
     this.store.close();
   }
 
-  private scan(): Promise<ScanResult> {
+  /**
+   * The master's status. Concurrent askers share one walk, and a walk begun less than `maxAgeMs`
+   * ago is reused: a hundred workers checking at once cost one walk, and a change is seen by the
+   * next check at the latest.
+   */
+  private scan(maxAgeMs = 0): Promise<ScanResult> {
+    if (this.recent && Date.now() - this.recent.startedAt < maxAgeMs) return Promise.resolve(this.recent);
     this.scanning ??= this.scanner
       .scan()
       .then((r) => {
         let bytes = 0;
-        for (const f of r.files.values()) {
-          bytes += f.size;
-          if (f.kind === "l" && !this.warnedLinks.has(f.path)) {
-            this.warnedLinks.add(f.path);
-            this.o.log.warn({ event: "symlink_skipped", path: f.path }, `symlink ${f.path} is not synced (links are never followed or copied)`);
-          }
-        }
+        for (const f of r.files.values()) bytes += f.size;
+        this.recent = r;
         this.lastScan = { at: Date.now(), files: r.files.size, bytes };
         if (r.hashed) this.o.log.debug({ event: "tree_hashed", files: r.hashed, bytes: r.hashedBytes }, `hashed ${r.hashed} files`);
         this.scanner.saveCache();
@@ -176,6 +186,8 @@ export class SyncMaster {
     const log = this.o.log.child({ node: name });
     this.store.nodeSeen(name, session.remote, conn.hello.version);
     log.info({ event: "node_connected", remote: session.remote }, `node ${name} connected from ${session.remote}`);
+    // Its first integrity check follows at once: walk the tree while the worker walks its own.
+    this.scan(SCAN_REUSE_MS).catch(() => {});
     session.onClose((reason) => {
       if (this.nodes.get(name) === conn) this.nodes.delete(name);
       this.store.touch(name);
@@ -236,13 +248,18 @@ export class SyncMaster {
     conn.busy = true;
     try {
       const req = decodeJson(integritySchema, m.payload, "integrity");
+      const master = await this.scan(SCAN_REUSE_MS);
+      if (!req.files) {
+        const same = master.digest === req.digest;
+        s.reply(m.counter, encodeJson({ transfer: null, need_files: !same, missing: 0, shared: 0, extra: 0, bytes: 0 } satisfies IntegrityReply));
+        return;
+      }
       const worker = new Map<string, FileStatus>();
       for (const w of req.files) {
         const why = badPath(w[0]);
         if (why) throw new ProtocolError(`refused path \`${w[0].slice(0, 200)}\`: ${why}`);
         worker.set(w[0], fromWire(w));
       }
-      const master = await this.scan();
       const diff = compareStatus(master.files, worker);
       const send = [...diff.missing, ...diff.shared];
       const files = send.filter((f) => f.kind === "f");

@@ -78,11 +78,16 @@ export const wireStatus = z.tuple([
 ]);
 export type WireStatus = z.infer<typeof wireStatus>;
 
-export const integritySchema = z.object({ files: z.array(wireStatus).max(2_000_000) }).strict();
+/** First only the digest of the worker's status; the whole list only when the digests differ. */
+export const integritySchema = z
+  .object({ digest: z.string().regex(/^[0-9a-f]{64}$/), count: z.number().int().min(0), files: z.array(wireStatus).max(2_000_000).optional() })
+  .strict();
 
 export const integrityReplySchema = z
   .object({
     transfer: z.number().int().nullable(),
+    /** The digests differ: send the whole status list. */
+    need_files: z.boolean().optional(),
     missing: z.number().int(),
     shared: z.number().int(),
     extra: z.number().int(),

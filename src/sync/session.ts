@@ -165,15 +165,18 @@ export class Session {
     if (this.closed) throw new ClosedError(this.closeReason ?? "closed");
     const parts = this.sealer ? splitPayload(payload, this.limits.chunk) : [payload];
     let ok = true;
+    this.sock.cork();
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i]!;
       const len = this.sealer ? part.length + TAG_BYTES : part.length;
       const header = encodeHeader(counter, len, cmd, i < parts.length - 1);
       const body = this.sealer ? this.sealer.seal(header, part) : part;
       this.bytesOut += header.length + body.length;
-      ok = this.sock.write(Buffer.concat([header, body], header.length + body.length)) && ok;
+      this.sock.write(header);
+      ok = this.sock.write(body);
     }
-    return ok;
+    this.sock.uncork();
+    return ok && !this.sock.writableNeedDrain;
   }
 
   /** Raw bytes onto the wire (tests that play a hostile peer). */

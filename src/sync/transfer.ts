@@ -97,6 +97,25 @@ export async function sendTransfer(session: Session, plan: Plan, root: string): 
   return stats;
 }
 
+/**
+ * Make staged files durable before any of them is renamed into the tree. One syncfs (coreutils
+ * `sync -f`, argv, no shell) flushes them all at once: on this kind of disk fsync costs about 2 ms a
+ * file, 20 s for 10,000. Without `sync`, each file is fsynced.
+ */
+export function flushFiles(dir: string, files: string[]): void {
+  if (!files.length) return;
+  const r = Bun.which("sync") ? Bun.spawnSync(["sync", "-f", dir], { stdout: "ignore", stderr: "ignore" }) : null;
+  if (r?.exitCode === 0) return;
+  for (const f of files) {
+    const fd = openSync(f, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
 /** Why a plan from the master cannot be applied, or null. */
 export function badPlan(plan: Plan): string | null {
   const seen = new Set<string>();
@@ -168,7 +187,6 @@ export class Receiver {
       if (got !== f.hash) throw new TransferError(`\`${f.path}\` arrived with another hash than planned (changed on the master during the sync)`);
       fchmodSync(fd, f.mode);
       futimesSync(fd, new Date(), new Date(f.mtime));
-      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -195,10 +213,11 @@ export class Receiver {
     }
   }
 
-  /** All bytes in and verified: the staged files, in plan order. */
+  /** All bytes in and verified: the staged files, in plan order, flushed to disk. */
   finish(end: { bytes: number; chunks: number }): StagedFile[] {
     if (this.idx < this.files.length || end.bytes !== this.bytes || end.chunks !== this.chunks)
       throw new TransferError(`transfer incomplete: ${this.bytes} of ${end.bytes} bytes`);
+    flushFiles(this.dir, this.files.map((_, i) => this.stagedPath(i)));
     return this.files.map((f, i) => ({ path: f.path, staged: this.stagedPath(i) }));
   }
 

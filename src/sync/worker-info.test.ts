@@ -8,7 +8,7 @@ import { collectRecord, sendInfo, type InfoMessage } from "./worker-info.ts";
 const tmp = mkdtempSync(join(tmpdir(), "falc-sync-info-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const host = (ip: string, ports: number[], product = "x") => ({ ip, addrtype: "ipv4" as const, hostnames: [], ports: ports.map((port) => ({ proto: "tcp", port, state: "open", service: "http", product })) });
+const host = (ip: string, ports: number[], product = "x") => ({ status: "up" as const, ip, addrtype: "ipv4" as const, hostnames: [], ports: ports.map((port) => ({ proto: "tcp" as const, port, state: "open", service: "http", product })) });
 
 describe("worker info", () => {
   test("ledger rows go up in chunks and are marked synced only after each ack", async () => {

@@ -46,7 +46,18 @@ export interface RoundResult {
   /** Bytes on the wire, both directions, during the round. */
   wireBytes: number;
   durationMs: number;
+  /** Where the time went: status of the local tree, data in (to the last byte), commit. */
+  scanMs: number;
+  receiveMs: number;
+  commitMs: number;
   at: number;
+}
+
+interface TransferDone {
+  files: number;
+  bytes: number;
+  receiveMs: number;
+  commitMs: number;
 }
 
 interface Transfer {
@@ -55,9 +66,9 @@ interface Transfer {
   plan: Plan | null;
   failed: string | null;
   lastDataAt: number;
-  resolve: (r: { files: number; bytes: number }) => void;
+  resolve: (r: TransferDone) => void;
   reject: (e: Error) => void;
-  promise: Promise<{ files: number; bytes: number }>;
+  promise: Promise<TransferDone>;
 }
 
 const sleep = (ms: number, wake: { fn?: () => void }) =>
@@ -202,14 +213,21 @@ export class SyncWorker {
     const wire0 = s.bytesIn + s.bytesOut;
     const scan = await this.scanner.scan();
     this.scanner.saveCache();
-    const body = encodeJson({ files: [...scan.files.values()].map(toWire) });
-    const reply = decodeJson(integrityReplySchema, await s.request("integrity", body), "integrity reply");
-    const r: RoundResult = { ok: true, inSync: reply.transfer === null, missing: reply.missing, shared: reply.shared, extra: reply.extra, files: 0, bytes: 0, wireBytes: 0, durationMs: 0, at: Date.now() };
+    const scanMs = performance.now() - t0;
+    const ask = async (files: boolean) => {
+      const body = encodeJson({ digest: scan.digest, count: scan.files.size, ...(files ? { files: [...scan.files.values()].map(toWire) } : {}) });
+      return decodeJson(integrityReplySchema, await s.request("integrity", body), "integrity reply");
+    };
+    let reply = await ask(false);
+    if (reply.need_files) reply = await ask(true);
+    const r: RoundResult = { ok: true, inSync: reply.transfer === null, missing: reply.missing, shared: reply.shared, extra: reply.extra, files: 0, bytes: 0, wireBytes: 0, durationMs: 0, scanMs, receiveMs: 0, commitMs: 0, at: Date.now() };
     if (reply.transfer !== null) {
       try {
         const got = await this.transfer(reply.transfer).promise;
         r.files = got.files;
         r.bytes = got.bytes;
+        r.receiveMs = got.receiveMs;
+        r.commitMs = got.commitMs;
       } catch (e) {
         if (e instanceof ClosedError) throw e;
         r.ok = false;
@@ -219,7 +237,7 @@ export class SyncWorker {
     r.durationMs = performance.now() - t0;
     r.wireBytes = s.bytesIn + s.bytesOut - wire0;
     this.lastRound = r;
-    const fields = { missing: r.missing, shared: r.shared, extra: r.extra, files: r.files, bytes: r.bytes, wire_bytes: r.wireBytes, duration_ms: Math.round(r.durationMs) };
+    const fields = { missing: r.missing, shared: r.shared, extra: r.extra, files: r.files, bytes: r.bytes, wire_bytes: r.wireBytes, duration_ms: Math.round(r.durationMs), scan_ms: Math.round(r.scanMs), receive_ms: Math.round(r.receiveMs), commit_ms: Math.round(r.commitMs) };
     if (!r.ok) this.o.log.warn({ event: "sync_failed", reason: r.error, ...fields }, `sync failed, the tree is unchanged: ${r.error}`);
     else if (r.inSync) this.o.log.debug({ event: "in_sync", ...fields }, "tree in sync");
     else this.o.log.info({ event: "sync_done", ...fields }, `synced ${r.files} files (${r.bytes} bytes), removed ${r.extra} in ${Math.round(r.durationMs)} ms`);
@@ -247,7 +265,7 @@ export class SyncWorker {
     if (!t) {
       let resolve!: Transfer["resolve"];
       let reject!: Transfer["reject"];
-      const promise = new Promise<{ files: number; bytes: number }>((a, b) => {
+      const promise = new Promise<TransferDone>((a, b) => {
         resolve = a;
         reject = b;
       });
@@ -320,6 +338,8 @@ export class SyncWorker {
       const end = decodeJson(syncEndSchema, m.payload, "sync_end");
       if (t.failed || !t.receiver || !t.plan) throw new TransferError(t.failed ?? "data without a plan");
       const staged = t.receiver.finish(end);
+      const receiveMs = Date.now() - t.receiver.startedAt;
+      const c0 = performance.now();
       const plan = t.plan;
       const masterHas = new Set([...plan.files.map((f) => f[0]), ...plan.dirs.map((d) => d[0])]);
       const stats = commitTree({ root: this.o.dir, staged, dirs: plan.dirs.map((d) => ({ path: d[0], kind: "d", size: 0, mode: d[3], mtime: 0, hash: "" })), remove: plan.remove.map((w) => ({ path: w[0], kind: w[1], size: w[2], mode: w[3], mtime: w[4], hash: w[5] })), masterHas: (p) => masterHas.has(p) });
@@ -330,7 +350,7 @@ export class SyncWorker {
         if (st?.isFile()) this.scanner.remember(f.path, st, f.hash);
       }
       this.scanner.saveCache();
-      t.resolve({ files: stats.written, bytes: t.receiver.bytes });
+      t.resolve({ files: stats.written, bytes: t.receiver.bytes, receiveMs, commitMs: performance.now() - c0 });
     } catch (e) {
       t.receiver?.discard();
       const reason = e instanceof ProtocolError || e instanceof TransferError ? e.message : (e as Error).message;
