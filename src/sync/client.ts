@@ -5,7 +5,7 @@ import { callControl, controlPath } from "./control.ts";
 import { clientHandshake, HandshakeRefused } from "./handshake.ts";
 import { decodeJson, encodeJson } from "./protocol.ts";
 import { DEFAULT_LIMITS, Session } from "./session.ts";
-import { statusSchema, type StatusDoc } from "./status.ts";
+import { statusSchema, toSyncNodes, type StatusDoc } from "./status.ts";
 
 export interface RemoteTarget {
   host: string;
@@ -62,4 +62,22 @@ export async function fetchLocalStatus(home: string): Promise<StatusDoc> {
     }
   }
   throw unavailable(`no sync master or worker runs with FALC_HOME ${home}; use --master HOST:PORT --key-file F for a remote master`);
+}
+
+export interface StatusSourceOptions {
+  home: string;
+  /** HOST:PORT of a master, with its key; without, the master or worker on this machine is asked. */
+  remote?: RemoteTarget;
+}
+
+/** For the TUI: nodes and last syncs, or null when no master answers. Never throws. */
+export function statusSource(o: StatusSourceOptions): () => Promise<{ name: string; lastSyncAt: number | null; state: string }[] | null> {
+  return async () => {
+    try {
+      const doc = o.remote ? await fetchRemoteStatus(o.remote) : await fetchLocalStatus(o.home);
+      return toSyncNodes(doc);
+    } catch {
+      return null;
+    }
+  };
 }

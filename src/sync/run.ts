@@ -5,6 +5,7 @@ import { usageError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Queue } from "../queue/types.ts";
 import { StageRegistry } from "../stages/registry.ts";
+import { statusSource } from "./client.ts";
 import { serveControl } from "./control.ts";
 import { loadKeyFile } from "./crypto.ts";
 import { MasterStore } from "./store.ts";
@@ -168,4 +169,14 @@ export function listGroups(home: string): Record<string, string[]> {
   } finally {
     store.close();
   }
+}
+
+/** Where the TUI's sync view gets its nodes: --sync/--key-file, else sync.master in the config, else this machine's node. */
+export function syncSourceFor(config: Config, sync?: string, keyFile?: string) {
+  const c = syncConfig(config);
+  const addr = sync ?? c.master;
+  if (!addr) return statusSource({ home: config.home });
+  const kf = keyFile ?? c.key_file;
+  if (!kf) throw usageError("--key-file is required with --sync (or `sync.key_file` in the config)");
+  return statusSource({ home: config.home, remote: { ...parseHostPort(addr, "--sync"), key: loadKeyFile(kf), cluster: c.cluster } });
 }
