@@ -65,6 +65,8 @@ interface Transfer {
   receiver: Receiver | null;
   plan: Plan | null;
   failed: string | null;
+  /** Settled (committed, refused or aborted); the round that asked for it removes it. */
+  done: boolean;
   lastDataAt: number;
   resolve: (r: TransferDone) => void;
   reject: (e: Error) => void;
@@ -188,7 +190,7 @@ export class SyncWorker {
       });
       const stallMs = Math.max(30_000, st.keepalive_s * 6000);
       for (const t of this.transfers.values())
-        if (Date.now() - t.lastDataAt > stallMs) s.close(`transfer ${t.id} stalled for ${Math.round(stallMs / 1000)} s`);
+        if (!t.done && Date.now() - t.lastDataAt > stallMs) s.close(`transfer ${t.id} stalled for ${Math.round(stallMs / 1000)} s`);
     }, st.keepalive_s * 1000);
     const loop = async (what: string, fn: () => Promise<unknown>) => {
       while (!s.closed && !this.stopped) {
@@ -225,8 +227,10 @@ export class SyncWorker {
     if (reply.need_files) reply = await ask(true);
     const r: RoundResult = { ok: true, inSync: reply.transfer === null, missing: reply.missing, shared: reply.shared, extra: reply.extra, files: 0, bytes: 0, wireBytes: 0, durationMs: 0, scanMs, receiveMs: 0, commitMs: 0, at: Date.now() };
     if (reply.transfer !== null) {
+      // The transfer's frames may all have been handled before this line runs: it waits in the map.
+      const id = reply.transfer;
       try {
-        const got = await this.transfer(reply.transfer).promise;
+        const got = await this.transfer(id).promise;
         r.files = got.files;
         r.bytes = got.bytes;
         r.receiveMs = got.receiveMs;
@@ -235,6 +239,8 @@ export class SyncWorker {
         if (e instanceof ClosedError) throw e;
         r.ok = false;
         r.error = (e as Error).message.slice(0, 500);
+      } finally {
+        this.transfers.delete(id);
       }
     }
     r.durationMs = performance.now() - t0;
@@ -273,7 +279,7 @@ export class SyncWorker {
         reject = b;
       });
       promise.catch(() => {});
-      t = { id, receiver: null, plan: null, failed: null, lastDataAt: Date.now(), resolve, reject, promise };
+      t = { id, receiver: null, plan: null, failed: null, done: false, lastDataAt: Date.now(), resolve, reject, promise };
       this.transfers.set(id, t);
     }
     return t;
@@ -320,7 +326,7 @@ export class SyncWorker {
           const a = decodeJson(syncAbortSchema, m.payload, "sync_abort");
           const t = this.transfer(m.counter);
           t.receiver?.discard();
-          this.transfers.delete(t.id);
+          t.done = true;
           t.reject(new TransferError(`master stopped the transfer: ${a.reason}`));
           return;
         }
@@ -336,7 +342,7 @@ export class SyncWorker {
 
   private onSyncEnd(m: Message): void {
     const t = this.transfer(m.counter);
-    this.transfers.delete(t.id);
+    t.done = true;
     try {
       const end = decodeJson(syncEndSchema, m.payload, "sync_end");
       if (t.failed || !t.receiver || !t.plan) throw new TransferError(t.failed ?? "data without a plan");
