@@ -113,6 +113,13 @@ describe("falc sync refuses hostile peers and keeps running", () => {
     }
   }, 30_000);
 
+  test("a worker that falls silent is dropped by the master", async () => {
+    const from = master.lines.length;
+    const s = await evilWorker("evil-silent");
+    await master.waitLog((l) => l.event === "node_dropped" && l.node === "evil-silent", "silent worker dropped", 15_000, from);
+    await waitFor(() => s.closed, 5000, 50, "session closed");
+  }, 20_000);
+
   test("`../` names from a worker are refused; the session and the master carry on", async () => {
     const s = await evilWorker("evil-paths");
     const digest = "0".repeat(64);

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, wr
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
+import { Ledger } from "../../src/scan/ledger.ts";
 import { CutProxy, fastConfig, keyFile, mirrored, spawnSync, treeHash, treeState, waitMirrored, type SyncProc } from "./sync-helpers.ts";
 
 let T: { home: string; cleanup(): void };
@@ -41,6 +42,10 @@ describe("falc sync: a master and two workers on loopback", () => {
     let master = track(spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], mhome, env));
     await master.waitLog((l) => l.event === "master_started", "master started");
 
+    // w1 has scanned before: its ledger rows go up to the master and are marked synced once acked.
+    const ledger = Ledger.open(join(base, "w1home"));
+    ledger.importHosts("acme", [{ ip: "10.9.0.1", addrtype: "ipv4", status: "up", hostnames: [], ports: [80, 443, 8443].map((port) => ({ proto: "tcp" as const, port, state: "open", service: "https" })) }], "update");
+    ledger.close();
     const W1 = join(base, "w1", "tree");
     const W2 = join(base, "w2", "tree");
     const w1 = track(spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", W1, "--key-file", key, "--name", "w1"], join(base, "w1home"), env));
@@ -83,6 +88,10 @@ describe("falc sync: a master and two workers on loopback", () => {
     expect(doc.nodes[0].lastIntegrity).toMatchObject({ ok: true });
     expect(doc.nodes[0].lastIntegrity.durationMs).toBeGreaterThan(0);
     expect(doc.nodes[0].record.version).toBeDefined();
+    expect(doc.nodes[0].ports).toBe(3);
+    const l2 = Ledger.open(join(base, "w1home"));
+    expect(l2.pendingSync().rows).toEqual([]);
+    l2.close();
     const via = await runFalc(["sync", "status", "--json"], { env: { FALC_HOME: w2.home, ...env } });
     expect(via.code).toBe(0);
     expect(JSON.parse(via.stdout)).toMatchObject({ via: "w2", master: { listen: `127.0.0.1:${port}` } });
