@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { badPath, compareStatus, Excluder, TreeScanner, treeDigest, type FileStatus } from "./integrity.ts";
+import { badPath, compareStatus, differingDirs, dirDigests, Excluder, TreeScanner, treeDigest, type FileStatus } from "./integrity.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "falc-sync-int-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -61,6 +61,15 @@ describe("integrity", () => {
     expect(r4.files.get("a")!.hash).not.toBe(r1.files.get("a")!.hash);
     expect(r3.hashed + r4.hashed).toBeGreaterThanOrEqual(1);
     expect(treeDigest(r4.files.values())).not.toBe(treeDigest(r1.files.values()));
+  });
+
+  test("directory digests point at exactly the directories that differ", () => {
+    const a = [f("x", "1"), f("d", "", 0o755, "d"), f("d/y", "2"), f("d/e", "", 0o755, "d"), f("d/e/z", "3"), f("u", "", 0o755, "d"), f("u/v", "4")];
+    const b = [f("x", "1"), f("d", "", 0o755, "d"), f("d/y", "CHANGED"), f("d/e", "", 0o755, "d"), f("d/e/z", "3"), f("w", "", 0o755, "d"), f("w/q", "5")];
+    const diff = differingDirs(dirDigests(a), dirDigests(b));
+    // d (y changed), the root (u gone, w new), u and w themselves; d/e is untouched.
+    expect(diff).toEqual(["", "d", "u", "w"]);
+    expect(differingDirs(dirDigests(a), dirDigests([...a]))).toEqual([]);
   });
 
   test("exclude patterns: basename at any depth without a slash, whole path with one", () => {

@@ -238,6 +238,36 @@ export function compareStatus(master: Map<string, FileStatus>, worker: Map<strin
   return d;
 }
 
+export const parentOf = (p: string) => {
+  const i = p.lastIndexOf("/");
+  return i < 0 ? "" : p.slice(0, i);
+};
+
+/**
+ * One digest per directory over the entries directly in it ("" is the root), so two nodes can find
+ * the few directories that differ without listing all 10,000 files.
+ */
+export function dirDigests(files: Iterable<FileStatus>): Map<string, string> {
+  const hs = new Map<string, InstanceType<typeof Bun.CryptoHasher>>();
+  for (const f of files) {
+    const parent = parentOf(f.path);
+    let h = hs.get(parent);
+    if (!h) hs.set(parent, (h = new Bun.CryptoHasher("blake2b256")));
+    h.update(`${f.path}\0${f.kind}\0${f.mode}\0${f.size}\0${f.hash}\n`);
+  }
+  const out = new Map<string, string>();
+  for (const [d, h] of hs) out.set(d, h.digest("hex"));
+  return out;
+}
+
+/** Directories whose entries differ between two nodes' digests (present on one side only included). */
+export function differingDirs(a: Map<string, string>, b: Map<string, string>): string[] {
+  const out = new Set<string>();
+  for (const [d, h] of a) if (b.get(d) !== h) out.add(d);
+  for (const d of b.keys()) if (!a.has(d)) out.add(d);
+  return [...out].sort();
+}
+
 /** Digest of a status list in the order given (walk order on both nodes). */
 export function statusDigest(files: Iterable<FileStatus>): string {
   const h = new Bun.CryptoHasher("blake2b256");

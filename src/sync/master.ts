@@ -7,7 +7,7 @@ import { VERSION } from "../core/version.ts";
 import type { Message } from "./frame.ts";
 import { groupsDelta, groupsHash, normalize, type Assignments, type GroupDef, type GroupsPush } from "./groups.ts";
 import { HandshakeRefused, serverHandshake } from "./handshake.ts";
-import { badPath, compareStatus, Excluder, fromWire, toWire, TreeScanner, type FileStatus, type ScanResult } from "./integrity.ts";
+import { badPath, compareStatus, differingDirs, dirDigests, Excluder, fromWire, parentOf, toWire, TreeScanner, type FileStatus, type ScanResult } from "./integrity.ts";
 import { decodeJson, encodeJson, integritySchema, ProtocolError, syncResultSchema, type Hello, type IntegrityReply, type Plan, type Settings } from "./protocol.ts";
 import { Session, type SessionLimits } from "./session.ts";
 import type { StatusDoc } from "./status.ts";
@@ -249,18 +249,31 @@ export class SyncMaster {
     try {
       const req = decodeJson(integritySchema, m.payload, "integrity");
       const master = await this.scan(SCAN_REUSE_MS);
-      if (!req.files) {
+      if (!req.files && !req.dirs) {
         const same = master.digest === req.digest;
-        s.reply(m.counter, encodeJson({ transfer: null, need_files: !same, missing: 0, shared: 0, extra: 0, bytes: 0 } satisfies IntegrityReply));
+        s.reply(m.counter, encodeJson({ transfer: null, ...(same ? {} : { need: "dirs" as const }), missing: 0, shared: 0, extra: 0, bytes: 0 } satisfies IntegrityReply));
         return;
       }
+      if (!req.files) {
+        for (const [d] of req.dirs!) if (d !== "" && badPath(d)) throw new ProtocolError(`refused path \`${d.slice(0, 200)}\`: ${badPath(d)}`);
+        const diffDirs = differingDirs(dirDigests(master.files.values()), new Map(req.dirs));
+        s.reply(m.counter, encodeJson({ transfer: null, need: "files", dirs: diffDirs, missing: 0, shared: 0, extra: 0, bytes: 0 } satisfies IntegrityReply));
+        return;
+      }
+      const scope = req.scope ? new Set(req.scope) : null;
       const worker = new Map<string, FileStatus>();
       for (const w of req.files) {
         const why = badPath(w[0]);
         if (why) throw new ProtocolError(`refused path \`${w[0].slice(0, 200)}\`: ${why}`);
+        if (scope && !scope.has(parentOf(w[0]))) throw new ProtocolError(`\`${w[0].slice(0, 200)}\` is outside the directories asked for`);
         worker.set(w[0], fromWire(w));
       }
-      const diff = compareStatus(master.files, worker);
+      let mine = master.files;
+      if (scope) {
+        mine = new Map();
+        for (const [p, f] of master.files) if (scope.has(parentOf(p))) mine.set(p, f);
+      }
+      const diff = compareStatus(mine, worker);
       const send = [...diff.missing, ...diff.shared];
       const files = send.filter((f) => f.kind === "f");
       const dirs = send.filter((f) => f.kind === "d");

@@ -78,16 +78,29 @@ export const wireStatus = z.tuple([
 ]);
 export type WireStatus = z.infer<typeof wireStatus>;
 
-/** First only the digest of the worker's status; the whole list only when the digests differ. */
+/**
+ * An integrity check narrows down in up to three steps: the digest of the worker's whole status;
+ * if it differs, one digest per directory; then the entries of only the directories that differ
+ * (`scope`), which the master compares against its own entries in the same directories.
+ */
+const dirPath = z.string().max(4096);
 export const integritySchema = z
-  .object({ digest: z.string().regex(/^[0-9a-f]{64}$/), count: z.number().int().min(0), files: z.array(wireStatus).max(2_000_000).optional() })
+  .object({
+    digest: z.string().regex(/^[0-9a-f]{64}$/),
+    count: z.number().int().min(0),
+    dirs: z.array(z.tuple([dirPath, z.string().regex(/^[0-9a-f]{64}$/)])).max(2_000_000).optional(),
+    scope: z.array(dirPath).max(2_000_000).optional(),
+    files: z.array(wireStatus).max(2_000_000).optional(),
+  })
   .strict();
+export type IntegrityRequest = z.infer<typeof integritySchema>;
 
 export const integrityReplySchema = z
   .object({
     transfer: z.number().int().nullable(),
-    /** The digests differ: send the whole status list. */
-    need_files: z.boolean().optional(),
+    /** The digests differ: send directory digests ("dirs"), or the entries of `dirs` ("files"). */
+    need: z.enum(["dirs", "files"]).optional(),
+    dirs: z.array(dirPath).max(2_000_000).optional(),
     missing: z.number().int(),
     shared: z.number().int(),
     extra: z.number().int(),

@@ -9,8 +9,8 @@ import { commitTree, recoverTree, stateDir } from "./commit.ts";
 import type { Message } from "./frame.ts";
 import { groupsPushSchema, WorkerGroups } from "./groups.ts";
 import { clientHandshake, HandshakeRefused } from "./handshake.ts";
-import { Excluder, toWire, TreeScanner } from "./integrity.ts";
-import { decodeJson, encodeJson, integrityReplySchema, planSchema, ProtocolError, syncAbortSchema, syncEndSchema, type Plan, type Settings, type SyncResult } from "./protocol.ts";
+import { dirDigests, Excluder, parentOf, toWire, TreeScanner } from "./integrity.ts";
+import { decodeJson, encodeJson, integrityReplySchema, type IntegrityRequest, planSchema, ProtocolError, syncAbortSchema, syncEndSchema, type Plan, type Settings, type SyncResult } from "./protocol.ts";
 import { ClosedError, RemoteError, Session, type SessionLimits } from "./session.ts";
 import { statusSchema, type StatusDoc } from "./status.ts";
 import { Receiver, TransferError } from "./transfer.ts";
@@ -219,12 +219,18 @@ export class SyncWorker {
     const scan = await this.scanner.scan();
     this.scanner.saveCache();
     const scanMs = performance.now() - t0;
-    const ask = async (files: boolean) => {
-      const body = encodeJson({ digest: scan.digest, count: scan.files.size, ...(files ? { files: [...scan.files.values()].map(toWire) } : {}) });
+    const ask = async (extra: Partial<IntegrityRequest>) => {
+      const body = encodeJson({ digest: scan.digest, count: scan.files.size, ...extra } satisfies IntegrityRequest);
       return decodeJson(integrityReplySchema, await s.request("integrity", body), "integrity reply");
     };
-    let reply = await ask(false);
-    if (reply.need_files) reply = await ask(true);
+    let reply = await ask({});
+    if (reply.need === "dirs") reply = await ask({ dirs: [...dirDigests(scan.files.values())] });
+    if (reply.need === "files") {
+      const scope = new Set(reply.dirs ?? []);
+      const files = [...scan.files.values()].filter((f) => scope.has(parentOf(f.path)));
+      reply = await ask({ scope: [...scope], files: files.map(toWire) });
+    }
+    if (reply.need) throw new TransferError("the master keeps asking for more of the status");
     const r: RoundResult = { ok: true, inSync: reply.transfer === null, missing: reply.missing, shared: reply.shared, extra: reply.extra, files: 0, bytes: 0, wireBytes: 0, durationMs: 0, scanMs, receiveMs: 0, commitMs: 0, at: Date.now() };
     if (reply.transfer !== null) {
       // The transfer's frames may all have been handled before this line runs: it waits in the map.

@@ -158,6 +158,7 @@ describe("falc sync: the connection cut mid-transfer leaves the worker tree all 
     const W = join(base, "w", "tree");
     const w = track(spawnSync(["worker", "--master", `127.0.0.1:${pport}`, "--dir", W, "--key-file", key, "--name", "w"], join(base, "whome"), env));
     await waitMirrored(M, W, "first sync");
+    await w.waitLog((l) => l.event === "sync_done", "first sync logged");
     const hashA = treeHash(W);
 
     // B through a slow link; cut every byte stream once a megabyte of it went through.
@@ -177,7 +178,10 @@ describe("falc sync: the connection cut mid-transfer leaves the worker tree all 
     expect(w.alive()).toBe(true);
     proxy.rate = 0;
     proxy.refuse = false;
+    const lb = w.lines.length;
     await waitFor(() => treeHash(W) === hashB, 30_000, 100, "B after the link is back");
+    // The tree is renamed into place just before the worker logs it: wait for the line too.
+    await w.waitLog((l) => l.event === "sync_done", "B's sync logged", 10_000, lb);
 
     // C: kill -9 the master in the middle of the transfer.
     proxy.rate = 4 * 1024 * 1024;
