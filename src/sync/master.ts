@@ -47,6 +47,7 @@ interface NodeConn {
   hello: Hello;
   connectedAt: number;
   busy: boolean;
+  checks: number;
   sentGroups: Assignments | null;
 }
 
@@ -63,6 +64,7 @@ export class SyncMaster {
   private scanner: TreeScanner;
   private scanning: Promise<ScanResult> | null = null;
   private recent: ScanResult | null = null;
+  private scanningSince = 0;
   private lastScan: { at: number; files: number; bytes: number } | null = null;
   private nextTransfer = 1;
   private timers: ReturnType<typeof setInterval>[] = [];
@@ -87,7 +89,7 @@ export class SyncMaster {
 
   async start(): Promise<number> {
     // Hash the tree before the first worker asks, so its first sync does not wait for it.
-    await this.scan();
+    await this.scan(Date.now());
     this.server = createServer((sock) => this.onConnection(sock));
     this.server.maxConnections = 10_000;
     await new Promise<void>((resolve, reject) => {
@@ -109,13 +111,16 @@ export class SyncMaster {
   }
 
   /**
-   * The master's status. Concurrent askers share one walk, and a walk begun less than `maxAgeMs`
-   * ago is reused: a hundred workers checking at once cost one walk, and a change is seen by the
-   * next check at the latest.
+   * The master's status as of no earlier than `notBefore`: concurrent askers share one walk, and a
+   * walk that began after `notBefore` is reused, so a hundred workers checking at once cost one walk.
    */
-  private scan(maxAgeMs = 0): Promise<ScanResult> {
-    if (this.recent && Date.now() - this.recent.startedAt < maxAgeMs) return Promise.resolve(this.recent);
-    this.scanning ??= this.scanner
+  private async scan(notBefore: number): Promise<ScanResult> {
+    if (this.recent && this.recent.startedAt >= notBefore) return this.recent;
+    if (this.scanning && this.scanningSince >= notBefore) return this.scanning;
+    if (this.scanning) await this.scanning.catch(() => {});
+    if (this.recent && this.recent.startedAt >= notBefore) return this.recent;
+    this.scanningSince = Date.now();
+    this.scanning = this.scanner
       .scan()
       .then((r) => {
         let bytes = 0;
@@ -151,7 +156,7 @@ export class SyncMaster {
       admit: (hello) => {
         if (hello.role !== "worker") return null;
         if (this.nodes.has(hello.name)) return { error: `node name \`${hello.name}\` is already connected`, code: "duplicate" };
-        conn = { name: hello.name, session, hello, connectedAt: Date.now(), busy: false, sentGroups: null };
+        conn = { name: hello.name, session, hello, connectedAt: Date.now(), busy: false, checks: 0, sentGroups: null };
         this.nodes.set(hello.name, conn);
         return null;
       },
@@ -187,7 +192,7 @@ export class SyncMaster {
     this.store.nodeSeen(name, session.remote, conn.hello.version);
     log.info({ event: "node_connected", remote: session.remote }, `node ${name} connected from ${session.remote}`);
     // Its first integrity check follows at once: walk the tree while the worker walks its own.
-    this.scan(SCAN_REUSE_MS).catch(() => {});
+    this.scan(conn.connectedAt).catch(() => {});
     session.onClose((reason) => {
       if (this.nodes.get(name) === conn) this.nodes.delete(name);
       this.store.touch(name);
@@ -248,7 +253,9 @@ export class SyncMaster {
     conn.busy = true;
     try {
       const req = decodeJson(integritySchema, m.payload, "integrity");
-      const master = await this.scan(SCAN_REUSE_MS);
+      // A node's first check sees the tree as of its connection at least (what `--once` promises);
+      // later periodic checks may share a walk up to SCAN_REUSE_MS old, the next check sees what it missed.
+      const master = await this.scan(conn.checks++ === 0 ? conn.connectedAt : Date.now() - SCAN_REUSE_MS);
       if (!req.files && !req.dirs) {
         const same = master.digest === req.digest;
         s.reply(m.counter, encodeJson({ transfer: null, ...(same ? {} : { need: "dirs" as const }), missing: 0, shared: 0, extra: 0, bytes: 0 } satisfies IntegrityReply));

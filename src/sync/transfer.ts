@@ -1,9 +1,10 @@
-import { closeSync, fchmodSync, fstatSync, fsyncSync, futimesSync, mkdirSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fstatSync, fsyncSync, futimesSync, mkdirSync, openSync, readSync, rmSync, writeSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { badPath, fromWire, type FileStatus } from "./integrity.ts";
 import { stateDir, type StagedFile } from "./commit.ts";
 import { encodeJson, type Plan } from "./protocol.ts";
+import { OffThreadHasher, type Segment } from "./hasher.ts";
 import type { Session } from "./session.ts";
 
 /**
@@ -18,6 +19,8 @@ const ZSTD = 1;
 const BLOCK_SLACK = 64;
 
 export class TransferError extends Error {}
+
+const EMPTY_HASH = new Bun.CryptoHasher("blake2b256").digest("hex");
 
 export interface SendStats {
   bytes: number;
@@ -143,7 +146,9 @@ export class Receiver {
   private idx = 0;
   private fd: number | null = null;
   private left = 0;
-  private hasher: InstanceType<typeof Bun.CryptoHasher> | null = null;
+  private hasher: OffThreadHasher | null = null;
+  /** stat of each staged file after it was written (renames keep size, mtime and inode). */
+  readonly stats: Stats[] = [];
   bytes = 0;
   chunks = 0;
   readonly startedAt = Date.now();
@@ -174,7 +179,6 @@ export class Receiver {
       const f = this.files[this.idx]!;
       this.fd = openSync(this.stagedPath(this.idx), "w", 0o600);
       this.left = f.size;
-      this.hasher = new Bun.CryptoHasher("blake2b256");
     }
   }
 
@@ -183,10 +187,9 @@ export class Receiver {
     const fd = this.fd!;
     this.fd = null;
     try {
-      const got = this.hasher!.digest("hex");
-      if (got !== f.hash) throw new TransferError(`\`${f.path}\` arrived with another hash than planned (changed on the master during the sync)`);
       fchmodSync(fd, f.mode);
       futimesSync(fd, new Date(), new Date(f.mtime));
+      this.stats[this.idx] = fstatSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -198,30 +201,40 @@ export class Receiver {
     const data = body[0] === ZSTD ? zstdDecompressSync(body.subarray(1), { maxOutputLength: this.maxBlock }) : body[0] === RAW ? body.subarray(1) : null;
     if (!data) throw new TransferError("unknown data block codec");
     this.chunks++;
+    const segs: Segment[] = [];
     let off = 0;
     while (off < data.length) {
       if (this.fd === null) throw new TransferError("more data than planned");
       const n = Math.min(this.left, data.length - off);
-      const part = data.subarray(off, off + n);
       let w = 0;
-      while (w < n) w += writeSync(this.fd, part, w, n - w);
-      this.hasher!.update(part);
+      while (w < n) w += writeSync(this.fd, data, off + w, n - w);
+      segs.push([this.idx, off, off + n, this.left === n]);
       off += n;
       this.left -= n;
       this.bytes += n;
       this.advance();
     }
+    (this.hasher ??= new OffThreadHasher()).feed(data, segs);
   }
 
-  /** All bytes in and verified: the staged files, in plan order, flushed to disk. */
-  finish(end: { bytes: number; chunks: number }): StagedFile[] {
+  /** All bytes in and verified against the plan's BLAKE2b-256: the staged files, in plan order, flushed to disk. */
+  async finish(end: { bytes: number; chunks: number }): Promise<StagedFile[]> {
     if (this.idx < this.files.length || end.bytes !== this.bytes || end.chunks !== this.chunks)
       throw new TransferError(`transfer incomplete: ${this.bytes} of ${end.bytes} bytes`);
+    for (let i = 0; i < this.files.length; i++) {
+      const f = this.files[i]!;
+      const got = f.size === 0 ? EMPTY_HASH : await this.hasher!.digest(i);
+      if (got !== f.hash) throw new TransferError(`\`${f.path}\` arrived with another hash than planned (changed on the master during the sync)`);
+    }
+    this.hasher?.close();
+    this.hasher = null;
     flushFiles(this.dir, this.files.map((_, i) => this.stagedPath(i)));
     return this.files.map((f, i) => ({ path: f.path, staged: this.stagedPath(i) }));
   }
 
   discard(): void {
+    this.hasher?.close();
+    this.hasher = null;
     if (this.fd !== null) {
       try {
         closeSync(this.fd);

@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, statSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { unavailable, usageError } from "../core/errors.ts";
@@ -349,28 +349,32 @@ export class SyncWorker {
   private onSyncEnd(m: Message): void {
     const t = this.transfer(m.counter);
     t.done = true;
-    try {
+    const finish = async () => {
       const end = decodeJson(syncEndSchema, m.payload, "sync_end");
       if (t.failed || !t.receiver || !t.plan) throw new TransferError(t.failed ?? "data without a plan");
-      const staged = t.receiver.finish(end);
-      const receiveMs = Date.now() - t.receiver.startedAt;
+      const rec = t.receiver;
+      const staged = await rec.finish(end);
+      const receiveMs = Date.now() - rec.startedAt;
       const c0 = performance.now();
       const plan = t.plan;
       const masterHas = new Set([...plan.files.map((f) => f[0]), ...plan.dirs.map((d) => d[0])]);
-      const stats = commitTree({ root: this.o.dir, staged, dirs: plan.dirs.map((d) => ({ path: d[0], kind: "d", size: 0, mode: d[3], mtime: 0, hash: "" })), remove: plan.remove.map((w) => ({ path: w[0], kind: w[1], size: w[2], mode: w[3], mtime: w[4], hash: w[5] })), masterHas: (p) => masterHas.has(p) });
-      t.receiver.discard();
+      const stats = commitTree({
+        root: this.o.dir,
+        staged,
+        dirs: plan.dirs.map((d) => ({ path: d[0], kind: "d", size: 0, mode: d[3], mtime: 0, hash: "" })),
+        remove: plan.remove.map((w) => ({ path: w[0], kind: w[1], size: w[2], mode: w[3], mtime: w[4], hash: w[5] })),
+        masterHas: (p) => masterHas.has(p),
+      });
+      rec.discard();
       // The files just written were verified against the plan's hashes: no need to hash them again.
-      for (const f of t.receiver.files) {
-        const st = lstatSync(join(this.o.dir, f.path), { throwIfNoEntry: false });
-        if (st?.isFile()) this.scanner.remember(f.path, st, f.hash);
-      }
+      rec.files.forEach((f, i) => this.scanner.remember(f.path, rec.stats[i]!, f.hash));
       this.scanner.saveCache();
-      t.resolve({ files: stats.written, bytes: t.receiver.bytes, receiveMs, commitMs: performance.now() - c0 });
-    } catch (e) {
+      return { files: stats.written, bytes: rec.bytes, receiveMs, commitMs: performance.now() - c0 };
+    };
+    finish().then(t.resolve, (e) => {
       t.receiver?.discard();
-      const reason = e instanceof ProtocolError || e instanceof TransferError ? e.message : (e as Error).message;
-      t.reject(new TransferError(reason));
-    }
+      t.reject(new TransferError((e as Error).message));
+    });
   }
 
   private onGroups(s: Session, m: Message): void {
