@@ -91,11 +91,19 @@ export class Sealer {
   ) {}
 
   seal(header: Buffer, plain: Buffer): Buffer {
+    return Buffer.concat(this.sealParts(header, [plain]));
+  }
+
+  /** Ciphertext pieces then the tag, without joining them (the socket writes them one after another). */
+  sealParts(header: Buffer, parts: Buffer[]): Buffer[] {
     const c = createCipheriv("aes-256-gcm", this.key, nonce(this.dir, this.seq++));
     c.setAAD(header);
-    const a = c.update(plain);
-    const b = c.final();
-    return Buffer.concat([a, b, c.getAuthTag()]);
+    const out: Buffer[] = [];
+    for (const p of parts) if (p.length) out.push(c.update(p));
+    const f = c.final();
+    if (f.length) out.push(f);
+    out.push(c.getAuthTag());
+    return out;
   }
 }
 

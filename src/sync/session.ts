@@ -162,21 +162,37 @@ export class Session {
 
   /** Write one message (divided into frames over `chunk`); false when the socket wants a drain. */
   send(cmd: string, payload: Buffer, counter = this.nextCounter()): boolean {
+    return this.sendParts(cmd, [payload], counter);
+  }
+
+  /**
+   * Write one message given in pieces (a codec byte and a data block, say) without joining them:
+   * each frame's pieces are encrypted and written in turn.
+   */
+  sendParts(cmd: string, pieces: Buffer[], counter = this.nextCounter()): boolean {
     if (this.closed) throw new ClosedError(this.closeReason ?? "closed");
-    const parts = this.sealer ? splitPayload(payload, this.limits.chunk) : [payload];
-    let ok = true;
+    const total = pieces.reduce((a, p) => a + p.length, 0);
+    const frames: Buffer[][] = [];
+    if (!this.sealer || total <= this.limits.chunk) frames.push(pieces);
+    else {
+      const whole = Buffer.concat(pieces, total);
+      for (const part of splitPayload(whole, this.limits.chunk)) frames.push([part]);
+    }
     this.sock.cork();
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
-      const len = this.sealer ? part.length + TAG_BYTES : part.length;
-      const header = encodeHeader(counter, len, cmd, i < parts.length - 1);
-      const body = this.sealer ? this.sealer.seal(header, part) : part;
-      this.bytesOut += header.length + body.length;
+    for (let i = 0; i < frames.length; i++) {
+      const parts = frames[i]!;
+      const plainLen = parts.reduce((a, p) => a + p.length, 0);
+      const header = encodeHeader(counter, this.sealer ? plainLen + TAG_BYTES : plainLen, cmd, i < frames.length - 1);
+      const body = this.sealer ? this.sealer.sealParts(header, parts) : parts;
       this.sock.write(header);
-      ok = this.sock.write(body);
+      this.bytesOut += header.length;
+      for (const b of body) {
+        this.sock.write(b);
+        this.bytesOut += b.length;
+      }
     }
     this.sock.uncork();
-    return ok && !this.sock.writableNeedDrain;
+    return !this.sock.writableNeedDrain;
   }
 
   /** Raw bytes onto the wire (tests that play a hostile peer). */

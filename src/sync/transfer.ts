@@ -35,23 +35,26 @@ export interface SendStats {
 class Compressor {
   private skip = 0;
   private misses = 0;
-  encode(block: Buffer): Buffer {
+  encode(block: Buffer): Buffer[] {
     if (this.skip > 0) {
       this.skip--;
-      return Buffer.concat([Buffer.from([RAW]), block]);
+      return [CODEC_RAW, block];
     }
     const z = zstdCompressSync(block, { params: { [constants.ZSTD_c_compressionLevel]: 1 } });
     if (z.length < block.length * 0.9) {
       this.misses = 0;
-      return Buffer.concat([Buffer.from([ZSTD]), z]);
+      return [CODEC_ZSTD, z];
     }
     if (++this.misses >= 2) {
       this.skip = 16;
       this.misses = 0;
     }
-    return Buffer.concat([Buffer.from([RAW]), block]);
+    return [CODEC_RAW, block];
   }
 }
+
+const CODEC_RAW = Buffer.from([RAW]);
+const CODEC_ZSTD = Buffer.from([ZSTD]);
 
 /** Master side: stream the plan's files. Throws TransferError (after telling the worker) when a file changed under it. */
 export async function sendTransfer(session: Session, plan: Plan, root: string): Promise<SendStats> {
@@ -66,9 +69,9 @@ export async function sendTransfer(session: Session, plan: Plan, root: string): 
     if (fill === 0) return;
     const body = comp.encode(block.subarray(0, fill));
     stats.chunks++;
-    stats.wireBytes += body.length;
+    stats.wireBytes += body[0]!.length + body[1]!.length;
     fill = 0;
-    if (!session.send("sync_data", body, id)) await session.drain();
+    if (!session.sendParts("sync_data", body, id)) await session.drain();
   };
   try {
     for (const w of plan.files) {
@@ -198,23 +201,26 @@ export class Receiver {
 
   onData(body: Buffer): void {
     if (body.length < 1) throw new TransferError("empty data block");
-    const data = body[0] === ZSTD ? zstdDecompressSync(body.subarray(1), { maxOutputLength: this.maxBlock }) : body[0] === RAW ? body.subarray(1) : null;
+    const raw = body[0] === RAW;
+    const data = body[0] === ZSTD ? zstdDecompressSync(body.subarray(1), { maxOutputLength: this.maxBlock }) : raw ? body.subarray(1) : null;
     if (!data) throw new TransferError("unknown data block codec");
     this.chunks++;
     const segs: Segment[] = [];
+    // Raw data is hashed from the decrypted frame itself (offset by the codec byte), which the thread can take whole.
+    const shift = raw ? 1 : 0;
     let off = 0;
     while (off < data.length) {
       if (this.fd === null) throw new TransferError("more data than planned");
       const n = Math.min(this.left, data.length - off);
       let w = 0;
       while (w < n) w += writeSync(this.fd, data, off + w, n - w);
-      segs.push([this.idx, off, off + n, this.left === n]);
+      segs.push([this.idx, off + shift, off + n + shift, this.left === n]);
       off += n;
       this.left -= n;
       this.bytes += n;
       this.advance();
     }
-    (this.hasher ??= new OffThreadHasher()).feed(data, segs);
+    (this.hasher ??= new OffThreadHasher()).feed(raw ? body : data, segs);
   }
 
   /** All bytes in and verified against the plan's BLAKE2b-256: the staged files, in plan order, flushed to disk. */
