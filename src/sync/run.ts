@@ -177,6 +177,9 @@ export function syncSourceFor(config: Config, sync?: string, keyFile?: string) {
   const addr = sync ?? c.master;
   if (!addr) return statusSource({ home: config.home });
   const kf = keyFile ?? c.key_file;
-  if (!kf) throw usageError("--key-file is required with --sync (or `sync.key_file` in the config)");
+  if (!kf) {
+    if (sync) throw usageError("--key-file is required with --sync (or `sync.key_file` in the config)");
+    return statusSource({ home: config.home });
+  }
   return statusSource({ home: config.home, remote: { ...parseHostPort(addr, "--sync"), key: loadKeyFile(kf), cluster: c.cluster } });
 }

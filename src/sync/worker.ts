@@ -10,7 +10,7 @@ import type { Message } from "./frame.ts";
 import { groupsPushSchema, WorkerGroups } from "./groups.ts";
 import { clientHandshake, HandshakeRefused } from "./handshake.ts";
 import { dirDigests, Excluder, parentOf, toWire, TreeScanner } from "./integrity.ts";
-import { decodeJson, encodeJson, integrityReplySchema, type IntegrityRequest, planSchema, ProtocolError, syncAbortSchema, syncEndSchema, type Plan, type Settings, type SyncResult } from "./protocol.ts";
+import { decodeJson, encodeJson, integrityReplySchema, type IntegrityRequest, planSchema, syncAbortSchema, syncEndSchema, type Plan, type Settings, type SyncResult } from "./protocol.ts";
 import { ClosedError, RemoteError, Session, type SessionLimits } from "./session.ts";
 import { statusSchema, type StatusDoc } from "./status.ts";
 import { Receiver, TransferError } from "./transfer.ts";

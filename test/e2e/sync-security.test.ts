@@ -22,7 +22,6 @@ let port: number;
 let key: string;
 let env: Record<string, string>;
 let master: SyncProc;
-let w1: SyncProc;
 let M: string;
 let W1: string;
 
@@ -37,7 +36,7 @@ beforeAll(async () => {
   port = await freePort();
   master = track(spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], join(T.home, "mhome"), env));
   await master.waitLog((l) => l.event === "master_started", "master started");
-  w1 = track(spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", W1, "--key-file", key, "--name", "w1"], join(T.home, "w1home"), env));
+  track(spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", W1, "--key-file", key, "--name", "w1"], join(T.home, "w1home"), env));
   await waitMirrored(M, W1, "w1 in sync");
 });
 afterAll(async () => {
