@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { ensureDir } from "../core/paths.ts";
 import { conflict, unavailable } from "../core/errors.ts";
-import { LineDecoderRaw } from "./lines.ts";
+import { LineDecoder } from "../runtime/ipc.ts";
 
 /**
  * The local control socket of a running master or worker (FALC_HOME/sockets/sync-{master,worker}.sock,
@@ -18,6 +18,8 @@ export const controlPath = (home: string, role: Role) => join(home, "sockets", `
 export const controlRequest = z.discriminatedUnion("op", [z.object({ op: z.literal("status") }), z.object({ op: z.literal("groups_changed") })]);
 export type ControlRequest = z.infer<typeof controlRequest>;
 
+const controlAnswer = z.object({ ok: z.boolean(), result: z.unknown().optional(), error: z.string().optional() });
+
 const MAX_LINE = 64 * 1024 * 1024;
 
 /** Ask a running node; throws `unavailable` when nothing listens there. */
@@ -25,7 +27,7 @@ export function callControl(path: string, req: ControlRequest, timeoutMs = 10_00
   return new Promise((resolve, reject) => {
     if (!existsSync(path)) return reject(unavailable(`no sync node runs here (${path} does not exist)`));
     const sock = createConnection(path);
-    const dec = new LineDecoderRaw(MAX_LINE);
+    const dec = new LineDecoder(controlAnswer, MAX_LINE);
     const timer = setTimeout(() => {
       sock.destroy();
       reject(unavailable(`the sync node at ${path} did not answer within ${timeoutMs / 1000} s`));
@@ -36,7 +38,7 @@ export function callControl(path: string, req: ControlRequest, timeoutMs = 10_00
       reject(unavailable(`no sync node answers at ${path} (${(e as NodeJS.ErrnoException).code ?? e.message})`));
     });
     sock.on("data", (c: Buffer) => {
-      let lines: string[];
+      let lines;
       try {
         lines = dec.push(c);
       } catch (e) {
@@ -44,16 +46,13 @@ export function callControl(path: string, req: ControlRequest, timeoutMs = 10_00
         sock.destroy();
         return reject(unavailable(`bad answer from ${path}: ${(e as Error).message}`));
       }
-      if (!lines.length) return;
+      const first = lines[0];
+      if (!first) return;
       clearTimeout(timer);
       sock.end();
-      try {
-        const r = JSON.parse(lines[0]!) as { ok: boolean; result?: unknown; error?: string; code?: string };
-        if (r.ok) resolve(r.result);
-        else reject(unavailable(r.error ?? "the sync node refused"));
-      } catch {
-        reject(unavailable(`bad answer from ${path}`));
-      }
+      if (!first.ok) return reject(unavailable(`bad answer from ${path}: ${first.error}`));
+      if (first.msg.ok) resolve(first.msg.result);
+      else reject(unavailable(first.msg.error ?? "the sync node refused"));
     });
   });
 }
@@ -71,10 +70,10 @@ export async function serveControl(home: string, role: Role, handle: (r: Control
     unlinkSync(path);
   }
   const server: Server = createServer((sock) => {
-    const dec = new LineDecoderRaw(1024 * 1024);
+    const dec = new LineDecoder(controlRequest, 1024 * 1024);
     sock.on("error", () => {});
     sock.on("data", async (c: Buffer) => {
-      let lines: string[];
+      let lines;
       try {
         lines = dec.push(c);
       } catch {
@@ -84,9 +83,8 @@ export async function serveControl(home: string, role: Role, handle: (r: Control
       for (const line of lines) {
         let out: unknown;
         try {
-          const req = controlRequest.safeParse(JSON.parse(line));
-          if (!req.success) throw new Error("unknown request");
-          out = { ok: true, result: await handle(req.data) };
+          if (!line.ok) throw new Error(line.error);
+          out = { ok: true, result: await handle(line.msg) };
         } catch (e) {
           out = { ok: false, error: (e as Error).message };
         }

@@ -106,16 +106,18 @@ describe("handshake over a socket", () => {
     p.close();
   });
 
-  test("another cluster, a bad name, or an admit refusal (duplicate) is refused", async () => {
+  test("another cluster, another version, a bad name, the master's own name or a duplicate is refused", async () => {
     const key = parseKey(generateKey());
-    for (const [name, cluster, admit, code] of [
-      ["w1", "other", null, "cluster"],
-      ["bad name!", "c", null, "protocol"],
-      ["w1", "c", { error: "node name `w1` is already connected", code: "duplicate" }, "duplicate"],
+    for (const [name, cluster, admit, code, version] of [
+      ["w1", "other", null, "cluster", undefined],
+      ["bad name!", "c", null, "protocol", undefined],
+      ["w1", "c", { error: "node name `w1` is already connected", code: "duplicate" }, "duplicate", undefined],
+      ["m", "c", null, "duplicate", undefined],
+      ["w1", "c", null, "version", "0.0.1-other"],
     ] as const) {
       const p = await pair();
       const srv = serverHandshake(p.b, { key, name: "m", cluster: "c", settings, timeoutMs: 5000, admit: () => admit });
-      const cli = clientHandshake(p.a, { key, name, cluster, role: "worker", timeoutMs: 5000 }).catch((e) => e);
+      const cli = clientHandshake(p.a, { key, name, cluster, role: "worker", timeoutMs: 5000, version }).catch((e) => e);
       await expect(srv).rejects.toMatchObject({ code });
       expect(await cli).toBeInstanceOf(HandshakeRefused);
       p.close();
