@@ -126,7 +126,7 @@ export class TreeScanner {
   }
 
   /** Tell the cache what a file now is without hashing it again (the worker just wrote and verified it). */
-  remember(path: string, st: Stats, hash: string): void {
+  remember(path: string, st: { size: number; mtimeMs: number; ino: number }, hash: string): void {
     this.cache.set(path, { size: st.size, mtime: st.mtimeMs, ino: st.ino, hash });
     this.dirty = true;
   }

@@ -1,10 +1,10 @@
-import { closeSync, fchmodSync, fstatSync, fsyncSync, futimesSync, mkdirSync, openSync, readSync, rmSync, writeSync, type Stats } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { badPath, fromWire, type FileStatus } from "./integrity.ts";
 import { stateDir, type StagedFile } from "./commit.ts";
 import { encodeJson, type Plan } from "./protocol.ts";
-import { OffThreadHasher, type Segment } from "./hasher.ts";
+import { StagingWriter, type Segment, type StagedStat } from "./stager.ts";
 import type { Session } from "./session.ts";
 
 /**
@@ -20,7 +20,6 @@ const BLOCK_SLACK = 64;
 
 export class TransferError extends Error {}
 
-const EMPTY_HASH = new Bun.CryptoHasher("blake2b256").digest("hex");
 
 export interface SendStats {
   bytes: number;
@@ -142,16 +141,18 @@ export function badPlan(plan: Plan): string | null {
   return null;
 }
 
-/** Worker side: one transfer's staging area, fed synchronously frame by frame. */
+/**
+ * Worker side: one transfer's staging area, fed synchronously frame by frame. This thread only keeps
+ * the books (which bytes belong to which file); the staging writer thread writes and hashes.
+ */
 export class Receiver {
   readonly dir: string;
   readonly files: FileStatus[];
   private idx = 0;
-  private fd: number | null = null;
   private left = 0;
-  private hasher: OffThreadHasher | null = null;
-  /** stat of each staged file after it was written (renames keep size, mtime and inode). */
-  readonly stats: Stats[] = [];
+  private writer: StagingWriter;
+  /** Hash and stat of each staged file (renames keep size, mtime and inode), filled by finish(). */
+  readonly stats: StagedStat[] = [];
   bytes = 0;
   chunks = 0;
   readonly startedAt = Date.now();
@@ -167,36 +168,32 @@ export class Receiver {
     this.dir = join(stateDir(root), "staging", String(plan.id));
     rmSync(this.dir, { recursive: true, force: true });
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    this.advance();
+    this.writer = new StagingWriter(this.dir);
+    const segs: Segment[] = [];
+    this.skipEmpty(segs);
+    this.writer.write(new Uint8Array(0), segs);
   }
 
   stagedPath(i: number): string {
     return join(this.dir, String(i));
   }
 
-  /** Open the next file, closing (and verifying) every file whose bytes are all in. */
-  private advance(): void {
-    while (this.left === 0) {
-      if (this.fd !== null) this.finishFile();
-      if (this.idx >= this.files.length) return;
-      const f = this.files[this.idx]!;
-      this.fd = openSync(this.stagedPath(this.idx), "w", 0o600);
-      this.left = f.size;
-    }
+  private seg(i: number, start: number, end: number, last: boolean): Segment {
+    const f = this.files[i]!;
+    return [i, start, end, last, f.mode, f.mtime];
   }
 
-  private finishFile(): void {
-    const f = this.files[this.idx]!;
-    const fd = this.fd!;
-    this.fd = null;
-    try {
-      fchmodSync(fd, f.mode);
-      futimesSync(fd, new Date(), new Date(f.mtime));
-      this.stats[this.idx] = fstatSync(fd);
-    } finally {
-      closeSync(fd);
+  /** Step past finished files; empty files get their (empty) segment so they are created too. */
+  private skipEmpty(segs: Segment[]): void {
+    while (this.left === 0 && this.idx < this.files.length) {
+      const f = this.files[this.idx]!;
+      if (f.size > 0) {
+        this.left = f.size;
+        return;
+      }
+      segs.push(this.seg(this.idx, 0, 0, true));
+      this.idx++;
     }
-    this.idx++;
   }
 
   onData(body: Buffer): void {
@@ -206,21 +203,22 @@ export class Receiver {
     if (!data) throw new TransferError("unknown data block codec");
     this.chunks++;
     const segs: Segment[] = [];
-    // Raw data is hashed from the decrypted frame itself (offset by the codec byte), which the thread can take whole.
+    // Raw data is written from the decrypted frame itself (past the codec byte), which the thread can take whole.
     const shift = raw ? 1 : 0;
     let off = 0;
     while (off < data.length) {
-      if (this.fd === null) throw new TransferError("more data than planned");
+      if (this.idx >= this.files.length) throw new TransferError("more data than planned");
       const n = Math.min(this.left, data.length - off);
-      let w = 0;
-      while (w < n) w += writeSync(this.fd, data, off + w, n - w);
-      segs.push([this.idx, off + shift, off + n + shift, this.left === n]);
-      off += n;
       this.left -= n;
+      segs.push(this.seg(this.idx, off + shift, off + n + shift, this.left === 0));
+      off += n;
       this.bytes += n;
-      this.advance();
+      if (this.left === 0) {
+        this.idx++;
+        this.skipEmpty(segs);
+      }
     }
-    (this.hasher ??= new OffThreadHasher()).feed(raw ? body : data, segs);
+    this.writer.write(raw ? body : data, segs);
   }
 
   /** All bytes in and verified against the plan's BLAKE2b-256: the staged files, in plan order, flushed to disk. */
@@ -229,24 +227,17 @@ export class Receiver {
       throw new TransferError(`transfer incomplete: ${this.bytes} of ${end.bytes} bytes`);
     for (let i = 0; i < this.files.length; i++) {
       const f = this.files[i]!;
-      const got = f.size === 0 ? EMPTY_HASH : await this.hasher!.digest(i);
-      if (got !== f.hash) throw new TransferError(`\`${f.path}\` arrived with another hash than planned (changed on the master during the sync)`);
+      const got = await this.writer.result(i);
+      if (got.hash !== f.hash) throw new TransferError(`\`${f.path}\` arrived with another hash than planned (changed on the master during the sync)`);
+      this.stats[i] = got;
     }
-    this.hasher?.close();
-    this.hasher = null;
+    this.writer.close();
     flushFiles(this.dir, this.files.map((_, i) => this.stagedPath(i)));
     return this.files.map((f, i) => ({ path: f.path, staged: this.stagedPath(i) }));
   }
 
   discard(): void {
-    this.hasher?.close();
-    this.hasher = null;
-    if (this.fd !== null) {
-      try {
-        closeSync(this.fd);
-      } catch {}
-      this.fd = null;
-    }
+    this.writer.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
