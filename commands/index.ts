@@ -9,6 +9,8 @@ import { ScanScheduleAddCommand, ScanScheduleListCommand, ScanScheduleRmCommand,
 import { SyncMasterCommand } from "./sync/master.ts";
 import { SyncWorkerCommand } from "./sync/worker.ts";
 import { SyncStatusCommand } from "./sync/status.ts";
+import { SyncGroupsListCommand, SyncGroupsSetCommand } from "./sync/groups.ts";
+import { SyncKeygenCommand } from "./sync/keygen.ts";
 import { EvalCommand } from "./eval.ts";
 import { EvalServeCommand } from "./eval/serve.ts";
 import { EvalWorkerCommand } from "./eval/worker.ts";
@@ -37,6 +39,9 @@ export const commands: CommandClass[] = [
   SyncMasterCommand,
   SyncWorkerCommand,
   SyncStatusCommand,
+  SyncGroupsSetCommand,
+  SyncGroupsListCommand,
+  SyncKeygenCommand,
   EvalCommand,
   EvalServeCommand,
   EvalWorkerCommand,

@@ -26,6 +26,7 @@ export class UiCommand extends FalcCommand {
       ],
       ["Start on the tasks view", "falc ui --view tasks"],
       ["One JSON snapshot of what the UI shows", "falc ui --json"],
+      ["Show a remote sync master's nodes in the sync view", "falc ui --sync 10.0.0.1:1516 --key-file cluster.key"],
     ],
   });
 
@@ -33,14 +34,21 @@ export class UiCommand extends FalcCommand {
     description: "View to start on: workers|queues|tasks|scans|sync",
   });
 
+  sync = Option.String("--sync", {
+    description: "Sync master HOST:PORT for the sync view (default: sync.master, else the sync node on this machine)",
+  });
+  keyFile = Option.String("--key-file", { description: "Cluster key file for --sync" });
+
   async run() {
     if (!VIEWS.includes(this.view))
       throw usageError(
         `unknown view \`${this.view}\`: use one of ${VIEWS.join(", ")}`,
       );
+    const { syncSourceFor } = await import("../src/sync/run.ts");
+    const sync = syncSourceFor(this.config, this.sync, this.keyFile);
     if (this.json) {
       const { tuiSnapshot } = await import("../src/tui/snapshot.ts");
-      this.outJson(await tuiSnapshot(await this.queue()));
+      this.outJson(await tuiSnapshot(await this.queue(), sync));
       return;
     }
     if (!process.stdout.isTTY)
@@ -52,6 +60,7 @@ export class UiCommand extends FalcCommand {
       queue: await this.queue(),
       log: this.log,
       view: this.view as never,
+      sync,
     });
   }
 }

@@ -76,7 +76,22 @@ CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, project_id INTEGER NOT NUL
   profile TEXT NOT NULL, mode TEXT NOT NULL, targets TEXT NOT NULL, status TEXT NOT NULL, started_at INTEGER NOT NULL,
   finished_at INTEGER, hosts TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS runs_project ON runs(project_id, started_at);
+CREATE TABLE IF NOT EXISTS sync_cursor (name TEXT PRIMARY KEY, history_id INTEGER NOT NULL);
 `;
+
+/** A port as `falc sync` sends it up to the master: its current state after its latest change. */
+export interface SyncPortRow {
+  project: string;
+  ip: string;
+  proto: string;
+  port: number;
+  state: string;
+  service: string | null;
+  product: string | null;
+  version: string | null;
+  extrainfo: string | null;
+  lastSeen: number;
+}
 
 /** The scan ledger: projects → hosts → ports (+ hostnames, change history, runs), in FALC_HOME/scan/ledger.sqlite. */
 export class Ledger {
@@ -262,6 +277,31 @@ export class Ledger {
       const status = cur.status === "finished" && r.status === "finished" ? "finished" : "partial";
       this.db.query("UPDATE runs SET targets=?, hosts=?, status=?, finished_at=? WHERE id=?").run(JSON.stringify(targets), JSON.stringify(hosts), status, now, r.id);
     }).immediate();
+  }
+
+  /**
+   * Rows marked for sync: ports whose history has entries past the acknowledged cursor, oldest
+   * change first. `upTo` is the history id to pass to markSynced once the master has acked them;
+   * a port changed again later comes back in a later call.
+   */
+  pendingSync(limit = 500, cursor = "master"): { rows: SyncPortRow[]; upTo: number } {
+    const from = (this.db.query("SELECT history_id FROM sync_cursor WHERE name=?").get(cursor) as { history_id: number } | null)?.history_id ?? 0;
+    const rows = this.db
+      .query(
+        `SELECT MAX(x.id) AS hid, pr.name AS project, h.ip, p.proto, p.port, p.state, p.service, p.product, p.version, p.extrainfo, p.last_seen
+         FROM history x JOIN ports p ON p.id=x.port_id JOIN hosts h ON h.id=p.host_id JOIN projects pr ON pr.id=h.project_id
+         WHERE x.id > ? GROUP BY x.port_id ORDER BY hid LIMIT ?`,
+      )
+      .all(from, limit) as Record<string, any>[];
+    return {
+      rows: rows.map((r) => ({ project: r.project, ip: r.ip, proto: r.proto, port: r.port, state: r.state, service: r.service, product: r.product, version: r.version, extrainfo: r.extrainfo, lastSeen: r.last_seen })),
+      upTo: rows.length ? rows[rows.length - 1]!.hid : from,
+    };
+  }
+
+  /** Move the sync cursor forward, only ever after the master acknowledged the rows up to `upTo`. */
+  markSynced(upTo: number, cursor = "master"): void {
+    this.db.query("INSERT INTO sync_cursor (name, history_id) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET history_id=MAX(history_id, ?2)").run(cursor, upTo);
   }
 
   runs(project: string): RunRecord[] {

@@ -1,9 +1,11 @@
 import type { Queue } from "../queue/types.ts";
 import { TuiStore } from "./store.ts";
+import type { SyncNode } from "./views/sync.tsx";
 
 /** What the TUI would show, once, as plain data: `falc ui --json` for scripts and tests. */
 export async function tuiSnapshot(
   queue: Queue,
+  sync?: () => Promise<SyncNode[] | null>,
 ): Promise<Record<string, unknown>> {
   const store = new TuiStore(queue, { windowSize: 50 });
   await store.loadAll();
@@ -22,6 +24,6 @@ export async function tuiSnapshot(
       worker: t.worker,
     })),
     scans: s.scans,
-    sync: null,
+    sync: sync ? await sync() : null,
   };
 }

@@ -1,0 +1,25 @@
+import { Command, Option } from "clipanion";
+import { existsSync } from "node:fs";
+import { FalcCommand } from "../../src/cli/base.ts";
+import { writeFileAtomic } from "../../src/core/atomic.ts";
+import { conflict } from "../../src/core/errors.ts";
+import { generateKey } from "../../src/sync/crypto.ts";
+
+export class SyncKeygenCommand extends FalcCommand {
+  static paths = [["sync", "keygen"]];
+  static usage = Command.Usage({
+    category: "Sync",
+    description: "Write a new random cluster key (32 bytes, hex) to a file with mode 600",
+    details: "Copy the same file to the master and every worker. `openssl rand -hex 32 > cluster.key && chmod 600 cluster.key` makes an equivalent one.",
+    examples: [["A key for a new cluster", "falc sync keygen --out cluster.key"]],
+  });
+  outFile = Option.String("--out", { required: true, description: "Where to write the key" });
+  force = Option.Boolean("--force", false, { description: "Replace an existing file" });
+
+  async run() {
+    if (existsSync(this.outFile) && !this.force) throw conflict(`${this.outFile} exists; use --force to replace it (every node then needs the new key)`);
+    writeFileAtomic(this.outFile, generateKey() + "\n", 0o600);
+    if (this.json) this.outJson({ path: this.outFile });
+    else this.out(`wrote a new cluster key to ${this.outFile} (mode 600)`);
+  }
+}

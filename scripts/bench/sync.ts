@@ -1,0 +1,166 @@
+// falc sync vs an rsync daemon on loopback, same tree, one run each:
+//   first sync of 10,000 files / ~200 MB into an empty directory, a no-change check, one changed file.
+// falc is timed as `falc sync worker --once` (process start, handshake, status of the worker's tree,
+// transfer, verified and fsynced commit) against a running master; rsync as `rsync -a` from `rsync --daemon`.
+// Trees live on tmpfs (/dev/shm) by default: the shared virtual disk here swings 10x within minutes,
+// which would measure the disk, not the sync; --disk puts them in the temp dir instead.
+// Usage: bun scripts/bench/sync.ts [--files 10000] [--mb 200] [--disk]   (uses $FALC_BIN or dist/falc; needs rsync)
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const FILES = arg("--files", 10_000);
+const MB = arg("--mb", 200);
+const FALC = resolve(process.env.FALC_BIN ?? join(import.meta.dir, "../../dist/falc"));
+
+if (!Bun.which("rsync")) {
+  console.error("rsync is not installed (bash scripts/setup installs it)");
+  process.exit(2);
+}
+
+const onDisk = process.argv.includes("--disk") || !existsSync("/dev/shm");
+const root = mkdtempSync(join(onDisk ? tmpdir() : "/dev/shm", "falc-bench-sync-"));
+const src = join(root, "master");
+const words = "alert rule scan host port service open closed filtered version product nmap falc worker stage queue task profile plugin signature".split(" ");
+
+/** Half the files text-like (compresses ~4x), half random bytes (does not compress), in 100 directories. */
+function makeTree(): number {
+  const mean = (MB * 1024 * 1024) / FILES;
+  let total = 0;
+  for (let i = 0; i < FILES; i++) {
+    const dir = join(src, `d${String(i % 100).padStart(3, "0")}`);
+    if (i < 100) mkdirSync(dir, { recursive: true });
+    // Sizes from 0.1x to 1.9x the mean, deterministic.
+    const size = Math.max(1, Math.round(mean * (0.1 + ((i * 7919) % 1000) / 555)));
+    let body: Buffer;
+    if (i % 2 === 0) body = randomBytes(size);
+    else {
+      const parts: string[] = [];
+      let n = 0;
+      while (n < size) {
+        const w = words[(Math.random() * words.length) | 0]! + (Math.random() < 0.1 ? ` ${(Math.random() * 65535) | 0}\n` : " ");
+        parts.push(w);
+        n += w.length;
+      }
+      body = Buffer.from(parts.join("")).subarray(0, size);
+    }
+    writeFileSync(join(dir, `f${i}.dat`), body);
+    total += size;
+  }
+  return total;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+async function timed(argv: string[], env: Record<string, string> = {}): Promise<{ s: number; out: string; err: string; code: number }> {
+  const t0 = performance.now();
+  const p = Bun.spawn(argv, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const s = (performance.now() - t0) / 1000;
+  if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${err.slice(0, 500)}`);
+  return { s, out, err, code };
+}
+
+function rsyncBytes(stats: string): number {
+  const sent = Number(/Total bytes sent: ([\d,]+)/.exec(stats)?.[1]?.replace(/,/g, "") ?? 0);
+  const recv = Number(/Total bytes received: ([\d,]+)/.exec(stats)?.[1]?.replace(/,/g, "") ?? 0);
+  return sent + recv;
+}
+
+const total = makeTree();
+console.log(`sync benchmark: ${FILES} files, ${(total / 1e6).toFixed(0)} MB (half random, half text), loopback, trees on ${onDisk ? "disk" : "tmpfs"}`);
+
+// rsync daemon serving the tree.
+const rport = await freePort();
+const conf = join(root, "rsyncd.conf");
+writeFileSync(conf, `use chroot = no\nuid = ${process.getuid!()}\ngid = ${process.getgid!()}\npid file = ${join(root, "rsyncd.pid")}\n[tree]\n  path = ${src}\n  read only = yes\n`);
+const rsyncd = Bun.spawn(["rsync", "--daemon", "--no-detach", `--config=${conf}`, `--port=${rport}`, "--address=127.0.0.1"], { stdout: "ignore", stderr: "inherit" });
+
+// falc master serving the same tree (it hashes the tree once at start; not timed, as a running master has).
+const fport = await freePort();
+const key = join(root, "cluster.key");
+writeFileSync(key, randomBytes(32).toString("hex"));
+chmodSync(key, 0o600);
+const mhome = join(root, "mhome");
+const master = Bun.spawn([FALC, "sync", "master", "--listen", `127.0.0.1:${fport}`, "--dir", src, "--key-file", key, "--log-level", "info"], {
+  env: { ...process.env, FALC_HOME: mhome },
+  stdout: "ignore",
+  stderr: "pipe",
+});
+const t0 = performance.now();
+let mlog = "";
+const reader = master.stderr.getReader();
+while (!mlog.includes("master_started")) {
+  const { value, done } = await reader.read();
+  if (done) throw new Error(`master exited: ${mlog}`);
+  mlog += new TextDecoder().decode(value);
+}
+console.log(`  falc master start (hashes the whole tree once): ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+
+const rdest = join(root, "rsync-dest");
+const fdest = join(root, "falc-dest");
+const rsync = () => timed(["rsync", "-a", "--delete", "--stats", `rsync://127.0.0.1:${rport}/tree/`, `${rdest}/`]);
+const falcOnce = async () => {
+  const r = await timed([FALC, "sync", "worker", "--once", "--json", "--master", `127.0.0.1:${fport}`, "--dir", fdest, "--key-file", key, "--name", "bench", "--log-level", "warn"], { FALC_HOME: join(root, "whome") });
+  const j = JSON.parse(r.out) as { durationMs: number; wireBytes: number; files: number; ok: boolean };
+  if (!j.ok) throw new Error(`falc sync failed: ${r.out}`);
+  return { s: r.s, round: j.durationMs / 1000, bytes: j.wireBytes, files: j.files };
+};
+
+// Warm the page cache for both the same way.
+for (let i = 0; i < 100; i++) for (const f of new Bun.Glob("*").scanSync(join(src, `d${String(i).padStart(3, "0")}`))) readFileSync(join(src, `d${String(i).padStart(3, "0")}`, f));
+
+const rows: [string, number, number, number, number, number][] = [];
+async function step(name: string, prep?: () => void) {
+  prep?.();
+  Bun.spawnSync(["sync"]);
+  const r = await rsync();
+  const f = await falcOnce();
+  rows.push([name, r.s, f.s, f.round, rsyncBytes(r.out), f.bytes]);
+}
+
+await step("first sync");
+await step("no change");
+let changedSize = 0;
+await step("one changed file", () => {
+  const p = join(src, "d042", "f4242.dat");
+  changedSize = readFileSync(p).length;
+  writeFileSync(p, randomBytes(changedSize));
+});
+
+const digest = (dir: string) => {
+  const out = Bun.spawnSync(["bash", "-c", `cd ${dir} && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum`]);
+  return out.stdout.toString().trim();
+};
+const same = digest(src) === digest(fdest) && digest(src) === digest(rdest);
+
+master.kill("SIGTERM");
+rsyncd.kill("SIGTERM");
+await Promise.all([master.exited, rsyncd.exited]);
+rmSync(root, { recursive: true, force: true });
+
+console.log(`  ${"".padEnd(18)} ${"rsync".padStart(8)} ${"falc".padStart(8)} ${"ratio".padStart(6)} ${"(round)".padStart(8)} ${"rsync bytes".padStart(12)} ${"falc bytes".padStart(12)}`);
+for (const [name, r, f, round, rb, fb] of rows)
+  console.log(`  ${name.padEnd(18)} ${r.toFixed(3).padStart(7)}s ${f.toFixed(3).padStart(7)}s ${(f / r).toFixed(2).padStart(6)} ${round.toFixed(3).padStart(7)}s ${String(rb).padStart(12)} ${String(fb).padStart(12)}`);
+console.log(`  falc time is the whole \`falc sync worker --once\` process; (round) is the sync itself inside it.`);
+console.log(`  trees identical after the run: ${same ? "yes" : "NO"}`);
+const [first, none, one] = rows;
+const goal = (ok: boolean) => (ok ? "met" : "MISSED");
+console.log(`  goal first sync <= 1.2x rsync: process ${goal(first![2] <= 1.2 * first![1])} (${(first![2] / first![1]).toFixed(2)}x), round ${goal(first![3] <= 1.2 * first![1])} (${(first![3] / first![1]).toFixed(2)}x)`);
+console.log(`  goal no change <= rsync: process ${goal(none![2] <= none![1])} (${(none![2] / none![1]).toFixed(2)}x), round ${goal(none![3] <= none![1])} (${(none![3] / none![1]).toFixed(2)}x)`);
+console.log(`  goal one changed file moves about one file: ${one![5]} bytes on the wire for one ${changedSize}-byte file (rsync: ${one![4]})`);
+if (!same) process.exit(1);

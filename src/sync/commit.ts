@@ -1,0 +1,239 @@
+import { chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { writeFileAtomic } from "../core/atomic.ts";
+import { badPath, type FileStatus } from "./integrity.ts";
+
+/**
+ * Staged files go into the tree one atomic rename at a time; if any step fails, every step already
+ * taken is undone, so the tree is all old or all new (Wazuh replaces files as they come and has no
+ * way back). The planned steps are journaled first: a worker killed mid-commit rolls back on its next start.
+ */
+export type Op =
+  | { t: "rm"; path: string }
+  | { t: "rmdir"; path: string; mode: number; optional: boolean }
+  | { t: "mkdir"; path: string; mode: number }
+  | { t: "chmod"; path: string; mode: number; old: number }
+  | { t: "put"; path: string; staged: string; hadOld: boolean };
+
+export interface StagedFile {
+  path: string;
+  /** Absolute path of the staged copy (same filesystem as the tree). */
+  staged: string;
+}
+
+export interface CommitInput {
+  root: string;
+  staged: StagedFile[];
+  dirs: FileStatus[];
+  remove: FileStatus[];
+  /** Paths the master has (an extra directory still holding excluded files may stay). */
+  masterHas: (path: string) => boolean;
+  /** Tests: throw before executing the op with this index. */
+  failAt?: number;
+  /** Tests: stop dead before this op, as a killed process would (no rollback, journal left behind). */
+  crashAt?: number;
+}
+
+class SimulatedCrash extends Error {}
+
+export interface CommitStats {
+  ops: number;
+  written: number;
+  removed: number;
+}
+
+/**
+ * The worker's staging, backups, journal and hash cache: beside the tree (`.<name>.falc-sync`), so the
+ * tree itself holds exactly the master's files, and on the same filesystem, so renames are atomic.
+ */
+export const stateDir = (root: string) => join(dirname(root), `.${basename(root)}.falc-sync`);
+const journalPath = (root: string) => join(stateDir(root), "journal.json");
+const backupDir = (root: string) => join(stateDir(root), "backup");
+const backupOf = (root: string, i: number) => join(backupDir(root), String(i));
+
+export class CommitError extends Error {}
+
+const depth = (p: string) => p.split("/").length;
+
+/** lstat that says "nothing there" also when a parent is not a directory (yet). */
+function lst(p: string) {
+  try {
+    return lstatSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw e;
+  }
+}
+
+/** The ordered steps: removals (files, then directories deepest first), directories, files. */
+export function planOps(input: Omit<CommitInput, "failAt" | "crashAt" | "root">): Op[] {
+  const ops: Op[] = [];
+  for (const r of input.remove) if (r.kind !== "d") ops.push({ t: "rm", path: r.path });
+  const rmDirs = input.remove.filter((r) => r.kind === "d").sort((a, b) => depth(b.path) - depth(a.path));
+  for (const d of rmDirs) ops.push({ t: "rmdir", path: d.path, mode: d.mode, optional: !input.masterHas(d.path) });
+  const dirs = [...input.dirs].sort((a, b) => depth(a.path) - depth(b.path));
+  for (const d of dirs) ops.push({ t: "mkdir", path: d.path, mode: d.mode });
+  for (const f of input.staged) ops.push({ t: "put", path: f.path, staged: f.staged, hadOld: false });
+  for (const o of ops) {
+    const why = badPath(o.path);
+    if (why) throw new CommitError(`refused path \`${o.path.slice(0, 200)}\`: ${why}`);
+  }
+  return ops;
+}
+
+/** Every directory between the root and `rel` must be a real directory, never a symlink out of the tree. */
+function checkParents(root: string, rel: string, verified: Set<string>): void {
+  const segs = rel.split("/");
+  let cur = "";
+  for (let i = 0; i < segs.length - 1; i++) {
+    cur = cur ? `${cur}/${segs[i]}` : segs[i]!;
+    if (verified.has(cur)) continue;
+    const st = lst(join(root, cur));
+    if (!st) throw new CommitError(`parent directory of \`${rel}\` is missing`);
+    if (st.isSymbolicLink()) throw new CommitError(`refused \`${rel}\`: \`${cur}\` is a symlink`);
+    if (!st.isDirectory()) throw new CommitError(`parent \`${cur}\` of \`${rel}\` is not a directory`);
+    verified.add(cur);
+  }
+}
+
+function fsyncDir(path: string): void {
+  try {
+    const fd = openSync(path, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {}
+}
+
+export function commitTree(input: CommitInput): CommitStats {
+  const { root } = input;
+  const ops = planOps(input);
+  mkdirSync(backupDir(root), { recursive: true, mode: 0o700 });
+  // Decide chmod vs mkdir and whether a put replaces a file, before journaling, so the journal is exact.
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!;
+    if (o.t === "mkdir") {
+      const st = lst(join(root, o.path));
+      if (st?.isSymbolicLink()) throw new CommitError(`refused \`${o.path}\`: it is a symlink on this node`);
+      if (st?.isDirectory()) ops[i] = { t: "chmod", path: o.path, mode: o.mode, old: st.mode & 0o777 };
+    } else if (o.t === "put") {
+      o.hadOld = !!lst(join(root, o.path));
+    }
+  }
+  writeFileAtomic(journalPath(root), JSON.stringify({ v: 1, ops }), 0o600);
+  const verified = new Set<string>();
+  const touched = new Set<string>();
+  let done = 0;
+  const stats: CommitStats = { ops: ops.length, written: 0, removed: 0 };
+  try {
+    for (let i = 0; i < ops.length; i++) {
+      if (input.failAt === i) throw new CommitError(`injected failure at step ${i}`);
+      if (input.crashAt === i) throw new SimulatedCrash(`simulated crash at step ${i}`);
+      const o = ops[i]!;
+      const abs = join(root, o.path);
+      checkParents(root, o.path, verified);
+      touched.add(dirname(abs));
+      switch (o.t) {
+        case "rm":
+          renameSync(abs, backupOf(root, i));
+          stats.removed++;
+          break;
+        case "rmdir":
+          try {
+            rmdirSync(abs);
+            stats.removed++;
+          } catch (e) {
+            const code = (e as NodeJS.ErrnoException).code;
+            if (o.optional && (code === "ENOTEMPTY" || code === "EEXIST")) break;
+            if (code !== "ENOENT") throw e;
+          }
+          break;
+        case "mkdir":
+          mkdirSync(abs, { mode: o.mode });
+          chmodSync(abs, o.mode); // the umask trimmed mkdir's mode
+          verified.add(o.path);
+          break;
+        case "chmod":
+          if (o.old !== o.mode) chmodSync(abs, o.mode);
+          verified.add(o.path);
+          break;
+        case "put":
+          if (o.hadOld) renameSync(abs, backupOf(root, i));
+          renameSync(o.staged, abs);
+          stats.written++;
+          break;
+      }
+      done = i + 1;
+    }
+    for (const d of touched) fsyncDir(d);
+  } catch (e) {
+    if (e instanceof SimulatedCrash) throw e;
+    rollback(root, ops.slice(0, done + 1));
+    throw e instanceof CommitError ? e : new CommitError(`commit failed at \`${ops[done]?.path}\`: ${(e as Error).message}`);
+  }
+  // The commit point: without the journal nothing is rolled back any more.
+  unlinkSync(journalPath(root));
+  fsyncDir(stateDir(root));
+  rmSync(backupDir(root), { recursive: true, force: true });
+  return stats;
+}
+
+/**
+ * Undo steps in reverse. Each undo checks what is on disk, so it is safe both for the steps a
+ * failed commit took and, after a crash, for a journal whose steps may or may not have run.
+ */
+export function rollback(root: string, ops: Op[]): void {
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const o = ops[i]!;
+    const abs = join(root, o.path);
+    const backup = backupOf(root, i);
+    // Journal paths were checked before they were written; a journal read back from disk is checked again.
+    if (typeof o.path !== "string" || badPath(o.path)) continue;
+    try {
+      switch (o.t) {
+        case "rm":
+          if (lst(backup)) renameSync(backup, abs);
+          break;
+        case "rmdir":
+          if (!lst(abs)) {
+            mkdirSync(abs, { mode: o.mode });
+            chmodSync(abs, o.mode);
+          }
+          break;
+        case "mkdir":
+          if (lst(abs)?.isDirectory()) rmdirSync(abs);
+          break;
+        case "chmod":
+          if (lst(abs)?.isDirectory()) chmodSync(abs, o.old);
+          break;
+        case "put":
+          if (lst(backup)) renameSync(backup, abs);
+          else if (!o.hadOld && lst(abs)) unlinkSync(abs);
+          break;
+      }
+    } catch {
+      // Keep undoing the rest; one stuck step must not leave more of the tree new.
+    }
+  }
+}
+
+/** On start: a journal left by a commit that never finished is rolled back. Returns whether it was. */
+export function recoverTree(root: string): boolean {
+  const j = journalPath(root);
+  let rolled = false;
+  if (existsSync(j)) {
+    let ops: Op[] = [];
+    try {
+      ops = (JSON.parse(readFileSync(j, "utf8")) as { ops: Op[] }).ops;
+    } catch {}
+    rollback(root, ops);
+    unlinkSync(j);
+    rolled = true;
+  }
+  rmSync(backupDir(root), { recursive: true, force: true });
+  rmSync(join(stateDir(root), "staging"), { recursive: true, force: true });
+  return rolled;
+}

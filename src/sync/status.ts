@@ -1,0 +1,76 @@
+import { z } from "zod";
+import { ago as tableAgo } from "../cli/table.ts";
+
+/**
+ * What `falc sync status` shows, as the master builds it: the master, then every node it has seen
+ * with its connection state, last integrity sync and last worker-info send.
+ */
+const lastSync = z
+  .object({
+    at: z.number(),
+    durationMs: z.number(),
+    ok: z.boolean(),
+    error: z.string().nullable(),
+  })
+  .passthrough();
+
+export const statusNodeSchema = z.object({
+  name: z.string(),
+  state: z.enum(["connected", "disconnected"]),
+  address: z.string().nullable(),
+  version: z.string().nullable(),
+  connectedAt: z.number().nullable(),
+  lastSeen: z.number().nullable(),
+  groups: z.array(z.string()),
+  lastIntegrity: lastSync.nullable(),
+  lastInfo: lastSync.nullable(),
+  ports: z.number().int(),
+  record: z.record(z.string(), z.unknown()).nullable(),
+});
+export type StatusNode = z.infer<typeof statusNodeSchema>;
+
+export const statusSchema = z.object({
+  at: z.number(),
+  master: z.object({
+    name: z.string(),
+    cluster: z.string(),
+    version: z.string(),
+    listen: z.string(),
+    dir: z.string(),
+    files: z.number().int(),
+    bytes: z.number(),
+    scannedAt: z.number().nullable(),
+  }),
+  nodes: z.array(statusNodeSchema),
+  groupsHash: z.string(),
+  via: z.string().optional(),
+});
+export type StatusDoc = z.infer<typeof statusSchema>;
+
+const ago = (now: number, t: number | null) => (t ? tableAgo(t, now) : "never");
+
+const ms = (d: number) => (d < 1000 ? `${Math.round(d)}ms` : `${(d / 1000).toFixed(1)}s`);
+
+export function integrityCell(now: number, s: StatusNode["lastIntegrity"]): string {
+  if (!s) return "never";
+  const r = s as Record<string, unknown>;
+  const counts = `+${r.missing ?? 0} ~${r.shared ?? 0} -${r.extra ?? 0}`;
+  return `${ago(now, s.at)} in ${ms(s.durationMs)} ${s.ok ? counts : "FAILED: " + (s.error ?? "")}`;
+}
+
+export function infoCell(now: number, s: StatusNode["lastInfo"]): string {
+  if (!s) return "never";
+  const r = s as Record<string, unknown>;
+  return `${ago(now, s.at)} in ${ms(s.durationMs)} ${s.ok ? `${r.rows ?? 0} rows` : "FAILED"}`;
+}
+
+/** Rows for src/cli/table.ts. */
+export function statusRows(doc: StatusDoc): string[][] {
+  const now = doc.at;
+  return doc.nodes.map((n) => [n.name, n.state, n.address ?? "-", integrityCell(now, n.lastIntegrity), infoCell(now, n.lastInfo), n.groups.join(",") || "-", ago(now, n.lastSeen)]);
+}
+
+/** What the TUI's sync view draws. */
+export function toSyncNodes(doc: StatusDoc): { name: string; lastSyncAt: number | null; state: string }[] {
+  return doc.nodes.map((n) => ({ name: n.name, state: n.state, lastSyncAt: n.lastIntegrity?.at ?? null }));
+}
