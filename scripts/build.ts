@@ -16,6 +16,10 @@ const result = await Bun.build({
     autoloadPackageJson: true,
   },
   minify: false,
+  // Precompiled bytecode halves start-up (≈200 → ≈90 ms for `falc --version` here): short commands,
+  // `falc sync worker --once` and every worker child re-exec pay it.
+  bytecode: true,
+  format: "esm",
   sourcemap: "linked",
   plugins: [
     {
