@@ -1,0 +1,68 @@
+/**
+ * Rules that ship inside falc (compiled into the binary), in the YARA subset of yara.ts.
+ * meta.score is a Cuckoo3 score level; meta.family names a known family (score 10).
+ */
+export const BUILTIN_RULES = String.raw`
+rule EICAR_Test_File : test
+{
+  meta:
+    description = "EICAR anti-virus test file"
+    family = "EICAR-Test-File"
+    score = 10
+  strings:
+    $eicar = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+  condition:
+    $eicar at 0 or ($eicar and filesize < 256)
+}
+
+rule UPX_Packed : packer
+{
+  meta:
+    description = "Packed with UPX"
+    score = 6
+  strings:
+    $upx0 = "UPX0"
+    $upx1 = "UPX1"
+    $upx2 = "UPX!"
+  condition:
+    2 of them
+}
+
+rule PowerShell_Encoded_Command : powershell
+{
+  meta:
+    description = "Runs PowerShell with a base64-encoded command"
+    score = 8
+  strings:
+    $enc = /powershell(\.exe)?["']?\s+(-[a-z]+\s+)*-e(nc|ncodedcommand)?\s+[A-Za-z0-9+\/=]{40,}/ nocase ascii wide
+  condition:
+    $enc
+}
+
+rule Mimikatz_Strings : credential_theft
+{
+  meta:
+    description = "Mimikatz credential dumping tool"
+    family = "Mimikatz"
+    score = 10
+  strings:
+    $a = "sekurlsa::logonpasswords" nocase ascii wide
+    $b = "gentilkiwi" nocase ascii wide
+    $c = "mimikatz" nocase ascii wide
+  condition:
+    2 of them
+}
+
+rule Shadow_Copy_Deletion : ransomware
+{
+  meta:
+    description = "Deletes volume shadow copies (ransomware recovery prevention)"
+    score = 9
+  strings:
+    $vss = /vssadmin(\.exe)?\s+delete\s+shadows/ nocase ascii wide
+    $wmic = /wmic(\.exe)?\s+shadowcopy\s+delete/ nocase ascii wide
+    $bcd = /bcdedit(\.exe)?\s+\/set\s+\{default\}\s+recoveryenabled\s+no/ nocase ascii wide
+  condition:
+    any of them
+}
+`;

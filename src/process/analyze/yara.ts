@@ -1,0 +1,534 @@
+/**
+ * A small YARA subset, so rules run inside the compiled binary without a native engine.
+ *
+ * Supported:
+ *   rule NAME [: tags] { meta: k = "v" | 123 | true   strings: ...   condition: ... }   (private/global accepted, ignored)
+ *   strings: "text" with nocase, wide, ascii, fullword, xor-less escapes (\n \t \r \\ \" \xNN);
+ *            { 4D 5A ?? 9? [2-4] ( 6A | 6B ) } hex with wildcards, nibbles, jumps and alternatives;
+ *            /regex/ with i and s flags (JavaScript syntax, which YARA's mostly is) and nocase/wide/ascii.
+ *   condition: and, or, not, ( ), true, false, $a, $a at N, $a in (N..M), #a (count), filesize, numbers
+ *            with KB/MB, == != < <= > >=, any/all/none/N of them / of ($a, $b*), uint8/16/32[be](N),
+ *            and other rules by name.
+ * Not supported (a clear error at load): imports/modules (pe, elf, math...), for..of loops, @a[i], !a[i],
+ * arithmetic, xor/base64 modifiers, external variables.
+ */
+import { FormatError } from "./bytes.ts";
+
+export class YaraError extends FormatError {
+  constructor(message: string, readonly file?: string, readonly line?: number) {
+    super(`${file ?? "rules"}${line ? `:${line}` : ""}: ${message}`);
+    this.name = "YaraError";
+  }
+}
+
+type Tok = { t: "id" | "var" | "count" | "num" | "str" | "regex" | "hex" | "op"; v: string; n?: number; line: number; flags?: string };
+
+const KEYWORDS_UNSUPPORTED = new Set(["for", "xor", "base64", "base64wide", "entrypoint", "matches", "contains", "icontains", "startswith", "endswith"]);
+
+function tokenize(src: string, file?: string): Tok[] {
+  const toks: Tok[] = [];
+  let i = 0;
+  let line = 1;
+  // Hex strings and regexes are only valid right after "=" in a strings: section.
+  const afterEquals = () => toks.length > 0 && toks[toks.length - 1]!.t === "op" && toks[toks.length - 1]!.v === "=";
+  while (i < src.length) {
+    const c = src[i]!;
+    if (c === "\n") { line++; i++; continue; }
+    if (/\s/.test(c)) { i++; continue; }
+    if (src.startsWith("//", i)) { while (i < src.length && src[i] !== "\n") i++; continue; }
+    if (src.startsWith("/*", i)) {
+      const e = src.indexOf("*/", i + 2);
+      if (e < 0) throw new YaraError("unterminated comment", file, line);
+      line += src.slice(i, e).split("\n").length - 1;
+      i = e + 2;
+      continue;
+    }
+    if (c === '"') {
+      let j = i + 1;
+      let out = "";
+      while (j < src.length && src[j] !== '"') {
+        if (src[j] === "\n") throw new YaraError("unterminated string", file, line);
+        if (src[j] === "\\") {
+          const e = src[j + 1];
+          if (e === "n") out += "\n";
+          else if (e === "t") out += "\t";
+          else if (e === "r") out += "\r";
+          else if (e === "x") {
+            out += String.fromCharCode(parseInt(src.slice(j + 2, j + 4), 16));
+            j += 2;
+          } else out += e;
+          j += 2;
+        } else out += src[j++];
+      }
+      if (j >= src.length) throw new YaraError("unterminated string", file, line);
+      toks.push({ t: "str", v: out, line });
+      i = j + 1;
+      continue;
+    }
+    if (c === "{" && afterEquals()) {
+      const e = src.indexOf("}", i);
+      if (e < 0) throw new YaraError("unterminated hex string", file, line);
+      toks.push({ t: "hex", v: src.slice(i + 1, e), line });
+      line += src.slice(i, e).split("\n").length - 1;
+      i = e + 1;
+      continue;
+    }
+    if (c === "/" && afterEquals()) {
+      let j = i + 1;
+      let body = "";
+      while (j < src.length && src[j] !== "/") {
+        if (src[j] === "\n") throw new YaraError("unterminated regular expression", file, line);
+        if (src[j] === "\\") { body += src[j]! + src[j + 1]!; j += 2; } else body += src[j++];
+      }
+      j++;
+      let flags = "";
+      while (j < src.length && /[is]/.test(src[j]!)) flags += src[j++];
+      toks.push({ t: "regex", v: body, flags, line });
+      i = j;
+      continue;
+    }
+    const m = /^(?:\$[A-Za-z0-9_]*\*?|#[A-Za-z0-9_]+|0x[0-9a-fA-F]+|\d+(?:KB|MB)?|[A-Za-z_][A-Za-z0-9_]*|==|!=|<=|>=|\.\.|[(){}:=,<>*%\[\].-])/.exec(src.slice(i, i + 256));
+    if (!m) throw new YaraError(`unexpected character ${JSON.stringify(c)}`, file, line);
+    const s = m[0];
+    if (s[0] === "$") toks.push({ t: "var", v: s, line });
+    else if (s[0] === "#") toks.push({ t: "count", v: "$" + s.slice(1), line });
+    else if (/^\d|^0x/.test(s)) {
+      let n = s.startsWith("0x") ? parseInt(s, 16) : parseInt(s, 10);
+      if (s.endsWith("KB")) n *= 1024;
+      if (s.endsWith("MB")) n *= 1024 * 1024;
+      toks.push({ t: "num", v: s, n, line });
+    } else if (/^[A-Za-z_]/.test(s)) toks.push({ t: "id", v: s, line });
+    else toks.push({ t: "op", v: s, line });
+    i += s.length;
+  }
+  return toks;
+}
+
+export interface YaraString {
+  id: string;
+  kind: "text" | "hex" | "regex";
+  re: RegExp;
+  /** Plain case-sensitive text that indexOf can find (faster than a regex). */
+  literals?: string[];
+}
+
+type Expr =
+  | { k: "bool"; v: boolean }
+  | { k: "num"; v: number }
+  | { k: "filesize" }
+  | { k: "str"; id: string; at?: number; range?: [number, number] }
+  | { k: "count"; id: string }
+  | { k: "of"; q: "any" | "all" | "none" | number; pct?: boolean; ids: string[] }
+  | { k: "int"; size: 1 | 2 | 4; be: boolean; off: Expr }
+  | { k: "rule"; name: string }
+  | { k: "not"; e: Expr }
+  | { k: "and" | "or"; a: Expr; b: Expr }
+  | { k: "cmp"; op: string; a: Expr; b: Expr };
+
+export interface YaraRule {
+  name: string;
+  tags: string[];
+  meta: Record<string, string | number | boolean>;
+  strings: YaraString[];
+  condition: Expr;
+  private: boolean;
+  file?: string;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[\\^$.*+?()[\]{}|/-]/g, (c) => "\\" + c).replace(/[\x00-\x1f\x7f-\xff]/g, (c) => "\\x" + c.charCodeAt(0).toString(16).padStart(2, "0"));
+}
+
+function wideRe(s: string): string {
+  return [...s].map((c) => escapeRe(c) + "\\x00").join("");
+}
+
+function hexToRe(body: string, file?: string, line?: number): string {
+  const toks = body.replace(/\/\/[^\n]*|\/\*[\s\S]*?\*\//g, " ").match(/\[[^\]]*\]|\?\?|[0-9a-fA-F?]{2}|[()|~]|\S/g) ?? [];
+  let out = "";
+  let bytes = 0;
+  for (const t of toks) {
+    if (t === "(") out += "(?:";
+    else if (t === ")" || t === "|") out += t;
+    else if (t === "??") { out += "[\\s\\S]"; bytes++; }
+    else if (t.startsWith("[")) {
+      const m = /^\[\s*(\d*)\s*(?:(-)\s*(\d*))?\s*\]$/.exec(t);
+      if (!m) throw new YaraError(`bad jump ${t} in hex string`, file, line);
+      const lo = m[1] ? Number(m[1]) : 0;
+      const hi = m[2] ? (m[3] ? Number(m[3]) : 4096) : lo;
+      if (hi < lo || hi > 65536) throw new YaraError(`bad jump ${t} in hex string`, file, line);
+      out += `[\\s\\S]{${lo},${hi}}`;
+    } else if (/^[0-9a-fA-F]{2}$/.test(t)) {
+      out += "\\x" + t.toLowerCase();
+      bytes++;
+    } else if (/^[0-9a-fA-F?]{2}$/.test(t)) {
+      // Nibble wildcard: list the 16 bytes it stands for.
+      const chars: string[] = [];
+      for (let n = 0; n < 16; n++) {
+        const hexs = t[0] === "?" ? n.toString(16) + t[1] : t[0] + n.toString(16);
+        chars.push("\\x" + hexs.toLowerCase());
+      }
+      out += `[${chars.join("")}]`;
+      bytes++;
+    } else if (t === "~") throw new YaraError("negated hex bytes (~) are not supported", file, line);
+    else throw new YaraError(`unexpected ${JSON.stringify(t)} in hex string`, file, line);
+  }
+  if (bytes === 0) throw new YaraError("hex string has no bytes", file, line);
+  return out;
+}
+
+class Parser {
+  private p = 0;
+  constructor(private readonly toks: Tok[], private readonly file?: string) {}
+  private peek(o = 0): Tok | undefined {
+    return this.toks[this.p + o];
+  }
+  private err(msg: string): never {
+    throw new YaraError(msg, this.file, this.peek()?.line ?? this.toks[this.toks.length - 1]?.line);
+  }
+  private next(): Tok {
+    const t = this.toks[this.p++];
+    if (!t) this.err("unexpected end of rules");
+    return t;
+  }
+  private is(v: string, o = 0): boolean {
+    const t = this.peek(o);
+    return !!t && (t.t === "op" || t.t === "id") && t.v === v;
+  }
+  private expect(v: string): Tok {
+    const t = this.next();
+    if (t.v !== v || (t.t !== "op" && t.t !== "id")) this.err(`expected ${JSON.stringify(v)}, found ${JSON.stringify(t.v)}`);
+    return t;
+  }
+
+  rules(): YaraRule[] {
+    const out: YaraRule[] = [];
+    while (this.peek()) {
+      if (this.is("import") || this.is("include")) {
+        this.next();
+        const what = this.next();
+        this.err(`${this.toks[this.p - 2]!.v} ${JSON.stringify(what.v)} is not supported by falc's YARA subset (no modules)`);
+      }
+      out.push(this.rule());
+    }
+    return out;
+  }
+
+  private rule(): YaraRule {
+    let priv = false;
+    while (this.is("private") || this.is("global")) priv = this.next().v === "private" || priv;
+    this.expect("rule");
+    const nameTok = this.next();
+    if (nameTok.t !== "id") this.err("rule name expected");
+    const tags: string[] = [];
+    if (this.is(":")) {
+      this.next();
+      while (this.peek()?.t === "id" && !this.is("{")) tags.push(this.next().v);
+    }
+    this.expect("{");
+    const meta: YaraRule["meta"] = {};
+    const strings: YaraString[] = [];
+    if (this.is("meta")) {
+      this.next();
+      this.expect(":");
+      while (this.peek()?.t === "id" && this.is("=", 1)) {
+        const k = this.next().v;
+        this.next();
+        const v = this.next();
+        meta[k] = v.t === "num" ? v.n! : v.t === "id" && (v.v === "true" || v.v === "false") ? v.v === "true" : v.v;
+      }
+    }
+    if (this.is("strings")) {
+      this.next();
+      this.expect(":");
+      while (this.peek()?.t === "var") strings.push(this.stringDef(strings.length));
+    }
+    this.expect("condition");
+    this.expect(":");
+    const condition = this.expr(strings);
+    this.expect("}");
+    return { name: nameTok.v, tags, meta, strings, condition, private: priv, file: this.file };
+  }
+
+  private stringDef(index: number): YaraString {
+    const idTok = this.next();
+    const id = idTok.v === "$" ? `$${index}` : idTok.v;
+    this.expect("=");
+    const val = this.next();
+    const mods = new Set<string>();
+    while (this.peek()?.t === "id" && ["nocase", "wide", "ascii", "fullword", "private", "xor", "base64", "base64wide"].includes(this.peek()!.v)) mods.add(this.next().v);
+    for (const m of mods) if (KEYWORDS_UNSUPPORTED.has(m)) this.err(`string modifier ${m} is not supported`);
+    const wide = mods.has("wide");
+    const ascii = mods.has("ascii") || !wide;
+    let flags = "g";
+    if (val.t === "str") {
+      if (!val.v.length) this.err(`${id} is empty`);
+      const alts: string[] = [];
+      if (ascii) alts.push(escapeRe(val.v));
+      if (wide) alts.push(wideRe(val.v));
+      let src = alts.length > 1 ? `(?:${alts.join("|")})` : alts[0]!;
+      if (mods.has("fullword")) src = `(?<![A-Za-z0-9_])${src}(?![A-Za-z0-9_])`;
+      if (mods.has("nocase")) flags += "i";
+      const plain = !mods.has("nocase") && !mods.has("fullword");
+      const literals = plain ? [...(ascii ? [val.v] : []), ...(wide ? [[...val.v].map((c) => c + "\0").join("")] : [])] : undefined;
+      return { id, kind: "text", re: new RegExp(src, flags), literals };
+    }
+    if (val.t === "hex") return { id, kind: "hex", re: new RegExp(hexToRe(val.v, this.file, val.line), "g") };
+    if (val.t === "regex") {
+      if (val.flags?.includes("i") || mods.has("nocase")) flags += "i";
+      if (val.flags?.includes("s")) flags += "s";
+      try {
+        return { id, kind: "regex", re: new RegExp(val.v, flags) };
+      } catch (e) {
+        this.err(`${id}: invalid regular expression: ${(e as Error).message}`);
+      }
+    }
+    this.err(`${id}: a text, hex or regex string is expected`);
+  }
+
+  private expr(strings: YaraString[]): Expr {
+    let a = this.andExpr(strings);
+    while (this.is("or")) {
+      this.next();
+      a = { k: "or", a, b: this.andExpr(strings) };
+    }
+    return a;
+  }
+  private andExpr(strings: YaraString[]): Expr {
+    let a = this.notExpr(strings);
+    while (this.is("and")) {
+      this.next();
+      a = { k: "and", a, b: this.notExpr(strings) };
+    }
+    return a;
+  }
+  private notExpr(strings: YaraString[]): Expr {
+    if (this.is("not")) {
+      this.next();
+      return { k: "not", e: this.notExpr(strings) };
+    }
+    const a = this.primary(strings);
+    const t = this.peek();
+    if (t?.t === "op" && ["==", "!=", "<", "<=", ">", ">="].includes(t.v)) {
+      this.next();
+      return { k: "cmp", op: t.v, a, b: this.primary(strings) };
+    }
+    return a;
+  }
+  private ids(strings: YaraString[]): string[] {
+    if (this.is("them")) {
+      this.next();
+      return strings.map((s) => s.id);
+    }
+    this.expect("(");
+    const out: string[] = [];
+    for (;;) {
+      const v = this.next();
+      if (v.t !== "var") this.err("string identifier expected in set");
+      if (v.v.endsWith("*")) out.push(...strings.filter((s) => s.id.startsWith(v.v.slice(0, -1))).map((s) => s.id));
+      else out.push(v.v);
+      if (this.is(",")) { this.next(); continue; }
+      this.expect(")");
+      return out;
+    }
+  }
+  private checkId(id: string, strings: YaraString[]): void {
+    if (!strings.some((s) => s.id === id)) this.err(`undefined string ${id}`);
+  }
+  private primary(strings: YaraString[]): Expr {
+    const t = this.next();
+    if (t.t === "op" && t.v === "(") {
+      const e = this.expr(strings);
+      this.expect(")");
+      return e;
+    }
+    if (t.t === "num") {
+      if (this.is("of") || this.is("%")) {
+        let pct = false;
+        if (this.is("%")) { this.next(); pct = true; }
+        this.expect("of");
+        return { k: "of", q: t.n!, pct, ids: this.ids(strings) };
+      }
+      return { k: "num", v: t.n! };
+    }
+    if (t.t === "var") {
+      this.checkId(t.v, strings);
+      if (this.is("at")) {
+        this.next();
+        const n = this.next();
+        if (n.t !== "num") this.err("offset expected after 'at'");
+        return { k: "str", id: t.v, at: n.n };
+      }
+      if (this.is("in")) {
+        this.next();
+        this.expect("(");
+        const lo = this.next();
+        this.expect("..");
+        const hi = this.next();
+        this.expect(")");
+        if (lo.t !== "num" || hi.t !== "num") this.err("numbers expected in range");
+        return { k: "str", id: t.v, range: [lo.n!, hi.n!] };
+      }
+      return { k: "str", id: t.v };
+    }
+    if (t.t === "count") {
+      this.checkId(t.v, strings);
+      return { k: "count", id: t.v };
+    }
+    if (t.t === "id") {
+      if (t.v === "true" || t.v === "false") return { k: "bool", v: t.v === "true" };
+      if (t.v === "filesize") return { k: "filesize" };
+      if (t.v === "any" || t.v === "all" || t.v === "none") {
+        this.expect("of");
+        return { k: "of", q: t.v, ids: this.ids(strings) };
+      }
+      const im = /^(u?int)(8|16|32)(be)?$/.exec(t.v);
+      if (im) {
+        this.expect("(");
+        const off = this.expr(strings);
+        this.expect(")");
+        return { k: "int", size: (Number(im[2]) / 8) as 1 | 2 | 4, be: !!im[3], off };
+      }
+      if (KEYWORDS_UNSUPPORTED.has(t.v) || this.is(".")) this.err(`${t.v} is not supported by falc's YARA subset`);
+      return { k: "rule", name: t.v };
+    }
+    this.err(`unexpected ${JSON.stringify(t.v)} in condition`);
+  }
+}
+
+export function parseRules(src: string, file?: string): YaraRule[] {
+  const rules = new Parser(tokenize(src, file), file).rules();
+  const names = new Set<string>();
+  for (const r of rules) {
+    if (names.has(r.name)) throw new YaraError(`duplicate rule ${r.name}`, file);
+    names.add(r.name);
+  }
+  return rules;
+}
+
+export interface YaraMatch {
+  rule: string;
+  tags: string[];
+  meta: Record<string, string | number | boolean>;
+  strings: { id: string; offset: number; data: string }[];
+}
+
+export interface ScanOptions {
+  /** Matches counted per string at most. */
+  maxMatchesPerString?: number;
+}
+
+const MAX_OFFSETS = 8;
+
+/** Compiled rules: scan a buffer, get the matching (non-private) rules with their first string hits. */
+export class YaraRules {
+  constructor(readonly rules: YaraRule[]) {
+    const names = new Set<string>();
+    for (const r of rules) {
+      if (names.has(r.name)) throw new YaraError(`duplicate rule ${r.name}`, r.file);
+      names.add(r.name);
+    }
+    const check = (e: Expr, r: YaraRule, seen: Set<string>): void => {
+      if (e.k === "rule" && !names.has(e.name)) throw new YaraError(`rule ${r.name} refers to unknown identifier ${e.name}`, r.file);
+      for (const v of Object.values(e)) if (v && typeof v === "object" && "k" in v) check(v as Expr, r, seen);
+    };
+    for (const r of rules) check(r.condition, r, new Set());
+  }
+
+  static fromSources(sources: { text: string; file?: string }[]): YaraRules {
+    return new YaraRules(sources.flatMap((s) => parseRules(s.text, s.file)));
+  }
+
+  scan(buf: Uint8Array, opts: ScanOptions = {}, fileSize = buf.length): YaraMatch[] {
+    const maxHits = opts.maxMatchesPerString ?? 1000;
+    if (!this.rules.length) return [];
+    const hay = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).latin1Slice(0, buf.byteLength);
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const ruleResults = new Map<string, boolean>();
+    const matches: YaraMatch[] = [];
+    for (const rule of this.rules) {
+      const hits = new Map<string, { offsets: number[]; count: number; data: string[] }>();
+      const find = (s: YaraString) => {
+        let h = hits.get(s.id);
+        if (h) return h;
+        h = { offsets: [], count: 0, data: [] };
+        if (s.literals) {
+          for (const lit of s.literals) {
+            for (let at = hay.indexOf(lit); at >= 0 && h.count < maxHits; at = hay.indexOf(lit, at + 1)) {
+              h.count++;
+              if (h.offsets.length < MAX_OFFSETS) { h.offsets.push(at); h.data.push(lit); }
+            }
+          }
+        } else {
+          s.re.lastIndex = 0;
+          for (let m = s.re.exec(hay); m && h.count < maxHits; m = s.re.exec(hay)) {
+            h.count++;
+            if (h.offsets.length < MAX_OFFSETS) { h.offsets.push(m.index); h.data.push(m[0].slice(0, 64)); }
+            if (m[0].length === 0) s.re.lastIndex++;
+          }
+        }
+        hits.set(s.id, h);
+        return h;
+      };
+      const byId = new Map(rule.strings.map((s) => [s.id, s]));
+      const val = (e: Expr): number | boolean => {
+        switch (e.k) {
+          case "bool": return e.v;
+          case "num": return e.v;
+          case "filesize": return fileSize;
+          case "count": return find(byId.get(e.id)!).count;
+          case "str": {
+            const h = find(byId.get(e.id)!);
+            if (e.at !== undefined) return h.offsets.includes(e.at);
+            if (e.range) return h.offsets.some((o) => o >= e.range![0] && o <= e.range![1]);
+            return h.count > 0;
+          }
+          case "of": {
+            const n = e.ids.filter((id) => find(byId.get(id)!).count > 0).length;
+            if (e.q === "any") return n > 0;
+            if (e.q === "all") return n === e.ids.length;
+            if (e.q === "none") return n === 0;
+            return e.pct ? n * 100 >= e.q * e.ids.length : n >= e.q;
+          }
+          case "int": {
+            const off = Number(val(e.off));
+            if (off < 0 || off + e.size > buf.length) return 0;
+            return e.size === 1 ? view.getUint8(off) : e.size === 2 ? view.getUint16(off, !e.be) : view.getUint32(off, !e.be);
+          }
+          case "rule": return ruleResults.get(e.name) ?? false;
+          case "not": return !truthy(val(e.e));
+          case "and": return truthy(val(e.a)) && truthy(val(e.b));
+          case "or": return truthy(val(e.a)) || truthy(val(e.b));
+          case "cmp": {
+            const a = Number(val(e.a));
+            const b = Number(val(e.b));
+            switch (e.op) {
+              case "==": return a === b;
+              case "!=": return a !== b;
+              case "<": return a < b;
+              case "<=": return a <= b;
+              case ">": return a > b;
+              default: return a >= b;
+            }
+          }
+        }
+      };
+      const ok = truthy(val(rule.condition));
+      ruleResults.set(rule.name, ok);
+      if (ok && !rule.private) {
+        const strs: YaraMatch["strings"] = [];
+        for (const [id, h] of hits) h.offsets.forEach((o, i) => strs.push({ id, offset: o, data: printable(h.data[i]!) }));
+        matches.push({ rule: rule.name, tags: rule.tags, meta: rule.meta, strings: strs.slice(0, 32) });
+      }
+    }
+    return matches;
+  }
+}
+
+function truthy(v: number | boolean): boolean {
+  return typeof v === "boolean" ? v : v !== 0;
+}
+
+function printable(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, (c) => "\\x" + c.charCodeAt(0).toString(16).padStart(2, "0"));
+}
