@@ -156,3 +156,10 @@ export function startsWith(buf: Uint8Array, sig: ArrayLike<number>, at = 0): boo
 export function ascii(s: string): Uint8Array {
   return Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
 }
+
+/** Node's undocumented fast slicers (no argument juggling): strings out of one shared Buffer view. */
+export type TextView = Buffer & { latin1Slice(start: number, end: number): string; ucs2Slice(start: number, end: number): string };
+
+export function textView(buf: Uint8Array): TextView {
+  return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength) as TextView;
+}

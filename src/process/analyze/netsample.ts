@@ -73,7 +73,7 @@ export async function captureLoopback(dir: string): Promise<CaptureResult> {
       },
     },
   });
-  let http6: ReturnType<typeof Bun.listen> | undefined;
+  let http6: { port: number; stop(closeActive?: boolean): void } | undefined;
   try {
     http6 = Bun.listen({ hostname: "::1", port: 0, socket: { data(s) { s.write(`HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n`); s.end(); } } });
   } catch {

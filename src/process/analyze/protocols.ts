@@ -3,6 +3,7 @@
  * TLS ClientHello (SNI, ALPN, version) and HTTP/1.x requests (pipelined, Content-Length bodies skipped).
  * All parsers take untrusted bytes and return undefined (or fewer results) rather than throw.
  */
+import { textView } from "./bytes.ts";
 import { ipv6 } from "./pcap.ts";
 
 export const DNS_TYPES: Record<number, string> = {
@@ -181,7 +182,7 @@ const METHODS = /^(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|TRACE|PROPFI
 /** Requests at the start of a client stream; stops at the first thing that is not a complete request head. */
 export function parseHttpRequests(stream: Uint8Array, max = 100): HttpRequest[] {
   const out: HttpRequest[] = [];
-  const text = Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength);
+  const text = textView(stream);
   let p = 0;
   while (out.length < max && p < text.length) {
     if (!METHODS.test(text.latin1Slice(p, Math.min(text.length, p + 16)))) break;

@@ -4,6 +4,7 @@
  * `maxIocChars` characters of them, and a string is only materialised when the sample or the IOC
  * budget wants it, so a 100 MB binary costs two table-driven loops and little else.
  */
+import { textView } from "./bytes.ts";
 import { HINT_AT, HINT_BACKSLASH, HINT_DOT, IocCollector, type Iocs } from "./iocs.ts";
 
 export interface StringsOptions {
@@ -73,7 +74,7 @@ export function extractStrings(buf: Uint8Array, options: StringsOptions = {}): S
     }
   };
   // One Buffer view for all slices: creating a Buffer per string costs more than the scan itself.
-  const text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const text = textView(buf);
   const cls = CLASS;
 
   let ascii = 0;

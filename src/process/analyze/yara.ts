@@ -12,7 +12,7 @@
  * Not supported (a clear error at load): imports/modules (pe, elf, math...), for..of loops, @a[i], !a[i],
  * arithmetic, xor/base64 modifiers, external variables.
  */
-import { FormatError } from "./bytes.ts";
+import { FormatError, textView } from "./bytes.ts";
 
 export class YaraError extends FormatError {
   constructor(message: string, readonly file?: string, readonly line?: number) {
@@ -442,7 +442,7 @@ export class YaraRules {
   scan(buf: Uint8Array, opts: ScanOptions = {}, fileSize = buf.length): YaraMatch[] {
     const maxHits = opts.maxMatchesPerString ?? 1000;
     if (!this.rules.length) return [];
-    const hay = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).latin1Slice(0, buf.byteLength);
+    const hay = textView(buf).latin1Slice(0, buf.byteLength);
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     const ruleResults = new Map<string, boolean>();
     const matches: YaraMatch[] = [];

@@ -1,0 +1,62 @@
+/**
+ * The bytes of the analysis target for pre-stage plugins. For a file picked out of a zip, identification
+ * recorded its extrpath (and the password that opened it); the scratch copy is gone by now, so it is
+ * extracted again from the stored binary. Plugins of one run share the bytes (keyed by the target object),
+ * so static, strings and yara read the file once.
+ */
+import { readFileSync, statSync } from "node:fs";
+import type { FileTarget, ProcessingContext } from "../plugin.ts";
+import { FormatError, bufferSource } from "./bytes.ts";
+import { ZipError, extractEntry, readZipDirectory } from "./zip.ts";
+
+/** Largest target loaded into memory for static analysis. */
+export const MAX_TARGET_SIZE = 512 * 1024 * 1024;
+
+const cache = new WeakMap<object, { key: string; bytes: Uint8Array }>();
+
+interface TargetInfo {
+  extrpath?: unknown;
+  password?: unknown;
+}
+
+/** identification.json's target, whether the framework lifted it to the top or kept it under "identify". */
+export function identifiedTarget(ctx: Pick<ProcessingContext, "identification">): TargetInfo | undefined {
+  const id = ctx.identification as Record<string, unknown> | undefined;
+  const t = (id?.target ?? (id?.identify as Record<string, unknown> | undefined)?.target) as TargetInfo | undefined;
+  return t && typeof t === "object" ? t : undefined;
+}
+
+export function passwordsFrom(config: Record<string, unknown>, extra: unknown[] = []): string[] {
+  const out: string[] = [];
+  const add = (v: unknown) => {
+    if (typeof v === "string" && v && !out.includes(v)) out.push(v);
+  };
+  extra.forEach(add);
+  add(config.password);
+  if (Array.isArray(config.passwords)) config.passwords.forEach(add);
+  add("infected");
+  return out;
+}
+
+export function loadTarget(ctx: ProcessingContext, maxSize = MAX_TARGET_SIZE): Uint8Array {
+  if (ctx.target.category !== "file") throw new FormatError("the target is a URL, not a file");
+  const target = ctx.target as FileTarget;
+  const info = identifiedTarget(ctx);
+  const extrpath = Array.isArray(info?.extrpath) ? info.extrpath.filter((x): x is string => typeof x === "string") : [];
+  const key = `${target.path}\0${extrpath.join("\0")}`;
+  const hit = cache.get(ctx.target);
+  if (hit && hit.key === key) return hit.bytes;
+  const size = statSync(target.path).size;
+  if (size > maxSize) throw new FormatError(`the target is ${size} bytes, over the static analysis limit of ${maxSize}`);
+  const raw = readFileSync(target.path);
+  let bytes: Uint8Array = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  const passwords = passwordsFrom(ctx.config, [info?.password]);
+  for (const name of extrpath) {
+    const src = bufferSource(bytes);
+    const entry = readZipDirectory(src).entries.find((e) => e.name === name);
+    if (!entry) throw new ZipError("corrupt", `${name} is no longer in the archive`);
+    bytes = extractEntry(src, entry, { passwords }).data;
+  }
+  cache.set(ctx.target, { key, bytes });
+  return bytes;
+}
