@@ -190,6 +190,13 @@ export function parsePe(buf: Uint8Array): PeInfo {
 
   const secs: Sec[] = [];
   const shOff = oh + optSize;
+  // Long section names ("/4") point into the COFF string table after the symbols (mingw builds have them).
+  const strtab = v.u32(fh + 8) ? v.u32(fh + 8) + v.u32(fh + 12) * 18 : 0;
+  const longName = (n: string) => {
+    const m = /^\/(\d+)$/.exec(n);
+    if (!m || !strtab || !v.has(strtab + Number(m[1]), 1)) return n;
+    return v.cstr(strtab + Number(m[1]), 256) || n;
+  };
   for (let i = 0; i < Math.min(nsec, 96); i++) {
     const o = shOff + i * 40;
     if (!v.has(o, 40)) {
@@ -197,7 +204,7 @@ export function parsePe(buf: Uint8Array): PeInfo {
       break;
     }
     secs.push({
-      name: latin1(v.bytes(o, 8)).replace(/\0.*$/s, ""),
+      name: longName(latin1(v.bytes(o, 8)).replace(/\0.*$/s, "")),
       vsize: v.u32(o + 8),
       va: v.u32(o + 12),
       rawSize: v.u32(o + 16),
