@@ -66,7 +66,11 @@ export class IocCollector {
       if (DIGIT_DOT_RE.test(text)) for (const m of text.matchAll(IPV4_RE)) if (validIpv4(m[0])) this.add("ipv4", m[0]);
       if (DOT_LETTERS_RE.test(text)) {
         if (hint & HINT_AT) {
-          for (const m of text.matchAll(EMAIL_RE)) if (isDomain(m[1]!)) this.add("emails", m[0].toLowerCase());
+          for (const m of text.matchAll(EMAIL_RE)) {
+            if (!isDomain(m[1]!)) continue;
+            this.add("emails", m[0].toLowerCase());
+            this.add("domains", m[1]!.toLowerCase());
+          }
         }
         for (const m of text.matchAll(TOKEN_RE)) {
           if (urlSpans?.some(([a, b]) => m.index! >= a && m.index! < b)) continue;
