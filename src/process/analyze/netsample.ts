@@ -8,7 +8,7 @@ import { createSocket } from "node:dgram";
 import dns from "node:dns";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { run, tool } from "./samples.ts";
+import { run, sampleDir, tool } from "./samples.ts";
 
 export interface CaptureResult {
   pcap: string;
@@ -169,4 +169,60 @@ export async function captureLoopback(dir: string): Promise<CaptureResult> {
     tls.stop(true);
   }
   return { pcap, ports: { dns: dnsPort, http: http.port, tls: tls.port, http6: http6?.port }, names, answer, sni, userAgent, splitPath };
+}
+
+let captured: Promise<CaptureResult> | undefined;
+/** One loopback capture per test process, shared by the network and post-plugin tests. */
+export function sharedCapture(): Promise<CaptureResult> {
+  captured ??= (async () => {
+    const dir = join(sampleDir(), "capture");
+    await run(["mkdir", "-p", dir]);
+    return captureLoopback(dir);
+  })();
+  return captured;
+}
+
+/** Rewrites a classic Ethernet pcap: to pcapng, or to another link type (raw IP, BSD loopback, Linux cooked). */
+export function convertCapture(pcap: Uint8Array, to: "pcapng" | "raw" | "null" | "sll"): Uint8Array {
+  const v = new DataView(pcap.buffer, pcap.byteOffset, pcap.byteLength);
+  const packets: { sec: number; usec: number; data: Uint8Array }[] = [];
+  for (let off = 24; off + 16 <= pcap.length; ) {
+    const incl = v.getUint32(off + 8, true);
+    packets.push({ sec: v.getUint32(off, true), usec: v.getUint32(off + 4, true), data: pcap.subarray(off + 16, off + 16 + incl) });
+    off += 16 + incl;
+  }
+  const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
+  const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
+  const pad4 = (b: Uint8Array) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
+  if (to === "pcapng") {
+    const block = (type: number, body: Uint8Array) => Buffer.concat([u32(type), u32(body.length + 12), body, u32(body.length + 12)]);
+    const shb = block(0x0a0d0d0a, Buffer.concat([u32(0x1a2b3c4d), u16(1), u16(0), Buffer.alloc(8, 0xff)]));
+    // if_tsresol = 9: nanosecond timestamps, so the reader must honour the option.
+    const idb = block(1, Buffer.concat([u16(1), u16(0), u32(262144), u16(9), u16(1), Buffer.from([9, 0, 0, 0]), u16(0), u16(0)]));
+    const epbs = packets.map((p) => {
+      const ns = BigInt(p.sec) * 1_000_000_000n + BigInt(p.usec) * 1000n;
+      return block(6, Buffer.concat([u32(0), u32(Number(ns >> 32n)), u32(Number(ns & 0xffffffffn)), u32(p.data.length), u32(p.data.length), pad4(p.data)]));
+    });
+    return Buffer.concat([shb, idb, ...epbs]);
+  }
+  const linktype = to === "raw" ? 101 : to === "null" ? 0 : 113;
+  const header = Buffer.from(pcap.subarray(0, 24));
+  header.writeUInt32LE(linktype, 20);
+  const recs = packets.map((p) => {
+    const ethertype = (p.data[12]! << 8) | p.data[13]!;
+    const ip = p.data.subarray(14);
+    let frame: Uint8Array;
+    if (to === "raw") frame = ip;
+    else if (to === "null") frame = Buffer.concat([u32(ethertype === 0x86dd ? 10 : 2), ip]);
+    else {
+      const sll = Buffer.alloc(16);
+      sll.writeUInt16BE(0, 0);
+      sll.writeUInt16BE(772, 2);
+      sll.writeUInt16BE(6, 4);
+      sll.writeUInt16BE(ethertype, 14);
+      frame = Buffer.concat([sll, ip]);
+    }
+    return Buffer.concat([u32(p.sec), u32(p.usec), u32(frame.length), u32(frame.length), frame]);
+  });
+  return Buffer.concat([header, ...recs]);
 }
