@@ -53,6 +53,19 @@ rule Mimikatz_Strings : credential_theft
     2 of them
 }
 
+rule PDF_JavaScript_OpenAction : pdf
+{
+  meta:
+    description = "A PDF that runs JavaScript when opened"
+    score = 6
+  strings:
+    $js = "/JavaScript"
+    $open = "/OpenAction"
+    $aa = "/AA"
+  condition:
+    uint32(0) == 0x46445025 and $js and ($open or $aa)
+}
+
 rule Shadow_Copy_Deletion : ransomware
 {
   meta:

@@ -183,8 +183,8 @@ class Parser {
   private peek(o = 0): Tok | undefined {
     return this.toks[this.p + o];
   }
-  private err(msg: string): never {
-    throw new YaraError(msg, this.file, this.peek()?.line ?? this.toks[this.toks.length - 1]?.line);
+  private err(msg: string, line?: number): never {
+    throw new YaraError(msg, this.file, line ?? this.peek()?.line ?? this.toks[this.toks.length - 1]?.line);
   }
   private next(): Tok {
     const t = this.toks[this.p++];
@@ -332,8 +332,8 @@ class Parser {
       return out;
     }
   }
-  private checkId(id: string, strings: YaraString[]): void {
-    if (!strings.some((s) => s.id === id)) this.err(`undefined string ${id}`);
+  private checkId(t: Tok, strings: YaraString[]): void {
+    if (!strings.some((s) => s.id === t.v)) this.err(`undefined string ${t.v}`, t.line);
   }
   private primary(strings: YaraString[]): Expr {
     const t = this.next();
@@ -352,7 +352,7 @@ class Parser {
       return { k: "num", v: t.n! };
     }
     if (t.t === "var") {
-      this.checkId(t.v, strings);
+      this.checkId(t, strings);
       if (this.is("at")) {
         this.next();
         const n = this.next();
@@ -372,7 +372,7 @@ class Parser {
       return { k: "str", id: t.v };
     }
     if (t.t === "count") {
-      this.checkId(t.v, strings);
+      this.checkId(t, strings);
       return { k: "count", id: t.v };
     }
     if (t.t === "id") {
