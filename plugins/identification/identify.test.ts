@@ -126,7 +126,7 @@ describe("identify plugin", () => {
     const [p] = await loadProcessors(factory);
     const gone = makeContext({ stage: "identification", path: join(dir, "does-not-exist"), filename: "x" });
     contexts.push(gone);
-    const err = await runProcessor(p!, gone).catch((e) => e);
+    const err = (await runProcessor(p!, gone).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(CancelProcessing);
     expect(err.message).toContain("does not exist");
   });

@@ -41,12 +41,12 @@ export default (api: PluginApi): Processor => ({
   KEY: "identify",
   STAGE: "identification",
   CATEGORY: ["file"],
-  start(ctx) {
+  async start(ctx) {
     const target = ctx.target as FileTarget;
     if (target.category !== "file") throw new api.DisablePlugin("not a file");
     let result;
     try {
-      result = identify(target.path, target.filename, {
+      result = await identify(target.path, target.filename, {
         passwords: passwordsFrom(ctx.config, [settingsPassword(ctx)]),
         limits: limitsFrom(ctx.config),
         maxDepth: typeof ctx.config.max_depth === "number" ? ctx.config.max_depth : 3,

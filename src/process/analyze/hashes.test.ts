@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { hashFileParallel } from "./hash-thread.ts";
 import { hashBytes, hashFile } from "./hashes.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "falc-hash-"));
@@ -51,5 +52,27 @@ describe("hashes", () => {
     const h = hashFile(path);
     expect(h.size).toBe(0);
     expect(h.sha256).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  });
+
+  test("two-thread hashing: kept whole or streamed in alternating buffers, same digests", async () => {
+    const data = new Uint8Array(20 * 1024 * 1024 + 12345);
+    for (let i = 0; i < data.length; i += 4096) data[i] = i & 0xff;
+    const path = join(dir, "parallel.bin");
+    writeFileSync(path, data);
+    const ref = hashBytes(data);
+    const kept = await hashFileParallel(path, { keepUpTo: 64 * 1024 * 1024 });
+    expect(kept).toMatchObject({ ...ref, size: data.length });
+    expect(Buffer.compare(Buffer.from(kept.bytes!), Buffer.from(data))).toBe(0);
+    const offsets: number[] = [];
+    const streamed = await hashFileParallel(path, { keepUpTo: 0, onChunk: (_c, off) => offsets.push(off) });
+    expect(streamed).toMatchObject({ ...ref, size: data.length });
+    expect(streamed.bytes).toBeUndefined();
+    expect(offsets).toEqual([0, 8 << 20, 16 << 20]);
+    // Several files at once share the one thread without mixing their sessions.
+    const small = join(dir, "small.bin");
+    writeFileSync(small, data.subarray(0, 600_000));
+    const [a, b] = await Promise.all([hashFileParallel(path, { keepUpTo: 0 }), hashFileParallel(small)]);
+    expect(a.sha512).toBe(ref.sha512);
+    expect(b.md5).toBe(hashBytes(data.subarray(0, 600_000)).md5);
   });
 });

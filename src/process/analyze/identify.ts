@@ -3,11 +3,12 @@
  * (with passwords, bounded) and the target chosen inside it: executables first, then installers and
  * documents, then libraries and scripts. Everything not chosen is listed as ignored with the reason.
  */
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { type ByteSource, FormatError, bufferSource, fileSource } from "./bytes.ts";
-import { type FileType, HEAD_SIZE, type Platform, detectType, identFilename } from "./filetype.ts";
-import { type Hashes, STREAM_THRESHOLD, hashBytes, hashFile } from "./hashes.ts";
+import { type FileType, type Platform, detectType, identFilename } from "./filetype.ts";
+import { hashFileParallel } from "./hash-thread.ts";
+import { type Hashes, STREAM_THRESHOLD, hashBytes } from "./hashes.ts";
 import { DEFAULT_ZIP_LIMITS, type ZipBudget, ZipError, type ZipLimits, extractEntry, readZipDirectory } from "./zip.ts";
 
 export interface IdentifyOptions {
@@ -87,22 +88,17 @@ function describe(t: FileType): string {
   return t.kind === "zip" ? "archive" : t.kind;
 }
 
-/** Reads a file once: small ones whole (hash + type from memory), large ones streamed for the hashes. */
-export function readAndIdentify(path: string, filename: string, signal?: AbortSignal): { type: FileType; hashes: Hashes; size: number; buf?: Uint8Array } {
-  const size = statSync(path).size;
-  if (size <= STREAM_THRESHOLD) {
-    const buf = readFileSync(path);
-    signal?.throwIfAborted();
-    const u8 = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    return { type: detectType(bufferSource(u8), filename), hashes: hashBytes(u8), size: u8.length, buf: u8 };
-  }
-  const head = new Uint8Array(HEAD_SIZE);
-  const h = hashFile(path, (chunk, off) => {
-    if (off < HEAD_SIZE) head.set(chunk.subarray(0, HEAD_SIZE - off), off);
-  }, signal);
+/**
+ * Reads a file once: hashes on two threads while reading; files up to STREAM_THRESHOLD stay in memory
+ * for type detection and unpacking, larger ones are streamed and probed with positioned reads.
+ */
+export async function readAndIdentify(path: string, filename: string, signal?: AbortSignal): Promise<{ type: FileType; hashes: Hashes; size: number; buf?: Uint8Array }> {
+  const r = await hashFileParallel(path, { keepUpTo: STREAM_THRESHOLD, signal });
+  const hashes: Hashes = { md5: r.md5, sha1: r.sha1, sha256: r.sha256, sha512: r.sha512 };
+  if (r.bytes) return { type: detectType(bufferSource(r.bytes), filename), hashes, size: r.size, buf: r.bytes };
   const src = fileSource(path);
   try {
-    return { type: detectType(src, filename), hashes: h, size: h.size };
+    return { type: detectType(src, filename), hashes, size: r.size };
   } finally {
     src.close();
   }
@@ -113,8 +109,8 @@ function safeName(name: string): string {
   return b && b !== "." && b !== ".." ? b.slice(0, 200) : "unnamed";
 }
 
-export function identify(path: string, filename: string, opts: IdentifyOptions): IdentifyResult {
-  const top = readAndIdentify(path, filename, opts.signal);
+export async function identify(path: string, filename: string, opts: IdentifyOptions): Promise<IdentifyResult> {
+  const top = await readAndIdentify(path, filename, opts.signal);
   const errors: string[] = [];
   const targetOf = (f: { name: string; type: FileType; hashes: Hashes; size: number; extrpath: string[]; password: string }, container: boolean): IdentifiedTarget => ({
     filename: identFilename(f.name, f.type),

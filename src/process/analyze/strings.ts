@@ -32,7 +32,7 @@ export interface StringsResult {
 
 export const STRINGS_DEFAULTS: Required<StringsOptions> = {
   minLength: 5,
-  maxBytes: 32 * 1024 * 1024,
+  maxBytes: 8 * 1024 * 1024,
   sampleSize: 500,
   maxIocChars: 2 * 1024 * 1024,
   iocCap: 200,

@@ -1,6 +1,8 @@
 /**
  * Rules that ship inside falc (compiled into the binary), in the YARA subset of yara.ts.
  * meta.score is a Cuckoo3 score level; meta.family names a known family (score 10).
+ * Conditions test cheap things first (filesize, header bytes, anchored windows) so a large binary that
+ * cannot match costs no full pass.
  */
 export const BUILTIN_RULES = String.raw`
 rule EICAR_Test_File : test
@@ -12,20 +14,20 @@ rule EICAR_Test_File : test
   strings:
     $eicar = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
   condition:
-    $eicar at 0 or ($eicar and filesize < 256)
+    filesize < 256 and $eicar at 0
 }
 
 rule UPX_Packed : packer
 {
   meta:
-    description = "Packed with UPX"
+    description = "Packed with UPX (section names and the UPX! header near the start)"
     score = 6
   strings:
     $upx0 = "UPX0"
     $upx1 = "UPX1"
     $upx2 = "UPX!"
   condition:
-    2 of them
+    ($upx0 in (0..4096) and $upx1 in (0..4096)) or $upx2 in (0..4096)
 }
 
 rule PowerShell_Encoded_Command : powershell
@@ -36,7 +38,7 @@ rule PowerShell_Encoded_Command : powershell
   strings:
     $enc = /powershell(\.exe)?["']?\s+(-[a-z]+\s+)*-e(nc|ncodedcommand)?\s+[A-Za-z0-9+\/=]{40,}/ nocase ascii wide
   condition:
-    $enc
+    filesize < 20MB and $enc
 }
 
 rule Mimikatz_Strings : credential_theft
@@ -50,7 +52,7 @@ rule Mimikatz_Strings : credential_theft
     $b = "gentilkiwi" nocase ascii wide
     $c = "mimikatz" nocase ascii wide
   condition:
-    2 of them
+    filesize < 20MB and 2 of them
 }
 
 rule PDF_JavaScript_OpenAction : pdf
@@ -76,6 +78,6 @@ rule Shadow_Copy_Deletion : ransomware
     $wmic = /wmic(\.exe)?\s+shadowcopy\s+delete/ nocase ascii wide
     $bcd = /bcdedit(\.exe)?\s+\/set\s+\{default\}\s+recoveryenabled\s+no/ nocase ascii wide
   condition:
-    any of them
+    filesize < 20MB and any of them
 }
 `;

@@ -87,3 +87,17 @@ describe("YARA subset", () => {
     expect(rules.scan(enc("nothing to see"))).toEqual([]);
   });
 });
+
+describe("YARA atom prefilter", () => {
+  test("overlapping and prefix atoms are not lost by the one-pass scan", () => {
+    const rules = `
+      rule a { strings: $s = "upx" condition: $s }
+      rule b { strings: $s = "UPX!" condition: $s }
+      rule c { strings: $s = "abcd" condition: $s }
+      rule d { strings: $s = "cdef" condition: $s }
+      rule e { strings: $r = /defgh+i/ condition: $r }`;
+    expect(names(rules, "xx UPX! abcdefghhi")).toEqual(["b", "c", "d", "e"]);
+    expect(names(rules, "xx upx!")).toEqual(["a"]);
+    expect(names(rules, "UPX!upx")).toEqual(["a", "b"]);
+  });
+});

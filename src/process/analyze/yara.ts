@@ -12,7 +12,7 @@
  * Not supported (a clear error at load): imports/modules (pe, elf, math...), for..of loops, @a[i], !a[i],
  * arithmetic, xor/base64 modifiers, external variables.
  */
-import { FormatError, textView } from "./bytes.ts";
+import { FormatError, type TextView, textView } from "./bytes.ts";
 
 export class YaraError extends FormatError {
   constructor(message: string, readonly file?: string, readonly line?: number) {
@@ -104,12 +104,19 @@ function tokenize(src: string, file?: string): Tok[] {
   return toks;
 }
 
+/** One searchable form of a string (its ascii and wide forms are two). */
+export interface StringForm {
+  re: RegExp;
+  /** Plain case-sensitive text: indexOf finds it (faster than a regex). */
+  literal?: string;
+  /** A piece every match contains: when it is absent the regex is not run (YARA's atoms). */
+  atom?: { text: string; nocase: boolean };
+}
+
 export interface YaraString {
   id: string;
   kind: "text" | "hex" | "regex";
-  re: RegExp;
-  /** Plain case-sensitive text that indexOf can find (faster than a regex). */
-  literals?: string[];
+  forms: StringForm[];
 }
 
 type Expr =
@@ -141,6 +148,147 @@ function escapeRe(s: string): string {
 
 function wideRe(s: string): string {
   return [...s].map((c) => escapeRe(c) + "\\x00").join("");
+}
+
+function widen(s: string): string {
+  return [...s].map((c) => c + "\0").join("");
+}
+
+const QUANT = /^(?:[*+?]|\{\d*(?:,\d*)?\})\??/;
+
+/**
+ * The longest literal run a match of this regex must contain (top level only, no alternation), or
+ * undefined. Conservative: anything unclear ends the run.
+ */
+export function regexAtom(src: string): string | undefined {
+  let best = "";
+  let cur = "";
+  let depth = 0;
+  const flush = () => {
+    if (cur.length > best.length) best = cur;
+    cur = "";
+  };
+  for (let i = 0; i < src.length; ) {
+    const c = src[i]!;
+    let lit: string | undefined;
+    if (c === "\\") {
+      const n = src[i + 1] ?? "";
+      if (n === "x" && /^[0-9a-fA-F]{2}$/.test(src.slice(i + 2, i + 4))) {
+        lit = String.fromCharCode(parseInt(src.slice(i + 2, i + 4), 16));
+        i += 4;
+      } else if (/[dDsSwWbBnrtfv0-9ucpPk]/.test(n)) {
+        flush();
+        i += 2;
+      } else {
+        lit = n;
+        i += 2;
+      }
+    } else if (c === "(") {
+      flush();
+      depth++;
+      i++;
+      continue;
+    } else if (c === ")") {
+      flush();
+      depth--;
+      i++;
+    } else if (c === "[") {
+      flush();
+      let j = i + 1;
+      if (src[j] === "^") j++;
+      if (src[j] === "]") j++;
+      while (j < src.length && src[j] !== "]") j += src[j] === "\\" ? 2 : 1;
+      i = j + 1;
+    } else if (c === "|") {
+      if (depth === 0) return undefined;
+      i++;
+      continue;
+    } else if (c === "." || c === "^" || c === "$") {
+      flush();
+      i++;
+    } else {
+      lit = c;
+      i++;
+    }
+    const q = QUANT.exec(src.slice(i));
+    if (lit !== undefined && depth === 0) {
+      if (q && q[0][0] !== "+") {
+        flush();
+      } else {
+        cur += lit;
+        if (q) flush();
+      }
+    } else if (q) flush();
+    if (q) i += q[0].length;
+  }
+  flush();
+  return best.length >= 3 ? best : undefined;
+}
+
+/** The regex that matches the UTF-16LE form of what `src` matches: every single-character atom gets a \x00 after it. */
+export function wideRegex(src: string): string {
+  let out = "";
+  for (let i = 0; i < src.length; ) {
+    const c = src[i]!;
+    let atom: string | undefined;
+    if (c === "\\") {
+      const n = src[i + 1] ?? "";
+      const len = n === "x" ? 4 : n === "u" ? 6 : 2;
+      if (/[bB]/.test(n)) {
+        out += src.slice(i, i + 2);
+        i += 2;
+        continue;
+      }
+      atom = src.slice(i, i + len);
+      i += len;
+    } else if (c === "[") {
+      let j = i + 1;
+      if (src[j] === "^") j++;
+      if (src[j] === "]") j++;
+      while (j < src.length && src[j] !== "]") j += src[j] === "\\" ? 2 : 1;
+      atom = src.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === "(") {
+      const m = /^\((?:\?(?::|=|!|<=|<!))?/.exec(src.slice(i))!;
+      out += m[0];
+      i += m[0].length;
+      continue;
+    } else if (c === ")" || c === "|" || c === "^" || c === "$") {
+      out += c;
+      i++;
+      continue;
+    } else {
+      const q = QUANT.exec(src.slice(i));
+      if (q) {
+        out += q[0];
+        i += q[0].length;
+        continue;
+      }
+      atom = c;
+      i++;
+    }
+    out += `(?:${atom}\\x00)`;
+  }
+  return out;
+}
+
+/** The longest run of fixed bytes in a hex string (outside alternatives), for the prefilter. */
+function hexAtom(body: string): string | undefined {
+  const toks = body.replace(/\/\/[^\n]*|\/\*[\s\S]*?\*\//g, " ").match(/\[[^\]]*\]|\?\?|[0-9a-fA-F?]{2}|[()|~]|\S/g) ?? [];
+  let best = "";
+  let cur = "";
+  let depth = 0;
+  for (const t of toks) {
+    if (t === "(") depth++;
+    if (t === ")") depth--;
+    if (depth === 0 && /^[0-9a-fA-F]{2}$/.test(t)) cur += String.fromCharCode(parseInt(t, 16));
+    else {
+      if (cur.length > best.length) best = cur;
+      cur = "";
+    }
+  }
+  if (cur.length > best.length) best = cur;
+  return best.length >= 2 ? best : undefined;
 }
 
 function hexToRe(body: string, file?: string, line?: number): string {
@@ -261,24 +409,32 @@ class Parser {
     const wide = mods.has("wide");
     const ascii = mods.has("ascii") || !wide;
     let flags = "g";
+    const nocase = mods.has("nocase");
     if (val.t === "str") {
       if (!val.v.length) this.err(`${id} is empty`);
-      const alts: string[] = [];
-      if (ascii) alts.push(escapeRe(val.v));
-      if (wide) alts.push(wideRe(val.v));
-      let src = alts.length > 1 ? `(?:${alts.join("|")})` : alts[0]!;
-      if (mods.has("fullword")) src = `(?<![A-Za-z0-9_])${src}(?![A-Za-z0-9_])`;
-      if (mods.has("nocase")) flags += "i";
-      const plain = !mods.has("nocase") && !mods.has("fullword");
-      const literals = plain ? [...(ascii ? [val.v] : []), ...(wide ? [[...val.v].map((c) => c + "\0").join("")] : [])] : undefined;
-      return { id, kind: "text", re: new RegExp(src, flags), literals };
+      if (nocase) flags += "i";
+      const forms: StringForm[] = [];
+      for (const [on, src, text] of [[ascii, escapeRe(val.v), val.v], [wide, wideRe(val.v), widen(val.v)]] as const) {
+        if (!on) continue;
+        const full = mods.has("fullword") ? `(?<![A-Za-z0-9_])${src}(?![A-Za-z0-9_])` : src;
+        forms.push({ re: new RegExp(full, flags), literal: !nocase && !mods.has("fullword") ? text : undefined, atom: { text, nocase } });
+      }
+      return { id, kind: "text", forms };
     }
-    if (val.t === "hex") return { id, kind: "hex", re: new RegExp(hexToRe(val.v, this.file, val.line), "g") };
+    if (val.t === "hex") {
+      const atom = hexAtom(val.v);
+      return { id, kind: "hex", forms: [{ re: new RegExp(hexToRe(val.v, this.file, val.line), "g"), atom: atom ? { text: atom, nocase: false } : undefined }] };
+    }
     if (val.t === "regex") {
-      if (val.flags?.includes("i") || mods.has("nocase")) flags += "i";
+      const ci = val.flags?.includes("i") || nocase;
+      if (ci) flags += "i";
       if (val.flags?.includes("s")) flags += "s";
+      const atom = regexAtom(val.v);
       try {
-        return { id, kind: "regex", re: new RegExp(val.v, flags) };
+        const forms: StringForm[] = [];
+        if (ascii) forms.push({ re: new RegExp(val.v, flags), atom: atom ? { text: atom, nocase: !!ci } : undefined });
+        if (wide) forms.push({ re: new RegExp(wideRegex(val.v), flags), atom: atom ? { text: widen(atom), nocase: !!ci } : undefined });
+        return { id, kind: "regex", forms };
       } catch (e) {
         this.err(`${id}: invalid regular expression: ${(e as Error).message}`);
       }
@@ -433,7 +589,18 @@ export class YaraRules {
       for (const v of Object.values(e)) if (v && typeof v === "object" && "k" in v) check(v as Expr, r, seen);
     };
     for (const r of rules) check(r.condition, r, new Set());
+    const atoms = new Set<string>();
+    for (const r of rules) for (const st of r.strings) for (const f of st.forms) if (f.atom) atoms.add(f.atom.text.toLowerCase());
+    // One case-insensitive alternation finds which atoms occur in a single pass (a superset for the
+    // case-sensitive ones), instead of one pass per string.
+    this.atomScan = atoms.size ? new RegExp([...atoms].sort((a, b) => b.length - a.length).map(escapeRe).join("|"), "gi") : undefined;
+    // The scan restarts one character after each match, so overlapping atoms are all seen, except an atom
+    // that is a prefix of a longer one (the longer wins at that position): those are checked directly.
+    for (const a of atoms) for (const b of atoms) if (a !== b && b.startsWith(a)) this.prefixAtoms.add(a);
   }
+
+  private readonly atomScan: RegExp | undefined;
+  private readonly prefixAtoms = new Set<string>();
 
   static fromSources(sources: { text: string; file?: string }[]): YaraRules {
     return new YaraRules(sources.flatMap((s) => parseRules(s.text, s.file)));
@@ -442,7 +609,30 @@ export class YaraRules {
   scan(buf: Uint8Array, opts: ScanOptions = {}, fileSize = buf.length): YaraMatch[] {
     const maxHits = opts.maxMatchesPerString ?? 1000;
     if (!this.rules.length) return [];
-    const hay = textView(buf).latin1Slice(0, buf.byteLength);
+    // The whole file as a latin1 string costs a pass of its own: built only when a condition needs a full search.
+    const text = textView(buf);
+    let hayCache: string | undefined;
+    const hayOf = () => (hayCache ??= text.latin1Slice(0, buf.byteLength));
+    let present: Set<string> | "all" | undefined;
+    const atomPresent = (atom: string): boolean => {
+      if (!present) {
+        present = new Set();
+        const re = this.atomScan!;
+        re.lastIndex = 0;
+        const hay = hayOf();
+        for (let m = re.exec(hay), n = 0; m; m = re.exec(hay), n++) {
+          if (n > 100_000) {
+            present = "all";
+            break;
+          }
+          present.add(m[0].toLowerCase());
+          re.lastIndex = m.index + 1;
+        }
+      }
+      const key = atom.toLowerCase();
+      if (present === "all" || present.has(key)) return true;
+      return this.prefixAtoms.has(key) && hayOf().toLowerCase().includes(key);
+    };
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     const ruleResults = new Map<string, boolean>();
     const matches: YaraMatch[] = [];
@@ -452,19 +642,23 @@ export class YaraRules {
         let h = hits.get(s.id);
         if (h) return h;
         h = { offsets: [], count: 0, data: [] };
-        if (s.literals) {
-          for (const lit of s.literals) {
-            for (let at = hay.indexOf(lit); at >= 0 && h.count < maxHits; at = hay.indexOf(lit, at + 1)) {
+        const hay = hayOf();
+        for (const f of s.forms) {
+          if (f.literal !== undefined) {
+            if (!atomPresent(f.literal)) continue;
+            for (let at = hay.indexOf(f.literal); at >= 0 && h.count < maxHits; at = hay.indexOf(f.literal, at + 1)) {
               h.count++;
-              if (h.offsets.length < MAX_OFFSETS) { h.offsets.push(at); h.data.push(lit); }
+              if (h.offsets.length < MAX_OFFSETS) { h.offsets.push(at); h.data.push(f.literal); }
             }
+            continue;
           }
-        } else {
-          s.re.lastIndex = 0;
-          for (let m = s.re.exec(hay); m && h.count < maxHits; m = s.re.exec(hay)) {
+          // A literal-prefix regex with the i flag runs at memory speed, a general one does not: test the atom first.
+          if (f.atom && !atomPresent(f.atom.text)) continue;
+          f.re.lastIndex = 0;
+          for (let m = f.re.exec(hay); m && h.count < maxHits; m = f.re.exec(hay)) {
             h.count++;
             if (h.offsets.length < MAX_OFFSETS) { h.offsets.push(m.index); h.data.push(m[0].slice(0, 64)); }
-            if (m[0].length === 0) s.re.lastIndex++;
+            if (m[0].length === 0) f.re.lastIndex++;
           }
         }
         hits.set(s.id, h);
@@ -478,10 +672,19 @@ export class YaraRules {
           case "filesize": return fileSize;
           case "count": return find(byId.get(e.id)!).count;
           case "str": {
-            const h = find(byId.get(e.id)!);
-            if (e.at !== undefined) return h.offsets.includes(e.at);
-            if (e.range) return h.offsets.some((o) => o >= e.range![0] && o <= e.range![1]);
-            return h.count > 0;
+            const str = byId.get(e.id)!;
+            if (e.at !== undefined || e.range) {
+              // Anchored: search only the window (a header check must not cost a pass over a 100 MB file).
+              if (hits.has(e.id)) {
+                const h = hits.get(e.id)!;
+                if (e.at !== undefined && h.count <= MAX_OFFSETS) return h.offsets.includes(e.at);
+                if (e.range && h.count <= MAX_OFFSETS) return h.offsets.some((o) => o >= e.range![0] && o <= e.range![1]);
+              }
+              const lo = Math.max(0, e.at ?? e.range![0]);
+              const hi = e.at ?? e.range![1];
+              return windowMatch(str, text, lo, hi, buf.byteLength);
+            }
+            return find(str).count > 0;
           }
           case "of": {
             const n = e.ids.filter((id) => find(byId.get(id)!).count > 0).length;
@@ -523,6 +726,27 @@ export class YaraRules {
     }
     return matches;
   }
+}
+
+/** Whether a match of `s` starts at an offset in [lo, hi]. */
+function windowMatch(s: YaraString, text: TextView, lo: number, hi: number, size: number): boolean {
+  if (lo >= size || hi < lo) return false;
+  for (const f of s.forms) {
+    // A match starting in the window may run past it: regexes get a generous tail.
+    const tail = f.literal !== undefined ? f.literal.length : 64 * 1024;
+    const win = text.latin1Slice(lo, Math.min(size, hi + tail));
+    if (f.literal !== undefined) {
+      const at = win.indexOf(f.literal);
+      if (at >= 0 && at <= hi - lo) return true;
+      continue;
+    }
+    f.re.lastIndex = 0;
+    for (let m = f.re.exec(win); m; m = f.re.exec(win)) {
+      if (m.index > hi - lo) break;
+      return true;
+    }
+  }
+  return false;
 }
 
 function truthy(v: number | boolean): boolean {
