@@ -111,7 +111,14 @@ export function utf16le(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength & ~1).toString("utf16le");
 }
 
-/** Shannon entropy in bits per byte (0..8), as pefile computes it for sections. */
+/** Regions above this get their entropy from evenly spaced samples of this many bytes in all. */
+export const ENTROPY_EXACT_LIMIT = 16 * 1024 * 1024;
+const SAMPLE_BLOCK = 64 * 1024;
+
+/**
+ * Shannon entropy in bits per byte (0..8), as pefile computes it for sections. Regions over 16 MiB are
+ * estimated from 256 evenly spaced 64 KiB blocks: a huge section's entropy does not need every byte.
+ */
 export function entropy(buf: Uint8Array, start = 0, end = buf.length): number {
   const s = Math.max(0, start);
   const e = Math.min(buf.length, end);
@@ -120,17 +127,30 @@ export function entropy(buf: Uint8Array, start = 0, end = buf.length): number {
   // Two tables halve the store-to-load dependency when neighbouring bytes are equal (much faster on real code).
   const c0 = new Int32Array(256);
   const c1 = new Int32Array(256);
-  let i = s;
-  for (const stop = s + ((n >> 1) << 1); i < stop; i += 2) {
-    c0[buf[i]!]!++;
-    c1[buf[i + 1]!]!++;
+  const count = (from: number, to: number) => {
+    let i = from;
+    for (const stop = from + (((to - from) >> 1) << 1); i < stop; i += 2) {
+      c0[buf[i]!]!++;
+      c1[buf[i + 1]!]!++;
+    }
+    if (i < to) c0[buf[i]!]!++;
+  };
+  let total = n;
+  if (n <= ENTROPY_EXACT_LIMIT) count(s, e);
+  else {
+    const blocks = ENTROPY_EXACT_LIMIT / SAMPLE_BLOCK;
+    const step = (n - SAMPLE_BLOCK) / (blocks - 1);
+    for (let b = 0; b < blocks; b++) {
+      const from = s + Math.floor(b * step);
+      count(from, from + SAMPLE_BLOCK);
+    }
+    total = blocks * SAMPLE_BLOCK;
   }
-  if (i < e) c0[buf[i]!]!++;
   let h = 0;
   for (let k = 0; k < 256; k++) {
     const c = c0[k]! + c1[k]!;
     if (c) {
-      const p = c / n;
+      const p = c / total;
       h -= p * Math.log2(p);
     }
   }
