@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Samples, sampleDir, samples, tool, writeOoxml, writePdf, writeZip, zipWithPassword } from "../../src/process/analyze/samples.ts";
+import { type Samples, sampleDir, samples, testIf, tool, tools, writeOoxml, writePdf, writeZip, zipWithPassword } from "../../src/process/analyze/samples.ts";
 import { CancelProcessing } from "../../src/process/plugin.ts";
 import { type TestContext, loadProcessors, makeContext, runProcessor } from "../testkit.ts";
 import factory from "./identify.ts";
@@ -26,7 +26,7 @@ async function identify(path: string, filename: string, config: Record<string, u
 }
 
 describe("identify plugin", () => {
-  test("a PE: Cuckoo3's identification fields, hashes equal sha256sum, extension added", async () => {
+  testIf(tools.mingw)("a PE: Cuckoo3's identification fields, hashes equal sha256sum, extension added", async () => {
     if (!s.pe64) return console.warn(`skip: ${s.skip.pe}`);
     const { out, ctx } = await identify(s.pe64, "invoice");
     expect(out).toMatchObject({ identified: true, selected: true, category: "file", ignored: [] });
@@ -62,7 +62,7 @@ describe("identify plugin", () => {
     expect(out.ignored).toEqual([{ filename: "notes.txt", filetype: "ASCII text", reason: "unsupported file type: text" }]);
   });
 
-  test("zip -P: unpacked with the configured password, the exe selected over the DLL, PDF and text", async () => {
+  testIf(tools.mingw, tools.zip)("zip -P: unpacked with the configured password, the exe selected over the DLL, PDF and text", async () => {
     if (!s.pe64 || !tool("zip").ok) return console.warn(`skip: ${s.skip.pe || tool("zip").reason}`);
     const pdf = join(dir, "doc.pdf");
     writeFileSync(pdf, writePdf());
@@ -81,7 +81,7 @@ describe("identify plugin", () => {
     expect(Bun.spawnSync(["find", ctx.workDir, "-name", "sample64.exe"]).stdout.toString()).toContain(ctx.workDir);
   });
 
-  test("password from the analysis settings, then the default 'infected'; wrong password is reported", async () => {
+  testIf(tools.gcc, tools.zip)("password from the analysis settings, then the default 'infected'; wrong password is reported", async () => {
     if (!s.elf || !tool("zip").ok) return console.warn(`skip: ${s.skip.elf || tool("zip").reason}`);
     const zip = await zipWithPassword(join(dir, "settings.zip"), [s.elf], "from-settings");
     const adir = join(dir, "analysis");

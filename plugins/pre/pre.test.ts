@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Samples, SAMPLE_PE_URL, sampleDir, samples, tool, writePdf, zipWithPassword } from "../../src/process/analyze/samples.ts";
+import { type Samples, SAMPLE_PE_URL, sampleDir, samples, testIf, tools, writePdf, zipWithPassword } from "../../src/process/analyze/samples.ts";
 import { loadTarget } from "../../src/process/analyze/target.ts";
 import type { Processor } from "../../src/process/plugin.ts";
 import identifyFactory from "../identification/identify.ts";
@@ -43,9 +43,8 @@ async function pre(path: string, filename: string, config: Record<string, Record
 }
 
 describe("pre plugins", () => {
-  test("PE inside a password zip: re-extracted by extrpath; static, strings, yara and signatures", async () => {
-    if (!s.pe64 || !tool("zip").ok) return console.warn(`skip: ${s.skip.pe || tool("zip").reason}`);
-    const zip = await zipWithPassword(join(dir, "pe.zip"), [s.pe64], "pw123");
+  testIf(tools.mingw, tools.zip)("PE inside a password zip: re-extracted by extrpath; static, strings, yara and signatures", async () => {
+    const zip = await zipWithPassword(join(dir, "pe.zip"), [s.pe64!], "pw123");
     const { identification, ctx, results } = await pre(zip, "pe.zip", { identify: { password: "pw123" } });
     expect((identification.target as { extrpath: string[] }).extrpath).toEqual(["sample64.exe"]);
     const pe = results.static.pe;

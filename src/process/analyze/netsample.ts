@@ -6,7 +6,7 @@
  */
 import { createSocket } from "node:dgram";
 import dns from "node:dns";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { run, sampleDir, tool } from "./samples.ts";
 
@@ -176,14 +176,14 @@ let captured: Promise<CaptureResult> | undefined;
 export function sharedCapture(): Promise<CaptureResult> {
   captured ??= (async () => {
     const dir = join(sampleDir(), "capture");
-    await run(["mkdir", "-p", dir]);
+    mkdirSync(dir, { recursive: true });
     return captureLoopback(dir);
   })();
   return captured;
 }
 
 /** Rewrites a classic Ethernet pcap: to pcapng, or to another link type (raw IP, BSD loopback, Linux cooked). */
-export function convertCapture(pcap: Uint8Array, to: "pcapng" | "raw" | "null" | "sll"): Uint8Array {
+export function convertCapture(pcap: Uint8Array, to: "pcapng" | "raw" | "null" | "sll" | "sll2"): Uint8Array {
   const v = new DataView(pcap.buffer, pcap.byteOffset, pcap.byteLength);
   const packets: { sec: number; usec: number; data: Uint8Array }[] = [];
   for (let off = 24; off + 16 <= pcap.length; ) {
@@ -205,7 +205,7 @@ export function convertCapture(pcap: Uint8Array, to: "pcapng" | "raw" | "null" |
     });
     return Buffer.concat([shb, idb, ...epbs]);
   }
-  const linktype = to === "raw" ? 101 : to === "null" ? 0 : 113;
+  const linktype = to === "raw" ? 101 : to === "null" ? 0 : to === "sll" ? 113 : 276;
   const header = Buffer.from(pcap.subarray(0, 24));
   header.writeUInt32LE(linktype, 20);
   const recs = packets.map((p) => {
@@ -214,7 +214,14 @@ export function convertCapture(pcap: Uint8Array, to: "pcapng" | "raw" | "null" |
     let frame: Uint8Array;
     if (to === "raw") frame = ip;
     else if (to === "null") frame = Buffer.concat([u32(ethertype === 0x86dd ? 10 : 2), ip]);
-    else {
+    else if (to === "sll2") {
+      const sll2 = Buffer.alloc(20);
+      sll2.writeUInt16BE(ethertype, 0);
+      sll2.writeUInt32BE(1, 4);
+      sll2.writeUInt16BE(772, 8);
+      sll2.writeUInt8(6, 11);
+      frame = Buffer.concat([sll2, ip]);
+    } else {
       const sll = Buffer.alloc(16);
       sll.writeUInt16BE(0, 0);
       sll.writeUInt16BE(772, 2);

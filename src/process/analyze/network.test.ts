@@ -2,9 +2,10 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { FormatError } from "./bytes.ts";
 import { type CaptureResult, captureSkipReason, convertCapture, sharedCapture } from "./netsample.ts";
 import { type NetworkSummary, analyzeCapture } from "./network.ts";
-import { run } from "./samples.ts";
+import { run, testIf } from "./samples.ts";
 
 const skip = captureSkipReason();
+const capTest = testIf({ ok: !skip, reason: skip });
 let cap: CaptureResult;
 let raw: Uint8Array;
 beforeAll(async () => {
@@ -34,7 +35,7 @@ function checkSummary(n: NetworkSummary) {
 }
 
 describe("pcap analysis", () => {
-  test("tcpdump capture of real DNS, HTTP (split over segments) and TLS with SNI", async () => {
+  capTest("tcpdump capture of real DNS, HTTP (split over segments) and TLS with SNI", async () => {
     if (skip) return console.warn(`skip: ${skip}`);
     const n = analyzeCapture(raw, { dnsPorts: [cap.ports.dns] });
     checkSummary(n);
@@ -46,10 +47,10 @@ describe("pcap analysis", () => {
     expect(analyzeCapture(raw).dns.query).toEqual([]);
   });
 
-  test("pcapng (nanosecond resolution) and other link types give the same summary", () => {
+  capTest("pcapng (nanosecond resolution) and other link types give the same summary", () => {
     if (skip) return console.warn(`skip: ${skip}`);
     const base = analyzeCapture(raw, { dnsPorts: [cap.ports.dns] });
-    for (const kind of ["pcapng", "raw", "null", "sll"] as const) {
+    for (const kind of ["pcapng", "raw", "null", "sll", "sll2"] as const) {
       const n = analyzeCapture(convertCapture(raw, kind), { dnsPorts: [cap.ports.dns] });
       checkSummary(n);
       expect(n.stats.packets).toBe(base.stats.packets);
@@ -57,7 +58,7 @@ describe("pcap analysis", () => {
     }
   });
 
-  test("a cut-off capture keeps the packets before the cut; garbage is a FormatError", () => {
+  capTest("a cut-off capture keeps the packets before the cut; garbage is a FormatError", () => {
     if (skip) return console.warn(`skip: ${skip}`);
     const cut = analyzeCapture(raw.subarray(0, Math.floor(raw.length * 0.6)), { dnsPorts: [cap.ports.dns] });
     expect(cut.stats.damaged).toBe(true);

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { FormatError } from "./bytes.ts";
 import { parsePe, parseVersionInfo } from "./pe.ts";
-import { type Samples, run, samples, tool } from "./samples.ts";
+import { type Samples, run, samples, testIf, tool, tools } from "./samples.ts";
 
 let s: Samples;
 beforeAll(async () => {
@@ -41,7 +41,7 @@ print(json.dumps({"imphash": p.get_imphash(), "entropy": [s.get_entropy() for s 
 
 describe("PE static analysis", () => {
   for (const [label, key, prefix] of [["PE32+ x86-64", "pe64", "x86_64-w64-mingw32"], ["PE32 i386", "pe32", "i686-w64-mingw32"], ["DLL", "dll", "x86_64-w64-mingw32"]] as const) {
-    test(`${label}: headers, sections, imports, exports match ${prefix}-objdump`, async () => {
+    testIf(key === "pe32" ? tools.mingw32 : tools.mingw, tool(`${prefix}-objdump`))(`${label}: headers, sections, imports, exports match ${prefix}-objdump`, async () => {
       const path = s[key];
       if (!path || !tool(`${prefix}-objdump`).ok) return console.warn(`skip: ${key === "pe32" ? s.skip.pe32 : s.skip.pe || tool(`${prefix}-objdump`).reason}`);
       const info = parsePe(await Bun.file(path).bytes());
@@ -75,7 +75,7 @@ describe("PE static analysis", () => {
     });
   }
 
-  test("resources from windres: type, name, language, size; version info strings", async () => {
+  testIf(tools.mingw)("resources from windres: type, name, language, size; version info strings", async () => {
     if (!s.pe64) return console.warn(`skip: ${s.skip.pe}`);
     const info = parsePe(await Bun.file(s.pe64).bytes());
     const rc = info.pe_resources.find((r) => r.name === "RT_RCDATA")!;
@@ -86,7 +86,7 @@ describe("PE static analysis", () => {
     expect(parseVersionInfo(new Uint8Array(3))).toEqual([]);
   });
 
-  test("imphash, entropy and resource types equal pefile's (ordinal imports resolved like pefile)", async () => {
+  testIf(tools.mingw, { ok: pefileReady, reason: "python3-pefile is not installed (scripts/setup installs it)" })("imphash, entropy and resource types equal pefile's (ordinal imports resolved like pefile)", async () => {
     if (!s.pe64) return console.warn(`skip: ${s.skip.pe}`);
     if (!pefileReady) return console.warn("skip: python3-pefile is not installed (scripts/setup installs it)");
     for (const path of [s.pe64, s.pe32, s.dll, s.peOrdinals].filter((p): p is string => !!p)) {

@@ -4,7 +4,8 @@
  * zips with `zip -P`, and a PDF, an OOXML document and odd zips written here.
  * Built once per test process into a temp dir that is removed at exit.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deflateRawSync } from "node:zlib";
@@ -18,6 +19,25 @@ export interface Tool {
 export function tool(cmd: string): Tool {
   const ok = Bun.which(cmd) !== null;
   return { ok, reason: ok ? "" : `${cmd} is not installed (scripts/setup installs it)` };
+}
+
+/** The tools the samples and reference checks need, probed once. */
+export const tools = {
+  gcc: tool("gcc"),
+  mingw: tool("x86_64-w64-mingw32-gcc"),
+  mingw32: tool("i686-w64-mingw32-gcc"),
+  zip: tool("zip"),
+  readelf: tool("readelf"),
+  strings: tool("strings"),
+  file: tool("file"),
+};
+
+/** `test`, or `test.skip` with the missing tool named in the test's title. */
+export function testIf(...needs: Tool[]): typeof test {
+  const missing = needs.find((t) => !t.ok);
+  if (!missing) return test;
+  const skip = ((name: string, fn: () => unknown, timeout?: number) => test.skip(`${name} (skipped: ${missing.reason})`, fn as never, timeout)) as unknown as typeof test;
+  return skip;
 }
 
 export async function run(argv: string[], cwd?: string): Promise<string> {
@@ -132,7 +152,7 @@ export function samples(): Promise<Samples> {
 
 async function buildSamples(): Promise<Samples> {
   const dir = join(sampleDir(), "bin");
-  await run(["mkdir", "-p", dir]);
+  mkdirSync(dir, { recursive: true });
   const s: Samples = { dir, skip: { elf: "", pe: "", pe32: "", zip: "" } };
   const gcc = tool("gcc");
   const mingw = tool("x86_64-w64-mingw32-gcc");

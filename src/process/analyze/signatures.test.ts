@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import type { BehaviourSummary } from "./behaviour.ts";
 import type { NetworkSummary } from "./network.ts";
 import { parsePe } from "./pe.ts";
-import { type Samples, samples } from "./samples.ts";
+import { type Samples, samples, testIf, tools } from "./samples.ts";
 import { behaviourSignatures, staticSignatures } from "./signatures.ts";
 import { extractStrings } from "./strings.ts";
 
@@ -28,7 +28,7 @@ const emptyNetwork = (): NetworkSummary => ({ host: [], domain: [], dns: { query
 const proc = (procid: number, name: string, parent: number | null, commandline = "") => ({ procid, pid: procid * 4, ppid: null, parent_procid: parent, image: `C:\\x\\${name}`, name, commandline, state: "running" as const, start_ts: procid, end_ts: null, tracked: true });
 
 describe("signatures", () => {
-  test("static: the injection sample's imports, its autorun string and URLs", async () => {
+  testIf(tools.mingw)("static: the injection sample's imports, its autorun string and URLs", async () => {
     if (!s.pe64) return console.warn(`skip: ${s.skip.pe}`);
     const buf = await Bun.file(s.pe64).bytes();
     const sigs = staticSignatures({ static: { pe: parsePe(buf) }, strings: extractStrings(buf) });
@@ -45,7 +45,7 @@ describe("signatures", () => {
     }
   });
 
-  test("static: packed sections, UPX names, zero/future timestamps, macros", async () => {
+  testIf(tools.mingw)("static: packed sections, UPX names, zero/future timestamps, macros", async () => {
     if (!s.pe64) return;
     const pe = parsePe(await Bun.file(s.pe64).bytes());
     pe.pe_sections[0] = { ...pe.pe_sections[0]!, name: "UPX1", entropy: 7.9, size_of_data: "0x00010000" };

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { extractIocs } from "./iocs.ts";
-import { type Samples, SAMPLE_PE_URL, SAMPLE_URL, run, samples, tool } from "./samples.ts";
+import { type Samples, SAMPLE_PE_URL, SAMPLE_URL, run, samples, testIf, tools } from "./samples.ts";
 import { extractStrings } from "./strings.ts";
 import { isDomain } from "./tlds.ts";
 
@@ -22,9 +22,7 @@ describe("strings", () => {
     expect(r.truncated).toBe(false);
   });
 
-  test("ASCII counts equal GNU strings -a on real binaries; wide strings are found", async () => {
-    const st = tool("strings");
-    if (!st.ok) return console.warn(`skip: ${st.reason}`);
+  testIf(tools.strings)("ASCII counts equal GNU strings -a on real binaries; wide strings are found", async () => {
     for (const path of [s.elf, s.pe64, "/usr/bin/ls"].filter((p): p is string => !!p)) {
       const buf = await Bun.file(path).bytes();
       const r = extractStrings(buf, { minLength: 6, maxBytes: 1 << 30 });

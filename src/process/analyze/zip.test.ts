@@ -2,10 +2,9 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bufferSource, fileSource } from "./bytes.ts";
-import { run, sampleDir, tool, writeZip, zipWithPassword } from "./samples.ts";
+import { run, sampleDir, testIf, tools, writeZip, zipWithPassword } from "./samples.ts";
 import { DEFAULT_ZIP_LIMITS, ZipError, extractEntry, readZipDirectory } from "./zip.ts";
 
-const zipTool = tool("zip");
 let dir: string;
 beforeAll(() => {
   dir = join(sampleDir(), "zip");
@@ -37,8 +36,7 @@ describe("zip reader", () => {
     expect(code(() => extractEntry(bufferSource(bad), entries[0]!))).toBe("crc");
   });
 
-  test("zip -P: ZipCrypto opens with the right password, refuses the wrong one, agrees with unzip -l", async () => {
-    if (!zipTool.ok) return console.warn(`skip: ${zipTool.reason}`);
+  testIf(tools.zip)("zip -P: ZipCrypto opens with the right password, refuses the wrong one, agrees with unzip -l", async () => {
     const payload = join(dir, "payload.bin");
     const data = new Uint8Array(200_000);
     for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 9)) & 0xff;
