@@ -131,3 +131,22 @@ describe("identify plugin", () => {
     expect(err.message).toContain("does not exist");
   });
 });
+
+describe("identify plugin, files over the in-memory limit", () => {
+  testIf(tools.gcc)("a 70 MB ELF and a 70 MB zip are streamed (hashes, type, unpacking by positioned reads)", async () => {
+    const { hashBytes } = await import("../../src/process/analyze/hashes.ts");
+    const elf = await Bun.file(s.elf!).bytes();
+    const big = new Uint8Array(70 * 1024 * 1024);
+    big.set(elf);
+    const bigPath = join(dir, "big-elf");
+    writeFileSync(bigPath, big);
+    const { out } = await identify(bigPath, "big-elf");
+    expect(out.target).toMatchObject({ ...hashBytes(big), size: big.length, filename: "big-elf" });
+    expect(out.target.filetype).toStartWith("ELF 64-bit LSB pie executable");
+    const zipPath = join(dir, "big.zip");
+    writeFileSync(zipPath, writeZip([{ name: "padding.bin", data: new Uint8Array(big.length), method: 0 }, { name: "tool", data: elf }]));
+    const z = await identify(zipPath, "big.zip");
+    expect(z.out.target).toMatchObject({ filename: "tool", extrpath: ["tool"], sha256: hashBytes(elf).sha256 });
+    expect(z.out.ignored.map((i: { filename: string }) => i.filename)).toEqual(["padding.bin"]);
+  });
+});
