@@ -3,7 +3,7 @@
 // `sha256sum` over the same files (the baseline, measured in the same run). Goal: >= 0.5x its MB/s.
 // Both sides run --rounds times, alternating, and the best round of each counts (other work on the
 // machine only ever slows a round down).
-// Usage: bun scripts/bench/plugins.ts [--files 1000] [--max-mb 64] [--rounds 3]
+// Usage: bun scripts/bench/plugins.ts [--files 1000] [--max-mb 64] [--rounds 3] [--dirs /usr/bin,/usr/lib]
 import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { silentLogger } from "../../src/core/logger.ts";
@@ -18,6 +18,8 @@ const arg = (name: string, def: number) => {
 const N = arg("--files", 1000);
 const MAX = arg("--max-mb", 64) * 1024 * 1024;
 const ROUNDS = arg("--rounds", 3);
+const di = process.argv.indexOf("--dirs");
+const DIRS = di > 0 ? process.argv[di + 1]!.split(",") : ["/usr/bin", "/usr/lib"];
 
 function pick(): string[] {
   const out: string[] = [];
@@ -37,12 +39,12 @@ function pick(): string[] {
       else if (st.isFile() && st.size > 0 && st.size <= MAX) out.push(p);
     }
   };
-  // Half from each, so executables and libraries both count.
-  const half = Math.floor(N / 2);
-  walk("/usr/bin", 0);
-  out.splice(half);
-  walk("/usr/lib", 0);
-  return out.slice(0, N);
+  // An equal share from each directory, so executables and libraries both count.
+  DIRS.forEach((d, i) => {
+    walk(d, 0);
+    out.splice(Math.floor((N * (i + 1)) / DIRS.length));
+  });
+  return out;
 }
 
 const files = pick();
@@ -105,7 +107,7 @@ for (let r = 0; r < ROUNDS; r++) {
   plugS = Math.min(plugS, await plugins());
 }
 
-console.log(`analysis plugins benchmark: ${files.length} files, ${mb.toFixed(0)} MB from /usr/bin and /usr/lib, best of ${ROUNDS} rounds`);
+console.log(`analysis plugins benchmark: ${files.length} files, ${mb.toFixed(0)} MB from ${DIRS.join(" and ")}, best of ${ROUNDS} rounds`);
 console.log(`  sha256sum (baseline):        ${(files.length / shaS).toFixed(0)} files/s  ${(mb / shaS).toFixed(0)} MB/s`);
 console.log(`  identification + pre plugins: ${(files.length / plugS).toFixed(0)} files/s  ${(mb / plugS).toFixed(0)} MB/s  (${errors} non-fatal errors)`);
 console.log(`  per plugin (last round, s): ${Object.entries(perPlugin).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)}`).join(", ")}`);

@@ -1,8 +1,8 @@
 /**
  * Rules that ship inside falc (compiled into the binary), in the YARA subset of yara.ts.
  * meta.score is a Cuckoo3 score level; meta.family names a known family (score 10).
- * Conditions test cheap things first (filesize, header bytes, anchored windows) so a large binary that
- * cannot match costs no full pass.
+ * Conditions test cheap things first (filesize, header bytes, anchored windows) so a file that cannot
+ * match costs no full pass: the Windows tool rules skip ELF files (uint32(0) == 0x464c457f).
  */
 export const BUILTIN_RULES = String.raw`
 rule EICAR_Test_File : test
@@ -38,7 +38,7 @@ rule PowerShell_Encoded_Command : powershell
   strings:
     $enc = /powershell(\.exe)?["']?\s+(-[a-z]+\s+)*-e(nc|ncodedcommand)?\s+[A-Za-z0-9+\/=]{40,}/ nocase ascii wide
   condition:
-    filesize < 20MB and $enc
+    filesize < 20MB and uint32(0) != 0x464c457f and $enc
 }
 
 rule Mimikatz_Strings : credential_theft
@@ -52,7 +52,7 @@ rule Mimikatz_Strings : credential_theft
     $b = "gentilkiwi" nocase ascii wide
     $c = "mimikatz" nocase ascii wide
   condition:
-    filesize < 20MB and 2 of them
+    filesize < 20MB and uint32(0) != 0x464c457f and 2 of them
 }
 
 rule PDF_JavaScript_OpenAction : pdf
@@ -78,6 +78,6 @@ rule Shadow_Copy_Deletion : ransomware
     $wmic = /wmic(\.exe)?\s+shadowcopy\s+delete/ nocase ascii wide
     $bcd = /bcdedit(\.exe)?\s+\/set\s+\{default\}\s+recoveryenabled\s+no/ nocase ascii wide
   condition:
-    filesize < 20MB and any of them
+    filesize < 20MB and uint32(0) != 0x464c457f and any of them
 }
 `;
