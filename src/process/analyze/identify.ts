@@ -8,7 +8,7 @@ import { basename, join } from "node:path";
 import { type ByteSource, FormatError, bufferSource, fileSource } from "./bytes.ts";
 import { type FileType, type Platform, detectType, identFilename } from "./filetype.ts";
 import { hashFileParallel } from "./hash-thread.ts";
-import { type Hashes, STREAM_THRESHOLD, hashBytes } from "./hashes.ts";
+import { type Hashes, hashBytes } from "./hashes.ts";
 import { DEFAULT_ZIP_LIMITS, type ZipBudget, ZipError, type ZipLimits, extractEntry, readZipDirectory } from "./zip.ts";
 
 export interface IdentifyOptions {
@@ -89,13 +89,13 @@ function describe(t: FileType): string {
 }
 
 /**
- * Reads a file once: hashes on two threads while reading; files up to STREAM_THRESHOLD stay in memory
- * for type detection and unpacking, larger ones are streamed and probed with positioned reads.
+ * Reads a file once, streaming it through reused buffers for the hashes (md5 and sha512 on their own
+ * threads); the type comes from a few positioned reads. Holding whole files in fresh memory costs more
+ * (page faults) than the hashing of them.
  */
-export async function readAndIdentify(path: string, filename: string, signal?: AbortSignal): Promise<{ type: FileType; hashes: Hashes; size: number; buf?: Uint8Array }> {
-  const r = await hashFileParallel(path, { keepUpTo: STREAM_THRESHOLD, signal });
+export async function readAndIdentify(path: string, filename: string, signal?: AbortSignal): Promise<{ type: FileType; hashes: Hashes; size: number }> {
+  const r = await hashFileParallel(path, { signal });
   const hashes: Hashes = { md5: r.md5, sha1: r.sha1, sha256: r.sha256, sha512: r.sha512 };
-  if (r.bytes) return { type: detectType(bufferSource(r.bytes), filename), hashes, size: r.size, buf: r.bytes };
   const src = fileSource(path);
   try {
     return { type: detectType(src, filename), hashes, size: r.size };
@@ -185,14 +185,11 @@ export async function identify(path: string, filename: string, opts: IdentifyOpt
       found.push({ name, extrpath, type, hashes: hashBytes(data), size: data.length, password, path: out });
     }
   };
-  if (top.buf) unpack(bufferSource(top.buf), [], 0);
-  else {
-    const src = fileSource(path);
-    try {
-      unpack(src, [], 0);
-    } finally {
-      src.close();
-    }
+  const src = fileSource(path);
+  try {
+    unpack(src, [], 0);
+  } finally {
+    src.close();
   }
 
   let best: Found | undefined;

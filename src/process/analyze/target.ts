@@ -4,7 +4,7 @@
  * extracted again from the stored binary. Plugins of one run share the bytes (keyed by the target object),
  * so static, strings and yara read the file once.
  */
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import type { FileTarget, ProcessingContext } from "../plugin.ts";
 import { FormatError, bufferSource } from "./bytes.ts";
 import { ZipError, extractEntry, readZipDirectory } from "./zip.ts";
@@ -24,6 +24,37 @@ export function identifiedTarget(ctx: Pick<ProcessingContext, "identification">)
   const id = ctx.identification as Record<string, unknown> | undefined;
   const t = (id?.target ?? (id?.identify as Record<string, unknown> | undefined)?.target) as TargetInfo | undefined;
   return t && typeof t === "object" ? t : undefined;
+}
+
+/** Files up to this size are read into one reused buffer (see readInto). */
+const POOL_MAX = 256 * 1024 * 1024;
+let pool: { buf: Uint8Array; owner: string } | undefined;
+
+/**
+ * Reads a whole file. Fresh memory costs about a millisecond per MB in page faults, more than reading
+ * it, so one buffer is reused from run to run: the run that used it last is over once the framework has
+ * removed its scratch directory. While that directory exists (runs at the same time), a fresh buffer is used.
+ * Analysis results never keep views into it (parsers return strings and numbers).
+ */
+function readInto(path: string, size: number, workDir: string): Uint8Array {
+  let buf: Uint8Array;
+  if (size <= POOL_MAX && (!pool || pool.owner === workDir || !existsSync(pool.owner))) {
+    if (!pool || pool.buf.length < size) pool = { buf: new Uint8Array(Math.max(size, Math.min(POOL_MAX, (pool?.buf.length ?? 0) * 2))), owner: workDir };
+    pool.owner = workDir;
+    buf = pool.buf.subarray(0, size);
+  } else buf = new Uint8Array(size);
+  const fd = openSync(path, "r");
+  try {
+    let n = 0;
+    while (n < size) {
+      const r = readSync(fd, buf, n, size - n, n);
+      if (r <= 0) break;
+      n += r;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function passwordsFrom(config: Record<string, unknown>, extra: unknown[] = []): string[] {
@@ -48,8 +79,7 @@ export function loadTarget(ctx: ProcessingContext, maxSize = MAX_TARGET_SIZE): U
   if (hit && hit.key === key) return hit.bytes;
   const size = statSync(target.path).size;
   if (size > maxSize) throw new FormatError(`the target is ${size} bytes, over the static analysis limit of ${maxSize}`);
-  const raw = readFileSync(target.path);
-  let bytes: Uint8Array = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  let bytes = readInto(target.path, size, ctx.workDir);
   const passwords = passwordsFrom(ctx.config, [info?.password]);
   for (const name of extrpath) {
     const src = bufferSource(bytes);
