@@ -6,7 +6,7 @@
  * max_ioc_chars (2 MiB of strings through the IOC patterns), ioc_cap (200 per kind).
  */
 import { FormatError } from "../../src/process/analyze/bytes.ts";
-import { STRINGS_DEFAULTS, extractStrings } from "../../src/process/analyze/strings.ts";
+import { STRINGS_DEFAULTS, extractStringsParallel } from "../../src/process/analyze/strings.ts";
 import { loadTarget } from "../../src/process/analyze/target.ts";
 import type { PluginApi, Processor } from "../../src/process/plugin.ts";
 
@@ -17,10 +17,10 @@ export default (_api: PluginApi): Processor => ({
   KEY: "strings",
   STAGE: "pre",
   CATEGORY: ["file"],
-  start(ctx) {
+  async start(ctx) {
     const num = (k: string, d: number) => (typeof ctx.config[k] === "number" && (ctx.config[k] as number) >= 0 ? (ctx.config[k] as number) : d);
     try {
-      return extractStrings(loadTarget(ctx), {
+      return await extractStringsParallel(loadTarget(ctx), {
         minLength: num("min_length", STRINGS_DEFAULTS.minLength),
         maxBytes: num("max_bytes", STRINGS_DEFAULTS.maxBytes),
         sampleSize: num("sample_size", STRINGS_DEFAULTS.sampleSize),

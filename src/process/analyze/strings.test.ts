@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { extractIocs } from "./iocs.ts";
 import { type Samples, SAMPLE_PE_URL, SAMPLE_URL, run, samples, testIf, tools } from "./samples.ts";
-import { extractStrings } from "./strings.ts";
+import { extractStrings, extractStringsParallel, stringsThreadStats } from "./strings.ts";
 import { isDomain } from "./tlds.ts";
 
 let s: Samples;
@@ -85,5 +85,24 @@ describe("IOCs", () => {
     expect(isDomain("libc.so")).toBe(false);
     expect(isDomain("cdn.example.so")).toBe(true);
     expect(isDomain("archive.zip")).toBe(false);
+  });
+});
+
+describe("strings on two threads", () => {
+  test("a split scan gives exactly the single-thread result", async () => {
+    const paths = ["/usr/bin/bash", "/usr/bin/ls", s.pe64].filter((p): p is string => !!p && Bun.file(p).size > 0);
+    for (const path of paths) {
+      const bytes = await Bun.file(path).bytes();
+      // Repeated to pass the 1 MiB split threshold, in shared memory like the pre stage's buffer.
+      const copies = Math.ceil((3 * 1024 * 1024) / bytes.length);
+      const shared = new Uint8Array(new SharedArrayBuffer(bytes.length * copies));
+      for (let c = 0; c < copies; c++) shared.set(bytes, c * bytes.length);
+      const one = extractStrings(shared, { maxIocChars: 1 << 30 });
+      const splits = stringsThreadStats.splits;
+      const two = await extractStringsParallel(shared, { maxIocChars: 1 << 30 });
+      expect(stringsThreadStats.splits).toBe(splits + 1);
+      expect(two).toEqual(one);
+      expect(one.ascii_count).toBeGreaterThan(100);
+    }
   });
 });

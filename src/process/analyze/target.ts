@@ -39,7 +39,8 @@ let pool: { buf: Uint8Array; owner: string } | undefined;
 function readInto(path: string, size: number, workDir: string): Uint8Array {
   let buf: Uint8Array;
   if (size <= POOL_MAX && (!pool || pool.owner === workDir || !existsSync(pool.owner))) {
-    if (!pool || pool.buf.length < size) pool = { buf: new Uint8Array(Math.max(size, Math.min(POOL_MAX, (pool?.buf.length ?? 0) * 2))), owner: workDir };
+    // Shared memory, so the strings scan can hand half of it to a worker thread without a copy.
+    if (!pool || pool.buf.length < size) pool = { buf: new Uint8Array(new SharedArrayBuffer(Math.max(size, Math.min(POOL_MAX, (pool?.buf.length ?? 0) * 2)))), owner: workDir };
     pool.owner = workDir;
     buf = pool.buf.subarray(0, size);
   } else buf = new Uint8Array(size);
