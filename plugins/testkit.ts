@@ -40,8 +40,10 @@ export function makeContext(opts: {
   results?: Record<string, unknown>;
   config?: Record<string, unknown>;
   analysisDir?: string;
+  /** Use this scratch directory (the caller owns it) instead of a fresh one removed by dispose(). */
+  workDir?: string;
 }): TestContext {
-  const workDir = mkdtempSync(join(tmpdir(), "falc-plugin-work-"));
+  const workDir = opts.workDir ?? mkdtempSync(join(tmpdir(), "falc-plugin-work-"));
   const errorList: string[] = [];
   const sigs = new Map<string, Signature>();
   return {
@@ -70,7 +72,9 @@ export function makeContext(opts: {
     config: opts.config ?? {},
     state: {},
     errorList,
-    dispose: () => rmSync(workDir, { recursive: true, force: true }),
+    dispose: () => {
+      if (!opts.workDir) rmSync(workDir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -78,7 +78,7 @@ function wait(hw: HashWorker, key: string): Promise<Reply> {
 }
 
 /** Below this, message round trips cost more than the second thread saves. */
-const PARALLEL_MIN = 128 * 1024;
+const PARALLEL_MIN = 32 * 1024;
 const CHUNK = 4 * 1024 * 1024;
 
 // Reused chunk buffers: fresh multi-MB allocations (page faults) cost more than they save.

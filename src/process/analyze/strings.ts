@@ -181,7 +181,7 @@ export function extractStrings(buf: Uint8Array, options: StringsOptions = {}): S
 export const stringsThreadStats = { splits: 0 };
 
 /** Below this the second thread does not pay for its message. */
-const SPLIT_MIN = 1024 * 1024;
+const SPLIT_MIN = 128 * 1024;
 
 /**
  * extractStrings with the scan split in two at a "\0\0" (which no ASCII or UTF-16LE run crosses), the
