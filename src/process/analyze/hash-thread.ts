@@ -95,11 +95,21 @@ function releasePair(p: SharedArrayBuffer[]): void {
  * Returns the whole content when it fits in `keepUpTo` bytes (callers parse it without a second read).
  */
 export async function hashFileParallel(path: string, opts: { keepUpTo?: number; onChunk?: (chunk: Uint8Array, offset: number) => void; signal?: AbortSignal } = {}): Promise<Hashes & { size: number; bytes?: Uint8Array }> {
+  try {
+    return await hashWithThreads(path, opts);
+  } catch (e) {
+    // A hash thread that failed costs speed, never the result: start over on this thread.
+    if (opts.signal?.aborted || !(e instanceof Error) || !e.message.startsWith("hash thread")) throw e;
+    return hashWithThreads(path, opts, true);
+  }
+}
+
+async function hashWithThreads(path: string, opts: { keepUpTo?: number; onChunk?: (chunk: Uint8Array, offset: number) => void; signal?: AbortSignal }, noThreads = false): Promise<Hashes & { size: number; bytes?: Uint8Array }> {
   const fd = openSync(path, "r");
   try {
     const size = fstatSync(fd).size;
     const keep = size <= (opts.keepUpTo ?? 0);
-    const hws = size >= PARALLEL_MIN ? (["md5", "sha512"] as const).map(startWorker) : [];
+    const hws = size >= PARALLEL_MIN && !noThreads ? (["md5", "sha512"] as const).map(startWorker) : [];
     if (hws.length !== 2 || hws.some((h) => !h)) {
       const buf = new Uint8Array(keep ? size : Math.min(size, CHUNK) || 1);
       const h = new MultiHasher();

@@ -1,4 +1,4 @@
-/** md5, sha1, sha256 and sha512 of a file in one read: whole for small files, streamed in chunks for large ones. */
+/** md5, sha1, sha256 and sha512 in one pass: of bytes in memory, or of a file streamed through one buffer (hash-thread.ts spreads them over threads). */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
 export interface Hashes {
@@ -27,8 +27,6 @@ export function hashBytes(buf: Uint8Array): Hashes {
   return h.digest();
 }
 
-/** Files above this are streamed rather than read whole. */
-export const STREAM_THRESHOLD = 64 * 1024 * 1024;
 const CHUNK = 4 * 1024 * 1024;
 
 /**

@@ -198,7 +198,9 @@ export async function extractStringsParallel(buf: Uint8Array, options: StringsOp
   stringsThreadStats.splits++;
   const second = worker.scan(buf, cut, end, min, o.sampleSize, o.maxIocChars);
   const first = scanRuns(buf, 0, cut, min, o.sampleSize, o.maxIocChars);
-  return collect(buf, [first, await second], o, min, end);
+  // A thread that failed costs speed, never the result.
+  const rest = await second.catch(() => scanRuns(buf, cut, end, min, o.sampleSize, o.maxIocChars));
+  return collect(buf, [first, rest], o, min, end);
 }
 
 const WORKER_SOURCE = `
