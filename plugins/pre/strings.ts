@@ -3,7 +3,8 @@
  * them: URLs, domains, IPv4 addresses, e-mail addresses, registry keys.
  *
  * Config (process.plugins.strings): min_length (5), max_bytes (8 MiB scanned from the start), sample_size (500),
- * max_ioc_chars (2 MiB of strings through the IOC patterns), ioc_cap (200 per kind).
+ * max_ioc_chars (2 MiB of strings through the IOC patterns), ioc_cap (200 per kind), threads (false; true splits
+ * the scan of a large target over two threads).
  */
 import { FormatError } from "../../src/process/analyze/bytes.ts";
 import { STRINGS_DEFAULTS, extractStringsParallel } from "../../src/process/analyze/strings.ts";
@@ -26,6 +27,7 @@ export default (_api: PluginApi): Processor => ({
         sampleSize: num("sample_size", STRINGS_DEFAULTS.sampleSize),
         maxIocChars: num("max_ioc_chars", STRINGS_DEFAULTS.maxIocChars),
         iocCap: num("ioc_cap", STRINGS_DEFAULTS.iocCap),
+        threads: ctx.config.threads === true,
       });
     } catch (e) {
       if (!(e instanceof FormatError)) throw e;

@@ -3,7 +3,7 @@
 // `sha256sum` over the same files (the baseline, measured in the same run). Goal: >= 0.5x its MB/s.
 // Both sides run --rounds times, alternating, and the best round of each counts (other work on the
 // machine only ever slows a round down).
-// Usage: bun scripts/bench/plugins.ts [--files 1000] [--max-mb 64] [--rounds 3] [--dirs /usr/bin,/usr/lib]
+// Usage: bun scripts/bench/plugins.ts [--files 1000] [--max-mb 64] [--rounds 3] [--dirs /usr/bin,/usr/lib] [--threads]
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -76,6 +76,7 @@ const procs: Processor[] = (await Promise.all(builtinPlugins.map((f) => loadProc
 const ident = procs.filter((p) => p.STAGE === "identification").sort((a, b) => a.ORDER - b.ORDER);
 const pre = procs.filter((p) => p.STAGE === "pre").sort((a, b) => a.ORDER - b.ORDER);
 for (const p of [...ident, ...pre]) await p.initOnce?.({});
+const pluginConfig = process.argv.includes("--threads") ? { threads: true } : {};
 
 const perPlugin: Record<string, number> = {};
 async function runAll(list: Processor[], ctx: ProcessingContext) {
@@ -108,11 +109,11 @@ async function plugins(): Promise<number> {
   errors = 0;
   for (const k of Object.keys(perPlugin)) delete perPlugin[k];
   for (const f of files) {
-    const c1 = makeContext({ stage: "identification", path: f, filename: f.split("/").pop()!, workDir: work1 });
+    const c1 = makeContext({ stage: "identification", path: f, filename: f.split("/").pop()!, workDir: work1, config: pluginConfig });
     c1.log = silentLogger;
     try {
       await runAll(ident, c1);
-      const c2 = makeContext({ stage: "pre", path: f, filename: f.split("/").pop()!, identification: c1.results.identify as Record<string, unknown>, workDir: work2 });
+      const c2 = makeContext({ stage: "pre", path: f, filename: f.split("/").pop()!, identification: c1.results.identify as Record<string, unknown>, workDir: work2, config: pluginConfig });
       await runAll(pre, c2);
       errors += c1.errorList.length + c2.errorList.length;
       empty(work2);

@@ -81,6 +81,8 @@ function wait(hw: HashWorker, key: string): Promise<Reply> {
 const PARALLEL_MIN = 32 * 1024;
 const CHUNK = 4 * 1024 * 1024;
 
+let localChunk: Uint8Array | undefined;
+
 // Reused chunk buffers: fresh multi-MB allocations (page faults) cost more than they save.
 const pairs: SharedArrayBuffer[][] = [];
 function acquirePair(): SharedArrayBuffer[] {
@@ -94,9 +96,9 @@ function releasePair(p: SharedArrayBuffer[]): void {
  * Reads a file once and hashes it; `onChunk` sees the bytes as they are read.
  * Returns the whole content when it fits in `keepUpTo` bytes (callers parse it without a second read).
  */
-export async function hashFileParallel(path: string, opts: { keepUpTo?: number; onChunk?: (chunk: Uint8Array, offset: number) => void; signal?: AbortSignal } = {}): Promise<Hashes & { size: number; bytes?: Uint8Array }> {
+export async function hashFileParallel(path: string, opts: { keepUpTo?: number; onChunk?: (chunk: Uint8Array, offset: number) => void; signal?: AbortSignal; threads?: boolean } = {}): Promise<Hashes & { size: number; bytes?: Uint8Array }> {
   try {
-    return await hashWithThreads(path, opts);
+    return await hashWithThreads(path, opts, opts.threads === false);
   } catch (e) {
     // A hash thread that failed costs speed, never the result: start over on this thread.
     if (opts.signal?.aborted || !(e instanceof Error) || !e.message.startsWith("hash thread")) throw e;
@@ -111,7 +113,8 @@ async function hashWithThreads(path: string, opts: { keepUpTo?: number; onChunk?
     const keep = size <= (opts.keepUpTo ?? 0);
     const hws = size >= PARALLEL_MIN && !noThreads ? (["md5", "sha512"] as const).map(startWorker) : [];
     if (hws.length !== 2 || hws.some((h) => !h)) {
-      const buf = new Uint8Array(keep ? size : Math.min(size, CHUNK) || 1);
+      // The loop below never yields, so one module-level chunk buffer serves every call without page faults.
+      const buf = keep ? new Uint8Array(size) : (localChunk ??= new Uint8Array(CHUNK));
       const h = new MultiHasher();
       let off = 0;
       for (;;) {

@@ -20,6 +20,8 @@ export interface IdentifyOptions {
   /** Where entries are written (the run's scratch directory). */
   workDir: string;
   signal?: AbortSignal;
+  /** md5 and sha512 on threads of their own (off unless asked: it costs CPU where cores are busy). */
+  threads?: boolean;
 }
 
 export interface IdentifiedTarget {
@@ -93,8 +95,8 @@ function describe(t: FileType): string {
  * threads); the type comes from a few positioned reads. Holding whole files in fresh memory costs more
  * (page faults) than the hashing of them.
  */
-export async function readAndIdentify(path: string, filename: string, signal?: AbortSignal): Promise<{ type: FileType; hashes: Hashes; size: number }> {
-  const r = await hashFileParallel(path, { signal });
+export async function readAndIdentify(path: string, filename: string, signal?: AbortSignal, threads = false): Promise<{ type: FileType; hashes: Hashes; size: number }> {
+  const r = await hashFileParallel(path, { signal, threads });
   const hashes: Hashes = { md5: r.md5, sha1: r.sha1, sha256: r.sha256, sha512: r.sha512 };
   const src = fileSource(path);
   try {
@@ -110,7 +112,7 @@ function safeName(name: string): string {
 }
 
 export async function identify(path: string, filename: string, opts: IdentifyOptions): Promise<IdentifyResult> {
-  const top = await readAndIdentify(path, filename, opts.signal);
+  const top = await readAndIdentify(path, filename, opts.signal, opts.threads === true);
   const errors: string[] = [];
   const targetOf = (f: { name: string; type: FileType; hashes: Hashes; size: number; extrpath: string[]; password: string }, container: boolean): IdentifiedTarget => ({
     filename: identFilename(f.name, f.type),

@@ -99,7 +99,7 @@ describe("strings on two threads", () => {
       for (let c = 0; c < copies; c++) shared.set(bytes, c * bytes.length);
       const one = extractStrings(shared, { maxIocChars: 1 << 30 });
       const splits = stringsThreadStats.splits;
-      const two = await extractStringsParallel(shared, { maxIocChars: 1 << 30 });
+      const two = await extractStringsParallel(shared, { maxIocChars: 1 << 30, threads: true });
       expect(stringsThreadStats.splits).toBe(splits + 1);
       expect(two).toEqual(one);
       expect(one.ascii_count).toBeGreaterThan(100);

@@ -9,6 +9,8 @@ import { textView } from "./bytes.ts";
 import { IocCollector, type Iocs } from "./iocs.ts";
 
 export interface StringsOptions {
+  /** extractStringsParallel may use a second thread (default false: see the pre/strings plugin). */
+  threads?: boolean;
   minLength?: number;
   /** Bytes scanned from the start of the file. */
   maxBytes?: number;
@@ -36,6 +38,7 @@ export const STRINGS_DEFAULTS: Required<StringsOptions> = {
   maxBytes: 8 * 1024 * 1024,
   sampleSize: 500,
   maxIocChars: 2 * 1024 * 1024,
+  threads: false,
   iocCap: 200,
 };
 
@@ -192,7 +195,7 @@ export async function extractStringsParallel(buf: Uint8Array, options: StringsOp
   const min = Math.max(2, o.minLength);
   const end = Math.min(buf.length, o.maxBytes);
   const split = end >= SPLIT_MIN && buf.buffer instanceof SharedArrayBuffer ? Buffer.from(buf.buffer, buf.byteOffset, end).indexOf("\0\0", end >> 1, "latin1") : -1;
-  const worker = split > 0 && split < end - 1024 ? scanWorker() : undefined;
+  const worker = o.threads && split > 0 && split < end - 1024 ? scanWorker() : undefined;
   if (!worker) return extractStrings(buf, options);
   const cut = split + 1;
   stringsThreadStats.splits++;
