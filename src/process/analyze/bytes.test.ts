@@ -34,3 +34,16 @@ describe("bytes", () => {
     expect(bufferSource(Uint8Array.from([1, 2, 3])).read(2, 10)).toEqual(Uint8Array.from([3]));
   });
 });
+
+describe("64-bit reads", () => {
+  test("u64 and u64hex agree with BigInt reads in both byte orders", () => {
+    const b = new Uint8Array(16);
+    const dv = new DataView(b.buffer);
+    for (const [v, le] of [[0x123456789abcn, true], [0xffffffffffffffffn, true], [0x1fffffffffffffn, false], [5n, false]] as const) {
+      dv.setBigUint64(4, v, le);
+      const view = new View(b, le);
+      expect(view.u64hex(4)).toBe("0x" + v.toString(16));
+      if (v <= BigInt(Number.MAX_SAFE_INTEGER)) expect(view.u64(4)).toBe(Number(v));
+    }
+  });
+});

@@ -82,11 +82,16 @@ export class View {
   /** 64-bit values as numbers: exact up to 2^53, which covers every offset and size a file can have. */
   u64(off: number): number {
     this.need(off, 8, "u64");
-    return Number(this.dv.getBigUint64(off, this.le));
+    // Two 32-bit reads: BigInt per value is slow in symbol tables with thousands of entries.
+    const lo = this.dv.getUint32(this.le ? off : off + 4, this.le);
+    const hi = this.dv.getUint32(this.le ? off + 4 : off, this.le);
+    return hi * 4294967296 + lo;
   }
   /** 64-bit values that may exceed 2^53 (addresses), as hex text. */
   u64hex(off: number): string {
     this.need(off, 8, "u64");
+    const hi = this.dv.getUint32(this.le ? off + 4 : off, this.le);
+    if (hi < 0x200000) return "0x" + this.u64(off).toString(16);
     return "0x" + this.dv.getBigUint64(off, this.le).toString(16);
   }
   bytes(off: number, len: number): Uint8Array {
