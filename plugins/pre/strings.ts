@@ -2,7 +2,7 @@
  * pre: printable ASCII and UTF-16LE strings of the target (counts and a capped sample) and the IOCs in
  * them: URLs, domains, IPv4 addresses, e-mail addresses, registry keys.
  *
- * Config (process.plugins.strings): min_length (5), max_bytes (8 MiB scanned from the start), sample_size (500),
+ * Config (process.plugins.strings): min_length (5), max_bytes (8 MiB scanned from the start), sample_size (200),
  * max_ioc_chars (2 MiB of strings through the IOC patterns), ioc_cap (200 per kind), threads (false; true splits
  * the scan of a large target over two threads).
  */

@@ -36,7 +36,7 @@ export interface StringsResult {
 export const STRINGS_DEFAULTS: Required<StringsOptions> = {
   minLength: 5,
   maxBytes: 8 * 1024 * 1024,
-  sampleSize: 500,
+  sampleSize: 200,
   maxIocChars: 2 * 1024 * 1024,
   threads: false,
   iocCap: 200,
