@@ -4,7 +4,6 @@
  * (ordered by sequence number, retransmissions and overlaps dropped, stopping at a gap) up to a cap,
  * which is all the HTTP request heads and ClientHellos need.
  */
-import { FormatError } from "./bytes.ts";
 import { type Segment, TCP_ACK, TCP_SYN, decodeLink, decodeTransport, readCapture } from "./pcap.ts";
 import { parseClientHello, parseDns, parseHttpRequests } from "./protocols.ts";
 
@@ -223,4 +222,3 @@ export function isCapture(head: Uint8Array): boolean {
   return m === 0x0a0d0d0a || m === 0xa1b2c3d4 || m === 0xd4c3b2a1 || m === 0xa1b23c4d || m === 0x4d3cb2a1;
 }
 
-export { FormatError };
