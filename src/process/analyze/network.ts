@@ -216,9 +216,3 @@ function looksLikeClient(s: Uint8Array): boolean {
   return /^(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT) /.test(Buffer.from(s.subarray(0, 8)).toString("latin1"));
 }
 
-export function isCapture(head: Uint8Array): boolean {
-  if (head.length < 4) return false;
-  const m = (head[0]! | (head[1]! << 8) | (head[2]! << 16) | (head[3]! << 24)) >>> 0;
-  return m === 0x0a0d0d0a || m === 0xa1b2c3d4 || m === 0xd4c3b2a1 || m === 0xa1b23c4d || m === 0x4d3cb2a1;
-}
-
