@@ -1,0 +1,152 @@
+import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Samples, sampleDir, samples, testIf, tool, tools, writeOoxml, writePdf, writeZip, zipWithPassword } from "../../src/process/analyze/samples.ts";
+import { CancelProcessing } from "../../src/process/plugin.ts";
+import { type TestContext, loadProcessors, makeContext, runProcessor } from "../testkit.ts";
+import factory from "./identify.ts";
+
+let s: Samples;
+let dir: string;
+beforeAll(async () => {
+  s = await samples();
+  dir = join(sampleDir(), "identify");
+  Bun.spawnSync(["mkdir", "-p", dir]);
+}, 60000);
+
+const contexts: TestContext[] = [];
+afterEach(() => contexts.splice(0).forEach((c) => c.dispose()));
+
+async function identify(path: string, filename: string, config: Record<string, unknown> = {}, analysisDir?: string) {
+  const [p] = await loadProcessors(factory);
+  const ctx = makeContext({ stage: "identification", path, filename, config, analysisDir });
+  contexts.push(ctx);
+  const out = (await runProcessor(p!, ctx)) as Record<string, any>;
+  return { out, ctx };
+}
+
+describe("identify plugin", () => {
+  testIf(tools.mingw)("a PE: Cuckoo3's identification fields, hashes equal sha256sum, extension added", async () => {
+    if (!s.pe64) return console.warn(`skip: ${s.skip.pe}`);
+    const { out, ctx } = await identify(s.pe64, "invoice");
+    expect(out).toMatchObject({ identified: true, selected: true, category: "file", ignored: [] });
+    expect(out.target).toMatchObject({
+      filename: "invoice.exe",
+      orig_filename: "invoice",
+      extrpath: [],
+      container: false,
+      password: "",
+      media_type: "application/vnd.microsoft.portable-executable",
+      platforms: [{ platform: "windows", os_version: "" }],
+    });
+    expect(out.target.filetype).toStartWith("PE32+ executable (console) x86-64");
+    expect(out.target.size).toBe(Bun.file(s.pe64).size);
+    if (tool("sha256sum").ok) {
+      const ref = new TextDecoder().decode(Bun.spawnSync(["sha256sum", s.pe64]).stdout).split(" ")[0];
+      expect(out.target.sha256).toBe(ref);
+    }
+    for (const k of ["md5", "sha1", "sha512"]) expect(out.target[k]).toMatch(/^[0-9a-f]+$/);
+    expect(ctx.errorList).toEqual([]);
+  });
+
+  test("an ELF keeps its name and runs on linux; text is not selected", async () => {
+    if (s.elf) {
+      const { out } = await identify(s.elf, "hello");
+      expect(out.target).toMatchObject({ filename: "hello", platforms: [{ platform: "linux", os_version: "" }] });
+      expect(out.selected).toBe(true);
+    }
+    const txt = join(dir, "notes.txt");
+    writeFileSync(txt, "just notes\n");
+    const { out } = await identify(txt, "notes.txt");
+    expect(out).toMatchObject({ identified: false, selected: false });
+    expect(out.ignored).toEqual([{ filename: "notes.txt", filetype: "ASCII text", reason: "unsupported file type: text" }]);
+  });
+
+  testIf(tools.mingw, tools.zip)("zip -P: unpacked with the configured password, the exe selected over the DLL, PDF and text", async () => {
+    if (!s.pe64 || !tool("zip").ok) return console.warn(`skip: ${s.skip.pe || tool("zip").reason}`);
+    const pdf = join(dir, "doc.pdf");
+    writeFileSync(pdf, writePdf());
+    const readme = join(dir, "readme.txt");
+    writeFileSync(readme, "open the invoice\n");
+    const zip = await zipWithPassword(join(dir, "bundle.zip"), [readme, pdf, s.dll!, s.pe64], "hunter2");
+    const { out, ctx } = await identify(zip, "bundle.zip", { password: "hunter2" });
+    expect(out).toMatchObject({ identified: true, selected: true });
+    expect(out.target).toMatchObject({ filename: "sample64.exe", extrpath: ["sample64.exe"], container: false, password: "hunter2" });
+    const reasons = Object.fromEntries(out.ignored.map((i: { filename: string; reason: string }) => [i.filename, i.reason]));
+    expect(reasons["readme.txt"]).toBe("unsupported file type: text");
+    expect(reasons["falc.dll"]).toContain("not selected: sample64.exe (pe) is preferred");
+    expect(reasons["doc.pdf"]).toContain("not selected");
+    expect(out.files.map((f: { filename: string }) => f.filename)).toEqual(["readme.txt", "doc.pdf", "falc.dll", "sample64.exe"]);
+    // The entries were written to the run's scratch directory, not next to the sample.
+    expect(Bun.spawnSync(["find", ctx.workDir, "-name", "sample64.exe"]).stdout.toString()).toContain(ctx.workDir);
+  });
+
+  testIf(tools.gcc, tools.zip)("password from the analysis settings, then the default 'infected'; wrong password is reported", async () => {
+    if (!s.elf || !tool("zip").ok) return console.warn(`skip: ${s.skip.elf || tool("zip").reason}`);
+    const zip = await zipWithPassword(join(dir, "settings.zip"), [s.elf], "from-settings");
+    const adir = join(dir, "analysis");
+    Bun.spawnSync(["mkdir", "-p", adir]);
+    writeFileSync(join(adir, "analysis.json"), JSON.stringify({ settings: { password: "from-settings" } }));
+    const viaSettings = await identify(zip, "settings.zip", {}, adir);
+    expect(viaSettings.out.target).toMatchObject({ filename: "hello", extrpath: ["hello"], password: "from-settings" });
+    const infected = await zipWithPassword(join(dir, "infected.zip"), [s.elf], "infected");
+    expect((await identify(infected, "infected.zip")).out.target.password).toBe("infected");
+    const wrong = await identify(zip, "settings.zip");
+    expect(wrong.out).toMatchObject({ identified: false, selected: false, target: { container: true, filename: "settings.zip" } });
+    expect(wrong.out.ignored[0].reason).toContain("none of the 1 password(s) opens it");
+  });
+
+  test("nested zips, OOXML preferred over a script, AES and zip bombs listed as ignored", async () => {
+    const inner = writeZip([{ name: "run.ps1", data: "Write-Host hi\nInvoke-Expression $x\n" }, { name: "letter.docx", data: writeOoxml("docx") }]);
+    const outer = writeZip([
+      { name: "nested/inner.zip", data: inner },
+      { name: "locked.exe", data: "MZ", aes: true },
+      { name: "bomb.bin", data: new Uint8Array(30 * 1024 * 1024) },
+    ]);
+    const path = join(dir, "outer.zip");
+    writeFileSync(path, outer);
+    const { out } = await identify(path, "outer.zip");
+    expect(out.target).toMatchObject({ filename: "letter.docx", extrpath: ["nested/inner.zip", "letter.docx"], media_type: "application/vnd.openxmlformats-officedocument.wordprocessingml.document" });
+    const reasons = out.ignored.map((i: { filename: string; reason: string }) => `${i.filename}: ${i.reason}`);
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining("locked.exe: locked.exe: AES-encrypted zip entries are not supported"),
+        expect.stringContaining("bomb.bin: bomb.bin: compression ratio"),
+        expect.stringContaining("nested/inner.zip/run.ps1: not selected"),
+      ]),
+    );
+  });
+
+  test("zip limits come from config; a missing file cancels the stage", async () => {
+    const path = join(dir, "many.zip");
+    writeFileSync(path, writeZip(Array.from({ length: 12 }, (_, i) => ({ name: `f${i}.txt`, data: "x" }))));
+    const { out, ctx } = await identify(path, "many.zip", { max_entries: 10 });
+    expect(out).toMatchObject({ selected: false, target: { container: true } });
+    expect(ctx.errorList[0]).toContain("over the limit of 10");
+    const [p] = await loadProcessors(factory);
+    const gone = makeContext({ stage: "identification", path: join(dir, "does-not-exist"), filename: "x" });
+    contexts.push(gone);
+    const err = (await runProcessor(p!, gone).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(CancelProcessing);
+    expect(err.message).toContain("does not exist");
+  });
+});
+
+describe("identify plugin, files over the in-memory limit", () => {
+  testIf(tools.gcc)("a 70 MB ELF and a 70 MB zip are streamed (hashes, type, unpacking by positioned reads)", async () => {
+    const { hashBytes } = await import("../../src/process/analyze/hashes.ts");
+    const elf = await Bun.file(s.elf!).bytes();
+    const big = new Uint8Array(70 * 1024 * 1024);
+    big.set(elf);
+    const bigPath = join(dir, "big-elf");
+    writeFileSync(bigPath, big);
+    const { out } = await identify(bigPath, "big-elf");
+    expect(out.target).toMatchObject({ ...hashBytes(big), size: big.length, filename: "big-elf" });
+    expect(out.target.filetype).toStartWith("ELF 64-bit LSB pie executable");
+    const zipPath = join(dir, "big.zip");
+    writeFileSync(zipPath, writeZip([{ name: "padding.bin", data: new Uint8Array(big.length), method: 0 }, { name: "tool", data: elf }]));
+    const z = await identify(zipPath, "big.zip");
+    expect(z.out.target).toMatchObject({ filename: "tool", extrpath: ["tool"], sha256: hashBytes(elf).sha256 });
+    expect(z.out.ignored.map((i: { filename: string }) => i.filename)).toEqual(["padding.bin"]);
+  });
+});

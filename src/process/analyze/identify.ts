@@ -1,0 +1,220 @@
+/**
+ * Identification, Cuckoo3 style: type and hashes of the submitted file in one read; a zip is unpacked
+ * (with passwords, bounded) and the target chosen inside it: executables first, then installers and
+ * documents, then libraries and scripts. Everything not chosen is listed as ignored with the reason.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { type ByteSource, FormatError, bufferSource, fileSource } from "./bytes.ts";
+import { type FileType, type Platform, detectType, identFilename } from "./filetype.ts";
+import { hashFileParallel } from "./hash-thread.ts";
+import { type Hashes, hashBytes } from "./hashes.ts";
+import { DEFAULT_ZIP_LIMITS, type ZipBudget, ZipError, type ZipLimits, extractEntry, readZipDirectory } from "./zip.ts";
+
+export interface IdentifyOptions {
+  /** Tried in order on encrypted entries. */
+  passwords: string[];
+  limits?: ZipLimits;
+  /** Zips inside zips are opened this deep. */
+  maxDepth?: number;
+  /** Where entries are written (the run's scratch directory). */
+  workDir: string;
+  signal?: AbortSignal;
+  /** md5 and sha512 on threads of their own (off unless asked: it costs CPU where cores are busy). */
+  threads?: boolean;
+}
+
+export interface IdentifiedTarget {
+  filename: string;
+  orig_filename: string;
+  size: number;
+  filetype: string;
+  media_type: string;
+  /** Entry names from the submitted file down to the target (empty when it is the submitted file). */
+  extrpath: string[];
+  container: boolean;
+  password: string;
+  md5: string;
+  sha1: string;
+  sha256: string;
+  sha512: string;
+  platforms: Platform[];
+}
+
+export interface IgnoredFile {
+  filename: string;
+  filetype?: string;
+  reason: string;
+}
+
+export interface IdentifyResult {
+  identified: boolean;
+  selected: boolean;
+  category: "file";
+  target: IdentifiedTarget;
+  ignored: IgnoredFile[];
+  /** Every file found inside a container, in archive order (absent for plain files). */
+  files?: { filename: string; extrpath: string[]; filetype: string; size: number; sha256: string; selected: boolean }[];
+  /** Non-fatal problems (damaged archive parts) for the error tracker. */
+  errors: string[];
+}
+
+interface Found {
+  name: string;
+  extrpath: string[];
+  type: FileType;
+  hashes: Hashes;
+  size: number;
+  password: string;
+  /** Written here, for the caller's later use (the run's workDir). */
+  path: string;
+}
+
+/** Lower is preferred; undefined is never selected. Cuckoo3 prefers .exe, .msi, .docm, .docx, .pdf. */
+export function selectionRank(t: FileType): number | undefined {
+  switch (t.kind) {
+    case "pe": return t.pe?.dll ? 6 : 0;
+    case "ole": return t.office?.app === "msi" ? 1 : t.office?.app === "word" || t.office?.app === "excel" || t.office?.app === "powerpoint" ? (t.office.macros ? 2 : 3) : undefined;
+    case "ooxml": return t.office?.macros || /m$/.test(t.extension) ? 2 : 3;
+    case "rtf": return 4;
+    case "pdf": return 5;
+    case "script": return t.script === "sh" || t.script === "python" || t.script === "node" || t.script === "perl" ? 11 : 7;
+    case "lnk": return 8;
+    case "elf": return t.elf?.type === "shared object" || t.elf?.type === "relocatable" ? 10 : 9;
+    case "macho": return 12;
+    default: return undefined;
+  }
+}
+
+function describe(t: FileType): string {
+  return t.kind === "zip" ? "archive" : t.kind;
+}
+
+/**
+ * Reads a file once, streaming it through reused buffers for the hashes (md5 and sha512 on their own
+ * threads); the type comes from a few positioned reads. Holding whole files in fresh memory costs more
+ * (page faults) than the hashing of them.
+ */
+export async function readAndIdentify(path: string, filename: string, signal?: AbortSignal, threads = false): Promise<{ type: FileType; hashes: Hashes; size: number }> {
+  const r = await hashFileParallel(path, { signal, threads });
+  const hashes: Hashes = { md5: r.md5, sha1: r.sha1, sha256: r.sha256, sha512: r.sha512 };
+  const src = fileSource(path);
+  try {
+    return { type: detectType(src, filename), hashes, size: r.size };
+  } finally {
+    src.close();
+  }
+}
+
+function safeName(name: string): string {
+  const b = basename(name.replace(/\\/g, "/")).replace(/[\x00-\x1f]/g, "_");
+  return b && b !== "." && b !== ".." ? b.slice(0, 200) : "unnamed";
+}
+
+export async function identify(path: string, filename: string, opts: IdentifyOptions): Promise<IdentifyResult> {
+  const top = await readAndIdentify(path, filename, opts.signal, opts.threads === true);
+  const errors: string[] = [];
+  const targetOf = (f: { name: string; type: FileType; hashes: Hashes; size: number; extrpath: string[]; password: string }, container: boolean): IdentifiedTarget => ({
+    filename: identFilename(f.name, f.type),
+    orig_filename: f.name,
+    size: f.size,
+    filetype: f.type.filetype,
+    media_type: f.type.media_type,
+    extrpath: f.extrpath,
+    container,
+    password: f.password,
+    ...f.hashes,
+    platforms: f.type.platforms,
+  });
+  const submitted = { name: filename, type: top.type, hashes: top.hashes, size: top.size, extrpath: [], password: "" };
+
+  if (top.type.kind !== "zip") {
+    const rank = selectionRank(top.type);
+    return {
+      identified: rank !== undefined,
+      selected: rank !== undefined,
+      category: "file",
+      target: targetOf(submitted, false),
+      ignored: rank === undefined ? [{ filename, filetype: top.type.filetype, reason: `unsupported file type: ${describe(top.type)}` }] : [],
+      errors,
+    };
+  }
+
+  const found: Found[] = [];
+  const ignored: IgnoredFile[] = [];
+  const limits = opts.limits ?? DEFAULT_ZIP_LIMITS;
+  const budget: ZipBudget = { used: 0 };
+  let counter = 0;
+  const unpack = (src: ByteSource, prefix: string[], depth: number) => {
+    let dir;
+    try {
+      dir = readZipDirectory(src, limits);
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw e;
+      errors.push(`${prefix.join("/") || filename}: ${e.message}`);
+      ignored.push({ filename: prefix[prefix.length - 1] ?? filename, filetype: "Zip archive data", reason: e.message });
+      return;
+    }
+    for (const entry of dir.entries) {
+      opts.signal?.throwIfAborted();
+      if (entry.isDir) continue;
+      let data: Uint8Array;
+      let password = "";
+      try {
+        const x = extractEntry(src, entry, { passwords: opts.passwords, limits, budget });
+        data = x.data;
+        password = x.password ?? "";
+      } catch (e) {
+        if (!(e instanceof ZipError)) throw e;
+        ignored.push({ filename: entry.name, reason: e.message });
+        continue;
+      }
+      const name = safeName(entry.name);
+      const type = detectType(bufferSource(data), name);
+      const extrpath = [...prefix, entry.name];
+      if (type.kind === "zip") {
+        if (depth + 1 < (opts.maxDepth ?? 3)) {
+          unpack(bufferSource(data), extrpath, depth + 1);
+          continue;
+        }
+        ignored.push({ filename: entry.name, filetype: type.filetype, reason: `archive nested deeper than ${opts.maxDepth ?? 3} levels` });
+        continue;
+      }
+      const dirOut = join(opts.workDir, "unpacked", String(counter++));
+      mkdirSync(dirOut, { recursive: true });
+      const out = join(dirOut, name);
+      writeFileSync(out, data);
+      found.push({ name, extrpath, type, hashes: hashBytes(data), size: data.length, password, path: out });
+    }
+  };
+  const src = fileSource(path);
+  try {
+    unpack(src, [], 0);
+  } finally {
+    src.close();
+  }
+
+  let best: Found | undefined;
+  let bestRank = Infinity;
+  for (const f of found) {
+    const r = selectionRank(f.type);
+    if (r !== undefined && r < bestRank) {
+      best = f;
+      bestRank = r;
+    }
+  }
+  for (const f of found) {
+    if (f === best) continue;
+    const r = selectionRank(f.type);
+    ignored.push({
+      filename: f.extrpath.join("/"),
+      filetype: f.type.filetype,
+      reason: r === undefined ? `unsupported file type: ${describe(f.type)}` : `not selected: ${best!.extrpath.join("/")} (${describe(best!.type)}) is preferred over ${describe(f.type)}`,
+    });
+  }
+  const files = found.map((f) => ({ filename: f.name, extrpath: f.extrpath, filetype: f.type.filetype, size: f.size, sha256: f.hashes.sha256, selected: f === best }));
+  if (!best) {
+    return { identified: false, selected: false, category: "file", target: targetOf(submitted, true), ignored, files, errors };
+  }
+  return { identified: true, selected: true, category: "file", target: targetOf(best, false), ignored, files, errors };
+}

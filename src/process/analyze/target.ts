@@ -1,0 +1,93 @@
+/**
+ * The bytes of the analysis target for pre-stage plugins. For a file picked out of a zip, identification
+ * recorded its extrpath (and the password that opened it); the scratch copy is gone by now, so it is
+ * extracted again from the stored binary. Plugins of one run share the bytes (keyed by the target object),
+ * so static, strings and yara read the file once.
+ */
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import type { FileTarget, ProcessingContext } from "../plugin.ts";
+import { FormatError, bufferSource } from "./bytes.ts";
+import { ZipError, extractEntry, readZipDirectory } from "./zip.ts";
+
+/** Largest target loaded into memory for static analysis. */
+export const MAX_TARGET_SIZE = 512 * 1024 * 1024;
+
+const cache = new WeakMap<object, { key: string; bytes: Uint8Array }>();
+
+interface TargetInfo {
+  extrpath?: unknown;
+  password?: unknown;
+}
+
+/** identification.json's target, whether the framework lifted it to the top or kept it under "identify". */
+export function identifiedTarget(ctx: Pick<ProcessingContext, "identification">): TargetInfo | undefined {
+  const id = ctx.identification as Record<string, unknown> | undefined;
+  const t = (id?.target ?? (id?.identify as Record<string, unknown> | undefined)?.target) as TargetInfo | undefined;
+  return t && typeof t === "object" ? t : undefined;
+}
+
+/** Files up to this size are read into one reused buffer (see readInto). */
+const POOL_MAX = 256 * 1024 * 1024;
+let pool: { buf: Uint8Array; owner: string } | undefined;
+
+/**
+ * Reads a whole file. Fresh memory costs about a millisecond per MB in page faults, more than reading
+ * it, so one buffer is reused from run to run: the run that used it last is over once the framework has
+ * removed its scratch directory. While that directory exists (runs at the same time), a fresh buffer is used.
+ * Analysis results never keep views into it (parsers return strings and numbers).
+ */
+function readInto(path: string, size: number, workDir: string): Uint8Array {
+  let buf: Uint8Array;
+  if (size <= POOL_MAX && (!pool || pool.owner === workDir || !existsSync(pool.owner))) {
+    // Shared memory, so the strings scan can hand half of it to a worker thread without a copy.
+    if (!pool || pool.buf.length < size) pool = { buf: new Uint8Array(new SharedArrayBuffer(Math.max(size, Math.min(POOL_MAX, (pool?.buf.length ?? 0) * 2)))), owner: workDir };
+    pool.owner = workDir;
+    buf = pool.buf.subarray(0, size);
+  } else buf = new Uint8Array(size);
+  const fd = openSync(path, "r");
+  try {
+    let n = 0;
+    while (n < size) {
+      const r = readSync(fd, buf, n, size - n, n);
+      if (r <= 0) break;
+      n += r;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function passwordsFrom(config: Record<string, unknown>, extra: unknown[] = []): string[] {
+  const out: string[] = [];
+  const add = (v: unknown) => {
+    if (typeof v === "string" && v && !out.includes(v)) out.push(v);
+  };
+  extra.forEach(add);
+  add(config.password);
+  if (Array.isArray(config.passwords)) config.passwords.forEach(add);
+  add("infected");
+  return out;
+}
+
+export function loadTarget(ctx: ProcessingContext, maxSize = MAX_TARGET_SIZE): Uint8Array {
+  if (ctx.target.category !== "file") throw new FormatError("the target is a URL, not a file");
+  const target = ctx.target as FileTarget;
+  const info = identifiedTarget(ctx);
+  const extrpath = Array.isArray(info?.extrpath) ? info.extrpath.filter((x): x is string => typeof x === "string") : [];
+  const key = `${target.path}\0${extrpath.join("\0")}`;
+  const hit = cache.get(ctx.target);
+  if (hit && hit.key === key) return hit.bytes;
+  const size = statSync(target.path).size;
+  if (size > maxSize) throw new FormatError(`the target is ${size} bytes, over the static analysis limit of ${maxSize}`);
+  let bytes = readInto(target.path, size, ctx.workDir);
+  const passwords = passwordsFrom(ctx.config, [info?.password]);
+  for (const name of extrpath) {
+    const src = bufferSource(bytes);
+    const entry = readZipDirectory(src).entries.find((e) => e.name === name);
+    if (!entry) throw new ZipError("corrupt", `${name} is no longer in the archive`);
+    bytes = extractEntry(src, entry, { passwords }).data;
+  }
+  cache.set(ctx.target, { key, bytes });
+  return bytes;
+}
