@@ -361,6 +361,7 @@ export class SyncWorker {
       const stats = commitTree({
         root: this.o.dir,
         staged,
+        stagedRoot: rec.tree,
         dirs: plan.dirs.map((d) => ({ path: d[0], kind: "d", size: 0, mode: d[3], mtime: 0, hash: "" })),
         remove: plan.remove.map((w) => ({ path: w[0], kind: w[1], size: w[2], mode: w[3], mtime: w[4], hash: w[5] })),
         masterHas: (p) => masterHas.has(p),
