@@ -12,7 +12,7 @@ import { decodeJson, encodeJson, integritySchema, ProtocolError, syncResultSchem
 import { Session, type SessionLimits } from "./session.ts";
 import type { StatusDoc } from "./status.ts";
 import { MasterStore } from "./store.ts";
-import { sendTransfer, TransferError } from "./transfer.ts";
+import { compressFor, sendTransfer, TransferError, type CompressMode } from "./transfer.ts";
 import { infoSchema } from "./worker-info.ts";
 
 /** How old (from its start) a walk of the master's tree may be and still answer an integrity check. */
@@ -36,6 +36,7 @@ export interface MasterOptions {
   /** Connections allowed in the handshake at once; more are cut at once. */
   maxPreAuth: number;
   limits: SessionLimits;
+  compress: CompressMode;
   home: string;
   log: Logger;
   definitions: Record<string, GroupDef>;
@@ -300,7 +301,7 @@ export class SyncMaster {
       s.reply(m.counter, encodeJson({ transfer: id, ...counts } satisfies IntegrityReply));
       this.o.log.info({ event: "transfer_start", node: conn.name, transfer: id, files: files.length, ...counts }, `sending ${files.length} files (${bytes} bytes) to ${conn.name}`);
       try {
-        const st = await sendTransfer(s, plan, this.o.dir);
+        const st = await sendTransfer(s, plan, this.o.dir, compressFor(this.o.compress, s.sock.remoteAddress));
         this.o.log.debug({ event: "transfer_sent", node: conn.name, transfer: id, ...st }, `transfer ${id} sent`);
       } catch (e) {
         if (!(e instanceof TransferError) && !s.closed) throw e;

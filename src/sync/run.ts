@@ -56,6 +56,7 @@ export async function startMaster(f: MasterFlags): Promise<{ port: number; liste
     preAuthS: c.preauth_s,
     maxPreAuth: 64,
     limits: limitsFor(c),
+    compress: c.compress,
     home: f.config.home,
     log: f.log,
     definitions: c.groups,

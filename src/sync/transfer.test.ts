@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { constants, zstdCompressSync } from "node:zlib";
 import type { Plan, WireStatus } from "./protocol.ts";
-import { Receiver } from "./transfer.ts";
+import { compressFor, Receiver } from "./transfer.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "falc-sync-transfer-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -72,4 +72,11 @@ test("more data than planned, or less, is refused", async () => {
   for (const b of t.blocks.slice(0, -1)) less.onData(b);
   await expect(less.finish({ bytes: t.bytes, chunks: t.blocks.length })).rejects.toThrow(/incomplete/);
   less.discard();
+});
+
+test("auto compression: raw over loopback, zstd elsewhere; explicit modes win", () => {
+  for (const a of ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"]) expect(compressFor("auto", a)).toBe(false);
+  for (const a of ["10.0.0.5", "192.168.1.2", "fe80::1", "::ffff:10.1.2.3", undefined]) expect(compressFor("auto", a)).toBe(true);
+  expect(compressFor("zstd", "127.0.0.1")).toBe(true);
+  expect(compressFor("none", "10.0.0.5")).toBe(false);
 });

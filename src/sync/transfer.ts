@@ -27,6 +27,19 @@ export interface SendStats {
   wireBytes: number;
 }
 
+export type CompressMode = "auto" | "zstd" | "none";
+
+/**
+ * Whether file data to `remote` is compressed. Over loopback the bytes never leave the machine:
+ * moving them costs a memory copy, while zstd costs CPU on both ends of the same machine (about
+ * 0.7 s to compress and 0.25 s to decompress 200 MB here), so `auto` sends loopback data raw.
+ */
+export function compressFor(mode: CompressMode, remote: string | undefined): boolean {
+  if (mode !== "auto") return mode === "zstd";
+  const a = (remote ?? "").replace(/^::ffff:/i, "");
+  return !(a.startsWith("127.") || a === "::1");
+}
+
 /**
  * Incompressible data (archives, images) costs zstd time for nothing: after a few blocks that did
  * not shrink, blocks go raw for a while before compression is tried again.
@@ -34,7 +47,9 @@ export interface SendStats {
 class Compressor {
   private skip = 0;
   private misses = 0;
+  constructor(private on: boolean) {}
   encode(block: Buffer): Buffer[] {
+    if (!this.on) return [CODEC_RAW, block];
     if (this.skip > 0) {
       this.skip--;
       return [CODEC_RAW, block];
@@ -56,12 +71,12 @@ const CODEC_RAW = Buffer.from([RAW]);
 const CODEC_ZSTD = Buffer.from([ZSTD]);
 
 /** Master side: stream the plan's files. Throws TransferError (after telling the worker) when a file changed under it. */
-export async function sendTransfer(session: Session, plan: Plan, root: string): Promise<SendStats> {
+export async function sendTransfer(session: Session, plan: Plan, root: string, compress = true): Promise<SendStats> {
   const id = plan.id;
   session.send("sync_start", encodeJson(plan), id);
   const blockSize = session.limits.chunk - BLOCK_SLACK;
   const block = Buffer.allocUnsafe(blockSize);
-  const comp = new Compressor();
+  const comp = new Compressor(compress);
   let fill = 0;
   const stats: SendStats = { bytes: 0, chunks: 0, wireBytes: 0 };
   const flush = async () => {
@@ -180,7 +195,7 @@ export class Receiver {
     mkdirSync(this.tree, { recursive: true, mode: 0o700 });
     // Every planned directory, empty ones too: the commit moves the new ones in whole.
     for (const d of plan.dirs) mkdirSync(join(this.tree, d[0]), { recursive: true, mode: 0o700 });
-    this.writer = new StagingWriter(this.tree);
+    this.writer = StagingWriter.take(this.tree);
     const segs: Segment[] = [];
     this.skipEmpty(segs);
     this.writer.write(new Uint8Array(0), segs);

@@ -13,6 +13,7 @@ import { dirDigests, Excluder, parentOf, toWire, TreeScanner } from "./integrity
 import { decodeJson, encodeJson, integrityReplySchema, type IntegrityRequest, planSchema, syncAbortSchema, syncEndSchema, type Plan, type Settings, type SyncResult } from "./protocol.ts";
 import { ClosedError, RemoteError, Session, type SessionLimits } from "./session.ts";
 import { statusSchema, type StatusDoc } from "./status.ts";
+import { StagingWriter } from "./stager.ts";
 import { Receiver, TransferError } from "./transfer.ts";
 import { sendInfo, type InfoMessage, type NodeRecord } from "./worker-info.ts";
 
@@ -224,6 +225,8 @@ export class SyncWorker {
       return decodeJson(integrityReplySchema, await s.request("integrity", body), "integrity reply");
     };
     let reply = await ask({});
+    // The trees differ: a transfer is likely, start its writer thread while the check narrows down.
+    if (reply.need) StagingWriter.warm();
     if (reply.need === "dirs") reply = await ask({ dirs: [...dirDigests(scan.files.values())] });
     if (reply.need === "files") {
       const scope = new Set(reply.dirs ?? []);

@@ -28,7 +28,8 @@ describe("falc sync: a master and two workers on loopback", () => {
     const base = join(T.home, "a");
     const M = join(base, "master");
     const key = keyFile(join(base, "cluster.key"));
-    const cfg = fastConfig(join(base, "falc.yaml"));
+    // zstd forced: on loopback `auto` sends raw blocks (the cut-connection test below covers those).
+    const cfg = fastConfig(join(base, "falc.yaml"), "  compress: zstd\n");
     const env = { FALC_CONFIG: cfg };
     write(M, "profiles/web.yaml", "ports: 80,443\n");
     write(M, "profiles/fast.yaml", "top_ports: 100\n", 0o600);
