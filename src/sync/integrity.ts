@@ -98,6 +98,8 @@ export interface ScanResult {
   startedAt: number;
   hashed: number;
   hashedBytes: number;
+  /** The exclude patterns the walk applied. */
+  exclude: string[];
 }
 
 /**
@@ -107,6 +109,8 @@ export interface ScanResult {
 export class TreeScanner {
   private cache = new Map<string, CacheEntry>();
   private dirty = false;
+  /** The exclude patterns saved with the cache (null: none saved). */
+  savedExclude: string[] | null = null;
 
   constructor(
     readonly root: string,
@@ -117,8 +121,9 @@ export class TreeScanner {
   ) {
     if (cachePath && existsSync(cachePath)) {
       try {
-        const doc = JSON.parse(readFileSync(cachePath, "utf8")) as { v: number; entries: [string, number, number, number, string][] };
+        const doc = JSON.parse(readFileSync(cachePath, "utf8")) as { v: number; exclude?: unknown; entries: [string, number, number, number, string][] };
         if (doc.v === 1) for (const [p, size, mtime, ino, hash] of doc.entries) this.cache.set(p, { size, mtime, ino, hash });
+        if (Array.isArray(doc.exclude) && doc.exclude.every((x) => typeof x === "string")) this.savedExclude = doc.exclude;
       } catch {
         // A damaged cache only costs a rehash.
       }
@@ -132,6 +137,8 @@ export class TreeScanner {
   }
 
   async scan(): Promise<ScanResult> {
+    // One excluder for the whole walk, even if it is replaced meanwhile.
+    const excluder = this.excluder;
     const startedAt = Date.now();
     const files = new Map<string, FileStatus>();
     let hashed = 0;
@@ -149,7 +156,7 @@ export class TreeScanner {
       names.sort();
       for (const name of names) {
         const p = rel ? `${rel}/${name}` : name;
-        if (this.excluder.excluded(p, name)) continue;
+        if (excluder.excluded(p, name)) continue;
         let st: Stats;
         try {
           st = lstatSync(join(abs, name));
@@ -183,8 +190,8 @@ export class TreeScanner {
           files.set(p, { path: p, kind: "f", size: st.size, mode: modeOf(st), mtime: st.mtimeMs, hash });
         }
         // Sockets, fifos and devices are not synced.
-        if (Date.now() - lastYield > 50) {
-          // Let keep-alives and other connections through during a long hash.
+        if (Date.now() - lastYield > 10) {
+          // Let keep-alives, other connections and a handshake in progress through during a long walk or hash.
           await new Promise((r) => setImmediate(r));
           lastYield = Date.now();
         }
@@ -195,18 +202,24 @@ export class TreeScanner {
       this.cache.delete(k);
       this.dirty = true;
     }
-    return { files, digest: statusDigest(files.values()), startedAt, hashed, hashedBytes };
+    return { files, digest: statusDigest(files.values()), startedAt, hashed, hashedBytes, exclude: excluder.patterns };
   }
 
   /** Called for each symlink skipped with `skipLinks`. */
   onLink: ((path: string) => void) | null = null;
 
   saveCache(): void {
-    if (!this.cachePath || !this.dirty) return;
+    const exclude = this.excluder.patterns;
+    if (!this.cachePath || (!this.dirty && sameList(this.savedExclude, exclude))) return;
     const entries = [...this.cache].map(([p, c]) => [p, c.size, c.mtime, c.ino, c.hash]);
-    writeFileAtomic(this.cachePath, JSON.stringify({ v: 1, entries }), 0o600);
+    writeFileAtomic(this.cachePath, JSON.stringify({ v: 1, exclude, entries }), 0o600);
     this.dirty = false;
+    this.savedExclude = exclude;
   }
+}
+
+export function sameList(a: readonly string[] | null, b: readonly string[] | null): boolean {
+  return !!a && !!b && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 export interface Diff {

@@ -9,7 +9,7 @@ import { commitTree, recoverTree, stateDir } from "./commit.ts";
 import type { Message } from "./frame.ts";
 import { groupsPushSchema, WorkerGroups } from "./groups.ts";
 import { clientHandshake, HandshakeRefused } from "./handshake.ts";
-import { dirDigests, Excluder, parentOf, toWire, TreeScanner } from "./integrity.ts";
+import { dirDigests, Excluder, parentOf, sameList, toWire, TreeScanner, type ScanResult } from "./integrity.ts";
 import { decodeJson, encodeJson, integrityReplySchema, type IntegrityRequest, planSchema, syncAbortSchema, syncEndSchema, type Plan, type Settings, type SyncResult } from "./protocol.ts";
 import { ClosedError, RemoteError, Session, type SessionLimits } from "./session.ts";
 import { statusSchema, type StatusDoc } from "./status.ts";
@@ -31,7 +31,7 @@ export interface WorkerOptions {
   reconnectMaxS: number;
   handshakeS: number;
   record: () => Promise<NodeRecord>;
-  ledger: () => Ledger | null;
+  ledger: () => Promise<Ledger | null>;
 }
 
 export interface RoundResult {
@@ -213,11 +213,22 @@ export class SyncWorker {
     }
   }
 
+  /**
+   * Walk the tree before the master's exclude patterns are known, with the ones saved last time,
+   * so the walk overlaps with connecting (a `--once` run is mostly this walk). round() walks
+   * again only if the master's patterns turn out to differ.
+   */
+  prescan(): Promise<ScanResult | null> {
+    this.scanner.excluder = new Excluder(this.scanner.savedExclude ?? []);
+    return this.scanner.scan().catch(() => null);
+  }
+
   /** One integrity check: send the tree's status, receive and commit what differs. */
-  async round(s: Session): Promise<RoundResult> {
+  async round(s: Session, pre?: Promise<ScanResult | null>): Promise<RoundResult> {
     const t0 = performance.now();
     const wire0 = s.bytesIn + s.bytesOut;
-    const scan = await this.scanner.scan();
+    let scan = pre ? await pre : null;
+    if (!scan || !sameList(scan.exclude, this.scanner.excluder.patterns)) scan = await this.scanner.scan();
     this.scanner.saveCache();
     const scanMs = performance.now() - t0;
     const ask = async (extra: Partial<IntegrityRequest>) => {
@@ -266,7 +277,7 @@ export class SyncWorker {
 
   async info(s: Session): Promise<void> {
     const record = await this.o.record();
-    const ledger = this.o.ledger();
+    const ledger = await this.o.ledger();
     try {
       const send = async (m: InfoMessage) => {
         await s.request("info", encodeJson(m));
