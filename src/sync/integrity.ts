@@ -190,7 +190,7 @@ export class TreeScanner {
           files.set(p, { path: p, kind: "f", size: st.size, mode: modeOf(st), mtime: st.mtimeMs, hash });
         }
         // Sockets, fifos and devices are not synced.
-        if (Date.now() - lastYield > 10) {
+        if (Date.now() - lastYield > 4) {
           // Let keep-alives, other connections and a handshake in progress through during a long walk or hash.
           await new Promise((r) => setImmediate(r));
           lastYield = Date.now();

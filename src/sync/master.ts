@@ -68,6 +68,7 @@ export class SyncMaster {
   private scanningSince = 0;
   private lastScan: { at: number; files: number; bytes: number } | null = null;
   private nextTransfer = 1;
+  private lastPrefetch = 0;
   private timers: ReturnType<typeof setInterval>[] = [];
   private warnedLinks = new Set<string>();
   readonly store: MasterStore;
@@ -146,6 +147,14 @@ export class SyncMaster {
       return;
     }
     this.preAuth++;
+    // A worker's first check follows its handshake at once and must see the tree as of this
+    // moment: start walking now, while it proves the key. At most once a second, so connections
+    // that never authenticate cannot keep the master walking.
+    const acceptedAt = Date.now();
+    if (acceptedAt - this.lastPrefetch >= SCAN_REUSE_MS) {
+      this.lastPrefetch = acceptedAt;
+      this.scan(acceptedAt).catch(() => {});
+    }
     const session = new Session(sock, this.o.limits, this.o.log);
     let conn: NodeConn | null = null;
     serverHandshake(session, {
@@ -157,7 +166,7 @@ export class SyncMaster {
       admit: (hello) => {
         if (hello.role !== "worker") return null;
         if (this.nodes.has(hello.name)) return { error: `node name \`${hello.name}\` is already connected`, code: "duplicate" };
-        conn = { name: hello.name, session, hello, connectedAt: Date.now(), busy: false, checks: 0, sentGroups: null };
+        conn = { name: hello.name, session, hello, connectedAt: acceptedAt, busy: false, checks: 0, sentGroups: null };
         this.nodes.set(hello.name, conn);
         return null;
       },
@@ -192,7 +201,7 @@ export class SyncMaster {
     const log = this.o.log.child({ node: name });
     this.store.nodeSeen(name, session.remote, conn.hello.version);
     log.info({ event: "node_connected", remote: session.remote }, `node ${name} connected from ${session.remote}`);
-    // Its first integrity check follows at once: walk the tree while the worker walks its own.
+    // Its first integrity check follows at once: the walk begun at accept serves it, or one starts now.
     this.scan(conn.connectedAt).catch(() => {});
     session.onClose((reason) => {
       if (this.nodes.get(name) === conn) this.nodes.delete(name);
