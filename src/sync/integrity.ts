@@ -35,13 +35,18 @@ export function badPath(p: string): string | null {
   if (p.includes("\0")) return "NUL in path";
   if (p.includes("\\")) return "backslash in path";
   if (p.startsWith("/")) return "absolute path";
-  const segs = p.split("/");
-  for (const s of segs) {
-    if (s === "") return "empty path segment";
-    if (s === "." || s === "..") return `\`${s}\` in path`;
-    if (Buffer.byteLength(s) > 255) return "path segment too long";
+  // Segment by segment without splitting: a plan checks 10,000 paths before the first byte is written.
+  for (let start = 0; ; ) {
+    const slash = p.indexOf("/", start);
+    const end = slash < 0 ? p.length : slash;
+    const len = end - start;
+    if (len === 0) return "empty path segment";
+    if (p.charCodeAt(start) === 46 && (len === 1 || (len === 2 && p.charCodeAt(start + 1) === 46))) return `\`${p.slice(start, end)}\` in path`;
+    // At most 3 UTF-8 bytes per UTF-16 unit: only a segment over 85 units can pass 255 bytes.
+    if (len > 85 && Buffer.byteLength(p.slice(start, end)) > 255) return "path segment too long";
+    if (slash < 0) return null;
+    start = slash + 1;
   }
-  return null;
 }
 
 /**

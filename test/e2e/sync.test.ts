@@ -38,6 +38,8 @@ describe("falc sync: a master and two workers on loopback", () => {
     write(M, "empty.txt", "");
     mkdirSync(join(M, "empty-dir"));
     chmodSync(join(M, "rules"), 0o750);
+    // Over 256 entries: a worker's later checks narrow down by directory digests (small trees send the whole list at once).
+    for (let i = 0; i < 300; i++) write(M, `many/${i % 3}/f${i}`, `file ${i}\n`);
     const port = await freePort();
     const mhome = join(base, "mhome");
     let master = track(spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], mhome, env));
