@@ -144,6 +144,13 @@ export class StagingWriter {
     this.worker.postMessage({ dir: this.dir, buf, segs, seq: ++this.posted }, [buf]);
   }
 
+  /** The file's result if the thread has already reported it (then result() is not needed). */
+  ready(idx: number): StagedStat | undefined {
+    const d = this.done.get(idx);
+    if (d !== undefined) this.done.delete(idx);
+    return d;
+  }
+
   /** The file's stat (and hash, if the thread took it) once its last byte is written and it is closed. */
   result(idx: number): Promise<StagedStat> {
     const d = this.done.get(idx);
