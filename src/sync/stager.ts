@@ -9,6 +9,8 @@
  */
 const CODE = `
 const fs = require("node:fs");
+// Files are created with their final mode; only bits the umask takes away need a chmod.
+const umask = process.umask();
 const files = new Map();
 const made = new Set();
 let failed = false;
@@ -28,14 +30,14 @@ self.onmessage = (e) => {
           fs.mkdirSync(dir + "/" + path.slice(0, slash), { recursive: true, mode: 0o700 });
           made.add(path.slice(0, slash));
         }
-        f = { fd: fs.openSync(dir + "/" + path, "w", 0o600), h: hash ? new Bun.CryptoHasher("blake2b256") : null };
+        f = { fd: fs.openSync(dir + "/" + path, "w", mode), h: hash ? new Bun.CryptoHasher("blake2b256") : null };
         files.set(idx, f);
       }
       let off = start;
       while (off < end) off += fs.writeSync(f.fd, u, off, end - off);
       if (f.h && end > start) f.h.update(u.subarray(start, end));
       if (last) {
-        fs.fchmodSync(f.fd, mode);
+        if (mode & umask) fs.fchmodSync(f.fd, mode);
         fs.futimesSync(f.fd, new Date(), new Date(mtime));
         const st = fs.fstatSync(f.fd);
         fs.closeSync(f.fd);
