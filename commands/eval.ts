@@ -2,11 +2,6 @@ import { readFileSync } from "node:fs";
 import { Command, Option } from "clipanion";
 import { FalcCommand } from "../src/cli/base.ts";
 import { inputError, usageError } from "../src/core/errors.ts";
-import { evalSettings } from "../src/eval/config.ts";
-import { evalPayload } from "../src/eval/stage.ts";
-import { languageFromFile } from "../src/eval/languages.ts";
-import { engineChoiceSchema } from "../src/eval/types.ts";
-import { resultExitCode, summaryLine } from "../src/eval/format.ts";
 
 export class EvalCommand extends FalcCommand {
   static paths = [["eval"]];
@@ -42,6 +37,11 @@ export class EvalCommand extends FalcCommand {
   stdinText = Option.String("--stdin", { description: "Text fed to the program's stdin" });
 
   async run() {
+    const { evalSettings } = await import("../src/eval/config.ts");
+    const { evalPayload } = await import("../src/eval/stage.ts");
+    const { languageFromFile } = await import("../src/eval/languages.ts");
+    const { engineChoiceSchema } = await import("../src/eval/types.ts");
+    const { resultExitCode, summaryLine } = await import("../src/eval/format.ts");
     if (this.code !== undefined && this.file !== undefined) throw usageError("give FILE or -c CODE, not both");
     let code: string;
     if (this.code !== undefined) code = this.code;

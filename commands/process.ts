@@ -2,10 +2,7 @@ import { Command, Option } from "clipanion";
 import { FalcCommand } from "../src/cli/base.ts";
 import { parseIntOption } from "../src/cli/options.ts";
 import { EXIT, usageError } from "../src/core/errors.ts";
-import { parsePlatforms, scoreExit } from "../src/process/cli.ts";
-import { checkSubmission } from "../src/process/storage.ts";
-import { processLocally, submissionOf, submitToQueue, waitForAnalysis } from "../src/process/submit.ts";
-import { formatSummary, summarize, type AnalysisSummary } from "../src/process/summary.ts";
+import type { AnalysisSummary } from "../src/process/summary.ts";
 
 export class ProcessCommand extends FalcCommand {
   static paths = [["process"]];
@@ -44,6 +41,10 @@ export class ProcessCommand extends FalcCommand {
   top = Option.String("--top", { description: "Signatures listed in the summary (default 10)" });
 
   async run() {
+    const { parsePlatforms, scoreExit } = await import("../src/process/cli.ts");
+    const { checkSubmission } = await import("../src/process/storage.ts");
+    const { processLocally, submissionOf, submitToQueue, waitForAnalysis } = await import("../src/process/submit.ts");
+    const { formatSummary, summarize } = await import("../src/process/summary.ts");
     const failScore = parseIntOption("--fail-score", this.failScore, { min: 0, max: 10 });
     const top = parseIntOption("--top", this.top, { min: 0, max: 10_000 }) ?? 10;
     const priority = parseIntOption("--priority", this.priority, { min: 1, max: 1000 });

@@ -2,15 +2,7 @@ import { Command, Option } from "clipanion";
 import { FalcCommand } from "../src/cli/base.ts";
 import { parseIntOption } from "../src/cli/options.ts";
 import { EXIT, usageError } from "../src/core/errors.ts";
-import { scanConfig, scopeOf } from "../src/scan/config.ts";
-import { checkFormat, formatResults } from "../src/scan/format.ts";
-import { IMPORT_MODES, Ledger, type ImportMode } from "../src/scan/ledger.ts";
-import { loadProfile, parsePorts } from "../src/scan/profile.ts";
-import { runLocalScan } from "../src/scan/scan.ts";
-import { expandTargets, readTargetsFile } from "../src/scan/targets.ts";
-import { expectationFailures } from "../src/scan/expect.ts";
-import { uploadXml } from "../src/scan/upload.ts";
-import { toNmapXml } from "../src/scan/xml.ts";
+import type { ImportMode } from "../src/scan/ledger.ts";
 
 export class ScanCommand extends FalcCommand {
   static paths = [["scan"]];
@@ -50,6 +42,15 @@ export class ScanCommand extends FalcCommand {
   token = Option.String("--token", { description: "Bearer token for --upload (default $FALC_SCANLEDGER_TOKEN)" });
 
   async run() {
+    const { scanConfig, scopeOf } = await import("../src/scan/config.ts");
+    const { checkFormat, formatResults } = await import("../src/scan/format.ts");
+    const { IMPORT_MODES, Ledger } = await import("../src/scan/ledger.ts");
+    const { loadProfile, parsePorts } = await import("../src/scan/profile.ts");
+    const { runLocalScan } = await import("../src/scan/scan.ts");
+    const { expandTargets, readTargetsFile } = await import("../src/scan/targets.ts");
+    const { expectationFailures } = await import("../src/scan/expect.ts");
+    const { uploadXml } = await import("../src/scan/upload.ts");
+    const { toNmapXml } = await import("../src/scan/xml.ts");
     const cfg = scanConfig(this.config);
     const mode = (this.mode ?? cfg.mode) as ImportMode;
     if (!IMPORT_MODES.includes(mode)) throw usageError(`--mode must be one of ${IMPORT_MODES.join(", ")}, got \`${this.mode}\``);

@@ -2,9 +2,6 @@ import { Command, Option } from "clipanion";
 import { FalcCommand } from "../src/cli/base.ts";
 import { usageError } from "../src/core/errors.ts";
 import { parseIntOption } from "../src/cli/options.ts";
-import { runChild } from "../src/runtime/child.ts";
-import { parseStageCounts } from "../src/runtime/counts.ts";
-import { runHandler } from "../src/runtime/run-handler.ts";
 
 export class WorkerCommand extends FalcCommand {
   static paths = [["worker"]];
@@ -39,6 +36,9 @@ export class WorkerCommand extends FalcCommand {
   socket = Option.String("--socket", { hidden: true });
 
   async run() {
+    const { runChild } = await import("../src/runtime/child.ts");
+    const { parseStageCounts } = await import("../src/runtime/counts.ts");
+    const { runHandler } = await import("../src/runtime/run-handler.ts");
     if (!this.stage) throw usageError("falc worker needs --stage, e.g. --stage pre (see falc worker --help)");
     const stagePaths = [...this.config.stage_paths, ...this.stagePath];
     if (this.child) {

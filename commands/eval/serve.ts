@@ -1,7 +1,6 @@
 import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
 import { parseIntOption } from "../../src/cli/options.ts";
-import { serveEval } from "../../src/eval/server.ts";
 
 export class EvalServeCommand extends FalcCommand {
   static paths = [["eval", "serve"]];
@@ -25,6 +24,7 @@ export class EvalServeCommand extends FalcCommand {
   apiKey = Option.String("--api-key", { description: "Require this key (default $FALC_EVAL_API_KEY; none)" });
 
   async run() {
+    const { serveEval } = await import("../../src/eval/server.ts");
     const port = parseIntOption("--port", this.port, { min: 0, max: 65535 })!;
     const queue = await this.queue();
     const server = serveEval({ queue, port, hostname: this.host, apiKey: this.apiKey ?? process.env.FALC_EVAL_API_KEY, log: this.log });

@@ -2,8 +2,6 @@ import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
 import { parseIntOption } from "../../src/cli/options.ts";
 import { usageError } from "../../src/core/errors.ts";
-import { evalSettings } from "../../src/eval/config.ts";
-import { PullWorker } from "../../src/eval/pull-worker.ts";
 
 export class EvalWorkerCommand extends FalcCommand {
   static paths = [["eval", "worker"]];
@@ -31,6 +29,8 @@ export class EvalWorkerCommand extends FalcCommand {
   idle = Option.String("--idle-ms", { description: "Poll interval when the queue is empty, ms (default 1000)" });
 
   async run() {
+    const { evalSettings } = await import("../../src/eval/config.ts");
+    const { PullWorker } = await import("../../src/eval/pull-worker.ts");
     if (!this.queueUrl) throw usageError("--queue-url is required, e.g. --queue-url http://127.0.0.1:8081");
     if (!/^https?:\/\/[^\s]+$/.test(this.queueUrl)) throw usageError(`--queue-url must be an http(s) URL, got \`${this.queueUrl}\``);
     const settings = evalSettings(this.config);

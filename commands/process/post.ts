@@ -2,11 +2,6 @@ import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
 import { parseIntOption } from "../../src/cli/options.ts";
 import { EXIT, usageError } from "../../src/core/errors.ts";
-import { attachBehaviour, collectedFiles } from "../../src/process/attach.ts";
-import { makeTaskId, splitAnalysisId } from "../../src/process/ids.ts";
-import { postLocally, submitPost, waitForAnalysis } from "../../src/process/submit.ts";
-import { readAnalysis } from "../../src/process/storage.ts";
-import { formatSummary, summarize } from "../../src/process/summary.ts";
 
 export class ProcessPostCommand extends FalcCommand {
   static paths = [["process", "post"]];
@@ -38,6 +33,11 @@ export class ProcessPostCommand extends FalcCommand {
   top = Option.String("--top", { description: "Signatures listed (default 10)" });
 
   async run() {
+    const { attachBehaviour, collectedFiles } = await import("../../src/process/attach.ts");
+    const { makeTaskId, splitAnalysisId } = await import("../../src/process/ids.ts");
+    const { postLocally, submitPost, waitForAnalysis } = await import("../../src/process/submit.ts");
+    const { readAnalysis } = await import("../../src/process/storage.ts");
+    const { formatSummary, summarize } = await import("../../src/process/summary.ts");
     const failScore = parseIntOption("--fail-score", this.failScore, { min: 0, max: 10 });
     const top = parseIntOption("--top", this.top, { min: 0, max: 10_000 }) ?? 10;
     if (this.submit && this.pluginDir.length) throw usageError("--plugin-dir applies to work done here; queued work uses the workers' plugins");

@@ -1,9 +1,6 @@
 import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
 import { parseIntOption } from "../../src/cli/options.ts";
-import { scoreExit } from "../../src/process/cli.ts";
-import { splitAnalysisId } from "../../src/process/ids.ts";
-import { formatSummary, summarize } from "../../src/process/summary.ts";
 
 export class ProcessShowCommand extends FalcCommand {
   static paths = [["process", "show"]];
@@ -25,6 +22,9 @@ export class ProcessShowCommand extends FalcCommand {
   top = Option.String("--top", { description: "Signatures listed (default 10)" });
 
   async run() {
+    const { scoreExit } = await import("../../src/process/cli.ts");
+    const { splitAnalysisId } = await import("../../src/process/ids.ts");
+    const { formatSummary, summarize } = await import("../../src/process/summary.ts");
     const failScore = parseIntOption("--fail-score", this.failScore, { min: 0, max: 10 });
     const top = parseIntOption("--top", this.top, { min: 0, max: 10_000 }) ?? 10;
     splitAnalysisId(this.id);

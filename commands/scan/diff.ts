@@ -2,7 +2,6 @@ import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
 import { EXIT, usageError } from "../../src/core/errors.ts";
 import { table } from "../../src/cli/table.ts";
-import { diffHosts, Ledger } from "../../src/scan/ledger.ts";
 
 export class ScanDiffCommand extends FalcCommand {
   static paths = [["scan", "diff"]];
@@ -22,6 +21,7 @@ export class ScanDiffCommand extends FalcCommand {
   exitCode = Option.Boolean("--exit-code", false, { description: "Exit 1 when the runs differ" });
 
   async run() {
+    const { diffHosts, Ledger } = await import("../../src/scan/ledger.ts");
     const ledger = Ledger.open(this.config.home);
     let a, b;
     try {

@@ -1,7 +1,5 @@
 import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
-import { checkFormat, formatResults } from "../../src/scan/format.ts";
-import { Ledger } from "../../src/scan/ledger.ts";
 
 export class ScanResultsCommand extends FalcCommand {
   static paths = [["scan", "results"]];
@@ -21,6 +19,8 @@ export class ScanResultsCommand extends FalcCommand {
   history = Option.Boolean("--history", false, { description: "Print the change history instead (state/service/product/version)" });
 
   async run() {
+    const { checkFormat, formatResults } = await import("../../src/scan/format.ts");
+    const { Ledger } = await import("../../src/scan/ledger.ts");
     const format = checkFormat(this.json ? "json" : this.format);
     const ledger = Ledger.open(this.config.home);
     try {

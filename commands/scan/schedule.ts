@@ -3,12 +3,7 @@ import { FalcCommand } from "../../src/cli/base.ts";
 import { parseIntOption } from "../../src/cli/options.ts";
 import { ago, table } from "../../src/cli/table.ts";
 import { usageError } from "../../src/core/errors.ts";
-import { scanConfig, scopeOf } from "../../src/scan/config.ts";
-import { IMPORT_MODES, type ImportMode } from "../../src/scan/ledger.ts";
-import { BUILTIN_PROFILES, loadProfile } from "../../src/scan/profile.ts";
-import { runSchedule } from "../../src/scan/schedule/scheduler.ts";
-import { formatEvery, parseEvery, ScheduleStore } from "../../src/scan/schedule/store.ts";
-import { expandTargets, parseSpec, readTargetsFile } from "../../src/scan/targets.ts";
+import type { ImportMode } from "../../src/scan/ledger.ts";
 
 export class ScanScheduleAddCommand extends FalcCommand {
   static paths = [["scan", "schedule", "add"]];
@@ -35,6 +30,11 @@ export class ScanScheduleAddCommand extends FalcCommand {
   id = Option.String("--id", { description: "Schedule id (default a random one)" });
 
   async run() {
+    const { scanConfig, scopeOf } = await import("../../src/scan/config.ts");
+    const { IMPORT_MODES } = await import("../../src/scan/ledger.ts");
+    const { BUILTIN_PROFILES, loadProfile } = await import("../../src/scan/profile.ts");
+    const { parseEvery, ScheduleStore } = await import("../../src/scan/schedule/store.ts");
+    const { expandTargets, parseSpec, readTargetsFile } = await import("../../src/scan/targets.ts");
     const everyS = parseEvery(this.every);
     const specs = [...this.targets, ...(this.targetsFile ? readTargetsFile(this.targetsFile) : [])];
     if (!specs.length) throw usageError("no targets: give addresses, CIDRs, ranges or hostnames, or --targets-file");
@@ -74,6 +74,7 @@ export class ScanScheduleListCommand extends FalcCommand {
     examples: [["All schedules", "falc scan schedule list"], ["As JSON", "falc scan schedule list --json"]],
   });
   async run() {
+    const { formatEvery, ScheduleStore } = await import("../../src/scan/schedule/store.ts");
     const store = ScheduleStore.open(this.config.home);
     try {
       const all = store.list();
@@ -97,6 +98,7 @@ export class ScanScheduleRmCommand extends FalcCommand {
   });
   id = Option.String({ required: true });
   async run() {
+    const { ScheduleStore } = await import("../../src/scan/schedule/store.ts");
     const store = ScheduleStore.open(this.config.home);
     try {
       store.remove(this.id);
@@ -117,6 +119,8 @@ export class ScanScheduleRunNowCommand extends FalcCommand {
   });
   id = Option.String({ required: true });
   async run() {
+    const { runSchedule } = await import("../../src/scan/schedule/scheduler.ts");
+    const { ScheduleStore } = await import("../../src/scan/schedule/store.ts");
     const store = ScheduleStore.open(this.config.home);
     try {
       const r = await runSchedule(await this.queue(), store, store.get(this.id), this.config, { force: true });

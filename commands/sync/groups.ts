@@ -2,10 +2,6 @@ import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
 import { table } from "../../src/cli/table.ts";
 import { usageError } from "../../src/core/errors.ts";
-import { checkNodeName } from "../../src/sync/config.ts";
-import { callControl, controlPath } from "../../src/sync/control.ts";
-import { GROUP_RE } from "../../src/sync/groups.ts";
-import { listGroups, setGroups } from "../../src/sync/run.ts";
 
 export class SyncGroupsSetCommand extends FalcCommand {
   static paths = [["sync", "groups", "set"]];
@@ -27,6 +23,10 @@ export class SyncGroupsSetCommand extends FalcCommand {
   groups = Option.Rest();
 
   async run() {
+    const { checkNodeName } = await import("../../src/sync/config.ts");
+    const { callControl, controlPath } = await import("../../src/sync/control.ts");
+    const { GROUP_RE } = await import("../../src/sync/groups.ts");
+    const { setGroups } = await import("../../src/sync/run.ts");
     const node = checkNodeName(this.node, "NODE");
     for (const g of this.groups) if (!GROUP_RE.test(g)) throw usageError(`group \`${g.slice(0, 70)}\`: group names are letters, digits, _ . - (up to 64)`);
     const all = setGroups(this.config.home, node, this.groups);
@@ -49,6 +49,7 @@ export class SyncGroupsListCommand extends FalcCommand {
   });
 
   async run() {
+    const { listGroups } = await import("../../src/sync/run.ts");
     const all = listGroups(this.config.home);
     if (this.json) return this.outJson(all);
     this.out(table(["NODE", "GROUPS"], Object.entries(all).map(([n, g]) => [n, g.join(", ")])));

@@ -1,9 +1,7 @@
 import { Command, Option } from "clipanion";
 import { existsSync } from "node:fs";
 import { FalcCommand } from "../../src/cli/base.ts";
-import { writeFileAtomic } from "../../src/core/atomic.ts";
 import { conflict } from "../../src/core/errors.ts";
-import { generateKey } from "../../src/sync/crypto.ts";
 
 export class SyncKeygenCommand extends FalcCommand {
   static paths = [["sync", "keygen"]];
@@ -17,6 +15,8 @@ export class SyncKeygenCommand extends FalcCommand {
   force = Option.Boolean("--force", false, { description: "Replace an existing file" });
 
   async run() {
+    const { writeFileAtomic } = await import("../../src/core/atomic.ts");
+    const { generateKey } = await import("../../src/sync/crypto.ts");
     if (existsSync(this.outFile) && !this.force) throw conflict(`${this.outFile} exists; use --force to replace it (every node then needs the new key)`);
     writeFileAtomic(this.outFile, generateKey() + "\n", 0o600);
     if (this.json) this.outJson({ path: this.outFile });

@@ -1,6 +1,5 @@
 import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
-import { startMaster } from "../../src/sync/run.ts";
 
 export class SyncMasterCommand extends FalcCommand {
   static paths = [["sync", "master"]];
@@ -32,6 +31,7 @@ export class SyncMasterCommand extends FalcCommand {
   interval = Option.String("--interval", { description: "Seconds between integrity checks, info sends and group pushes (default 10)" });
 
   async run() {
+    const { startMaster } = await import("../../src/sync/run.ts");
     const m = await startMaster({
       config: this.config,
       log: this.log,

@@ -2,10 +2,6 @@ import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
 import { usageError } from "../../src/core/errors.ts";
 import { table } from "../../src/cli/table.ts";
-import { fetchLocalStatus, fetchRemoteStatus } from "../../src/sync/client.ts";
-import { loadKeyFile } from "../../src/sync/crypto.ts";
-import { parseHostPort, syncConfig } from "../../src/sync/config.ts";
-import { statusRows } from "../../src/sync/status.ts";
 
 function missingKey(): never {
   throw usageError("--key-file is required with --master (or `sync.key_file` in the config)");
@@ -32,6 +28,10 @@ export class SyncStatusCommand extends FalcCommand {
   cluster = Option.String("--cluster", { description: "Cluster name, with --master (default falc)" });
 
   async run() {
+    const { fetchLocalStatus, fetchRemoteStatus } = await import("../../src/sync/client.ts");
+    const { loadKeyFile } = await import("../../src/sync/crypto.ts");
+    const { parseHostPort, syncConfig } = await import("../../src/sync/config.ts");
+    const { statusRows } = await import("../../src/sync/status.ts");
     const c = syncConfig(this.config);
     const doc =
       this.master !== undefined

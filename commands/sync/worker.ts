@@ -1,6 +1,5 @@
 import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
-import { makeWorker, runWorker, runWorkerOnce } from "../../src/sync/run.ts";
 
 export class SyncWorkerCommand extends FalcCommand {
   static paths = [["sync", "worker"]];
@@ -31,6 +30,7 @@ export class SyncWorkerCommand extends FalcCommand {
   reconnectMax = Option.String("--reconnect-max", { description: "Longest wait between reconnects, seconds (default 30)" });
 
   async run() {
+    const { makeWorker, runWorker, runWorkerOnce } = await import("../../src/sync/run.ts");
     const w = await makeWorker({
       config: this.config,
       log: this.log,

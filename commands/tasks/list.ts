@@ -2,7 +2,6 @@ import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
 import { TASK_STATUSES, type TaskStatus } from "../../src/core/task.ts";
 import { usageError } from "../../src/core/errors.ts";
-import { tasksTable } from "../../src/tasks/format.ts";
 import { parseIntOption } from "../../src/cli/options.ts";
 
 export class TasksListCommand extends FalcCommand {
@@ -20,6 +19,7 @@ export class TasksListCommand extends FalcCommand {
   limit = Option.String("--limit", { description: "At most this many (default 50)" });
 
   async run() {
+    const { tasksTable } = await import("../../src/tasks/format.ts");
     let statuses: TaskStatus[] | undefined;
     if (this.status) {
       statuses = this.status.split(",").map((s) => s.trim()) as TaskStatus[];

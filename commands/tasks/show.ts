@@ -1,7 +1,6 @@
 import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
 import { notFound } from "../../src/core/errors.ts";
-import { taskDetail } from "../../src/tasks/format.ts";
 
 export class TasksShowCommand extends FalcCommand {
   static paths = [["tasks", "show"]];
@@ -12,6 +11,7 @@ export class TasksShowCommand extends FalcCommand {
   });
   id = Option.String({ required: true });
   async run() {
+    const { taskDetail } = await import("../../src/tasks/format.ts");
     const t = await (await this.queue()).get(this.id);
     if (!t) throw notFound(`no task with id ${this.id}`);
     if (this.json) this.outJson(t);

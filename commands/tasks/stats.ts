@@ -1,6 +1,5 @@
 import { Command } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
-import { TASK_STATUSES } from "../../src/core/task.ts";
 import { table } from "../../src/cli/table.ts";
 
 export class TasksStatsCommand extends FalcCommand {
@@ -11,6 +10,7 @@ export class TasksStatsCommand extends FalcCommand {
     examples: [["Queue depth per stage", "falc tasks stats"]],
   });
   async run() {
+    const { TASK_STATUSES } = await import("../../src/core/task.ts");
     const stats = await (await this.queue()).stats();
     if (this.json) return this.outJson(stats);
     const stages = Object.keys(stats).sort();

@@ -1,8 +1,6 @@
 import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
 import { usageError } from "../../src/core/errors.ts";
-import { StageRegistry } from "../../src/stages/registry.ts";
-import { readPayloadArg, validatePayload } from "../../src/tasks/payload.ts";
 import { parseIntOption } from "../../src/cli/options.ts";
 
 export class TasksSubmitCommand extends FalcCommand {
@@ -27,6 +25,8 @@ export class TasksSubmitCommand extends FalcCommand {
   stagePath = Option.Array("--stage-path", { description: "Load a stage module from this file" });
 
   async run() {
+    const { StageRegistry } = await import("../../src/stages/registry.ts");
+    const { readPayloadArg, validatePayload } = await import("../../src/tasks/payload.ts");
     const registry = new StageRegistry();
     await registry.addPaths([...this.config.stage_paths, ...(this.stagePath ?? [])]);
     const stage = await registry.get(this.stage);

@@ -1,14 +1,17 @@
-// falc sync vs an rsync daemon on loopback, same tree, one run each:
+// falc sync vs an rsync daemon on loopback, same tree, in one run:
 //   first sync of 10,000 files / ~200 MB into an empty directory, a no-change check, one changed file.
 // falc is timed as `falc sync worker --once` (process start, handshake, status of the worker's tree,
 // transfer, verified and fsynced commit) against a running master; rsync as `rsync -a` from `rsync --daemon`.
+// Each of --runs rounds does all three steps for both tools, alternating which goes first; the table
+// shows medians (and the range), CPU seconds of the timed process, and the machine's load, since
+// other jobs share this 2-core machine.
 // Trees live on tmpfs (/dev/shm) by default: the shared virtual disk here swings 10x within minutes,
 // which would measure the disk, not the sync; --disk puts them in the temp dir instead.
-// Usage: bun scripts/bench/sync.ts [--files 10000] [--mb 200] [--disk]   (uses $FALC_BIN or dist/falc; needs rsync)
+// Usage: bun scripts/bench/sync.ts [--files 10000] [--mb 200] [--runs 5] [--disk]   (uses $FALC_BIN or dist/falc; needs rsync)
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const arg = (name: string, def: number) => {
@@ -17,6 +20,7 @@ const arg = (name: string, def: number) => {
 };
 const FILES = arg("--files", 10_000);
 const MB = arg("--mb", 200);
+const RUNS = Math.max(1, arg("--runs", 5));
 const FALC = resolve(process.env.FALC_BIN ?? join(import.meta.dir, "../../dist/falc"));
 
 if (!Bun.which("rsync")) {
@@ -66,13 +70,15 @@ function freePort(): Promise<number> {
   });
 }
 
-async function timed(argv: string[], env: Record<string, string> = {}): Promise<{ s: number; out: string; err: string; code: number }> {
+async function timed(argv: string[], env: Record<string, string> = {}): Promise<{ s: number; cpu: number; out: string; err: string; code: number }> {
   const t0 = performance.now();
   const p = Bun.spawn(argv, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   const s = (performance.now() - t0) / 1000;
+  const ru = p.resourceUsage();
+  const cpu = ru ? (Number(ru.cpuTime.user) + Number(ru.cpuTime.system)) / 1e6 : NaN;
   if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${err.slice(0, 500)}`);
-  return { s, out, err, code };
+  return { s, cpu, out, err, code };
 }
 
 function rsyncBytes(stats: string): number {
@@ -113,34 +119,45 @@ console.log(`  falc master start (hashes the whole tree once): ${((performance.n
 
 const rdest = join(root, "rsync-dest");
 const fdest = join(root, "falc-dest");
-const rsync = () => timed(["rsync", "-a", "--delete", "--stats", `rsync://127.0.0.1:${rport}/tree/`, `${rdest}/`]);
+const whome = join(root, "whome");
+const rsync = async () => {
+  const r = await timed(["rsync", "-a", "--delete", "--stats", `rsync://127.0.0.1:${rport}/tree/`, `${rdest}/`]);
+  return { s: r.s, cpu: r.cpu, bytes: rsyncBytes(r.out) };
+};
 const falcOnce = async () => {
-  const r = await timed([FALC, "sync", "worker", "--once", "--json", "--master", `127.0.0.1:${fport}`, "--dir", fdest, "--key-file", key, "--name", "bench", "--log-level", "warn"], { FALC_HOME: join(root, "whome") });
+  const r = await timed([FALC, "sync", "worker", "--once", "--json", "--master", `127.0.0.1:${fport}`, "--dir", fdest, "--key-file", key, "--name", "bench", "--log-level", "warn"], { FALC_HOME: whome });
   const j = JSON.parse(r.out) as { durationMs: number; wireBytes: number; files: number; ok: boolean };
   if (!j.ok) throw new Error(`falc sync failed: ${r.out}`);
-  return { s: r.s, round: j.durationMs / 1000, bytes: j.wireBytes, files: j.files };
+  return { s: r.s, cpu: r.cpu, round: j.durationMs / 1000, bytes: j.wireBytes };
 };
 
 // Warm the page cache for both the same way.
 for (let i = 0; i < 100; i++) for (const f of new Bun.Glob("*").scanSync(join(src, `d${String(i).padStart(3, "0")}`))) readFileSync(join(src, `d${String(i).padStart(3, "0")}`, f));
 
-const rows: [string, number, number, number, number, number][] = [];
-async function step(name: string, prep?: () => void) {
-  prep?.();
+type Sample = { rs: number; rcpu: number; rbytes: number; fs: number; fcpu: number; fround: number; fbytes: number };
+const STEPS = ["first sync", "no change", "one changed file"] as const;
+const samples: Record<(typeof STEPS)[number], Sample[]> = { "first sync": [], "no change": [], "one changed file": [] };
+const loads: number[] = [loadavg()[0]!];
+let changedSize = 0;
+async function step(name: (typeof STEPS)[number], falcFirst: boolean) {
   Bun.spawnSync(["sync"]);
-  const r = await rsync();
+  const r = falcFirst ? null : await rsync();
   const f = await falcOnce();
-  rows.push([name, r.s, f.s, f.round, rsyncBytes(r.out), f.bytes]);
+  const r2 = r ?? (await rsync());
+  samples[name].push({ rs: r2.s, rcpu: r2.cpu, rbytes: r2.bytes, fs: f.s, fcpu: f.cpu, fround: f.round, fbytes: f.bytes });
 }
 
-await step("first sync");
-await step("no change");
-let changedSize = 0;
-await step("one changed file", () => {
-  const p = join(src, "d042", "f4242.dat");
+for (let run = 0; run < RUNS; run++) {
+  for (const d of [rdest, fdest, join(root, ".falc-dest.falc-sync"), whome]) rmSync(d, { recursive: true, force: true });
+  const falcFirst = run % 2 === 1;
+  await step("first sync", falcFirst);
+  await step("no change", falcFirst);
+  const p = join(src, "d042", `f${4242 + run * 100}.dat`);
   changedSize = readFileSync(p).length;
   writeFileSync(p, randomBytes(changedSize));
-});
+  await step("one changed file", falcFirst);
+  loads.push(loadavg()[0]!);
+}
 
 const digest = (dir: string) => {
   const out = Bun.spawnSync(["bash", "-c", `cd ${dir} && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum`]);
@@ -153,14 +170,32 @@ rsyncd.kill("SIGTERM");
 await Promise.all([master.exited, rsyncd.exited]);
 rmSync(root, { recursive: true, force: true });
 
-console.log(`  ${"".padEnd(18)} ${"rsync".padStart(8)} ${"falc".padStart(8)} ${"ratio".padStart(6)} ${"(round)".padStart(8)} ${"rsync bytes".padStart(12)} ${"falc bytes".padStart(12)}`);
-for (const [name, r, f, round, rb, fb] of rows)
-  console.log(`  ${name.padEnd(18)} ${r.toFixed(3).padStart(7)}s ${f.toFixed(3).padStart(7)}s ${(f / r).toFixed(2).padStart(6)} ${round.toFixed(3).padStart(7)}s ${String(rb).padStart(12)} ${String(fb).padStart(12)}`);
-console.log(`  falc time is the whole \`falc sync worker --once\` process; (round) is the sync itself inside it.`);
+const med = (xs: number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+};
+const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
+console.log(`  ${RUNS} runs, medians (range); load average (1 min) ${loads.map((l) => l.toFixed(1)).join(" → ")} on ${navigator.hardwareConcurrency} cores`);
+console.log(`  ${"".padEnd(17)} ${"rsync s".padStart(16)} ${"falc s".padStart(16)} ${"ratio".padStart(6)} ${"(round)".padStart(8)} ${"cpu s rsync/falc".padStart(17)} ${"rsync bytes".padStart(12)} ${"falc bytes".padStart(12)}`);
+const M: Record<string, { r: number; f: number; round: number }> = {};
+for (const name of STEPS) {
+  const xs = samples[name];
+  const r = med(xs.map((x) => x.rs));
+  const f = med(xs.map((x) => x.fs));
+  const round = med(xs.map((x) => x.fround));
+  M[name] = { r, f, round };
+  const cell = (m: number, all: number[]) => `${m.toFixed(3)} (${range(all)})`.padStart(16);
+  console.log(
+    `  ${name.padEnd(17)} ${cell(r, xs.map((x) => x.rs))} ${cell(f, xs.map((x) => x.fs))} ${(f / r).toFixed(2).padStart(6)} ${round.toFixed(3).padStart(7)}s ${`${med(xs.map((x) => x.rcpu)).toFixed(2)} / ${med(xs.map((x) => x.fcpu)).toFixed(2)}`.padStart(17)} ${String(med(xs.map((x) => x.rbytes))).padStart(12)} ${String(med(xs.map((x) => x.fbytes))).padStart(12)}`,
+  );
+}
+console.log(`  falc time is the whole \`falc sync worker --once\` process; (round) is the sync itself inside it; cpu is the timed process only (not the daemon or master).`);
 console.log(`  trees identical after the run: ${same ? "yes" : "NO"}`);
-const [first, none, one] = rows;
 const goal = (ok: boolean) => (ok ? "met" : "MISSED");
-console.log(`  goal first sync <= 1.2x rsync: process ${goal(first![2] <= 1.2 * first![1])} (${(first![2] / first![1]).toFixed(2)}x), round ${goal(first![3] <= 1.2 * first![1])} (${(first![3] / first![1]).toFixed(2)}x)`);
-console.log(`  goal no change <= rsync: process ${goal(none![2] <= none![1])} (${(none![2] / none![1]).toFixed(2)}x), round ${goal(none![3] <= none![1])} (${(none![3] / none![1]).toFixed(2)}x)`);
-console.log(`  goal one changed file moves about one file: ${one![5]} bytes on the wire for one ${changedSize}-byte file (rsync: ${one![4]})`);
+const first = M["first sync"]!;
+const none = M["no change"]!;
+console.log(`  goal first sync <= 1.2x rsync: process ${goal(first.f <= 1.2 * first.r)} (${(first.f / first.r).toFixed(2)}x), round ${goal(first.round <= 1.2 * first.r)} (${(first.round / first.r).toFixed(2)}x)`);
+console.log(`  goal no change <= rsync: process ${goal(none.f <= none.r)} (${(none.f / none.r).toFixed(2)}x), round ${goal(none.round <= none.r)} (${(none.round / none.r).toFixed(2)}x)`);
+const one = samples["one changed file"];
+console.log(`  goal one changed file moves about one file: ${med(one.map((x) => x.fbytes))} bytes on the wire for one ${changedSize}-byte file (rsync: ${med(one.map((x) => x.rbytes))})`);
 if (!same) process.exit(1);

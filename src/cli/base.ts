@@ -1,9 +1,30 @@
 import { Command, Option } from "clipanion";
 import { errorLine, EXIT, FalcError } from "../core/errors.ts";
-import { loadConfig, type Config } from "../core/config.ts";
-import { createLogger, type Logger } from "../core/logger.ts";
-import { openQueue, type OpenQueueOptions } from "../queue/open.ts";
+import type { Config } from "../core/config.ts";
+import type { Logger } from "../core/logger.ts";
+import type { OpenQueueOptions } from "../queue/open.ts";
 import type { Queue } from "../queue/types.ts";
+
+/**
+ * Config (yaml, zod) and logging (pino) are loaded when a command runs, not when the CLI starts:
+ * `--help`, `--version` and usage errors never pay for them.
+ */
+interface Core {
+  config: typeof import("../core/config.ts");
+  logger: typeof import("../core/logger.ts");
+}
+let core: Core | null = null;
+
+async function loadCore(): Promise<void> {
+  if (core) return;
+  const [config, logger] = await Promise.all([import("../core/config.ts"), import("../core/logger.ts")]);
+  core = { config, logger };
+}
+
+function loaded(): Core {
+  if (!core) throw new Error("command internals used before execute()");
+  return core;
+}
 
 /**
  * Every falc command: shared options, config loading, and the one place where an error
@@ -20,17 +41,18 @@ export abstract class FalcCommand extends Command {
   private _queue?: Queue;
 
   get config(): Config {
-    this._config ??= loadConfig({ configPath: this.configPath, queue: this.queueSpec, logLevel: this.logLevel });
+    this._config ??= loaded().config.loadConfig({ configPath: this.configPath, queue: this.queueSpec, logLevel: this.logLevel });
     return this._config;
   }
 
   get log(): Logger {
-    this._log ??= createLogger({ level: this.config.log_level });
+    this._log ??= loaded().logger.createLogger({ level: this.config.log_level });
     return this._log;
   }
 
   /** The configured queue; long-running commands pass `{ persistent: true, log }` to wait out Redis outages. */
   async queue(extra: Partial<OpenQueueOptions> = {}): Promise<Queue> {
+    const { openQueue } = await import("../queue/open.ts");
     this._queue ??= await openQueue(this.config.queue, {
       home: this.config.home,
       defaultMaxAttempts: this.config.max_attempts,
@@ -52,6 +74,7 @@ export abstract class FalcCommand extends Command {
 
   async execute(): Promise<number> {
     try {
+      await loadCore();
       const code = await this.run();
       return code ?? EXIT.ok;
     } catch (e) {

@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.ts";
-import { badPath, type FileStatus } from "./integrity.ts";
+import { badPath, parentOf, type FileStatus } from "./integrity.ts";
 
 /**
  * Staged files go into the tree one atomic rename at a time; if any step fails, every step already
@@ -13,7 +13,11 @@ export type Op =
   | { t: "rmdir"; path: string; mode: number; optional: boolean }
   | { t: "mkdir"; path: string; mode: number }
   | { t: "chmod"; path: string; mode: number; old: number }
-  | { t: "put"; path: string; staged: string; hadOld: boolean };
+  | { t: "put"; path: string; staged: string; hadOld: boolean }
+  /** A directory new to this node, moved in whole from the staging tree with everything under it. */
+  | { t: "putdir"; path: string; staged: string }
+  /** The mode of a directory a putdir brought in (undone with it). */
+  | { t: "mode"; path: string; mode: number };
 
 export interface StagedFile {
   path: string;
@@ -24,6 +28,12 @@ export interface StagedFile {
 export interface CommitInput {
   root: string;
   staged: StagedFile[];
+  /**
+   * Where the staged files sit at their own relative paths (`staged` is `stagedRoot/path`), if
+   * they do: then a directory this node does not have yet is renamed into the tree in one step,
+   * files and subdirectories included, instead of a mkdir and a rename per file.
+   */
+  stagedRoot?: string;
   dirs: FileStatus[];
   remove: FileStatus[];
   /** Paths the master has (an extra directory still holding excluded files may stay). */
@@ -108,26 +118,59 @@ function fsyncDir(path: string): void {
   } catch {}
 }
 
+/** The directory's nearest ancestor (itself included) in `set`, or undefined. */
+function underAny(path: string, set: Set<string>): string | undefined {
+  for (let p = path; p; p = p.slice(0, Math.max(0, p.lastIndexOf("/")))) if (set.has(p)) return p;
+  return undefined;
+}
+
+/**
+ * Decide chmod vs mkdir and whether a put replaces a file, before journaling, so the journal is
+ * exact. With a staging tree, each topmost new directory becomes one `putdir` followed by the
+ * modes of the new directories under it (set after the move: a directory without write
+ * permission could not be moved into another parent), and the files under them need no step.
+ */
+export function resolveOps(input: CommitInput, planned: Op[] = planOps(input)): Op[] {
+  const { root } = input;
+  const fresh = new Set<string>();
+  for (let i = 0; i < planned.length; i++) {
+    const o = planned[i]!;
+    if (o.t !== "mkdir") continue;
+    const st = lst(join(root, o.path));
+    if (st?.isSymbolicLink()) throw new CommitError(`refused \`${o.path}\`: it is a symlink on this node`);
+    if (st?.isDirectory()) planned[i] = { t: "chmod", path: o.path, mode: o.mode, old: st.mode & 0o777 };
+    else fresh.add(o.path);
+  }
+  const tree = input.stagedRoot;
+  const ops: Op[] = [];
+  const modes: Op[] = [];
+  const puts: Op[] = [];
+  for (const o of planned) {
+    if (tree && o.t === "mkdir") {
+      if (!underAny(parentOf(o.path), fresh)) ops.push({ t: "putdir", path: o.path, staged: join(tree, o.path) });
+      // Deepest first: a parent that loses its search permission must not stop a child's chmod.
+      modes.unshift({ t: "mode", path: o.path, mode: o.mode });
+    } else if (o.t === "put") {
+      if (tree && underAny(parentOf(o.path), fresh)) {
+        if (o.staged !== join(tree, o.path)) throw new CommitError(`\`${o.path}\` is not staged at its place in the staging tree`);
+        continue;
+      }
+      o.hadOld = !!lst(join(root, o.path));
+      puts.push(o);
+    } else ops.push(o);
+  }
+  return [...ops, ...modes, ...puts];
+}
+
 export function commitTree(input: CommitInput): CommitStats {
   const { root } = input;
-  const ops = planOps(input);
+  const ops = resolveOps(input, planOps(input));
   mkdirSync(backupDir(root), { recursive: true, mode: 0o700 });
-  // Decide chmod vs mkdir and whether a put replaces a file, before journaling, so the journal is exact.
-  for (let i = 0; i < ops.length; i++) {
-    const o = ops[i]!;
-    if (o.t === "mkdir") {
-      const st = lst(join(root, o.path));
-      if (st?.isSymbolicLink()) throw new CommitError(`refused \`${o.path}\`: it is a symlink on this node`);
-      if (st?.isDirectory()) ops[i] = { t: "chmod", path: o.path, mode: o.mode, old: st.mode & 0o777 };
-    } else if (o.t === "put") {
-      o.hadOld = !!lst(join(root, o.path));
-    }
-  }
   writeFileAtomic(journalPath(root), JSON.stringify({ v: 1, ops }), 0o600);
   const verified = new Set<string>();
   const touched = new Set<string>();
   let done = 0;
-  const stats: CommitStats = { ops: ops.length, written: 0, removed: 0 };
+  const stats: CommitStats = { ops: ops.length, written: input.staged.length, removed: 0 };
   try {
     for (let i = 0; i < ops.length; i++) {
       if (input.failAt === i) throw new CommitError(`injected failure at step ${i}`);
@@ -160,10 +203,18 @@ export function commitTree(input: CommitInput): CommitStats {
           if (o.old !== o.mode) chmodSync(abs, o.mode);
           verified.add(o.path);
           break;
+        case "mode":
+          chmodSync(abs, o.mode);
+          break;
         case "put":
           if (o.hadOld) renameSync(abs, backupOf(root, i));
           renameSync(o.staged, abs);
-          stats.written++;
+          break;
+        case "putdir":
+          // A directory that appeared since the plan was made is not replaced: rename would fail on a non-empty one anyway.
+          if (lst(abs)) throw new CommitError(`\`${o.path}\` appeared on this node during the sync`);
+          renameSync(o.staged, abs);
+          verified.add(o.path);
           break;
       }
       done = i + 1;
@@ -212,6 +263,16 @@ export function rollback(root: string, ops: Op[]): void {
         case "put":
           if (lst(backup)) renameSync(backup, abs);
           else if (!o.hadOld && lst(abs)) unlinkSync(abs);
+          break;
+        case "putdir":
+          // Only moved in if the staged copy is gone; back it goes (the staging area is removed after).
+          if (typeof o.staged === "string" && lst(abs)?.isDirectory() && !lst(o.staged)) {
+            try {
+              renameSync(abs, o.staged);
+            } catch {
+              rmSync(abs, { recursive: true, force: true });
+            }
+          }
           break;
       }
     } catch {

@@ -25,6 +25,8 @@ export const syncConfigSchema = z
     reconnect_max_s: z.number().positive().max(3600).default(30),
     preauth_s: z.number().positive().max(600).default(10),
     chunk_kb: z.number().int().min(16).max(4096).default(1024),
+    /** File data: zstd, none, or auto (zstd unless the worker is on this machine's loopback). */
+    compress: z.enum(["auto", "zstd", "none"]).default("auto"),
     groups: z.record(z.string().regex(GROUP_RE), groupDefSchema).default({}),
   })
   .strict();

@@ -35,13 +35,18 @@ export function badPath(p: string): string | null {
   if (p.includes("\0")) return "NUL in path";
   if (p.includes("\\")) return "backslash in path";
   if (p.startsWith("/")) return "absolute path";
-  const segs = p.split("/");
-  for (const s of segs) {
-    if (s === "") return "empty path segment";
-    if (s === "." || s === "..") return `\`${s}\` in path`;
-    if (Buffer.byteLength(s) > 255) return "path segment too long";
+  // Segment by segment without splitting: a plan checks 10,000 paths before the first byte is written.
+  for (let start = 0; ; ) {
+    const slash = p.indexOf("/", start);
+    const end = slash < 0 ? p.length : slash;
+    const len = end - start;
+    if (len === 0) return "empty path segment";
+    if (p.charCodeAt(start) === 46 && (len === 1 || (len === 2 && p.charCodeAt(start + 1) === 46))) return `\`${p.slice(start, end)}\` in path`;
+    // At most 3 UTF-8 bytes per UTF-16 unit: only a segment over 85 units can pass 255 bytes.
+    if (len > 85 && Buffer.byteLength(p.slice(start, end)) > 255) return "path segment too long";
+    if (slash < 0) return null;
+    start = slash + 1;
   }
-  return null;
 }
 
 /**
@@ -98,6 +103,8 @@ export interface ScanResult {
   startedAt: number;
   hashed: number;
   hashedBytes: number;
+  /** The exclude patterns the walk applied. */
+  exclude: string[];
 }
 
 /**
@@ -107,6 +114,8 @@ export interface ScanResult {
 export class TreeScanner {
   private cache = new Map<string, CacheEntry>();
   private dirty = false;
+  /** The exclude patterns saved with the cache (null: none saved). */
+  savedExclude: string[] | null = null;
 
   constructor(
     readonly root: string,
@@ -117,8 +126,9 @@ export class TreeScanner {
   ) {
     if (cachePath && existsSync(cachePath)) {
       try {
-        const doc = JSON.parse(readFileSync(cachePath, "utf8")) as { v: number; entries: [string, number, number, number, string][] };
+        const doc = JSON.parse(readFileSync(cachePath, "utf8")) as { v: number; exclude?: unknown; entries: [string, number, number, number, string][] };
         if (doc.v === 1) for (const [p, size, mtime, ino, hash] of doc.entries) this.cache.set(p, { size, mtime, ino, hash });
+        if (Array.isArray(doc.exclude) && doc.exclude.every((x) => typeof x === "string")) this.savedExclude = doc.exclude;
       } catch {
         // A damaged cache only costs a rehash.
       }
@@ -132,6 +142,8 @@ export class TreeScanner {
   }
 
   async scan(): Promise<ScanResult> {
+    // One excluder for the whole walk, even if it is replaced meanwhile.
+    const excluder = this.excluder;
     const startedAt = Date.now();
     const files = new Map<string, FileStatus>();
     let hashed = 0;
@@ -149,7 +161,7 @@ export class TreeScanner {
       names.sort();
       for (const name of names) {
         const p = rel ? `${rel}/${name}` : name;
-        if (this.excluder.excluded(p, name)) continue;
+        if (excluder.excluded(p, name)) continue;
         let st: Stats;
         try {
           st = lstatSync(join(abs, name));
@@ -183,8 +195,8 @@ export class TreeScanner {
           files.set(p, { path: p, kind: "f", size: st.size, mode: modeOf(st), mtime: st.mtimeMs, hash });
         }
         // Sockets, fifos and devices are not synced.
-        if (Date.now() - lastYield > 50) {
-          // Let keep-alives and other connections through during a long hash.
+        if (Date.now() - lastYield > 4) {
+          // Let keep-alives, other connections and a handshake in progress through during a long walk or hash.
           await new Promise((r) => setImmediate(r));
           lastYield = Date.now();
         }
@@ -195,18 +207,24 @@ export class TreeScanner {
       this.cache.delete(k);
       this.dirty = true;
     }
-    return { files, digest: statusDigest(files.values()), startedAt, hashed, hashedBytes };
+    return { files, digest: statusDigest(files.values()), startedAt, hashed, hashedBytes, exclude: excluder.patterns };
   }
 
   /** Called for each symlink skipped with `skipLinks`. */
   onLink: ((path: string) => void) | null = null;
 
   saveCache(): void {
-    if (!this.cachePath || !this.dirty) return;
+    const exclude = this.excluder.patterns;
+    if (!this.cachePath || (!this.dirty && sameList(this.savedExclude, exclude))) return;
     const entries = [...this.cache].map(([p, c]) => [p, c.size, c.mtime, c.ino, c.hash]);
-    writeFileAtomic(this.cachePath, JSON.stringify({ v: 1, entries }), 0o600);
+    writeFileAtomic(this.cachePath, JSON.stringify({ v: 1, exclude, entries }), 0o600);
     this.dirty = false;
+    this.savedExclude = exclude;
   }
+}
+
+export function sameList(a: readonly string[] | null, b: readonly string[] | null): boolean {
+  return !!a && !!b && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 export interface Diff {

@@ -12,7 +12,7 @@ import { decodeJson, encodeJson, integritySchema, ProtocolError, syncResultSchem
 import { Session, type SessionLimits } from "./session.ts";
 import type { StatusDoc } from "./status.ts";
 import { MasterStore } from "./store.ts";
-import { sendTransfer, TransferError } from "./transfer.ts";
+import { compressFor, sendTransfer, TransferError, type CompressMode } from "./transfer.ts";
 import { infoSchema } from "./worker-info.ts";
 
 /** How old (from its start) a walk of the master's tree may be and still answer an integrity check. */
@@ -36,6 +36,7 @@ export interface MasterOptions {
   /** Connections allowed in the handshake at once; more are cut at once. */
   maxPreAuth: number;
   limits: SessionLimits;
+  compress: CompressMode;
   home: string;
   log: Logger;
   definitions: Record<string, GroupDef>;
@@ -67,6 +68,7 @@ export class SyncMaster {
   private scanningSince = 0;
   private lastScan: { at: number; files: number; bytes: number } | null = null;
   private nextTransfer = 1;
+  private lastPrefetch = 0;
   private timers: ReturnType<typeof setInterval>[] = [];
   private warnedLinks = new Set<string>();
   readonly store: MasterStore;
@@ -145,6 +147,14 @@ export class SyncMaster {
       return;
     }
     this.preAuth++;
+    // A worker's first check follows its handshake at once and must see the tree as of this
+    // moment: start walking now, while it proves the key. At most once a second, so connections
+    // that never authenticate cannot keep the master walking.
+    const acceptedAt = Date.now();
+    if (acceptedAt - this.lastPrefetch >= SCAN_REUSE_MS) {
+      this.lastPrefetch = acceptedAt;
+      this.scan(acceptedAt).catch(() => {});
+    }
     const session = new Session(sock, this.o.limits, this.o.log);
     let conn: NodeConn | null = null;
     serverHandshake(session, {
@@ -156,7 +166,7 @@ export class SyncMaster {
       admit: (hello) => {
         if (hello.role !== "worker") return null;
         if (this.nodes.has(hello.name)) return { error: `node name \`${hello.name}\` is already connected`, code: "duplicate" };
-        conn = { name: hello.name, session, hello, connectedAt: Date.now(), busy: false, checks: 0, sentGroups: null };
+        conn = { name: hello.name, session, hello, connectedAt: acceptedAt, busy: false, checks: 0, sentGroups: null };
         this.nodes.set(hello.name, conn);
         return null;
       },
@@ -191,7 +201,7 @@ export class SyncMaster {
     const log = this.o.log.child({ node: name });
     this.store.nodeSeen(name, session.remote, conn.hello.version);
     log.info({ event: "node_connected", remote: session.remote }, `node ${name} connected from ${session.remote}`);
-    // Its first integrity check follows at once: walk the tree while the worker walks its own.
+    // Its first integrity check follows at once: the walk begun at accept serves it, or one starts now.
     this.scan(conn.connectedAt).catch(() => {});
     session.onClose((reason) => {
       if (this.nodes.get(name) === conn) this.nodes.delete(name);
@@ -300,7 +310,7 @@ export class SyncMaster {
       s.reply(m.counter, encodeJson({ transfer: id, ...counts } satisfies IntegrityReply));
       this.o.log.info({ event: "transfer_start", node: conn.name, transfer: id, files: files.length, ...counts }, `sending ${files.length} files (${bytes} bytes) to ${conn.name}`);
       try {
-        const st = await sendTransfer(s, plan, this.o.dir);
+        const st = await sendTransfer(s, plan, this.o.dir, compressFor(this.o.compress, s.sock.remoteAddress));
         this.o.log.debug({ event: "transfer_sent", node: conn.name, transfer: id, ...st }, `transfer ${id} sent`);
       } catch (e) {
         if (!(e instanceof TransferError) && !s.closed) throw e;

@@ -67,16 +67,35 @@ export const welcomeSchema = z.object({ proof: b64, settings: settingsSchema }).
 export const errSchema = z.object({ error: z.string().max(500), code: z.string().max(40) });
 
 /** One file or directory: [path, kind, size, mode, mtime ms, blake2b-256 hex ("" for dirs and links)]. */
-const kind = z.enum(["f", "d", "l"]);
-export const wireStatus = z.tuple([
-  z.string().min(1).max(4096),
-  kind,
-  z.number().int().min(0).max(2 ** 50),
-  z.number().int().min(0).max(0o7777),
-  z.number().min(0),
-  z.string().regex(/^([0-9a-f]{64})?$/),
-]);
-export type WireStatus = z.infer<typeof wireStatus>;
+export type WireStatus = [path: string, kind: "f" | "d" | "l", size: number, mode: number, mtime: number, hash: string];
+
+const HASH_OR_EMPTY = /^([0-9a-f]{64})?$/;
+
+/** What is wrong with one status entry, or null. */
+export function wireStatusProblem(w: unknown): string | null {
+  if (!Array.isArray(w) || w.length !== 6) return "expected [path, kind, size, mode, mtime, hash]";
+  const [path, kind, size, mode, mtime, hash] = w as unknown[];
+  if (typeof path !== "string" || path.length < 1 || path.length > 4096) return "path: a string of 1 to 4096 characters";
+  if (kind !== "f" && kind !== "d" && kind !== "l") return "kind: f, d or l";
+  if (!Number.isInteger(size) || (size as number) < 0 || (size as number) > 2 ** 50) return "size: a whole number from 0";
+  if (!Number.isInteger(mode) || (mode as number) < 0 || (mode as number) > 0o7777) return "mode: a whole number from 0 to 0o7777";
+  if (typeof mtime !== "number" || !(mtime >= 0)) return "mtime: a number from 0";
+  if (typeof hash !== "string" || !HASH_OR_EMPTY.test(hash)) return "hash: 64 hex digits, or empty";
+  return null;
+}
+
+/**
+ * A list of status entries, checked in one loop: a plan lists every file of a first sync, and a
+ * z.tuple per entry costs about 5 µs (50 ms for 10,000, before the first byte can be written).
+ */
+const wireStatusList = z.custom<WireStatus[]>().superRefine((v, ctx) => {
+  if (!Array.isArray(v)) return void ctx.addIssue({ code: "custom", message: "expected a list of status entries" });
+  if (v.length > 2_000_000) return void ctx.addIssue({ code: "custom", message: "more than 2,000,000 entries" });
+  for (let i = 0; i < v.length; i++) {
+    const why = wireStatusProblem(v[i]);
+    if (why) return void ctx.addIssue({ code: "custom", path: [i], message: why });
+  }
+});
 
 /**
  * An integrity check narrows down in up to three steps: the digest of the worker's whole status;
@@ -90,7 +109,7 @@ export const integritySchema = z
     count: z.number().int().min(0),
     dirs: z.array(z.tuple([dirPath, z.string().regex(/^[0-9a-f]{64}$/)])).max(2_000_000).optional(),
     scope: z.array(dirPath).max(2_000_000).optional(),
-    files: z.array(wireStatus).max(2_000_000).optional(),
+    files: wireStatusList.optional(),
   })
   .strict();
 export type IntegrityRequest = z.infer<typeof integritySchema>;
@@ -113,11 +132,11 @@ export const planSchema = z
   .object({
     id: z.number().int(),
     /** Files to write, in the order their bytes come in the data stream. */
-    files: z.array(wireStatus).max(2_000_000),
+    files: wireStatusList,
     /** Directories to create or chmod. */
-    dirs: z.array(wireStatus).max(2_000_000),
+    dirs: wireStatusList,
     /** Worker entries to delete (extra, or in the way of a different kind). */
-    remove: z.array(wireStatus).max(2_000_000),
+    remove: wireStatusList,
     missing: z.number().int(),
     shared: z.number().int(),
     extra: z.number().int(),

@@ -10,7 +10,6 @@ import { serveControl } from "./control.ts";
 import { loadKeyFile } from "./crypto.ts";
 import { MasterStore } from "./store.ts";
 import { checkNodeName, defaultNodeName, limitsFor, parseHostPort, parseSeconds, syncConfig } from "./config.ts";
-import { SyncMaster } from "./master.ts";
 import { SyncWorker, type RoundResult } from "./worker.ts";
 import { collectRecord, openLedger } from "./worker-info.ts";
 
@@ -41,6 +40,8 @@ export async function startMaster(f: MasterFlags): Promise<{ port: number; liste
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw usageError(`--dir ${dir} is not a directory`);
   const key = loadKeyFile(need(f.keyFile ?? c.key_file, "--key-file", "key_file"));
   const keepaliveS = parseSeconds("--keepalive", f.keepalive) ?? c.keepalive_s;
+  // Loaded here: a worker's start-up (every `--once` run) does not pay for the master's modules.
+  const { SyncMaster } = await import("./master.ts");
   const master = new SyncMaster({
     host,
     port,
@@ -56,6 +57,7 @@ export async function startMaster(f: MasterFlags): Promise<{ port: number; liste
     preAuthS: c.preauth_s,
     maxPreAuth: 64,
     limits: limitsFor(c),
+    compress: c.compress,
     home: f.config.home,
     log: f.log,
     definitions: c.groups,
@@ -140,12 +142,15 @@ export async function runWorker(w: SyncWorker, home: string): Promise<void> {
   }
 }
 
-/** One connection, one integrity round and one info send: for cron, scripts and the benchmark. */
+/**
+ * One connection, one integrity round and one info send: for cron, scripts and the benchmark. The
+ * tree is walked while connecting, and the info goes up while the round runs.
+ */
 export async function runWorkerOnce(w: SyncWorker): Promise<RoundResult> {
+  const pre = w.prescan();
   const s = await w.connect();
   try {
-    const r = await w.round(s);
-    await w.info(s);
+    const [r] = await Promise.all([w.round(s, pre), w.info(s)]);
     return r;
   } finally {
     s.end("done");

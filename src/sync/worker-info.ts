@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { VERSION } from "../core/version.ts";
-import { Ledger, type SyncPortRow } from "../scan/ledger.ts";
+import type { Ledger, SyncPortRow } from "../scan/ledger.ts";
 import type { Queue } from "../queue/types.ts";
 
 /**
@@ -70,9 +70,14 @@ export async function collectRecord(inp: RecordInputs): Promise<NodeRecord> {
   return rec;
 }
 
-/** The worker's scan ledger, opened only if it exists (a node that never scanned has no rows). */
-export function openLedger(home: string): Ledger | null {
-  return existsSync(join(home, "scan", "ledger.sqlite")) ? Ledger.open(home) : null;
+/**
+ * The worker's scan ledger, opened only if it exists (a node that never scanned has no rows); its
+ * module is loaded only then too, so a sync worker's start-up does not pay for it.
+ */
+export async function openLedger(home: string): Promise<Ledger | null> {
+  if (!existsSync(join(home, "scan", "ledger.sqlite"))) return null;
+  const { Ledger } = await import("../scan/ledger.ts");
+  return Ledger.open(home);
 }
 
 /**

@@ -9,10 +9,11 @@ import { commitTree, recoverTree, stateDir } from "./commit.ts";
 import type { Message } from "./frame.ts";
 import { groupsPushSchema, WorkerGroups } from "./groups.ts";
 import { clientHandshake, HandshakeRefused } from "./handshake.ts";
-import { dirDigests, Excluder, parentOf, toWire, TreeScanner } from "./integrity.ts";
+import { dirDigests, Excluder, parentOf, sameList, toWire, TreeScanner, type ScanResult } from "./integrity.ts";
 import { decodeJson, encodeJson, integrityReplySchema, type IntegrityRequest, planSchema, syncAbortSchema, syncEndSchema, type Plan, type Settings, type SyncResult } from "./protocol.ts";
 import { ClosedError, RemoteError, Session, type SessionLimits } from "./session.ts";
 import { statusSchema, type StatusDoc } from "./status.ts";
+import { StagingWriter } from "./stager.ts";
 import { Receiver, TransferError } from "./transfer.ts";
 import { sendInfo, type InfoMessage, type NodeRecord } from "./worker-info.ts";
 
@@ -30,7 +31,7 @@ export interface WorkerOptions {
   reconnectMaxS: number;
   handshakeS: number;
   record: () => Promise<NodeRecord>;
-  ledger: () => Ledger | null;
+  ledger: () => Promise<Ledger | null>;
 }
 
 export interface RoundResult {
@@ -72,6 +73,9 @@ interface Transfer {
   reject: (e: Error) => void;
   promise: Promise<TransferDone>;
 }
+
+/** Trees up to this many entries send their status list with the first request (about 100 bytes an entry). */
+const SMALL_TREE = 256;
 
 const sleep = (ms: number, wake: { fn?: () => void }) =>
   new Promise<void>((resolve) => {
@@ -212,18 +216,35 @@ export class SyncWorker {
     }
   }
 
+  /**
+   * Walk the tree before the master's exclude patterns are known, with the ones saved last time,
+   * so the walk overlaps with connecting (a `--once` run is mostly this walk). round() walks
+   * again only if the master's patterns turn out to differ.
+   */
+  prescan(): Promise<ScanResult | null> {
+    this.scanner.excluder = new Excluder(this.scanner.savedExclude ?? []);
+    return this.scanner.scan().catch(() => null);
+  }
+
   /** One integrity check: send the tree's status, receive and commit what differs. */
-  async round(s: Session): Promise<RoundResult> {
+  async round(s: Session, pre?: Promise<ScanResult | null>): Promise<RoundResult> {
     const t0 = performance.now();
     const wire0 = s.bytesIn + s.bytesOut;
-    const scan = await this.scanner.scan();
+    let scan = pre ? await pre : null;
+    if (!scan || !sameList(scan.exclude, this.scanner.excluder.patterns)) scan = await this.scanner.scan();
     this.scanner.saveCache();
     const scanMs = performance.now() - t0;
     const ask = async (extra: Partial<IntegrityRequest>) => {
       const body = encodeJson({ digest: scan.digest, count: scan.files.size, ...extra } satisfies IntegrityRequest);
       return decodeJson(integrityReplySchema, await s.request("integrity", body), "integrity reply");
     };
-    let reply = await ask({});
+    // A small tree (an empty one on a first sync) sends its whole list at once: two round trips
+    // fewer. An empty tree is about to receive files: its writer thread can start now.
+    const small = scan.files.size <= SMALL_TREE;
+    if (scan.files.size === 0) StagingWriter.warm();
+    let reply = await ask(small ? { files: [...scan.files.values()].map(toWire) } : {});
+    // The trees differ: a transfer is likely, start its writer thread while the check narrows down.
+    if (reply.need) StagingWriter.warm();
     if (reply.need === "dirs") reply = await ask({ dirs: [...dirDigests(scan.files.values())] });
     if (reply.need === "files") {
       const scope = new Set(reply.dirs ?? []);
@@ -263,7 +284,7 @@ export class SyncWorker {
 
   async info(s: Session): Promise<void> {
     const record = await this.o.record();
-    const ledger = this.o.ledger();
+    const ledger = await this.o.ledger();
     try {
       const send = async (m: InfoMessage) => {
         await s.request("info", encodeJson(m));
@@ -361,6 +382,7 @@ export class SyncWorker {
       const stats = commitTree({
         root: this.o.dir,
         staged,
+        stagedRoot: rec.tree,
         dirs: plan.dirs.map((d) => ({ path: d[0], kind: "d", size: 0, mode: d[3], mtime: 0, hash: "" })),
         remove: plan.remove.map((w) => ({ path: w[0], kind: w[1], size: w[2], mode: w[3], mtime: w[4], hash: w[5] })),
         masterHas: (p) => masterHas.has(p),

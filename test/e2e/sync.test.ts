@@ -28,7 +28,8 @@ describe("falc sync: a master and two workers on loopback", () => {
     const base = join(T.home, "a");
     const M = join(base, "master");
     const key = keyFile(join(base, "cluster.key"));
-    const cfg = fastConfig(join(base, "falc.yaml"));
+    // zstd forced: on loopback `auto` sends raw blocks (the cut-connection test below covers those).
+    const cfg = fastConfig(join(base, "falc.yaml"), "  compress: zstd\n");
     const env = { FALC_CONFIG: cfg };
     write(M, "profiles/web.yaml", "ports: 80,443\n");
     write(M, "profiles/fast.yaml", "top_ports: 100\n", 0o600);
@@ -37,6 +38,8 @@ describe("falc sync: a master and two workers on loopback", () => {
     write(M, "empty.txt", "");
     mkdirSync(join(M, "empty-dir"));
     chmodSync(join(M, "rules"), 0o750);
+    // Over 256 entries: a worker's later checks narrow down by directory digests (small trees send the whole list at once).
+    for (let i = 0; i < 300; i++) write(M, `many/${i % 3}/f${i}`, `file ${i}\n`);
     const port = await freePort();
     const mhome = join(base, "mhome");
     let master = track(spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], mhome, env));
