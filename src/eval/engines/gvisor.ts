@@ -2,14 +2,15 @@ import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { EngineUnavailable, type Limits } from "../types.ts";
 import { cpuSeconds } from "../limits.ts";
+import { cgroupVersion } from "../cgroup.ts";
 import { CODE_DIR, commandArgv, SANDBOX_ENV, WORK_DIR, which, type Engine, type Job, type Prepared } from "./engine.ts";
 
 /**
  * gVisor: `runsc run --bundle` with an OCI config (rlimits, no capabilities, noNewPrivileges,
  * read-only root, /usr bound read-only, tmpfs /work), `--network=none`, and `--ignore-cgroups`
- * because falc starts runsc inside its own cgroup (memory, pids) through cgexec: runsc would
- * otherwise move itself out of it. The state directory is per evaluation and removed afterwards,
- * so a killed sandbox leaves nothing behind.
+ * because falc starts runsc inside its own cgroup (memory, pids): runsc would otherwise move itself
+ * out of it. The state directory is per evaluation and removed afterwards, so a killed sandbox
+ * leaves nothing behind.
  */
 export const gvisorEngine: Engine = {
   name: "gvisor",
@@ -19,9 +20,10 @@ export const gvisorEngine: Engine = {
   hostPids: (l: Limits) => l.pids + 256,
   async check() {
     if (!which("runsc")) throw new EngineUnavailable("gvisor", "runsc is not installed (apt install runsc)");
-    if (!which("cgexec")) throw new EngineUnavailable("gvisor", "cgexec is not installed (apt install cgroup-tools)");
+    if (cgroupVersion() !== 1 && !which("cgexec")) throw new EngineUnavailable("gvisor", "cgexec is not installed (apt install cgroup-tools)");
     if (process.getuid?.() !== 0) throw new EngineUnavailable("gvisor", "runsc run needs root here");
   },
+  bootsBeforeProgram: true,
   async prepare(job: Job): Promise<Prepared> {
     const bundle = join(job.stateDir, "bundle");
     const root = join(job.stateDir, "runsc-state");
@@ -32,7 +34,11 @@ export const gvisorEngine: Engine = {
     await Bun.write(join(bundle, "config.json"), JSON.stringify(ociConfig(job)));
     chmodSync(job.codeDir, 0o755);
     const cid = `falc-${job.id}`;
-    const runsc = ["runsc", "--root", root, "--network=none", "--ignore-cgroups"];
+    // /usr and /code are bind mounts that nothing changes while the sandbox runs: exclusive file
+    // access lets the sentry cache them instead of revalidating every lookup with the gofer (the
+    // default for mounts other than the root). `runsc do` gets that for free, its whole host root
+    // being the root mount; it cut the sentry's CPU time by ~5% here.
+    const runsc = ["runsc", "--root", root, "--network=none", "--ignore-cgroups", "--file-access-mounts=exclusive"];
     let killed = false;
     return {
       argv: [...runsc, "run", "--bundle", bundle, cid],
