@@ -1,5 +1,7 @@
 // Benchmark: trivial Python through bwrap and gVisor (falc's full path: cgroup, rlimits, capture,
-// cleanup) against the bare interpreter and plain `runsc do`. Latency p50/p95 and evals/s, one run.
+// cleanup, in falc's default temp dir) against the bare interpreter and plain `runsc do`. Latency
+// p50/p95 and evals/s, one run. `bwrap min` (no goal) is the least any bwrap sandbox costs here:
+// `bwrap --unshare-all --ro-bind / /` around the same interpreter, without falc's mounts or limits.
 //   bun scripts/bench/eval.ts [--n 40] [--throughput 200] [--concurrency 4] [--json]
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,12 +30,13 @@ async function spawnOk(argv: string[]): Promise<void> {
   if (code !== 0 || out !== "1\n") throw new Error(`${argv[0]} failed: ${code} ${out}`);
 }
 async function evalOk(engine: EngineName): Promise<void> {
-  const r = await runEval({ code: CODE, language: "python3", engine, limits }, { tmpRoot: join(dir, "runs") });
+  const r = await runEval({ code: CODE, language: "python3", engine, limits });
   if (r.status !== "completed" || r.stdout !== "1\n") throw new Error(`${engine}: ${r.status} ${r.reason ?? r.stderr}`);
 }
 
 const runners: Record<string, () => Promise<void>> = {
   bare: () => spawnOk(["/usr/bin/python3", "-I", "-B", file]),
+  "bwrap min": () => spawnOk(["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "/usr/bin/python3", "-I", "-B", file]),
   bwrap: () => evalOk("bwrap"),
   "runsc do": () => spawnOk(["runsc", "--network=none", "--ignore-cgroups", "do", "/usr/bin/python3", "-I", "-B", "-c", CODE]),
   gvisor: () => evalOk("gvisor"),
@@ -75,6 +78,7 @@ let rows: Record<string, { p50: number; p95: number; mean: number; evals_per_s?:
 try {
   rows = await latencies(Object.keys(runners), (k) => (slow(k) ? Math.max(5, Math.round(N / 2)) : N));
   for (const [name, fn] of Object.entries(runners)) {
+    if (name === "bwrap min") continue;
     rows[name]!.evals_per_s = await throughput(fn, slow(name) ? Math.max(10, Math.round(THROUGHPUT / 5)) : THROUGHPUT, CONC);
     if (!asJson) process.stderr.write(`${name}: done\n`);
   }
@@ -91,6 +95,7 @@ const report = { machine: { cpus: navigator.hardwareConcurrency }, n: N, concurr
 if (asJson) console.log(JSON.stringify(report, null, 2));
 else {
   console.log(`engine      p50 ms   p95 ms   mean ms  evals/s (concurrency ${CONC})`);
-  for (const [k, v] of Object.entries(rows)) console.log(`${k.padEnd(10)} ${String(v.p50).padStart(7)}  ${String(v.p95).padStart(7)}  ${String(v.mean).padStart(8)}  ${String(v.evals_per_s).padStart(7)}`);
+  for (const [k, v] of Object.entries(rows)) console.log(`${k.padEnd(10)} ${String(v.p50).padStart(7)}  ${String(v.p95).padStart(7)}  ${String(v.mean).padStart(8)}  ${String(v.evals_per_s ?? "-").padStart(7)}`);
+  console.log(`info bwrap min p50 / bare p50: ${(rows["bwrap min"]!.p50 / rows.bare!.p50).toFixed(2)} (a sandbox's floor, no goal)`);
   for (const [k, v] of Object.entries(goals)) console.log(`${v.ok ? "ok  " : "MISS"} ${k}: ${v.value}`);
 }

@@ -1,5 +1,4 @@
 import { closeSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { constants } from "node:os";
 import type { Logger } from "../core/logger.ts";
@@ -7,6 +6,7 @@ import { silentLogger } from "../core/logger.ts";
 import { errorLine } from "../core/errors.ts";
 import { CappedCapture } from "./capture.ts";
 import { setRlimits } from "./rlimits.ts";
+import { defaultTmpRoot, ensurePrivateRoot } from "./tmproot.ts";
 import { cgroupVersion, EvalCgroup, sweepStale } from "./cgroup.ts";
 import { ENGINES, DEFAULT_ORDER } from "./engines/index.ts";
 import type { Engine } from "./engines/engine.ts";
@@ -77,12 +77,12 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     return r;
   }
   const id = evalId();
-  const tmpRoot = opts.tmpRoot ?? join(tmpdir(), "falc-eval");
+  const tmpRoot = opts.tmpRoot ?? defaultTmpRoot();
+  ensurePrivateRoot(tmpRoot);
   if (!swept.has(tmpRoot)) {
     swept.add(tmpRoot);
     await sweepStale(tmpRoot, log).catch(() => {});
   }
-  mkdirSync(tmpRoot, { recursive: true, mode: 0o711 });
   const dir = mkdtempSync(join(tmpRoot, `${id}-`));
   const codeDir = join(dir, "code");
   const stateDir = join(dir, "state");

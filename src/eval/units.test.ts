@@ -110,3 +110,30 @@ describe("rlimits by prlimit(2)", () => {
     expect(() => setRlimits(p.pid, buildLimits())).toThrow("cannot set the sandbox's rlimits");
   });
 });
+
+describe("eval temp root", () => {
+  test("on a tmpfs when there is one; refused unless private to falc's user", async () => {
+    const { defaultTmpRoot, ensurePrivateRoot } = await import("./tmproot.ts");
+    const { chmodSync, mkdtempSync, rmSync, statfsSync, symlinkSync, statSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    let shmIsTmpfs = false;
+    try { shmIsTmpfs = statfsSync("/dev/shm").type === 0x01021994; } catch {}
+    expect(defaultTmpRoot()).toBe(shmIsTmpfs ? "/dev/shm/falc-eval" : join(tmpdir(), "falc-eval"));
+    const base = mkdtempSync(join(tmpdir(), "falc-tmproot-"));
+    try {
+      const ok = join(base, "a", "falc-eval");
+      ensurePrivateRoot(ok);
+      expect(statSync(ok).mode & 0o777).toBe(0o711);
+      const open = join(base, "open");
+      ensurePrivateRoot(open);
+      chmodSync(open, 0o777);
+      expect(() => ensurePrivateRoot(open)).toThrow("is not a directory owned by falc's user");
+      const link = join(base, "link");
+      symlinkSync(ok, link);
+      expect(() => ensurePrivateRoot(link)).toThrow("is not a directory owned by falc's user");
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});

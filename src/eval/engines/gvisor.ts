@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { EngineUnavailable, type Limits } from "../types.ts";
 import { cpuSeconds } from "../limits.ts";
@@ -30,14 +30,20 @@ export const gvisorEngine: Engine = {
     mkdirSync(join(bundle, "rootfs"), { recursive: true });
     // /bin, /lib … as symlinks into /usr in the (read-only) root: one bind mount fewer each, faster start.
     for (const [link, target] of USR_LINKS) if (existsSync(`/${target}`)) symlinkSync(target, join(bundle, "rootfs", link));
+    // The code sits in the read-only root itself (a hard link, same filesystem) rather than in a
+    // bind mount of its own: one gofer mount fewer, ≈3% less CPU per sandbox here.
+    const code = join(bundle, "rootfs", CODE_DIR.slice(1));
+    mkdirSync(code, { mode: 0o755 });
+    chmodSync(code, 0o755);
+    const src = join(job.codeDir, job.lang.file);
+    try { linkSync(src, join(code, job.lang.file)); } catch { copyFileSync(src, join(code, job.lang.file)); }
     mkdirSync(root, { recursive: true });
     await Bun.write(join(bundle, "config.json"), JSON.stringify(ociConfig(job)));
-    chmodSync(job.codeDir, 0o755);
     const cid = `falc-${job.id}`;
-    // /usr and /code are bind mounts that nothing changes while the sandbox runs: exclusive file
-    // access lets the sentry cache them instead of revalidating every lookup with the gofer (the
-    // default for mounts other than the root). `runsc do` gets that for free, its whole host root
-    // being the root mount; it cut the sentry's CPU time by ~5% here.
+    // /usr is a bind mount nothing changes while the sandbox runs: exclusive file access lets the
+    // sentry cache it instead of revalidating every lookup with the gofer (the default for mounts
+    // other than the root). `runsc do` gets that for free, its whole host root being the root
+    // mount; it cut the sentry's CPU time by ~5% here.
     const runsc = ["runsc", "--root", root, "--network=none", "--ignore-cgroups", "--file-access-mounts=exclusive"];
     let killed = false;
     return {
@@ -75,7 +81,6 @@ export function ociConfig(job: Job): Record<string, unknown> {
     { destination: WORK_DIR, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
     ro("/usr", "/usr"),
   ];
-  mounts.push(ro(job.codeDir, CODE_DIR));
   const none: string[] = [];
   return {
     ociVersion: "1.0.0",
