@@ -73,12 +73,14 @@ export function bwrapArgv(job: Job, seccompFd?: number): string[] {
   a.push("--ro-bind", "/proc/sys", "/proc/sys");
   a.push("--size", String(job.limits.diskBytes), "--tmpfs", "/tmp");
   a.push("--size", String(job.limits.diskBytes), "--perms", "0777", "--tmpfs", WORK_DIR);
-  a.push("--ro-bind", job.codeDir, CODE_DIR);
-  // The root bwrap builds is a tmpfs: make it read-only so only /work and /tmp are writable.
-  a.push("--remount-ro", "/");
   a.push("--chdir", WORK_DIR);
   for (const [k, v] of Object.entries(SANDBOX_ENV)) a.push("--setenv", k, v);
   if (seccompFd !== undefined) a.push("--seccomp", String(seccompFd));
+  // The code comes last (only the read-only remount after it): should the options sent through
+  // --args ever arrive cut short, the sandbox has no program to run rather than less isolation.
+  a.push("--ro-bind", job.codeDir, CODE_DIR);
+  // The root bwrap builds is a tmpfs: make it read-only so only /work and /tmp are writable.
+  a.push("--remount-ro", "/");
   a.push("--", ...commandArgv(job));
   return a;
 }
