@@ -100,7 +100,7 @@ export class EvalCgroup {
   /**
    * Run `spawn` (a synchronous Bun.spawn) with the calling thread briefly inside the cgroup, so the
    * child is born in it without a cgexec exec. Call before applyLimits() (falc itself must not count
-   * against the sandbox's pids or memory), and give the sandbox a block fd so nothing of the
+   * against the sandbox's pids or memory), and hold the sandbox (bwrap --args) so nothing of the
    * program runs until the limits are set.
    *
    * v1 moves only this thread (`echo 0 > tasks`), not the whole process: a process move takes the

@@ -2,7 +2,13 @@ import { dlopen, FFIType, ptr } from "bun:ffi";
 import type { Limits } from "./types.ts";
 import { cpuSeconds } from "./limits.ts";
 
-/** Resource limits a sandbox gets as rlimits: [resource number (x86_64/generic Linux), value]. */
+// Resource numbers of the generic Linux ABI (x86_64, arm64).
+const RLIMIT_CPU = 0;
+const RLIMIT_FSIZE = 1;
+const RLIMIT_CORE = 4;
+const RLIMIT_NOFILE = 7;
+
+/** The rlimits a bwrap sandbox gets (the same as its `prlimit` command fallback): [resource, value]. */
 export function rlimitValues(l: Limits): [resource: number, value: number][] {
   return [
     [RLIMIT_CPU, cpuSeconds(l)],
@@ -12,10 +18,6 @@ export function rlimitValues(l: Limits): [resource: number, value: number][] {
   ];
 }
 
-const RLIMIT_CPU = 0;
-const RLIMIT_FSIZE = 1;
-const RLIMIT_CORE = 4;
-const RLIMIT_NOFILE = 7;
 type Libc = { prlimit64(pid: number, resource: number, newLimit: unknown, oldLimit: unknown): number };
 let libc: Libc | null | undefined;
 

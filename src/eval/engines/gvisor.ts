@@ -7,10 +7,10 @@ import { CODE_DIR, commandArgv, SANDBOX_ENV, WORK_DIR, which, type Engine, type 
 
 /**
  * gVisor: `runsc run --bundle` with an OCI config (rlimits, no capabilities, noNewPrivileges,
- * read-only root, /usr bound read-only, tmpfs /work), `--network=none`, and `--ignore-cgroups`
- * because falc starts runsc inside its own cgroup (memory, pids): runsc would otherwise move itself
- * out of it. The state directory is per evaluation and removed afterwards, so a killed sandbox
- * leaves nothing behind.
+ * read-only root holding the code, /usr bound read-only, tmpfs /work), `--network=none`, and
+ * `--ignore-cgroups` because falc starts runsc inside its own cgroup (memory, pids): runsc would
+ * otherwise move itself out of it. The state directory is per evaluation and removed afterwards,
+ * so a killed sandbox leaves nothing behind.
  */
 export const gvisorEngine: Engine = {
   name: "gvisor",
