@@ -154,6 +154,12 @@ except OSError as e:
       else if (m) expect(Number(m[1])).toBeLessThan(300);
     }, 20_000);
 
+    test("the program runs with the rlimits asked for", async () => {
+      const r = await run("import resource as r\nprint(*[r.getrlimit(getattr(r, 'RLIMIT_' + n)) for n in ('CPU', 'FSIZE', 'NOFILE', 'CORE')])", "python3", { cpu: 2, file_mb: 3 });
+      expect(r.status).toBe("completed");
+      expect(r.stdout).toBe(`(2, 2) (${3 * 1048576}, ${3 * 1048576}) (256, 256) (0, 0)\n`);
+    });
+
     test("a memory bomb hits memory_limit", async () => {
       const r = await run(`
 chunks = []
@@ -290,6 +296,10 @@ except OSError:
 
 test("no eval cgroups of this process are left behind, and it is back in its own cgroups", () => {
   expect(readFileSync("/proc/self/cgroup", "utf8")).toBe(ownCgroupAtStart);
+  // Every thread too: the sandbox is spawned with one thread stepping into its cgroup.
+  for (const tid of readdirSync("/proc/self/task")) {
+    try { expect(readFileSync(`/proc/self/task/${tid}/cgroup`, "utf8")).toBe(ownCgroupAtStart); } catch (e) { if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e; }
+  }
   for (const c of ["memory", "pids", "cpuacct"]) {
     const d = `/sys/fs/cgroup/${c}/falc-eval`;
     if (!existsSync(d)) continue;

@@ -1,11 +1,12 @@
 import { closeSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { constants } from "node:os";
 import type { Logger } from "../core/logger.ts";
 import { silentLogger } from "../core/logger.ts";
 import { errorLine } from "../core/errors.ts";
 import { CappedCapture } from "./capture.ts";
+import { setRlimits } from "./rlimits.ts";
+import { defaultTmpRoot, ensurePrivateRoot } from "./tmproot.ts";
 import { cgroupVersion, EvalCgroup, sweepStale } from "./cgroup.ts";
 import { ENGINES, DEFAULT_ORDER } from "./engines/index.ts";
 import type { Engine } from "./engines/engine.ts";
@@ -37,6 +38,10 @@ function evalId(): string {
 
 function baseResult(engine: EngineName | null, fallbacks: EngineFallback[]): EvalResult {
   return { status: "error", exit_code: null, signal: null, stdout: "", stderr: "", truncated: { stdout: false, stderr: false }, duration_ms: 0, cpu_ms: null, max_rss_kb: null, engine, fallbacks };
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off);
 }
 
 /** Pick the engine: the chosen one, or the first available in order; every skip is recorded. */
@@ -72,12 +77,12 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     return r;
   }
   const id = evalId();
-  const tmpRoot = opts.tmpRoot ?? join(tmpdir(), "falc-eval");
+  const tmpRoot = opts.tmpRoot ?? defaultTmpRoot();
+  ensurePrivateRoot(tmpRoot);
   if (!swept.has(tmpRoot)) {
     swept.add(tmpRoot);
     await sweepStale(tmpRoot, log).catch(() => {});
   }
-  mkdirSync(tmpRoot, { recursive: true, mode: 0o711 });
   const dir = mkdtempSync(join(tmpRoot, `${id}-`));
   const codeDir = join(dir, "code");
   const stateDir = join(dir, "state");
@@ -89,30 +94,40 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
   let cg: EvalCgroup | null = null;
   let prepared: Awaited<ReturnType<Engine["prepare"]>> | null = null;
   try {
-    // bwrap on cgroup v1: born inside the cgroup (no cgexec), limits set while it waits on its block fd.
-    const selfPlaced = engine.usesCgroup && engine.canBlock === true && cgroupVersion() === 1;
-    if (engine.usesCgroup) cg = new EvalCgroup(id, { memoryBytes: req.limits.memoryBytes, pids: engine.hostPids(req.limits) }, selfPlaced);
-    prepared = await engine.prepare({ id, lang, limits: req.limits, codeDir, stateDir }, { blockFd: selfPlaced });
+    // Cgroup v1: the sandbox is born inside its cgroup (falc's thread steps in for the spawn, no
+    // cgexec exec and no process move, see EvalCgroup.spawnInside); the limits are set once falc's
+    // thread is out again. bwrap waits for its command line until then; runsc runs nothing of the
+    // program before its sentry has booted (≥ 50 ms), long after the limits are set in this tick.
+    const inside = engine.usesCgroup && cgroupVersion() === 1 && (engine.canHold === true || engine.bootsBeforeProgram === true);
+    const hold = inside && engine.canHold === true;
+    if (engine.usesCgroup) cg = new EvalCgroup(id, { memoryBytes: req.limits.memoryBytes, pids: engine.hostPids(req.limits) }, inside);
+    prepared = await engine.prepare({ id, lang, limits: req.limits, codeDir, stateDir }, { hold });
     const fds = prepared.fds ?? [];
-    const argv = selfPlaced ? prepared.argv : [...(cg?.execPrefix() ?? []), ...prepared.argv];
+    const startData = hold ? prepared.startData : undefined;
+    const argv = inside ? prepared.argv : [...(cg?.execPrefix() ?? []), ...prepared.argv];
     log.debug({ event: "eval_start", engine: engine.name, eval_id: id, argv }, "sandbox starting");
     const t0 = performance.now();
     const spawn = () =>
       Bun.spawn(argv, {
-        stdio: [req.stdin !== undefined ? new TextEncoder().encode(req.stdin) : "ignore", "pipe", "pipe", ...fds, ...(selfPlaced ? (["pipe"] as const) : [])],
+        stdio: [req.stdin !== undefined ? new TextEncoder().encode(req.stdin) : "ignore", "pipe", "pipe", ...fds, ...(startData ? (["pipe"] as const) : [])],
         env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
       });
-    const proc = selfPlaced ? cg!.spawnInside(spawn) : spawn();
-    if (selfPlaced) {
-      const blockFd = (proc as unknown as { stdio: (number | null)[] }).stdio[3 + fds.length]!;
+    const proc = inside ? cg!.spawnInside(spawn) : spawn();
+    if (inside) {
+      const startFd = startData ? (proc as unknown as { stdio: (number | null)[] }).stdio[3 + fds.length]! : null;
       try {
+        // Fail closed should Bun ever fork from another thread than the one moved into the cgroup.
+        if (!cg!.holds(proc.pid)) throw new Error("the sandbox was not born in its cgroup");
         cg!.applyLimits();
-        writeSync(blockFd, "g");
+        if (prepared.rlimits) setRlimits(proc.pid, prepared.rlimits);
+        if (startFd !== null) writeAll(startFd, startData!);
       } catch (e) {
+        try { proc.kill("SIGKILL"); } catch {}
         cg!.killAll();
+        await proc.exited;
         throw e;
       } finally {
-        try { closeSync(blockFd); } catch {}
+        if (startFd !== null) try { closeSync(startFd); } catch {}
       }
     }
     let killedFor: "wall" | "cpu" | "output" | "abort" | null = null;

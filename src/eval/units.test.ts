@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { buildLimits, DEFAULT_LIMITS } from "./limits.ts";
 import { CappedCapture } from "./capture.ts";
 import { resolveLanguage, languageFromFile, DEFAULT_LANGUAGES } from "./languages.ts";
@@ -86,6 +87,53 @@ describe("seccomp filter", () => {
       const ins = at(i);
       expect(Object.values(DENIED_X86_64)).toContain(ins.k);
       expect(i + 1 + ins.jt).toBe(n - 2);
+    }
+  });
+});
+
+describe("rlimits by prlimit(2)", () => {
+  test("set on a real process, as prlimit would", async () => {
+    const { canSetRlimits, setRlimits } = await import("./rlimits.ts");
+    if (!canSetRlimits()) return; // not glibc: bwrap falls back to the prlimit command
+    const p = Bun.spawn(["sleep", "10"], { stdio: ["ignore", "ignore", "ignore"] });
+    try {
+      setRlimits(p.pid, buildLimits({ cpu: 3, file_mb: 2 }));
+      const limits = readFileSync(`/proc/${p.pid}/limits`, "utf8");
+      expect(limits).toMatch(/Max cpu time\s+3\s+3\s+seconds/);
+      expect(limits).toMatch(new RegExp(`Max file size\\s+${2 * 1048576}\\s+${2 * 1048576}\\s+bytes`));
+      expect(limits).toMatch(/Max open files\s+256\s+256\s+files/);
+      expect(limits).toMatch(/Max core file size\s+0\s+0\s+bytes/);
+    } finally {
+      p.kill("SIGKILL");
+      await p.exited;
+    }
+    expect(() => setRlimits(p.pid, buildLimits())).toThrow("cannot set the sandbox's rlimits");
+  });
+});
+
+describe("eval temp root", () => {
+  test("on a tmpfs when there is one; refused unless private to falc's user", async () => {
+    const { defaultTmpRoot, ensurePrivateRoot } = await import("./tmproot.ts");
+    const { chmodSync, mkdtempSync, rmSync, statfsSync, symlinkSync, statSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    let shmIsTmpfs = false;
+    try { shmIsTmpfs = statfsSync("/dev/shm").type === 0x01021994; } catch {}
+    expect(defaultTmpRoot()).toBe(shmIsTmpfs ? "/dev/shm/falc-eval" : join(tmpdir(), "falc-eval"));
+    const base = mkdtempSync(join(tmpdir(), "falc-tmproot-"));
+    try {
+      const ok = join(base, "a", "falc-eval");
+      ensurePrivateRoot(ok);
+      expect(statSync(ok).mode & 0o777).toBe(0o711);
+      const open = join(base, "open");
+      ensurePrivateRoot(open);
+      chmodSync(open, 0o777);
+      expect(() => ensurePrivateRoot(open)).toThrow("is not a directory owned by falc's user");
+      const link = join(base, "link");
+      symlinkSync(ok, link);
+      expect(() => ensurePrivateRoot(link)).toThrow("is not a directory owned by falc's user");
+    } finally {
+      rmSync(base, { recursive: true, force: true });
     }
   });
 });

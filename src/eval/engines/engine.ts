@@ -17,10 +17,13 @@ export interface Prepared {
   /** Open file descriptors handed to the sandbox as fd 3, 4, … (bwrap's --seccomp). */
   fds?: number[];
   /**
-   * The sandbox waits for one byte on fd 3 + fds.length (bwrap --block-fd) before it starts the
-   * program: falc then spawns it directly inside the cgroup and sets the limits while it waits.
+   * The sandbox reads these bytes up to EOF on fd 3 + fds.length before it does anything at all
+   * (bwrap --args: its whole command line): falc spawns it directly inside the cgroup, sets the
+   * limits while it waits, then sends them.
    */
-  blockFd?: boolean;
+  startData?: Uint8Array;
+  /** Set these rlimits on the waiting sandbox with prlimit(2) before sending startData (no prlimit exec). */
+  rlimits?: Limits;
   /** Stop the sandbox gently before everything in the cgroup is killed (runsc: TERM first). */
   terminate?(pid: number): Promise<void>;
   cleanup?(): Promise<void>;
@@ -34,10 +37,15 @@ export interface Engine {
   hostPids(limits: Limits): number | null;
   /** Throws EngineUnavailable with the reason when this engine cannot run here. */
   check(): Promise<void>;
-  /** `blockFd`: whether the runner will use Prepared.blockFd (cgroup v1 only). */
-  prepare(job: Job, opts?: { blockFd: boolean }): Promise<Prepared>;
-  /** Whether prepare() can make the sandbox wait on a block fd. */
-  canBlock?: boolean;
+  /** `hold`: the runner will use Prepared.startData (cgroup v1 only). */
+  prepare(job: Job, opts?: { hold: boolean }): Promise<Prepared>;
+  /** Whether prepare() can make the sandbox wait for startData before it starts. */
+  canHold?: boolean;
+  /**
+   * The engine boots a kernel of its own before it runs any of the program (gVisor's sentry), so
+   * cgroup limits set right after the spawn are in place long before untrusted code runs.
+   */
+  bootsBeforeProgram?: boolean;
 }
 
 /** Where a program's code sits inside every sandbox, and its working directory. */

@@ -1,13 +1,14 @@
-import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { EngineUnavailable, type Limits } from "../types.ts";
 import { cpuSeconds } from "../limits.ts";
+import { cgroupVersion } from "../cgroup.ts";
 import { CODE_DIR, commandArgv, SANDBOX_ENV, WORK_DIR, which, type Engine, type Job, type Prepared } from "./engine.ts";
 
 /**
  * gVisor: `runsc run --bundle` with an OCI config (rlimits, no capabilities, noNewPrivileges,
- * read-only root, /usr bound read-only, tmpfs /work), `--network=none`, and `--ignore-cgroups`
- * because falc starts runsc inside its own cgroup (memory, pids) through cgexec: runsc would
+ * read-only root holding the code, /usr bound read-only, tmpfs /work), `--network=none`, and
+ * `--ignore-cgroups` because falc starts runsc inside its own cgroup (memory, pids): runsc would
  * otherwise move itself out of it. The state directory is per evaluation and removed afterwards,
  * so a killed sandbox leaves nothing behind.
  */
@@ -19,20 +20,31 @@ export const gvisorEngine: Engine = {
   hostPids: (l: Limits) => l.pids + 256,
   async check() {
     if (!which("runsc")) throw new EngineUnavailable("gvisor", "runsc is not installed (apt install runsc)");
-    if (!which("cgexec")) throw new EngineUnavailable("gvisor", "cgexec is not installed (apt install cgroup-tools)");
+    if (cgroupVersion() !== 1 && !which("cgexec")) throw new EngineUnavailable("gvisor", "cgexec is not installed (apt install cgroup-tools)");
     if (process.getuid?.() !== 0) throw new EngineUnavailable("gvisor", "runsc run needs root here");
   },
+  bootsBeforeProgram: true,
   async prepare(job: Job): Promise<Prepared> {
     const bundle = join(job.stateDir, "bundle");
     const root = join(job.stateDir, "runsc-state");
     mkdirSync(join(bundle, "rootfs"), { recursive: true });
     // /bin, /lib … as symlinks into /usr in the (read-only) root: one bind mount fewer each, faster start.
     for (const [link, target] of USR_LINKS) if (existsSync(`/${target}`)) symlinkSync(target, join(bundle, "rootfs", link));
+    // The code sits in the read-only root itself (a hard link, same filesystem) rather than in a
+    // bind mount of its own: one gofer mount fewer, ≈3% less CPU per sandbox here.
+    const code = join(bundle, "rootfs", CODE_DIR.slice(1));
+    mkdirSync(code, { mode: 0o755 });
+    chmodSync(code, 0o755);
+    const src = join(job.codeDir, job.lang.file);
+    try { linkSync(src, join(code, job.lang.file)); } catch { copyFileSync(src, join(code, job.lang.file)); }
     mkdirSync(root, { recursive: true });
     await Bun.write(join(bundle, "config.json"), JSON.stringify(ociConfig(job)));
-    chmodSync(job.codeDir, 0o755);
     const cid = `falc-${job.id}`;
-    const runsc = ["runsc", "--root", root, "--network=none", "--ignore-cgroups"];
+    // /usr is a bind mount nothing changes while the sandbox runs: exclusive file access lets the
+    // sentry cache it instead of revalidating every lookup with the gofer (the default for mounts
+    // other than the root). `runsc do` gets that for free, its whole host root being the root
+    // mount; it cut the sentry's CPU time by ~5% here.
+    const runsc = ["runsc", "--root", root, "--network=none", "--ignore-cgroups", "--file-access-mounts=exclusive"];
     let killed = false;
     return {
       argv: [...runsc, "run", "--bundle", bundle, cid],
@@ -69,7 +81,6 @@ export function ociConfig(job: Job): Record<string, unknown> {
     { destination: WORK_DIR, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
     ro("/usr", "/usr"),
   ];
-  mounts.push(ro(job.codeDir, CODE_DIR));
   const none: string[] = [];
   return {
     ociVersion: "1.0.0",
