@@ -30,6 +30,8 @@ export interface NmapPhaseOptions {
   /** The XML file the argv writes (`-oX`). */
   xml: string;
   timeoutS: number;
+  /** The phase's timeout to name when this run had only what was left of it. */
+  phaseTimeoutS?: number;
   /** Who is scanned, for messages ("10.0.0.5"). */
   label: string;
   signal: AbortSignal;
@@ -56,7 +58,7 @@ export async function runNmapPhase(o: NmapPhaseOptions): Promise<PhaseOutcome> {
     release();
   }
   if (r.stopped === "cancel") return out({ status: "cancelled" }, `cancelled during ${o.name} of ${o.label}`);
-  if (r.stopped === "timeout") return out({ status: "timeout" }, `${o.name} of ${o.label} timed out after ${o.timeoutS}s`);
+  if (r.stopped === "timeout") return out({ status: "timeout" }, `${o.name} of ${o.label} timed out after ${o.phaseTimeoutS ?? o.timeoutS}s`);
   if (r.code !== 0 || !existsSync(o.xml)) {
     const line = (r.stderr.trim().split("\n").pop() ?? "").slice(0, 300);
     return out({ status: "failed", error: line }, `nmap ${o.name} of ${o.label} failed (exit ${r.code})${line ? `: ${line}` : ""}`);

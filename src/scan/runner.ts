@@ -57,9 +57,11 @@ const portKey = (proto: string, port: number) => `${proto}/${port}`;
  * Two phases for one target: open ports (`--open`), then `-sV` on exactly those ports. The phases
  * overlap: nmap announces each open port as it finds it (`-v`), and its service scan starts then,
  * so the slow service probes (≈6 s of waiting for a banner that never comes on HTTP or Redis)
- * run while discovery is still sweeping the other 65 000 ports. Ports are only ever kept if
- * phase 1's final report has them open. Each phase has its own timeout (per nmap run); a cancel
- * stops every nmap of the target and reports what was done.
+ * run while discovery is still sweeping the rest. A long port list gets a first look at its
+ * likely ports (likelyPortsArgv; shared by all targets of a local run) so those services start
+ * at once; the full sweep follows unchanged. Only ports the full sweep's report has open are
+ * kept. Each phase has its own timeout; a cancel stops every nmap of the target and reports
+ * what was done.
  */
 export async function scanTarget(target: { ip: string; family: 4 | 6; hostnames: string[] }, opts: RunTargetOptions): Promise<TargetResult> {
   const { profile } = opts;
@@ -75,8 +77,8 @@ export async function scanTarget(target: { ip: string; family: 4 | 6; hostnames:
   const halt = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, halt.signal]) : halt.signal;
 
-  const runPhase = (name: PhaseName, argv: string[], timeoutS: number, xml: string, onFraction: (f: number, note: string) => void, onLine?: (l: string) => void) =>
-    runNmapPhase({ name, argv, xml, timeoutS, label: target.ip, signal, nmapBin: opts.nmapBin, gate: opts.gate, onFraction, onLine });
+  const runPhase = (name: PhaseName, argv: string[], timeoutS: number, xml: string, onFraction: (f: number, note: string) => void, onLine?: (l: string) => void, phaseTimeoutS?: number) =>
+    runNmapPhase({ name, argv, xml, timeoutS, phaseTimeoutS, label: target.ip, signal, nmapBin: opts.nmapBin, gate: opts.gate, onFraction, onLine });
 
   // Progress: discovery 60 %, the service scans (however many) 40 %; never going backwards.
   let shown = 0, discF = 0;
@@ -152,7 +154,9 @@ export async function scanTarget(target: { ip: string; family: 4 | 6; hostnames:
   }
   const x1 = join(opts.workDir, `discovery-${safeIp}.xml`);
   const down = first?.report?.hostsUp === 0;
-  const p1 = down ? first! : await runPhase("discovery", discoveryArgv(sweepProfile, target.ip, target.family, x1), profile.discovery_timeout_s, x1, (f, note) => { discF = f; progress(`discovery${note ? `: ${note}` : ""}`); }, announced);
+  // The phase's timeout covers both looks.
+  const left = Math.max(1, profile.discovery_timeout_s - Math.floor((first?.rec.ms ?? 0) / 1000));
+  const p1 = down ? first! : await runPhase("discovery", discoveryArgv(sweepProfile, target.ip, target.family, x1), left, x1, (f, note) => { discF = f; progress(`discovery${note ? `: ${note}` : ""}`); }, announced, profile.discovery_timeout_s);
   if (first && p1 !== first) p1.rec = { ...p1.rec, ms: p1.rec.ms + first.rec.ms, runs: [first.rec.argv, p1.rec.argv] };
   if (!p1.report) await stopDiscovery(p1);
   discF = 1;
