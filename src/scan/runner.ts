@@ -50,6 +50,9 @@ export class ScanStopped extends FalcError {
   }
 }
 
+/** Service scans one target may start while its discovery still runs. */
+const EARLY_BATCHES = 4;
+
 const isOpen = (p: ScanPort) => p.state === "open" || p.state === "open|filtered";
 const portKey = (proto: string, port: number) => `${proto}/${port}`;
 
@@ -117,7 +120,9 @@ export async function scanTarget(target: { ip: string; family: 4 | 6; hostnames:
     if (!serviceOn || (proto !== "tcp" && proto !== "udp") || requested.has(portKey(proto, port))) return;
     requested.add(portKey(proto, port));
     pending[proto].push(port);
-    timer ??= setTimeout(launch, opts.batchMs ?? 100);
+    // A host that answers on thousands of ports (a tarpit, say) must not start thousands of nmaps:
+    // after a few early batches the rest waits for the end of discovery and goes in one.
+    if (runs.length < EARLY_BATCHES) timer ??= setTimeout(launch, opts.batchMs ?? 100);
   };
   const settleRuns = async () => {
     clearTimeout(timer);
