@@ -123,7 +123,18 @@ describe("runner on loopback (real nmap, real listeners)", () => {
       const seen: Record<string, number[]> = { [a]: [], [b]: [] };
       const [oa, ob] = await Promise.all([a, b].map((ip) => look.watch(ip, (_proto, port) => seen[ip]!.push(port))!));
       expect(seen).toEqual({ [a]: [49152], [b]: [49153] });
-      expect(oa!.rec.argv.slice(-3)).toEqual(["--", a, b]);
+      // One nmap for both, targets from a file it was given.
+      expect(oa!.rec.argv).toBe(ob!.rec.argv);
+      expect(oa!.rec.argv.join(" ")).toMatch(/--top-ports 5000 -iL \S+likely-0\.txt$/);
+      // A later watcher gets what was announced before it came.
+      const late: number[] = [];
+      await look.watch(a, (_proto, port) => late.push(port));
+      expect(late).toEqual([49152]);
+      // Chunks of targets: one nmap each, started by the first watch of one of its targets.
+      const two = startFirstLook([{ ip: a, family: 4 }, { ip: b, family: 4 }], { profile, workDir: dir, chunk: 1 })!;
+      const [ca, cb] = await Promise.all([two.watch(a, () => {})!, two.watch(b, () => {})!]);
+      expect(ca.rec.argv).not.toEqual(cb.rec.argv);
+      expect(cb.report!.hosts.map((h) => [h.ip, h.ports.map((p) => p.port)])).toEqual([[b, [49153]]]);
       expect(oa!.report!.hosts.map((h) => [h.ip, h.ports.map((p) => p.port)])).toEqual([[a, [49152]]]);
       expect(ob!.report!.hosts.map((h) => [h.ip, h.ports.map((p) => p.port)])).toEqual([[b, [49153]]]);
       expect(oa!.report!.hostsUp).toBe(1);

@@ -29,18 +29,23 @@ const canon = (ip: string) => {
  * announced together): `-p T:443 -- a b` probes exactly port 443 on each, as two runs would.
  * Each target still gets only its own host from the report.
  */
+/** Targets one shared service nmap takes at most. */
+export const SERVICE_GROUP_MAX = 256;
+
 export function sharedServiceScans(o: { profile: Profile; workDir: string; nmapBin?: string; signal?: AbortSignal; gate?(phase: PhaseName): Promise<() => void>; windowMs?: number }): ServiceScans {
   interface Member { req: ServiceRequest; resolve(out: PhaseOutcome): void; settled: boolean }
-  const forming = new Map<string, Member[]>();
+  interface Group { family: 4 | 6; ports: ServiceRequest["ports"]; members: Member[]; timer?: ReturnType<typeof setTimeout> }
+  const forming = new Map<string, Group>();
   let n = 0;
   const settle = (m: Member, out: PhaseOutcome) => {
     if (m.settled) return;
     m.settled = true;
     m.resolve(out);
   };
-  const start = async (key: string, family: 4 | 6, ports: ServiceRequest["ports"]) => {
-    const members = (forming.get(key) ?? []).filter((m) => !m.settled);
-    forming.delete(key);
+  const start = async (key: string, g: Group) => {
+    clearTimeout(g.timer);
+    if (forming.get(key) === g) forming.delete(key);
+    const members = g.members.filter((m) => !m.settled);
     if (!members.length) return;
     // The shared nmap stops when the whole run stops, or when every member has gone.
     const ac = new AbortController();
@@ -50,10 +55,10 @@ export function sharedServiceScans(o: { profile: Profile; workDir: string; nmapB
     const ips = members.map((m) => m.req.ip);
     const out = await runNmapPhase({
       name: "service",
-      argv: serviceArgv(o.profile, ips, family, xml, ports),
+      argv: serviceArgv(o.profile, ips, g.family, xml, g.ports),
       xml,
       timeoutS: o.profile.service_timeout_s,
-      label: ips.join(", "),
+      label: ips.length <= 3 ? ips.join(", ") : `${ips.length} targets (${ips[0]}, …)`,
       signal: o.signal ? AbortSignal.any([o.signal, ac.signal]) : ac.signal,
       nmapBin: o.nmapBin,
       gate: o.gate,
@@ -71,14 +76,15 @@ export function sharedServiceScans(o: { profile: Profile; workDir: string; nmapB
         const cancelled = (): PhaseOutcome => ({ rec: { phase: "service", status: "cancelled", ms: 0, argv: [] }, msg: `cancelled during service of ${req.ip}`, startedAt: Date.now(), endedAt: Date.now() });
         if (req.signal.aborted) return settle(m, cancelled());
         req.signal.addEventListener("abort", () => settle(m, cancelled()), { once: true });
-        const spec = `${formatPorts(req.ports.tcp)}|${formatPorts(req.ports.udp)}`;
-        const key = `${req.family}|${spec}`;
-        const group = forming.get(key);
-        if (group) group.push(m);
-        else {
-          forming.set(key, [m]);
-          setTimeout(() => void start(key, req.family, req.ports), o.windowMs ?? 50);
+        const key = `${req.family}|${formatPorts(req.ports.tcp)}|${formatPorts(req.ports.udp)}`;
+        let g = forming.get(key);
+        if (!g) {
+          const fresh: Group = { family: req.family, ports: req.ports, members: [] };
+          fresh.timer = setTimeout(() => void start(key, fresh), o.windowMs ?? 50);
+          forming.set(key, (g = fresh));
         }
+        g.members.push(m);
+        if (g.members.length >= SERVICE_GROUP_MAX) void start(key, g);
       });
     },
   };
