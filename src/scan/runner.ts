@@ -149,25 +149,39 @@ export async function scanTarget(target: { ip: string; family: 4 | 6; hostnames:
   const onLook = (f: number) => { lookF = f; progress("discovery: likely ports"); };
   const shared = opts.firstLook?.watch(target.ip, (proto, port) => request(proto, port), onLook);
   const likelyArgv = shared ? null : likelyPortsArgv(profile, target.ip, target.family, xa);
-  let first: PhaseOutcome | null = null;
-  let sweepProfile = profile;
-  if (shared || likelyArgv) {
-    looked = true;
-    first = shared ? await shared : await runPhase("discovery", likelyArgv!, profile.discovery_timeout_s, xa, onLook, announced);
-    lookF = 1;
-    if (!first.report) await stopDiscovery(first);
-    for (const p of first.report!.hosts.flatMap((h) => h.ports.filter(isOpen))) request(p.proto, p.port);
-    launch();
-    // Nmap found the host up: the full sweep need not ask again. (With --open a host without
-    // open ports is not listed; runstats still counts it.)
-    if (first.report!.hostsUp) sweepProfile = { ...profile, skip_host_discovery: true };
-  }
   const x1 = join(opts.workDir, `discovery-${safeIp}.xml`);
-  const down = first?.report?.hostsUp === 0;
-  // The phase's timeout covers both looks.
-  const left = Math.max(1, profile.discovery_timeout_s - Math.floor((first?.rec.ms ?? 0) / 1000));
-  const p1 = down ? first! : await runPhase("discovery", discoveryArgv(sweepProfile, target.ip, target.family, x1), left, x1, (f, note) => { discF = f; progress(`discovery${note ? `: ${note}` : ""}`); }, announced, profile.discovery_timeout_s);
-  if (first && p1 !== first) p1.rec = { ...p1.rec, ms: p1.rec.ms + first.rec.ms, runs: [first.rec.argv, p1.rec.argv] };
+  const sweep = (p: Profile, timeoutS: number) => runPhase("discovery", discoveryArgv(p, target.ip, target.family, x1), timeoutS, x1, (f, note) => { discF = f; progress(`discovery${note ? `: ${note}` : ""}`); }, announced, profile.discovery_timeout_s);
+  const looked1 = (o: PhaseOutcome) => {
+    lookF = 1;
+    if (!o.report) return halt.abort();
+    for (const p of o.report.hosts.flatMap((h) => h.ports.filter(isOpen))) request(p.proto, p.port);
+    launch();
+  };
+  let first: PhaseOutcome | null = null;
+  let p1: PhaseOutcome;
+  if (shared) {
+    // The run's sweep found the target up (its profile says -Pn now): the full sweep need not
+    // wait for the shared look, and takes the other core while it runs.
+    looked = true;
+    const look = shared.then((o) => {
+      looked1(o);
+      return o;
+    });
+    [first, p1] = await Promise.all([look, sweep(profile, profile.discovery_timeout_s)]);
+    if (!first.report) await stopDiscovery(first);
+  } else if (likelyArgv) {
+    looked = true;
+    first = await runPhase("discovery", likelyArgv, profile.discovery_timeout_s, xa, onLook, announced);
+    looked1(first);
+    if (!first.report) await stopDiscovery(first);
+    // Nmap found the host up: the full sweep need not ask again; found it down: that is the
+    // answer. (With --open a host without open ports is not listed; runstats still counts it.)
+    const up = first.report!.hostsUp;
+    // The phase's timeout covers both looks.
+    const left = Math.max(1, profile.discovery_timeout_s - Math.floor(first.rec.ms / 1000));
+    p1 = up === 0 ? first : await sweep(up ? { ...profile, skip_host_discovery: true } : profile, left);
+  } else p1 = await sweep(profile, profile.discovery_timeout_s);
+  if (first && p1 !== first) p1.rec = { ...p1.rec, ms: Math.max(p1.endedAt, first.endedAt) - Math.min(p1.startedAt, first.startedAt), runs: [first.rec.argv, p1.rec.argv] };
   if (!p1.report) await stopDiscovery(p1);
   discF = 1;
   const report1 = p1.report!;
