@@ -124,9 +124,9 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
     }
   }
   // Discovery is CPU-bound (raw packets, one reply per port): at most one per core. Measured on
-  // the lab (9 hosts, -p-, 2 cores): 2 at once 5 s and 8 CPU-s; 9 at once no faster, 19 CPU-s
-  // (starved nmaps spin in their timing loop). The first look (one nmap for every target's likely
-  // ports) takes a discovery slot too. The service scans mostly wait on probes: 4× `parallel`.
+  // the lab (9 hosts, -p-, 2 cores): 2 at once 5 s and 8 CPU-s; 9 at once no faster and up to
+  // 19 CPU-s. The first look (one nmap for every target's likely ports) takes a discovery slot
+  // too. The service scans mostly wait on probes: 4× `parallel`.
   const discoveryGate = semaphore(Math.max(1, Math.min(o.parallel, availableParallelism())));
   const serviceGate = semaphore(o.parallel * 4);
   const gate = (phase: PhaseName) => (phase === "discovery" ? discoveryGate() : serviceGate());
