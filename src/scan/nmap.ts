@@ -16,9 +16,20 @@ export interface NmapRunOptions {
   onProgress?(fraction: number, note: string): void;
   /** Grace between TERM and KILL of nmap's process group. */
   killGraceMs?: number;
+  /** Every stdout line as it arrives (e.g. `-v`'s "Discovered open port" lines). */
+  onLine?(line: string): void;
 }
 
 const STATS = /About ([\d.]+)% done/;
+
+// "Discovered open port 80/tcp on 10.0.0.5", or "... on name.example (10.0.0.5)" when names are resolved.
+const DISCOVERED = /^Discovered open port (\d+)\/(tcp|udp|sctp) on (?:\S+ \()?([0-9A-Fa-f.:]+)\)?\s*$/;
+
+/** A port nmap announces (with `-v`) the moment it finds it open, and on which address; or null. */
+export function parseDiscoveredLine(line: string): { proto: "tcp" | "udp" | "sctp"; port: number; ip: string } | null {
+  const m = DISCOVERED.exec(line);
+  return m ? { proto: m[2] as "tcp" | "udp" | "sctp", port: Number(m[1]), ip: m[3]! } : null;
+}
 
 /** Pull the latest progress figure from nmap's stats output, or null. */
 export function parseStatsLine(line: string): { fraction: number; note: string } | null {
@@ -67,6 +78,7 @@ export async function runNmap(argv: string[], opts: NmapRunOptions): Promise<Nma
       while ((i = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
+        opts.onLine?.(line);
         const st = parseStatsLine(line);
         if (st) opts.onProgress?.(st.fraction, st.note);
       }

@@ -146,17 +146,41 @@ function scanTypes(p: Profile): string[] {
   return a;
 }
 
-/** Phase 1 argv (after the nmap binary): find open ports. The target is a validated address. */
-export function discoveryArgv(p: Profile, ip: string, family: 4 | 6, xmlPath: string): string[] {
-  const a = ["-oX", xmlPath, "--stats-every", "1s", "--open", ...common(p, family), ...scanTypes(p)];
+/**
+ * Phase 1 argv (after the nmap binary): find open ports. The target is a validated address.
+ * `-v` only adds output: nmap announces each open port as it finds it, so the runner can start
+ * that port's service scan while discovery goes on.
+ */
+export function discoveryArgv(p: Profile, ip: string | string[], family: 4 | 6, xmlPath: string): string[] {
+  const a = ["-oX", xmlPath, "--stats-every", "1s", "-v", "--open", ...common(p, family), ...scanTypes(p)];
   if (p.ports) a.push("-p", p.ports);
   else a.push("--top-ports", String(p.top_ports ?? 1000));
-  a.push("--", ip);
+  a.push("--", ...(Array.isArray(ip) ? ip : [ip]));
   return a;
 }
 
-/** Phase 2 argv: services on exactly the open ports found by phase 1. */
-export function serviceArgv(p: Profile, ip: string, family: 4 | 6, xmlPath: string, open: { tcp: number[]; udp: number[] }): string[] {
+/**
+ * A long port list is first swept for the ports nmap-services has most often seen open (4 257 TCP
+ * ports have a non-zero ratio there; the top 5 000 hold nearly all of it). They are where the
+ * services are, and finding them early lets their slow service probes overlap the long sweep of
+ * the rest. The full sweep follows unchanged and is what counts.
+ */
+export const LIKELY_PORTS = 5000;
+
+/**
+ * Phase 1's first look (the profile's ports, LIKELY_PORTS most common only) at one or more targets;
+ * null when the list is short anyway, or for UDP, whose pace is set by the targets' ICMP rate limits
+ * (probing thousands of ports twice would cost minutes).
+ */
+export function likelyPortsArgv(p: Profile, ip: string | string[], family: 4 | 6, xmlPath: string): string[] | null {
+  if (!p.ports || p.udp || (parsePorts(p.ports)?.length ?? 0) <= 2 * LIKELY_PORTS) return null;
+  const a = discoveryArgv(p, ip, family, xmlPath);
+  a.splice(a.indexOf("-p") + 2, 0, "--top-ports", String(LIKELY_PORTS));
+  return a;
+}
+
+/** Phase 2 argv: services on exactly the open ports found by phase 1 (on one target, or on several that have the same ports open). */
+export function serviceArgv(p: Profile, ip: string | string[], family: 4 | 6, xmlPath: string, open: { tcp: number[]; udp: number[] }): string[] {
   const a = ["-oX", xmlPath, "--stats-every", "1s", ...common(p, family)];
   if (!a.includes("-Pn")) a.push("-Pn");
   const tcpScan = scanTypes({ ...p, udp: false }).filter((x) => x !== "-sU");
@@ -167,6 +191,6 @@ export function serviceArgv(p: Profile, ip: string, family: 4 | 6, xmlPath: stri
   if (p.service.os_detection) a.push("-O");
   if (p.service.traceroute) a.push("--traceroute");
   const spec = [open.tcp.length ? `T:${formatPorts(open.tcp)}` : "", open.udp.length ? `U:${formatPorts(open.udp)}` : ""].filter(Boolean).join(",");
-  a.push("-p", spec, "--", ip);
+  a.push("-p", spec, "--", ...(Array.isArray(ip) ? ip : [ip]));
   return a;
 }

@@ -5,8 +5,10 @@ import { join } from "node:path";
 import { validateProfile } from "./profile.ts";
 import { scanTarget, ScanStopped } from "./runner.ts";
 import { parseNmapXml, toNmapXml } from "./xml.ts";
-import { runNmap, parseStatsLine } from "./nmap.ts";
-import { startListeners, type Listeners } from "./testkit.ts";
+import { runNmap, parseDiscoveredLine, parseStatsLine } from "./nmap.ts";
+import { startFirstLook } from "./first-look.ts";
+import { sharedServiceScans } from "./service-pool.ts";
+import { listenPopular, ownLoopback, startListeners, type Listeners } from "./testkit.ts";
 
 let L: Listeners;
 let dir: string;
@@ -62,6 +64,86 @@ describe("runner on loopback (real nmap, real listeners)", () => {
     expect(r.phases[1]!.status).toBe("skipped");
   }, 30_000);
 
+  test("a long port list: a first look at the likely ports, then the full sweep; services of both", async () => {
+    const own = ownLoopback();
+    const pop = listenPopular(own, 49152);
+    const more = startListeners(own);
+    try {
+      const profile = validateProfile({ ports: "10000-65535", service: { version_intensity: 5 } }, "t", "test");
+      const r = await scanTarget({ ip: own, family: 4, hostnames: [] }, { profile, workDir: dir });
+      expect(r.status).toBe("finished");
+      const d = r.phases[0]!;
+      expect(d.runs).toHaveLength(2);
+      expect(d.runs![0]!.join(" ")).toContain("-p 10000-65535 --top-ports 5000");
+      // The host answered the first look, so the full sweep does not ping it again.
+      expect(d.runs![1]!).toContain("-Pn");
+      expect(d.runs![1]!.join(" ")).not.toContain("--top-ports");
+      expect(d.argv).toEqual(d.runs![1]!);
+      const svc = Object.fromEntries(r.hosts.flatMap((h) => h.ports).map((p) => [p.port, p.service]));
+      expect(svc).toEqual({ [pop.port]: "http", [more.ports.http]: "http", [more.ports.ssh]: "ssh", [more.ports.redis]: "redis" });
+      expect(r.scanned.tcp).toBe("10000-65535");
+    } finally {
+      pop.stop();
+      more.stop();
+    }
+  }, 90_000);
+
+  test("targets with the same open ports share one service nmap; each gets its own host; a stopped one leaves at once", async () => {
+    const [a, b] = [ownLoopback(), ownLoopback()];
+    const la = listenPopular(a);
+    const lb = listenPopular(b, la.port);
+    try {
+      const profile = validateProfile({ ports: String(la.port), service: { version_intensity: 5 } }, "t", "test");
+      const pool = sharedServiceScans({ profile, workDir: dir });
+      const gone = new AbortController();
+      gone.abort();
+      const ask = (ip: string, signal = new AbortController().signal) => pool.request({ ip, family: 4, ports: { tcp: [la.port], udp: [] }, signal });
+      const [oa, ob, oc] = await Promise.all([ask(a), ask(b), ask(a, gone.signal)]);
+      expect(oc.rec.status).toBe("cancelled");
+      for (const [o, ip] of [[oa, a], [ob, b]] as const) {
+        expect(o.rec.status).toBe("done");
+        expect(o.rec.argv.slice(-3)).toEqual(["--", a, b]);
+        expect(o.report!.hosts.map((h) => [h.ip, h.ports.map((p) => [p.port, p.service])])).toEqual([[ip, [[la.port, "http"]]]]);
+      }
+    } finally {
+      la.stop();
+      lb.stop();
+    }
+  }, 60_000);
+
+  test("a local run's first look: one nmap for all targets, announced ports handed to each", async () => {
+    const [a, b] = [ownLoopback(), ownLoopback()];
+    const la = listenPopular(a, 49152);
+    const lb = listenPopular(b, 49153);
+    try {
+      const profile = validateProfile({ ports: "10000-65535", skip_host_discovery: true }, "t", "test");
+      expect(startFirstLook([{ ip: a, family: 4 }], { profile: validateProfile({ ports: "1-9000" }, "t", "test"), workDir: dir })).toBeNull();
+      const look = startFirstLook([{ ip: a, family: 4 }, { ip: b, family: 4 }], { profile, workDir: dir })!;
+      expect(look.watch("127.0.0.1", () => {})).toBeNull();
+      const seen: Record<string, number[]> = { [a]: [], [b]: [] };
+      const [oa, ob] = await Promise.all([a, b].map((ip) => look.watch(ip, (_proto, port) => seen[ip]!.push(port))!));
+      expect(seen).toEqual({ [a]: [49152], [b]: [49153] });
+      // One nmap for both, targets from a file it was given.
+      expect(oa!.rec.argv).toBe(ob!.rec.argv);
+      expect(oa!.rec.argv.join(" ")).toMatch(/--top-ports 5000 -iL \S+likely-0\.txt$/);
+      // A later watcher gets what was announced before it came.
+      const late: number[] = [];
+      await look.watch(a, (_proto, port) => late.push(port));
+      expect(late).toEqual([49152]);
+      // Chunks of targets: one nmap each, started by the first watch of one of its targets.
+      const two = startFirstLook([{ ip: a, family: 4 }, { ip: b, family: 4 }], { profile, workDir: dir, chunk: 1 })!;
+      const [ca, cb] = await Promise.all([two.watch(a, () => {})!, two.watch(b, () => {})!]);
+      expect(ca.rec.argv).not.toEqual(cb.rec.argv);
+      expect(cb.report!.hosts.map((h) => [h.ip, h.ports.map((p) => p.port)])).toEqual([[b, [49153]]]);
+      expect(oa!.report!.hosts.map((h) => [h.ip, h.ports.map((p) => p.port)])).toEqual([[a, [49152]]]);
+      expect(ob!.report!.hosts.map((h) => [h.ip, h.ports.map((p) => p.port)])).toEqual([[b, [49153]]]);
+      expect(oa!.report!.hostsUp).toBe(1);
+    } finally {
+      la.stop();
+      lb.stop();
+    }
+  }, 60_000);
+
   test("cancel stops nmap's process group within a second and reports the phase", async () => {
     // A slow full-range connect scan, so it is surely running when cancelled.
     const profile = validateProfile({ ports: "1-65535", tcp_scan: "connect", max_rate: 50 }, "t", "test");
@@ -98,6 +180,12 @@ describe("nmap XML parser", () => {
     expect(rep.hosts[0]!.ports[0]!.state).toBe("open");
     expect(rep.scanned.tcp).toBe(String(L.ports.http));
     expect(rep.finishedAt).toBeGreaterThan(0);
+    expect(rep.hostsUp).toBe(1);
+    // With --open a host without open ports is left out, but runstats still counts it up.
+    const x2 = join(dir, "none-open.xml");
+    expect((await runNmap(["-oX", x2, "--open", "-n", "-Pn", "-sT", "-p", "1", "--", "127.0.0.1"], { timeoutS: 30 })).code).toBe(0);
+    const none = parseNmapXml(readFileSync(x2, "utf8"));
+    expect([none.hosts.length, none.hostsUp]).toEqual([0, 1]);
     expect(() => parseNmapXml(text.slice(0, Math.floor(text.length * 0.7)))).toThrow(/truncated or malformed XML/);
     expect(() => parseNmapXml("not xml at all <<<")).toThrow(/malformed XML|truncated/);
     expect(() => parseNmapXml("")).toThrow(/empty/);
@@ -106,6 +194,11 @@ describe("nmap XML parser", () => {
     const stored = parseNmapXml(readFileSync(join(fixtures, "loopback-http.xml"), "utf8"));
     expect(stored.hosts[0]!.ports.map((p) => p.state)).toEqual(["open"]);
   }, 30_000);
+  test("announced open ports", () => {
+    expect(parseDiscoveredLine("Discovered open port 80/tcp on 10.0.0.5")).toEqual({ proto: "tcp", port: 80, ip: "10.0.0.5" });
+    expect(parseDiscoveredLine("Discovered open port 53/udp on ns.example (2001:db8::1)")).toEqual({ proto: "udp", port: 53, ip: "2001:db8::1" });
+    expect(parseDiscoveredLine("Discovered filtered port 80/tcp on 10.0.0.5")).toBeNull();
+  });
   test("stats lines become progress", () => {
     expect(parseStatsLine("SYN Stealth Scan Timing: About 45.50% done; ETC: 02:40 (0:00:05 remaining)")).toEqual({ fraction: 0.455, note: "SYN Stealth Scan" });
     expect(parseStatsLine("Stats: 0:00:01 elapsed")).toBeNull();

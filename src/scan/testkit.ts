@@ -42,3 +42,25 @@ export function startListeners(hostname = "127.0.0.1"): Listeners {
     stop() { http.stop(true); ssh.stop(true); redis.stop(true); },
   };
 }
+
+/** A loopback address of its own (127.x.y.z), so scans of it see only this test's listeners. */
+export function ownLoopback(): string {
+  const r = () => 1 + Math.floor(Math.random() * 250);
+  return `127.${r()}.${r()}.${r()}`;
+}
+
+/**
+ * An HTTP listener on a port nmap tries early (one of its popular ports), on `hostname`, at `port`
+ * if given, else the first of them that is free there.
+ */
+export function listenPopular(hostname: string, port?: number): { port: number; stop(): void } {
+  const body = "<html><head><title>lab</title></head><body>hello</body></html>";
+  const socket = { data(s: { write(x: string): void; end(): void }) { s.write(`HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`); s.end(); } };
+  for (const p of port ? [port] : [8080, 8000, 8888, 8081, 9000, 8008, 8443]) {
+    try {
+      const l = Bun.listen({ hostname, port: p, socket });
+      return { port: l.port, stop: () => l.stop(true) };
+    } catch {}
+  }
+  throw new Error(`no popular port free on ${hostname}`);
+}

@@ -35,6 +35,8 @@ export interface ScanReport {
   hosts: ScanHost[];
   /** Ports nmap was asked to scan, per protocol, from <scaninfo>. */
   scanned: Partial<Record<Proto, string>>;
+  /** Hosts nmap found up (<runstats>); with `--open` a host without open ports is up but not listed. */
+  hostsUp: number | null;
 }
 
 const parser = new XMLParser({
@@ -101,12 +103,14 @@ export function parseNmapXml(text: string, source = "nmap XML"): ScanReport {
   }
   const start = Number(run.start);
   const fin = Number(run.runstats?.finished?.time);
+  const up = Number(run.runstats?.hosts?.up);
   return {
     args: String(run.args ?? ""),
     startedAt: Number.isFinite(start) ? start * 1000 : null,
     finishedAt: Number.isFinite(fin) ? fin * 1000 : null,
     hosts,
     scanned,
+    hostsUp: Number.isInteger(up) && up >= 0 ? up : null,
   };
 }
 

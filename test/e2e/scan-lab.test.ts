@@ -43,4 +43,21 @@ describe.skipIf(!root)("falc scan over the namespace lab /24", () => {
     const redis = j.hosts.find((h: any) => h.ip === `${s}.12`).ports[0];
     expect(redis.product).toMatch(/Redis/);
   }, 150_000);
+
+  test("all 65535 ports: one first look at the likely ports, shared service scans, the same findings", async () => {
+    const profile = join(H.home, "full.yaml");
+    writeFileSync(profile, "ports: 1-65535\nmin_rate: 5000\nmax_retries: 1\nservice:\n  version_intensity: 5\n");
+    const r = await falcInLab(["scan", lab.subnet, "--profile", profile, "--project", "lab-full", "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const s = lab.subnet.replace(/\.0\/24$/, "");
+    const found = j.hosts.flatMap((h: any) => h.ports.map((p: any) => `${h.ip}:${p.port}/${p.service}`)).sort();
+    expect(found).toEqual([`${s}.11:22/ssh`, `${s}.11:80/http`, `${s}.12:6379/redis`, `${s}.13:2222/ssh`, `${s}.13:8080/http`].sort());
+    const t11 = j.targets.find((t: any) => t.ip === `${s}.11`);
+    // The likely ports of every live host in one nmap, then each host's full sweep.
+    expect(t11.phases[0].runs[0]).toEqual(expect.arrayContaining(["--top-ports", "5000", "-iL"]));
+    expect(j.targets.find((t: any) => t.ip === `${s}.12`).phases[0].runs[0]).toEqual(t11.phases[0].runs[0]);
+    expect(t11.phases[0].argv.slice(-2)).toEqual(["--", `${s}.11`]);
+  }, 150_000);
 });
