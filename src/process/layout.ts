@@ -41,6 +41,7 @@
  * filename, size and hashes are the selected file's.
  */
 import { join } from "node:path";
+import { liveDir } from "./durable.ts";
 import { splitAnalysisId, splitTaskId } from "./ids.ts";
 
 export function storageRoot(home: string): string {
@@ -69,9 +70,15 @@ export interface AnalysisPaths {
   reportHtml: string;
 }
 
-export function analysisPaths(home: string, analysisId: string): AnalysisPaths {
+/** analyses/YYYYMMDD/XXXXXX, where the analysis lives once committed. */
+export function analysisDir(home: string, analysisId: string): string {
   const { day, part } = splitAnalysisId(analysisId);
-  const dir = join(analysesRoot(home), day, part);
+  return join(analysesRoot(home), day, part);
+}
+
+/** The analysis's files: in its staging directory while this process is creating it (durable.ts). */
+export function analysisPaths(home: string, analysisId: string): AnalysisPaths {
+  const dir = liveDir(analysisDir(home, analysisId));
   return {
     dir,
     analysisJson: join(dir, "analysis.json"),
