@@ -84,8 +84,7 @@ export class ProcessCommand extends FalcCommand {
           {
             lanes: this.lane ? 1 : processConfig(this.config).local_processes,
             laneArgs: this.laneArgs(),
-            here: (idx, onEach) => processLocally(local, idx.map((i) => subs[i]!), settings, onEach),
-            summarize: (id) => summarize(home, id),
+            here: async (idx, onEach) => (await processLocally(local, idx.map((i) => subs[i]!), settings, onEach)).map((r) => summarize(home, r.id, r.known)),
           },
           this.targets,
           subs,

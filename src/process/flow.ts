@@ -31,6 +31,8 @@ export interface StageResult {
   /** The next stage to queue, if any. */
   next: "pre" | null;
   task?: TaskDoc;
+  /** The tasks pre created. */
+  tasks?: TaskDoc[];
 }
 
 /** The submission: its hashes were computed from the stored bytes when it was stored (older analyses: empty). */
@@ -224,6 +226,7 @@ async function pre(env: FlowEnv, analysisId: string): Promise<StageResult> {
     outcome = coreFatal(e);
   }
 
+  const created: TaskDoc[] = [];
   const { analysis: updated } = await updateAnalysis(env.home, analysisId, (a) => {
     mergeErrors(a.errors, outcome.errors);
     if (!outcome.ok || !ident) return moveAnalysis(a, "fatal_error");
@@ -246,11 +249,12 @@ async function pre(env: FlowEnv, analysisId: string): Promise<StageResult> {
       };
       mkdirIfNew(taskPaths(env.home, task.id).dir);
       writeTask(env.home, task);
+      created.push(task);
       return { id: task.id, platform: task.platform, os_version: task.os_version, state: task.state, score: 0 };
     });
     moveAnalysis(a, "tasks_pending");
   });
-  return { analysis: updated, outcome, next: null };
+  return { analysis: updated, outcome, next: null, tasks: created };
 }
 
 async function post(env: FlowEnv, taskId: string): Promise<StageResult> {

@@ -90,9 +90,8 @@ export interface LocalRun {
   lanes: number;
   /** Options a lane child needs to do the same work: --config, --log-level, --plugin-dir, --platform, --password, --priority. */
   laneArgs: string[];
-  /** Runs this process's share: the ids of its committed analyses, in the order given. */
-  here(subs: number[], onEach: (i: number) => void): Promise<string[]>;
-  summarize(id: string): AnalysisSummary;
+  /** Runs this process's share: its committed analyses' summaries, in the order given. */
+  here(subs: number[], onEach: (i: number) => void): Promise<AnalysisSummary[]>;
 }
 
 /**
@@ -109,8 +108,8 @@ export async function processInLanes(run: LocalRun, targets: string[], subs: Sub
   const out: AnalysisSummary[] = new Array(subs.length);
   try {
     const mine = split[0]!;
-    const ids = await run.here(mine, (k) => onEach?.(mine[k]!));
-    ids.forEach((id, k) => (out[mine[k]!] = run.summarize(id)));
+    const got = await run.here(mine, (k) => onEach?.(mine[k]!));
+    got.forEach((s, k) => (out[mine[k]!] = s));
   } catch (e) {
     for (const c of children) c.child.kill();
     throw e;

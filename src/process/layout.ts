@@ -79,13 +79,14 @@ export function analysisDir(home: string, analysisId: string): string {
 /** The analysis's files: in its staging directory while this process is creating it (durable.ts). */
 export function analysisPaths(home: string, analysisId: string): AnalysisPaths {
   const dir = liveDir(analysisDir(home, analysisId));
+  // Plain concatenation: dir is already normal (join below), the names are fixed; called often.
   return {
     dir,
-    analysisJson: join(dir, "analysis.json"),
-    identificationJson: join(dir, "identification.json"),
-    preJson: join(dir, "pre.json"),
-    binary: join(dir, "binary"),
-    reportHtml: join(dir, "report.html"),
+    analysisJson: `${dir}/analysis.json`,
+    identificationJson: `${dir}/identification.json`,
+    preJson: `${dir}/pre.json`,
+    binary: `${dir}/binary`,
+    reportHtml: `${dir}/report.html`,
   };
 }
 
@@ -100,13 +101,13 @@ export interface TaskPaths {
 
 export function taskPaths(home: string, taskId: string): TaskPaths {
   const { analysisId, number } = splitTaskId(taskId);
-  const dir = join(analysisPaths(home, analysisId).dir, `task_${number}`);
+  const dir = `${analysisPaths(home, analysisId).dir}/task_${number}`;
   return {
     dir,
-    taskJson: join(dir, "task.json"),
-    reportJson: join(dir, "report.json"),
-    reportHtml: join(dir, "report.html"),
-    events: join(dir, "events"),
-    pcap: join(dir, "dump.pcap"),
+    taskJson: `${dir}/task.json`,
+    reportJson: `${dir}/report.json`,
+    reportHtml: `${dir}/report.html`,
+    events: `${dir}/events`,
+    pcap: `${dir}/dump.pcap`,
   };
 }

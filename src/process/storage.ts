@@ -4,7 +4,7 @@ import { basename, dirname, join, relative } from "node:path";
 import { inputError, notFound } from "../core/errors.ts";
 import { type Hashes, MultiHasher, hashBytes } from "./analyze/hashes.ts";
 import { POOL_MAX, holdBytes, poolBuffer, readFully } from "./analyze/target.ts";
-import { addPendingFile, commitWrites, isPending, isWritten, pendingPath, stageNewDir, writeStateJson } from "./durable.ts";
+import { addPendingFile, afterCommit, commitWrites, inStagedDir, isPending, isStaged, isWritten, pendingPath, stageNewDir, writeStateJson } from "./durable.ts";
 import { newAnalysisId } from "./ids.ts";
 import { analysisDir, analysisPaths, analysesRoot, binariesRoot, binaryPath, taskPaths } from "./layout.ts";
 import { withFileLock } from "./lock.ts";
@@ -14,10 +14,27 @@ export interface StoredBinary {
   /** binaries/<h0>/<h1>/<sha256> (where it is once committed; see readablePath). */
   path: string;
   size: number;
+  sha256: string;
+  /** "" when only the sha256 was asked for (`digests: "sha256"`). */
   md5: string;
   sha1: string;
-  sha256: string;
   sha512: string;
+}
+
+export interface StoreOptions {
+  /** See storeBinary. */
+  owner?: string;
+  /**
+   * "all" (default): md5, sha1, sha256 and sha512 in the same pass, for stages that run in this
+   * process. "sha256": the name only, when the work goes to workers (`--submit`): they hash the rest
+   * in parallel, rather than one submitting process doing four digests of every file.
+   */
+  digests?: "all" | "sha256";
+}
+
+function digestsOf(buf: Uint8Array, which: "all" | "sha256"): Hashes {
+  if (which === "all") return hashBytes(buf);
+  return { md5: "", sha1: "", sha256: new Bun.CryptoHasher("sha256").update(buf).digest("hex"), sha512: "" };
 }
 
 /**
@@ -64,7 +81,8 @@ let chunk: Uint8Array | undefined;
  * buffer and held there (target.ts heldBytes), so identification and pre in this process need not
  * read it again.
  */
-export function storeBinary(home: string, src: string, opts: { owner?: string } = {}): StoredBinary {
+export function storeBinary(home: string, src: string, opts: StoreOptions = {}): StoredBinary {
+  const which = opts.digests ?? "all";
   const root = binariesRoot(home);
   ensureDirOnce(root);
   const fd = openSync(src, "r");
@@ -75,7 +93,7 @@ export function storeBinary(home: string, src: string, opts: { owner?: string } 
     let h: { size: number } & Hashes;
     if (size <= POOL_MAX) {
       const bytes = readFully(fd, poolBuffer(size, opts.owner ?? root));
-      h = { size: bytes.length, ...hashBytes(bytes) };
+      h = { size: bytes.length, ...digestsOf(bytes, which) };
       const dest = binaryPath(home, h.sha256);
       if (!isPending(dest) && !existsSync(dest)) {
         tmp = incomingName(root);
@@ -92,7 +110,7 @@ export function storeBinary(home: string, src: string, opts: { owner?: string } 
       tmp = incomingName(root);
       out = openSync(tmp, "wx", 0o444);
       const buf = (chunk ??= new Uint8Array(4 << 20));
-      const hasher = new MultiHasher();
+      const hasher = which === "all" ? new MultiHasher() : new Bun.CryptoHasher("sha256");
       let n = 0;
       for (;;) {
         const r = readSync(fd, buf, 0, buf.length, n);
@@ -104,7 +122,7 @@ export function storeBinary(home: string, src: string, opts: { owner?: string } 
       }
       closeSync(out);
       out = undefined;
-      h = { size: n, ...hasher.digest() };
+      h = { size: n, ...(hasher instanceof MultiHasher ? hasher.digest() : { md5: "", sha1: "", sha256: hasher.digest("hex"), sha512: "" }) };
       const dest = binaryPath(home, h.sha256);
       if (isPending(dest) || existsSync(dest)) unlinkSync(tmp);
       else addPendingFile(tmp, dest, 0, true);
@@ -126,8 +144,9 @@ export function storeBinary(home: string, src: string, opts: { owner?: string } 
   }
 }
 
+const host = hostname();
 function incomingName(root: string): string {
-  return join(root, `.incoming-${hostname()}-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  return join(root, `.incoming-${host}-${process.pid}-${Math.random().toString(36).slice(2)}`);
 }
 
 /** A submission's file must be a readable, non-empty regular file. */
@@ -168,20 +187,20 @@ export interface CreatedAnalysis {
 }
 
 /**
- * Store the binary (with its four hashes: Cuckoo3 has them at submission too), make the analysis
+ * Store the binary (with its four hashes unless only the sha256 is asked for: Cuckoo3 has them at submission too), make the analysis
  * directory and write analysis.json (state pending_identification). The directory is staged
  * (durable.ts) and appears in analyses/ at the next commit: at once outside a batch, at the batch's
  * next group boundary inside one. `owner`: see storeBinary.
  */
-export function createAnalysis(home: string, sub: Submission, settings: Partial<Settings> = {}, now = new Date(), opts: { owner?: string } = {}): CreatedAnalysis {
+export function createAnalysis(home: string, sub: Submission, settings: Partial<Settings> = {}, now = new Date(), opts: StoreOptions = {}): CreatedAnalysis {
   let binary: StoredBinary | null = null;
   let submitted: AnalysisDoc["submitted"];
   const parsedSettings = parseDoc(settingsSchema, settings, "settings");
   if (sub.category === "file") {
     checkSubmittedFile(sub.path);
     binary = storeBinary(home, sub.path, opts);
-    // type and media_type are filled in by identification.
-    submitted = { category: "file", filename: sub.filename ?? basename(sub.path), size: binary.size, md5: binary.md5, sha1: binary.sha1, sha256: binary.sha256, sha512: binary.sha512, media_type: "", type: "" };
+    // type and media_type (and md5, sha1, sha512 when only the sha256 was computed) are filled in by identification.
+    submitted = { category: "file", filename: sub.filename ?? basename(sub.path), size: binary.size, md5: binary.md5, sha1: binary.sha1, sha256: binary.sha256, ...(binary.sha512 ? { sha512: binary.sha512 } : {}), media_type: "", type: "" };
   } else {
     submitted = { category: "url", url: checkSubmittedUrl(sub.url) };
   }
@@ -204,7 +223,7 @@ export function createAnalysis(home: string, sub: Submission, settings: Partial<
     tags: [],
     ttps: [],
   };
-  writeStateJson(paths.analysisJson, analysis);
+  writeState(paths.analysisJson, analysis);
   commitWrites();
   return { analysis, binary };
 }
@@ -238,9 +257,26 @@ function readJsonFile(path: string, missing: () => Error): unknown {
   }
 }
 
+/**
+ * analysis.json and task.json of analyses this process is still creating (staged): it is their only
+ * writer, so what it wrote last is what a read would parse and check again. Cleared at each commit.
+ */
+const stagedState = new Map<string, unknown>();
+afterCommit(() => stagedState.clear());
+
+function writeState(path: string, doc: AnalysisDoc | TaskDoc): void {
+  writeStateJson(path, doc);
+  if (inStagedDir(path)) stagedState.set(path, structuredClone(doc));
+}
+
+function stagedStateOf<T>(path: string): T | undefined {
+  const d = stagedState.get(path);
+  return d === undefined ? undefined : (structuredClone(d) as T);
+}
+
 export function readAnalysis(home: string, id: string): AnalysisDoc {
   const p = analysisPaths(home, id).analysisJson;
-  return parseDoc(analysisSchema, readJsonFile(pendingPath(p), () => notFound(`no analysis ${id} in ${analysesRoot(home)}`)), p);
+  return stagedStateOf<AnalysisDoc>(p) ?? parseDoc(analysisSchema, readJsonFile(pendingPath(p), () => notFound(`no analysis ${id} in ${analysesRoot(home)}`)), p);
 }
 
 /** A stage document (identification.json, pre.json, report.json) as a plain object, or null when absent. */
@@ -253,12 +289,12 @@ export function readStageDoc(path: string): Record<string, unknown> | null {
 
 export function readTask(home: string, taskId: string): TaskDoc {
   const p = taskPaths(home, taskId).taskJson;
-  return parseDoc(taskSchema, readJsonFile(pendingPath(p), () => notFound(`no task ${taskId} (${p} is missing)`)), p);
+  return stagedStateOf<TaskDoc>(p) ?? parseDoc(taskSchema, readJsonFile(pendingPath(p), () => notFound(`no task ${taskId} (${p} is missing)`)), p);
 }
 
 /** A state file: renamed after the stage's documents, durable once the stage commits (updateAnalysis does, at its end). */
 export function writeTask(home: string, task: TaskDoc): void {
-  writeStateJson(taskPaths(home, task.id).taskJson, task);
+  writeState(taskPaths(home, task.id).taskJson, task);
 }
 
 /**
@@ -268,13 +304,16 @@ export function writeTask(home: string, task: TaskDoc): void {
  */
 export async function updateAnalysis<T>(home: string, id: string, fn: (a: AnalysisDoc) => T | Promise<T>): Promise<{ analysis: AnalysisDoc; value: T }> {
   const paths = analysisPaths(home, id);
-  return withFileLock(paths.analysisJson + ".lock", async () => {
+  const update = async () => {
     const analysis = readAnalysis(home, id);
     const value = await fn(analysis);
-    writeStateJson(paths.analysisJson, analysis);
+    writeState(paths.analysisJson, analysis);
     commitWrites();
     return { analysis, value };
-  });
+  };
+  // An analysis this process is still creating is in its own staging directory: nobody else can update it.
+  if (isStaged(analysisDir(home, id))) return update();
+  return withFileLock(paths.analysisJson + ".lock", update);
 }
 
 export function mergeErrors(into: StageErrorsDoc, add: StageErrorsDoc): void {

@@ -6,12 +6,13 @@ import type { Logger } from "../core/logger.ts";
 import { homePaths } from "../core/paths.ts";
 import type { Queue } from "../queue/types.ts";
 import { processConfig } from "./config.ts";
-import { runIdentification, runPost, runPre, type FlowEnv } from "./flow.ts";
+import { runIdentification, runPost, runPre, type FlowEnv, type StageResult } from "./flow.ts";
 import type { Settings } from "./schemas.ts";
 import { processEnvBase } from "./stages.ts";
 import { ANALYSIS_SETTLED, type AnalysisState } from "./states.ts";
-import { commitNow, groupBoundary, inBatch, sweepAbandoned } from "./durable.ts";
-import { analysesRoot, binariesRoot } from "./layout.ts";
+import { commitNow, groupBoundary, inBatch, isWritten, sweepAbandoned } from "./durable.ts";
+import { analysesRoot, analysisPaths, binariesRoot } from "./layout.ts";
+import type { KnownDocs } from "./summary.ts";
 import type { AnalysisDoc } from "./schemas.ts";
 import { createAnalysis, readAnalysis, readTask, type Submission } from "./storage.ts";
 
@@ -60,29 +61,38 @@ const LOCAL_GROUP_MS = 1000;
 /** The same for `--submit`: shorter, so the workers get the first files soon. */
 const SUBMIT_GROUP_MS = 200;
 
+export interface LocalResult {
+  id: string;
+  /** What was written, for the summary (summary.ts KnownDocs). */
+  known: KnownDocs;
+}
+
 /**
  * `falc process FILE...`: submit each, then identification and pre in this process (no workers).
- * The analyses are committed in groups (about once a second, and at the end: durable.ts), so the ids
- * returned are of committed analyses. `onEach(i)` is called as file i starts.
+ * The analyses are committed in groups (about once a second, and at the end: durable.ts), so the
+ * analyses returned are committed. `onEach(i)` is called as file i starts.
  */
-export async function processLocally(o: LocalOptions, subs: Submission[], settings: Partial<Settings>, onEach?: (i: number) => void): Promise<string[]> {
+export async function processLocally(o: LocalOptions, subs: Submission[], settings: Partial<Settings>, onEach?: (i: number) => void): Promise<LocalResult[]> {
   // Plugins first: a broken plugin directory is refused before anything is stored.
   const { config, inStage, workDir } = await localEnv(o);
   sweepAbandoned(analysesRoot(o.home), binariesRoot(o.home));
-  const ids: string[] = [];
+  const out: LocalResult[] = [];
   await inBatch(async () => {
     for (const [i, sub] of subs.entries()) {
       if (o.signal?.aborted) break;
       onEach?.(i);
       // The stored bytes stay in this process (held in the scratch directory's pool) for the stages.
       const { analysis } = createAnalysis(o.home, sub, { timeout: config.timeout, ...settings }, new Date(), { owner: workDir });
-      ids.push(analysis.id);
-      const r = await inStage((env) => runIdentification(env, analysis.id));
-      if (r.next === "pre") await inStage((env) => runPre(env, analysis.id));
+      const paths = analysisPaths(o.home, analysis.id);
+      const ident = await inStage((env) => runIdentification(env, analysis.id));
+      const pre = ident.next === "pre" ? await inStage((env) => runPre(env, analysis.id)) : null;
+      // Documents as written (a stage whose JSON dump is missing has none).
+      const doc = (r: StageResult | null, path: string) => (r?.outcome?.document && isWritten(path) ? r.outcome.document : null);
+      out.push({ id: analysis.id, known: { analysis: (pre ?? ident).analysis, ident: doc(ident, paths.identificationJson), pre: doc(pre, paths.preJson), tasks: pre?.tasks ?? [] } });
       groupBoundary(LOCAL_GROUP_MS);
     }
   });
-  return ids;
+  return out;
 }
 
 /**
@@ -102,7 +112,7 @@ export async function submitToQueue(o: { home: string; config: Config; queue: Qu
   await inBatch(async () => {
     for (const [i, sub] of subs.entries()) {
       onEach?.(i);
-      const { analysis } = createAnalysis(o.home, sub, { timeout, ...settings });
+      const { analysis } = createAnalysis(o.home, sub, { timeout, ...settings }, new Date(), { owner: binariesRoot(o.home), digests: "sha256" });
       ids.push(analysis.id);
       waiting.push(analysis);
       if (groupBoundary(SUBMIT_GROUP_MS)) await enqueue();

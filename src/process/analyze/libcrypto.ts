@@ -33,7 +33,7 @@ function load(): Lib | null {
     const md = s.EVP_sha512();
     if (!md) return lib;
     const candidate: Lib = {
-      newCtx: () => s.EVP_MD_CTX_new(),
+      newCtx: () => s.EVP_MD_CTX_new() as Pointer | null,
       free: (ctx) => s.EVP_MD_CTX_free(ctx),
       init: (ctx) => s.EVP_DigestInit_ex(ctx, md, null) === 1,
       update: (ctx, data) => data.length === 0 || s.EVP_DigestUpdate(ctx, ptr(data), data.length) === 1,
