@@ -132,9 +132,11 @@ export function writeStageJson(path: string, value: unknown): void {
   writeStageFile(path, JSON.stringify(value, null, 2) + "\n");
 }
 
-/** A state file (analysis.json, task.json): phase 1, after what it refers to. */
-export function writeStateJson(path: string, value: unknown): void {
-  write(path, JSON.stringify(value, null, 2) + "\n", 1, 0o644);
+/** A state file (analysis.json, task.json): phase 1, after what it refers to. Returns the text written. */
+export function writeStateJson(path: string, value: unknown): string {
+  const text = JSON.stringify(value, null, 2) + "\n";
+  write(path, text, 1, 0o644);
+  return text;
 }
 
 /**

@@ -259,19 +259,20 @@ function readJsonFile(path: string, missing: () => Error): unknown {
 
 /**
  * analysis.json and task.json of analyses this process is still creating (staged): it is their only
- * writer, so what it wrote last is what a read would parse and check again. Cleared at each commit.
+ * writer, and what it wrote was a checked document, so a read parses the text it kept instead of
+ * reading the file and checking it again. Cleared at each commit.
  */
-const stagedState = new Map<string, unknown>();
+const stagedState = new Map<string, string>();
 afterCommit(() => stagedState.clear());
 
 function writeState(path: string, doc: AnalysisDoc | TaskDoc): void {
-  writeStateJson(path, doc);
-  if (inStagedDir(path)) stagedState.set(path, structuredClone(doc));
+  const text = writeStateJson(path, doc);
+  if (inStagedDir(path)) stagedState.set(path, text);
 }
 
 function stagedStateOf<T>(path: string): T | undefined {
-  const d = stagedState.get(path);
-  return d === undefined ? undefined : (structuredClone(d) as T);
+  const text = stagedState.get(path);
+  return text === undefined ? undefined : (JSON.parse(text) as T);
 }
 
 export function readAnalysis(home: string, id: string): AnalysisDoc {
