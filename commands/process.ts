@@ -83,6 +83,7 @@ export class ProcessCommand extends FalcCommand {
         summaries = await processInLanes(
           {
             lanes: this.lane ? 1 : processConfig(this.config).local_processes,
+            log: this.log,
             laneArgs: this.laneArgs(),
             here: async (idx, onEach) => (await processLocally(local, idx.map((i) => subs[i]!), settings, onEach)).map((r) => summarize(home, r.id, r.known)),
           },

@@ -7,10 +7,16 @@
 // Each of --runs rounds measures all three, rotating which goes first; the table shows medians (and the
 // range), CPU seconds of the timed processes (all threads and children) and the machine's load, since
 // other jobs share this 2-core machine.
-// FALC_HOME is a temp dir on the disk (TMPDIR); --tmpfs puts it on /dev/shm to take the disk's fsync
-// latency out and show the CPU side alone.
-// Usage: bun scripts/bench/process.ts [--files 1000] [--children 2] [--runs 3] [--tmpfs] [--only local|worker]
-//        (uses $FALC_BIN or dist/falc)
+// FALC_HOME is a temp dir on the disk (TMPDIR, else /tmp); --tmpfs puts it on /dev/shm to take the
+// disk out and show the CPU side alone; --home-root DIR puts it under DIR (e.g. /var/tmp: on this
+// machine's ext4, creating a file or directory under /tmp costs ~0.45 ms of kernel time against
+// ~0.03 ms elsewhere on the same disk, and an analysis is at least 9 new inodes).
+// The FALC_HOMEs of all runs are removed at the end, not between runs: ext4 here makes a new inode
+// expensive while many inodes nearby were deleted in the last minutes (≈0.03 → 0.5 ms each), so
+// removing one run's 10,000 files would slow the next run down. A `sync` before each timed run
+// leaves no earlier writes for it to flush.
+// Usage: bun scripts/bench/process.ts [--files 1000] [--children 2] [--runs 3] [--tmpfs | --home-root DIR]
+//        [--only local|worker]   (uses $FALC_BIN or dist/falc)
 import { lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -26,7 +32,8 @@ const RUNS = Math.max(1, arg("--runs", 3));
 const oi = process.argv.indexOf("--only");
 const ONLY = oi > 0 ? process.argv[oi + 1] : undefined;
 const FALC = resolve(process.env.FALC_BIN ?? join(import.meta.dir, "../../dist/falc"));
-const ROOT = process.argv.includes("--tmpfs") ? "/dev/shm" : tmpdir();
+const hr = process.argv.indexOf("--home-root");
+const ROOT = process.argv.includes("--tmpfs") ? "/dev/shm" : hr > 0 ? resolve(process.argv[hr + 1]!) : tmpdir();
 
 /** Regular, readable, non-empty files, breadth-first from /usr/bin then /usr/lib, in name order. */
 function pickFiles(n: number): string[] {
@@ -73,22 +80,26 @@ async function sha256sum(files: string[]): Promise<Sample> {
   return { s: (performance.now() - t0) / 1000, cpu: cpuOf(p) };
 }
 
-async function local(files: string[]): Promise<Sample> {
+const homes: string[] = [];
+function newHome(): string {
   const home = mkdtempSync(join(ROOT, "falc-bench-process-"));
-  try {
-    const t0 = performance.now();
-    const p = Bun.spawn([FALC, "process", "--json", ...files], { env: { ...process.env, FALC_HOME: home, FALC_LOG_LEVEL: "error" }, stdout: "ignore", stderr: "inherit" });
-    const code = await p.exited;
-    const s = (performance.now() - t0) / 1000;
-    if (code !== 0) throw new Error(`falc process exited ${code}`);
-    return { s, cpu: cpuOf(p) };
-  } finally {
-    rmSync(home, { recursive: true, force: true });
-  }
+  homes.push(home);
+  return home;
+}
+process.on("exit", () => homes.forEach((h) => rmSync(h, { recursive: true, force: true })));
+
+async function local(files: string[]): Promise<Sample> {
+  const home = newHome();
+  const t0 = performance.now();
+  const p = Bun.spawn([FALC, "process", "--json", ...files], { env: { ...process.env, FALC_HOME: home, FALC_LOG_LEVEL: "error" }, stdout: "ignore", stderr: "inherit" });
+  const code = await p.exited;
+  const s = (performance.now() - t0) / 1000;
+  if (code !== 0) throw new Error(`falc process exited ${code}`);
+  return { s, cpu: cpuOf(p) };
 }
 
 async function worker(files: string[]): Promise<Sample> {
-  const home = mkdtempSync(join(ROOT, "falc-bench-process-"));
+  const home = newHome();
   const env = { ...process.env, FALC_HOME: home, FALC_LOG_LEVEL: "error" };
   const q = new SqliteQueue(join(home, "queue.sqlite"));
   const proc = Bun.spawn([FALC, "worker", "--stage", "identification,pre", "--count", `identification=${CHILDREN}`, "--count", `pre=${CHILDREN}`, "--poll-ms", "20", "--no-health", "--no-tui"], { env, stdout: "ignore", stderr: "inherit" });
@@ -114,7 +125,6 @@ async function worker(files: string[]): Promise<Sample> {
   } finally {
     proc.kill("SIGKILL");
     await q.close();
-    rmSync(home, { recursive: true, force: true });
   }
 }
 
@@ -131,7 +141,10 @@ const loads: number[] = [loadavg()[0]!];
 for (let run = 0; run < RUNS; run++) {
   // Rotate the order so no figure always runs right after the same neighbour.
   const order = names.map((_, i) => names[(i + run) % names.length]!);
-  for (const n of order) samples[n].push(await runners[n](files));
+  for (const n of order) {
+    Bun.spawnSync(["sync"]);
+    samples[n].push(await runners[n](files));
+  }
   loads.push(loadavg()[0]!);
 }
 

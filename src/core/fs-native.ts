@@ -7,10 +7,13 @@ import { closeSync, fsyncSync, openSync } from "node:fs";
  *    entries) in one call instead of an fsync per file: a group commit. Else coreutils `sync -f DIR`
  *    (argv, no shell); else the caller fsyncs each file itself.
  *  - renameat2(2) with RENAME_NOREPLACE: rename only if the new name is free, atomically.
+ *  - sync_file_range(2) SYNC_FILE_RANGE_WRITE: start writing a file's dirty pages out now, without
+ *    waiting, so a later syncfs finds the bulk already on disk (it makes nothing durable itself).
  * FALC_NO_NATIVE_FS=1 turns both off (tests of the fallbacks).
  */
 interface Native {
   syncfs(fd: number): number;
+  writeback(fd: number): number;
   renameNoReplace(from: string, to: string): number;
   errno(): number;
 }
@@ -24,6 +27,7 @@ function loadNative(): Native | null {
   try {
     const lib = dlopen("libc.so.6", {
       syncfs: { args: [FFIType.i32], returns: FFIType.i32 },
+      sync_file_range: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32], returns: FFIType.i32 },
       renameat2: { args: [FFIType.i32, FFIType.cstring, FFIType.i32, FFIType.cstring, FFIType.u32], returns: FFIType.i32 },
       __errno_location: { args: [], returns: FFIType.ptr },
     });
@@ -31,6 +35,7 @@ function loadNative(): Native | null {
     const cstr = (p: string) => Buffer.from(p + "\0");
     native = {
       syncfs: (fd) => s.syncfs(fd) as number,
+      writeback: (fd) => s.sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) as number,
       renameNoReplace: (from, to) => s.renameat2(AT_FDCWD, cstr(from), AT_FDCWD, cstr(to), RENAME_NOREPLACE) as number,
       errno: () => {
         const p = s.__errno_location();
@@ -44,6 +49,7 @@ function loadNative(): Native | null {
 }
 
 const AT_FDCWD = -100;
+const SYNC_FILE_RANGE_WRITE = 2;
 const RENAME_NOREPLACE = 1;
 const EEXIST = 17;
 const ENOSYS = 38;
@@ -119,4 +125,9 @@ export function renameNoReplace(from: string, to: string): "renamed" | "exists" 
 /** Whether renameNoReplace can work here (decided once, from the library alone). */
 export function canRenameNoReplace(): boolean {
   return loadNative() !== null;
+}
+
+/** Start writing `fd`'s dirty pages to disk without waiting (a hint; no-op where unsupported). */
+export function startWriteback(fd: number): void {
+  loadNative()?.writeback(fd);
 }

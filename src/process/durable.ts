@@ -261,7 +261,14 @@ function filesystems(dirs: Iterable<string>): string[] {
   return [...byDev.values()];
 }
 
+/** Test hook: sees every step of a commit ("sync", "rename <dest>", "publish <dir>"), in order. */
+let trace: ((step: string) => void) | null = null;
+export function traceCommits(fn: ((step: string) => void) | null): void {
+  trace = fn;
+}
+
 function syncAll(fsDirs: string[], fallback: () => string[]): void {
+  trace?.("sync");
   let ok = true;
   for (const d of fsDirs) {
     commitStats.syncs++;
@@ -314,6 +321,7 @@ export function commitNow(): void {
   let failure: unknown;
   const renamed = (f: PendingFile) => {
     try {
+      trace?.(`rename ${f.dest}`);
       if (f.keepExisting && existsSync(f.dest)) unlinkSync(f.tmp);
       else renameSync(f.tmp, f.dest);
     } catch (e) {
@@ -329,18 +337,24 @@ export function commitNow(): void {
   // 3. The states and new analyses, then durable.
   for (const [finalDir, stagingDir, rec] of dirs) {
     try {
+      trace?.(`publish ${finalDir}`);
       if (rec.reserved) renameSync(stagingDir, finalDir);
-      else if (renameNoReplace(stagingDir, finalDir) === "exists") {
-        // Another process took the same random id since it was checked (about 1 in 10^9): this one
-        // stays in its staging directory, which says where, rather than overwrite anything.
-        failure ??= new Error(`analysis directory ${finalDir} was taken meanwhile; this analysis is left in ${stagingDir}`);
+      else {
+        let r = renameNoReplace(stagingDir, finalDir);
+        // The filesystem cannot say (no RENAME_NOREPLACE there): look, then rename.
+        if (r === null) r = existsSync(finalDir) ? "exists" : (renameSync(stagingDir, finalDir), "renamed");
+        if (r === "exists") {
+          // Another process took the same random id since it was checked (about 1 in 10^9): this
+          // one stays in its staging directory, which the error names, rather than overwrite anything.
+          failure ??= new Error(`analysis directory ${finalDir} was taken meanwhile; this analysis is left in ${stagingDir}`);
+        }
       }
     } catch (e) {
       failure ??= e;
     }
   }
   phase1.forEach(renamed);
-  syncAll(fsDirs, () => [...new Set([...phase0, ...phase1].map((f) => dirname(f.dest)).concat(dirs.map(([d]) => dirname(d))))]);
+  syncAll(fsDirs, () => [...new Set([...phase0, ...phase1].map((f) => dirname(f.dest)).concat(dirs.flatMap(([d]) => [dirname(d), dirname(dirname(d))])))]);
   // This process's staging root, now empty (a failed rename left its directory: kept for a look).
   for (const root of new Set(all.map((d) => dirname(d.staging)))) {
     try {

@@ -8,6 +8,7 @@
 import { availableParallelism } from "node:os";
 import { statSync } from "node:fs";
 import { workFailed } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
 import { selfCommand } from "../runtime/self.ts";
 import type { Submission } from "./storage.ts";
 import type { AnalysisSummary } from "./summary.ts";
@@ -26,9 +27,13 @@ export function expectedCostMs(sub: Submission): number {
   return 3 + (size / 1e6) * 6;
 }
 
-/** How many lanes: `configured` (0 = one per core), fewer when there is too little work to share. */
+/**
+ * How many lanes: `configured` when set (never more than the files), else one per core (up to 4)
+ * when there is enough work to share (each lane is a process to start).
+ */
 export function laneCount(costs: number[], configured: number): number {
-  const want = configured > 0 ? configured : Math.min(availableParallelism(), 4);
+  if (configured > 0) return Math.max(1, Math.min(configured, costs.length));
+  const want = Math.min(availableParallelism(), 4);
   if (want <= 1 || costs.length < MIN_FILES) return 1;
   const total = costs.reduce((a, b) => a + b, 0);
   return Math.max(1, Math.min(want, costs.length, Math.floor(total / MIN_WORK_MS) + 1));
@@ -88,6 +93,7 @@ export function startLane(args: string[], targets: string[], env: Record<string,
 export interface LocalRun {
   /** Lanes from config (process.local_processes; 0 = one per core, up to 4). */
   lanes: number;
+  log?: Logger;
   /** Options a lane child needs to do the same work: --config, --log-level, --plugin-dir, --platform, --password, --priority. */
   laneArgs: string[];
   /** Runs this process's share: its committed analyses' summaries, in the order given. */
@@ -102,6 +108,7 @@ export async function processInLanes(run: LocalRun, targets: string[], subs: Sub
   const costs = subs.map(expectedCostMs);
   const n = laneCount(costs, run.lanes);
   const split = n > 1 ? splitLanes(costs, n) : [subs.map((_, i) => i)];
+  run.log?.debug({ event: "process_lanes", lanes: split.length, files: split.map((l) => l.length) }, `${subs.length} file(s) over ${split.length} process(es)`);
   const children = split.slice(1).map((idx) => ({ idx, child: startLane(run.laneArgs, idx.map((i) => targets[i]!)) }));
   // A child's failure is seen after our own share; until then it must not be an unhandled rejection.
   for (const c of children) c.child.done.catch(() => {});

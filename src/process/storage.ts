@@ -2,6 +2,7 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, re
 import { hostname } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
 import { inputError, notFound } from "../core/errors.ts";
+import { startWriteback } from "../core/fs-native.ts";
 import { type Hashes, MultiHasher, hashBytes } from "./analyze/hashes.ts";
 import { POOL_MAX, holdBytes, poolBuffer, readFully } from "./analyze/target.ts";
 import { addPendingFile, afterCommit, commitWrites, inStagedDir, isPending, isStaged, isWritten, pendingPath, stageNewDir, writeStateJson } from "./durable.ts";
@@ -99,6 +100,8 @@ export function storeBinary(home: string, src: string, opts: StoreOptions = {}):
         tmp = incomingName(root);
         out = openSync(tmp, "wx", 0o444);
         writeAllTo(out, bytes);
+        // The commit's syncfs must wait for this copy on disk: start the writing now, while the stages run.
+        startWriteback(out);
         closeSync(out);
         out = undefined;
         addPendingFile(tmp, dest, 0, true);
@@ -120,6 +123,7 @@ export function storeBinary(home: string, src: string, opts: StoreOptions = {}):
         writeAllTo(out, view);
         n += r;
       }
+      startWriteback(out);
       closeSync(out);
       out = undefined;
       h = { size: n, ...(hasher instanceof MultiHasher ? hasher.digest() : { md5: "", sha1: "", sha256: hasher.digest("hex"), sha512: "" }) };

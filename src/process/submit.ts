@@ -10,7 +10,8 @@ import { runIdentification, runPost, runPre, type FlowEnv, type StageResult } fr
 import type { Settings } from "./schemas.ts";
 import { processEnvBase } from "./stages.ts";
 import { ANALYSIS_SETTLED, type AnalysisState } from "./states.ts";
-import { commitNow, groupBoundary, inBatch, isWritten, sweepAbandoned } from "./durable.ts";
+import { syncfsStats } from "../core/fs-native.ts";
+import { commitNow, commitStats, groupBoundary, inBatch, isWritten, sweepAbandoned } from "./durable.ts";
 import { analysesRoot, analysisPaths, binariesRoot } from "./layout.ts";
 import type { KnownDocs } from "./summary.ts";
 import type { AnalysisDoc } from "./schemas.ts";
@@ -92,6 +93,7 @@ export async function processLocally(o: LocalOptions, subs: Submission[], settin
       groupBoundary(LOCAL_GROUP_MS);
     }
   });
+  o.log.debug({ event: "storage_commits", ...commitStats, syncfs: { ...syncfsStats } }, `${commitStats.commits} storage commit(s)`);
   return out;
 }
 
