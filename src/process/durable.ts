@@ -26,9 +26,9 @@
  * existing analysis (a worker's identification, pre or post) commits when it updates analysis.json.
  *
  * A process that dies leaves its temps and staging directories behind, never under a final name:
- * sweepAbandoned() removes those of dead processes.
+ * sweep.ts removes those of dead processes.
  */
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { canRenameNoReplace, fsyncPath, renameNoReplace, syncFs } from "../core/fs-native.ts";
@@ -192,8 +192,11 @@ export function afterCommit(listener: () => void): void {
 const host = hostname();
 const madeRoots = new Set<string>();
 
+/** analyses/.staging/<owner>/<id>: <owner> is `<host>-<pid>` (sweep.ts removes those of dead processes). */
+export const STAGING_DIR = ".staging";
+
 function stagingRoot(analysesRoot: string): string {
-  return join(analysesRoot, ".staging", `${host}-${process.pid}`);
+  return join(analysesRoot, STAGING_DIR, `${host}-${process.pid}`);
 }
 
 /**
@@ -371,8 +374,9 @@ export function commitNow(): void {
  * (those commit together at the batch's next group boundary).
  */
 export function commitWrites(): void {
-  if (batchDepth > 0 && files.size === 0) return;
-  if (batchDepth > 0 && [...files.values()].every((f) => f.phase === 0 && f.keepExisting)) return;
+  // In a batch, new analyses (staged) and the binaries they store wait for the group's commit;
+  // anything else (a stage on a published analysis) commits now, and takes the group with it.
+  if (batchDepth > 0 && [...files.values()].every((f) => f.keepExisting)) return;
   commitNow();
 }
 
@@ -396,85 +400,4 @@ export function groupBoundary(ms: number): boolean {
   if (batchDepth > 0 && Date.now() - batchStarted < ms) return false;
   commitNow();
   return true;
-}
-
-/**
- * Remove what dead processes of this host left: staging directories (and the empty directories they
- * reserved) and binaries' incoming temps. Cheap: two directory listings.
- */
-export function sweepAbandoned(analysesRoot: string, binariesRoot: string): void {
-  const dead = (owner: string): boolean => {
-    const i = owner.lastIndexOf("-");
-    if (owner.slice(0, i) !== host) return false;
-    const pid = Number(owner.slice(i + 1));
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === "ESRCH";
-    }
-  };
-  const stagingTop = join(analysesRoot, ".staging");
-  let owners: string[] = [];
-  try {
-    owners = readdirSync(stagingTop);
-  } catch {}
-  for (const owner of owners) {
-    if (!dead(owner)) continue;
-    const root = join(stagingTop, owner);
-    let names: string[] = [];
-    try {
-      names = readdirSync(root);
-    } catch {}
-    for (const name of names) {
-      // <YYYYMMDD>-<XXXXXX>: the reserved directory stays only if something was renamed into it.
-      const m = /^(\d{8})-([A-Z0-9]{6})$/.exec(name);
-      if (m) {
-        try {
-          rmdirSync(join(analysesRoot, m[1]!, m[2]!));
-        } catch {}
-      }
-    }
-    rmSync(root, { recursive: true, force: true });
-  }
-  let incoming: string[] = [];
-  try {
-    incoming = readdirSync(binariesRoot).filter((n) => n.startsWith(".incoming-"));
-  } catch {}
-  for (const n of incoming) {
-    const m = /^\.incoming-(.+-\d+)-[a-z0-9]+$/.exec(n);
-    if (!m || !dead(m[1]!)) continue;
-    try {
-      if (lstatSync(join(binariesRoot, n)).isFile()) unlinkSync(join(binariesRoot, n));
-    } catch {}
-  }
-}
-
-/**
- * Temps a dead process left in a directory (a worker killed mid-stage): `.<name>.<pid>.<rand>.tmp`.
- * Called when a stage starts on an existing analysis; one directory listing.
- */
-export function sweepTemps(dir: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    const m = /^\..+\.(\d+)\.[a-z0-9]+\.tmp$/.exec(n);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid) continue;
-    try {
-      process.kill(pid, 0);
-      continue;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ESRCH") continue;
-    }
-    try {
-      unlinkSync(join(dir, n));
-    } catch {}
-  }
 }

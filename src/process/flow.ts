@@ -10,7 +10,8 @@ import { runStage, type StageOutcome } from "./runner.ts";
 import { hashFile } from "./hash.ts";
 import { identifyResultSchema, parseDoc, type AnalysisDoc, type IdentifyResult, type TargetFileDoc, type TaskDoc } from "./schemas.ts";
 import { assertAnalysisMove, assertTaskMove, TASK_UNFINISHED, type AnalysisState } from "./states.ts";
-import { discardSince, isStaged, isWritten, mark, sweepTemps } from "./durable.ts";
+import { discardSince, isStaged, isWritten, mark } from "./durable.ts";
+import { sweepTemps } from "./sweep.ts";
 import { mergeErrors, readAnalysis, readablePath, readStageDoc, readTask, updateAnalysis, writeTask } from "./storage.ts";
 
 /** What a stage needs from wherever it runs (a worker child or `falc process` itself). */

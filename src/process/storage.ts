@@ -133,7 +133,8 @@ export function storeBinary(home: string, src: string, opts: StoreOptions = {}):
       tmp = undefined;
     }
     const dest = binaryPath(home, h.sha256);
-    inDir(dirname(dest), () => undefined);
+    // binaries/<h0>/<h1>/ for the commit to rename into.
+    ensureDirOnce(dirname(dest));
     return { path: dest, ...h };
   } catch (e) {
     if (out !== undefined) closeSync(out);
