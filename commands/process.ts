@@ -39,12 +39,16 @@ export class ProcessCommand extends FalcCommand {
   password = Option.String("--password", { description: "Password of the submitted archive" });
   priority = Option.String("--priority", { description: "Priority of the analysis and its queue tasks (1 and up, default 1)" });
   top = Option.String("--top", { description: "Signatures listed in the summary (default 10)" });
+  // A lane of a larger `falc process FILE...` run (src/process/lanes.ts): summaries as a JSON array, no lanes of its own.
+  lane = Option.Boolean("--lane", false, { hidden: true });
 
   async run() {
     const { parsePlatforms, scoreExit } = await import("../src/process/cli.ts");
     const { checkSubmission } = await import("../src/process/storage.ts");
     const { processLocally, submissionOf, submitToQueue, waitForAnalysis } = await import("../src/process/submit.ts");
     const { formatSummary, summarize } = await import("../src/process/summary.ts");
+    const { processInLanes } = await import("../src/process/lanes.ts");
+    const { processConfig } = await import("../src/process/config.ts");
     const failScore = parseIntOption("--fail-score", this.failScore, { min: 0, max: 10 });
     const top = parseIntOption("--top", this.top, { min: 0, max: 10_000 }) ?? 10;
     const priority = parseIntOption("--priority", this.priority, { min: 1, max: 1000 });
@@ -59,20 +63,34 @@ export class ProcessCommand extends FalcCommand {
     // Every input checked before the first is stored: a typo in the tenth name costs nothing.
     for (const sub of subs) checkSubmission(sub);
 
-    const ids: string[] = [];
-    const tty = Boolean(process.stderr.isTTY) && subs.length > 1;
+    const tty = Boolean(process.stderr.isTTY) && subs.length > 1 && !this.lane;
+    const progress = (i: number) => {
+      if (tty) this.context.stderr.write(`\r\x1b[K${i + 1}/${subs.length}  ${this.targets[i]!.slice(-60)}`);
+    };
     const ac = new AbortController();
     const onSig = () => ac.abort(new Error("interrupted"));
     process.once("SIGINT", onSig);
+    let ids: string[] = [];
+    let summaries: AnalysisSummary[] | undefined;
     try {
-      for (const [i, sub] of subs.entries()) {
-        if (ac.signal.aborted) break;
-        if (tty) this.context.stderr.write(`\r\x1b[K${i + 1}/${subs.length}  ${this.targets[i]!.slice(-60)}`);
-        if (this.submit) ids.push(await submitToQueue({ home, config: this.config, queue: await this.queue() }, sub, settings));
-        else ids.push(await processLocally({ home, config: this.config, log: this.log, pluginDirs: this.pluginDir, signal: ac.signal }, sub, settings));
-      }
-      if (this.submit && this.wait) {
-        for (const id of ids) await waitForAnalysis({ home, queue: await this.queue(), signal: ac.signal, onState: (s) => this.log.debug({ event: "analysis_state", analysis_id: id, state: s }, `${id} ${s}`) }, id);
+      if (this.submit) {
+        ids = await submitToQueue({ home, config: this.config, queue: await this.queue() }, subs, settings, progress);
+        if (this.wait) {
+          for (const id of ids) await waitForAnalysis({ home, queue: await this.queue(), signal: ac.signal, onState: (s) => this.log.debug({ event: "analysis_state", analysis_id: id, state: s }, `${id} ${s}`) }, id);
+        }
+      } else {
+        const local = { home, config: this.config, log: this.log, pluginDirs: this.pluginDir, signal: ac.signal };
+        summaries = await processInLanes(
+          {
+            lanes: this.lane ? 1 : processConfig(this.config).local_processes,
+            log: this.log,
+            laneArgs: this.laneArgs(),
+            here: async (idx, onEach) => (await processLocally(local, idx.map((i) => subs[i]!), settings, onEach)).map((r) => summarize(home, r.id, r.known)),
+          },
+          this.targets,
+          subs,
+          progress,
+        );
       }
     } finally {
       process.off("SIGINT", onSig);
@@ -84,9 +102,26 @@ export class ProcessCommand extends FalcCommand {
       else for (const id of ids) this.out(id);
       return EXIT.ok;
     }
-    const summaries: AnalysisSummary[] = ids.map((id) => summarize(home, id));
+    summaries ??= ids.map((id) => summarize(home, id));
+    if (this.lane) {
+      // The parent prints, and judges scores and failures for all lanes.
+      this.outJson(summaries);
+      return EXIT.ok;
+    }
     if (this.json) this.outJson(summaries.length === 1 ? summaries[0] : summaries);
     else this.out(summaries.map((s) => formatSummary(s, { top })).join("\n\n"));
     return scoreExit(summaries, failScore, (line) => this.context.stderr.write(`falc: ${line}\n`));
+  }
+
+  /** What a lane child needs to do the same work as this process. */
+  private laneArgs(): string[] {
+    const a: string[] = [];
+    if (this.configPath) a.push("--config", this.configPath);
+    if (this.logLevel) a.push("--log-level", this.logLevel);
+    for (const d of this.pluginDir) a.push("--plugin-dir", d);
+    for (const p of this.platform) a.push("--platform", p);
+    if (this.password !== undefined) a.push("--password", this.password);
+    if (this.priority !== undefined) a.push("--priority", this.priority);
+    return a;
   }
 }

@@ -11,12 +11,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { identify } from "../../src/process/analyze/identify.ts";
-import { passwordsFrom } from "../../src/process/analyze/target.ts";
+import { heldBytes, passwordsFrom } from "../../src/process/analyze/target.ts";
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from "../../src/process/analyze/zip.ts";
 import type { FileTarget, PluginApi, ProcessingContext, Processor } from "../../src/process/plugin.ts";
 
 /** The analysis settings' password (analysis.json settings.password), when the submitter gave one. */
 function settingsPassword(ctx: ProcessingContext): string | undefined {
+  if (ctx.settings) return ctx.settings.password || undefined;
   try {
     const a = JSON.parse(readFileSync(join(ctx.analysisDir, "analysis.json"), "utf8")) as { settings?: { password?: unknown } };
     return typeof a.settings?.password === "string" ? a.settings.password : undefined;
@@ -45,9 +46,13 @@ export default (api: PluginApi): Processor => ({
   async start(ctx) {
     const target = ctx.target as FileTarget;
     if (target.category !== "file") throw new api.DisablePlugin("not a file");
+    // The submission's hashes, computed from the stored bytes as they were stored: not computed twice.
+    const known = target.md5 && target.sha1 && target.sha512 ? { md5: target.md5, sha1: target.sha1, sha256: target.sha256, sha512: target.sha512, size: target.size } : undefined;
     let result;
     try {
       result = await identify(target.path, target.filename, {
+        known,
+        bytes: heldBytes(target.path),
         passwords: passwordsFrom(ctx.config, [settingsPassword(ctx)]),
         limits: limitsFrom(ctx.config),
         maxDepth: typeof ctx.config.max_depth === "number" ? ctx.config.max_depth : 3,

@@ -7,8 +7,12 @@ import { scoreLabel } from "../../src/process/score.ts";
  */
 const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "`": "&#96;" };
 
+const SPECIAL = /[&<>"'`]/;
+
 export function esc(v: unknown): string {
-  return String(v).replace(/[&<>"'`]/g, (c) => ENTITIES[c]!);
+  const s = String(v);
+  // Most values (symbol names, hashes, numbers) have nothing to escape: one test, no replace.
+  return SPECIAL.test(s) ? s.replace(/[&<>"'`]/g, (c) => ENTITIES[c]!) : s;
 }
 
 const MAX_ITEMS = 300;
@@ -20,37 +24,83 @@ function str(s: string): string {
   return `${esc(s.slice(0, MAX_STRING))}<span class="more"> … ${s.length - MAX_STRING} more characters</span>`;
 }
 
+/** A record whose values are all scalars or arrays of scalars (a table row). */
 function isFlatObject(v: unknown): v is Record<string, unknown> {
-  return !!v && typeof v === "object" && !Array.isArray(v) && Object.values(v).every((x) => x === null || typeof x !== "object" || (Array.isArray(x) && x.every((y) => y === null || typeof y !== "object")));
+  if (!v || typeof v !== "object" || Array.isArray(v)) return false;
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x === null || typeof x !== "object") continue;
+    if (!Array.isArray(x)) return false;
+    for (const y of x) if (y !== null && typeof y === "object") return false;
+  }
+  return true;
 }
 
 function more(n: number): string {
   return n > 0 ? `<p class="more">… ${n} more not shown (see the JSON file)</p>` : "";
 }
 
-/** Any JSON value as HTML: tables for lists of flat records, key/value tables for objects. */
+/**
+ * Any JSON value as HTML: tables for lists of flat records, key/value tables for objects. Written
+ * with loops and string appends (a report has thousands of cells: symbols, sections, strings).
+ */
 export function renderValue(v: unknown, depth = 0): string {
   if (v === null || v === undefined) return `<span class="null">null</span>`;
   if (typeof v === "string") return str(v);
-  if (typeof v === "number" || typeof v === "boolean") return esc(v);
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
   if (depth >= MAX_DEPTH) return `<pre>${str(JSON.stringify(v))}</pre>`;
   if (Array.isArray(v)) {
     if (!v.length) return `<span class="null">none</span>`;
-    const shown = v.slice(0, MAX_ITEMS);
-    if (shown.every((x) => x === null || typeof x !== "object")) return `<ul class="flat">${shown.map((x) => `<li>${renderValue(x, depth + 1)}</li>`).join("")}</ul>${more(v.length - shown.length)}`;
-    if (shown.every(isFlatObject)) {
-      const cols = [...new Set(shown.flatMap((x) => Object.keys(x)))].slice(0, 16);
-      const head = cols.map((c) => `<th>${esc(c)}</th>`).join("");
-      const rows = shown.map((x) => `<tr>${cols.map((c) => `<td>${renderValue((x as Record<string, unknown>)[c], depth + 1)}</td>`).join("")}</tr>`).join("");
-      return `<table class="list"><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table>${more(v.length - shown.length)}`;
+    const n = Math.min(v.length, MAX_ITEMS);
+    let scalars = true;
+    let flat = true;
+    for (let i = 0; i < n && (scalars || flat); i++) {
+      const x = v[i];
+      if (x !== null && typeof x === "object") {
+        scalars = false;
+        if (flat && !isFlatObject(x)) flat = false;
+      } else flat = false;
     }
-    return `<ol>${shown.map((x) => `<li>${renderValue(x, depth + 1)}</li>`).join("")}</ol>${more(v.length - shown.length)}`;
+    let out: string;
+    if (scalars) {
+      out = `<ul class="flat">`;
+      for (let i = 0; i < n; i++) out += `<li>${renderValue(v[i], depth + 1)}</li>`;
+      out += `</ul>`;
+    } else if (flat) {
+      const seen = new Set<string>();
+      const cols: string[] = [];
+      for (let i = 0; i < n && cols.length < 16; i++) {
+        for (const k of Object.keys(v[i] as object)) {
+          if (seen.has(k)) continue;
+          seen.add(k);
+          cols.push(k);
+          if (cols.length === 16) break;
+        }
+      }
+      out = `<table class="list"><thead><tr>`;
+      for (const c of cols) out += `<th>${esc(c)}</th>`;
+      out += `</tr></thead><tbody>`;
+      for (let i = 0; i < n; i++) {
+        const row = v[i] as Record<string, unknown>;
+        out += "<tr>";
+        for (const c of cols) out += `<td>${renderValue(row[c], depth + 1)}</td>`;
+        out += "</tr>";
+      }
+      out += `</tbody></table>`;
+    } else {
+      out = `<ol>`;
+      for (let i = 0; i < n; i++) out += `<li>${renderValue(v[i], depth + 1)}</li>`;
+      out += `</ol>`;
+    }
+    return out + more(v.length - n);
   }
   if (typeof v === "object") {
-    const entries = Object.entries(v as Record<string, unknown>);
-    if (!entries.length) return `<span class="null">empty</span>`;
-    const shown = entries.slice(0, MAX_ITEMS);
-    return `<table class="kv">${shown.map(([k, x]) => `<tr><th>${esc(k)}</th><td>${renderValue(x, depth + 1)}</td></tr>`).join("")}</table>${more(entries.length - shown.length)}`;
+    const keys = Object.keys(v as object);
+    if (!keys.length) return `<span class="null">empty</span>`;
+    const n = Math.min(keys.length, MAX_ITEMS);
+    let out = `<table class="kv">`;
+    for (let i = 0; i < n; i++) out += `<tr><th>${esc(keys[i])}</th><td>${renderValue((v as Record<string, unknown>)[keys[i]!], depth + 1)}</td></tr>`;
+    return out + `</table>` + more(keys.length - n);
   }
   return esc(String(v));
 }

@@ -17,6 +17,8 @@ export const processConfigSchema = z
     cancel_unidentified: z.boolean().default(false),
     /** Analysis timeout (s) written into analysis.json settings for the machine that runs a task. */
     timeout: z.number().int().min(1).max(86400).default(120),
+    /** Processes `falc process FILE...` shares many files among (0 = one per CPU core, up to 4; 1 = this one only). */
+    local_processes: z.number().int().min(0).max(64).default(0),
   })
   .strict();
 export type ProcessConfig = z.infer<typeof processConfigSchema>;

@@ -3,14 +3,16 @@ import type { Logger } from "../core/logger.ts";
 import type { ProcessConfig } from "./config.ts";
 import { identificationDocument, postDocument, preDocument } from "./documents.ts";
 import { makeTaskId, splitTaskId } from "./ids.ts";
-import { analysisPaths, binaryPath, taskPaths } from "./layout.ts";
+import { analysisDir, analysisPaths, binaryPath, taskPaths } from "./layout.ts";
 import type { PluginSet } from "./loader.ts";
 import type { FileTarget, UrlTarget } from "./plugin.ts";
 import { runStage, type StageOutcome } from "./runner.ts";
 import { hashFile } from "./hash.ts";
 import { identifyResultSchema, parseDoc, type AnalysisDoc, type IdentifyResult, type TargetFileDoc, type TaskDoc } from "./schemas.ts";
 import { assertAnalysisMove, assertTaskMove, TASK_UNFINISHED, type AnalysisState } from "./states.ts";
-import { mergeErrors, readAnalysis, readStageDoc, readTask, updateAnalysis, writeTask } from "./storage.ts";
+import { discardSince, isStaged, isWritten, mark } from "./durable.ts";
+import { sweepTemps } from "./sweep.ts";
+import { mergeErrors, readAnalysis, readablePath, readStageDoc, readTask, updateAnalysis, writeTask } from "./storage.ts";
 
 /** What a stage needs from wherever it runs (a worker child or `falc process` itself). */
 export interface FlowEnv {
@@ -30,14 +32,17 @@ export interface StageResult {
   /** The next stage to queue, if any. */
   next: "pre" | null;
   task?: TaskDoc;
+  /** The tasks pre created. */
+  tasks?: TaskDoc[];
 }
 
+/** The submission: its hashes were computed from the stored bytes when it was stored (older analyses: empty). */
 function submittedTarget(home: string, a: AnalysisDoc): FileTarget | UrlTarget {
   const s = a.submitted;
   if (s.category === "url") return { category: "url", url: s.url as string };
   const f = s as AnalysisDoc["submitted"] & { filename: string; size: number; sha256: string; md5: string; sha1: string; sha512?: string };
   const known = (h: string | undefined) => h || undefined;
-  return { category: "file", path: binaryPath(home, f.sha256), filename: f.filename, size: f.size, sha256: f.sha256, md5: known(f.md5), sha1: known(f.sha1), sha512: known(f.sha512) };
+  return { category: "file", path: readablePath(home, f.sha256), filename: f.filename, size: f.size, sha256: f.sha256, md5: known(f.md5), sha1: known(f.sha1), sha512: known(f.sha512) };
 }
 
 /**
@@ -47,8 +52,9 @@ function submittedTarget(home: string, a: AnalysisDoc): FileTarget | UrlTarget {
 function selectedTarget(home: string, a: AnalysisDoc, ident: IdentifyResult): FileTarget | UrlTarget {
   const t = ident.target as Record<string, unknown>;
   if (ident.category === "url") return { category: "url", url: String(t.url) };
-  const path = binaryPath(home, (a.submitted as { sha256: string }).sha256);
-  if (!existsSync(path)) throw new Error(`the submitted file is gone from storage/binaries (${path})`);
+  const sha256 = (a.submitted as { sha256: string }).sha256;
+  const path = readablePath(home, sha256);
+  if (!existsSync(path)) throw new Error(`the submitted file is gone from storage/binaries (${binaryPath(home, sha256)})`);
   const extrpath = Array.isArray(t.extrpath) ? (t.extrpath as string[]) : [];
   return { category: "file", path, filename: String(t.filename), size: Number(t.size), sha256: String(t.sha256), md5: String(t.md5), sha1: String(t.sha1), sha512: String(t.sha512), extrpath };
 }
@@ -68,7 +74,7 @@ function coreFatal(e: unknown): StageOutcome {
 
 /** The JSON dump is what the next stage reads: without it the stage has not really finished. */
 function requireWritten(outcome: StageOutcome, path: string, what: string): void {
-  if (outcome.ok && !existsSync(path)) {
+  if (outcome.ok && !isWritten(path)) {
     outcome.ok = false;
     outcome.errors.fatal.push({ error: `${what} was not written: is the \`json\` reporter left out (process.disable)?`, traceback: "" });
   }
@@ -87,7 +93,7 @@ function completeSubmitted(home: string, s: SubmittedFile, ident: IdentifyResult
     s.media_type = t.media_type!;
   } else if (!s.md5) {
     // The target was selected inside the submitted container: hash the container itself.
-    const h = hashFile(binaryPath(home, s.sha256), ["md5", "sha1", "sha512"] as const);
+    const h = hashFile(readablePath(home, s.sha256), ["md5", "sha1", "sha512"] as const);
     Object.assign(s, { md5: h.md5, sha1: h.sha1, sha512: h.sha512 });
   }
 }
@@ -112,8 +118,39 @@ function mergeLabels(a: AnalysisDoc, doc: Record<string, unknown> | null): void 
   for (const v of (doc.ttps as string[] | undefined) ?? []) if (!a.ttps.includes(v)) a.ttps.push(v);
 }
 
+/**
+ * A stage's writes wait for its commit (in updateAnalysis); a stage that throws instead (cancelled,
+ * or an error outside the plugins) drops them, so a later commit cannot publish half a stage. On a
+ * committed analysis it first clears temps a killed worker left there.
+ */
+async function stageWrites<T>(dirs: string[], fn: () => Promise<T>): Promise<T> {
+  for (const d of dirs) if (!isStaged(d)) sweepTemps(d);
+  const m = mark();
+  try {
+    return await fn();
+  } catch (e) {
+    discardSince(m);
+    throw e;
+  }
+}
+
 /** Identification: what was submitted, and what should run. Ends pending_pre, no_selected or fatal_error. */
-export async function runIdentification(env: FlowEnv, analysisId: string): Promise<StageResult> {
+export function runIdentification(env: FlowEnv, analysisId: string): Promise<StageResult> {
+  return stageWrites([analysisDir(env.home, analysisId)], () => identification(env, analysisId));
+}
+
+/** Pre: static analysis of the selected target, then one task per platform. Ends tasks_pending or fatal_error. */
+export function runPre(env: FlowEnv, analysisId: string): Promise<StageResult> {
+  return stageWrites([analysisDir(env.home, analysisId)], () => pre(env, analysisId));
+}
+
+/** Post: a task's collected behaviour (events/*.json, dump.pcap). Ends the task reported or fatal_error. */
+export function runPost(env: FlowEnv, taskId: string): Promise<StageResult> {
+  const { analysisId } = splitTaskId(taskId);
+  return stageWrites([analysisDir(env.home, analysisId), taskPaths(env.home, taskId).dir], () => post(env, taskId));
+}
+
+async function identification(env: FlowEnv, analysisId: string): Promise<StageResult> {
   const analysis = readAnalysis(env.home, analysisId);
   if (analysis.state !== "pending_identification") return { analysis, outcome: null, next: analysis.state === "pending_pre" ? "pre" : null };
   const paths = analysisPaths(env.home, analysisId);
@@ -156,8 +193,7 @@ export async function runIdentification(env: FlowEnv, analysisId: string): Promi
   return { analysis: updated, outcome, next };
 }
 
-/** Pre: static analysis of the selected target, then one task per platform. Ends tasks_pending or fatal_error. */
-export async function runPre(env: FlowEnv, analysisId: string): Promise<StageResult> {
+async function pre(env: FlowEnv, analysisId: string): Promise<StageResult> {
   const analysis = readAnalysis(env.home, analysisId);
   if (analysis.state !== "pending_pre") return { analysis, outcome: null, next: null };
   const paths = analysisPaths(env.home, analysisId);
@@ -191,6 +227,7 @@ export async function runPre(env: FlowEnv, analysisId: string): Promise<StageRes
     outcome = coreFatal(e);
   }
 
+  const created: TaskDoc[] = [];
   const { analysis: updated } = await updateAnalysis(env.home, analysisId, (a) => {
     mergeErrors(a.errors, outcome.errors);
     if (!outcome.ok || !ident) return moveAnalysis(a, "fatal_error");
@@ -213,15 +250,15 @@ export async function runPre(env: FlowEnv, analysisId: string): Promise<StageRes
       };
       mkdirIfNew(taskPaths(env.home, task.id).dir);
       writeTask(env.home, task);
+      created.push(task);
       return { id: task.id, platform: task.platform, os_version: task.os_version, state: task.state, score: 0 };
     });
     moveAnalysis(a, "tasks_pending");
   });
-  return { analysis: updated, outcome, next: null };
+  return { analysis: updated, outcome, next: null, tasks: created };
 }
 
-/** Post: a task's collected behaviour (events/*.json, dump.pcap). Ends the task reported or fatal_error. */
-export async function runPost(env: FlowEnv, taskId: string): Promise<StageResult> {
+async function post(env: FlowEnv, taskId: string): Promise<StageResult> {
   const { analysisId } = splitTaskId(taskId);
   const analysis = readAnalysis(env.home, analysisId);
   const task = readTask(env.home, taskId);

@@ -34,6 +34,30 @@
  * `errors` everywhere is Cuckoo3's layout: {"errors": ["NAME: message", ...], "fatal": [{"error", "traceback"}]}.
  * A stage's errors go into its own file and are merged into analysis.json (task.json for post).
  *
+ * Durability (durable.ts), what a reader can rely on, after a crash or a power cut included:
+ *  - A file under one of the names above is complete. It is written under a temporary name
+ *    (`.<name>.<pid>.<random>.tmp`, or binaries/.incoming-<host>-<pid>-<random>) and renamed only
+ *    after a syncfs has made its bytes durable.
+ *  - A state never runs ahead of its files: stage documents (identification.json, pre.json,
+ *    report.json, report.html) and stored binaries are renamed and synced before the analysis.json /
+ *    task.json that moves the state on. `binary` never points to a missing copy.
+ *  - A stage is reported done (queue task finished, next stage queued, `falc process` summary printed)
+ *    only once all it wrote is durable: three syncfs per commit (data; barrier; final), not an fsync
+ *    per file and directory.
+ *  - A new analysis is built in analyses/.staging/<host>-<pid>/<id>/ (files written in place, no
+ *    fsync each) and renamed to analyses/YYYYMMDD/XXXXXX in whole at its commit (renameat2
+ *    RENAME_NOREPLACE: never over an existing analysis; without it the directory is reserved empty
+ *    beforehand and renamed over). `falc process FILE...` commits its new analyses in groups, about
+ *    once a second and at the end; a directory under analyses/YYYYMMDD/ is always a whole analysis.
+ *    A write that fails leaves that analysis unpublished, the rest of the group is published.
+ *  - A stage on a published analysis (a worker's identification, pre, post) commits when it updates
+ *    analysis.json; a stage that fails or is cancelled before that publishes nothing.
+ *  - A killed process leaves only temporary names and its staging directory; the next `falc process`
+ *    on the same host removes those of dead processes, and a stage starting on an analysis removes
+ *    dead processes' temps in its directory.
+ *  Without syncfs (not Linux/glibc and no coreutils `sync`) each file and directory is fsynced instead,
+ *  in the same order.
+ *
  * When `identify` is not among the identification processors, the core derives the identification
  * from what it has (the submission, and `fallback_identify` when present) so pre can still run.
  * In pre and post, ctx.target is the selected target: `path` is the submitted file (binaries/…), and
@@ -41,6 +65,7 @@
  * filename, size and hashes are the selected file's.
  */
 import { join } from "node:path";
+import { liveDir } from "./durable.ts";
 import { splitAnalysisId, splitTaskId } from "./ids.ts";
 
 export function storageRoot(home: string): string {
@@ -69,16 +94,23 @@ export interface AnalysisPaths {
   reportHtml: string;
 }
 
-export function analysisPaths(home: string, analysisId: string): AnalysisPaths {
+/** analyses/YYYYMMDD/XXXXXX, where the analysis lives once committed. */
+export function analysisDir(home: string, analysisId: string): string {
   const { day, part } = splitAnalysisId(analysisId);
-  const dir = join(analysesRoot(home), day, part);
+  return join(analysesRoot(home), day, part);
+}
+
+/** The analysis's files: in its staging directory while this process is creating it (durable.ts). */
+export function analysisPaths(home: string, analysisId: string): AnalysisPaths {
+  const dir = liveDir(analysisDir(home, analysisId));
+  // Plain concatenation: dir is already normal (join below), the names are fixed; called often.
   return {
     dir,
-    analysisJson: join(dir, "analysis.json"),
-    identificationJson: join(dir, "identification.json"),
-    preJson: join(dir, "pre.json"),
-    binary: join(dir, "binary"),
-    reportHtml: join(dir, "report.html"),
+    analysisJson: `${dir}/analysis.json`,
+    identificationJson: `${dir}/identification.json`,
+    preJson: `${dir}/pre.json`,
+    binary: `${dir}/binary`,
+    reportHtml: `${dir}/report.html`,
   };
 }
 
@@ -93,13 +125,13 @@ export interface TaskPaths {
 
 export function taskPaths(home: string, taskId: string): TaskPaths {
   const { analysisId, number } = splitTaskId(taskId);
-  const dir = join(analysisPaths(home, analysisId).dir, `task_${number}`);
+  const dir = `${analysisPaths(home, analysisId).dir}/task_${number}`;
   return {
     dir,
-    taskJson: join(dir, "task.json"),
-    reportJson: join(dir, "report.json"),
-    reportHtml: join(dir, "report.html"),
-    events: join(dir, "events"),
-    pcap: join(dir, "dump.pcap"),
+    taskJson: `${dir}/task.json`,
+    reportJson: `${dir}/report.json`,
+    reportHtml: `${dir}/report.html`,
+    events: `${dir}/events`,
+    pcap: `${dir}/dump.pcap`,
   };
 }

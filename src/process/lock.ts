@@ -7,8 +7,10 @@ import { unavailable } from "../core/errors.ts";
  * never lose each other's update. Storage is local to FALC_HOME, so a holder that died is
  * recognised by its pid being gone on this host.
  */
+const host = hostname();
+
 export async function withFileLock<T>(path: string, fn: () => T | Promise<T>, timeoutMs = 30_000): Promise<T> {
-  const me = `${hostname()} ${process.pid}`;
+  const me = `${host} ${process.pid}`;
   const deadline = Date.now() + timeoutMs;
   for (let wait = 2; ; wait = Math.min(wait * 2, 100)) {
     try {
@@ -46,9 +48,9 @@ function readHolder(path: string): string {
 }
 
 function holderGone(path: string): boolean {
-  const [host, pidText] = readHolder(path).split(" ");
+  const [holder, pidText] = readHolder(path).split(" ");
   // An empty file is a holder between open and write: not gone.
-  if (!host || !pidText || host !== hostname()) return false;
+  if (!holder || !pidText || holder !== host) return false;
   try {
     process.kill(Number(pidText), 0);
     return false;

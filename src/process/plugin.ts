@@ -59,12 +59,20 @@ export interface SignatureTracker {
 
 export interface FileTarget {
   category: "file";
-  /** Absolute path of the content-addressed copy (the analysis's `binary`). */
+  /**
+   * Absolute path of the content-addressed copy (the analysis's `binary`); until the copy is
+   * committed (durable.ts: `falc process FILE...` commits in groups) it is the copy's temporary name:
+   * same bytes, read-only.
+   */
   path: string;
   filename: string;
   size: number;
   sha256: string;
-  /** The target's other hashes when already known (in pre and post: identification's; in identification: absent). */
+  /**
+   * The target's other hashes when already known: in pre and post identification's; in
+   * identification the submission's, computed from the stored bytes as they were copied (absent
+   * when only the sha256 was computed, as for `falc process --submit`).
+   */
   md5?: string;
   sha1?: string;
   sha512?: string;
@@ -187,7 +195,10 @@ export interface PluginApi {
   z: typeof z;
   DisablePlugin: typeof DisablePlugin;
   CancelProcessing: typeof CancelProcessing;
-  /** Atomic file write (temp + fsync + rename), for reporters. */
+  /**
+   * Atomic file write for reporters: the file appears under its name, complete and durable, when the
+   * stage commits (after all reporters ran; see layout.ts), never half-written.
+   */
   writeFileAtomic(path: string, data: string | Uint8Array): void;
 }
 

@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { analysisPaths, binaryPath } from "./layout.ts";
-import { createAnalysis, readAnalysis, storeBinary, updateAnalysis } from "./storage.ts";
+import { commitNow } from "./durable.ts";
+import { createAnalysis, readAnalysis, readablePath, storeBinary, updateAnalysis } from "./storage.ts";
 import { tempDir } from "./testkit.ts";
 
 const t = tempDir("falc-storage-");
@@ -16,8 +17,15 @@ describe("binaries", () => {
     const src = join(t.dir, "sample.bin");
     writeFileSync(src, Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 256)));
     const a = storeBinary(home, src);
+    // Not under its name before the commit has made it durable; readable meanwhile, stored once.
+    expect(existsSync(a.path)).toBe(false);
+    expect(readFileSync(readablePath(home, a.sha256)).equals(readFileSync(src))).toBe(true);
     const b = storeBinary(home, src);
+    expect(readablePath(home, b.sha256)).toBe(readablePath(home, a.sha256));
+    commitNow();
+    expect(readablePath(home, a.sha256)).toBe(a.path);
     expect(a.sha256).toBe(sha256sum(src)!);
+    for (const alg of ["md5", "sha1", "sha512"] as const) expect(a[alg]).toBe(Bun.spawnSync([`${alg}sum`, src]).stdout.toString().split(" ")[0]!);
     expect(a.path).toBe(binaryPath(home, a.sha256));
     expect(b.path).toBe(a.path);
     expect(a.size).toBe(300_000);

@@ -1,18 +1,41 @@
-import { chmodSync, closeSync, constants, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync, symlinkSync, unlinkSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
-import { fsyncDir, writeJsonAtomic } from "../core/atomic.ts";
 import { inputError, notFound } from "../core/errors.ts";
-import { hashFd } from "./hash.ts";
+import { startWriteback } from "../core/fs-native.ts";
+import { type Hashes, MultiHasher, hashBytes } from "./analyze/hashes.ts";
+import { POOL_MAX, holdBytes, poolBuffer, readFully } from "./analyze/target.ts";
+import { addPendingFile, afterCommit, commitWrites, inStagedDir, isPending, isStaged, isWritten, pendingPath, stageNewDir, writeStateJson } from "./durable.ts";
 import { newAnalysisId } from "./ids.ts";
-import { analysisPaths, analysesRoot, binariesRoot, binaryPath, taskPaths } from "./layout.ts";
-import { commitWrites, writeStageJson } from "./durable.ts";
+import { analysisDir, analysisPaths, analysesRoot, binariesRoot, binaryPath, taskPaths } from "./layout.ts";
 import { withFileLock } from "./lock.ts";
 import { analysisSchema, parseDoc, settingsSchema, taskSchema, type AnalysisDoc, type Settings, type StageErrorsDoc, type TaskDoc } from "./schemas.ts";
 
 export interface StoredBinary {
+  /** binaries/<h0>/<h1>/<sha256> (where it is once committed; see readablePath). */
   path: string;
   size: number;
   sha256: string;
+  /** "" when only the sha256 was asked for (`digests: "sha256"`). */
+  md5: string;
+  sha1: string;
+  sha512: string;
+}
+
+export interface StoreOptions {
+  /** See storeBinary. */
+  owner?: string;
+  /**
+   * "all" (default): md5, sha1, sha256 and sha512 in the same pass, for stages that run in this
+   * process. "sha256": the name only, when the work goes to workers (`--submit`): they hash the rest
+   * in parallel, rather than one submitting process doing four digests of every file.
+   */
+  digests?: "all" | "sha256";
+}
+
+function digestsOf(buf: Uint8Array, which: "all" | "sha256"): Hashes {
+  if (which === "all") return hashBytes(buf);
+  return { md5: "", sha1: "", sha256: new Bun.CryptoHasher("sha256").update(buf).digest("hex"), sha512: "" };
 }
 
 /**
@@ -38,43 +61,97 @@ function inDir<T>(dir: string, fn: () => T): T {
   }
 }
 
+/** Where a stored binary's bytes can be read now: its temp until the commit has renamed it into binaries/. */
+export function readablePath(home: string, sha256: string): string {
+  return pendingPath(binaryPath(home, sha256));
+}
+
+function writeAllTo(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+let chunk: Uint8Array | undefined;
+
 /**
- * Copy a file into binaries/<h0>/<h1>/<sha256>. The copy is hashed (not the source), so the name
- * always matches the content even when the source changes meanwhile; an existing copy is kept.
+ * Copy a file into binaries/<h0>/<h1>/<sha256> with its four hashes, reading it once: the bytes read
+ * are hashed and those same bytes written, so the name always matches the content even when the
+ * source changes meanwhile. An existing copy is kept (nothing is written). The copy is read-only and
+ * appears under its name at the next commit (durable.ts), before any analysis that links to it.
+ * With `owner` (the caller's scratch directory), a file up to POOL_MAX is read into the reused pool
+ * buffer and held there (target.ts heldBytes), so identification and pre in this process need not
+ * read it again.
  */
-export function storeBinary(home: string, src: string): StoredBinary {
+export function storeBinary(home: string, src: string, opts: StoreOptions = {}): StoredBinary {
+  const which = opts.digests ?? "all";
   const root = binariesRoot(home);
   ensureDirOnce(root);
-  const tmp = join(root, `.incoming-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const fd = openSync(src, "r");
+  let tmp: string | undefined;
+  let out: number | undefined;
   try {
-    // A reflink where the filesystem can, a kernel-side copy otherwise.
-    copyFileSync(src, tmp, constants.COPYFILE_FICLONE);
-    const fd = openSync(tmp, "r");
-    let h: { size: number; sha256: string };
-    let fresh = false;
-    try {
-      // Only the hash the name needs: the others are identification's work, done by the workers.
-      h = hashFd(fd, ["sha256"] as const);
-      fresh = !existsSync(binaryPath(home, h.sha256));
-      if (fresh) fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+    const size = fstatSync(fd).size;
+    let h: { size: number } & Hashes;
+    if (size <= POOL_MAX) {
+      const bytes = readFully(fd, poolBuffer(size, opts.owner ?? root));
+      h = { size: bytes.length, ...digestsOf(bytes, which) };
+      const dest = binaryPath(home, h.sha256);
+      if (!isPending(dest) && !existsSync(dest)) {
+        tmp = incomingName(root);
+        out = openSync(tmp, "wx", 0o444);
+        writeAllTo(out, bytes);
+        // The commit's syncfs must wait for this copy on disk: start the writing now, while the stages run.
+        startWriteback(out);
+        closeSync(out);
+        out = undefined;
+        addPendingFile(tmp, dest, 0, true);
+        tmp = undefined;
+      }
+      if (opts.owner) holdBytes([dest, readablePath(home, h.sha256)], bytes);
+    } else {
+      // Too big to hold: streamed through one buffer, hashed and written chunk by chunk.
+      tmp = incomingName(root);
+      out = openSync(tmp, "wx", 0o444);
+      const buf = (chunk ??= new Uint8Array(4 << 20));
+      const hasher = which === "all" ? new MultiHasher() : new Bun.CryptoHasher("sha256");
+      let n = 0;
+      for (;;) {
+        const r = readSync(fd, buf, 0, buf.length, n);
+        if (r <= 0) break;
+        const view = buf.subarray(0, r);
+        hasher.update(view);
+        writeAllTo(out, view);
+        n += r;
+      }
+      startWriteback(out);
+      closeSync(out);
+      out = undefined;
+      h = { size: n, ...(hasher instanceof MultiHasher ? hasher.digest() : { md5: "", sha1: "", sha256: hasher.digest("hex"), sha512: "" }) };
+      const dest = binaryPath(home, h.sha256);
+      if (isPending(dest) || existsSync(dest)) unlinkSync(tmp);
+      else addPendingFile(tmp, dest, 0, true);
+      tmp = undefined;
     }
     const dest = binaryPath(home, h.sha256);
-    if (!fresh) {
-      unlinkSync(tmp);
-    } else {
-      chmodSync(tmp, 0o444);
-      inDir(dirname(dest), () => renameSync(tmp, dest));
-      fsyncDir(dirname(dest));
-    }
+    // binaries/<h0>/<h1>/ for the commit to rename into.
+    ensureDirOnce(dirname(dest));
     return { path: dest, ...h };
   } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {}
+    if (out !== undefined) closeSync(out);
+    if (tmp) {
+      try {
+        unlinkSync(tmp);
+      } catch {}
+    }
     throw e;
+  } finally {
+    closeSync(fd);
   }
+}
+
+const host = hostname();
+function incomingName(root: string): string {
+  return join(root, `.incoming-${host}-${process.pid}-${Math.random().toString(36).slice(2)}`);
 }
 
 /** A submission's file must be a readable, non-empty regular file. */
@@ -114,27 +191,33 @@ export interface CreatedAnalysis {
   binary: StoredBinary | null;
 }
 
-/** Make the analysis directory, store the binary and write analysis.json (state pending_identification). */
-export function createAnalysis(home: string, sub: Submission, settings: Partial<Settings> = {}, now = new Date()): CreatedAnalysis {
+/**
+ * Store the binary (with its four hashes unless only the sha256 is asked for: Cuckoo3 has them at submission too), make the analysis
+ * directory and write analysis.json (state pending_identification). The directory is staged
+ * (durable.ts) and appears in analyses/ at the next commit: at once outside a batch, at the batch's
+ * next group boundary inside one. `owner`: see storeBinary.
+ */
+export function createAnalysis(home: string, sub: Submission, settings: Partial<Settings> = {}, now = new Date(), opts: StoreOptions = {}): CreatedAnalysis {
   let binary: StoredBinary | null = null;
   let submitted: AnalysisDoc["submitted"];
+  const parsedSettings = parseDoc(settingsSchema, settings, "settings");
   if (sub.category === "file") {
     checkSubmittedFile(sub.path);
-    binary = storeBinary(home, sub.path);
-    // md5, sha1, type and media_type are filled in by identification (Cuckoo3 has them at submission).
-    submitted = { category: "file", filename: sub.filename ?? basename(sub.path), size: binary.size, md5: "", sha1: "", sha256: binary.sha256, media_type: "", type: "" };
+    binary = storeBinary(home, sub.path, opts);
+    // type and media_type (and md5, sha1, sha512 when only the sha256 was computed) are filled in by identification.
+    submitted = { category: "file", filename: sub.filename ?? basename(sub.path), size: binary.size, md5: binary.md5, sha1: binary.sha1, sha256: binary.sha256, ...(binary.sha512 ? { sha512: binary.sha512 } : {}), media_type: "", type: "" };
   } else {
     submitted = { category: "url", url: checkSubmittedUrl(sub.url) };
   }
-  const { id, dir } = makeAnalysisDir(home, now);
+  const { id, final } = makeAnalysisDir(home, now);
   const paths = analysisPaths(home, id);
-  if (binary) symlinkSync(relative(dir, binary.path), paths.binary);
+  if (binary) symlinkSync(relative(final, binary.path), paths.binary);
   const analysis: AnalysisDoc = {
     id,
     kind: "standard",
     state: "pending_identification",
     score: 0,
-    settings: parseDoc(settingsSchema, settings, "settings"),
+    settings: parsedSettings,
     created_on: now.toISOString(),
     category: sub.category,
     submitted,
@@ -145,17 +228,19 @@ export function createAnalysis(home: string, sub: Submission, settings: Partial<
     tags: [],
     ttps: [],
   };
-  writeJsonAtomic(paths.analysisJson, analysis);
+  writeState(paths.analysisJson, analysis);
+  commitWrites();
   return { analysis, binary };
 }
 
-function makeAnalysisDir(home: string, now: Date): { id: string; dir: string } {
+/** A fresh id whose directory is reserved, and the staging directory the analysis is built in. */
+function makeAnalysisDir(home: string, now: Date): { id: string; final: string } {
   for (;;) {
     const id = newAnalysisId(now);
-    const { dir } = analysisPaths(home, id);
+    const final = analysisDir(home, id);
     try {
-      inDir(dirname(dir), () => mkdirSync(dir));
-      return { id, dir };
+      inDir(dirname(final), () => stageNewDir(analysesRoot(home), final, id));
+      return { id, final };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
@@ -177,42 +262,64 @@ function readJsonFile(path: string, missing: () => Error): unknown {
   }
 }
 
+/**
+ * analysis.json and task.json of analyses this process is still creating (staged): it is their only
+ * writer, and what it wrote was a checked document, so a read parses the text it kept instead of
+ * reading the file and checking it again. Cleared at each commit.
+ */
+const stagedState = new Map<string, string>();
+afterCommit(() => stagedState.clear());
+
+function writeState(path: string, doc: AnalysisDoc | TaskDoc): void {
+  const text = writeStateJson(path, doc);
+  if (inStagedDir(path)) stagedState.set(path, text);
+}
+
+function stagedStateOf<T>(path: string): T | undefined {
+  const text = stagedState.get(path);
+  return text === undefined ? undefined : (JSON.parse(text) as T);
+}
+
 export function readAnalysis(home: string, id: string): AnalysisDoc {
   const p = analysisPaths(home, id).analysisJson;
-  return parseDoc(analysisSchema, readJsonFile(p, () => notFound(`no analysis ${id} in ${analysesRoot(home)}`)), p);
+  return stagedStateOf<AnalysisDoc>(p) ?? parseDoc(analysisSchema, readJsonFile(pendingPath(p), () => notFound(`no analysis ${id} in ${analysesRoot(home)}`)), p);
 }
 
 /** A stage document (identification.json, pre.json, report.json) as a plain object, or null when absent. */
 export function readStageDoc(path: string): Record<string, unknown> | null {
-  if (!existsSync(path)) return null;
-  const v = readJsonFile(path, () => notFound(`${path} is missing`));
+  if (!isWritten(path)) return null;
+  const v = readJsonFile(pendingPath(path), () => notFound(`${path} is missing`));
   if (!v || typeof v !== "object" || Array.isArray(v)) throw inputError(`${path}: expected a JSON object`);
   return v as Record<string, unknown>;
 }
 
 export function readTask(home: string, taskId: string): TaskDoc {
   const p = taskPaths(home, taskId).taskJson;
-  return parseDoc(taskSchema, readJsonFile(p, () => notFound(`no task ${taskId} (${p} is missing)`)), p);
+  return stagedStateOf<TaskDoc>(p) ?? parseDoc(taskSchema, readJsonFile(pendingPath(p), () => notFound(`no task ${taskId} (${p} is missing)`)), p);
 }
 
-/** Durable once the stage commits (updateAnalysis does, at its end). */
+/** A state file: renamed after the stage's documents, durable once the stage commits (updateAnalysis does, at its end). */
 export function writeTask(home: string, task: TaskDoc): void {
-  writeStageJson(taskPaths(home, task.id).taskJson, task);
+  writeState(taskPaths(home, task.id).taskJson, task);
 }
 
 /**
  * Read-modify-write analysis.json (and anything else fn touches) under the analysis's lock; this is
- * where a stage commits: every directory the stage wrote into is fsynced here.
+ * where a stage commits (durable.ts): its documents first, then the states, all durable on return.
+ * Analyses staged in an open batch commit at the batch's next group boundary instead.
  */
 export async function updateAnalysis<T>(home: string, id: string, fn: (a: AnalysisDoc) => T | Promise<T>): Promise<{ analysis: AnalysisDoc; value: T }> {
   const paths = analysisPaths(home, id);
-  return withFileLock(paths.analysisJson + ".lock", async () => {
+  const update = async () => {
     const analysis = readAnalysis(home, id);
     const value = await fn(analysis);
-    writeStageJson(paths.analysisJson, analysis);
+    writeState(paths.analysisJson, analysis);
     commitWrites();
     return { analysis, value };
-  });
+  };
+  // An analysis this process is still creating is in its own staging directory: nobody else can update it.
+  if (isStaged(analysisDir(home, id))) return update();
+  return withFileLock(paths.analysisJson + ".lock", update);
 }
 
 export function mergeErrors(into: StageErrorsDoc, add: StageErrorsDoc): void {

@@ -6,10 +6,16 @@ import type { Logger } from "../core/logger.ts";
 import { homePaths } from "../core/paths.ts";
 import type { Queue } from "../queue/types.ts";
 import { processConfig } from "./config.ts";
-import { runIdentification, runPost, runPre, type FlowEnv } from "./flow.ts";
+import { runIdentification, runPost, runPre, type FlowEnv, type StageResult } from "./flow.ts";
 import type { Settings } from "./schemas.ts";
 import { processEnvBase } from "./stages.ts";
 import { ANALYSIS_SETTLED, type AnalysisState } from "./states.ts";
+import { syncfsStats } from "../core/fs-native.ts";
+import { commitNow, commitStats, groupBoundary, inBatch, isWritten } from "./durable.ts";
+import { sweepAbandoned } from "./sweep.ts";
+import { analysesRoot, analysisPaths, binariesRoot } from "./layout.ts";
+import type { KnownDocs } from "./summary.ts";
+import type { AnalysisDoc } from "./schemas.ts";
 import { createAnalysis, readAnalysis, readTask, type Submission } from "./storage.ts";
 
 /** A file when the path exists; otherwise it must be an http(s) URL. */
@@ -49,25 +55,75 @@ async function localEnv(o: LocalOptions) {
       for (const f of readdirSync(workDir)) rmSync(join(workDir, f), { recursive: true, force: true });
     }
   };
-  return { config: base.config, inStage };
+  return { config: base.config, inStage, workDir };
 }
 
-/** `falc process FILE`: submit, then identification and pre in this process (no workers). */
-export async function processLocally(o: LocalOptions, sub: Submission, settings: Partial<Settings>): Promise<string> {
+/** How long `falc process FILE...` keeps new analyses staged before a group commit (see durable.ts). */
+const LOCAL_GROUP_MS = 1000;
+/** The same for `--submit`: shorter, so the workers get the first files soon. */
+const SUBMIT_GROUP_MS = 200;
+
+export interface LocalResult {
+  id: string;
+  /** What was written, for the summary (summary.ts KnownDocs). */
+  known: KnownDocs;
+}
+
+/**
+ * `falc process FILE...`: submit each, then identification and pre in this process (no workers).
+ * The analyses are committed in groups (about once a second, and at the end: durable.ts), so the
+ * analyses returned are committed. `onEach(i)` is called as file i starts.
+ */
+export async function processLocally(o: LocalOptions, subs: Submission[], settings: Partial<Settings>, onEach?: (i: number) => void): Promise<LocalResult[]> {
   // Plugins first: a broken plugin directory is refused before anything is stored.
-  const { config, inStage } = await localEnv(o);
-  const { analysis } = createAnalysis(o.home, sub, { timeout: config.timeout, ...settings });
-  const r = await inStage((env) => runIdentification(env, analysis.id));
-  if (r.next === "pre") await inStage((env) => runPre(env, analysis.id));
-  return analysis.id;
+  const { config, inStage, workDir } = await localEnv(o);
+  sweepAbandoned(analysesRoot(o.home), binariesRoot(o.home));
+  const out: LocalResult[] = [];
+  await inBatch(async () => {
+    for (const [i, sub] of subs.entries()) {
+      if (o.signal?.aborted) break;
+      onEach?.(i);
+      // The stored bytes stay in this process (held in the scratch directory's pool) for the stages.
+      const { analysis } = createAnalysis(o.home, sub, { timeout: config.timeout, ...settings }, new Date(), { owner: workDir });
+      const paths = analysisPaths(o.home, analysis.id);
+      const ident = await inStage((env) => runIdentification(env, analysis.id));
+      const pre = ident.next === "pre" ? await inStage((env) => runPre(env, analysis.id)) : null;
+      // Documents as written (a stage whose JSON dump is missing has none).
+      const doc = (r: StageResult | null, path: string) => (r?.outcome?.document && isWritten(path) ? r.outcome.document : null);
+      out.push({ id: analysis.id, known: { analysis: (pre ?? ident).analysis, ident: doc(ident, paths.identificationJson), pre: doc(pre, paths.preJson), tasks: pre?.tasks ?? [] } });
+      groupBoundary(LOCAL_GROUP_MS);
+    }
+  });
+  o.log.debug({ event: "storage_commits", ...commitStats, syncfs: { ...syncfsStats } }, `${commitStats.commits} storage commit(s)`);
+  return out;
 }
 
-/** `falc process FILE --submit`: store it and queue identification for `falc worker --stage identification,pre`. */
-export async function submitToQueue(o: { home: string; config: Config; queue: Queue }, sub: Submission, settings: Partial<Settings>): Promise<string> {
+/**
+ * `falc process FILE... --submit`: store each and queue identification for `falc worker --stage
+ * identification,pre`. Committed in small groups; a group's analyses are queued once it is durable.
+ */
+export async function submitToQueue(o: { home: string; config: Config; queue: Queue }, subs: Submission[], settings: Partial<Settings>, onEach?: (i: number) => void): Promise<string[]> {
   // The workers' plugins do the work: only the settings are needed here.
-  const { analysis } = createAnalysis(o.home, sub, { timeout: processConfig(o.config).timeout, ...settings });
-  await o.queue.enqueue({ stage: "identification", payload: { analysis_id: analysis.id }, id: `identification-${analysis.id}`, priority: analysis.settings.priority });
-  return analysis.id;
+  const timeout = processConfig(o.config).timeout;
+  sweepAbandoned(analysesRoot(o.home), binariesRoot(o.home));
+  const ids: string[] = [];
+  let waiting: AnalysisDoc[] = [];
+  const enqueue = async () => {
+    for (const a of waiting) await o.queue.enqueue({ stage: "identification", payload: { analysis_id: a.id }, id: `identification-${a.id}`, priority: a.settings.priority });
+    waiting = [];
+  };
+  await inBatch(async () => {
+    for (const [i, sub] of subs.entries()) {
+      onEach?.(i);
+      const { analysis } = createAnalysis(o.home, sub, { timeout, ...settings }, new Date(), { owner: binariesRoot(o.home), digests: "sha256" });
+      ids.push(analysis.id);
+      waiting.push(analysis);
+      if (groupBoundary(SUBMIT_GROUP_MS)) await enqueue();
+    }
+    commitNow();
+    await enqueue();
+  });
+  return ids;
 }
 
 /** Queue post for a task whose behaviour is attached; returns the queue task id to wait on. */

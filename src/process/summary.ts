@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { analysisPaths, taskPaths } from "./layout.ts";
 import type { Signature } from "./plugin.ts";
-import type { StageErrorsDoc } from "./schemas.ts";
+import type { AnalysisDoc, StageErrorsDoc, TaskDoc } from "./schemas.ts";
 import { scoreLabel } from "./score.ts";
 import { ANALYSIS_HUMAN, TASK_HUMAN, type AnalysisState, type TaskState } from "./states.ts";
 import { readAnalysis, readStageDoc, readTask } from "./storage.ts";
@@ -41,11 +41,22 @@ function sigsOf(doc: Record<string, unknown> | null, stage: string): AnalysisSum
   return list.map((s) => ({ name: s.name, short_description: s.short_description, score: s.score, ...(s.family ? { family: s.family } : {}), stage }));
 }
 
-export function summarize(home: string, id: string): AnalysisSummary {
-  const a = readAnalysis(home, id);
+/**
+ * What this process wrote for an analysis it just ran (processLocally): the summary is made from it
+ * instead of reading and parsing the files back (pre.json can be megabytes).
+ */
+export interface KnownDocs {
+  analysis: AnalysisDoc;
+  ident: Record<string, unknown> | null;
+  pre: Record<string, unknown> | null;
+  tasks: TaskDoc[];
+}
+
+export function summarize(home: string, id: string, known?: KnownDocs): AnalysisSummary {
+  const a = known?.analysis ?? readAnalysis(home, id);
   const paths = analysisPaths(home, id);
-  const ident = readStageDoc(paths.identificationJson);
-  const pre = readStageDoc(paths.preJson);
+  const ident = known ? known.ident : readStageDoc(paths.identificationJson);
+  const pre = known ? known.pre : readStageDoc(paths.preJson);
   const target = pickTarget((Object.keys(a.target).length ? a.target : (ident?.target as Record<string, unknown> | undefined)) ?? undefined);
   if (!Object.keys(target).length) {
     const s = a.submitted as Record<string, unknown>;
@@ -54,8 +65,9 @@ export function summarize(home: string, id: string): AnalysisSummary {
   const signatures = [...sigsOf(ident, "identification"), ...sigsOf(pre, "pre")];
   const tasks = a.tasks.map((entry) => {
     const tp = taskPaths(home, entry.id);
-    const task = existsSync(tp.taskJson) ? readTask(home, entry.id) : null;
-    signatures.push(...sigsOf(readStageDoc(tp.reportJson), entry.id));
+    const task = known ? (known.tasks.find((t) => t.id === entry.id) ?? null) : existsSync(tp.taskJson) ? readTask(home, entry.id) : null;
+    // A task this process just created has no report yet.
+    if (!known) signatures.push(...sigsOf(readStageDoc(tp.reportJson), entry.id));
     return {
       id: entry.id,
       platform: entry.platform,

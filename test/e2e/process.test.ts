@@ -184,6 +184,39 @@ describe("falc process", () => {
     expect(bad.code).toBe(2);
   });
 
+  test("many files over two processes (process.local_processes: 2): one summary per file in the given order, options and verdict over all; commits through syncfs", async () => {
+    const cfg = join(H.home, "lanes.yaml");
+    writeFileSync(cfg, "process:\n  local_processes: 2\n");
+    const names = ["a.txt", "b.txt", "c.txt", "d.txt"];
+    for (const n of names) writeFileSync(join(S, n), `${n} `.repeat(5000));
+    const files = [join(S, "hello"), ...names.map((n) => join(S, n)), join(S, "evil.txt"), join(S, "bundle.zip")];
+    const before = count();
+    const r = await runFalc(["process", "--config", cfg, "--plugin-dir", P.score9!, "--platform", "linux:12", "--fail-score", "8", "--json", ...files], { env: { ...env(), FALC_LOG_LEVEL: "debug" } });
+    // evil.txt scores 9: whichever process ran it, the verdict covers every file.
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout) as { target: { filename: string }; score: number; state: string; tasks: { platform: string; os_version: string }[]; paths: { dir: string } }[];
+    expect(out.map((s) => s.target.filename)).toEqual(["hello", ...names, "evil.txt", out[6]!.target.filename]);
+    expect(out.find((s) => s.target.filename === "evil.txt")!.score).toBe(9);
+    for (const s of out) {
+      expect(s.state).toBe("tasks_pending");
+      expect(s.tasks).toEqual([expect.objectContaining({ platform: "linux", os_version: "12" })]);
+      expect(existsSync(join(s.paths.dir, "pre.json"))).toBe(true);
+    }
+    expect(count()).toBe(before + files.length);
+    const logs = r.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    expect(logs.find((l) => l.event === "process_lanes")).toMatchObject({ lanes: 2 });
+    // One line per process: syncfs through libc in the compiled binary, no fallback fsyncs.
+    const commits = logs.filter((l) => l.event === "storage_commits");
+    expect(commits).toHaveLength(2);
+    for (const c of commits) {
+      expect(c.commits).toBeGreaterThan(0);
+      expect(c.syncfs.ffi).toBeGreaterThan(0);
+      expect(c.fallbackFsyncs).toBe(0);
+    }
+    expect(r.stderr).toContain("scored 9 (malicious), over --fail-score 8");
+    expect(readdirSync(join(H.home, "storage/analyses/.staging"))).toEqual([]);
+  });
+
   test("a duplicate KEY in the plugin directories is refused before anything is stored", async () => {
     const before = count();
     const r = await runFalc(["process", join(S, "notes.txt"), "--plugin-dir", P.dup!], { env: env() });

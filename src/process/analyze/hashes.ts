@@ -1,5 +1,6 @@
 /** md5, sha1, sha256 and sha512 in one pass: of bytes in memory, or of a file streamed through one buffer (hash-thread.ts spreads them over threads). */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { sha512Hasher } from "./libcrypto.ts";
 
 export interface Hashes {
   md5: string;
@@ -8,16 +9,20 @@ export interface Hashes {
   sha512: string;
 }
 
-const ALGOS = ["md5", "sha1", "sha256", "sha512"] as const;
-
+/** The four digests over the same bytes, each hasher fed whole chunks (sha512 via libcrypto.ts when it loads). */
 export class MultiHasher {
-  private readonly hashers = ALGOS.map((a) => new Bun.CryptoHasher(a));
+  private readonly md5 = new Bun.CryptoHasher("md5");
+  private readonly sha1 = new Bun.CryptoHasher("sha1");
+  private readonly sha256 = new Bun.CryptoHasher("sha256");
+  private readonly sha512 = sha512Hasher();
   update(chunk: Uint8Array): void {
-    for (const h of this.hashers) h.update(chunk);
+    this.md5.update(chunk);
+    this.sha1.update(chunk);
+    this.sha256.update(chunk);
+    this.sha512.update(chunk);
   }
   digest(): Hashes {
-    const [md5, sha1, sha256, sha512] = this.hashers.map((h) => h.digest("hex"));
-    return { md5: md5!, sha1: sha1!, sha256: sha256!, sha512: sha512! };
+    return { md5: this.md5.digest("hex"), sha1: this.sha1.digest("hex"), sha256: this.sha256.digest("hex"), sha512: this.sha512.digestHex() };
   }
 }
 

@@ -22,6 +22,13 @@ export interface IdentifyOptions {
   signal?: AbortSignal;
   /** md5 and sha512 on threads of their own (off unless asked: it costs CPU where cores are busy). */
   threads?: boolean;
+  /**
+   * The submitted file's size and hashes when already known (computed from the stored bytes as they
+   * were stored): then the file is not hashed again.
+   */
+  known?: Hashes & { size: number };
+  /** The submitted file's bytes when this process holds them (then it is not read at all). */
+  bytes?: Uint8Array;
 }
 
 export interface IdentifiedTarget {
@@ -95,7 +102,17 @@ function describe(t: FileType): string {
  * threads); the type comes from a few positioned reads. Holding whole files in fresh memory costs more
  * (page faults) than the hashing of them.
  */
-export async function readAndIdentify(path: string, filename: string, signal?: AbortSignal, threads = false): Promise<{ type: FileType; hashes: Hashes; size: number }> {
+export async function readAndIdentify(path: string, filename: string, signal?: AbortSignal, threads = false, known?: Hashes & { size: number }, bytes?: Uint8Array): Promise<{ type: FileType; hashes: Hashes; size: number }> {
+  if (bytes && known) return { type: detectType(bufferSource(bytes), filename), hashes: pickHashes(known), size: bytes.length };
+  if (bytes) return { type: detectType(bufferSource(bytes), filename), hashes: hashBytes(bytes), size: bytes.length };
+  if (known) {
+    const src = fileSource(path);
+    try {
+      return { type: detectType(src, filename), hashes: pickHashes(known), size: src.size };
+    } finally {
+      src.close();
+    }
+  }
   const r = await hashFileParallel(path, { signal, threads });
   const hashes: Hashes = { md5: r.md5, sha1: r.sha1, sha256: r.sha256, sha512: r.sha512 };
   const src = fileSource(path);
@@ -106,13 +123,17 @@ export async function readAndIdentify(path: string, filename: string, signal?: A
   }
 }
 
+function pickHashes(h: Hashes): Hashes {
+  return { md5: h.md5, sha1: h.sha1, sha256: h.sha256, sha512: h.sha512 };
+}
+
 function safeName(name: string): string {
   const b = basename(name.replace(/\\/g, "/")).replace(/[\x00-\x1f]/g, "_");
   return b && b !== "." && b !== ".." ? b.slice(0, 200) : "unnamed";
 }
 
 export async function identify(path: string, filename: string, opts: IdentifyOptions): Promise<IdentifyResult> {
-  const top = await readAndIdentify(path, filename, opts.signal, opts.threads === true);
+  const top = await readAndIdentify(path, filename, opts.signal, opts.threads === true, opts.known, opts.bytes);
   const errors: string[] = [];
   const targetOf = (f: { name: string; type: FileType; hashes: Hashes; size: number; extrpath: string[]; password: string }, container: boolean): IdentifiedTarget => ({
     filename: identFilename(f.name, f.type),
@@ -187,7 +208,7 @@ export async function identify(path: string, filename: string, opts: IdentifyOpt
       found.push({ name, extrpath, type, hashes: hashBytes(data), size: data.length, password, path: out });
     }
   };
-  const src = fileSource(path);
+  const src = opts.bytes ? { ...bufferSource(opts.bytes), close() {} } : fileSource(path);
   try {
     unpack(src, [], 0);
   } finally {

@@ -26,33 +26,57 @@ export function identifiedTarget(ctx: Pick<ProcessingContext, "identification">)
   return t && typeof t === "object" ? t : undefined;
 }
 
-/** Files up to this size are read into one reused buffer (see readInto). */
-const POOL_MAX = 256 * 1024 * 1024;
+/** Files up to this size are read into one reused buffer (see poolBuffer). */
+export const POOL_MAX = 256 * 1024 * 1024;
 let pool: { buf: Uint8Array; owner: string } | undefined;
 
 /**
- * Reads a whole file. Fresh memory costs about a millisecond per MB in page faults, more than reading
- * it, so one buffer is reused from run to run: the run that used it last is over once the framework has
- * removed its scratch directory. While that directory exists (runs at the same time), a fresh buffer is used.
- * Analysis results never keep views into it (parsers return strings and numbers).
+ * The bytes of a file this process has just stored (storage.ts storeBinary): the stages that follow
+ * in the same process (identification, pre) use them instead of reading the file again. Keyed by
+ * every path the copy is known under (its temp until the commit renames it, then its final name):
+ * the content is the same. Dropped whenever the pool buffer they live in is handed out again.
  */
+let held: { paths: Set<string>; bytes: Uint8Array } | undefined;
+
+export function holdBytes(paths: string[], bytes: Uint8Array): void {
+  held = { paths: new Set(paths), bytes };
+}
+
+export function heldBytes(path: string): Uint8Array | undefined {
+  return held && held.paths.has(path) ? held.bytes : undefined;
+}
+
+/**
+ * A buffer of `size` bytes to read a file into. Fresh memory costs about a millisecond per MB in page
+ * faults, more than reading it, so one buffer is reused from run to run: the run that used it last is
+ * over once the framework has removed its scratch directory (`owner`), or when it is the same
+ * run's. While that directory exists (runs at the same time), a fresh buffer is used. Analysis
+ * results never keep views into it (parsers return strings and numbers).
+ */
+export function poolBuffer(size: number, owner: string): Uint8Array {
+  if (size > POOL_MAX || (pool && pool.owner !== owner && existsSync(pool.owner))) return new Uint8Array(size);
+  // Shared memory, so the strings scan can hand half of it to a worker thread without a copy.
+  if (!pool || pool.buf.length < size) pool = { buf: new Uint8Array(new SharedArrayBuffer(Math.max(size, Math.min(POOL_MAX, (pool?.buf.length ?? 0) * 2)))), owner };
+  pool.owner = owner;
+  held = undefined;
+  return pool.buf.subarray(0, size);
+}
+
+/** Read all of an open file (from offset 0) into buf; returns the part filled. */
+export function readFully(fd: number, buf: Uint8Array): Uint8Array {
+  let n = 0;
+  while (n < buf.length) {
+    const r = readSync(fd, buf, n, buf.length - n, n);
+    if (r <= 0) break;
+    n += r;
+  }
+  return buf.subarray(0, n);
+}
+
 function readInto(path: string, size: number, workDir: string): Uint8Array {
-  let buf: Uint8Array;
-  if (size <= POOL_MAX && (!pool || pool.owner === workDir || !existsSync(pool.owner))) {
-    // Shared memory, so the strings scan can hand half of it to a worker thread without a copy.
-    if (!pool || pool.buf.length < size) pool = { buf: new Uint8Array(new SharedArrayBuffer(Math.max(size, Math.min(POOL_MAX, (pool?.buf.length ?? 0) * 2)))), owner: workDir };
-    pool.owner = workDir;
-    buf = pool.buf.subarray(0, size);
-  } else buf = new Uint8Array(size);
   const fd = openSync(path, "r");
   try {
-    let n = 0;
-    while (n < size) {
-      const r = readSync(fd, buf, n, size - n, n);
-      if (r <= 0) break;
-      n += r;
-    }
-    return buf.subarray(0, n);
+    return readFully(fd, poolBuffer(size, workDir));
   } finally {
     closeSync(fd);
   }
@@ -78,9 +102,10 @@ export function loadTarget(ctx: ProcessingContext, maxSize = MAX_TARGET_SIZE): U
   const key = `${target.path}\0${extrpath.join("\0")}`;
   const hit = cache.get(ctx.target);
   if (hit && hit.key === key) return hit.bytes;
-  const size = statSync(target.path).size;
+  let bytes = heldBytes(target.path);
+  const size = bytes ? bytes.length : statSync(target.path).size;
   if (size > maxSize) throw new FormatError(`the target is ${size} bytes, over the static analysis limit of ${maxSize}`);
-  let bytes = readInto(target.path, size, ctx.workDir);
+  bytes ??= readInto(target.path, size, ctx.workDir);
   const passwords = passwordsFrom(ctx.config, [info?.password]);
   for (const name of extrpath) {
     const src = bufferSource(bytes);
