@@ -20,6 +20,15 @@ function gone(pid: number): boolean {
   }
 }
 
+/** A directory's names; none when it is missing or unreadable (there is nothing to sweep). */
+function names(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 /** `<host>-<pid>` of a process of this host that is gone. */
 function deadOwner(owner: string): boolean {
   const i = owner.lastIndexOf("-");
@@ -32,18 +41,10 @@ function deadOwner(owner: string): boolean {
  */
 export function sweepAbandoned(analysesRoot: string, binariesRoot: string): void {
   const stagingTop = join(analysesRoot, STAGING_DIR);
-  let owners: string[] = [];
-  try {
-    owners = readdirSync(stagingTop);
-  } catch {}
-  for (const owner of owners) {
+  for (const owner of names(stagingTop)) {
     if (!deadOwner(owner)) continue;
     const root = join(stagingTop, owner);
-    let names: string[] = [];
-    try {
-      names = readdirSync(root);
-    } catch {}
-    for (const name of names) {
+    for (const name of names(root)) {
       // <YYYYMMDD>-<XXXXXX>: the reserved directory stays only if something was renamed into it.
       const m = /^(\d{8})-([A-Z0-9]{6})$/.exec(name);
       if (m) {
@@ -54,11 +55,7 @@ export function sweepAbandoned(analysesRoot: string, binariesRoot: string): void
     }
     rmSync(root, { recursive: true, force: true });
   }
-  let incoming: string[] = [];
-  try {
-    incoming = readdirSync(binariesRoot).filter((n) => n.startsWith(".incoming-"));
-  } catch {}
-  for (const n of incoming) {
+  for (const n of names(binariesRoot).filter((n) => n.startsWith(".incoming-"))) {
     const m = /^\.incoming-(.+-\d+)-[a-z0-9]+$/.exec(n);
     if (!m || !deadOwner(m[1]!)) continue;
     try {
@@ -72,13 +69,7 @@ export function sweepAbandoned(analysesRoot: string, binariesRoot: string): void
  * Called when a stage starts on an existing analysis; one directory listing.
  */
 export function sweepTemps(dir: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const n of names) {
+  for (const n of names(dir)) {
     const m = /^\..+\.(\d+)\.[a-z0-9]+\.tmp$/.exec(n);
     if (!m) continue;
     if (!gone(Number(m[1]))) continue;
