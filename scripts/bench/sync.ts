@@ -10,9 +10,9 @@
 // Usage: bun scripts/bench/sync.ts [--files 10000] [--mb 200] [--runs 5] [--disk]   (uses $FALC_BIN or dist/falc; needs rsync)
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { freePort } from "../../src/core/free-port.ts";
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(name);
@@ -58,16 +58,6 @@ function makeTree(): number {
     total += size;
   }
   return total;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
 }
 
 async function timed(argv: string[], env: Record<string, string> = {}): Promise<{ s: number; cpu: number; out: string; err: string; code: number }> {

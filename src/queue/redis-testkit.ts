@@ -1,8 +1,10 @@
 // Private redis-server processes for tests: a free loopback port, an own temp dir, stopped afterwards.
+import { freePort } from "../core/free-port.ts";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+
+export { freePort };
 
 export interface RedisServer {
   port: number;
@@ -19,16 +21,6 @@ export interface RedisServer {
 
 export const haveRedis = Boolean(Bun.which("redis-server"));
 
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
 
 async function ping(port: number): Promise<boolean> {
   const p = Bun.spawn(["redis-cli", "-p", String(port), "ping"], { stdout: "pipe", stderr: "ignore" });

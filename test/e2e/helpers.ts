@@ -1,7 +1,7 @@
+export { freePort } from "../../src/core/free-port.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createServer } from "node:net";
 
 /** The binary under test: $FALC_BIN, or dist/falc built by scripts/setup. */
 export const FALC = resolve(process.env.FALC_BIN ?? join(import.meta.dir, "../../dist/falc"));
@@ -33,17 +33,6 @@ export function tempHome(prefix = "falc-e2e-"): { home: string; cleanup(): void 
   return { home, cleanup: () => rmSync(home, { recursive: true, force: true }) };
 }
 
-/** A free TCP port on loopback (the OS picks; tiny race accepted in tests). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
 
 export async function waitFor<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 20_000, intervalMs = 100, what = "condition"): Promise<T> {
   const deadline = Date.now() + timeoutMs;
