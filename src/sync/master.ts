@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import type { Logger } from "../core/logger.ts";
 import { ensureDir } from "../core/paths.ts";
 import { VERSION } from "../core/version.ts";
 import type { Message } from "./frame.ts";
@@ -9,8 +8,9 @@ import { groupsDelta, groupsHash, normalize, type Assignments, type GroupDef, ty
 import { HandshakeRefused, serverHandshake } from "./handshake.ts";
 import { badPath, compareStatus, differingDirs, dirDigests, Excluder, fromWire, parentOf, toWire, TreeScanner, type FileStatus, type ScanResult } from "./integrity.ts";
 import { decodeJson, encodeJson, integritySchema, ProtocolError, syncResultSchema, type Hello, type IntegrityReply, type Plan, type Settings } from "./protocol.ts";
-import { Session, type SessionLimits } from "./session.ts";
+import { Session } from "./session.ts";
 import type { StatusDoc } from "./status.ts";
+import type { NodeOptions } from "./node-options.ts";
 import { MasterStore } from "./store.ts";
 import { compressFor, sendTransfer, TransferError, type CompressMode } from "./transfer.ts";
 import { infoSchema } from "./worker-info.ts";
@@ -18,13 +18,7 @@ import { infoSchema } from "./worker-info.ts";
 /** How old (from its start) a walk of the master's tree may be and still answer an integrity check. */
 const SCAN_REUSE_MS = 1000;
 
-export interface MasterOptions {
-  host: string;
-  port: number;
-  dir: string;
-  key: Buffer;
-  name: string;
-  cluster: string;
+export interface MasterOptions extends NodeOptions {
   exclude: string[];
   keepaliveS: number;
   /** A worker silent this long is dropped. */
@@ -35,10 +29,7 @@ export interface MasterOptions {
   preAuthS: number;
   /** Connections allowed in the handshake at once; more are cut at once. */
   maxPreAuth: number;
-  limits: SessionLimits;
   compress: CompressMode;
-  home: string;
-  log: Logger;
   definitions: Record<string, GroupDef>;
 }
 

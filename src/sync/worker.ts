@@ -2,7 +2,6 @@ import { mkdirSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { unavailable, usageError } from "../core/errors.ts";
-import type { Logger } from "../core/logger.ts";
 import { ensureDir } from "../core/paths.ts";
 import type { Ledger } from "../scan/ledger.ts";
 import { commitTree, recoverTree, stateDir } from "./commit.ts";
@@ -11,22 +10,14 @@ import { groupsPushSchema, WorkerGroups } from "./groups.ts";
 import { clientHandshake, HandshakeRefused } from "./handshake.ts";
 import { dirDigests, Excluder, parentOf, sameList, toWire, TreeScanner, type ScanResult } from "./integrity.ts";
 import { decodeJson, encodeJson, integrityReplySchema, type IntegrityRequest, planSchema, syncAbortSchema, syncEndSchema, type Plan, type Settings, type SyncResult } from "./protocol.ts";
-import { ClosedError, RemoteError, Session, type SessionLimits } from "./session.ts";
+import { ClosedError, RemoteError, Session } from "./session.ts";
 import { statusSchema, type StatusDoc } from "./status.ts";
 import { StagingWriter } from "./stager.ts";
 import { Receiver, TransferError } from "./transfer.ts";
+import type { NodeOptions } from "./node-options.ts";
 import { sendInfo, type InfoMessage, type NodeRecord } from "./worker-info.ts";
 
-export interface WorkerOptions {
-  host: string;
-  port: number;
-  dir: string;
-  key: Buffer;
-  name: string;
-  cluster: string;
-  home: string;
-  log: Logger;
-  limits: SessionLimits;
+export interface WorkerOptions extends NodeOptions {
   /** Longest wait between reconnection attempts. */
   reconnectMaxS: number;
   handshakeS: number;
