@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatAddr, parseAddr } from "./ip.ts";
+import { canonicalAddr as canon } from "./ip.ts";
 import { parseDiscoveredLine } from "./nmap.ts";
 import { runNmapPhase, type PhaseName, type PhaseOutcome } from "./phase.ts";
 import { likelyPortsArgv, type Profile } from "./profile.ts";
@@ -17,11 +17,6 @@ export interface FirstLook {
 
 /** Targets per first-look nmap: a /24 at a time keeps each well inside the discovery timeout. */
 export const FIRST_LOOK_CHUNK = 256;
-
-const canon = (ip: string) => {
-  const a = parseAddr(ip);
-  return a ? formatAddr(a) : ip;
-};
 
 interface Watcher { onPort(proto: string, port: number): void; onFraction?(f: number): void }
 interface Chunk { family: 4 | 6; ips: string[]; run?: Promise<PhaseOutcome> }

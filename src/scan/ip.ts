@@ -55,6 +55,12 @@ export function formatAddr(a: Addr): string {
   return parts.slice(0, best).join(":") + "::" + parts.slice(best + bestLen).join(":");
 }
 
+/** The one spelling of an address (nmap's reports and our targets may write IPv6 differently); as given when it is not one. */
+export function canonicalAddr(ip: string): string {
+  const a = parseAddr(ip);
+  return a ? formatAddr(a) : ip;
+}
+
 export const bits = (f: Family) => (f === 4 ? 32 : 128);
 
 export interface Cidr {

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { formatAddr, parseAddr } from "./ip.ts";
+import { canonicalAddr as canon } from "./ip.ts";
 import { runNmapPhase, type PhaseName, type PhaseOutcome } from "./phase.ts";
 import { formatPorts, serviceArgv, type Profile } from "./profile.ts";
 
@@ -17,10 +17,8 @@ export interface ServiceScans {
   request(r: ServiceRequest): Promise<PhaseOutcome>;
 }
 
-const canon = (ip: string) => {
-  const a = parseAddr(ip);
-  return a ? formatAddr(a) : ip;
-};
+/** Targets one shared service nmap takes at most. */
+export const SERVICE_GROUP_MAX = 256;
 
 /**
  * Service scans that share one nmap when targets ask for the same ports within `windowMs`.
@@ -29,9 +27,6 @@ const canon = (ip: string) => {
  * announced together): `-p T:443 -- a b` probes exactly port 443 on each, as two runs would.
  * Each target still gets only its own host from the report.
  */
-/** Targets one shared service nmap takes at most. */
-export const SERVICE_GROUP_MAX = 256;
-
 export function sharedServiceScans(o: { profile: Profile; workDir: string; nmapBin?: string; signal?: AbortSignal; gate?(phase: PhaseName): Promise<() => void>; windowMs?: number }): ServiceScans {
   interface Member { req: ServiceRequest; resolve(out: PhaseOutcome): void; settled: boolean }
   interface Group { family: 4 | 6; ports: ServiceRequest["ports"]; members: Member[]; timer?: ReturnType<typeof setTimeout> }
