@@ -5,13 +5,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SqliteQueue } from "../../src/queue/sqlite.ts";
+import { numArg } from "./args.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const N = arg("--tasks", 2000);
-const CHILDREN = arg("--children", 4);
+const N = numArg("--tasks", 2000);
+const CHILDREN = numArg("--children", 4);
 const FALC = resolve(process.env.FALC_BIN ?? join(import.meta.dir, "../../dist/falc"));
 
 async function baseline(): Promise<number> {

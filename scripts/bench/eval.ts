@@ -12,15 +12,12 @@ import { join } from "node:path";
 import { runEval } from "../../src/eval/run.ts";
 import { buildLimits } from "../../src/eval/limits.ts";
 import type { EngineName } from "../../src/eval/types.ts";
+import { numArg } from "./args.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const N = arg("--n", 40);
-const THROUGHPUT = arg("--throughput", 200);
-const CONC = arg("--concurrency", 4);
-const SETTLE = arg("--settle", 25);
+const N = numArg("--n", 40);
+const THROUGHPUT = numArg("--throughput", 200);
+const CONC = numArg("--concurrency", 4);
+const SETTLE = numArg("--settle", 25);
 const asJson = process.argv.includes("--json");
 const CODE = "print(1)";
 const dir = mkdtempSync(join(tmpdir(), "falc-bench-eval-"));

@@ -11,14 +11,11 @@ import { silentLogger } from "../../src/core/logger.ts";
 import type { ProcessingContext, Processor } from "../../src/process/plugin.ts";
 import { builtinPlugins } from "../../plugins/builtin.ts";
 import { loadProcessors, makeContext } from "../../plugins/testkit.ts";
+import { numArg } from "./args.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const N = arg("--files", 1000);
-const MAX = arg("--max-mb", 64) * 1024 * 1024;
-const ROUNDS = arg("--rounds", 3);
+const N = numArg("--files", 1000);
+const MAX = numArg("--max-mb", 64) * 1024 * 1024;
+const ROUNDS = numArg("--rounds", 3);
 const di = process.argv.indexOf("--dirs");
 const DIRS = di > 0 ? process.argv[di + 1]!.split(",") : ["/usr/bin", "/usr/lib"];
 

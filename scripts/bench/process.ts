@@ -21,14 +21,11 @@ import { lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SqliteQueue } from "../../src/queue/sqlite.ts";
+import { numArg } from "./args.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const N = arg("--files", 1000);
-const CHILDREN = arg("--children", 2);
-const RUNS = Math.max(1, arg("--runs", 3));
+const N = numArg("--files", 1000);
+const CHILDREN = numArg("--children", 2);
+const RUNS = Math.max(1, numArg("--runs", 3));
 const oi = process.argv.indexOf("--only");
 const ONLY = oi > 0 ? process.argv[oi + 1] : undefined;
 const FALC = resolve(process.env.FALC_BIN ?? join(import.meta.dir, "../../dist/falc"));

@@ -14,13 +14,10 @@ import { RedisQueue } from "../../src/queue/redis.ts";
 import { parseRedisUrl } from "../../src/queue/redis-url.ts";
 import { startRedis } from "../../src/queue/redis-testkit.ts";
 import type { Queue } from "../../src/queue/types.ts";
+import { numArg } from "./args.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const N = arg("--tasks", 5000);
-const ROUNDS = arg("--rounds", 3);
+const N = numArg("--tasks", 5000);
+const ROUNDS = numArg("--rounds", 3);
 type Mode = "single" | "batched";
 
 interface Figure {

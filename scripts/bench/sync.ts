@@ -13,14 +13,11 @@ import { randomBytes } from "node:crypto";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort } from "../../src/core/free-port.ts";
+import { numArg } from "./args.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const FILES = arg("--files", 10_000);
-const MB = arg("--mb", 200);
-const RUNS = Math.max(1, arg("--runs", 5));
+const FILES = numArg("--files", 10_000);
+const MB = numArg("--mb", 200);
+const RUNS = Math.max(1, numArg("--runs", 5));
 const FALC = resolve(process.env.FALC_BIN ?? join(import.meta.dir, "../../dist/falc"));
 
 if (!Bun.which("rsync")) {
