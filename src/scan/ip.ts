@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from "node:net";
+import { ipv6Text } from "../core/ipv6-text.ts";
 
 /** IP addresses as bigints so v4 and v6 share one code path for ranges and CIDR math. */
 export type Family = 4 | 6;
@@ -40,19 +41,9 @@ export function formatAddr(a: Addr): string {
     const v = Number(a.value);
     return [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join(".");
   }
-  const parts: string[] = [];
-  for (let i = 7; i >= 0; i--) parts.push(((a.value >> BigInt(i * 16)) & 0xffffn).toString(16));
-  // Compress the longest run of zero groups (RFC 5952).
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (parts[i] !== "0") { i++; continue; }
-    let j = i;
-    while (j < 8 && parts[j] === "0") j++;
-    if (j - i > bestLen && j - i > 1) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  if (best < 0) return parts.join(":");
-  return parts.slice(0, best).join(":") + "::" + parts.slice(best + bestLen).join(":");
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((a.value >> BigInt(i * 16)) & 0xffffn));
+  return ipv6Text(groups);
 }
 
 /** The one spelling of an address (nmap's reports and our targets may write IPv6 differently); as given when it is not one. */

@@ -4,6 +4,7 @@
  * (extension headers skipped, fragments other than the first ignored), TCP and UDP.
  * Every length is checked against what is there; a damaged packet is counted and skipped.
  */
+import { ipv6Text } from "../../core/ipv6-text.ts";
 import { FormatError, View } from "./bytes.ts";
 
 export interface RawPacket {
@@ -130,20 +131,9 @@ function ipv4(b: Uint8Array, o: number): string {
 }
 
 export function ipv6(b: Uint8Array, o: number): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 8; i++) groups.push(((b[o + i * 2]! << 8) | b[o + i * 2 + 1]!).toString(16));
-  // Compress the longest run of zero groups (RFC 5952).
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== "0") { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > bestLen && j - i > 1) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  if (best < 0) return groups.join(":");
-  return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLen).join(":")}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push((b[o + i * 2]! << 8) | b[o + i * 2 + 1]!);
+  return ipv6Text(groups);
 }
 
 /** The network-layer packet inside a link-layer frame, or undefined for anything else (ARP, damaged). */
