@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { canonicalAddr as canon } from "./ip.ts";
 import { parseDiscoveredLine } from "./nmap.ts";
 import { runNmapPhase, type PhaseName, type PhaseOutcome } from "./phase.ts";
-import { likelyPortsArgv, type Profile } from "./profile.ts";
+import { hasLikelyPorts, likelyPortsArgv, type Profile } from "./profile.ts";
 
 /** Shared looks at the likely ports of many targets, handed out per target. */
 export interface FirstLook {
@@ -29,7 +29,7 @@ interface Chunk { family: 4 | 6; ips: string[]; run?: Promise<PhaseOutcome> }
  * the profile's port list is short (there is no first look then).
  */
 export function startFirstLook(targets: { ip: string; family: 4 | 6 }[], o: { profile: Profile; workDir: string; nmapBin?: string; signal?: AbortSignal; gate?(phase: PhaseName): Promise<() => void>; chunk?: number }): FirstLook | null {
-  if (!targets.length || !likelyPortsArgv(o.profile, "0.0.0.0", 4, "x")) return null;
+  if (!targets.length || !hasLikelyPorts(o.profile)) return null;
   const byIp = new Map<string, { chunk: Chunk; ports: [string, number][]; watchers: Watcher[] }>();
   let n = 0;
   for (const fam of [4, 6] as const) {

@@ -167,13 +167,19 @@ export function discoveryArgv(p: Profile, ip: string | string[], family: 4 | 6, 
  */
 export const LIKELY_PORTS = 5000;
 
+/** Whether the profile's TCP port list is long enough for a look at its likely ports first. */
+export function hasLikelyPorts(p: Profile): boolean {
+  if (!p.ports || p.udp) return false;
+  return (parsePorts(p.ports)?.length ?? 0) > 2 * LIKELY_PORTS;
+}
+
 /**
  * Phase 1's first look (the profile's ports, LIKELY_PORTS most common only) at one or more targets;
  * null when the list is short anyway, or for UDP, whose pace is set by the targets' ICMP rate limits
  * (probing thousands of ports twice would cost minutes).
  */
 export function likelyPortsArgv(p: Profile, ip: string | string[], family: 4 | 6, xmlPath: string): string[] | null {
-  if (!p.ports || p.udp || (parsePorts(p.ports)?.length ?? 0) <= 2 * LIKELY_PORTS) return null;
+  if (!hasLikelyPorts(p)) return null;
   const a = discoveryArgv(p, ip, family, xmlPath);
   a.splice(a.indexOf("-p") + 2, 0, "--top-ports", String(LIKELY_PORTS));
   return a;
