@@ -31,7 +31,7 @@ export class SyncStatusCommand extends FalcCommand {
     const { fetchLocalStatus, fetchRemoteStatus } = await import("../../src/sync/client.ts");
     const { loadKeyFile } = await import("../../src/sync/crypto.ts");
     const { parseHostPort, syncConfig } = await import("../../src/sync/config.ts");
-    const { statusRows } = await import("../../src/sync/status.ts");
+    const { STATUS_HEADER, statusRows } = await import("../../src/sync/status.ts");
     const c = syncConfig(this.config);
     const doc =
       this.master !== undefined
@@ -44,6 +44,7 @@ export class SyncStatusCommand extends FalcCommand {
     if (this.json) return this.outJson(doc);
     const m = doc.master;
     this.out(`master ${m.name} (cluster ${m.cluster}, falc ${m.version}) on ${m.listen}: ${m.files} entries, ${m.bytes} bytes in ${m.dir}${doc.via ? ` — via worker ${doc.via}` : ""}`);
-    this.out(table(["NODE", "STATE", "ADDRESS", "LAST INTEGRITY", "LAST INFO", "GROUPS", "SEEN"], statusRows(doc)));
+    if (m.refusedCount) this.out(`not synced from the master's tree: ${m.refused.map((x) => `${x.path} (${x.why})`).join(", ")}${m.refusedCount > m.refused.length ? ` and ${m.refusedCount - m.refused.length} more` : ""}`);
+    this.out(table(STATUS_HEADER, statusRows(doc)));
   }
 }

@@ -121,3 +121,91 @@ describe.each(["flat", "tree"] as const)("commit (%s staging): staged files into
     expect(existsSync(join(root, "..", "evil"))).toBe(false);
   });
 });
+
+describe("commit: an entry that changes kind on either side", () => {
+  /** A tree and a staging tree; `put` files are staged at their own paths. */
+  function kindFixture(setup: (root: string) => void, put: Record<string, string>, dirs: string[], remove: FileStatus[]) {
+    const root = join(tmp, `k${n++}`, "tree");
+    mkdirSync(root, { recursive: true });
+    setup(root);
+    const stage = join(stateDir(root), "staging", "1");
+    mkdirSync(stage, { recursive: true });
+    for (const d of dirs) mkdirSync(join(stage, d), { recursive: true });
+    const staged = Object.entries(put).map(([p, body]) => {
+      mkdirSync(join(stage, p, ".."), { recursive: true });
+      writeFileSync(join(stage, p), body);
+      return { path: p, staged: join(stage, p) };
+    });
+    const dir = (path: string): FileStatus => ({ path, kind: "d", size: 0, mode: 0o755, mtime: 0, hash: "" });
+    const has = new Set([...Object.keys(put), ...dirs]);
+    return { root, input: { root, staged, stagedRoot: stage, dirs: dirs.map(dir), remove, masterHas: (p: string) => has.has(p) } };
+  }
+  const e = (path: string, kind: "f" | "d" | "l"): FileStatus => ({ path, kind, size: 0, mode: kind === "d" ? 0o755 : 0o644, mtime: 0, hash: "" });
+
+  const cases: [string, (root: string) => void, Record<string, string>, string[], FileStatus[], (root: string) => void][] = [
+    [
+      "a folder (with files) replaced by a file",
+      (root) => {
+        mkdirSync(join(root, "newdir", "sub", "deeper"), { recursive: true });
+        writeFileSync(join(root, "newdir", "sub", "f"), "old");
+        writeFileSync(join(root, "newdir", "sub", "deeper", "g"), "old");
+      },
+      { "newdir/sub": "x" },
+      [],
+      [e("newdir/sub/f", "f"), e("newdir/sub/deeper/g", "f"), e("newdir/sub/deeper", "d"), e("newdir/sub", "d")],
+      (root) => expect(readFileSync(join(root, "newdir", "sub"), "utf8")).toBe("x"),
+    ],
+    [
+      "a worker symlink where the master has a folder",
+      (root) => {
+        mkdirSync(join(root, "a", "b"), { recursive: true });
+        symlinkSync("/etc", join(root, "a", "b", "c"));
+      },
+      { "a/b/c/file": "in the folder" },
+      ["a/b/c"],
+      [e("a/b/c", "l")],
+      (root) => expect(readFileSync(join(root, "a", "b", "c", "file"), "utf8")).toBe("in the folder"),
+    ],
+    [
+      "a worker symlink where the master has a file",
+      (root) => symlinkSync("/etc/passwd", join(root, "f")),
+      { f: "a file again" },
+      [],
+      [e("f", "l")],
+      (root) => expect(readFileSync(join(root, "f"), "utf8")).toBe("a file again"),
+    ],
+    [
+      "a worker file where the master has a folder",
+      (root) => writeFileSync(join(root, "d"), "was a file"),
+      { "d/inner": "now inside" },
+      ["d"],
+      [e("d", "f")],
+      (root) => expect(readFileSync(join(root, "d", "inner"), "utf8")).toBe("now inside"),
+    ],
+  ];
+
+  for (const [name, setup, put, dirs, remove, check] of cases) {
+    test(`${name}: committed; a failure or a crash at any step leaves it as before`, async () => {
+      const { root, input } = kindFixture(setup, put, dirs, remove);
+      commitTree(input);
+      check(root);
+      const total = resolveOps(kindFixture(setup, put, dirs, remove).input).length;
+      for (let at = 0; at < total; at++) {
+        const a = kindFixture(setup, put, dirs, remove);
+        const before = await digest(a.root);
+        expect(() => commitTree({ ...a.input, failAt: at })).toThrow(/injected failure/);
+        expect(await digest(a.root)).toBe(before);
+        const b = kindFixture(setup, put, dirs, remove);
+        expect(() => commitTree({ ...b.input, crashAt: at })).toThrow(/simulated crash/);
+        expect(recoverTree(b.root)).toBe(true);
+        expect(await digest(b.root)).toBe(before);
+      }
+    });
+  }
+
+  test("setuid, setgid and sticky bits a master sends are not applied", () => {
+    const { root, input } = kindFixture(() => {}, {}, ["s"], []);
+    commitTree({ ...input, dirs: [{ path: "s", kind: "d", size: 0, mode: 0o7755, mtime: 0, hash: "" }] });
+    expect(statSync(join(root, "s")).mode & 0o7777).toBe(0o755);
+  });
+});

@@ -83,7 +83,8 @@ export function planOps(input: Omit<CommitInput, "failAt" | "crashAt" | "root">)
   const rmDirs = input.remove.filter((r) => r.kind === "d").sort((a, b) => depth(b.path) - depth(a.path));
   for (const d of rmDirs) ops.push({ t: "rmdir", path: d.path, mode: d.mode, optional: !input.masterHas(d.path) });
   const dirs = [...input.dirs].sort((a, b) => depth(a.path) - depth(b.path));
-  for (const d of dirs) ops.push({ t: "mkdir", path: d.path, mode: d.mode });
+  // setuid/setgid/sticky never come from the master, whatever it sends (its side strips them too).
+  for (const d of dirs) ops.push({ t: "mkdir", path: d.path, mode: d.mode & 0o777 });
   for (const f of input.staged) ops.push({ t: "put", path: f.path, staged: f.staged, hadOld: false });
   for (const o of ops) {
     const why = badPath(o.path);
@@ -132,13 +133,19 @@ function underAny(path: string, set: Set<string>): string | undefined {
  */
 export function resolveOps(input: CommitInput, planned: Op[] = planOps(input)): Op[] {
   const { root } = input;
+  // What the removal steps take away before the other steps run: a folder that becomes a file,
+  // a symlink that becomes a folder, a file that becomes a symlink's replacement. What is there
+  // now is looked at only for paths no removal step clears first.
+  const cleared = new Set<string>();
+  for (const o of planned) if (o.t === "rm" || (o.t === "rmdir" && !o.optional)) cleared.add(o.path);
+  const present = (p: string) => (cleared.has(p) ? undefined : lst(join(root, p)));
   const fresh = new Set<string>();
   for (let i = 0; i < planned.length; i++) {
     const o = planned[i]!;
     if (o.t !== "mkdir") continue;
-    const st = lst(join(root, o.path));
+    const st = present(o.path);
     if (st?.isSymbolicLink()) throw new CommitError(`refused \`${o.path}\`: it is a symlink on this node`);
-    if (st?.isDirectory()) planned[i] = { t: "chmod", path: o.path, mode: o.mode, old: st.mode & 0o777 };
+    if (st?.isDirectory()) planned[i] = { t: "chmod", path: o.path, mode: o.mode, old: st.mode & 0o7777 };
     else fresh.add(o.path);
   }
   const tree = input.stagedRoot;
@@ -155,7 +162,7 @@ export function resolveOps(input: CommitInput, planned: Op[] = planOps(input)): 
         if (o.staged !== join(tree, o.path)) throw new CommitError(`\`${o.path}\` is not staged at its place in the staging tree`);
         continue;
       }
-      o.hadOld = !!lst(join(root, o.path));
+      o.hadOld = !!present(o.path);
       puts.push(o);
     } else ops.push(o);
   }

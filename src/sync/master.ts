@@ -6,7 +6,7 @@ import { VERSION } from "../core/version.ts";
 import type { Message } from "./frame.ts";
 import { groupsDelta, groupsHash, normalize, type Assignments, type GroupDef, type GroupsPush } from "./groups.ts";
 import { HandshakeRefused, serverHandshake } from "./handshake.ts";
-import { badPath, compareStatus, differingDirs, dirDigests, Excluder, fromWire, parentOf, toWire, TreeScanner, type FileStatus, type ScanResult } from "./integrity.ts";
+import { badPath, compareStatus, differingDirs, dirDigests, Excluder, fromWire, parentOf, toWire, TreeScanner, type FileStatus, type Refused, type ScanResult } from "./integrity.ts";
 import { decodeJson, encodeJson, integritySchema, ProtocolError, syncResultSchema, type Hello, type IntegrityReply, type Plan, type Settings } from "./protocol.ts";
 import { Session } from "./session.ts";
 import type { StatusDoc } from "./status.ts";
@@ -17,6 +17,9 @@ import { infoSchema } from "./worker-info.ts";
 
 /** How old (from its start) a walk of the master's tree may be and still answer an integrity check. */
 const SCAN_REUSE_MS = 1000;
+
+/** Refused entries listed by name in status (the count covers all). */
+export const REFUSED_SHOWN = 50;
 
 export interface MasterOptions extends NodeOptions {
   exclude: string[];
@@ -57,7 +60,8 @@ export class SyncMaster {
   private scanning: Promise<ScanResult> | null = null;
   private recent: ScanResult | null = null;
   private scanningSince = 0;
-  private lastScan: { at: number; files: number; bytes: number } | null = null;
+  private lastScan: { at: number; files: number; bytes: number; refused: Refused[] } | null = null;
+  private warnedRefused = new Set<string>();
   private nextTransfer = 1;
   private lastPrefetch = 0;
   private timers: ReturnType<typeof setInterval>[] = [];
@@ -119,7 +123,14 @@ export class SyncMaster {
         let bytes = 0;
         for (const f of r.files.values()) bytes += f.size;
         this.recent = r;
-        this.lastScan = { at: Date.now(), files: r.files.size, bytes };
+        this.lastScan = { at: Date.now(), files: r.files.size, bytes, refused: r.refused };
+        for (const x of r.refused) {
+          if (this.warnedRefused.has(x.path)) continue;
+          this.warnedRefused.add(x.path);
+          this.o.log.warn({ event: "entry_refused", path: x.path, reason: x.why }, `${x.path} is not synced: ${x.why}`);
+        }
+        // Forget fixed ones, so one that comes back is named again.
+        if (this.warnedRefused.size > r.refused.length) this.warnedRefused = new Set(r.refused.map((x) => x.path));
         if (r.hashed) this.o.log.debug({ event: "tree_hashed", files: r.hashed, bytes: r.hashedBytes }, `hashed ${r.hashed} files`);
         this.scanner.saveCache();
         return r;
@@ -363,6 +374,7 @@ export class SyncMaster {
         groups: groups[name] ?? [],
         lastIntegrity: this.store.lastSync(name, "integrity"),
         lastInfo: this.store.lastSync(name, "info"),
+        lastError: this.store.lastError(name),
         ports: this.store.portCount(name),
         record: r?.record ?? null,
       };
@@ -378,6 +390,8 @@ export class SyncMaster {
         files: this.lastScan?.files ?? 0,
         bytes: this.lastScan?.bytes ?? 0,
         scannedAt: this.lastScan?.at ?? null,
+        refused: (this.lastScan?.refused ?? []).slice(0, REFUSED_SHOWN),
+        refusedCount: this.lastScan?.refused.length ?? 0,
       },
       nodes,
       groupsHash: groupsHash(groups),

@@ -158,6 +158,9 @@ export const syncResultSchema = z
     files: z.number().int(),
     bytes: z.number().int(),
     duration_ms: z.number(),
+    /** Entries of the worker's own tree it leaves alone (first ones by name, and how many). */
+    refused: z.array(z.object({ path: z.string().max(4200), why: z.string().max(200) })).max(50).optional(),
+    refused_count: z.number().int().min(0).optional(),
   })
   .strict();
 export type SyncResult = z.infer<typeof syncResultSchema>;

@@ -111,6 +111,12 @@ export class MasterStore {
     return { at: r.at, durationMs: r.duration_ms, ok: !!r.ok, error: r.error, ...JSON.parse(r.detail) };
   }
 
+  /** The node's last failed sync of any kind (kept among its last syncs), or null. */
+  lastError(node: string): { at: number; kind: string; error: string } | null {
+    const r = this.db.query("SELECT at, kind, error FROM syncs WHERE node=? AND ok=0 ORDER BY id DESC LIMIT 1").get(node) as { at: number; kind: string; error: string | null } | null;
+    return r ? { at: r.at, kind: r.kind, error: r.error ?? "" } : null;
+  }
+
   /** node → sorted groups, for every node that has any. */
   groups(): Record<string, string[]> {
     const out: Record<string, string[]> = {};

@@ -189,7 +189,8 @@ export class Receiver {
   ) {
     const why = badPlan(plan);
     if (why) throw new TransferError(why);
-    this.files = plan.files.map(fromWire);
+    // setuid/setgid/sticky never come from the master, whatever it sends (its side strips them too).
+    this.files = plan.files.map((w) => ({ ...fromWire(w), mode: w[3] & 0o777 }));
     this.dir = join(stateDir(root), "staging", String(plan.id));
     rmSync(this.dir, { recursive: true, force: true });
     mkdirSync(this.tree, { recursive: true, mode: 0o700 });

@@ -8,7 +8,7 @@ import { commitTree, recoverTree, stateDir } from "./commit.ts";
 import type { Message } from "./frame.ts";
 import { groupsPushSchema, WorkerGroups } from "./groups.ts";
 import { clientHandshake, HandshakeRefused } from "./handshake.ts";
-import { dirDigests, Excluder, parentOf, sameList, toWire, TreeScanner, type ScanResult } from "./integrity.ts";
+import { dirDigests, Excluder, parentOf, sameList, toWire, TreeScanner, type Refused, type ScanResult } from "./integrity.ts";
 import { decodeJson, encodeJson, integrityReplySchema, type IntegrityRequest, planSchema, syncAbortSchema, syncEndSchema, type Plan, type Settings, type SyncResult } from "./protocol.ts";
 import { ClosedError, RemoteError, Session } from "./session.ts";
 import { statusSchema, type StatusDoc } from "./status.ts";
@@ -90,6 +90,7 @@ export class SyncWorker {
   private stopped = false;
   private wake: { fn?: () => void } = {};
   settings: Settings | null = null;
+  private warnedRefused = new Set<string>();
   lastRound: RoundResult | null = null;
 
   constructor(readonly o: WorkerOptions) {
@@ -97,7 +98,7 @@ export class SyncWorker {
     const sd = ensureDir(stateDir(o.dir), 0o700);
     if (statSync(sd).dev !== statSync(o.dir).dev)
       throw usageError(`${sd} is on another filesystem than ${o.dir}: the tree's parent must hold the staging area so commits are atomic renames`);
-    this.scanner = new TreeScanner(o.dir, new Excluder([]), join(stateDir(o.dir), "cache.json"));
+    this.scanner = new TreeScanner(o.dir, new Excluder([]), join(stateDir(o.dir), "cache.json"), false, false);
     this.groups = new WorkerGroups(join(ensureDir(join(o.home, "sync")), "groups.json"), o.name);
     if (recoverTree(o.dir)) o.log.warn({ event: "commit_rolled_back" }, "an unfinished commit from a previous run was rolled back; the tree is as before it");
   }
@@ -224,6 +225,7 @@ export class SyncWorker {
     let scan = pre ? await pre : null;
     if (!scan || !sameList(scan.exclude, this.scanner.excluder.patterns)) scan = await this.scanner.scan();
     this.scanner.saveCache();
+    this.warnRefused(scan.refused);
     const scanMs = performance.now() - t0;
     const ask = async (extra: Partial<IntegrityRequest>) => {
       const body = encodeJson({ digest: scan.digest, count: scan.files.size, ...extra } satisfies IntegrityRequest);
@@ -268,9 +270,30 @@ export class SyncWorker {
     if (!r.ok) this.o.log.warn({ event: "sync_failed", reason: r.error, ...fields }, `sync failed, the tree is unchanged: ${r.error}`);
     else if (r.inSync) this.o.log.debug({ event: "in_sync", ...fields }, "tree in sync");
     else this.o.log.info({ event: "sync_done", ...fields }, `synced ${r.files} files (${r.bytes} bytes), removed ${r.extra} in ${Math.round(r.durationMs)} ms`);
-    const result: SyncResult = { id: reply.transfer ?? 0, ok: r.ok, error: r.error, missing: r.missing, shared: r.shared, extra: r.extra, files: r.files, bytes: r.bytes, duration_ms: r.durationMs };
+    const result: SyncResult = {
+      id: reply.transfer ?? 0,
+      ok: r.ok,
+      error: r.error,
+      missing: r.missing,
+      shared: r.shared,
+      extra: r.extra,
+      files: r.files,
+      bytes: r.bytes,
+      duration_ms: r.durationMs,
+      ...(scan.refused.length ? { refused: scan.refused.slice(0, 50).map((x) => ({ path: x.path.slice(0, 4200), why: x.why.slice(0, 200) })), refused_count: scan.refused.length } : {}),
+    };
     await s.request("sync_result", encodeJson(result));
     return r;
+  }
+
+  /** Each entry of this node's tree that is left alone is named once (again if it goes and comes back). */
+  private warnRefused(list: Refused[]): void {
+    const now = new Set<string>();
+    for (const x of list) {
+      now.add(x.path);
+      if (!this.warnedRefused.has(x.path)) this.o.log.warn({ event: "entry_refused", path: x.path, reason: x.why }, `${x.path} in this node's tree is left alone: ${x.why}`);
+    }
+    this.warnedRefused = now;
   }
 
   async info(s: Session): Promise<void> {
