@@ -23,6 +23,8 @@ export interface WorkerOptions extends NodeOptions {
   handshakeS: number;
   record: () => Promise<NodeRecord>;
   ledger: () => Promise<Ledger | null>;
+  /** Tests: a commit step at which to fail (rolled back) or stop dead as a killed process would. */
+  commitFault?: () => { failAt?: number; crashAt?: number } | undefined;
 }
 
 export interface RoundResult {
@@ -400,6 +402,7 @@ export class SyncWorker {
         dirs: plan.dirs.map((d) => ({ path: d[0], kind: "d", size: 0, mode: d[3], mtime: 0, hash: "" })),
         remove: plan.remove.map((w) => ({ path: w[0], kind: w[1], size: w[2], mode: w[3], mtime: w[4], hash: w[5] })),
         masterHas: (p) => masterHas.has(p),
+        ...this.o.commitFault?.(),
       });
       rec.discard();
       // The files just written were verified against the plan's hashes: no need to hash them again.
