@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { commitTree, recoverTree, resolveOps, stateDir, type CommitInput } from "./commit.ts";
+import { commitTree, JournalError, recoverTree, resolveOps, stateDir, type CommitInput } from "./commit.ts";
 import { Excluder, TreeScanner, treeDigest, type FileStatus } from "./integrity.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "falc-sync-commit-"));
@@ -207,5 +207,31 @@ describe("commit: an entry that changes kind on either side", () => {
     const { root, input } = kindFixture(() => {}, {}, ["s"], []);
     commitTree({ ...input, dirs: [{ path: "s", kind: "d", size: 0, mode: 0o7755, mtime: 0, hash: "" }] });
     expect(statSync(join(root, "s")).mode & 0o7777).toBe(0o755);
+  });
+});
+
+describe("recovery from an unreadable journal", () => {
+  test("a damaged journal stops recovery and keeps the backups; setting aside moves both and says where", () => {
+    const { root, input } = fixture("tree");
+    expect(() => commitTree({ ...input, crashAt: 3 })).toThrow(/simulated crash/);
+    const j = join(stateDir(root), "journal.json");
+    writeFileSync(j, '{"v":1,"ops":[{"t":"rm","pa'); // cut short, as a full disk would leave it
+    const backups = readdirSync(join(stateDir(root), "backup"));
+    expect(backups.length).toBeGreaterThan(0);
+    expect(() => recoverTree(root)).toThrow(JournalError);
+    expect(() => recoverTree(root)).toThrow(/cannot be read.*backups are kept.*--recover/);
+    expect(readdirSync(join(stateDir(root), "backup"))).toEqual(backups);
+    const r = recoverTree(root, true) as { journal: string; backups: string };
+    expect(existsSync(j)).toBe(false);
+    expect(existsSync(r.journal)).toBe(true);
+    expect(readdirSync(r.backups)).toEqual(backups);
+    expect(recoverTree(root)).toBe(false);
+  });
+
+  test("a journal of the wrong shape is not taken as empty either", () => {
+    const { root } = fixture("tree");
+    mkdirSync(stateDir(root), { recursive: true });
+    writeFileSync(join(stateDir(root), "journal.json"), '{"v":1,"ops":"nope"}');
+    expect(() => recoverTree(root)).toThrow(/not a falc commit journal/);
   });
 });

@@ -288,18 +288,45 @@ export function rollback(root: string, ops: Op[]): void {
   }
 }
 
-/** On start: a journal left by a commit that never finished is rolled back. Returns whether it was. */
-export function recoverTree(root: string): boolean {
+/** A journal that exists but cannot be read: the tree may be half-committed and only the backups can tell. */
+export class JournalError extends Error {}
+
+/**
+ * On start: a journal left by a commit that never finished is rolled back. Returns whether it was.
+ * A journal that cannot be read (damaged, truncated, not ours) is never taken as empty: that would
+ * delete the backups that are the only way back. It throws JournalError and touches nothing,
+ * unless `setAside`: then the journal and backups are moved aside (named in the result) for a
+ * person to look at, and the tree is left for the next sync to repair from the master.
+ */
+export function recoverTree(root: string, setAside = false): boolean | { journal: string; backups: string } {
   const j = journalPath(root);
-  let rolled = false;
+  let rolled: boolean | { journal: string; backups: string } = false;
   if (existsSync(j)) {
-    let ops: Op[] = [];
+    let ops: Op[] | null = null;
+    let why = "";
     try {
-      ops = (JSON.parse(readFileSync(j, "utf8")) as { ops: Op[] }).ops;
-    } catch {}
-    rollback(root, ops);
-    unlinkSync(j);
-    rolled = true;
+      const doc = JSON.parse(readFileSync(j, "utf8")) as { v?: unknown; ops?: unknown };
+      if (doc?.v === 1 && Array.isArray(doc.ops) && doc.ops.every((o) => o && typeof o === "object" && typeof (o as Op).t === "string")) ops = doc.ops as Op[];
+      else why = "not a falc commit journal";
+    } catch (e) {
+      why = (e as Error).message;
+    }
+    if (ops) {
+      rollback(root, ops);
+      unlinkSync(j);
+      rolled = true;
+    } else if (!setAside) {
+      throw new JournalError(
+        `the commit journal ${j} cannot be read (${why.slice(0, 200)}): the tree may hold part of an unfinished commit; the backups are kept in ${backupDir(root)}. Run \`falc sync worker --recover\` to set both aside and resync from the master`,
+      );
+    } else {
+      const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+      const journal = `${j}.unreadable-${stamp}`;
+      const backups = `${backupDir(root)}.kept-${stamp}`;
+      renameSync(j, journal);
+      if (existsSync(backupDir(root))) renameSync(backupDir(root), backups);
+      rolled = { journal, backups };
+    }
   }
   rmSync(backupDir(root), { recursive: true, force: true });
   rmSync(join(stateDir(root), "staging"), { recursive: true, force: true });

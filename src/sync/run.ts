@@ -102,6 +102,7 @@ export interface WorkerFlags {
   name?: string;
   cluster?: string;
   reconnectMax?: string;
+  recover?: boolean;
 }
 
 export async function makeWorker(f: WorkerFlags): Promise<SyncWorker> {
@@ -126,6 +127,7 @@ export async function makeWorker(f: WorkerFlags): Promise<SyncWorker> {
     handshakeS: c.preauth_s,
     record: () => collectRecord({ stages: registry.names(), counts: f.config.workers, queue: f.queue }),
     ledger: () => openLedger(f.config.home),
+    recover: f.recover,
   });
 }
 

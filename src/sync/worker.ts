@@ -1,10 +1,11 @@
 import { mkdirSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
-import { unavailable, usageError } from "../core/errors.ts";
+import { unavailable, usageError, workFailed } from "../core/errors.ts";
 import { ensureDir } from "../core/paths.ts";
 import type { Ledger } from "../scan/ledger.ts";
-import { commitTree, recoverTree, stateDir } from "./commit.ts";
+import { commitTree, JournalError, recoverTree, stateDir } from "./commit.ts";
+import { lockTree, type TreeLock } from "./tree-lock.ts";
 import type { Message } from "./frame.ts";
 import { groupsPushSchema, WorkerGroups } from "./groups.ts";
 import { clientHandshake, HandshakeRefused } from "./handshake.ts";
@@ -25,6 +26,8 @@ export interface WorkerOptions extends NodeOptions {
   ledger: () => Promise<Ledger | null>;
   /** Tests: a commit step at which to fail (rolled back) or stop dead as a killed process would. */
   commitFault?: () => { failAt?: number; crashAt?: number } | undefined;
+  /** Move an unreadable commit journal and its backups aside instead of stopping (`--recover`). */
+  recover?: boolean;
 }
 
 export interface RoundResult {
@@ -91,6 +94,7 @@ export class SyncWorker {
   readonly groups: WorkerGroups;
   private stopped = false;
   private wake: { fn?: () => void } = {};
+  private lock: TreeLock;
   settings: Settings | null = null;
   private warnedRefused = new Set<string>();
   lastRound: RoundResult | null = null;
@@ -102,7 +106,23 @@ export class SyncWorker {
       throw usageError(`${sd} is on another filesystem than ${o.dir}: the tree's parent must hold the staging area so commits are atomic renames`);
     this.scanner = new TreeScanner(o.dir, new Excluder([]), join(stateDir(o.dir), "cache.json"), false, false);
     this.groups = new WorkerGroups(join(ensureDir(join(o.home, "sync")), "groups.json"), o.name);
-    if (recoverTree(o.dir)) o.log.warn({ event: "commit_rolled_back" }, "an unfinished commit from a previous run was rolled back; the tree is as before it");
+    this.lock = lockTree(sd, o.dir);
+    let rec: ReturnType<typeof recoverTree>;
+    try {
+      rec = recoverTree(o.dir, o.recover ?? false);
+    } catch (e) {
+      this.lock.release();
+      if (e instanceof JournalError) throw workFailed(e.message);
+      throw e;
+    }
+    if (rec === true) o.log.warn({ event: "commit_rolled_back" }, "an unfinished commit from a previous run was rolled back; the tree is as before it");
+    else if (rec)
+      o.log.warn({ event: "journal_set_aside", journal: rec.journal, backups: rec.backups }, `unreadable commit journal moved to ${rec.journal}, its backups to ${rec.backups}; the next sync repairs the tree from the master`);
+  }
+
+  /** Let go of the tree (the lock); the process ending does the same. */
+  close(): void {
+    this.lock.release();
   }
 
   get connected(): boolean {
@@ -111,6 +131,7 @@ export class SyncWorker {
 
   stop(): void {
     this.stopped = true;
+    this.close();
     this.session?.close("worker stopping");
     this.wake.fn?.();
   }

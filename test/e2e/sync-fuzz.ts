@@ -192,7 +192,8 @@ export function randomOp(root: string, r: () => number, o: FuzzOptions): string 
 }
 
 export interface SnapEntry {
-  kind: "f" | "d" | "l";
+  /** s: fifo, socket or device (never synced). */
+  kind: "f" | "d" | "l" | "s";
   mode: number;
   /** File content hash, or link target. */
   data: string;
@@ -210,7 +211,8 @@ export function snapshot(root: string): Map<string, SnapEntry> {
       else if (st.isDirectory()) {
         out.set(p, { kind: "d", mode: st.mode & 0o7777, data: "" });
         walk(a, p);
-      } else out.set(p, { kind: "f", mode: st.mode & 0o7777, data: createHash("sha256").update(readFileSync(a)).digest("hex") });
+      } else if (st.isFile()) out.set(p, { kind: "f", mode: st.mode & 0o7777, data: createHash("sha256").update(readFileSync(a)).digest("hex") });
+      else out.set(p, { kind: "s", mode: st.mode & 0o7777, data: "" });
     }
   };
   walk(Buffer.from(root), "");
@@ -230,13 +232,13 @@ export function refusedPath(p: string): boolean {
   });
 }
 
-/** What a worker must hold for a master tree's snapshot: no symlinks, no refused names, no setuid/setgid/sticky. */
+/** What a worker must hold for a master tree's snapshot: no symlinks or fifos, no refused names, no setuid/setgid/sticky. */
 export function synced(snap: Map<string, SnapEntry>): Map<string, SnapEntry> {
   const out = new Map<string, SnapEntry>();
   const gone: string[] = [];
   for (const [p, e] of [...snap].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (gone.some((g) => p.startsWith(`${g}/`))) continue;
-    if (e.kind === "l" || refusedPath(p)) {
+    if (e.kind === "l" || e.kind === "s" || refusedPath(p)) {
       gone.push(p);
       continue;
     }
