@@ -85,8 +85,7 @@ export class SyncMaster {
   }
 
   async start(): Promise<number> {
-    // Hash the tree before the first worker asks, so its first sync does not wait for it.
-    await this.scan(Date.now());
+    // The port first: a port in use is reported at once, not after hashing the whole tree.
     this.server = createServer((sock) => this.onConnection(sock));
     this.server.maxConnections = 10_000;
     await new Promise<void>((resolve, reject) => {
@@ -94,6 +93,9 @@ export class SyncMaster {
       this.server!.listen(this.o.port, this.o.host, () => resolve());
     });
     this.port = (this.server.address() as { port: number }).port;
+    // Hash the tree before the first worker asks, so its first sync does not wait for it (a
+    // worker connecting meanwhile shares this walk).
+    await this.scan(Date.now());
     this.timers.push(setInterval(() => this.dropSilent(), Math.min(1000, this.o.keepaliveS * 1000)));
     this.timers.push(setInterval(() => this.pushGroupsAll(), this.o.intervalS * 1000));
     return this.port;
@@ -243,7 +245,9 @@ export class SyncMaster {
         const info = decodeJson(infoSchema, m.payload, "info");
         if (info.record) this.store.setRecord(conn.name, info.record);
         const n = this.store.storePorts(conn.name, info.rows);
-        this.store.addSync(conn.name, "info", { at: Date.now(), durationMs: performance.now() - t0, ok: true, error: null, rows: n, record: !!info.record });
+        // One send is a record and its first rows, then more chunks of rows: status shows the send's totals.
+        if (info.record) this.store.addSync(conn.name, "info", { at: Date.now(), durationMs: performance.now() - t0, ok: true, error: null, rows: n, chunks: 1, record: true });
+        else this.store.addToLastInfo(conn.name, n, performance.now() - t0);
         s.reply(m.counter, encodeJson({ stored: n }));
         return;
       }

@@ -159,9 +159,12 @@ export async function runWorkerOnce(w: SyncWorker): Promise<RoundResult> {
   }
 }
 
-export function setGroups(home: string, node: string, groups: string[]): Record<string, string[]> {
+export function setGroups(home: string, node: string, groups: string[], allowUnknown = false): Record<string, string[]> {
   const store = MasterStore.open(home);
   try {
+    // A typo would otherwise be stored silently and never reach any node.
+    if (!allowUnknown && !store.knows(node))
+      throw usageError(`node \`${node}\` has never connected to this master (falc sync status lists the nodes): --allow-unknown assigns groups to a node before it first joins`);
     store.setGroups(node, groups);
     return store.groups();
   } finally {

@@ -105,6 +105,20 @@ export class MasterStore {
     })();
   }
 
+  /** More rows of the node's current info send: added to its last info row, so status shows the send's total. */
+  addToLastInfo(node: string, rows: number, durationMs: number): void {
+    const r = this.db.query("SELECT id, duration_ms, detail FROM syncs WHERE node=? AND kind='info' ORDER BY id DESC LIMIT 1").get(node) as { id: number; duration_ms: number; detail: string } | null;
+    if (!r) return void this.addSync(node, "info", { at: Date.now(), durationMs, ok: true, error: null, rows, chunks: 1, record: false });
+    const d = JSON.parse(r.detail) as { rows?: number; chunks?: number };
+    const detail = { ...d, rows: (d.rows ?? 0) + rows, chunks: (d.chunks ?? 1) + 1 };
+    this.db.query("UPDATE syncs SET duration_ms=?, detail=? WHERE id=?").run(r.duration_ms + durationMs, JSON.stringify(detail), r.id);
+  }
+
+  /** Whether this master has ever seen the node connect. */
+  knows(node: string): boolean {
+    return !!this.db.query("SELECT 1 FROM nodes WHERE name=?").get(node);
+  }
+
   lastSync(node: string, kind: SyncKind): SyncRecord | null {
     const r = this.db.query("SELECT * FROM syncs WHERE node=? AND kind=? ORDER BY id DESC LIMIT 1").get(node, kind) as Record<string, any> | null;
     if (!r) return null;

@@ -181,7 +181,10 @@ export class SyncWorker {
         if (!this.stopped) this.o.log.warn({ event: "master_lost", reason: s.closeReason }, `lost the master: ${s.closeReason}`);
       } catch (e) {
         const err = e as Error;
-        if (err instanceof HandshakeRefused && err.code === "key")
+        // A connection that closes or goes quiet is not a refusal: the master may be restarting or busy.
+        if (err instanceof HandshakeRefused && (err.code === "closed" || err.code === "timeout"))
+          this.o.log.warn({ event: "connect_failed", code: err.code, reason: err.message }, err.message);
+        else if (err instanceof HandshakeRefused && err.code === "key")
           this.o.log.error({ event: "master_refused", code: err.code, reason: err.message }, `${err.message}: check --key-file against the master's`);
         else if (err instanceof HandshakeRefused)
           this.o.log.error({ event: "master_refused", code: err.code, reason: err.message }, err.message);
@@ -243,6 +246,17 @@ export class SyncWorker {
 
   /** One integrity check: send the tree's status, receive and commit what differs. */
   async round(s: Session, pre?: Promise<ScanResult | null>): Promise<RoundResult> {
+    try {
+      return await this.check(s, pre);
+    } catch (e) {
+      // The master went away mid-round (killed, cut off): nothing was committed. Say so as a failed sync.
+      if (e instanceof ClosedError && !this.stopped)
+        this.o.log.warn({ event: "sync_failed", reason: `lost the master: ${e.message}` }, `sync failed, the tree is unchanged: lost the master (${e.message})`);
+      throw e;
+    }
+  }
+
+  private async check(s: Session, pre?: Promise<ScanResult | null>): Promise<RoundResult> {
     const t0 = performance.now();
     const wire0 = s.bytesIn + s.bytesOut;
     let scan = pre ? await pre : null;
