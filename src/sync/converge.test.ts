@@ -49,6 +49,7 @@ beforeAll(async () => {
     mismatchLimit: 3,
     preAuthS: 5,
     maxPreAuth: 64,
+    maxPreAuthPerAddr: 8,
     compress: "auto",
     definitions: {},
   });

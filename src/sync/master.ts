@@ -8,6 +8,7 @@ import { groupsDelta, groupsHash, normalize, type Assignments, type GroupDef, ty
 import { HandshakeRefused, serverHandshake } from "./handshake.ts";
 import { badPath, compareStatus, differingDirs, dirDigests, Excluder, fromWire, parentOf, toWire, TreeScanner, type FileStatus, type Refused, type ScanResult } from "./integrity.ts";
 import { decodeJson, encodeJson, integritySchema, ProtocolError, syncResultSchema, type Hello, type IntegrityReply, type Plan, type Settings } from "./protocol.ts";
+import { Admission } from "./admission.ts";
 import { Session } from "./session.ts";
 import type { StatusDoc } from "./status.ts";
 import type { NodeOptions } from "./node-options.ts";
@@ -30,8 +31,10 @@ export interface MasterOptions extends NodeOptions {
   intervalS: number;
   mismatchLimit: number;
   preAuthS: number;
-  /** Connections allowed in the handshake at once; more are cut at once. */
+  /** Connections allowed in the handshake at once; a new one past this evicts an old one (see Admission). */
   maxPreAuth: number;
+  /** The same, per source address. */
+  maxPreAuthPerAddr: number;
   compress: CompressMode;
   definitions: Record<string, GroupDef>;
 }
@@ -55,7 +58,7 @@ export class SyncMaster {
   private server: Server | null = null;
   private nodes = new Map<string, NodeConn>();
   private clients = new Set<Session>();
-  private preAuth = 0;
+  private admission: Admission;
   private scanner: TreeScanner;
   private scanning: Promise<ScanResult> | null = null;
   private recent: ScanResult | null = null;
@@ -78,6 +81,9 @@ export class SyncMaster {
       this.o.log.warn({ event: "symlink_skipped", path: p }, `symlink ${p} is not synced (links are never followed or copied)`);
     };
     this.store = MasterStore.open(o.home);
+    this.admission = new Admission(o.maxPreAuth, o.maxPreAuthPerAddr, (n, why) =>
+      this.o.log.warn({ event: "handshakes_evicted", count: n, reason: why }, `cut ${n} unauthenticated connections (${why}) to make room for new ones`),
+    );
   }
 
   get settings(): Settings {
@@ -145,12 +151,7 @@ export class SyncMaster {
 
   private onConnection(sock: Socket): void {
     const remote = `${sock.remoteAddress}:${sock.remotePort}`;
-    if (this.preAuth >= this.o.maxPreAuth) {
-      this.o.log.warn({ event: "connection_refused", remote, reason: "too many handshakes" }, `refused ${remote}: ${this.preAuth} handshakes already in progress`);
-      sock.destroy();
-      return;
-    }
-    this.preAuth++;
+    const slot = this.admission.admit(sock);
     // A worker's first check follows its handshake at once and must see the tree as of this
     // moment: start walking now, while it proves the key. At most once a second, so connections
     // that never authenticate cannot keep the master walking.
@@ -176,12 +177,12 @@ export class SyncMaster {
       },
     }).then(
       (hello) => {
-        this.preAuth--;
+        slot.done();
         if (hello.role === "client") return this.attachClient(session);
         this.attach(conn!);
       },
       (e: HandshakeRefused) => {
-        this.preAuth--;
+        slot.done();
         if (e.code === "closed" || e.code === "timeout") {
           this.o.log.info({ event: "handshake_failed", remote, reason: e.message }, `handshake with ${remote} failed: ${e.message}`);
           return;
