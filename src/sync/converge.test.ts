@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -145,3 +145,18 @@ test(`converges like rsync -a --delete over ${ROUNDS} random rounds (seed ${SEED
   }
   console.log(`sync fuzz: ${ROUNDS} rounds, seed ${SEED}, ${changed} compared; ms in rsync reference ${Math.round(times[0]!)}, in sync rounds ${Math.round(times[1]!)}`);
 }, 600_000);
+
+test("a sparse file stays sparse on the worker", async () => {
+  const p = join(mdir, "sparse.img");
+  const fd = openSync(p, "w");
+  writeSync(fd, Buffer.alloc(5000, 7), 0, 5000, 10 << 20); // 5000 bytes 10 MiB in
+  ftruncateSync(fd, 30 << 20);
+  closeSync(fd);
+  await round();
+  const w = join(wdir, "sparse.img");
+  expect(statSync(w).size).toBe(30 << 20);
+  expect(readFileSync(w).equals(readFileSync(p))).toBe(true);
+  // 30 MiB long, a few KiB of data: what is allocated is the data's blocks (rounded up by the
+  // filesystem), not 30 MiB of zeros.
+  expect(statSync(w).blocks * 512).toBeLessThanOrEqual(1 << 20);
+});
