@@ -235,3 +235,29 @@ describe("recovery from an unreadable journal", () => {
     expect(() => recoverTree(root)).toThrow(/not a falc commit journal/);
   });
 });
+
+describe("commit: a folder the master replaced by a file but that holds entries no step removes", () => {
+  test("is left as it is and named; the rest of the commit goes in", () => {
+    const root = join(tmp, `b${n++}`, "tree");
+    mkdirSync(join(root, "d"), { recursive: true });
+    writeFileSync(join(root, "d", "gone"), "extra, removed");
+    writeFileSync(join(root, "d", "x.swp"), "excluded: the master never lists it");
+    const stage = join(stateDir(root), "staging", "1");
+    mkdirSync(stage, { recursive: true });
+    writeFileSync(join(stage, "d"), "the master's file");
+    writeFileSync(join(stage, "other"), "an unrelated new file");
+    const file = (path: string, kind: "f" | "d" = "f"): FileStatus => ({ path, kind, size: 0, mode: kind === "d" ? 0o755 : 0o644, mtime: 0, hash: "" });
+    const st = commitTree({
+      root,
+      staged: [{ path: "d", staged: join(stage, "d") }, { path: "other", staged: join(stage, "other") }],
+      stagedRoot: stage,
+      dirs: [],
+      remove: [file("d/gone"), file("d", "d")],
+      masterHas: (p) => p === "d" || p === "other",
+    });
+    expect(st.blocked).toEqual(["d"]);
+    expect(readFileSync(join(root, "other"), "utf8")).toBe("an unrelated new file");
+    expect(readFileSync(join(root, "d", "x.swp"), "utf8")).toContain("excluded");
+    expect(existsSync(join(root, "d", "gone"))).toBe(false);
+  });
+});

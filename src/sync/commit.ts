@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.ts";
 import { badPath, parentOf, type FileStatus } from "./integrity.ts";
@@ -50,6 +50,15 @@ export interface CommitStats {
   ops: number;
   written: number;
   removed: number;
+  /** This node's folders the master replaced that hold entries no step removes: left as they are. */
+  blocked: string[];
+}
+
+/** Staged files that a putdir brings in with their directory. */
+function countUnderPutdirs(ops: Op[], input: CommitInput): number {
+  const dirs = ops.filter((o) => o.t === "putdir").map((o) => o.path);
+  if (!dirs.length) return 0;
+  return input.staged.filter((f) => dirs.some((d) => f.path.startsWith(`${d}/`))).length;
 }
 
 /**
@@ -126,13 +135,52 @@ function underAny(path: string, set: Set<string>): string | undefined {
 }
 
 /**
+ * A folder of this node that the master has replaced (by a file, or a folder of other mode is not
+ * this case) but that holds entries no step removes (excluded, or names this node refuses) cannot
+ * be removed: its replacement is left out, with everything planned under it, and named in
+ * `blocked`, so the rest of the commit goes ahead instead of failing every round.
+ */
+function unblock(root: string, planned: Op[], blocked: string[]): Op[] {
+  const rm = new Set<string>();
+  const rmdir = new Set<string>();
+  for (const o of planned) if (o.t === "rm") rm.add(o.path);
+  else if (o.t === "rmdir") rmdir.add(o.path);
+  const memo = new Map<string, boolean>();
+  const empties = (dir: string): boolean => {
+    let ok = memo.get(dir);
+    if (ok !== undefined) return ok;
+    let names: string[] = [];
+    try {
+      names = readdirSync(join(root, dir));
+    } catch {}
+    ok = names.every((n) => {
+      const p = `${dir}/${n}`;
+      return rm.has(p) || (rmdir.has(p) && empties(p));
+    });
+    memo.set(dir, ok);
+    return ok;
+  };
+  const stuck: string[] = [];
+  for (const o of planned) if (o.t === "rmdir" && !o.optional && lst(join(root, o.path))?.isDirectory() && !empties(o.path)) stuck.push(o.path);
+  if (!stuck.length) return planned;
+  blocked.push(...stuck);
+  const under = (p: string) => stuck.some((b) => p === b || p.startsWith(`${b}/`));
+  return planned.flatMap((o): Op[] => {
+    if (o.t === "rmdir" && stuck.includes(o.path)) return [{ ...o, optional: true }];
+    if ((o.t === "put" || o.t === "mkdir") && under(o.path)) return [];
+    return [o];
+  });
+}
+
+/**
  * Decide chmod vs mkdir and whether a put replaces a file, before journaling, so the journal is
  * exact. With a staging tree, each topmost new directory becomes one `putdir` followed by the
  * modes of the new directories under it (set after the move: a directory without write
  * permission could not be moved into another parent), and the files under them need no step.
  */
-export function resolveOps(input: CommitInput, planned: Op[] = planOps(input)): Op[] {
+export function resolveOps(input: CommitInput, planned: Op[] = planOps(input), blocked: string[] = []): Op[] {
   const { root } = input;
+  planned = unblock(root, planned, blocked);
   // What the removal steps take away before the other steps run: a folder that becomes a file,
   // a symlink that becomes a folder, a file that becomes a symlink's replacement. What is there
   // now is looked at only for paths no removal step clears first.
@@ -171,13 +219,14 @@ export function resolveOps(input: CommitInput, planned: Op[] = planOps(input)): 
 
 export function commitTree(input: CommitInput): CommitStats {
   const { root } = input;
-  const ops = resolveOps(input, planOps(input));
+  const blocked: string[] = [];
+  const ops = resolveOps(input, planOps(input), blocked);
   mkdirSync(backupDir(root), { recursive: true, mode: 0o700 });
   writeFileAtomic(journalPath(root), JSON.stringify({ v: 1, ops }), 0o600);
   const verified = new Set<string>();
   const touched = new Set<string>();
   let done = 0;
-  const stats: CommitStats = { ops: ops.length, written: input.staged.length, removed: 0 };
+  const stats: CommitStats = { ops: ops.length, written: ops.filter((o) => o.t === "put").length + (input.stagedRoot ? countUnderPutdirs(ops, input) : 0), removed: 0, blocked };
   try {
     for (let i = 0; i < ops.length; i++) {
       if (input.failAt === i) throw new CommitError(`injected failure at step ${i}`);

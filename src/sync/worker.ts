@@ -51,6 +51,8 @@ export interface RoundResult {
 }
 
 interface TransferDone {
+  /** Folders the master replaced that could not be removed (see commit.ts unblock). */
+  blocked: string[];
   files: number;
   bytes: number;
   receiveMs: number;
@@ -262,7 +264,6 @@ export class SyncWorker {
     let scan = pre ? await pre : null;
     if (!scan || !sameList(scan.exclude, this.scanner.excluder.patterns)) scan = await this.scanner.scan();
     this.scanner.saveCache();
-    this.warnRefused(scan.refused);
     const scanMs = performance.now() - t0;
     const ask = async (extra: Partial<IntegrityRequest>) => {
       const body = encodeJson({ digest: scan.digest, count: scan.files.size, ...extra } satisfies IntegrityRequest);
@@ -292,6 +293,7 @@ export class SyncWorker {
         r.bytes = got.bytes;
         r.receiveMs = got.receiveMs;
         r.commitMs = got.commitMs;
+        for (const p of got.blocked) scan.refused.push({ path: p, why: "a folder holding entries that are not synced (excluded or refused): the master's file cannot replace it" });
       } catch (e) {
         if (e instanceof ClosedError) throw e;
         r.ok = false;
@@ -300,6 +302,7 @@ export class SyncWorker {
         this.transfers.delete(id);
       }
     }
+    this.warnRefused(scan.refused);
     r.durationMs = performance.now() - t0;
     r.wireBytes = s.bytesIn + s.bytesOut - wire0;
     this.lastRound = r;
@@ -443,7 +446,7 @@ export class SyncWorker {
       // The files just written were verified against the plan's hashes: no need to hash them again.
       rec.files.forEach((f, i) => this.scanner.remember(f.path, rec.stats[i]!, f.hash));
       this.scanner.saveCache();
-      return { files: stats.written, bytes: rec.bytes, receiveMs, commitMs: performance.now() - c0 };
+      return { files: stats.written, bytes: rec.bytes, receiveMs, commitMs: performance.now() - c0, blocked: stats.blocked };
     };
     finish().then(t.resolve, (e) => {
       t.receiver?.discard();
