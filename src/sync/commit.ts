@@ -44,7 +44,8 @@ export interface CommitInput {
   crashAt?: number;
 }
 
-class SimulatedCrash extends Error {}
+/** Tests: a commit stopped dead (see crashAt); the caller must leave everything as a killed process would. */
+export class SimulatedCrash extends Error {}
 
 export interface CommitStats {
   ops: number;
@@ -318,7 +319,9 @@ export function rollback(root: string, ops: Op[]): void {
           break;
         case "put":
           if (lst(backup)) renameSync(backup, abs);
-          else if (!o.hadOld && lst(abs)) unlinkSync(abs);
+          // Only a put that ran left its file here: its staged copy is gone. Otherwise what is at
+          // the path is this node's old entry (one an earlier step was to clear), and stays.
+          else if (!o.hadOld && typeof o.staged === "string" && !lst(o.staged) && lst(abs)?.isFile()) unlinkSync(abs);
           break;
         case "putdir":
           // Only moved in if the staged copy is gone; back it goes (the staging area is removed after).

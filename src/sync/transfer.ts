@@ -288,6 +288,11 @@ export class Receiver {
     return staged;
   }
 
+  /** Stop the writer thread and leave the staged files where they are. */
+  abandon(): void {
+    this.writer.close();
+  }
+
   discard(): void {
     this.writer.close();
     rmSync(this.dir, { recursive: true, force: true });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { unavailable, usageError, workFailed } from "../core/errors.ts";
 import { ensureDir } from "../core/paths.ts";
 import type { Ledger } from "../scan/ledger.ts";
-import { commitTree, JournalError, recoverTree, stateDir } from "./commit.ts";
+import { commitTree, JournalError, recoverTree, SimulatedCrash, stateDir } from "./commit.ts";
 import { lockTree, type TreeLock } from "./tree-lock.ts";
 import type { Message } from "./frame.ts";
 import { groupsPushSchema, WorkerGroups } from "./groups.ts";
@@ -449,7 +449,9 @@ export class SyncWorker {
       return { files: stats.written, bytes: rec.bytes, receiveMs, commitMs: performance.now() - c0, blocked: stats.blocked };
     };
     finish().then(t.resolve, (e) => {
-      t.receiver?.discard();
+      // A simulated kill leaves the staging area to the next start's recovery, as a real one does.
+      if (e instanceof SimulatedCrash) t.receiver?.abandon();
+      else t.receiver?.discard();
       t.reject(new TransferError((e as Error).message));
     });
   }
