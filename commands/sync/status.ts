@@ -16,7 +16,9 @@ export class SyncStatusCommand extends FalcCommand {
       Asks the master or worker running with this FALC_HOME (a worker forwards the question to its master),
       or, with --master and --key-file, a master over the network. Shows every node the master has seen:
       connected or not, address, the last integrity sync (when, how long, files missing/changed/extra),
-      the last info send, groups and when it was last heard from.
+      the last info send, the entries the node leaves alone (REFUSED: names that cannot travel, fifos…),
+      its last failed sync (LAST ERROR), groups and when it was last heard from; above the table, the
+      master's own entries that are not synced.
     `,
     examples: [
       ["Nodes of the master or worker on this machine", "falc sync status"],
