@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { commands } from "../../commands/index.ts";
 import { runFalc, tempHome } from "./helpers.ts";
 
 const h = tempHome();
@@ -23,6 +24,29 @@ describe("falc binary", () => {
       const r = await runFalc([...c, "--help"], { env });
       expect(r.code).toBe(0);
       expect(r.stdout).toContain("Examples");
+    }
+  });
+
+  test("`falc <family> --help` lists every command of the family on one line with its description, exit 0", async () => {
+    // Families from the registered commands themselves, so a new family is covered without editing this test.
+    const families = [...new Set(commands.flatMap((c) => (c.paths ?? []).map((p) => p[0]!)))];
+    expect(families).toEqual(expect.arrayContaining(["process", "scan", "sync", "eval", "worker", "ui", "tasks"]));
+    const nested = [...new Set(commands.flatMap((c) => (c.paths ?? []).filter((p) => p.length > 2).map((p) => p.slice(0, -1).join(" "))))];
+    for (const family of [...families, ...nested]) {
+      for (const flag of ["--help", "-h"]) {
+        const r = await runFalc([...family.split(" "), flag], { env });
+        expect(r.code, `falc ${family} ${flag}: ${r.stderr}`).toBe(0);
+        expect(r.stdout).not.toContain("\x1b[");
+        const lines = r.stdout.split("\n");
+        const members = commands.filter((c) => (c.paths ?? []).some((p) => p.join(" ").startsWith(family) && (p.join(" ") === family || p.join(" ")[family.length] === " ")));
+        expect(members.length).toBeGreaterThan(0);
+        for (const c of members) {
+          const path = `falc ${c.paths![0]!.join(" ")}`;
+          const line = lines.find((l) => l.trimStart().startsWith(`${path}  `) || l.trim() === path);
+          expect(line, `falc ${family} ${flag} lists ${path}`).toBeDefined();
+          expect(line).toContain(c.usage!.description!);
+        }
+      }
     }
   });
 
