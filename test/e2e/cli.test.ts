@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { commands } from "../../commands/index.ts";
-import { runFalc, tempHome } from "./helpers.ts";
+import { isRoot, skipUnless } from "../skip.ts";
+import { FALC, runFalc, tempHome } from "./helpers.ts";
 
 const h = tempHome();
 afterAll(() => h.cleanup());
@@ -89,6 +90,22 @@ describe("falc binary", () => {
       expect(r.stderr).toMatch(re);
       expect(r.stderr).not.toMatch(/\s+at .*:\d+:\d+/);
     }
+  });
+
+  skipUnless(isRoot, "not root")("a key written where its directory cannot be flushed: exit 1 and the line says it may not survive a crash", async () => {
+    // User nobody may write into a mode-733 directory but not open it to fsync it.
+    chmodSync(h.home, 0o711);
+    const box = join(h.home, "dropbox");
+    mkdirSync(box);
+    chmodSync(box, 0o733);
+    const out = join(box, "cluster.key");
+    const p = Bun.spawn(["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", FALC, "sync", "keygen", "--out", out], { env: { ...process.env, ...env, NO_COLOR: "1" }, stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    expect(code).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr).toBe(`falc: wrote the key to ${out} but could not flush its directory (EACCES: permission denied, open '${box}'): a crash may lose it; write it where you can read the directory\n`);
+    expect(readFileSync(out, "utf8")).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
   });
 
   test("malformed config names the file and the key", async () => {
