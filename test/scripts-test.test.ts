@@ -17,7 +17,7 @@ let n = 0;
 async function runOn(files: Record<string, string>, ci: boolean): Promise<{ code: number; out: string; last: string }> {
   const dir = join(tmp, String(n++));
   mkdirSync(dir);
-  for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), header + body);
+  for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), name.endsWith(".ts") ? header + body : body);
   const env: Record<string, string | undefined> = { ...process.env, FALC_TEST_DIR: dir, CI: ci ? "true" : "" };
   const p = Bun.spawn(["bash", join(root, "scripts/test")], { env, stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
@@ -69,6 +69,15 @@ describe("scripts/test", () => {
   test("a test file that does not load fails the run even though JUnit does not list it", async () => {
     const r = await runOn({ "a.test.ts": pass, "b.test.ts": `throw new Error("redis-server is not installed");\n` }, false);
     expect(r.last).toMatch(/^1 passed, [1-9]\d* failed, 0 skipped$/);
+    expect(r.code).toBe(1);
+  });
+
+  test("a type error fails the run even when every test passes", async () => {
+    const tsconfig = JSON.stringify({ extends: join(root, "tsconfig.json"), compilerOptions: { typeRoots: [join(root, "node_modules/@types")] }, include: ["."] });
+    const r = await runOn({ "a.test.ts": pass + `export const n: number = "not a number";\n`, "tsconfig.json": tsconfig }, false);
+    expect(r.out).toMatch(/a\.test\.ts.*error TS2322/);
+    expect(r.out).toContain("FAIL: tsc --noEmit found type errors");
+    expect(r.last).toBe("1 passed, 0 failed, 0 skipped");
     expect(r.code).toBe(1);
   });
 
