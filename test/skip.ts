@@ -4,8 +4,12 @@
 import { accessSync, constants } from "node:fs";
 import { describe, test } from "bun:test";
 
-/** The only reasons a skip may give. Anything the project could fix (a tool, a build) is not one. */
-export const SKIP_REASONS = ["not root", "no KVM", "other architecture"] as const;
+/**
+ * The only reasons a skip may give. Anything the project could fix (a tool, a build) is not one.
+ * "no Docker engine": the docker CLI installs, but these machines run no Docker daemon (DESIGN.md,
+ * known traps), like a machine without KVM.
+ */
+export const SKIP_REASONS = ["not root", "no KVM", "other architecture", "no Docker engine"] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
 /** What a skipped title carries, and what scripts/test looks for: `<title> (skipped: not root)`. */
