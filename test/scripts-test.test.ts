@@ -14,11 +14,11 @@ const header = `import { describe, expect, test } from "bun:test";\nimport { des
 let n = 0;
 
 /** Run scripts/test on a fixture directory holding `files` (name → body after the imports). */
-async function runOn(files: Record<string, string>, ci: boolean): Promise<{ code: number; out: string; last: string }> {
+async function runOn(files: Record<string, string>, ci: boolean, extraEnv: Record<string, string> = {}): Promise<{ code: number; out: string; last: string }> {
   const dir = join(tmp, String(n++));
   mkdirSync(dir);
   for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), name.endsWith(".ts") ? header + body : body);
-  const env: Record<string, string | undefined> = { ...process.env, FALC_TEST_DIR: dir, CI: ci ? "true" : "" };
+  const env: Record<string, string | undefined> = { ...process.env, FALC_TEST_DIR: dir, CI: ci ? "true" : "", ...extraEnv };
   const p = Bun.spawn(["bash", join(root, "scripts/test")], { env, stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   const lines = out.trimEnd().split("\n");
@@ -80,6 +80,22 @@ describe("scripts/test", () => {
     expect(r.last).toBe("1 passed, 0 failed, 0 skipped");
     expect(r.code).toBe(1);
   });
+
+  test("the binary under test is built in this run from this tree, whatever FALC_BIN said before", async () => {
+    const started = Date.now();
+    const body = `import { statSync } from "node:fs";
+test("falc is fresh", () => {
+  const bin = process.env.FALC_BIN!;
+  expect(bin).not.toBe("/nonexistent/old-falc");
+  expect(statSync(bin).mtimeMs).toBeGreaterThanOrEqual(${started} - 1000);
+  expect(Bun.spawnSync([bin, "--version"]).stdout.toString()).toMatch(/^\\d+\\.\\d+\\.\\d+/);
+});
+`;
+    const r = await runOn({ "a.test.ts": body }, false, { FALC_TEST_BUILD: "1", FALC_BIN: "/nonexistent/old-falc" });
+    expect(r.out).toContain("== build ");
+    expect(r.last).toBe("1 passed, 0 failed, 0 skipped");
+    expect(r.code).toBe(0);
+  }, 60_000);
 
   test("no test at all fails the run", async () => {
     const r = await runOn({ "a.test.ts": `export {};\n` }, false);
