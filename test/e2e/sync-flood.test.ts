@@ -26,7 +26,10 @@ const SOCKETS = 500;
 
 /** One hostile socket: connects from `from`, idles or dribbles, and comes back when cut, while `attacking`. */
 function hostile(port: number, from: string, loris: boolean, stats: { opened: number }): void {
-  if (!attacking) return;
+  if (attacking) open(port, from, loris, stats);
+}
+
+function open(port: number, from: string, loris: boolean, stats: { opened: number }): void {
   const s = createConnection({ host: "127.0.0.1", port, localAddress: from });
   socks.add(s);
   stats.opened++;
