@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { commitTree, JournalError, recoverTree, resolveOps, stateDir, type CommitInput } from "./commit.ts";
@@ -131,7 +131,8 @@ describe("commit: an entry that changes kind on either side", () => {
     setup(root);
     const stage = join(stateDir(root), "staging", "1");
     mkdirSync(stage, { recursive: true });
-    for (const d of dirs) mkdirSync(join(stage, d), { recursive: true });
+    // As the receiver stages them: 700 until the commit sets their modes.
+    for (const d of dirs) mkdirSync(join(stage, d), { recursive: true, mode: 0o700 });
     const staged = Object.entries(put).map(([p, body]) => {
       mkdirSync(join(stage, p, ".."), { recursive: true });
       writeFileSync(join(stage, p), body);
@@ -166,6 +167,21 @@ describe("commit: an entry that changes kind on either side", () => {
       ["a/b/c"],
       [e("a/b/c", "l")],
       (root) => expect(readFileSync(join(root, "a", "b", "c", "file"), "utf8")).toBe("in the folder"),
+    ],
+    [
+      "a worker symlink to a folder (through which the new subfolders seem to exist) where the master has a folder",
+      (root) => {
+        mkdirSync(join(root, "c"), { mode: 0o755 });
+        symlinkSync(".", join(root, "a"));
+      },
+      { "a/c/f": "deep" },
+      ["a", "a/c"],
+      [e("a", "l")],
+      (root) => {
+        expect(lstatSync(join(root, "a")).isDirectory()).toBe(true);
+        expect(statSync(join(root, "a", "c")).mode & 0o777).toBe(0o755);
+        expect(readFileSync(join(root, "a", "c", "f"), "utf8")).toBe("deep");
+      },
     ],
     [
       "a worker symlink where the master has a file",

@@ -187,8 +187,10 @@ export function resolveOps(input: CommitInput, planned: Op[] = planOps(input), b
   // now is looked at only for paths no removal step clears first.
   const cleared = new Set<string>();
   for (const o of planned) if (o.t === "rm" || (o.t === "rmdir" && !o.optional)) cleared.add(o.path);
-  const present = (p: string) => (cleared.has(p) ? undefined : lst(join(root, p)));
   const fresh = new Set<string>();
+  // Under a cleared or new directory nothing is there yet, whatever lstat says: through a symlink
+  // that a step removes it would look at another place.
+  const present = (p: string) => (underAny(p, cleared) !== undefined || underAny(parentOf(p), fresh) !== undefined ? undefined : lst(join(root, p)));
   for (let i = 0; i < planned.length; i++) {
     const o = planned[i]!;
     if (o.t !== "mkdir") continue;
