@@ -45,6 +45,11 @@ export interface Task<P = unknown, R = unknown> {
   progressNote: string | null;
   /** Set when cancel was asked while the task was running: the worker is told through its AbortSignal. */
   cancelRequested: boolean;
+  /**
+   * The attempt token: one more at every claim, never reused. The holder's calls carry it, so a run whose
+   * task was handed out again (its lease expired, it was given back) can no longer change the task.
+   */
+  token: number;
 }
 
 export interface EnqueueInput<P = unknown> {

@@ -272,6 +272,50 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect((await q.retry(t.id)).status).toBe("queued");
     });
 
+    test("fencing: every hand-over has a new attempt token; calls with a stale one are refused", async () => {
+      const q = await make();
+      const t = await q.enqueue({ stage: "f", payload: null, maxAttempts: 5 });
+      expect(t.token).toBe(0);
+      const a = (await q.claim({ stages: ["f"], worker: "w", leaseMs: 100 }))!;
+      expect(a.token).toBe(1);
+      // The same worker id gets the task again after its lease ran out: only the token tells the runs apart.
+      await sleep(150);
+      await q.reapExpired();
+      const b = (await q.claim({ stages: ["f"], worker: "w", leaseMs: 10_000 }))!;
+      expect(b.token).toBe(2);
+      const old = a.token;
+      await q.start(t.id, "w", old);
+      expect((await q.get(t.id))?.status).toBe("requested");
+      expect(await q.heartbeat(t.id, "w", 10_000, old)).toEqual({ held: false, cancelRequested: false });
+      await q.progress(t.id, "w", 0.5, "stale", old);
+      expect((await q.get(t.id))?.progress).toBeNull();
+      expect(await q.complete(t.id, "w", { stale: true }, old)).toBe(false);
+      expect(await q.fail(t.id, "w", { message: "stale" }, { token: old })).toBeNull();
+      expect(await q.release(t.id, "w", old)).toBe(false);
+      expect((await q.completeAndClaim(t.id, "w", { stale: true }, { stages: ["f"], worker: "w", leaseMs: 1000 }, old)).completed).toBe(false);
+      const mid = (await q.get(t.id))!;
+      expect(mid.status).toBe("requested");
+      expect(mid.result).toBeNull();
+      expect(mid.token).toBe(2);
+      // The current token works.
+      await q.start(t.id, "w", b.token);
+      expect((await q.heartbeat(t.id, "w", 10_000, b.token)).held).toBe(true);
+      await q.progress(t.id, "w", 0.5, "now", b.token);
+      expect((await q.get(t.id))?.progress).toBe(0.5);
+      expect(await q.release(t.id, "w", b.token)).toBe(true);
+      // Given back and taken again: a third token; the second is stale now too.
+      const c = (await q.claim({ stages: ["f"], worker: "w", leaseMs: 10_000 }))!;
+      expect(c.token).toBe(3);
+      expect(await q.complete(t.id, "w", { late: true }, b.token)).toBe(false);
+      expect((await q.fail(t.id, "w", { message: "now" }, { token: c.token, delayMs: 0 }))?.status).toBe("queued");
+      const d = (await q.claim({ stages: ["f"], worker: "w2", leaseMs: 10_000 }))!;
+      expect(d.token).toBe(4);
+      // Another worker id with the right number is refused as before.
+      expect(await q.complete(t.id, "w", {}, d.token)).toBe(false);
+      expect(await q.complete(t.id, "w2", { done: 1 }, d.token)).toBe(true);
+      expect((await q.get(t.id))?.result).toEqual({ done: 1 });
+    });
+
     test("release gives a task back without counting the attempt", async () => {
       const q = await make();
       const t = await q.enqueue({ stage: "g", payload: null });

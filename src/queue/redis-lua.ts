@@ -9,7 +9,7 @@
  *   falc:<stage>:<id>              job hash: BullMQ's fields (name, data, opts, timestamp, delay, priority,
  *                                  processedOn, finishedOn, progress, returnvalue, failedReason, atm, ats, pb)
  *                                  plus falc's (st, att, max, fpri, qa, ra, sa, fa, run, to, err, par, w, lu,
- *                                  pg, pn, cr, ord, nonce)
+ *                                  pg, pn, cr, ord, nonce, tok = attempt token, one more at every claim)
  *   falc:<stage>:prioritized       queued and due (score = BullMQ priority·2^32 + creation order)
  *   falc:<stage>:delayed           queued, not yet due (score = runAt·4096 + order), BullMQ's encoding
  *   falc:<stage>:active            requested and started (list)
@@ -44,6 +44,8 @@ local function jk(stage, id) return 'falc:' .. stage .. ':' .. id end
 local function qk(stage, s) return 'falc:' .. stage .. ':' .. s end
 local function ix(stage, st) return 'falc:_x:' .. stage .. ':' .. st end
 local function active(st) return st == 'requested' or st == 'started' end
+-- The fence: the holder's call carries its worker id and (unless '') the attempt token of its hand-over.
+local function holds(w, tok, worker, token) return w == worker and (token == '' or (tok or '0') == token) end
 local function final(st) return st == 'finished' or st == 'failed' or st == 'cancelled' end
 
 local function ev(at, id, stage, typ, st, worker, data)
@@ -153,6 +155,7 @@ local function claim(worker, lease, first, now)
   local stage, id = bestStage, best
   local k = jk(stage, id)
   rcall('ZREM', qk(stage, 'prioritized'), id)
+  rcall('HINCRBY', k, 'tok', 1)
   local h = rcall('HMGET', k, 'att', 'ord', 'pg')
   local att = n2s(tonumber(h[1]) + 1)
   local until_ = n2s(now + lease)
@@ -166,12 +169,12 @@ local function claim(worker, lease, first, now)
 end
 
 -- started|requested → finished; 1 when it was the worker's to finish.
-local function complete(id, worker, res, hasRes, now)
+local function complete(id, worker, res, hasRes, now, token)
   local stage = rcall('HGET', 'falc:_t', id)
   if not stage then return 0 end
   local k = jk(stage, id)
-  local h = rcall('HMGET', k, 'st', 'w', 'ord')
-  if h[2] ~= worker then return 0 end
+  local h = rcall('HMGET', k, 'st', 'w', 'ord', 'tok')
+  if not holds(h[2], h[4], worker, token) then return 0 end
   if h[1] ~= 'cancelled' and not active(h[1]) then return 0 end
   if hasRes then rcall('HSET', k, 'returnvalue', res) end
   if h[1] == 'cancelled' then
@@ -248,28 +251,28 @@ return { 'ok', n2s(now), n2s(ord0) }
 return claim(ARGV[1], tonumber(ARGV[2]), 3, nowms())
 `,
 
-  // ARGV: id, worker
+  // ARGV: id, worker, token|''
   falcStart: `
 local id, worker = ARGV[1], ARGV[2]
 local stage = rcall('HGET', 'falc:_t', id)
 if not stage then return 0 end
 local k = jk(stage, id)
-local h = rcall('HMGET', k, 'st', 'w', 'ord')
-if h[2] ~= worker or h[1] ~= 'requested' then return 0 end
+local h = rcall('HMGET', k, 'st', 'w', 'ord', 'tok')
+if not holds(h[2], h[4], worker, ARGV[3]) or h[1] ~= 'requested' then return 0 end
 local now = nowms()
 setst(stage, id, tonumber(h[3]), 'requested', 'started', { 'sa', n2s(now) })
 ev(now, id, stage, 'started', 'started', worker, nil)
 return 1
 `,
 
-  // ARGV: id, worker, leaseMs → { held, cancelRequested }
+  // ARGV: id, worker, leaseMs, token|'' → { held, cancelRequested }
   falcHeartbeat: `
 local id, worker, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local stage = rcall('HGET', 'falc:_t', id)
 if not stage then return { 0, 0 } end
 local k = jk(stage, id)
-local h = rcall('HMGET', k, 'st', 'w', 'cr')
-if h[2] ~= worker then return { 0, 0 } end
+local h = rcall('HMGET', k, 'st', 'w', 'cr', 'tok')
+if not holds(h[2], h[4], worker, ARGV[4]) then return { 0, 0 } end
 if h[1] == 'cancelled' then return { 0, 1 } end
 if not active(h[1]) then return { 0, 0 } end
 local until_ = n2s(nowms() + lease)
@@ -278,14 +281,14 @@ rcall('ZADD', 'falc:_leases', until_, id)
 return { 1, h[3] == '1' and 1 or 0 }
 `,
 
-  // ARGV: id, worker, fraction, note|'', hasNote, eventData
+  // ARGV: id, worker, fraction, note|'', hasNote, eventData, token|''
   falcProgress: `
 local id, worker = ARGV[1], ARGV[2]
 local stage = rcall('HGET', 'falc:_t', id)
 if not stage then return 0 end
 local k = jk(stage, id)
-local h = rcall('HMGET', k, 'st', 'w')
-if h[2] ~= worker or not active(h[1]) then return 0 end
+local h = rcall('HMGET', k, 'st', 'w', 'tok')
+if not holds(h[2], h[3], worker, ARGV[7]) or not active(h[1]) then return 0 end
 local f = tonumber(ARGV[3])
 rcall('HSET', k, 'pg', ARGV[3], 'progress', n2s(math.floor(f * 100 + 0.5)))
 if ARGV[5] == '1' then rcall('HSET', k, 'pn', ARGV[4]) else rcall('HDEL', k, 'pn') end
@@ -293,28 +296,28 @@ ev(nowms(), id, stage, 'progress', h[1], worker, ARGV[6])
 return 1
 `,
 
-  // ARGV: id, worker, resultJson, hasResult
+  // ARGV: id, worker, resultJson, hasResult, token|''
   falcComplete: `
-return complete(ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', nowms())
+return complete(ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', nowms(), ARGV[5])
 `,
 
-  // ARGV: id, worker, resultJson, hasResult, nextWorker, leaseMs, stage... → { completed, next hash | false }
+  // ARGV: id, worker, resultJson, hasResult, token|'', nextWorker, leaseMs, stage... → { completed, next hash | false }
   // One round trip per task for a busy worker, as BullMQ's workers fetch their next job.
   falcCompleteAndClaim: `
 local now = nowms()
-local done = complete(ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', now)
-return { done, claim(ARGV[5], tonumber(ARGV[6]), 7, now) }
+local done = complete(ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', now, ARGV[5])
+return { done, claim(ARGV[6], tonumber(ARGV[7]), 8, now) }
 `,
 
-  // ARGV: id, worker, errJson (no attempt), message, stacktraceJson|'', retry 0|1, delayMs|'', baseMs, capMs
+  // ARGV: id, worker, errJson (no attempt), message, stacktraceJson|'', retry 0|1, delayMs|'', baseMs, capMs, token|''
   falcFail: `
 local id, worker = ARGV[1], ARGV[2]
 local stage = rcall('HGET', 'falc:_t', id)
 if not stage then return false end
 local k = jk(stage, id)
-local h = rcall('HMGET', k, 'st', 'w', 'att', 'max', 'ord', 'priority')
+local h = rcall('HMGET', k, 'st', 'w', 'att', 'max', 'ord', 'priority', 'tok')
 local st, att, max, ord, bp = h[1], tonumber(h[3]), tonumber(h[4]), tonumber(h[5]), tonumber(h[6])
-if h[2] ~= worker then return false end
+if not holds(h[2], h[7], worker, ARGV[10]) then return false end
 local err, msg = witherr(ARGV[3], att), ARGV[4]
 if st == 'cancelled' then
   rcall('HSET', k, 'err', err)
@@ -346,15 +349,15 @@ end
 return rcall('HGETALL', k)
 `,
 
-  // ARGV: id, worker
+  // ARGV: id, worker, token|''
   falcRelease: `
 local id, worker = ARGV[1], ARGV[2]
 local stage = rcall('HGET', 'falc:_t', id)
 if not stage then return 0 end
 local k = jk(stage, id)
-local h = rcall('HMGET', k, 'st', 'w', 'att', 'ord', 'priority')
+local h = rcall('HMGET', k, 'st', 'w', 'att', 'ord', 'priority', 'tok')
 local st, att, ord, bp = h[1], tonumber(h[3]), tonumber(h[4]), tonumber(h[5])
-if h[2] ~= worker or not active(st) then return 0 end
+if not holds(h[2], h[6], worker, ARGV[3]) or not active(st) then return 0 end
 local now = nowms()
 -- The attempt was not the task's fault: give it back.
 att = n2s(math.max(att - 1, 0))

@@ -228,6 +228,7 @@ export class RedisQueue implements Queue {
           progress: null,
           progressNote: null,
           cancelRequested: false,
+          token: 0,
         });
       }
     }
@@ -270,34 +271,35 @@ export class RedisQueue implements Queue {
     return h ? hashToTask(h) : null;
   }
 
-  async start(id: string, worker: string): Promise<void> {
-    await this.script("falcStart", id, worker);
+  async start(id: string, worker: string, token?: number): Promise<void> {
+    await this.script("falcStart", id, worker, tok(token));
   }
 
-  async heartbeat(id: string, worker: string, leaseMs: number): Promise<LeaseStatus> {
-    const [held, cancel] = (await this.script("falcHeartbeat", id, worker, Math.max(1, Math.round(leaseMs)))) as number[];
+  async heartbeat(id: string, worker: string, leaseMs: number, token?: number): Promise<LeaseStatus> {
+    const [held, cancel] = (await this.script("falcHeartbeat", id, worker, Math.max(1, Math.round(leaseMs)), tok(token))) as number[];
     return { held: held === 1, cancelRequested: cancel === 1 };
   }
 
-  async progress(id: string, worker: string, fraction: number, note?: string): Promise<void> {
+  async progress(id: string, worker: string, fraction: number, note?: string, token?: number): Promise<void> {
     const f = Math.max(0, Math.min(1, Number.isFinite(fraction) ? fraction : 0));
-    await this.script("falcProgress", id, worker, String(f), note ?? "", note === undefined ? "0" : "1", JSON.stringify({ fraction: f, note: note ?? null }));
+    await this.script("falcProgress", id, worker, String(f), note ?? "", note === undefined ? "0" : "1", JSON.stringify({ fraction: f, note: note ?? null }), tok(token));
   }
 
-  async complete(id: string, worker: string, result?: unknown): Promise<boolean> {
+  async complete(id: string, worker: string, result?: unknown, token?: number): Promise<boolean> {
     const json = result === undefined ? undefined : JSON.stringify(result);
-    return (await this.script("falcComplete", id, worker, json ?? "", json === undefined ? "0" : "1")) === 1;
+    return (await this.script("falcComplete", id, worker, json ?? "", json === undefined ? "0" : "1", tok(token))) === 1;
   }
 
-  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions): Promise<{ completed: boolean; next: Task | null }> {
+  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions, token?: number): Promise<{ completed: boolean; next: Task | null }> {
     const json = result === undefined ? undefined : JSON.stringify(result);
-    if (!next.stages.length) return { completed: await this.complete(id, worker, result), next: null };
+    if (!next.stages.length) return { completed: await this.complete(id, worker, result, token), next: null };
     const [done, h] = (await this.script(
       "falcCompleteAndClaim",
       id,
       worker,
       json ?? "",
       json === undefined ? "0" : "1",
+      tok(token),
       next.worker,
       Math.max(1, Math.round(next.leaseMs)),
       ...next.stages,
@@ -319,12 +321,13 @@ export class RedisQueue implements Queue {
       opts.delayMs === undefined ? "" : Math.max(0, Math.round(opts.delayMs)),
       this.opts.retryBaseMs,
       this.opts.retryCapMs,
+      tok(opts.token),
     )) as string[] | null;
     return h ? hashToTask(h) : null;
   }
 
-  async release(id: string, worker: string): Promise<boolean> {
-    return (await this.script("falcRelease", id, worker)) === 1;
+  async release(id: string, worker: string, token?: number): Promise<boolean> {
+    return (await this.script("falcRelease", id, worker, tok(token))) === 1;
   }
 
   async cancel(id: string): Promise<Task> {
@@ -499,3 +502,5 @@ export class RedisQueue implements Queue {
 }
 
 const ttl = (ms: number) => Math.max(1, Math.ceil(ms));
+/** The attempt token as a script argument; '' = check the worker id only. */
+const tok = (token: number | undefined) => (token === undefined ? "" : String(Math.floor(token)));

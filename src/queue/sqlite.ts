@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   lease_until INTEGER,
   progress REAL,
   progress_note TEXT,
-  cancel_requested INTEGER NOT NULL DEFAULT 0
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  fence INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_claim ON tasks (status, stage, priority DESC, created_at);
 CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (status, lease_until);
@@ -93,6 +94,7 @@ interface Row {
   progress: number | null;
   progress_note: string | null;
   cancel_requested: number;
+  fence: number;
 }
 
 function toTask(r: Row): Task {
@@ -119,7 +121,22 @@ function toTask(r: Row): Task {
     progress: r.progress,
     progressNote: r.progress_note,
     cancelRequested: r.cancel_requested === 1,
+    token: r.fence ?? 0,
   };
+}
+
+/**
+ * The fence: a call is the holder's only with the holder's worker id and, when given, the attempt token of
+ * the hand-over it answers for (a woken handler's old run carries an older token than the task's).
+ */
+function holds(r: { worker: string | null; fence: number }, worker: string, token: number | undefined): boolean {
+  return r.worker === worker && (token === undefined || r.fence === token);
+}
+
+/** Queues written before attempt tokens existed get the column (every task starts at token 0). */
+function addFenceColumn(db: Database): void {
+  const cols = db.query("PRAGMA table_info(tasks)").all() as { name: string }[];
+  if (!cols.some((c) => c.name === "fence")) db.exec("ALTER TABLE tasks ADD COLUMN fence INTEGER NOT NULL DEFAULT 0");
 }
 
 export class SqliteQueue implements Queue {
@@ -140,6 +157,7 @@ export class SqliteQueue implements Queue {
       this.db.exec("PRAGMA journal_mode = WAL");
       this.db.exec("PRAGMA synchronous = NORMAL");
       this.db.exec(SCHEMA);
+      addFenceColumn(this.db);
     } catch (e) {
       throw unavailable(`cannot open the queue database ${path}: ${(e as Error).message}`);
     }
@@ -249,17 +267,19 @@ export class SqliteQueue implements Queue {
     if (!r) return null;
     this.db
       .query(
-        "UPDATE tasks SET status='requested', requested_at=?, worker=?, lease_until=?, attempts=attempts+1, progress=NULL, progress_note=NULL WHERE id=?",
+        "UPDATE tasks SET status='requested', requested_at=?, worker=?, lease_until=?, attempts=attempts+1, fence=fence+1, progress=NULL, progress_note=NULL WHERE id=?",
       )
       .run(now, opts.worker, now + opts.leaseMs, r.id);
     this.event(r.id, r.stage, "requested", "requested", opts.worker);
     return toTask(this.row(r.id)!);
   }
 
-  async start(id: string, worker: string): Promise<void> {
+  async start(id: string, worker: string, token?: number): Promise<void> {
     this.db.transaction(() => {
       const now = Date.now();
-      const res = this.db.query("UPDATE tasks SET status='started', started_at=? WHERE id=? AND worker=? AND status='requested'").run(now, id, worker);
+      const res = this.db
+        .query("UPDATE tasks SET status='started', started_at=? WHERE id=? AND worker=? AND status='requested' AND (? IS NULL OR fence=?)")
+        .run(now, id, worker, token ?? null, token ?? null);
       if (res.changes) {
         const r = this.row(id)!;
         this.event(id, r.stage, "started", "started", worker);
@@ -267,12 +287,12 @@ export class SqliteQueue implements Queue {
     }).immediate();
   }
 
-  async heartbeat(id: string, worker: string, leaseMs: number): Promise<LeaseStatus> {
+  async heartbeat(id: string, worker: string, leaseMs: number, token?: number): Promise<LeaseStatus> {
     return this.db.transaction(() => {
-      const r = this.db.query("SELECT status, worker, cancel_requested FROM tasks WHERE id=?").get(id) as
-        | { status: TaskStatus; worker: string | null; cancel_requested: number }
+      const r = this.db.query("SELECT status, worker, cancel_requested, fence FROM tasks WHERE id=?").get(id) as
+        | { status: TaskStatus; worker: string | null; cancel_requested: number; fence: number }
         | null;
-      if (!r || r.worker !== worker) return { held: false, cancelRequested: false };
+      if (!r || !holds(r, worker, token)) return { held: false, cancelRequested: false };
       if (r.status === "cancelled") return { held: false, cancelRequested: true };
       if (r.status !== "requested" && r.status !== "started") return { held: false, cancelRequested: false };
       this.db.query("UPDATE tasks SET lease_until=? WHERE id=?").run(Date.now() + leaseMs, id);
@@ -280,12 +300,12 @@ export class SqliteQueue implements Queue {
     }).immediate();
   }
 
-  async progress(id: string, worker: string, fraction: number, note?: string): Promise<void> {
+  async progress(id: string, worker: string, fraction: number, note?: string, token?: number): Promise<void> {
     this.db.transaction(() => {
       const f = Math.max(0, Math.min(1, Number.isFinite(fraction) ? fraction : 0));
       const res = this.db
-        .query("UPDATE tasks SET progress=?, progress_note=? WHERE id=? AND worker=? AND status IN ('requested','started')")
-        .run(f, note ?? null, id, worker);
+        .query("UPDATE tasks SET progress=?, progress_note=? WHERE id=? AND worker=? AND status IN ('requested','started') AND (? IS NULL OR fence=?)")
+        .run(f, note ?? null, id, worker, token ?? null, token ?? null);
       if (res.changes) {
         const r = this.row(id)!;
         this.event(id, r.stage, "progress", r.status, worker, { fraction: f, note: note ?? null });
@@ -293,18 +313,18 @@ export class SqliteQueue implements Queue {
     }).immediate();
   }
 
-  async complete(id: string, worker: string, result?: unknown): Promise<boolean> {
-    return this.db.transaction(() => this.completeLocked(id, worker, result)).immediate();
+  async complete(id: string, worker: string, result?: unknown, token?: number): Promise<boolean> {
+    return this.db.transaction(() => this.completeLocked(id, worker, result, token)).immediate();
   }
 
-  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions): Promise<{ completed: boolean; next: Task | null }> {
-    return this.db.transaction(() => ({ completed: this.completeLocked(id, worker, result), next: this.claimLocked(next) })).immediate();
+  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions, token?: number): Promise<{ completed: boolean; next: Task | null }> {
+    return this.db.transaction(() => ({ completed: this.completeLocked(id, worker, result, token), next: this.claimLocked(next) })).immediate();
   }
 
-  private completeLocked(id: string, worker: string, result?: unknown): boolean {
+  private completeLocked(id: string, worker: string, result?: unknown, token?: number): boolean {
     const now = Date.now();
     const r = this.row(id);
-    if (!r || r.worker !== worker) return false;
+    if (!r || !holds(r, worker, token)) return false;
     const json = result === undefined ? null : JSON.stringify(result);
     if (r.status === "cancelled") {
       // Keep what a cancelled task had done (a partial scan), but it stays cancelled.
@@ -323,7 +343,7 @@ export class SqliteQueue implements Queue {
     return this.db.transaction(() => {
       const now = Date.now();
       const r = this.row(id);
-      if (!r || r.worker !== worker) return null;
+      if (!r || !holds(r, worker, opts.token)) return null;
       const err = JSON.stringify({ ...error, attempt: r.attempts });
       if (r.status === "cancelled") {
         this.db.query("UPDATE tasks SET error=?, worker=NULL, lease_until=NULL WHERE id=?").run(err, id);
@@ -346,11 +366,11 @@ export class SqliteQueue implements Queue {
     }).immediate();
   }
 
-  async release(id: string, worker: string): Promise<boolean> {
+  async release(id: string, worker: string, token?: number): Promise<boolean> {
     return this.db.transaction(() => {
       const now = Date.now();
       const r = this.row(id);
-      if (!r || r.worker !== worker || (r.status !== "requested" && r.status !== "started")) return false;
+      if (!r || !holds(r, worker, token) || (r.status !== "requested" && r.status !== "started")) return false;
       // The attempt was not the task's fault: give it back.
       this.db
         .query("UPDATE tasks SET status='queued', queued_at=?, run_at=?, attempts=MAX(attempts-1,0), worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
