@@ -15,6 +15,7 @@ export interface RunHandlerOptions {
   counts: Record<string, number>;
   stagePaths: string[];
   childArgs: string[];
+  childEnv?: Record<string, string>;
   leaseMs: number;
   graceMs: number;
   pollMs: number;
