@@ -83,7 +83,4 @@ export function sendLine(sock: Socket, msg: ChildMessage | HandlerMessage): bool
   return sock.write(JSON.stringify(msg) + "\n");
 }
 
-/** CLOCK_MONOTONIC in ms (process.hrtime is system-wide on Linux): comparable between handler and child. */
-export function monoMs(): number {
-  return Number(process.hrtime.bigint() / 1000n) / 1000;
-}
+export { monoMs } from "./mono-clock.ts";
