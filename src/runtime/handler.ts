@@ -10,7 +10,8 @@ import { homePaths } from "../core/paths.ts";
 import type { Task, TaskError } from "../core/task.ts";
 import type { WorkerRecord, WorkerState } from "../core/worker-state.ts";
 import type { Queue } from "../queue/types.ts";
-import { backoffDelay } from "../core/backoff.ts";
+import { Backoff, backoffDelay } from "../core/backoff.ts";
+import type { RunOutcome, RuntimeObserver } from "./metrics.ts";
 import { killProcessGroup, waitGroupGone } from "../core/process-group.ts";
 import { childMessage, LineDecoder, monoMs, sendLine, type ChildMessage } from "./ipc.ts";
 import { selfCommand } from "./self.ts";
@@ -67,6 +68,12 @@ export class WorkerHandler {
    * run at (heartbeat sent) + lease − margin, before the queue can hand the task out again.
    */
   private leaseMarginMs: number;
+  /** Told of claims, ended runs and restarts (metrics). */
+  observer?: RuntimeObserver;
+  /** Told when a queue call fails and when it works again (the health probe). */
+  onQueueError?: (message: string | null) => void;
+  /** Claims pause with backoff while the queue fails them (a corrupt file, an outage): one log line, not a flood. */
+  private claimPause = { until: 0, backoff: new Backoff({ baseMs: 500, maxMs: 30_000, jitter: 0.2 }), logged: "", loggedAt: 0 };
   /** Called on every worker state change (TUI, metrics). */
   onChange?: (s: Slot) => void;
 
@@ -101,6 +108,7 @@ export class WorkerHandler {
           error: null,
           task: null,
           ending: false,
+          runStartedAt: 0,
           pgid: 0,
           claiming: false,
           timers: {},
@@ -240,6 +248,7 @@ export class WorkerHandler {
           return { completed: false, next: null };
         });
         s.claiming = false;
+        this.ended(s, r.completed ? "finished" : "refused");
         if (r.completed) {
           this.counters.finished++;
           this.log(s).info({ event: "task_finished", task_id: id }, "task finished");
@@ -263,6 +272,7 @@ export class WorkerHandler {
           return null;
         });
         if (t?.status === "failed") this.counters.failed++;
+        this.ended(s, !t ? "refused" : t.status === "failed" ? "failed" : t.status === "cancelled" ? "cancelled" : "retried");
         this.log(s).warn({ event: "task_failed", task_id: id, err: m.error.message, status: t?.status ?? "refused" }, `task failed: ${m.error.message}`);
         this.setState(s, "idle");
         void this.dispatch(s);
@@ -294,17 +304,23 @@ export class WorkerHandler {
   }
 
   private async dispatch(s: Slot): Promise<void> {
-    if (this.stopping || s.state !== "idle" || s.claiming || s.task || !s.sock) return;
+    if (this.stopping || s.state !== "idle" || s.claiming || s.task || !s.sock || Date.now() < this.claimPause.until) return;
     s.claiming = true;
     let task;
     const t0 = monoMs();
     try {
       task = await this.opts.queue.claim({ stages: [s.stage], worker: s.id, leaseMs: this.leaseMs });
     } catch (e) {
-      this.log(s).warn({ event: "claim_failed", err: (e as Error).message }, "could not claim from the queue");
+      this.claimFailed((e as Error).message.split("\n")[0] ?? String(e));
       return;
     } finally {
       s.claiming = false;
+    }
+    if (this.claimPause.backoff.attempts) {
+      this.opts.log.info({ event: "claim_recovered" }, "the queue answers claims again");
+      this.claimPause.backoff.reset();
+      this.claimPause.logged = "";
+      this.onQueueError?.(null);
     }
     if (!task) return;
     if (s.state !== "idle") {
@@ -312,6 +328,26 @@ export class WorkerHandler {
       return;
     }
     await this.handOver(s, task, t0);
+  }
+
+  private claimFailed(msg: string): void {
+    const p = this.claimPause;
+    const delay = p.backoff.next();
+    p.until = Date.now() + delay;
+    this.onQueueError?.(msg);
+    // Said once, then a reminder a minute apart, with what it means for the work.
+    if (msg !== p.logged || Date.now() - p.loggedAt > 60_000) {
+      p.logged = msg;
+      p.loggedAt = Date.now();
+      this.opts.log.error(
+        { event: "claim_failed", err: msg, retry_in_ms: delay },
+        `cannot claim from the queue (${msg}); no new tasks start until it answers; retrying with backoff`,
+      );
+    }
+  }
+
+  private ended(s: Slot, outcome: RunOutcome): void {
+    this.observer?.ended(s.stage, outcome, (Date.now() - s.runStartedAt) / 1000);
   }
 
   /** A claimed task that no child took: back to the queue at once (no run started, so no group to wait for). */
@@ -333,6 +369,8 @@ export class WorkerHandler {
     }
     this.counters.claimed++;
     s.task = task;
+    s.runStartedAt = Date.now();
+    this.observer?.claimed(s.stage, (s.runStartedAt - Math.max(task.runAt, task.queuedAt ?? task.createdAt)) / 1000);
     if (s.state === "working") {
       // Straight from one task to the next: the state stays, the record shows the new task.
       s.since = Date.now();
@@ -400,7 +438,7 @@ export class WorkerHandler {
    * after graceMs, wait until no member is left, and meanwhile keep renewing the lease, so the queue cannot
    * hand the task to anyone while any part of this run lives. Then fail (or release) it with its token.
    */
-  private async stopRun(s: Slot, graceMs: number, why: string, error?: TaskError, retry = true, release = false): Promise<void> {
+  private async stopRun(s: Slot, graceMs: number, why: RunOutcome, error?: TaskError, retry = true, release = false): Promise<void> {
     const task = s.task;
     if (!task || s.ending) return;
     s.ending = true;
@@ -415,6 +453,7 @@ export class WorkerHandler {
       }
     }
     clearTaskTimers(s);
+    this.ended(s, why);
     s.task = null;
     s.ending = false;
     if (release) {
@@ -468,6 +507,7 @@ export class WorkerHandler {
     }
     s.restarts++;
     this.counters.restarts++;
+    this.observer?.restarted(s.stage);
     s.timers.restart = setTimeout(() => this.spawn(s), delay);
   }
 
@@ -531,7 +571,7 @@ export class WorkerHandler {
     await Promise.all(
       this.slots.map(async (s) => {
         if (s.timers.restart) clearTimeout(s.timers.restart);
-        if (s.task && !s.ending) await this.stopRun(s, this.killGraceMs, "shutdown", undefined, true, true);
+        if (s.task && !s.ending) await this.stopRun(s, this.killGraceMs, "released", undefined, true, true);
         while (s.ending) await Bun.sleep(20);
         if (s.sock) sendLine(s.sock, { type: "stop" });
         if (s.proc) killGroup(s, "SIGTERM");

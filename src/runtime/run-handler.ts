@@ -46,8 +46,9 @@ export async function runHandler(o: RunHandlerOptions): Promise<number> {
   }
 
   const handler = new WorkerHandler({ ...o, log, childArgs, childStderr });
-  handler.start();
+  // The health port is taken before any child starts: a port in use is exit 2, not a worker another process answers for.
   const health = o.health ? startHealthServer(handler, o.queue, o.health.port, log, o.health.host) : null;
+  handler.start();
 
   // Scheduled scans are created by one leader among all workers that serve the scan stage.
   const scheduler = new AbortController();

@@ -25,6 +25,8 @@ export interface Slot {
   task: Task | null;
   /** The run in `task` is being stopped: its messages are ignored, its lease still renewed until its group is gone. */
   ending: boolean;
+  /** When the current run was handed to the child (epoch ms). */
+  runStartedAt: number;
   /** The process group of the current child (its pid: the handler starts it detached). */
   pgid: number;
   claiming: boolean;

@@ -117,8 +117,9 @@ describe("falc worker (real processes, real signals)", () => {
     running.push(w);
     const res = await fetch(`http://127.0.0.1:${w.port}/health`);
     expect(res.status).toBe(503);
-    const body = (await res.json()) as { status: string; workers: { state: string; error: string }[] };
-    expect(body.status).toBe("degraded");
+    const body = (await res.json()) as { status: string; reasons: string[]; workers: { state: string; error: string }[] };
+    expect(body.status).toBe("unhealthy");
+    expect(body.reasons).toEqual(["setup failing for stage teststage: test setup failure requested"]);
     expect(body.workers[0]!.state).toBe("setup_failed");
     expect(body.workers[0]!.error).toMatch(/test setup failure requested/);
     expect(w.stderr()).toContain('"event":"setup_failed"');
