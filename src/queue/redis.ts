@@ -1,5 +1,5 @@
 import Redis from "ioredis";
-import { conflict, FalcError, inputError, notFound, unavailable } from "../core/errors.ts";
+import { conflict, FalcError, inputError, notFound, unavailable, usageError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import {
   newTaskId,
@@ -67,6 +67,7 @@ export class RedisQueue implements Queue {
   private outageSince: number | null = null;
   private outageNoted = 0;
   private everReady = false;
+  private outageTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(spec: string, opts: RedisQueueOptions = {}) {
     this.target = parseRedisUrl(spec);
@@ -103,7 +104,8 @@ export class RedisQueue implements Queue {
     r.on("error", (e: Error) => {
       // Without a listener ioredis prints every failed attempt with a stack; one line per outage is enough.
       this.lastError = e.message.split("\n")[0] ?? String(e);
-      this.noteOutage();
+      // A refused URL is not an outage: connect() reports it as a usage error instead.
+      if (!this.fatal(e.message)) this.noteOutage();
     });
     r.on("close", () => {
       if (!this.closed && this.everReady) this.noteOutage();
@@ -125,6 +127,15 @@ export class RedisQueue implements Queue {
     this.outageSince ??= now;
     const log = this.opts.log;
     if (!log) return;
+    // Before the first connection, wait half a second: a server that refuses the URL (a wrong password, not Redis)
+    // is then reported as that, once, instead of first as an outage.
+    if (!this.everReady && this.outageNoted === 0 && now - this.outageSince < 500) {
+      this.outageTimer ??= setTimeout(() => {
+        this.outageTimer = null;
+        if (!this.closed && this.redis.status !== "ready") this.noteOutage();
+      }, 500 - (now - this.outageSince));
+      return;
+    }
     // One line when it starts, then a reminder a minute apart: enough to see, never a flood.
     if (this.outageNoted === 0 || now - this.outageNoted >= 60_000) {
       const first = this.outageNoted === 0;
@@ -137,28 +148,66 @@ export class RedisQueue implements Queue {
     }
   }
 
-  /** Wait until Redis answers: forever when persistent, else connectTimeoutMs, then one clear error. */
+  /**
+   * An answer that says the URL itself is wrong (no such database, credentials refused, not a Redis server):
+   * waiting or reconnecting cannot help, and falling back to another database would serve the wrong queue.
+   */
+  private fatal(msg: string): FalcError | null {
+    const t = this.target;
+    const why = msg.replace(/\s*Please report this\.?/, "");
+    if (/DB index is out of range|invalid DB index/i.test(msg))
+      return usageError(`queue URL ${this.url}: the Redis server has no database ${t.db} (${why}); use one it has (0-15 unless it sets \`databases\`)`);
+    if (/WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH.*without any password/i.test(msg))
+      return usageError(`queue URL ${this.url}: the Redis server refused the credentials (${why})`);
+    if (/Unknown RESP type|Protocol error/i.test(msg))
+      return usageError(`queue URL ${this.url}: the server at ${t.host}:${t.port} does not speak the Redis protocol (${why})`);
+    return null;
+  }
+
+  /**
+   * Wait until Redis answers: forever when persistent, else connectTimeoutMs, then one clear error. A URL the
+   * server refuses (database out of range, bad password, not Redis) is a usage error at once, in both modes.
+   */
   async connect(): Promise<void> {
-    if (this.redis.status === "ready") return;
-    await new Promise<void>((resolve, reject) => {
-      const done = () => {
-        this.redis.off("ready", onReady);
-        if (timer) clearTimeout(timer);
-      };
-      const onReady = () => {
-        done();
-        resolve();
-      };
-      const timer = this.opts.persistent
-        ? null
-        : setTimeout(() => {
-            done();
-            this.closed = true;
-            this.redis.disconnect();
-            reject(unavailable(`cannot reach the Redis queue at ${this.url}: ${this.lastError ?? "no answer"}`));
-          }, this.opts.connectTimeoutMs);
-      this.redis.on("ready", onReady);
-    });
+    if (this.redis.status !== "ready")
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          this.redis.off("ready", onReady);
+          this.redis.off("error", onError);
+          if (timer) clearTimeout(timer);
+        };
+        const onReady = () => {
+          done();
+          resolve();
+        };
+        const onError = (e: Error) => {
+          const f = this.fatal(e.message);
+          if (!f) return;
+          done();
+          this.closed = true;
+          this.redis.disconnect();
+          reject(f);
+        };
+        const timer = this.opts.persistent
+          ? null
+          : setTimeout(() => {
+              done();
+              this.closed = true;
+              this.redis.disconnect();
+              reject(unavailable(`cannot reach the Redis queue at ${this.url}: ${this.lastError ?? "no answer"}`));
+            }, this.opts.connectTimeoutMs);
+        this.redis.on("ready", onReady);
+        this.redis.on("error", onError);
+      });
+    // ioredis reports a refused SELECT as an error event and goes on with database 0: ask again, and refuse.
+    try {
+      await this.redis.select(this.target.db);
+    } catch (e) {
+      const f = this.fatal((e as Error).message) ?? unavailable(`the Redis queue at ${this.url} refused SELECT ${this.target.db}: ${(e as Error).message}`);
+      this.closed = true;
+      this.redis.disconnect();
+      throw f;
+    }
   }
 
   /** Connection trouble becomes one actionable line; everything else passes through. */
@@ -493,8 +542,13 @@ export class RedisQueue implements Queue {
     this.closed = true;
     this.cancelListeners.clear();
     const quit = async (r: Redis) => {
-      // QUIT lets answers in flight arrive; a connection that is down is simply dropped.
-      if (r.status === "ready") await Promise.race([r.quit().catch(() => {}), Bun.sleep(1000)]);
+      // QUIT lets answers in flight arrive; a connection that is down is simply dropped. The cap's timer is
+      // cleared, so a one-shot command exits as soon as Redis has answered QUIT (not a second later).
+      if (r.status === "ready") {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([r.quit().catch(() => {}), new Promise((res) => (timer = setTimeout(res, 1000)))]);
+        clearTimeout(timer);
+      }
       r.disconnect();
     };
     await Promise.all([quit(this.redis), this.sub ? quit(this.sub) : Promise.resolve()]);

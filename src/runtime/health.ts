@@ -48,7 +48,8 @@ export function startHealthServer(handler: WorkerHandler, queue: Queue, port: nu
       handler: handler.id,
       uptime_s: Math.round((Date.now() - handler.startedAt) / 1000),
       queue: {
-        url: queue.url.replace(/\/\/[^@/]*@/, "//***@"),
+        // Already masked by the backend (redis://:***@…).
+        url: queue.url,
         reachable: probe.up,
         depth: stats ? Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.queued])) : null,
         stats,
