@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { inputError } from "./errors.ts";
 
 /** Crossfeed's task states, plus cancelled. The only states a task can have, on every backend. */
 export const TASK_STATUSES = ["created", "queued", "requested", "started", "finished", "failed", "cancelled"] as const;
@@ -9,6 +10,26 @@ export const ACTIVE_STATUSES: readonly TaskStatus[] = ["requested", "started"];
 export const FINAL_STATUSES: readonly TaskStatus[] = ["finished", "failed", "cancelled"];
 
 export const STAGE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/**
+ * The largest payload a task may carry, as JSON bytes: the task travels to its worker as one line of at most
+ * 16 MiB (src/runtime/ipc.ts), and the rest of the task needs room beside it. Refused at submit, not at run time.
+ */
+export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024 - 64 * 1024;
+
+/** The payload as stored: JSON, within MAX_PAYLOAD_BYTES, or an input error that says its size and the limit. */
+export function payloadJson(payload: unknown): string {
+  let json: string;
+  try {
+    json = JSON.stringify(payload ?? null);
+  } catch (e) {
+    throw inputError(`the payload cannot be stored as JSON: ${(e as Error).message}`);
+  }
+  const bytes = Buffer.byteLength(json);
+  if (bytes > MAX_PAYLOAD_BYTES)
+    throw inputError(`the payload is ${bytes} bytes of JSON; a task's payload may be at most ${MAX_PAYLOAD_BYTES} bytes (pass a path to the data instead)`);
+  return json;
+}
 
 export interface TaskError {
   message: string;

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Queue } from "./types.ts";
-import type { TaskEvent } from "../core/task.ts";
+import { MAX_PAYLOAD_BYTES, type TaskEvent } from "../core/task.ts";
 
 export interface ConformanceBackend {
   queue: Queue;
@@ -314,6 +314,41 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect(await q.complete(t.id, "w", {}, d.token)).toBe(false);
       expect(await q.complete(t.id, "w2", { done: 1 }, d.token)).toBe(true);
       expect((await q.get(t.id))?.result).toEqual({ done: 1 });
+    });
+
+    test("a payload over the limit is refused at submit with its size and the limit; nothing is queued", async () => {
+      const q = await make();
+      const big = "x".repeat(MAX_PAYLOAD_BYTES);
+      await expect(q.enqueue({ stage: "big", payload: big })).rejects.toThrow(
+        new RegExp(`payload is ${MAX_PAYLOAD_BYTES + 2} bytes of JSON; a task's payload may be at most ${MAX_PAYLOAD_BYTES} bytes`),
+      );
+      await expect(q.enqueueMany<unknown>([{ stage: "big", payload: 1 }, { stage: "big", payload: big }])).rejects.toThrow(/at most/);
+      expect((await q.stats()).big).toBeUndefined();
+      const fits = await q.enqueue({ stage: "big", payload: "x".repeat(MAX_PAYLOAD_BYTES - 2) });
+      expect((await q.get(fits.id))?.payload).toHaveLength(MAX_PAYLOAD_BYTES - 2);
+    });
+
+    test("watchCancels tells a holder of a running task's cancel within 1 s, from another connection", async () => {
+      const b = await factory({ retryBaseMs: 50 });
+      open.push(b);
+      const q = b.queue;
+      expect(q.watchCancels).toBeDefined();
+      const t = await q.enqueue({ stage: "wc", payload: null });
+      await q.claim({ stages: ["wc"], worker: "w", leaseMs: 60_000 });
+      const seen: [string, number][] = [];
+      const stop = q.watchCancels!((id) => seen.push([id, Date.now()]));
+      await sleep(100);
+      // Another connection to the same queue cancels it, as `falc tasks cancel` would.
+      const { openQueue } = await import("./open.ts");
+      const canceller = await openQueue(b.spec, { home: "/nonexistent" });
+      const at = Date.now();
+      await canceller.cancel(t.id);
+      await canceller.close();
+      const deadline = Date.now() + 2000;
+      while (!seen.length && Date.now() < deadline) await sleep(10);
+      stop();
+      expect(seen.map((x) => x[0])).toEqual([t.id]);
+      expect(seen[0]![1] - at).toBeLessThan(1000);
     });
 
     test("release gives a task back without counting the attempt", async () => {

@@ -3,6 +3,7 @@ import { conflict, FalcError, inputError, notFound, unavailable, usageError } fr
 import type { Logger } from "../core/logger.ts";
 import {
   newTaskId,
+  payloadJson,
   STAGE_NAME,
   type EnqueueInput,
   type StageStats,
@@ -288,12 +289,7 @@ export class RedisQueue implements Queue {
     if (!input.stage) throw inputError("a task needs a stage");
     // Stage names become key names; the registry allows no others anyway.
     if (!STAGE_NAME.test(input.stage)) throw inputError(`invalid stage name \`${input.stage}\` (lowercase letters, digits, - and _)`);
-    let payload: string;
-    try {
-      payload = JSON.stringify(input.payload ?? null);
-    } catch (e) {
-      throw inputError(`the payload cannot be stored as JSON: ${(e as Error).message}`);
-    }
+    const payload = payloadJson(input.payload);
     const custom = input.id !== undefined;
     const id = input.id ?? newTaskId();
     if (!id) throw inputError("a task id cannot be empty");

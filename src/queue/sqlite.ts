@@ -5,6 +5,7 @@ import { conflict, inputError, notFound, unavailable } from "../core/errors.ts";
 import {
   emptyStageStats,
   newTaskId,
+  payloadJson,
   retryDelayMs,
   type EnqueueInput,
   type StageStats,
@@ -175,12 +176,7 @@ export class SqliteQueue implements Queue {
 
   private insert<P>(input: EnqueueInput<P>, now: number): Task<P> {
     if (!input.stage) throw inputError("a task needs a stage");
-    let payload: string;
-    try {
-      payload = JSON.stringify(input.payload ?? null);
-    } catch (e) {
-      throw inputError(`the payload cannot be stored as JSON: ${(e as Error).message}`);
-    }
+    const payload = payloadJson(input.payload);
     const id = input.id ?? newTaskId();
     const runAt = input.runAt ?? now + Math.max(0, input.delayMs ?? 0);
     const maxAttempts = input.maxAttempts ?? this.opts.defaultMaxAttempts;
@@ -473,6 +469,29 @@ export class SqliteQueue implements Queue {
   subscribe(listener: (e: TaskEvent) => void, opts: { since?: number; intervalMs?: number } = {}): () => void {
     const since = opts.since ?? ((this.db.query("SELECT COALESCE(MAX(seq),0) AS s FROM events").get() as { s: number }).s);
     return pollEvents(this, listener, since, opts.intervalMs ?? 250);
+  }
+
+  /**
+   * Cancels of running tasks, seen within `intervalMs` (default 250 ms) from any process on this file: a short
+   * poll of the event log's tail (a primary-key range), so a cancel does not wait for the holder's next heartbeat.
+   */
+  watchCancels(listener: (taskId: string) => void, intervalMs = 250): () => void {
+    let since = (this.db.query("SELECT COALESCE(MAX(seq),0) AS s FROM events").get() as { s: number }).s;
+    const top = this.db.query("SELECT COALESCE(MAX(seq),0) AS s FROM events");
+    const cancels = this.db.query("SELECT task_id FROM events WHERE seq > ? AND seq <= ? AND type='cancel_requested' ORDER BY seq");
+    const timer = setInterval(() => {
+      if (this.closed) return clearInterval(timer);
+      try {
+        const upTo = (top.get() as { s: number }).s;
+        if (upTo === since) return;
+        const ids = cancels.all(since, upTo) as { task_id: string }[];
+        since = upTo;
+        for (const r of ids) listener(r.task_id);
+      } catch {
+        // A failing file is reported by the claims and the health probe; the heartbeat still carries cancels.
+      }
+    }, intervalMs);
+    return () => clearInterval(timer);
   }
 
   /** Trim the event log so it does not grow without bound. */

@@ -321,7 +321,12 @@ describe.skipIf(!haveRedis)("falc workers on Redis (real processes, real kill -9
     const recs = JSON.parse(list.stdout) as { name: string; kind: string; pid: number; state: string }[];
     expect(recs.filter((r) => r.kind === "child").map((r) => r.state)).toEqual(["idle", "idle"]);
     expect(recs.find((r) => r.kind === "handler")?.pid).toBe(w.proc.pid);
-    const health = (await w.health()) as unknown as { status: string; queue: { url: string; reachable: boolean; stats: Record<string, Record<string, number>> } };
+    // /health reads the queue probe's last answer (once a second), never the queue itself.
+    type H = { status: string; queue: { url: string; reachable: boolean; stats: Record<string, Record<string, number>> } };
+    const health = await waitFor(async () => {
+      const x = (await w.health()) as unknown as H;
+      return x.queue.stats?.teststage?.cancelled === 1 ? x : null;
+    }, 5_000, 100, "the probe saw the cancel");
     expect(health.status).toBe("ok");
     expect(health.queue.url).toBe(url);
     expect(health.queue.reachable).toBe(true);

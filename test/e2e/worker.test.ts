@@ -145,6 +145,31 @@ describe("falc worker (real processes, real signals)", () => {
     expect(done.attempts).toBe(2);
   }, 60_000);
 
+  test("cancel reaches a running task on SQLite within 1 s, not at the next heartbeat", async () => {
+    const h = home();
+    // A 60 s lease: heartbeats 20 s apart, so a stop within a second came from the cancel watch.
+    const w = await startWorker(h, ["--stage", "teststage", "--lease", "60"]);
+    running.push(w);
+    const [slow] = await submit(h, { sleepMs: 60_000 });
+    await waitFor(async () => (await w.health()).workers[0]?.task_id === slow, 10_000, 50, "running");
+    const c = await runFalc(["tasks", "cancel", slow!], { env: { FALC_HOME: h } });
+    expect(c.code).toBe(0);
+    const t0 = Date.now();
+    await waitFor(async () => (await w.health()).workers[0]?.state === "idle", 5_000, 20, "child stopped the task");
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(w.stderr()).toContain('"event":"task_cancel"');
+  }, 60_000);
+
+  test("a payload over the IPC limit is refused at submit with its size and the limit", async () => {
+    const h = home();
+    const big = join(h, "big.json");
+    writeFileSync(big, JSON.stringify({ echo: "x".repeat(17 * 1024 * 1024) }));
+    const r = await runFalc(["tasks", "submit", "teststage", "--stage-path", TEST_STAGE, "--payload", `@${big}`], { env: { FALC_HOME: h } });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^falc: the payload is 178\d{5} bytes of JSON; a task's payload may be at most 16711680 bytes/);
+    expect((await stats(h)).teststage).toBeUndefined();
+  }, 60_000);
+
   test("SIGTERM lets a running task finish within grace, else gives it back", async () => {
     const h = home();
     const w = await startWorker(h, ["--stage", "teststage", "--grace", "1"]);
