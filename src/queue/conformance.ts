@@ -149,6 +149,28 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect((await q.stats()).n?.finished).toBe(2);
     });
 
+    test("claim with start: true records requested and started in one step; completeAndClaim calls made together each hold", async () => {
+      const q = await make();
+      const ts = await q.enqueueMany(Array.from({ length: 6 }, (_, i) => ({ stage: "st", payload: i })));
+      const a = (await q.claim({ stages: ["st"], worker: "w0", leaseMs: 5000, start: true }))!;
+      expect(a.status).toBe("started");
+      expect(a.startedAt).toBeGreaterThan(0);
+      expect((await q.events(0)).filter((e) => e.taskId === a.id).map((e) => e.type)).toEqual(["created", "queued", "requested", "started"]);
+      const b = (await q.claim({ stages: ["st"], worker: "w1", leaseMs: 5000, start: true }))!;
+      // Two holders finish at the same moment (one group commit on SQLite): each completes its own and takes a next.
+      const [ra, rb, stale] = await Promise.all([
+        q.completeAndClaim(a.id, "w0", "a", { stages: ["st"], worker: "w0", leaseMs: 5000, start: true }, a.token),
+        q.completeAndClaim(b.id, "w1", "b", { stages: ["st"], worker: "w1", leaseMs: 5000, start: true }, b.token),
+        q.completeAndClaim(a.id, "w0", "again", { stages: ["st"], worker: "w2", leaseMs: 5000 }, a.token),
+      ]);
+      expect([ra.completed, rb.completed, stale.completed]).toEqual([true, true, false]);
+      const nexts = [ra.next!, rb.next!, stale.next!];
+      expect(new Set(nexts.map((t) => t.id)).size).toBe(3);
+      expect(nexts.map((t) => t.status)).toEqual(["started", "started", "requested"]);
+      expect((await q.get(a.id))?.result).toBe("a");
+      expect(ts.length).toBe(6);
+    });
+
     test("fail retries with exponential backoff, then fails for good", async () => {
       const q = await make(100);
       const t = await q.enqueue({ stage: "r", payload: null, maxAttempts: 3 });

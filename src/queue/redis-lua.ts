@@ -138,7 +138,7 @@ local function reap(now, limit)
 end
 
 -- Take the best claimable task (priority, then age) of the stages ARGV[first..]: queued → requested.
-local function claim(worker, lease, first, now)
+local function claim(worker, lease, first, now, start)
   -- Reaping inside the claim keeps a dead worker's task from waiting for a separate sweeper.
   reap(now, 100)
   local best, bestScore, bestStage
@@ -162,9 +162,11 @@ local function claim(worker, lease, first, now)
   if h[3] then rcall('HDEL', k, 'pg', 'pn', 'progress') end
   rcall('LPUSH', qk(stage, 'active'), id)
   rcall('ZADD', 'falc:_leases', until_, id)
-  setst(stage, id, tonumber(h[2]), 'queued', 'requested',
-    { 'att', att, 'ra', n2s(now), 'w', worker, 'lu', until_, 'atm', att, 'ats', att, 'processedOn', n2s(now), 'pb', worker })
+  local f = { 'att', att, 'ra', n2s(now), 'w', worker, 'lu', until_, 'atm', att, 'ats', att, 'processedOn', n2s(now), 'pb', worker }
+  if start then f[#f + 1] = 'sa'; f[#f + 1] = n2s(now) end
+  setst(stage, id, tonumber(h[2]), 'queued', start and 'started' or 'requested', f)
   ev(now, id, stage, 'requested', 'requested', worker, nil)
+  if start then ev(now, id, stage, 'started', 'started', worker, nil) end
   return rcall('HGETALL', k)
 end
 
@@ -246,9 +248,9 @@ end
 return { 'ok', n2s(now), n2s(ord0) }
 `,
 
-  // ARGV: worker, leaseMs, stage...
+  // ARGV: worker, leaseMs, start 0|1, stage...
   falcClaim: `
-return claim(ARGV[1], tonumber(ARGV[2]), 3, nowms())
+return claim(ARGV[1], tonumber(ARGV[2]), 4, nowms(), ARGV[3] == '1')
 `,
 
   // ARGV: id, worker, token|''
@@ -301,12 +303,12 @@ return 1
 return complete(ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', nowms(), ARGV[5])
 `,
 
-  // ARGV: id, worker, resultJson, hasResult, token|'', nextWorker, leaseMs, stage... → { completed, next hash | false }
+  // ARGV: id, worker, resultJson, hasResult, token|'', nextWorker, leaseMs, start 0|1, stage... → { completed, next hash | false }
   // One round trip per task for a busy worker, as BullMQ's workers fetch their next job.
   falcCompleteAndClaim: `
 local now = nowms()
 local done = complete(ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', now, ARGV[5])
-return { done, claim(ARGV[6], tonumber(ARGV[7]), 8, now) }
+return { done, claim(ARGV[6], tonumber(ARGV[7]), 9, now, ARGV[8] == '1') }
 `,
 
   // ARGV: id, worker, errJson (no attempt), message, stacktraceJson|'', retry 0|1, delayMs|'', baseMs, capMs, token|''

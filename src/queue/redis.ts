@@ -312,7 +312,7 @@ export class RedisQueue implements Queue {
 
   async claim(opts: ClaimOptions): Promise<Task | null> {
     if (!opts.stages.length) return null;
-    const h = (await this.script("falcClaim", opts.worker, Math.max(1, Math.round(opts.leaseMs)), ...opts.stages)) as string[] | null;
+    const h = (await this.script("falcClaim", opts.worker, Math.max(1, Math.round(opts.leaseMs)), opts.start ? "1" : "0", ...opts.stages)) as string[] | null;
     return h ? hashToTask(h) : null;
   }
 
@@ -347,6 +347,7 @@ export class RedisQueue implements Queue {
       tok(token),
       next.worker,
       Math.max(1, Math.round(next.leaseMs)),
+      next.start ? "1" : "0",
       ...next.stages,
     )) as [number, string[] | null];
     return { completed: done === 1, next: h ? hashToTask(h) : null };

@@ -263,10 +263,11 @@ export class SqliteQueue implements Queue {
     if (!r) return null;
     this.db
       .query(
-        "UPDATE tasks SET status='requested', requested_at=?, worker=?, lease_until=?, attempts=attempts+1, fence=fence+1, progress=NULL, progress_note=NULL WHERE id=?",
+        "UPDATE tasks SET status=?, requested_at=?, started_at=?, worker=?, lease_until=?, attempts=attempts+1, fence=fence+1, progress=NULL, progress_note=NULL WHERE id=?",
       )
-      .run(now, opts.worker, now + opts.leaseMs, r.id);
+      .run(opts.start ? "started" : "requested", now, opts.start ? now : null, opts.worker, now + opts.leaseMs, r.id);
     this.event(r.id, r.stage, "requested", "requested", opts.worker);
+    if (opts.start) this.event(r.id, r.stage, "started", "started", opts.worker);
     return toTask(this.row(r.id)!);
   }
 
@@ -314,7 +315,27 @@ export class SqliteQueue implements Queue {
   }
 
   async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions, token?: number): Promise<{ completed: boolean; next: Task | null }> {
-    return this.db.transaction(() => ({ completed: this.completeLocked(id, worker, result, token), next: this.claimLocked(next) })).immediate();
+    // Group commit: the calls of one event-loop turn (several children finishing together) share one transaction,
+    // each still complete-then-claim in call order; a commit costs more than the work inside it.
+    return new Promise((resolve, reject) => {
+      this.batch.push({ run: () => ({ completed: this.completeLocked(id, worker, result, token), next: this.claimLocked(next) }), resolve, reject });
+      if (this.batch.length === 1) setImmediate(() => this.flushBatch());
+    });
+  }
+
+  private batch: { run: () => { completed: boolean; next: Task | null }; resolve: (r: { completed: boolean; next: Task | null }) => void; reject: (e: unknown) => void }[] = [];
+
+  private flushBatch(): void {
+    const items = this.batch;
+    this.batch = [];
+    let out: { completed: boolean; next: Task | null }[];
+    try {
+      out = this.db.transaction(() => items.map((i) => i.run())).immediate();
+    } catch (e) {
+      for (const i of items) i.reject(e);
+      return;
+    }
+    items.forEach((i, n) => i.resolve(out[n]!));
   }
 
   private completeLocked(id: string, worker: string, result?: unknown, token?: number): boolean {

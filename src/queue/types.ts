@@ -5,6 +5,11 @@ export interface ClaimOptions {
   stages: string[];
   worker: string;
   leaseMs: number;
+  /**
+   * Record the task as started in the same step (requested and started events both), for a caller that hands
+   * it to a run at once: one transaction or script per task instead of two.
+   */
+  start?: boolean;
 }
 
 /** What a heartbeat tells the lease holder. */

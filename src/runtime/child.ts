@@ -100,8 +100,9 @@ export async function runChild(opts: ChildOptions): Promise<number> {
     const run: Run = { id: task.id, token: task.token ?? 0, abort };
     current = run;
     fenceUntil(run, leaseUntilMono);
-    const workDir = join(homePaths(opts.config.home).run, "work", task.id);
-    mkdirSync(workDir, { recursive: true, mode: 0o700 });
+    const workPath = join(homePaths(opts.config.home).run, "work", task.id);
+    // Made on first use: most stages never touch it, and two filesystem calls per task add up.
+    let workDirMade = false;
     const tlog = log.child({ task_id: task.id, stage: stage.name });
     try {
       const result = await stage.run(parsed.data, {
@@ -112,7 +113,13 @@ export async function runChild(opts: ChildOptions): Promise<number> {
         task,
         signal: abort.signal,
         queue,
-        workDir,
+        get workDir() {
+          if (!workDirMade) {
+            mkdirSync(workPath, { recursive: true, mode: 0o700 });
+            workDirMade = true;
+          }
+          return workPath;
+        },
         progress: (fraction, note) => current === run && send({ type: "progress", task_id: task.id, token: run.token, fraction, note }),
       });
       send({ type: "finished", task_id: task.id, token: run.token, result: result ?? null });
@@ -125,7 +132,7 @@ export async function runChild(opts: ChildOptions): Promise<number> {
     } finally {
       if (run.fence) clearTimeout(run.fence);
       current = null;
-      rmSync(workDir, { recursive: true, force: true });
+      if (workDirMade) rmSync(workPath, { recursive: true, force: true });
     }
   };
 

@@ -117,8 +117,12 @@ export class WorkerHandler {
     }
   }
 
-  private log(s: Slot | null) {
-    return s ? this.opts.log.child({ worker: s.name, stage: s.stage }) : this.opts.log;
+  private logs = new Map<Slot, Logger>();
+  private log(s: Slot | null): Logger {
+    if (!s) return this.opts.log;
+    let l = this.logs.get(s);
+    if (!l) this.logs.set(s, (l = this.opts.log.child({ worker: s.name, stage: s.stage })));
+    return l;
   }
 
   start(): void {
@@ -238,7 +242,7 @@ export class WorkerHandler {
         if (more) s.claiming = true;
         const t0 = monoMs();
         const r = await (more
-          ? q.completeAndClaim(id, s.id, m.result, { stages: [s.stage], worker: s.id, leaseMs: this.leaseMs }, task.token)
+          ? q.completeAndClaim(id, s.id, m.result, { stages: [s.stage], worker: s.id, leaseMs: this.leaseMs, start: true }, task.token)
           : q.complete(id, s.id, m.result, task.token).then((completed) => ({ completed, next: null }))
         ).catch((e) => {
           this.log(s).error(
@@ -309,7 +313,7 @@ export class WorkerHandler {
     let task;
     const t0 = monoMs();
     try {
-      task = await this.opts.queue.claim({ stages: [s.stage], worker: s.id, leaseMs: this.leaseMs });
+      task = await this.opts.queue.claim({ stages: [s.stage], worker: s.id, leaseMs: this.leaseMs, start: true });
     } catch (e) {
       this.claimFailed((e as Error).message.split("\n")[0] ?? String(e));
       return;
@@ -372,23 +376,25 @@ export class WorkerHandler {
     s.runStartedAt = Date.now();
     this.observer?.claimed(s.stage, (s.runStartedAt - Math.max(task.runAt, task.queuedAt ?? task.createdAt)) / 1000);
     if (s.state === "working") {
-      // Straight from one task to the next: the state stays, the record shows the new task.
+      // Straight from one task to the next: the state stays, the record shows the new task (a moment later:
+      // one registry write per task would cost as much as the task's own queue step).
       s.since = Date.now();
-      void this.publish(s);
+      this.publishSoon(s);
       this.onChange?.(s);
     } else this.setState(s, "working");
-    // Recorded as started before the child can answer, so events stay in order on every backend.
-    await this.opts.queue.start(task.id, s.id, task.token).catch((e) =>
-      this.log(s).warn({ event: "start_failed", task_id: task.id, err: (e as Error).message }, "could not record the start; the task runs anyway"),
-    );
+    // Recorded as started before the child can answer, so events stay in order on every backend (claims made
+    // with start: true already did so in the same step).
+    if (task.status !== "started")
+      await this.opts.queue.start(task.id, s.id, task.token).catch((e) =>
+        this.log(s).warn({ event: "start_failed", task_id: task.id, err: (e as Error).message }, "could not record the start; the task runs anyway"),
+      );
     if (!s.sock || s.task !== task) return;
     sendLine(s.sock, {
       type: "work",
       task: { ...task, status: "started" } as unknown as Record<string, unknown>,
       lease_until_mono: t0 + this.leaseMs - this.leaseMarginMs,
     });
-    const tlog = this.log(s).child({ task_id: task.id });
-    tlog.info({ event: "task_started" }, "task started");
+    this.log(s).info({ event: "task_started", task_id: task.id }, "task started");
     s.timers.heartbeat = setInterval(() => void this.heartbeat(s, task.id), Math.max(50, Math.floor(this.leaseMs / 3)));
     const timeoutMs = this.timeoutFor(s, task.timeoutS);
     s.timers.deadline = setTimeout(() => void this.onTimeout(s, task.id, timeoutMs), timeoutMs);
@@ -543,6 +549,18 @@ export class WorkerHandler {
       handler: null,
       error: null,
     };
+  }
+
+  private publishTimers = new Map<Slot, ReturnType<typeof setTimeout>>();
+  private publishSoon(s: Slot): void {
+    if (this.publishTimers.has(s)) return;
+    this.publishTimers.set(
+      s,
+      setTimeout(() => {
+        this.publishTimers.delete(s);
+        void this.publish(s);
+      }, 250),
+    );
   }
 
   private async publish(s: Slot): Promise<void> {
