@@ -37,6 +37,9 @@ export interface TaskError {
   stack?: string;
   /** The attempt that produced the error (1-based). */
   attempt?: number;
+  /** When it was recorded (epoch ms) and by which worker: set in Task.errors. */
+  at?: number;
+  worker?: string | null;
 }
 
 export interface Task<P = unknown, R = unknown> {
@@ -71,6 +74,8 @@ export interface Task<P = unknown, R = unknown> {
    * task was handed out again (its lease expired, it was given back) can no longer change the task.
    */
   token: number;
+  /** One error per failed attempt, oldest first (message, code, attempt, at, worker; no stack): the task's history. */
+  errors: TaskError[];
 }
 
 export interface EnqueueInput<P = unknown> {

@@ -201,6 +201,47 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect(final?.error?.attempt).toBe(3);
     });
 
+    test("history: every event of a task, and one error per failed attempt (lease expiry included)", async () => {
+      const q = await make(10);
+      const t = await q.enqueue({ stage: "h", payload: null, maxAttempts: 4 });
+      const other = await q.enqueue({ stage: "h2", payload: null });
+      const take = async (worker: string, leaseMs = 5000) => {
+        const deadline = Date.now() + 3000;
+        for (;;) {
+          const c = await q.claim({ stages: ["h"], worker, leaseMs, start: true });
+          if (c || Date.now() > deadline) return c!;
+          await sleep(5);
+        }
+      };
+      const a = await take("w1");
+      await q.fail(t.id, "w1", { message: "first", code: "e1", stack: "Error: first\n  at x" }, { token: a.token });
+      await take("dead", 50);
+      await sleep(80);
+      await q.reapExpired();
+      const c = await take("w2");
+      await q.fail(t.id, "w2", { message: "third" }, { token: c.token });
+      const d = await take("w3");
+      expect(await q.complete(t.id, "w3", { ok: true }, d.token)).toBe(true);
+      const done = (await q.get(t.id))!;
+      expect(done.errors.map((e) => [e.attempt, e.message, e.code ?? null, e.worker])).toEqual([
+        [1, "first", "e1", "w1"],
+        [2, "lease expired: worker dead stopped answering", "lease_expired", "dead"],
+        [3, "third", null, "w2"],
+      ]);
+      for (const e of done.errors) {
+        expect(e.at).toBeGreaterThan(0);
+        expect(e.stack).toBeUndefined();
+      }
+      const h = await q.history(t.id);
+      expect(h.every((e) => e.taskId === t.id)).toBe(true);
+      expect(h.filter((e) => e.type === "requested").map((e) => [e.worker, e.data?.attempt])).toEqual([["w1", 1], ["dead", 2], ["w2", 3], ["w3", 4]]);
+      expect(h.map((e) => e.type)).toContain("lease_expired");
+      expect(h.at(-1)?.type).toBe("finished");
+      for (let i = 1; i < h.length; i++) expect(h[i]!.seq).toBeGreaterThan(h[i - 1]!.seq);
+      expect((await q.history(other.id)).map((e) => e.type)).toEqual(["created", "queued"]);
+      expect(await q.history("nope")).toEqual([]);
+    });
+
     test("fail without retry fails at once", async () => {
       const q = await make();
       const t = await q.enqueue({ stage: "r", payload: null, maxAttempts: 5 });

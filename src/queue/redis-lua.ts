@@ -101,6 +101,16 @@ end
 -- Error JSON from the client has no attempt field; splice it in without re-encoding the rest.
 local function witherr(errjson, att) return string.sub(errjson, 1, -2) .. ',"attempt":' .. n2s(att) .. '}' end
 
+-- One more entry (a JSON object) in the task's per-attempt error list, field errs (a JSON array).
+local function adderr(k, entry)
+  local cur = rcall('HGET', k, 'errs')
+  if cur then rcall('HSET', k, 'errs', string.sub(cur, 1, -2) .. ',' .. entry .. ']')
+  else rcall('HSET', k, 'errs', '[' .. entry .. ']') end
+end
+local function errentry(short, att, now, w)
+  return string.sub(short, 1, -2) .. ',"attempt":' .. n2s(att) .. ',"at":' .. n2s(now) .. ',"worker":' .. cjson.encode(w or '') .. '}'
+end
+
 local function reap(now, limit)
   local ids = rcall('ZRANGEBYSCORE', 'falc:_leases', '-inf', '(' .. n2s(now), 'LIMIT', 0, limit)
   local n = 0
@@ -115,6 +125,7 @@ local function reap(now, limit)
         local msg = 'lease expired: worker ' .. (w or '?') .. ' stopped answering'
         local err = cjson.encode({ message = msg, code = 'lease_expired', attempt = att })
         ev(now, id, stage, 'lease_expired', st, w, cjson.encode({ worker = w }))
+        adderr(k, errentry(cjson.encode({ message = msg, code = 'lease_expired' }), att, now, w))
         leave(stage, id, st)
         rcall('HDEL', k, 'w', 'lu')
         if att >= max then
@@ -165,7 +176,7 @@ local function claim(worker, lease, first, now, start)
   local f = { 'att', att, 'ra', n2s(now), 'w', worker, 'lu', until_, 'atm', att, 'ats', att, 'processedOn', n2s(now), 'pb', worker }
   if start then f[#f + 1] = 'sa'; f[#f + 1] = n2s(now) end
   setst(stage, id, tonumber(h[2]), 'queued', start and 'started' or 'requested', f)
-  ev(now, id, stage, 'requested', 'requested', worker, nil)
+  ev(now, id, stage, 'requested', 'requested', worker, '{"attempt":' .. att .. '}')
   if start then ev(now, id, stage, 'started', 'started', worker, nil) end
   return rcall('HGETALL', k)
 end
@@ -311,7 +322,8 @@ local done = complete(ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', now, ARGV[5])
 return { done, claim(ARGV[6], tonumber(ARGV[7]), 9, now, ARGV[8] == '1') }
 `,
 
-  // ARGV: id, worker, errJson (no attempt), message, stacktraceJson|'', retry 0|1, delayMs|'', baseMs, capMs, token|''
+  // ARGV: id, worker, errJson (no attempt), message, stacktraceJson|'', retry 0|1, delayMs|'', baseMs, capMs, token|'',
+  //       shortErrJson ({message, code}: the per-attempt entry)
   falcFail: `
 local id, worker = ARGV[1], ARGV[2]
 local stage = rcall('HGET', 'falc:_t', id)
@@ -321,6 +333,7 @@ local h = rcall('HMGET', k, 'st', 'w', 'att', 'max', 'ord', 'priority', 'tok')
 local st, att, max, ord, bp = h[1], tonumber(h[3]), tonumber(h[4]), tonumber(h[5]), tonumber(h[6])
 if not holds(h[2], h[7], worker, ARGV[10]) then return false end
 local err, msg = witherr(ARGV[3], att), ARGV[4]
+if st == 'cancelled' or active(st) then adderr(k, errentry(ARGV[11], att, nowms(), worker)) end
 if st == 'cancelled' then
   rcall('HSET', k, 'err', err)
   rcall('HDEL', k, 'w', 'lu')

@@ -33,5 +33,6 @@ export function hashToTask(raw: string[] | Record<string, string>): Task {
     progressNote: h.pn ?? null,
     cancelRequested: h.cr === "1",
     token: Number(h.tok ?? 0),
+    errors: h.errs ? JSON.parse(h.errs) : [],
   };
 }

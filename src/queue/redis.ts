@@ -279,6 +279,7 @@ export class RedisQueue implements Queue {
           progressNote: null,
           cancelRequested: false,
           token: 0,
+          errors: [],
         });
       }
     }
@@ -368,6 +369,7 @@ export class RedisQueue implements Queue {
       this.opts.retryBaseMs,
       this.opts.retryCapMs,
       tok(opts.token),
+      JSON.stringify({ message: rest.message ?? "failed", ...(rest.code ? { code: rest.code } : {}) }),
     )) as string[] | null;
     return h ? hashToTask(h) : null;
   }
@@ -448,6 +450,17 @@ export class RedisQueue implements Queue {
     const out: Record<string, StageStats> = {};
     for (let i = 0; i < flat.length; i += 3) (out[flat[i] as string] ??= emptyStageStats())[flat[i + 1] as TaskStatus] = Number(flat[i + 2]);
     return out;
+  }
+
+  /** The stream has no index by task: read it in pages and keep this task's events (a CLI's occasional call). */
+  async history(id: string): Promise<TaskEvent[]> {
+    const out: TaskEvent[] = [];
+    for (let since = 0; ; ) {
+      const page = await this.events(since, 5000);
+      for (const e of page) if (e.taskId === id) out.push(e);
+      if (page.length < 5000) return out;
+      since = page.at(-1)!.seq;
+    }
   }
 
   async events(since: number, limit = 1000): Promise<TaskEvent[]> {

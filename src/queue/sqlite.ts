@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   progress REAL,
   progress_note TEXT,
   cancel_requested INTEGER NOT NULL DEFAULT 0,
-  fence INTEGER NOT NULL DEFAULT 0
+  fence INTEGER NOT NULL DEFAULT 0,
+  errors TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_claim ON tasks (status, stage, priority DESC, created_at);
 CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (status, lease_until);
@@ -68,6 +69,7 @@ CREATE TABLE IF NOT EXISTS events (
   worker TEXT,
   data TEXT
 );
+CREATE INDEX IF NOT EXISTS events_task ON events (task_id, seq);
 CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS workers (name TEXT PRIMARY KEY, rec TEXT NOT NULL, expires_at INTEGER NOT NULL);
 `;
@@ -96,6 +98,7 @@ interface Row {
   progress_note: string | null;
   cancel_requested: number;
   fence: number;
+  errors: string | null;
 }
 
 function toTask(r: Row): Task {
@@ -123,6 +126,7 @@ function toTask(r: Row): Task {
     progressNote: r.progress_note,
     cancelRequested: r.cancel_requested === 1,
     token: r.fence ?? 0,
+    errors: r.errors ? JSON.parse(r.errors) : [],
   };
 }
 
@@ -134,10 +138,11 @@ function holds(r: { worker: string | null; fence: number }, worker: string, toke
   return r.worker === worker && (token === undefined || r.fence === token);
 }
 
-/** Queues written before attempt tokens existed get the column (every task starts at token 0). */
+/** Queues written before attempt tokens and per-attempt errors existed get the columns (token 0, no errors). */
 function addFenceColumn(db: Database): void {
   const cols = db.query("PRAGMA table_info(tasks)").all() as { name: string }[];
   if (!cols.some((c) => c.name === "fence")) db.exec("ALTER TABLE tasks ADD COLUMN fence INTEGER NOT NULL DEFAULT 0");
+  if (!cols.some((c) => c.name === "errors")) db.exec("ALTER TABLE tasks ADD COLUMN errors TEXT");
 }
 
 export class SqliteQueue implements Queue {
@@ -168,6 +173,13 @@ export class SqliteQueue implements Queue {
     this.db
       .query("INSERT INTO events (at, task_id, stage, type, status, worker, data) VALUES (?, ?, ?, ?, ?, ?, ?)")
       .run(at, taskId, stage, type, status, worker, data ? JSON.stringify(data) : null);
+  }
+
+  /** One more entry in the task's per-attempt error list (no stack: the list stays small). */
+  private addError(r: Row, e: TaskError, worker: string | null, at: number): void {
+    const list: TaskError[] = r.errors ? JSON.parse(r.errors) : [];
+    list.push({ message: e.message, ...(e.code ? { code: e.code } : {}), attempt: r.attempts, at, worker });
+    this.db.query("UPDATE tasks SET errors=? WHERE id=?").run(JSON.stringify(list), r.id);
   }
 
   private row(id: string): Row | null {
@@ -214,6 +226,7 @@ export class SqliteQueue implements Queue {
     for (const r of expired) {
       const err: TaskError = { message: `lease expired: worker ${r.worker ?? "?"} stopped answering`, code: "lease_expired", attempt: r.attempts };
       this.event(r.id, r.stage, "lease_expired", r.status, r.worker, { worker: r.worker });
+      this.addError(r, err, r.worker, now);
       if (r.attempts >= r.max_attempts) {
         this.db
           .query("UPDATE tasks SET status='failed', finished_at=?, error=?, worker=NULL, lease_until=NULL WHERE id=?")
@@ -256,17 +269,17 @@ export class SqliteQueue implements Queue {
     if (++this.ops % 20 === 1) this.reapLocked(now);
     const r = this.db
       .query(
-        `SELECT id, stage FROM tasks WHERE status='queued' AND stage IN (${placeholders}) AND run_at <= ?
+        `SELECT id, stage, attempts FROM tasks WHERE status='queued' AND stage IN (${placeholders}) AND run_at <= ?
          ORDER BY priority DESC, created_at ASC, rowid ASC LIMIT 1`,
       )
-      .get(...opts.stages, now) as { id: string; stage: string } | null;
+      .get(...opts.stages, now) as { id: string; stage: string; attempts: number } | null;
     if (!r) return null;
     this.db
       .query(
         "UPDATE tasks SET status=?, requested_at=?, started_at=?, worker=?, lease_until=?, attempts=attempts+1, fence=fence+1, progress=NULL, progress_note=NULL WHERE id=?",
       )
       .run(opts.start ? "started" : "requested", now, opts.start ? now : null, opts.worker, now + opts.leaseMs, r.id);
-    this.event(r.id, r.stage, "requested", "requested", opts.worker);
+    this.event(r.id, r.stage, "requested", "requested", opts.worker, { attempt: r.attempts + 1 });
     if (opts.start) this.event(r.id, r.stage, "started", "started", opts.worker);
     return toTask(this.row(r.id)!);
   }
@@ -362,6 +375,7 @@ export class SqliteQueue implements Queue {
       const r = this.row(id);
       if (!r || !holds(r, worker, opts.token)) return null;
       const err = JSON.stringify({ ...error, attempt: r.attempts });
+      if (r.status === "cancelled" || r.status === "requested" || r.status === "started") this.addError(r, error, worker, now);
       if (r.status === "cancelled") {
         this.db.query("UPDATE tasks SET error=?, worker=NULL, lease_until=NULL WHERE id=?").run(err, id);
         return toTask(this.row(id)!);
@@ -464,8 +478,16 @@ export class SqliteQueue implements Queue {
     return out;
   }
 
+  async history(id: string): Promise<TaskEvent[]> {
+    return this.eventRows(this.db.query("SELECT * FROM events WHERE task_id = ? ORDER BY seq ASC").all(id));
+  }
+
   async events(since: number, limit = 1000): Promise<TaskEvent[]> {
-    const rows = this.db.query("SELECT * FROM events WHERE seq > ? ORDER BY seq ASC LIMIT ?").all(since, limit) as {
+    return this.eventRows(this.db.query("SELECT * FROM events WHERE seq > ? ORDER BY seq ASC LIMIT ?").all(since, limit));
+  }
+
+  private eventRows(all: unknown[]): TaskEvent[] {
+    const rows = all as {
       seq: number;
       at: number;
       task_id: string;

@@ -72,6 +72,8 @@ export interface Queue {
   get(id: string): Promise<Task | null>;
   list(filter?: TaskFilter): Promise<Task[]>;
   stats(): Promise<Record<string, StageStats>>;
+  /** Every event of one task still in the log, oldest first (for `falc tasks show` and the TUI's detail). */
+  history(id: string): Promise<TaskEvent[]>;
   /** Events with seq > since, oldest first. */
   events(since: number, limit?: number): Promise<TaskEvent[]>;
   /** Live events (polled or pushed by the backend); returns an unsubscribe function. */

@@ -170,6 +170,40 @@ describe("falc worker (real processes, real signals)", () => {
     expect((await stats(h)).teststage).toBeUndefined();
   }, 60_000);
 
+  test("falc tasks show prints the task's timeline (time, event, state, worker, attempt, error), and --json too", async () => {
+    const h = home();
+    const w = await startWorker(h, ["--stage", "teststage", "--poll-ms", "20"]);
+    running.push(w);
+    const [id] = await submit(h, { fail: "flaky disk", failAttempts: 2 }, ["--max-attempts", "3"]);
+    await waitFor(async () => (await tasksJson(h, "finished")).find((t) => t.id === id), 30_000, 100, "finished on the third attempt");
+    const json = JSON.parse((await runFalc(["tasks", "show", id!, "--json"], { env: { FALC_HOME: h } })).stdout) as {
+      errors: { attempt: number; message: string; worker: string }[];
+      timeline: { event: string; state: string; worker: string | null; attempt: number | null; note: string | null }[];
+    };
+    expect(json.errors.map((e) => [e.attempt, e.message])).toEqual([[1, "flaky disk"], [2, "flaky disk"]]);
+    expect(json.errors[0]!.worker).toMatch(/^teststage0@/);
+    const tl = json.timeline.map((r) => `${r.event}/${r.state}/${r.attempt ?? "-"}/${r.note ?? ""}`);
+    expect(tl).toEqual([
+      "created/created/-/",
+      "queued/queued/-/",
+      "requested/requested/1/",
+      "started/started/1/",
+      "retry_scheduled/queued/1/flaky disk",
+      "queued/queued/1/",
+      "requested/requested/2/",
+      "started/started/2/",
+      "retry_scheduled/queued/2/flaky disk",
+      "queued/queued/2/",
+      "requested/requested/3/",
+      "started/started/3/",
+      "finished/finished/3/",
+    ]);
+    const human = await runFalc(["tasks", "show", id!], { env: { FALC_HOME: h } });
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/TIME\s+EVENT\s+STATE\s+WORKER\s+ATTEMPT\s+ERROR \/ NOTE/);
+    expect(human.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z\s+retry_scheduled\s+queued\s+teststage0@\S+\s+2\s+flaky disk$/m);
+  }, 60_000);
+
   test("SIGTERM lets a running task finish within grace, else gives it back", async () => {
     const h = home();
     const w = await startWorker(h, ["--stage", "teststage", "--grace", "1"]);
