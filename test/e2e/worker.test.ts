@@ -204,6 +204,23 @@ describe("falc worker (real processes, real signals)", () => {
     expect(human.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z\s+retry_scheduled\s+queued\s+teststage0@\S+\s+2\s+flaky disk$/m);
   }, 60_000);
 
+  test("a stage module that does not load says file:line:column and the message, exit 2", async () => {
+    const h = home();
+    const cases: [string, string, RegExp][] = [
+      ["syntax.ts", 'export default (api: any) => ({\n  name: "bad",\n  run( {\n});\n', /^falc: cannot load stage module (\S+): \1:4:3: Expected "\{" but found ";"/],
+      ["throws.ts", 'const x = 1;\nthrow new TypeError("top-level boom");\nexport default 1;\n', /^falc: cannot load stage module (\S+): \1:2:11: top-level boom$/],
+      ["factory.ts", 'export default (api: any) => {\n  throw new Error("boom in factory");\n};\n', /^falc: stage module (\S+) failed while loading: \1:2:\d+: boom in factory$/],
+    ];
+    for (const [name, src, line] of cases) {
+      const f = join(h, name);
+      writeFileSync(f, src);
+      const r = await runFalc(["worker", "--stage", "bad", "--stage-path", f, "--no-tui", "--no-health"], { env: { FALC_HOME: h } });
+      expect(r.code, name).toBe(2);
+      expect(r.stderr.trim(), name).toMatch(line);
+      expect(r.stderr.trim().split("\n"), name).toHaveLength(1);
+    }
+  }, 60_000);
+
   test("SIGTERM lets a running task finish within grace, else gives it back", async () => {
     const h = home();
     const w = await startWorker(h, ["--stage", "teststage", "--grace", "1"]);
