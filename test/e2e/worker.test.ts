@@ -221,6 +221,16 @@ describe("falc worker (real processes, real signals)", () => {
     }
   }, 60_000);
 
+  test("a stage's service runs once per handler beside its children and stops with it", async () => {
+    const h = home();
+    const file = join(h, "service.log");
+    const w = await startWorker(h, ["--stage", "teststage", "--count", "teststage=2"], { FALC_TEST_SERVICE_FILE: file });
+    await waitFor(() => marks(file).length === 1, 10_000, 50, "service started");
+    expect(marks(file)).toEqual([`started ${w.proc.pid} sqlite`]);
+    expect(await w.stop("SIGTERM")).toBe(0);
+    expect(marks(file)).toEqual([`started ${w.proc.pid} sqlite`, `stopped ${w.proc.pid}`]);
+  }, 60_000);
+
   test("SIGTERM lets a running task finish within grace, else gives it back", async () => {
     const h = home();
     const w = await startWorker(h, ["--stage", "teststage", "--grace", "1"]);
