@@ -130,7 +130,12 @@ export class WorkerHandler {
     for (const s of this.slots) this.spawn(s);
     this.timers.push(setInterval(() => this.slots.forEach((s) => void this.dispatch(s)), this.pollMs));
     this.timers.push(setInterval(() => void this.publishAll(), 3_000));
-    this.timers.push(setInterval(() => void this.opts.queue.reapExpired().catch(() => {}), 5_000));
+    this.timers.push(
+      setInterval(
+        () => void this.opts.queue.reapExpired().catch((e) => this.quietWarn("reap_failed", e, "tasks of dead workers wait for the next sweep")),
+        5_000,
+      ),
+    );
     void this.publishAll();
     // A backend that pushes cancels (Redis pub/sub) reaches a running task at once instead of at its next heartbeat.
     this.unwatchCancels = this.opts.queue.watchCancels?.((id) => {
@@ -350,6 +355,16 @@ export class WorkerHandler {
     }
   }
 
+  private warned = new Map<string, number>();
+  /** A queue call that failed without harm to any task: said with its consequence, once a minute per kind. */
+  private quietWarn(event: string, e: unknown, consequence: string): void {
+    const last = this.warned.get(event) ?? 0;
+    if (Date.now() - last < 60_000) return;
+    this.warned.set(event, Date.now());
+    const msg = (e as Error)?.message?.split("\n")[0] ?? String(e);
+    this.opts.log.warn({ event, err: msg }, `${msg}: ${consequence}`);
+  }
+
   private ended(s: Slot, outcome: RunOutcome): void {
     this.observer?.ended(s.stage, outcome, (Date.now() - s.runStartedAt) / 1000);
   }
@@ -565,12 +580,16 @@ export class WorkerHandler {
 
   private async publish(s: Slot): Promise<void> {
     if (this.stopped) return;
-    await this.opts.queue.putWorker(this.record(s), REGISTRY_TTL_MS).catch(() => {});
+    await this.opts.queue.putWorker(this.record(s), REGISTRY_TTL_MS).catch((e) =>
+      this.quietWarn("registry_failed", e, "falc tasks workers and the TUI show this worker late or not at all"),
+    );
   }
 
   private async publishAll(): Promise<void> {
     if (this.stopped) return;
-    await this.opts.queue.putWorker(this.handlerRecord(), REGISTRY_TTL_MS).catch(() => {});
+    await this.opts.queue.putWorker(this.handlerRecord(), REGISTRY_TTL_MS).catch((e) =>
+      this.quietWarn("registry_failed", e, "falc tasks workers and the TUI show this worker late or not at all"),
+    );
     for (const s of this.slots) await this.publish(s);
   }
 
@@ -602,8 +621,9 @@ export class WorkerHandler {
     for (const s of this.slots) rmSync(s.socketPath, { force: true });
     this.stopped = true;
     this.unwatchCancels?.();
-    for (const s of this.slots) await this.opts.queue.removeWorker(s.id).catch(() => {});
-    await this.opts.queue.removeWorker(this.id).catch(() => {});
+    const gone = (e: unknown) => this.quietWarn("unregister_failed", e, `the registry shows this handler's workers until their records expire (${REGISTRY_TTL_MS / 1000} s)`);
+    for (const s of this.slots) await this.opts.queue.removeWorker(s.id).catch(gone);
+    await this.opts.queue.removeWorker(this.id).catch(gone);
     this.opts.log.info({ event: "handler_stopped" }, "worker handler stopped");
   }
 }
