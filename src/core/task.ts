@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { backoffDelay } from "./backoff.ts";
 import { inputError } from "./errors.ts";
 
 /** Crossfeed's task states, plus cancelled. The only states a task can have, on every backend. */
@@ -122,9 +123,9 @@ export function emptyStageStats(): StageStats {
   return { created: 0, queued: 0, requested: 0, started: 0, finished: 0, failed: 0, cancelled: 0 };
 }
 
-/** Exponential backoff for retry number `attempt` (1-based): base·2^(attempt-1), capped. */
+/** Retry backoff for attempt number `attempt` (1-based): base·2^(attempt-1), capped (the Lua scripts compute the same). */
 export function retryDelayMs(attempt: number, baseMs = 1000, capMs = 5 * 60_000): number {
-  return Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return backoffDelay(attempt, { baseMs, maxMs: capMs });
 }
 
 export function newTaskId(): string {

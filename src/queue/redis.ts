@@ -1,4 +1,5 @@
 import Redis from "ioredis";
+import { backoffDelay } from "../core/backoff.ts";
 import { conflict, FalcError, inputError, notFound, unavailable, usageError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import {
@@ -44,10 +45,9 @@ const CANCEL_CHANNEL = "falc:_cancel";
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 type Scripted = Redis & Record<string, Script>;
 
-/** Backoff between reconnects: 100 ms doubling to 5 s, with jitter so many workers do not reconnect in step. */
+/** Backoff between reconnects: 100 ms doubling to 5 s, less up to 20 % jitter so many workers do not reconnect in step. */
 export function reconnectDelayMs(attempt: number): number {
-  const base = Math.min(5000, 100 * 2 ** Math.min(Math.max(attempt - 1, 0), 6));
-  return Math.round(base * (0.8 + Math.random() * 0.4));
+  return backoffDelay(attempt, { baseMs: 100, maxMs: 5000, jitter: 0.2 });
 }
 
 /**

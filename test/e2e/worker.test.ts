@@ -231,6 +231,20 @@ describe("falc worker (real processes, real signals)", () => {
     expect(marks(file)).toEqual([`started ${w.proc.pid} sqlite`, `stopped ${w.proc.pid}`]);
   }, 60_000);
 
+  test("a child killed by its task restarts at once (no crash backoff): 8 crashing tasks in a row do not slow the next", async () => {
+    const h = home();
+    const w = await startWorker(h, ["--stage", "teststage", "--poll-ms", "20"]);
+    running.push(w);
+    await submit(h, { crash: true }, ["--count", "8", "--max-attempts", "1"]);
+    await waitFor(async () => (await stats(h)).teststage?.failed === 8, 60_000, 100, "8 crashed");
+    const restarts = w.stderr().split("\n").filter((l) => l.includes('"event":"worker_exited"')).map((l) => JSON.parse(l).in_ms);
+    expect(restarts.length).toBeGreaterThanOrEqual(8);
+    // The old rule backed off 0.5 s, 1 s, 2 s … after a child died young; a task's crash is not a broken setup.
+    expect(restarts.every((ms) => ms === 0)).toBe(true);
+    const [ok] = await submit(h, { echo: "after" });
+    await waitFor(async () => (await tasksJson(h, "finished")).find((t) => t.id === ok), 10_000, 50, "the next task runs");
+  }, 90_000);
+
   test("SIGTERM lets a running task finish within grace, else gives it back", async () => {
     const h = home();
     const w = await startWorker(h, ["--stage", "teststage", "--grace", "1"]);
