@@ -1,4 +1,5 @@
 import Redis from "ioredis";
+import { connect as netConnect } from "node:net";
 import { backoffDelay } from "../core/backoff.ts";
 import { conflict, FalcError, inputError, notFound, unavailable, usageError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
@@ -170,6 +171,13 @@ export class RedisQueue implements Queue {
    * server refuses (database out of range, bad password, not Redis) is a usage error at once, in both modes.
    */
   async connect(): Promise<void> {
+    // ioredis meets a non-Redis server with broken pipes and reconnects, and only sometimes sees its reply: ask once.
+    const probe = this.redis.status !== "ready" && !this.target.tls ? await speaksResp(this.target.host, this.target.port) : null;
+    if (typeof probe === "string") {
+      this.closed = true;
+      this.redis.disconnect();
+      throw this.fatal(`Protocol error: it answered PING with ${JSON.stringify(probe)}`)!;
+    }
     if (this.redis.status !== "ready")
       await new Promise<void>((resolve, reject) => {
         const done = () => {
@@ -566,5 +574,26 @@ export class RedisQueue implements Queue {
 }
 
 const ttl = (ms: number) => Math.max(1, Math.ceil(ms));
+
+/**
+ * Send PING and read the first byte of the answer: a Redis server (even one that wants a password) answers in RESP
+ * (+ - : $ * and RESP3's others). true = RESP; a string = the start of what answered instead; null = no verdict
+ * (refused, silent, slow: the normal connection logic decides).
+ */
+export function speaksResp(host: string, port: number, timeoutMs = 1500): Promise<true | string | null> {
+  return new Promise((resolve) => {
+    const sock = netConnect({ host, port });
+    const done = (v: true | string | null) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(null), timeoutMs);
+    sock.once("connect", () => sock.write("PING\r\n"));
+    sock.once("data", (b: Buffer) => done("+-:$*_,#!=(%~>|".includes(String.fromCharCode(b[0]!)) || b.subarray(0, 12).toString("latin1").replace(/[^\x20-\x7e]/g, "?")));
+    sock.once("error", () => done(null));
+    sock.once("close", () => done(null));
+  });
+}
 /** The attempt token as a script argument; '' = check the worker id only. */
 const tok = (token: number | undefined) => (token === undefined ? "" : String(Math.floor(token)));
