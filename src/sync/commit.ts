@@ -1,6 +1,6 @@
-import { chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { writeFileAtomic } from "../core/atomic.ts";
+import { fsyncDir, fsyncDirBestEffort, writeFileAtomic } from "../core/atomic.ts";
 import { badPath, parentOf, type FileStatus } from "./integrity.ts";
 
 /**
@@ -38,6 +38,8 @@ export interface CommitInput {
   remove: FileStatus[];
   /** Paths the master has (an extra directory still holding excluded files may stay). */
   masterHas: (path: string) => boolean;
+  /** Told about a problem that does not fail the commit (a state directory that could not be flushed). */
+  warn?: (message: string) => void;
   /** Tests: throw before executing the op with this index. */
   failAt?: number;
   /** Tests: stop dead before this op, as a killed process would (no rollback, journal left behind). */
@@ -116,17 +118,6 @@ function checkParents(root: string, rel: string, verified: Set<string>): void {
     if (!st.isDirectory()) throw new CommitError(`parent \`${cur}\` of \`${rel}\` is not a directory`);
     verified.add(cur);
   }
-}
-
-function fsyncDir(path: string): void {
-  try {
-    const fd = openSync(path, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {}
 }
 
 /** The directory's nearest ancestor (itself included) in `set`, or undefined. */
@@ -278,7 +269,8 @@ export function commitTree(input: CommitInput): CommitStats {
       }
       done = i + 1;
     }
-    for (const d of touched) fsyncDir(d);
+    // A directory a step removed is gone; its removal is made durable with its parent, which is here too.
+    for (const d of touched) if (lst(d)?.isDirectory()) fsyncDir(d);
   } catch (e) {
     if (e instanceof SimulatedCrash) throw e;
     rollback(root, ops.slice(0, done + 1));
@@ -286,7 +278,8 @@ export function commitTree(input: CommitInput): CommitStats {
   }
   // The commit point: without the journal nothing is rolled back any more.
   unlinkSync(journalPath(root));
-  fsyncDir(stateDir(root));
+  // The tree is new either way; a journal that came back after a crash would only roll it back to old.
+  fsyncDirBestEffort(stateDir(root), input.warn ?? (() => {}));
   rmSync(backupDir(root), { recursive: true, force: true });
   return stats;
 }

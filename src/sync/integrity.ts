@@ -1,6 +1,7 @@
-import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync, type Stats } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.ts";
+import { hashFile } from "../core/hash-file.ts";
 import type { WireStatus } from "./protocol.ts";
 
 /**
@@ -72,8 +73,6 @@ interface CacheEntry {
   hash: string;
 }
 
-const HASH_BLOCK = 1 << 20;
-
 /**
  * A file whose mtime is this close to now may be written again within the same timestamp tick
  * (ext4's clock moves every few ms, some filesystems' every second or two) without its size or
@@ -81,22 +80,6 @@ const HASH_BLOCK = 1 << 20;
  */
 const RACY_MS = 2000;
 const racy = (mtimeMs: number) => mtimeMs > Date.now() - RACY_MS;
-
-export function hashFile(abs: string): string {
-  const h = new Bun.CryptoHasher("blake2b256");
-  const fd = openSync(abs, "r");
-  try {
-    const buf = Buffer.allocUnsafe(HASH_BLOCK);
-    for (;;) {
-      const n = readSync(fd, buf, 0, HASH_BLOCK, null);
-      if (n <= 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest("hex");
-}
 
 export function modeOf(st: Stats): number {
   // setuid/setgid/sticky bits are never carried between nodes.
@@ -234,7 +217,7 @@ export class TreeScanner {
           if (c && c.size === st.size && c.mtime === st.mtimeMs && c.ino === st.ino) hash = c.hash;
           else {
             try {
-              hash = hashFile(join(abs, name));
+              hash = hashFile(join(abs, name), ["blake2b256"]).blake2b256;
             } catch {
               continue;
             }

@@ -2,6 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { schemaVersion } from "../core/store.ts";
 import { MasterStore } from "./store.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "falc-sync-store-"));
@@ -20,6 +21,7 @@ test("a master.sqlite written by the first released schema opens with all it hel
     expect(s.lastSync("w1", "integrity")).toMatchObject({ ok: false, error: "commit failed at `a`: ENOENT" });
     expect(s.lastError("w1")).toMatchObject({ kind: "integrity", error: "commit failed at `a`: ENOENT" });
     expect(s.knows("w1")).toBe(true);
+    expect(schemaVersion(s.db)).toBe(1); // carried into the versioned schema
     expect(s.knows("ghost")).toBe(false);
     s.addSync("w1", "integrity", { at: Date.now(), durationMs: 1, ok: true, error: null, missing: 0 });
     expect(s.lastSync("w1", "integrity")!.ok).toBe(true);

@@ -1,4 +1,5 @@
-import { Database } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
+import { openStore, type Migration } from "../core/store.ts";
 import { join } from "node:path";
 import { ensureDir } from "../core/paths.ts";
 
@@ -17,6 +18,9 @@ CREATE TABLE IF NOT EXISTS worker_ports (node TEXT NOT NULL, project TEXT NOT NU
   port INTEGER NOT NULL, state TEXT NOT NULL, service TEXT, product TEXT, version TEXT, extrainfo TEXT, last_seen INTEGER NOT NULL,
   received_at INTEGER NOT NULL, PRIMARY KEY (node, project, ip, proto, port));
 `;
+
+/** Migration 1 is the schema as first released (IF NOT EXISTS): a file written before versioning opens as is. */
+const MIGRATIONS: Migration[] = [{ version: 1, name: "nodes, syncs, groups, worker ports", up: SCHEMA }];
 
 export type SyncKind = "integrity" | "info";
 
@@ -56,9 +60,7 @@ export class MasterStore {
   readonly db: Database;
 
   constructor(path: string) {
-    this.db = new Database(path, { create: true });
-    this.db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;");
-    this.db.exec(SCHEMA);
+    this.db = openStore(path, { name: "sync master", migrations: MIGRATIONS });
   }
 
   static open(home: string): MasterStore {

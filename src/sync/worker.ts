@@ -2,6 +2,7 @@ import { mkdirSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { unavailable, usageError, workFailed } from "../core/errors.ts";
+import { Backoff } from "../core/backoff.ts";
 import { ensureDir } from "../core/paths.ts";
 import type { Ledger } from "../scan/ledger.ts";
 import { commitTree, JournalError, recoverTree, SimulatedCrash, stateDir } from "./commit.ts";
@@ -173,11 +174,11 @@ export class SyncWorker {
 
   /** Connect, sync, report, and reconnect with backoff after any failure, until stop(). */
   async run(): Promise<void> {
-    let attempt = 0;
+    const backoff = new Backoff({ baseMs: 500, maxMs: this.o.reconnectMaxS * 1000, jitter: 0.3 });
     while (!this.stopped) {
       try {
         const s = await this.connect();
-        attempt = 0;
+        backoff.reset();
         this.o.log.info({ event: "worker_connected", master: s.peer, address: `${this.o.host}:${this.o.port}` }, `connected to master ${s.peer} at ${this.o.host}:${this.o.port}`);
         await this.serve(s);
         if (!this.stopped) this.o.log.warn({ event: "master_lost", reason: s.closeReason }, `lost the master: ${s.closeReason}`);
@@ -193,9 +194,7 @@ export class SyncWorker {
         else this.o.log.warn({ event: "connect_failed", reason: err.message }, err.message);
       }
       if (this.stopped) break;
-      const cap = this.o.reconnectMaxS * 1000;
-      const delay = Math.round(Math.min(cap, 500 * 2 ** attempt) * (0.8 + Math.random() * 0.4));
-      attempt = Math.min(attempt + 1, 20);
+      const delay = backoff.next();
       this.o.log.info({ event: "reconnecting", delay_ms: delay }, `reconnecting in ${(delay / 1000).toFixed(1)} s`);
       await sleep(delay, this.wake);
     }
@@ -440,6 +439,7 @@ export class SyncWorker {
         dirs: plan.dirs.map((d) => ({ path: d[0], kind: "d", size: 0, mode: d[3], mtime: 0, hash: "" })),
         remove: plan.remove.map((w) => ({ path: w[0], kind: w[1], size: w[2], mode: w[3], mtime: w[4], hash: w[5] })),
         masterHas: (p) => masterHas.has(p),
+        warn: (msg) => this.o.log.warn({ event: "commit_flush_failed", reason: msg }, msg),
         ...this.o.commitFault?.(),
       });
       rec.discard();
