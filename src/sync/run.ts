@@ -152,10 +152,12 @@ export async function runWorker(w: SyncWorker, home: string): Promise<void> {
 export async function runWorkerOnce(w: SyncWorker): Promise<RoundResult> {
   const pre = w.prescan();
   const s = await w.connect();
+  const keepalive = w.keepAlive(s);
   try {
     const [r] = await Promise.all([w.round(s, pre), w.info(s)]);
     return r;
   } finally {
+    clearInterval(keepalive);
     s.end("done");
   }
 }

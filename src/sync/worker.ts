@@ -200,11 +200,14 @@ export class SyncWorker {
     }
   }
 
-  /** The life of one authenticated session: keep-alive, integrity rounds and info sends. */
-  private async serve(s: Session): Promise<void> {
+  /**
+   * Keep-alives every `keepalive_s` while the session lasts (a `--once` round too: a long transfer
+   * sends nothing else up, and the master drops a worker silent for `drop_after_s`), and the
+   * checks that a silent master or a stalled transfer end the session. Returns the timer to clear.
+   */
+  keepAlive(s: Session): ReturnType<typeof setInterval> {
     const st = this.settings!;
-    const closed = new Promise<void>((resolve) => s.onClose(() => resolve()));
-    const keepalive = setInterval(() => {
+    return setInterval(() => {
       const window = st.keepalive_s * 2000;
       s.request("keepalive", encodeJson({}), window).catch((e) => {
         if (e instanceof ClosedError) return;
@@ -215,6 +218,13 @@ export class SyncWorker {
       for (const t of this.transfers.values())
         if (!t.done && Date.now() - t.lastDataAt > stallMs) s.close(`transfer ${t.id} stalled for ${Math.round(stallMs / 1000)} s`);
     }, st.keepalive_s * 1000);
+  }
+
+  /** The life of one authenticated session: keep-alive, integrity rounds and info sends. */
+  private async serve(s: Session): Promise<void> {
+    const st = this.settings!;
+    const closed = new Promise<void>((resolve) => s.onClose(() => resolve()));
+    const keepalive = this.keepAlive(s);
     const loop = async (what: string, fn: () => Promise<unknown>) => {
       while (!s.closed && !this.stopped) {
         try {

@@ -83,3 +83,30 @@ test("a port in use is reported before the tree is hashed", async () => {
   const syncHome = join(mhome, "sync");
   expect(existsSync(syncHome) ? readdirSync(syncHome).filter((n) => n.startsWith("master-cache-")) : []).toEqual([]);
 }, 30_000);
+
+test("a --once sync that takes longer than drop_after_s keeps its session: keep-alives go up during the transfer", async () => {
+  const base = join(T.home, "o");
+  const M = join(base, "master");
+  mkdirSync(M, { recursive: true });
+  writeFileSync(join(M, "big.bin"), randomBytes(2 << 20));
+  const key = keyFile(join(base, "cluster.key"));
+  const env = { FALC_CONFIG: fastConfig(join(base, "falc.yaml")) }; // drop_after_s 4
+  const port = await freePort();
+  const master = spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], join(base, "mhome"), env);
+  procs.push(master);
+  await master.waitLog((l) => l.event === "master_started", "master started");
+  const proxy = new CutProxy(port);
+  proxy.rate = 256 * 1024; // 2 MiB: about 8 s, twice drop_after_s
+  const pport = await proxy.listen();
+  try {
+    const r = await runFalc(["sync", "worker", "--once", "--json", "--master", `127.0.0.1:${pport}`, "--dir", join(base, "w", "tree"), "--key-file", key, "--name", "slow"], {
+      env: { ...env, FALC_HOME: join(base, "whome") },
+    });
+    expect(r.stderr.split("\n").filter((l) => /"level":[4-6]0/.test(l))).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, files: 1 });
+    expect(master.lines.filter((l) => l.event === "node_dropped")).toEqual([]);
+  } finally {
+    proxy.close();
+  }
+}, 60_000);
