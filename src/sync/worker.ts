@@ -123,7 +123,7 @@ export class SyncWorker {
       o.log.warn({ event: "journal_set_aside", journal: rec.journal, backups: rec.backups }, `unreadable commit journal moved to ${rec.journal}, its backups to ${rec.backups}; the next sync repairs the tree from the master`);
   }
 
-  /** Let go of the tree (the lock); the process ending does the same. */
+  /** Let go of the tree (the lock), for a caller that goes on without this worker; the process ending does the same. */
   close(): void {
     this.lock.release();
   }
@@ -134,7 +134,7 @@ export class SyncWorker {
 
   stop(): void {
     this.stopped = true;
-    this.close();
+    // The lock stays until the process ends: a transfer already verified may still be committing.
     this.session?.close("worker stopping");
     this.wake.fn?.();
   }
