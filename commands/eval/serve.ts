@@ -25,9 +25,11 @@ export class EvalServeCommand extends FalcCommand {
 
   async run() {
     const { serveEval } = await import("../../src/eval/server.ts");
+    const { evalSettings } = await import("../../src/eval/config.ts");
+    const settings = evalSettings(this.config);
     const port = parseIntOption("--port", this.port, { min: 0, max: 65535 })!;
     const queue = await this.queue();
-    const server = serveEval({ queue, port, hostname: this.host, apiKey: this.apiKey ?? process.env.FALC_EVAL_API_KEY, log: this.log });
+    const server = serveEval({ queue, port, hostname: this.host, apiKey: this.apiKey ?? process.env.FALC_EVAL_API_KEY, log: this.log, maxLimits: settings.maxLimits, languages: settings.languages });
     const url = `http://${this.host}:${server.port}`;
     this.log.info({ event: "serve_started", url, queue: queue.url }, `eval queue service on ${url}`);
     if (this.json) this.outJson({ url, port: server.port, queue: queue.url });

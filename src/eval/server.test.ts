@@ -5,10 +5,11 @@ import { join } from "node:path";
 import { SqliteQueue } from "../queue/sqlite.ts";
 import { serveEval } from "./server.ts";
 import { EvalServiceClient } from "./client.ts";
+import { DEFAULT_MAX_LIMITS } from "./ceilings.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "falc-eval-server-"));
 const queue = new SqliteQueue(join(dir, "q.sqlite"), {});
-const server = serveEval({ queue, port: 0, apiKey: "key" });
+const server = serveEval({ queue, port: 0, apiKey: "key", maxLimits: { ...DEFAULT_MAX_LIMITS, timeout: 20, stdin_kb: 2 } });
 const base = `http://127.0.0.1:${server.port}`;
 const client = new EvalServiceClient(base, "key");
 afterAll(async () => {
@@ -56,6 +57,28 @@ describe("eval queue service", () => {
     expect((await post({ eval_id: "a1", code: "x", language: "sh" })).status).toBe(409);
     await expect(client.get("nope")).rejects.toThrow("404");
     expect((await fetch(`${base}/nothing`, { headers: { "x-api-key": "key" } })).status).toBe(404);
+  });
+
+  test("a task over the operator's ceilings is refused with 400 naming the field and the maximum; unknown languages too", async () => {
+    const post = (body: unknown) => fetch(`${base}/tasks`, { method: "POST", headers: { "x-api-key": "key" }, body: JSON.stringify(body) });
+    const cases: [Record<string, unknown>, string][] = [
+      [{ limits: { memory: 2048 } }, "limits.memory: 2048 is over the operator's maximum 1024 (eval.max_limits.memory)"],
+      [{ timeout: 30 }, "timeout: 30 is over the operator's maximum 20 (eval.max_limits.timeout)"],
+      [{ limits: { pids: 4096 } }, "limits.pids: 4096 is over the operator's maximum 256 (eval.max_limits.pids)"],
+      [{ limits: { output_kb: 1048576 } }, "limits.output_kb: 1048576 is over the operator's maximum 16384 (eval.max_limits.output_kb)"],
+      [{ memory: 1025 }, "memory: 1025 is over the operator's maximum 1024"],
+      [{ stdin: "x".repeat(3 * 1024) }, "stdin: 3 is over the operator's maximum 2 (eval.max_limits.stdin_kb)"],
+    ];
+    for (const [extra, msg] of cases) {
+      const r = await post({ code: "print(1)", language: "python3", ...extra });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: string }).error).toContain(msg);
+    }
+    // At the ceiling is fine.
+    expect((await post({ eval_id: "at-max", code: "print(1)", language: "python3", timeout: 20, limits: { memory: 1024 } })).status).toBe(201);
+    const lang = await post({ code: "x", language: "cobol" });
+    expect(lang.status).toBe(400);
+    expect(((await lang.json()) as { error: string }).error).toContain("language: unknown language `cobol`");
   });
 
   test("the client reports a service that is down as unavailable", async () => {

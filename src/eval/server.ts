@@ -4,6 +4,8 @@ import { silentLogger } from "../core/logger.ts";
 import type { Queue } from "../queue/types.ts";
 import type { Task } from "../core/task.ts";
 import { evalPayloadSchema, type EvalPayload } from "./payload.ts";
+import { DEFAULT_MAX_LIMITS, overCeilings, violationText, type MaxLimits } from "./ceilings.ts";
+import { DEFAULT_LANGUAGES, resolveLanguage, type Language } from "./languages.ts";
 
 export const EVAL_STAGE = "eval";
 
@@ -19,6 +21,10 @@ export interface ServeOptions {
   log?: Logger;
   /** Extra lease on a handed-out task beyond its timeout, before it goes back to the queue. */
   leaseGraceS?: number;
+  /** The operator's ceilings: a task asking for more is refused with 400 (default: DEFAULT_MAX_LIMITS). */
+  maxLimits?: MaxLimits;
+  /** Languages a task may name (default: the built-in table). */
+  languages?: Record<string, Language>;
 }
 
 class HttpError extends Error {
@@ -91,6 +97,13 @@ export function serveEval(opts: ServeOptions) {
     if (parts.length === 1 && m === "POST") {
       const b = await body(req, submitSchema);
       const { priority, ...payload } = b;
+      const over = overCeilings(payload, opts.maxLimits ?? { ...DEFAULT_MAX_LIMITS }, payload.stdin !== undefined ? Buffer.byteLength(payload.stdin) : 0);
+      if (over.length) throw new HttpError(400, violationText(over[0]!));
+      try {
+        resolveLanguage(payload.language, opts.languages ?? DEFAULT_LANGUAGES);
+      } catch (e) {
+        throw new HttpError(400, `language: ${(e as Error).message}`);
+      }
       if (payload.eval_id && (await queue.get(payload.eval_id))) throw new HttpError(409, `eval_id ${payload.eval_id} exists`);
       const t = await queue.enqueue({ stage: EVAL_STAGE, payload, priority, id: payload.eval_id, timeoutS: Math.ceil((payload.timeout ?? payload.limits?.timeout ?? 10) + 30) });
       log.info({ event: "task_submitted", eval_id: payload.eval_id ?? t.id, task_id: t.id }, "eval submitted");

@@ -6,15 +6,21 @@ import { evalPayloadSchema, type EvalPayload } from "./payload.ts";
 import { runEval } from "./run.ts";
 import type { EvalResult } from "./types.ts";
 import { resolveLanguage } from "./languages.ts";
+import { applyCeilings, violationText } from "./ceilings.ts";
 
 /** Run one payload with the config's defaults; shared by the stage, the CLI and the pull worker. */
 export async function evalPayload(p: EvalPayload, settings: ReturnType<typeof evalSettings>, extra: { signal?: AbortSignal; log?: import("../core/logger.ts").Logger; tmpRoot?: string } = {}): Promise<EvalResult> {
   resolveLanguage(p.language, settings.languages);
-  const limits = buildLimits(settings.limits, p.limits, { timeout: p.timeout, memory: p.memory });
-  return runEval(
+  // The operator's ceilings hold for every way in: flags, falc's queue, the pull worker.
+  const { payload: q, clamped } = applyCeilings(p, settings.maxLimits, settings.overMax, p.stdin !== undefined ? Buffer.byteLength(p.stdin) : 0);
+  if (clamped.length) extra.log?.warn({ event: "limits_clamped", clamped }, `limits clamped to the operator's maximum: ${clamped.map(violationText).join("; ")}`);
+  const limits = buildLimits(settings.limits, q.limits, { timeout: q.timeout, memory: q.memory });
+  const r = await runEval(
     { code: p.code, language: p.language, engine: p.engine ?? settings.engine, limits, stdin: p.stdin },
     { languages: settings.languages, order: settings.order, fallback: settings.fallback, tmpRoot: extra.tmpRoot ?? settings.tmpDir, log: extra.log, signal: extra.signal },
   );
+  if (clamped.length) r.clamped = clamped.map(({ field, value, max }) => ({ field, asked: value, max }));
+  return r;
 }
 
 /** `falc worker --stage eval`: evaluations from falc's own queue. The result is the task's result. */

@@ -50,6 +50,8 @@ export interface EvalResult {
   fallbacks: EngineFallback[];
   /** Why the status is error (or which limit was hit), one line. */
   reason?: string;
+  /** Values asked for above the operator's ceilings and lowered to them (eval.over_max: clamp). */
+  clamped?: { field: string; asked: number; max: number }[];
 }
 
 /** Thrown by an engine's check when it cannot run here; auto mode falls back to the next engine. */

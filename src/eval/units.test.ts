@@ -188,3 +188,24 @@ describe("sandbox account", () => {
     }
   });
 });
+
+describe("operator ceilings", () => {
+  test("refuse names the first field over; clamp lowers each to its ceiling; stdin is never cut", async () => {
+    const { applyCeilings, DEFAULT_MAX_LIMITS } = await import("./ceilings.ts");
+    const max = { ...DEFAULT_MAX_LIMITS };
+    const p = { timeout: 30, memory: 2048, limits: { pids: 4096, output_kb: 1048576, cpu: 5 } };
+    expect(() => applyCeilings({ ...p, timeout: 60 }, max, "refuse")).toThrow("memory: 2048 is over the operator's maximum 1024 (eval.max_limits.memory)");
+    const c = applyCeilings(p, max, "clamp");
+    expect(c.payload).toEqual({ timeout: 30, memory: 1024, limits: { pids: 256, output_kb: 16384, cpu: 5 } });
+    expect(c.clamped.map((v) => v.field)).toEqual(["memory", "limits.pids", "limits.output_kb"]);
+    expect(applyCeilings({ timeout: 60, limits: { memory: 1024 } }, max, "refuse").clamped).toEqual([]);
+    expect(() => applyCeilings({}, { ...max, stdin_kb: 1 }, "clamp", 2048)).toThrow("stdin: 2 is over the operator's maximum 1");
+  });
+
+  test("config: defaults must sit under the ceilings", async () => {
+    const { evalSettings } = await import("./config.ts");
+    expect(evalSettings({ eval: {} } as never).maxLimits.memory).toBe(1024);
+    expect(() => evalSettings({ eval: { limits: { memory: 2048 } } } as never)).toThrow("eval.limits.memory: 2048 is over the operator's maximum 1024");
+    expect(evalSettings({ eval: { limits: { memory: 2048 }, max_limits: { memory: 4096 } } } as never).maxLimits.memory).toBe(4096);
+  });
+});

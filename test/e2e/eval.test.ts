@@ -100,6 +100,22 @@ describe("falc eval (CLI)", () => {
     expect(a.stderr).toContain("engine_fallback");
   });
 
+  test("operator ceilings: over eval.max_limits is refused (exit 2, field and maximum), or clamped when configured", async () => {
+    const r = await runFalc(["eval", "-c", "print(1)", "--lang", "python3", "--engine", "bwrap", "--memory", "2048"], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe("falc: memory: 2048 is over the operator's maximum 1024 (eval.max_limits.memory)");
+    const dir = home();
+    const cfg = join(dir, "falc.yaml");
+    await Bun.write(cfg, "eval:\n  over_max: clamp\n  max_limits: {memory: 64, timeout: 2}\n");
+    const c = await runFalc(["eval", "-c", "a = bytearray(200*1024*1024); print('held')", "--lang", "python3", "--engine", "bwrap", "--memory", "2048", "--timeout", "30", "--config", cfg, "--json"], { env });
+    const j = JSON.parse(c.stdout);
+    expect(j.status).toBe("memory_limit");
+    expect(j.clamped).toEqual([{ field: "timeout", asked: 30, max: 2 }, { field: "memory", asked: 2048, max: 64 }]);
+    const h = await runFalc(["eval", "-c", "print(1)", "--lang", "python3", "--engine", "bwrap", "--memory", "2048", "--config", cfg], { env });
+    expect(h.code).toBe(0);
+    expect(h.stderr).toContain("clamped memory 2048→64");
+  });
+
   test("usage errors exit 2 with one line", async () => {
     for (const args of [["eval"], ["eval", "-c", "x"], ["eval", "-c", "x", "--lang", "cobol"], ["eval", "-c", "x", "--lang", "sh", "--engine", "vm"], ["eval", "-c", "x", "--lang", "sh", "--timeout", "soon"], ["eval", "worker"]]) {
       const r = await runFalc(args, { env });
