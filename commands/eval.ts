@@ -23,6 +23,7 @@ export class EvalCommand extends FalcCommand {
       ["Run a snippet with 2 s and 128 MB", "falc eval -c 'print(1+1)' --lang python --timeout 2 --memory 128"],
       ["Full result as JSON for a script", "falc eval -c 'echo hi' --lang sh --engine bwrap --json"],
       ["Code from stdin", "cat job.js | falc eval - --lang node"],
+      ["Binary input from a file", "falc eval filter.py --stdin-file input.bin --json   # stdout_b64 when the output is not UTF-8"],
     ],
   });
   file = Option.String({ required: false, name: "FILE" });
@@ -35,6 +36,7 @@ export class EvalCommand extends FalcCommand {
   pids = Option.String("--pids", { description: "Processes (default 64)" });
   output = Option.String("--output-kb", { description: "Output cap per stream in KB (default 1024)" });
   stdinText = Option.String("--stdin", { description: "Text fed to the program's stdin" });
+  stdinFile = Option.String("--stdin-file", { description: "File fed to the program's stdin as it is (any bytes, up to eval.max_limits.stdin_kb)" });
 
   async run() {
     const { evalSettings } = await import("../src/eval/config.ts");
@@ -53,6 +55,15 @@ export class EvalCommand extends FalcCommand {
         throw inputError(`${this.file}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
       }
     } else throw usageError("give FILE (or - for stdin) or -c CODE; see falc eval --help");
+    if (this.stdinText !== undefined && this.stdinFile !== undefined) throw usageError("give --stdin or --stdin-file, not both");
+    let stdinB64: string | undefined;
+    if (this.stdinFile !== undefined) {
+      try {
+        stdinB64 = readFileSync(this.stdinFile).toString("base64");
+      } catch (e) {
+        throw inputError(`${this.stdinFile}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+      }
+    }
     const lang = this.lang ?? (this.file && this.file !== "-" ? languageFromFile(this.file) : undefined);
     if (!lang) throw usageError("--lang is required (python3, node, bun, sh)");
     let engine;
@@ -83,14 +94,16 @@ export class EvalCommand extends FalcCommand {
         memory: int("--memory", this.memory, 16, 65536),
         limits: { cpu: num("--cpu", this.cpu, 0.1, 3600), pids: int("--pids", this.pids, 1, 4096), output_kb: int("--output-kb", this.output, 1, 1024 * 1024) },
         stdin: this.stdinText,
+        stdin_b64: stdinB64,
       },
       settings,
       { log: this.log },
     );
     if (this.json) this.outJson(r);
     else {
-      this.context.stdout.write(r.stdout);
-      this.context.stderr.write(r.stderr);
+      // The program's own bytes, exactly (stdout_b64 is set when they are not UTF-8).
+      this.context.stdout.write(r.stdout_b64 !== undefined ? Buffer.from(r.stdout_b64, "base64") : r.stdout);
+      this.context.stderr.write(r.stderr_b64 !== undefined ? Buffer.from(r.stderr_b64, "base64") : r.stderr);
       this.context.stderr.write(summaryLine(r) + "\n");
     }
     if (r.status === "error" && r.engine === null && !this.json) return 1;

@@ -103,7 +103,7 @@ export class PullWorker {
         const log = this.log.child({ eval_id: task.eval_id, worker });
         log.info({ event: "eval_started", language: task.language, engine: task.engine ?? this.opts.settings.engine }, "eval started");
         const result = await evalPayload(
-          { code: task.code, language: task.language, engine: task.engine ?? undefined, timeout: task.timeout ?? undefined, memory: task.memory ?? undefined, limits: task.limits ?? undefined, stdin: task.stdin ?? undefined },
+          { code: task.code, language: task.language, engine: task.engine ?? undefined, timeout: task.timeout ?? undefined, memory: task.memory ?? undefined, limits: task.limits ?? undefined, stdin: task.stdin ?? undefined, stdin_b64: task.stdin_b64 ?? undefined },
           this.opts.settings,
           { log },
         ).catch((e) => ({ error: errorLine(e) }));

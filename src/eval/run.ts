@@ -109,7 +109,7 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     const t0 = performance.now();
     const spawn = () =>
       Bun.spawn(argv, {
-        stdio: [req.stdin !== undefined ? new TextEncoder().encode(req.stdin) : "ignore", "pipe", "pipe", ...fds, ...(startData ? (["pipe"] as const) : [])],
+        stdio: [req.stdin ?? "ignore", "pipe", "pipe", ...fds, ...(startData ? (["pipe"] as const) : [])],
         env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
         // Bun sets the ids (and clears supplementary groups) in the child before exec.
         ...(prepared!.uid !== undefined ? { uid: prepared!.uid, gid: prepared!.gid } : {}),
@@ -160,8 +160,12 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     opts.signal?.removeEventListener("abort", onAbort);
     if (killing) await killing;
     result.duration_ms = Math.round(performance.now() - t0);
-    result.stdout = out.text();
-    result.stderr = err.text();
+    // Output that is not valid UTF-8 also comes back exactly, as base64 (stdout stays a readable preview).
+    const o = out.decoded(), e = err.decoded();
+    result.stdout = o.text;
+    result.stderr = e.text;
+    if (o.b64 !== undefined) result.stdout_b64 = o.b64;
+    if (e.b64 !== undefined) result.stderr_b64 = e.b64;
     result.truncated = { stdout: out.truncated, stderr: err.truncated };
 
     // bwrap and runsc report a program killed by a signal as 128+n.

@@ -2,7 +2,7 @@ import type { StageHandler } from "../core/stage.ts";
 import { unavailable } from "../core/errors.ts";
 import { evalSettings } from "./config.ts";
 import { buildLimits } from "./limits.ts";
-import { evalPayloadSchema, type EvalPayload } from "./payload.ts";
+import { evalPayloadSchema, payloadStdin, payloadStdinBytes, type EvalPayload } from "./payload.ts";
 import { runEval } from "./run.ts";
 import type { EvalResult } from "./types.ts";
 import { resolveLanguage } from "./languages.ts";
@@ -12,11 +12,11 @@ import { applyCeilings, violationText } from "./ceilings.ts";
 export async function evalPayload(p: EvalPayload, settings: ReturnType<typeof evalSettings>, extra: { signal?: AbortSignal; log?: import("../core/logger.ts").Logger; tmpRoot?: string } = {}): Promise<EvalResult> {
   resolveLanguage(p.language, settings.languages);
   // The operator's ceilings hold for every way in: flags, falc's queue, the pull worker.
-  const { payload: q, clamped } = applyCeilings(p, settings.maxLimits, settings.overMax, p.stdin !== undefined ? Buffer.byteLength(p.stdin) : 0);
+  const { payload: q, clamped } = applyCeilings(p, settings.maxLimits, settings.overMax, payloadStdinBytes(p));
   if (clamped.length) extra.log?.warn({ event: "limits_clamped", clamped }, `limits clamped to the operator's maximum: ${clamped.map(violationText).join("; ")}`);
   const limits = buildLimits(settings.limits, q.limits, { timeout: q.timeout, memory: q.memory });
   const r = await runEval(
-    { code: p.code, language: p.language, engine: p.engine ?? settings.engine, limits, stdin: p.stdin },
+    { code: p.code, language: p.language, engine: p.engine ?? settings.engine, limits, stdin: payloadStdin(p) },
     { languages: settings.languages, order: settings.order, fallback: settings.fallback, tmpRoot: extra.tmpRoot ?? settings.tmpDir, log: extra.log, signal: extra.signal },
   );
   if (clamped.length) r.clamped = clamped.map(({ field, value, max }) => ({ field, asked: value, max }));

@@ -26,8 +26,8 @@ export interface EvalRequest {
   language: string;
   engine: EngineChoice;
   limits: Limits;
-  /** Text fed to the program's stdin (default: none). */
-  stdin?: string;
+  /** Bytes fed to the program's stdin (default: none). */
+  stdin?: Uint8Array;
 }
 
 export interface EngineFallback {
@@ -41,6 +41,9 @@ export interface EvalResult {
   signal: string | null;
   stdout: string;
   stderr: string;
+  /** The exact bytes, base64, present only when stdout is not valid UTF-8 (stdout is then lossy). */
+  stdout_b64?: string;
+  stderr_b64?: string;
   truncated: { stdout: boolean; stderr: boolean };
   duration_ms: number;
   cpu_ms: number | null;
