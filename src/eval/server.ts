@@ -59,6 +59,12 @@ async function body<T>(req: Request, schema: z.ZodType<T>): Promise<T> {
   return p.data;
 }
 
+/** Whether a bind address is loopback only (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === "::ffff:127.0.0.1";
+}
+
 /** Compare keys in constant time (digests of equal length, so not even the length leaks). */
 export function sameKey(given: string | null, expected: string): boolean {
   if (given === null) return false;
