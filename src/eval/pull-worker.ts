@@ -100,7 +100,8 @@ export class PullWorker {
           continue;
         }
         this.state.state = "working";
-        const log = this.log.child({ eval_id: task.eval_id, worker });
+        // From the unbound logger: `worker` is this loop's name (…-0, …-1), once per line.
+        const log = this.opts.log.child({ worker, eval_id: task.eval_id });
         log.info({ event: "eval_started", language: task.language, engine: task.engine ?? this.opts.settings.engine }, "eval started");
         const result = await evalPayload(
           { code: task.code, language: task.language, engine: task.engine ?? undefined, timeout: task.timeout ?? undefined, memory: task.memory ?? undefined, limits: task.limits ?? undefined, stdin: task.stdin ?? undefined, stdin_b64: task.stdin_b64 ?? undefined },
@@ -127,7 +128,7 @@ export class PullWorker {
         this.state.state = "backoff";
         this.state.backoff_ms = wait;
         this.state.last_error = errorLine(e);
-        this.log.warn({ event: "queue_error", worker, error: errorLine(e), backoff_ms: wait, attempt: consecutive }, "queue service error, backing off");
+        this.opts.log.warn({ event: "queue_error", worker, error: errorLine(e), backoff_ms: wait, attempt: consecutive }, "queue service error, backing off");
         await abortableSleep(wait, signal).catch(() => {});
       }
     }

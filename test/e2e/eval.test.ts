@@ -180,6 +180,8 @@ describe("falc eval serve + falc eval worker", () => {
     expect(done[0]).toMatchObject({ engine: "bwrap" });
     expect(done[0].eval_id).toMatch(/^e\d+$/);
     expect(done[0].worker).toMatch(/^w-e2e/);
+    // Each key once per line (JSON.parse would hide a duplicate by keeping the last).
+    for (const l of worker.lines.filter((x) => x.startsWith("{"))) expect(l.split('"worker":').length).toBeLessThanOrEqual(2);
 
     // Service down: the worker backs off 5 s, 10 s … and says so on /health.
     await stopProc(serve.p);
@@ -199,6 +201,79 @@ describe("falc eval serve + falc eval worker", () => {
     await stopProc(worker.p);
     await stopProc(serve.p);
   }, 200_000);
+});
+
+describe("binary-safe I/O", () => {
+  test("--stdin-file of 1 MB of random bytes comes back exactly (raw on stdout, stdout_b64 in --json), on both engines", async () => {
+    const env = { FALC_HOME: home() };
+    const dir = home();
+    const input = join(dir, "in.bin");
+    const bytes = new Uint8Array(1024 * 1024);
+    crypto.getRandomValues(bytes);
+    await Bun.write(input, bytes);
+    const echo = "import sys; sys.stdout.buffer.write(sys.stdin.buffer.read())";
+    for (const engine of ["bwrap", "gvisor"]) {
+      const raw = Bun.spawn([FALC, "eval", "-c", echo, "--lang", "python3", "--engine", engine, "--stdin-file", input, "--output-kb", "2048"], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+      const out = new Uint8Array(await new Response(raw.stdout).arrayBuffer());
+      expect(await raw.exited).toBe(0);
+      expect(Buffer.compare(Buffer.from(out), Buffer.from(bytes))).toBe(0);
+      const j = await runFalc(["eval", "-c", echo, "--lang", "python3", "--engine", engine, "--stdin-file", input, "--output-kb", "2048", "--json"], { env });
+      const r = JSON.parse(j.stdout);
+      expect(r.status).toBe("completed");
+      expect(Buffer.compare(Buffer.from(r.stdout_b64, "base64"), Buffer.from(bytes))).toBe(0);
+      expect(r.stderr_b64).toBeUndefined();
+    }
+    // Valid UTF-8 output has no base64 copy.
+    const t = await runFalc(["eval", "-c", "print('héllo ✓')", "--lang", "python3", "--engine", "bwrap", "--json"], { env });
+    expect(JSON.parse(t.stdout)).toMatchObject({ stdout: "héllo ✓\n" });
+    expect(JSON.parse(t.stdout).stdout_b64).toBeUndefined();
+    // Over the operator's stdin ceiling: refused before anything runs.
+    const cfg = join(dir, "falc.yaml");
+    await Bun.write(cfg, "eval:\n  max_limits: {stdin_kb: 512}\n");
+    const over = await runFalc(["eval", "-c", echo, "--lang", "python3", "--engine", "bwrap", "--stdin-file", input, "--config", cfg], { env });
+    expect(over.code).toBe(2);
+    expect(over.stderr).toContain("stdin: 1024 is over the operator's maximum 512 (eval.max_limits.stdin_kb)");
+  }, 60_000);
+});
+
+describe("falc eval serve: leases and exposure", () => {
+  test("beyond loopback without an API key: exit 2", async () => {
+    const r = await runFalc(["eval", "serve", "--host", "0.0.0.0", "--port", "0"], { env: { FALC_HOME: home(), FALC_EVAL_API_KEY: "" } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("beyond loopback: give --api-key");
+  });
+
+  test("a pull worker killed with kill -9 mid-eval: its sandbox ends within 1 s, the service reclaims the task, another worker finishes it", async () => {
+    const h = home();
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const env = { FALC_HOME: h };
+    const serve = spawnFalc(["eval", "serve", "--port", String(port), "--lease-grace", "1"], env);
+    await waitFor(async () => (await fetch(`${base}/health`).catch(() => null))?.ok, 15_000, 100, "eval serve /health");
+    const marker = `falc-kill9-${process.pid}`;
+    const r = await postJson(`${base}/tasks`, { eval_id: "k9", code: `import time, sys\nprint("${marker}", flush=True)\ntime.sleep(2.5)\nprint("done")`, language: "python3", engine: "bwrap", timeout: 4 });
+    expect(r.status).toBe(201);
+    const w1 = spawnFalc(["eval", "worker", "--queue-url", base, "--health-port", "0", "--worker-id", "doomed", "--idle-ms", "50"], env);
+    // The sandboxed program and its bwrap run as the falc-sandbox account (nothing else does).
+    // A zombie runs nothing (this VM's init reaps orphans late), so only live ones count.
+    const sandboxPids = () => Bun.spawnSync(["ps", "-u", "falc-sandbox", "-o", "pid=,stat="]).stdout.toString().trim().split("\n").filter((l) => l && !/\sZ/.test(l));
+    expect(sandboxPids()).toEqual([]);
+    await waitFor(() => sandboxPids().length > 0 || null, 15_000, 20, "sandboxed program running");
+    w1.p.kill("SIGKILL");
+    const killedAt = Date.now();
+    await w1.p.exited;
+    await waitFor(() => sandboxPids().length === 0 || null, 3000, 20, "sandbox gone after kill -9");
+    expect(Date.now() - killedAt).toBeLessThan(1000);
+    const q = await waitFor(async () => { const t = await getJson(`${base}/tasks/k9`); return t.status === "queued" ? t : null; }, 15_000, 100, "task reclaimed");
+    expect(q.attempts).toBe(1);
+    expect(q.last_attempt_error).toContain("lease expired");
+    const w2 = spawnFalc(["eval", "worker", "--queue-url", base, "--health-port", "0", "--worker-id", "second", "--idle-ms", "50"], env);
+    const t = await waitFor(async () => { const x = await getJson(`${base}/tasks/k9`); return x.status === "finished" ? x : null; }, 20_000, 100, "task finished by the second worker");
+    expect(t).toMatchObject({ attempts: 2, error: null, worker: null });
+    expect(t.result.stdout).toBe(`${marker}\ndone\n`);
+    await stopProc(w2.p);
+    await stopProc(serve.p);
+  }, 60_000);
 });
 
 describe("falc worker --stage eval", () => {
