@@ -174,6 +174,12 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     if (code !== null && code > 128 && code <= 128 + 64) sig = code - 128;
     result.exit_code = code;
     result.signal = sig !== null ? signalNames.get(sig) ?? String(sig) : null;
+    // falc ended it: SIGKILL to everything in its cgroup, whatever the engine makes of it (runsc
+    // reports its own exit status), so a timeout reads the same on every engine.
+    if (killedFor) {
+      result.exit_code = null;
+      result.signal = "SIGKILL";
+    }
 
     const st = cg?.stats();
     result.cpu_ms = st?.cpuMs ?? null;

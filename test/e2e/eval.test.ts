@@ -236,6 +236,21 @@ describe("binary-safe I/O", () => {
   }, 60_000);
 });
 
+describe("falc eval: kill -9 of the CLI", () => {
+  test("its gVisor sandbox ends within 1 s", async () => {
+    const env = { FALC_HOME: home() };
+    const cli = spawnFalc(["eval", "-c", "import time; time.sleep(30)", "--lang", "python3", "--engine", "gvisor", "--timeout", "30"], env);
+    const sandboxes = () => Bun.spawnSync(["ps", "-eo", "pid=,ppid=,stat=,args="]).stdout.toString().split("\n").filter((l) => / runsc-(sandbox|gofer) /.test(` ${l.trim().split(/\s+/).slice(3).join(" ")} `) && !/\sZ/.test(l));
+    const mine = () => sandboxes().filter((l) => l.includes(`/${cli.p.pid.toString(36)}-`));
+    await waitFor(() => mine().length >= 2 || null, 15_000, 20, "runsc sandbox and gofer running");
+    cli.p.kill("SIGKILL");
+    const at = Date.now();
+    await cli.p.exited;
+    await waitFor(() => mine().length === 0 || null, 3000, 10, "gVisor sandbox gone");
+    expect(Date.now() - at).toBeLessThan(1000);
+  }, 30_000);
+});
+
 describe("falc eval serve: leases and exposure", () => {
   test("beyond loopback without an API key: exit 2", async () => {
     const r = await runFalc(["eval", "serve", "--host", "0.0.0.0", "--port", "0"], { env: { FALC_HOME: home(), FALC_EVAL_API_KEY: "" } });

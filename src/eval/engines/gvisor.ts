@@ -22,6 +22,7 @@ export const gvisorEngine: Engine = {
   hostPids: (l: Limits) => l.pids + 256,
   async check() {
     if (!which("runsc")) throw new EngineUnavailable("gvisor", "runsc is not installed (apt install runsc)");
+    if (!which("setpriv")) throw new EngineUnavailable("gvisor", "setpriv is not installed (util-linux)");
     if (cgroupVersion() !== 1 && !which("cgexec")) throw new EngineUnavailable("gvisor", "cgexec is not installed (apt install cgroup-tools)");
     if (process.getuid?.() !== 0) throw new EngineUnavailable("gvisor", "runsc run needs root here");
   },
@@ -47,23 +48,13 @@ export const gvisorEngine: Engine = {
     // other than the root). `runsc do` gets that for free, its whole host root being the root
     // mount; it cut the sentry's CPU time by ~5% here.
     const runsc = ["runsc", "--root", root, "--network=none", "--ignore-cgroups", "--file-access-mounts=exclusive", "--oci-seccomp"];
-    let killed = false;
     return {
-      argv: [...runsc, "run", "--bundle", bundle, cid],
-      async terminate(pid: number) {
-        // TERM first: runsc forwards it and tears the sandbox down cleanly; KILL comes after.
-        killed = true;
-        try { process.kill(pid, "SIGTERM"); } catch {}
-        await Bun.sleep(300);
-      },
+      // `runsc run` dies with falc (parent-death signal, set by setpriv before it execs runsc), and
+      // its sandbox runs attached (`boot --attached`: killed when runsc run dies), so a falc killed
+      // with kill -9 leaves no sandbox running. A timeout kills the whole cgroup at once (no TERM
+      // and wait, no `runsc delete`): the per-eval state directory is removed with the temp dir.
+      argv: ["setpriv", "--pdeathsig", "KILL", "--", ...runsc, "run", "--bundle", bundle, cid],
       async cleanup() {
-        // A sandbox that exited by itself has deleted its state; one that was killed may not have.
-        if (killed) {
-          const p = Bun.spawn([...runsc, "delete", "--force", cid], { stdout: "ignore", stderr: "ignore", stdin: "ignore" });
-          const t = setTimeout(() => p.kill("SIGKILL"), 3000);
-          await p.exited;
-          clearTimeout(t);
-        }
         rmSync(root, { recursive: true, force: true });
       },
     };
