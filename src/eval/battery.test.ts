@@ -296,7 +296,7 @@ print("uid", os.getuid(), os.geteuid())
 import os
 pids = [p for p in os.listdir("/proc") if p.isdigit()]
 print("pids", len(pids), "${process.pid}" in pids)
-for p in ["/proc/kcore", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/proc/sys/kernel/hostname", "/proc/sysrq-trigger"]:
+for p in ["/proc/kcore", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/proc/sys/kernel/hostname", "/proc/sys/kernel/domainname", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/user/max_user_namespaces", "/proc/sysrq-trigger"]:
     try:
         open(p, "w").write("1"); print("WROTE", p)
     except OSError:

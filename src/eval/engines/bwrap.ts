@@ -78,8 +78,12 @@ export function rlimitPrefix(l: Limits): string[] {
   return ["prlimit", `--cpu=${cpuSeconds(l)}`, `--fsize=${l.fileBytes}`, "--nofile=256", "--core=0", "--"];
 }
 
-/** /proc files that tell about the host's kernel (config, timers, physical and vmalloc layout): masked empty. */
-export const MASKED_PROC = ["/proc/config.gz", "/proc/timer_list", "/proc/iomem", "/proc/vmallocinfo", "/proc/kcore", "/proc/keys", "/proc/sched_debug", "/proc/kallsyms"];
+/**
+ * /proc files that tell about the host's kernel and are world-readable (config, timers, physical
+ * and vmalloc layout, scheduler state): covered with /dev/null on a nodev mount, so opening them
+ * fails. Root-only ones (kcore, …) need no cover: the program is no root of the host's.
+ */
+export const MASKED_PROC = ["/proc/config.gz", "/proc/timer_list", "/proc/iomem", "/proc/vmallocinfo", "/proc/sched_debug"];
 
 /**
  * `seccompFd`, `codeFd`: fd numbers (in bwrap) of the seccomp filter and of the code file.
@@ -96,9 +100,9 @@ export function bwrapArgv(job: Job, seccompFd: number, codeFd: number): string[]
   }
   // A few files programs expect; nothing else of the host's /etc.
   for (const f of ["/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"]) if (existsSync(f)) a.push("--ro-bind", f, f);
+  // /proc/sys needs no read-only bind: its writable files belong to the sandbox's own namespaces'
+  // root, and the program is neither that root nor has any capability (the battery writes them).
   a.push("--proc", "/proc", "--dev", "/dev");
-  // The sandbox's own /proc/sys (hostname, …) stays read-only too.
-  a.push("--ro-bind", "/proc/sys", "/proc/sys");
   for (const f of MASKED_PROC) if (existsSync(f)) a.push("--ro-bind", "/dev/null", f);
   // /dev read-only; /dev/shm, /tmp and /work are the only writable places, each a tmpfs capped at
   // the disk budget (and their pages count against the cgroup's memory).

@@ -102,7 +102,7 @@ export function ociConfig(job: Job): Record<string, unknown> {
       resources: { memory: { limit: l.memoryBytes }, pids: { limit: l.pids } },
       // Enforced by the sentry (--oci-seccomp): no nested namespaces, no io_uring, as under bwrap.
       seccomp: ociSeccomp(),
-      maskedPaths: [...MASKED_PROC, "/sys/firmware"],
+      maskedPaths: [...MASKED_PROC, "/proc/kcore", "/proc/keys", "/sys/firmware"],
       readonlyPaths: ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"],
     },
   };
