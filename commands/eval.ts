@@ -16,7 +16,8 @@ export class EvalCommand extends FalcCommand {
 
       Engines: gvisor (runsc), bwrap (bubblewrap), docker (only when an engine answers), auto (the
       \`eval.order\` config list, default gvisor, bwrap, docker). A fallback is printed and recorded.
-      Languages: python3 (python), node, bun, sh; more in the \`eval.languages\` config.
+      Languages: python3 (python), node, bun, sh, c and cpp (compiled in a sandbox of their own first:
+      status compile_error with the compiler's output when it fails); more in the \`eval.languages\` config.
     `,
     examples: [
       ["Run a Python file under gVisor", "falc eval solution.py --lang python --engine gvisor"],
@@ -28,7 +29,7 @@ export class EvalCommand extends FalcCommand {
   });
   file = Option.String({ required: false, name: "FILE" });
   code = Option.String("-c,--code", { description: "The code to run (instead of FILE)" });
-  lang = Option.String("--lang", { description: "python3|python|node|bun|sh (default: from FILE's extension)" });
+  lang = Option.String("--lang", { description: "python3|python|node|bun|sh|c|cpp (default: from FILE's extension)" });
   engine = Option.String("--engine", { description: "gvisor|bwrap|docker|auto (default: eval.engine config, auto)" });
   timeout = Option.String("--timeout", { description: "Wall time in seconds (default 10)" });
   cpu = Option.String("--cpu", { description: "CPU time in seconds (default: the wall time)" });
@@ -65,7 +66,7 @@ export class EvalCommand extends FalcCommand {
       }
     }
     const lang = this.lang ?? (this.file && this.file !== "-" ? languageFromFile(this.file) : undefined);
-    if (!lang) throw usageError("--lang is required (python3, node, bun, sh)");
+    if (!lang) throw usageError("--lang is required (python3, node, bun, sh, c, cpp, or one from eval.languages)");
     let engine;
     if (this.engine !== undefined) {
       const p = engineChoiceSchema.safeParse(this.engine);
@@ -101,6 +102,7 @@ export class EvalCommand extends FalcCommand {
     );
     if (this.json) this.outJson(r);
     else {
+      if (r.compile_output) this.context.stderr.write(r.compile_output);
       // The program's own bytes, exactly (stdout_b64 is set when they are not UTF-8).
       this.context.stdout.write(r.stdout_b64 !== undefined ? Buffer.from(r.stdout_b64, "base64") : r.stdout);
       this.context.stderr.write(r.stderr_b64 !== undefined ? Buffer.from(r.stderr_b64, "base64") : r.stderr);

@@ -443,6 +443,25 @@ for p in ["/proc/config.gz", "/proc/timer_list", "/proc/iomem", "/proc/vmallocin
       }
     });
 
+    test("C and C++ compile in a sandbox and run; a compile error is compile_error with the compiler's output", async () => {
+      const c = await run('#include <stdio.h>\n#include <math.h>\nint main(void){ int unused; printf("%.4f\\n", sqrt(2.0)); return 0; }\n', "c");
+      expect({ status: c.status, stdout: c.stdout }).toEqual({ status: "completed", stdout: "1.4142\n" });
+      expect(c.compile_output).toBe("");
+      const cpp = await run('#include <iostream>\n#include <unistd.h>\nint main(){ std::string s; std::cin >> s; std::cout << s << " " << getuid() << std::endl; return 3; }\n', "cpp");
+      expect(cpp.status).toBe("failed");
+      expect(cpp.exit_code).toBe(3);
+      const withIn = await runEval({ code: '#include <iostream>\nint main(){ std::string s; std::cin >> s; std::cout << s << std::endl; }\n', language: "cpp", engine, limits: buildLimits(SMALL), stdin: new TextEncoder().encode("fed\n") }, { tmpRoot });
+      expect(withIn.stdout).toBe("fed\n");
+      const bad = await run("int main( { return 0 }\n", "c");
+      expect(bad.status).toBe("compile_error");
+      expect(bad.compile_output).toContain("error:");
+      expect(bad.stdout).toBe("");
+      expect(bad.reason).toContain("the compiler exited with 1");
+      // The compiled program is as confined as any other: no namespaces, not root.
+      const esc = await run('#define _GNU_SOURCE\n#include <sched.h>\n#include <stdio.h>\n#include <unistd.h>\nint main(void){ printf("%d %d\\n", unshare(CLONE_NEWUSER), (int)getuid()); return 0; }\n', "c");
+      expect(esc.stdout).toBe("-1 65534\n");
+    }, 60_000);
+
     test("nothing is left over between runs", async () => {
       const a = await run("open('/work/leftover', 'w').write('1'); open('/tmp/leftover', 'w').write('1'); print('written')");
       expect(a.stdout).toBe("written\n");

@@ -39,6 +39,10 @@ export class CappedCapture {
     this.size += chunk.length;
   }
 
+  bytes(): Uint8Array {
+    return new Uint8Array(Buffer.concat(this.chunks));
+  }
+
   text(): string {
     return new TextDecoder("utf-8", { fatal: false }).decode(Buffer.concat(this.chunks));
   }

@@ -11,7 +11,8 @@ import { cgroupVersion, EvalCgroup, sweepStale } from "./cgroup.ts";
 import { ENGINES, DEFAULT_ORDER } from "./engines/index.ts";
 import type { Engine } from "./engines/engine.ts";
 import { DEFAULT_LANGUAGES, resolveLanguage, type Language } from "./languages.ts";
-import { EngineUnavailable, type EngineFallback, type EngineName, type EvalRequest, type EvalResult, type EvalStatus } from "./types.ts";
+import { buildLimits } from "./limits.ts";
+import { EngineUnavailable, type Limits, type EngineFallback, type EngineName, type EvalRequest, type EvalResult, type EvalStatus } from "./types.ts";
 
 export interface RunOptions {
   languages?: Record<string, Language>;
@@ -20,6 +21,8 @@ export interface RunOptions {
   /** Fall back to the next engine when the chosen one is unavailable (default: only for auto). */
   fallback?: boolean;
   tmpRoot?: string;
+  /** Limits of a compiled language's compile step (default DEFAULT_COMPILE_LIMITS). */
+  compileLimits?: Limits;
   log?: Logger;
   signal?: AbortSignal;
 }
@@ -67,14 +70,48 @@ export async function selectEngine(req: Pick<EvalRequest, "engine">, opts: RunOp
  * temp dirs and engine state are removed even when the sandbox had to be killed.
  */
 export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<EvalResult> {
+  const { lang } = resolveLanguage(req.language, opts.languages ?? DEFAULT_LANGUAGES);
+  if (!lang.compile) return (await runSandbox(req, lang, opts)).result;
+  return compileAndRun(req, lang, opts);
+}
+
+/**
+ * A compiled language: the compiler runs in a sandbox of its own with the compile limits, writing
+ * its diagnostics to stderr and the binary to stdout (`cat` of {out}: no host directory is shared
+ * with the sandbox); then the binary runs in a fresh sandbox on the same engine with the task's
+ * limits. A compiler that fails or hits a limit gives compile_error with its output kept.
+ */
+async function compileAndRun(req: EvalRequest, lang: Language, opts: RunOptions): Promise<EvalResult> {
+  const out = "/tmp/falc-main";
+  const src = `/code/${lang.file}`;
+  const cc = lang.compile!.map((a) => a.replaceAll("{src}", src).replaceAll("{out}", out));
+  const compiler: Language = { argv: ["/bin/sh", "-c", `"$@" 1>&2 && exec cat ${out}`, "sh", ...cc], file: lang.file, exec: true };
+  const c = await runSandbox({ ...req, stdin: undefined, limits: opts.compileLimits ?? DEFAULT_COMPILE_LIMITS }, compiler, opts);
+  if (c.result.status !== "completed") {
+    const r = c.result;
+    if (r.engine === null) return r;
+    const why = r.status === "failed" ? `the compiler exited with ${r.exit_code ?? r.signal}` : `the compiler hit a limit: ${r.status}${r.reason ? ` (${r.reason})` : ""}`;
+    return { ...r, status: r.status === "error" ? "error" : "compile_error", reason: r.status === "error" ? r.reason : why, stdout: "", stdout_b64: undefined, compile_output: r.stderr };
+  }
+  const run = await runSandbox({ ...req, engine: c.result.engine!, code: c.stdout }, { argv: lang.argv, file: "main", exec: true }, { ...opts, fallback: false });
+  const r = run.result;
+  r.fallbacks = c.result.fallbacks;
+  r.compile_output = c.result.stderr;
+  return r;
+}
+
+/** Everything limited for the compile step: compilers need more memory and time than most programs. */
+export const DEFAULT_COMPILE_LIMITS: Limits = buildLimits({ timeout: 30, cpu: 30, memory: 1024, pids: 32, output_kb: 64 * 1024, file_mb: 128, disk_mb: 256 });
+
+async function runSandbox(req: EvalRequest, lang: Language, opts: RunOptions): Promise<{ result: EvalResult; stdout: Uint8Array }> {
   const log = opts.log ?? silentLogger;
   const started = performance.now();
-  const { name: _langName, lang } = resolveLanguage(req.language, opts.languages ?? DEFAULT_LANGUAGES);
+  let stdoutBytes: Uint8Array = new Uint8Array();
   const { engine, fallbacks } = await selectEngine(req, opts);
   if (!engine) {
     const r = baseResult(null, fallbacks);
     r.reason = `no engine available: ${fallbacks.map((f) => `${f.engine}: ${f.reason}`).join("; ")}`;
-    return r;
+    return { result: r, stdout: stdoutBytes };
   }
   const id = evalId();
   const tmpRoot = opts.tmpRoot ?? defaultTmpRoot();
@@ -88,7 +125,7 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
   const stateDir = join(dir, "state");
   mkdirSync(codeDir, { mode: 0o755 });
   mkdirSync(stateDir, { mode: 0o700 });
-  writeFileSync(join(codeDir, lang.file), req.code, { mode: 0o644 });
+  writeFileSync(join(codeDir, lang.file), req.code, { mode: lang.exec && typeof req.code !== "string" ? 0o755 : 0o644 });
 
   const result = baseResult(engine.name, fallbacks);
   let cg: EvalCgroup | null = null;
@@ -162,6 +199,7 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     result.duration_ms = Math.round(performance.now() - t0);
     // Output that is not valid UTF-8 also comes back exactly, as base64 (stdout stays a readable preview).
     const o = out.decoded(), e = err.decoded();
+    stdoutBytes = out.bytes();
     result.stdout = o.text;
     result.stderr = e.text;
     if (o.b64 !== undefined) result.stdout_b64 = o.b64;
@@ -208,5 +246,5 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     rmSync(dir, { recursive: true, force: true });
   }
   log.debug({ event: "eval_done", eval_id: id, engine: engine.name, status: result.status, duration_ms: result.duration_ms }, "eval finished");
-  return result;
+  return { result, stdout: stdoutBytes };
 }

@@ -5,7 +5,7 @@ export type EngineName = (typeof ENGINE_NAMES)[number];
 export const engineChoiceSchema = z.enum(["gvisor", "bwrap", "docker", "auto"]);
 export type EngineChoice = z.infer<typeof engineChoiceSchema>;
 
-export const EVAL_STATUSES = ["completed", "failed", "timeout", "memory_limit", "output_limit", "error"] as const;
+export const EVAL_STATUSES = ["completed", "failed", "timeout", "memory_limit", "output_limit", "compile_error", "error"] as const;
 export type EvalStatus = (typeof EVAL_STATUSES)[number];
 
 /** Limits for one evaluation. Sizes in bytes, times in ms. */
@@ -22,7 +22,8 @@ export interface Limits {
 }
 
 export interface EvalRequest {
-  code: string;
+  /** The program's source (or, inside falc, a compiled binary). */
+  code: string | Uint8Array;
   language: string;
   engine: EngineChoice;
   limits: Limits;
@@ -53,6 +54,8 @@ export interface EvalResult {
   fallbacks: EngineFallback[];
   /** Why the status is error (or which limit was hit), one line. */
   reason?: string;
+  /** What the compiler printed (compiled languages only), kept on success (warnings) and on compile_error. */
+  compile_output?: string;
   /** Values asked for above the operator's ceilings and lowered to them (eval.over_max: clamp). */
   clamped?: { field: string; asked: number; max: number }[];
 }

@@ -42,6 +42,11 @@ describe("languages", () => {
     expect(resolveLanguage("js").lang).toEqual(DEFAULT_LANGUAGES.node!);
     expect(languageFromFile("a/b.sh")).toBe("sh");
     expect(() => resolveLanguage("cobol")).toThrow("unknown language `cobol`");
+    expect(resolveLanguage("c++").name).toBe("cpp");
+    expect(languageFromFile("x/main.cc")).toBe("cpp");
+    expect(evalConfigSchema.safeParse({ languages: { rust: { compile: ["/usr/bin/rustc", "-o", "{out}", "{src}"], argv: ["/code/main"], file: "main.rs" } } }).success).toBe(true);
+    const noOut = evalConfigSchema.safeParse({ languages: { rust: { compile: ["/usr/bin/rustc", "{src}"], argv: ["/code/main"], file: "main.rs" } } });
+    expect(noOut.success).toBe(false);
   });
 });
 

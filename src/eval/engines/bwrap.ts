@@ -115,7 +115,7 @@ export function bwrapArgv(job: Job, seccompFd: number, codeFd: number): string[]
   a.push("--seccomp", String(seccompFd));
   // The code comes last (only the read-only remount after it): should the options sent through
   // --args ever arrive cut short, the sandbox has no program to run rather than less isolation.
-  a.push("--dir", CODE_DIR, "--perms", "0444", "--file", String(codeFd), `${CODE_DIR}/${job.lang.file}`);
+  a.push("--dir", CODE_DIR, "--perms", job.lang.exec ? "0555" : "0444", "--file", String(codeFd), `${CODE_DIR}/${job.lang.file}`);
   // The root bwrap builds is a tmpfs: make it read-only so only /work, /tmp and /dev/shm are writable.
   a.push("--remount-ro", "/");
   a.push("--", ...commandArgv(job));

@@ -56,6 +56,7 @@ export const CODE_DIR = "/code";
 export const WORK_DIR = "/work";
 
 export function commandArgv(job: Job): string[] {
+  if (job.lang.exec) return [...job.lang.argv];
   return [...job.lang.argv, `${CODE_DIR}/${job.lang.file}`];
 }
 
