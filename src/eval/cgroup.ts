@@ -51,7 +51,7 @@ export class EvalCgroup {
   private limits: { memoryBytes: number; pids: number | null };
 
   /** `deferLimits`: create without limits; applyLimits() sets them (after spawnInside). */
-  constructor(readonly id: string, opts: { memoryBytes: number; pids: number | null }, deferLimits = false) {
+  constructor(readonly id: string, opts: { memoryBytes: number; pids: number | null }, deferLimits = false, private log?: Logger) {
     this.limits = opts;
     const v = cgroupVersion();
     if (!v) throw unavailable("no cgroup v1 (memory, pids) or v2 hierarchy under /sys/fs/cgroup: cannot limit memory and processes");
@@ -88,13 +88,22 @@ export class EvalCgroup {
       // No swap: memsw (when the kernel has it) must be set after the plain limit.
       const memsw = join(this.dirs.memory!, "memory.memsw.limit_in_bytes");
       if (existsSync(memsw)) writeFileSync(memsw, String(memoryBytes));
+      else this.swapUnlimited("this kernel has no memory.memsw.limit_in_bytes (booted without swapaccount=1)");
       if (pids !== null) writeFileSync(join(this.dirs.pids!, "pids.max"), String(pids));
     } else {
       const d = this.dirs.unified!;
       writeFileSync(join(d, "memory.max"), String(memoryBytes));
-      try { writeFileSync(join(d, "memory.swap.max"), "0"); } catch {}
+      try {
+        writeFileSync(join(d, "memory.swap.max"), "0");
+      } catch (e) {
+        this.swapUnlimited(`memory.swap.max cannot be set (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
       if (pids !== null) writeFileSync(join(d, "pids.max"), String(pids));
     }
+  }
+
+  private swapUnlimited(why: string): void {
+    if (!swapWarned) swapWarned = warnSwapUnlimited(why, this.log);
   }
 
   /**
@@ -110,7 +119,8 @@ export class EvalCgroup {
    * window would stay behind in the sandbox's cgroup, so any such thread is moved back afterwards.
    */
   spawnInside<T>(spawn: () => T): T {
-    if (this.version !== 1) return this.spawnInsideProcess(spawn);
+    // Only v1 runs here (run.ts starts the sandbox through cgexec on v2).
+    if (this.version !== 1) throw new Error("spawnInside is for cgroup v1");
     const own = ownThreadCgroups();
     const ctrls = ["memory", "pids", "cpuacct"];
     let moved = 0;
@@ -127,17 +137,6 @@ export class EvalCgroup {
           if (existsSync(`/proc/self/task/${tid}`)) writeFileSync(join(ROOT, c, own[c] ?? "/", "tasks"), tid);
         }
       }
-    }
-  }
-
-  private spawnInsideProcess<T>(spawn: () => T): T {
-    const own = ownCgroups();
-    const me = String(process.pid);
-    try {
-      writeFileSync(join(this.dirs.unified!, "cgroup.procs"), me);
-      return spawn();
-    } finally {
-      writeFileSync(join(ROOT, own[""] ?? "/", "cgroup.procs"), me);
     }
   }
 
@@ -216,6 +215,27 @@ export class EvalCgroup {
       try { rmdirSync(d); } catch (e) { if ((e as NodeJS.ErrnoException).code !== "ENOENT") ok = false; }
     }
     return ok;
+  }
+}
+
+let swapWarned = false;
+
+/**
+ * Without a swap limit a program can page out past its memory limit: harmless while no swap is
+ * on, said (once per process, by the caller) otherwise. Returns whether it warned.
+ */
+export function warnSwapUnlimited(why: string, log: Logger | undefined, swaps = "/proc/swaps"): boolean {
+  if (!swapActive(swaps)) return false;
+  log?.warn({ event: "eval_swap_unlimited", reason: why }, `eval sandboxes can use swap beyond their memory limit: ${why}; turn swap off or enable swap accounting`);
+  return true;
+}
+
+/** Whether any swap device is on (/proc/swaps lists more than its header). */
+export function swapActive(swaps = "/proc/swaps"): boolean {
+  try {
+    return readFileSync(swaps, "utf8").trim().split("\n").length > 1;
+  } catch {
+    return true; // unknown: assume the worst, so the warning is not lost
   }
 }
 

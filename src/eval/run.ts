@@ -137,7 +137,7 @@ async function runSandbox(req: EvalRequest, lang: Language, opts: RunOptions): P
     // program before its sentry has booted (≥ 50 ms), long after the limits are set in this tick.
     const inside = engine.usesCgroup && cgroupVersion() === 1 && (engine.canHold === true || engine.bootsBeforeProgram === true);
     const hold = inside && engine.canHold === true;
-    if (engine.usesCgroup) cg = new EvalCgroup(id, { memoryBytes: req.limits.memoryBytes, pids: engine.hostPids(req.limits) }, inside);
+    if (engine.usesCgroup) cg = new EvalCgroup(id, { memoryBytes: req.limits.memoryBytes, pids: engine.hostPids(req.limits) }, inside, log);
     prepared = await engine.prepare({ id, lang, limits: req.limits, codeDir, stateDir }, { hold });
     const fds = prepared.fds ?? [];
     const startData = hold ? prepared.startData : undefined;

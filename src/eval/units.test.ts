@@ -214,3 +214,29 @@ describe("operator ceilings", () => {
     expect(evalSettings({ eval: { limits: { memory: 2048 }, max_limits: { memory: 4096 } } } as never).maxLimits.memory).toBe(4096);
   });
 });
+
+describe("swap accounting", () => {
+  test("a missing swap limit is logged with its consequence when swap is on, and only then", async () => {
+    const { warnSwapUnlimited } = await import("./cgroup.ts");
+    const { mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const d = mkdtempSync(join(tmpdir(), "falc-swaps-"));
+    try {
+      const header = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+      writeFileSync(join(d, "off"), header);
+      writeFileSync(join(d, "on"), header + "/swapfile file 1048572 0 -2\n");
+      const lines: [Record<string, unknown>, string][] = [];
+      const log = { warn: (o: Record<string, unknown>, m: string) => lines.push([o, m]) } as never;
+      expect(warnSwapUnlimited("no memsw", log, join(d, "off"))).toBe(false);
+      expect(lines).toEqual([]);
+      expect(warnSwapUnlimited("no memsw", log, join(d, "on"))).toBe(true);
+      expect(lines[0]![0]).toMatchObject({ event: "eval_swap_unlimited", reason: "no memsw" });
+      expect(lines[0]![1]).toContain("can use swap beyond their memory limit");
+      // An unreadable /proc/swaps counts as swap on: the warning is not lost.
+      expect(warnSwapUnlimited("x", log, join(d, "missing"))).toBe(true);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
