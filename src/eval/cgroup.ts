@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import type { Logger } from "../core/logger.ts";
+import { Backoff } from "../core/backoff.ts";
 import { join } from "node:path";
 import { unavailable } from "../core/errors.ts";
 
@@ -188,12 +189,11 @@ export class EvalCgroup {
    */
   async destroyAsync(timeoutMs = 3000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    let pause = 0.5;
+    const pause = new Backoff({ baseMs: 1, maxMs: 10 });
     for (;;) {
       this.killAll();
       if (this.pids().length === 0 || Date.now() > deadline) break;
-      await Bun.sleep(pause);
-      pause = Math.min(pause * 2, 10);
+      await Bun.sleep(pause.next());
     }
     while (!this.destroy() && Date.now() < deadline) await Bun.sleep(20);
   }

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { backoffDelay } from "../core/backoff.ts";
 import type { Logger } from "../core/logger.ts";
 import { errorLine } from "../core/errors.ts";
 import { abortableSleep } from "../core/stage.ts";
@@ -14,7 +15,7 @@ export interface PullWorkerOptions {
   settings: EvalSettings;
   log: Logger;
   id?: string;
-  /** Backoff after an error: step, 2·step, 3·step … up to max (default 5 s steps, 30 s max). */
+  /** Backoff after an error: step, 2·step, 4·step … up to max (default 5 s, 30 s max). */
   backoffStepMs?: number;
   backoffMaxMs?: number;
   /** Poll interval when the queue is empty (default 1 s). */
@@ -36,15 +37,15 @@ export interface PullWorkerState {
   started_at: number;
 }
 
-/** Backoff for the n-th consecutive error (1-based): n·step, capped. */
+/** Backoff for the n-th consecutive error (1-based): falc's one backoff, doubling from step, capped. */
 export function backoffMs(n: number, stepMs = 5000, maxMs = 30_000): number {
-  return Math.min(maxMs, Math.max(1, n) * stepMs);
+  return backoffDelay(Math.max(1, n), { baseMs: stepMs, maxMs });
 }
 
 /**
  * Polls the eval queue service, runs each task in a local sandbox, reports complete (any result the
  * sandbox produced) or fail (the engine itself could not run). On service errors it backs off
- * 5 s, 10 s, 15 s … 30 s and recovers when the service answers again.
+ * 5 s, 10 s, 20 s, 30 s … and recovers when the service answers again.
  */
 export class PullWorker {
   readonly state: PullWorkerState;

@@ -51,8 +51,8 @@ describe("languages", () => {
 });
 
 describe("pull worker backoff", () => {
-  test("5 s, 10 s, 15 s … capped at 30 s", () => {
-    expect([1, 2, 3, 6, 7, 50].map((n) => backoffMs(n))).toEqual([5000, 10000, 15000, 30000, 30000, 30000]);
+  test("5 s, 10 s, 20 s, then capped at 30 s (falc's one backoff)", () => {
+    expect([1, 2, 3, 4, 7, 50].map((n) => backoffMs(n))).toEqual([5000, 10000, 20000, 30000, 30000, 30000]);
   });
 });
 
