@@ -50,6 +50,8 @@ export class EvalCgroup {
   private dirs: Record<string, string> = {};
 
   private limits: { memoryBytes: number; pids: number | null };
+  /** CPU time spent before the evaluation began (a pooled sandbox's boot), left out of stats(). */
+  private cpuOffsetMs = 0;
 
   /** `deferLimits`: create without limits; applyLimits() sets them (after spawnInside). */
   constructor(readonly id: string, opts: { memoryBytes: number; pids: number | null }, deferLimits = false, private log?: Logger) {
@@ -79,6 +81,18 @@ export class EvalCgroup {
       this.destroy();
       throw unavailable(`cannot create the eval cgroup ${this.rel}: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * Hand a pooled sandbox's cgroup to an evaluation: its limits, and the CPU time and memory peak
+   * counted from now (v1; the boot's are not the program's).
+   */
+  beginEvaluation(opts: { memoryBytes: number; pids: number | null }): void {
+    this.limits = opts;
+    this.applyLimits();
+    if (this.version === 1) writeFileSync(join(this.dirs.memory!, "memory.max_usage_in_bytes"), "0");
+    this.cpuOffsetMs = 0;
+    this.cpuOffsetMs = this.stats().cpuMs ?? 0;
   }
 
   /** Memory (no swap) and pids limits. */
@@ -152,7 +166,7 @@ export class EvalCgroup {
       const peak = readNum(join(this.dirs.memory!, "memory.max_usage_in_bytes"));
       const oom = readKeyed(join(this.dirs.memory!, "memory.oom_control"), "oom_kill");
       const fail = readNum(join(this.dirs.memory!, "memory.failcnt"));
-      return { cpuMs: ns === null ? null : Math.round(ns / 1e6), maxRssKb: peak === null ? null : Math.round(peak / 1024), oomKilled: (oom ?? 0) > 0 || (oom === null && (fail ?? 0) > 0) };
+      return { cpuMs: ns === null ? null : Math.round(ns / 1e6) - this.cpuOffsetMs, maxRssKb: peak === null ? null : Math.round(peak / 1024), oomKilled: (oom ?? 0) > 0 || (oom === null && (fail ?? 0) > 0) };
     }
     const d = this.dirs.unified!;
     const us = readKeyed(join(d, "cpu.stat"), "usage_usec");

@@ -12,6 +12,8 @@ import { ENGINES, DEFAULT_ORDER } from "./engines/index.ts";
 import type { Engine } from "./engines/engine.ts";
 import { DEFAULT_LANGUAGES, resolveLanguage, type Language } from "./languages.ts";
 import { buildLimits } from "./limits.ts";
+import { evalId } from "./ids.ts";
+import type { GvisorPool } from "./pool.ts";
 import { EngineUnavailable, type Limits, type EngineFallback, type EngineName, type EvalRequest, type EvalResult, type EvalStatus } from "./types.ts";
 
 export interface RunOptions {
@@ -21,6 +23,8 @@ export interface RunOptions {
   /** Fall back to the next engine when the chosen one is unavailable (default: only for auto). */
   fallback?: boolean;
   tmpRoot?: string;
+  /** gVisor warm pool: sandboxes booted ahead (see pool.ts); without one gVisor boots per evaluation. */
+  pool?: GvisorPool;
   /** Limits of a compiled language's compile step (default DEFAULT_COMPILE_LIMITS). */
   compileLimits?: Limits;
   log?: Logger;
@@ -32,12 +36,7 @@ const signalNames = new Map<number, string>(Object.entries(constants.signals).ma
 /** CPU time over the limit allowed before falc's own watchdog kills (sandbox start-up is counted too). */
 const CPU_GRACE_MS = 250;
 
-let seq = 0;
 const swept = new Set<string>();
-function evalId(): string {
-  // The owner's pid comes first so a later sweep can tell whose leftovers these are.
-  return `${process.pid.toString(36)}-${Date.now().toString(36)}${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-}
 
 function baseResult(engine: EngineName | null, fallbacks: EngineFallback[]): EvalResult {
   return { status: "error", exit_code: null, signal: null, stdout: "", stderr: "", truncated: { stdout: false, stderr: false }, duration_ms: 0, cpu_ms: null, max_rss_kb: null, engine, fallbacks };
@@ -135,13 +134,23 @@ async function runSandbox(req: EvalRequest, lang: Language, opts: RunOptions): P
     // cgexec exec and no process move, see EvalCgroup.spawnInside); the limits are set once falc's
     // thread is out again. bwrap waits for its command line until then; runsc runs nothing of the
     // program before its sentry has booted (≥ 50 ms), long after the limits are set in this tick.
-    const inside = engine.usesCgroup && cgroupVersion() === 1 && (engine.canHold === true || engine.bootsBeforeProgram === true);
+    // gVisor with a warm pool: a sandbox booted ahead runs the program (runsc exec) in its own
+    // cgroup, which now gets this evaluation's limits; it is destroyed afterwards like any other.
+    const pooled = engine.name === "gvisor" && opts.pool ? opts.pool.take(req.limits) : null;
+    result.pooled = pooled !== null || undefined;
+    const inside = !pooled && engine.usesCgroup && cgroupVersion() === 1 && (engine.canHold === true || engine.bootsBeforeProgram === true);
     const hold = inside && engine.canHold === true;
-    if (engine.usesCgroup) cg = new EvalCgroup(id, { memoryBytes: req.limits.memoryBytes, pids: engine.hostPids(req.limits) }, inside, log);
-    prepared = await engine.prepare({ id, lang, limits: req.limits, codeDir, stateDir }, { hold });
+    const job = { id, lang, limits: req.limits, codeDir, stateDir };
+    if (pooled) {
+      cg = pooled.cgroup;
+      prepared = pooled.prepare(job, () => opts.pool!.fill());
+    } else {
+      if (engine.usesCgroup) cg = new EvalCgroup(id, { memoryBytes: req.limits.memoryBytes, pids: engine.hostPids(req.limits) }, inside, log);
+      prepared = await engine.prepare(job, { hold });
+    }
     const fds = prepared.fds ?? [];
     const startData = hold ? prepared.startData : undefined;
-    const argv = inside ? prepared.argv : [...(cg?.execPrefix() ?? []), ...prepared.argv];
+    const argv = inside || pooled ? prepared.argv : [...(cg?.execPrefix() ?? []), ...prepared.argv];
     log.debug({ event: "eval_start", engine: engine.name, eval_id: id, argv }, "sandbox starting");
     const t0 = performance.now();
     const spawn = () =>
@@ -151,7 +160,9 @@ async function runSandbox(req: EvalRequest, lang: Language, opts: RunOptions): P
         // Bun sets the ids (and clears supplementary groups) in the child before exec.
         ...(prepared!.uid !== undefined ? { uid: prepared!.uid, gid: prepared!.gid } : {}),
       });
-    const proc = inside ? cg!.spawnInside(spawn) : spawn();
+    // A pooled sandbox is already running, blocked on its stdin: it gets the program's line.
+    const proc = pooled ? pooled.proc : inside ? cg!.spawnInside(spawn) : spawn();
+    if (pooled) pooled.launch(job, req.stdin);
     if (inside) {
       const startFd = startData ? (proc as unknown as { stdio: (number | null)[] }).stdio[3 + fds.length]! : null;
       try {
@@ -191,7 +202,7 @@ async function runSandbox(req: EvalRequest, lang: Language, opts: RunOptions): P
     const onAbort = () => kill("abort");
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     if (opts.signal?.aborted) onAbort();
-    const [, , exitCode] = await Promise.all([out.drain(proc.stdout), err.drain(proc.stderr), proc.exited]);
+    const [, , exitCode] = await Promise.all([out.drain(proc.stdout as ReadableStream<Uint8Array>), err.drain(proc.stderr as ReadableStream<Uint8Array>), proc.exited]);
     clearTimeout(timer);
     if (cpuWatch) clearInterval(cpuWatch);
     opts.signal?.removeEventListener("abort", onAbort);

@@ -56,6 +56,8 @@ export interface EvalResult {
   reason?: string;
   /** What the compiler printed (compiled languages only), kept on success (warnings) and on compile_error. */
   compile_output?: string;
+  /** True when a gVisor sandbox booted ahead (the warm pool) ran it. */
+  pooled?: boolean;
   /** Values asked for above the operator's ceilings and lowered to them (eval.over_max: clamp). */
   clamped?: { field: string; asked: number; max: number }[];
 }

@@ -47,7 +47,7 @@ export const gvisorEngine: Engine = {
     // sentry cache it instead of revalidating every lookup with the gofer (the default for mounts
     // other than the root). `runsc do` gets that for free, its whole host root being the root
     // mount; it cut the sentry's CPU time by ~5% here.
-    const runsc = ["runsc", "--root", root, "--network=none", "--ignore-cgroups", "--file-access-mounts=exclusive", "--oci-seccomp"];
+    const runsc = runscArgv(root);
     return {
       // `runsc run` dies with falc (parent-death signal, set by setpriv before it execs runsc), and
       // its sandbox runs attached (`boot --attached`: killed when runsc run dies), so a falc killed
@@ -61,7 +61,10 @@ export const gvisorEngine: Engine = {
   },
 };
 
-const USR_LINKS = [["bin", "usr/bin"], ["sbin", "usr/sbin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]] as const;
+export const USR_LINKS = [["bin", "usr/bin"], ["sbin", "usr/sbin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]] as const;
+
+/** runsc and its global flags for one sandbox's state directory. */
+export const runscArgv = (root: string) => ["runsc", "--root", root, "--network=none", "--ignore-cgroups", "--file-access-mounts=exclusive", "--oci-seccomp"];
 
 export function ociConfig(job: Job): Record<string, unknown> {
   const l = job.limits;
