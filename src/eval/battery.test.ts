@@ -13,6 +13,8 @@ import { ENGINES } from "./engines/index.ts";
 import { EngineUnavailable, type EngineName, type EvalResult } from "./types.ts";
 import type { LimitsInput } from "./limits.ts";
 import { sandboxIdentity } from "./sandbox-user.ts";
+import { GvisorPool } from "./pool.ts";
+import { DEFAULT_LANGUAGES } from "./languages.ts";
 
 interface HostProc { pid: number; cmd: string; uid: number; gid: number; groups: string }
 
@@ -76,10 +78,13 @@ const outside: Record<EngineName, string | null> = {
   bwrap: arch() !== "x64" ? `falc's seccomp filter is x86_64 only (this is ${arch()})` : null,
   gvisor: process.getuid?.() !== 0 ? "runsc run needs root" : null,
 };
-for (const engine of engines) {
+// gVisor runs the battery twice: booting per evaluation, and through the warm pool.
+const variants: [EngineName, boolean][] = [["bwrap", false], ["gvisor", false], ["gvisor", true], ["docker", false]];
+for (const [engine, pooled] of variants) {
+  const label = pooled ? `${engine} (warm pool)` : engine;
   const why = reasons[engine];
   if (outside[engine]) {
-    describe(`battery on ${engine}`, () => {
+    describe(`battery on ${label}`, () => {
       test.skip(`skipped: ${outside[engine]}`, () => {});
     });
     continue;
@@ -90,9 +95,23 @@ for (const engine of engines) {
     });
     continue;
   }
-  describe(`battery on ${engine}`, () => {
-    const run = (code: string, language = "python3", limits: LimitsInput = {}): Promise<EvalResult> =>
-      runEval({ code, language, engine, limits: buildLimits(SMALL, limits) }, { tmpRoot });
+  describe(`battery on ${label}`, () => {
+    const pool = pooled ? new GvisorPool({ size: 2, bootLimits: buildLimits(SMALL), tmpRoot }) : undefined;
+    afterAll(async () => {
+      await pool?.close();
+    });
+    const run = async (code: string, language = "python3", limits: LimitsInput = {}): Promise<EvalResult> => {
+      const l = buildLimits(SMALL, limits);
+      // Through the pool whenever it can serve (same disk size, an interpreted language).
+      const viaPool = pool !== undefined && l.diskBytes === buildLimits(SMALL).diskBytes && !DEFAULT_LANGUAGES[language]?.compile;
+      if (viaPool) {
+        pool!.fill();
+        await pool!.waitReady(1);
+      }
+      const r = await runEval({ code, language, engine, limits: l }, { tmpRoot, pool });
+      if (viaPool) expect(r.pooled).toBe(true);
+      return r;
+    };
 
     test("a trivial program completes with its output and measurements", async () => {
       const r = await run("import sys; print('hello'); print('oops', file=sys.stderr)");
@@ -196,7 +215,9 @@ except OSError as e:
     test("the program runs with the rlimits asked for", async () => {
       const r = await run("import resource as r\nprint(*[r.getrlimit(getattr(r, 'RLIMIT_' + n)) for n in ('CPU', 'FSIZE', 'NOFILE', 'CORE')])", "python3", { cpu: 2, file_mb: 3 });
       expect(r.status).toBe("completed");
-      expect(r.stdout).toBe(`(2, 2) (${3 * 1048576}, ${3 * 1048576}) (256, 256) (0, 0)\n`);
+      // gVisor: RLIMIT_CPU is a backstop at the wall time (4 s) + 1 s; the watchdog enforces the CPU limit.
+      const cpu = engine === "gvisor" ? 5 : 2;
+      expect(r.stdout).toBe(`(${cpu}, ${cpu}) (${3 * 1048576}, ${3 * 1048576}) (256, 256) (0, 0)\n`);
     });
 
     test("a memory bomb hits memory_limit", async () => {

@@ -99,11 +99,16 @@ export class EvalCgroup {
   applyLimits(): void {
     const { memoryBytes, pids } = this.limits;
     if (this.version === 1) {
-      writeFileSync(join(this.dirs.memory!, "memory.limit_in_bytes"), String(memoryBytes));
-      // No swap: memsw (when the kernel has it) must be set after the plain limit.
+      // No swap: memsw (when the kernel has it) equals the plain limit, which may never exceed it:
+      // lowering sets the plain limit first, raising (a pooled sandbox's new limits) memsw first.
+      const limit = join(this.dirs.memory!, "memory.limit_in_bytes");
       const memsw = join(this.dirs.memory!, "memory.memsw.limit_in_bytes");
-      if (existsSync(memsw)) writeFileSync(memsw, String(memoryBytes));
-      else this.swapUnlimited("this kernel has no memory.memsw.limit_in_bytes (booted without swapaccount=1)");
+      const hasMemsw = existsSync(memsw);
+      const raising = hasMemsw && (readNum(memsw) ?? 0) < memoryBytes;
+      if (raising) writeFileSync(memsw, String(memoryBytes));
+      writeFileSync(limit, String(memoryBytes));
+      if (hasMemsw && !raising) writeFileSync(memsw, String(memoryBytes));
+      if (!hasMemsw) this.swapUnlimited("this kernel has no memory.memsw.limit_in_bytes (booted without swapaccount=1)");
       if (pids !== null) writeFileSync(join(this.dirs.pids!, "pids.max"), String(pids));
     } else {
       const d = this.dirs.unified!;

@@ -7,7 +7,7 @@ import { errorLine } from "../core/errors.ts";
 import { runProgram } from "../core/run-program.ts";
 import { cgroupVersion, EvalCgroup } from "./cgroup.ts";
 import { CODE_DIR, commandArgv, type Job, type Prepared } from "./engines/engine.ts";
-import { cpuSeconds } from "./limits.ts";
+import { gvisorCpuSeconds } from "./limits.ts";
 import { gvisorEngine, ociConfig, runscArgv, USR_LINKS } from "./engines/gvisor.ts";
 import { evalId } from "./ids.ts";
 import { defaultTmpRoot, ensurePrivateRoot } from "./tmproot.ts";
@@ -26,8 +26,9 @@ const shQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 /** The line the launcher runs for a job (built by falc from the job's limits and the language's argv). */
 export function launchLine(job: Job): string {
   const l = job.limits;
-  const limits = [`ulimit -t ${cpuSeconds(l)}`, `ulimit -f ${Math.floor(l.fileBytes / 512)}`, "ulimit -n 256", "ulimit -c 0", `ulimit -p ${l.pids}`];
-  return `${limits.join("; ")}; exec ${commandArgv(job).map(shQuote).join(" ")}\n`;
+  const limits = [`ulimit -t ${gvisorCpuSeconds(l)}`, `ulimit -f ${Math.floor(l.fileBytes / 512)}`, "ulimit -n 256", "ulimit -c 0", `ulimit -p ${l.pids}`];
+  // `&&`: a limit that cannot be set stops the launch (exit 125) rather than run the program without it.
+  return `${limits.join(" && ")} && exec ${commandArgv(job).map(shQuote).join(" ")} || exit 125\n`;
 }
 
 /** One sandbox booted ahead: used for exactly one evaluation, then destroyed. */
@@ -128,11 +129,11 @@ export class GvisorPool {
   fill(): void {
     while (!this.closed && this.failures < 3 && this.ready.length + this.booting < this.opts.size) {
       this.booting++;
-      void this.boot()
+      const done = this.boot()
         .then((s) => {
           this.failures = 0;
-          if (this.closed) void destroy(s);
-          else this.ready.push(s);
+          if (this.closed) return destroy(s);
+          this.ready.push(s);
         })
         .catch((e) => {
           this.failures++;
@@ -140,10 +141,14 @@ export class GvisorPool {
         })
         .finally(() => {
           this.booting--;
+          this.inflight.delete(done);
           if (this.failures < 3) this.fill();
         });
+      this.inflight.add(done);
     }
   }
+
+  private inflight = new Set<Promise<void>>();
 
   /** Wait until `n` sandboxes are ready (tests, benchmarks). */
   async waitReady(n = this.opts.size, timeoutMs = 30_000): Promise<void> {
@@ -189,6 +194,7 @@ export class GvisorPool {
   /** Destroy every sandbox (ready ones now; booting ones as they come up). */
   async close(): Promise<void> {
     this.closed = true;
+    await Promise.all([...this.inflight]);
     const all = this.ready.splice(0);
     await Promise.all(all.map(destroy));
   }
@@ -208,7 +214,8 @@ export class GvisorPool {
       chmodSync(join(bundle, "rootfs", CODE_DIR.slice(1)), 0o755);
       mkdirSync(codeDir);
       mkdirSync(root);
-      const job: Job = { id, lang: LAUNCHER, limits: this.opts.bootLimits, codeDir, stateDir: dir };
+      // The rlimits the sandbox boots with are only ceilings for the launcher to lower per evaluation.
+      const job: Job = { id, lang: LAUNCHER, limits: { ...this.opts.bootLimits, cpuMs: 3600_000, fileBytes: 64 * 1024 ** 3, pids: 4096 }, codeDir, stateDir: dir };
       writeFileSync(join(bundle, "config.json"), JSON.stringify(ociConfig(job)));
       const l = this.opts.bootLimits;
       cg = new EvalCgroup(id, { memoryBytes: l.memoryBytes, pids: gvisorEngine.hostPids(l) }, true, this.log);

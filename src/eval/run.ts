@@ -233,12 +233,12 @@ async function runSandbox(req: EvalRequest, lang: Language, opts: RunOptions): P
     const st = cg?.stats();
     result.cpu_ms = st?.cpuMs ?? null;
     result.max_rss_kb = st?.maxRssKb ?? null;
-    // RLIMIT_CPU's soft and hard values are equal, so the kernel ends a program over it with
-    // SIGKILL, never SIGXCPU: a SIGXCPU is one the program sent itself (its own failure). A SIGKILL
-    // is the CPU limit only when the CPU time was spent; the kernel's tick-sampled process time
-    // runs ahead of the cgroup's exact count (856 ms in the cgroup at a 1 s kill under load here).
+    // RLIMIT_CPU ends a program with SIGKILL (Linux, soft = hard) or SIGXCPU (gVisor). Either is
+    // the CPU limit only when the CPU time was spent: a program can send itself either, and that is
+    // its own failure. The kernel's tick-sampled process time runs ahead of the cgroup's exact
+    // count (856 ms in the cgroup at a 1 s kill under load here), hence 0.75.
     const cpuSpent = result.cpu_ms !== null && result.cpu_ms >= 0.75 * req.limits.cpuMs;
-    const cpuHit = killedFor === "cpu" || (cpuSpent && result.signal === "SIGKILL");
+    const cpuHit = killedFor === "cpu" || (cpuSpent && (result.signal === "SIGKILL" || result.signal === "SIGXCPU"));
     let status: EvalStatus;
     if (killedFor === "abort") { status = "error"; result.reason = "cancelled"; }
     else if (killedFor === "output") { status = "output_limit"; result.reason = `output over ${req.limits.outputBytes} bytes`; }

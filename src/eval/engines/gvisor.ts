@@ -1,7 +1,7 @@
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { EngineUnavailable, type Limits } from "../types.ts";
-import { cpuSeconds } from "../limits.ts";
+import { gvisorCpuSeconds } from "../limits.ts";
 import { cgroupVersion } from "../cgroup.ts";
 import { ociSeccomp } from "../seccomp.ts";
 import { MASKED_PROC } from "./bwrap.ts";
@@ -68,7 +68,7 @@ export const runscArgv = (root: string) => ["runsc", "--root", root, "--network=
 
 export function ociConfig(job: Job): Record<string, unknown> {
   const l = job.limits;
-  const cpu = cpuSeconds(l);
+  const cpu = gvisorCpuSeconds(l);
   const ro = (src: string, dst: string) => ({ destination: dst, type: "bind", source: src, options: ["rbind", "ro", "nosuid", "nodev"] });
   const mounts: Record<string, unknown>[] = [
     { destination: "/proc", type: "proc", source: "proc" },
