@@ -23,6 +23,8 @@ export const evalConfigSchema = z
     /** Extra or replaced languages: name → {argv, file}. */
     languages: z.record(z.string().regex(/^[a-z0-9_+-]{1,32}$/), languageSchema).default({}),
     tmp_dir: z.string().min(1).optional(),
+    /** gVisor sandboxes kept booted by long-running workers (pull worker, `falc worker --stage eval`); 0 turns the pool off. The CLI never pools. */
+    gvisor_pool: z.number().int().min(0).max(64).default(2),
   })
   .strict();
 
@@ -35,11 +37,12 @@ export interface EvalSettings {
   overMax: OverMax;
   languages: Record<string, Language>;
   tmpDir?: string;
+  gvisorPool: number;
 }
 
 export function evalSettings(cfg: Config): EvalSettings {
   const c = configSection(cfg, "eval", evalConfigSchema);
   const bad = defaultsOverCeilings(c.limits, c.max_limits);
   if (bad.length) throw configError(`${cfg.source ?? "config"}: ${violationText(bad[0]!)}: raise eval.max_limits or lower eval.limits`);
-  return { engine: c.engine, order: c.order, fallback: c.fallback, limits: c.limits, maxLimits: c.max_limits, overMax: c.over_max, languages: { ...DEFAULT_LANGUAGES, ...c.languages }, tmpDir: c.tmp_dir };
+  return { engine: c.engine, order: c.order, fallback: c.fallback, limits: c.limits, maxLimits: c.max_limits, overMax: c.over_max, languages: { ...DEFAULT_LANGUAGES, ...c.languages }, tmpDir: c.tmp_dir, gvisorPool: c.gvisor_pool };
 }

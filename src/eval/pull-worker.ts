@@ -5,7 +5,7 @@ import { errorLine } from "../core/errors.ts";
 import { abortableSleep } from "../core/stage.ts";
 import { EvalServiceClient } from "./client.ts";
 import type { EvalSettings } from "./config.ts";
-import { evalPayload } from "./stage.ts";
+import { closeSharedPool, evalPayload, sharedPool } from "./stage.ts";
 import { ENGINES } from "./engines/index.ts";
 import type { EngineName } from "./types.ts";
 
@@ -81,6 +81,7 @@ export class PullWorker {
     this.log.info({ event: "worker_started", queue_url: this.opts.queueUrl, engines: this.state.engines }, "eval pull worker started");
     const n = Math.max(1, this.opts.concurrency ?? 1);
     await Promise.all(Array.from({ length: n }, (_, i) => this.loop(n === 1 ? this.state.worker : `${this.state.worker}-${i}`)));
+    await closeSharedPool();
     this.state.state = "stopped";
     this.log.info({ event: "worker_stopped", processed: this.state.processed }, "eval pull worker stopped");
   }
@@ -107,7 +108,7 @@ export class PullWorker {
         const result = await evalPayload(
           { code: task.code, language: task.language, engine: task.engine ?? undefined, timeout: task.timeout ?? undefined, memory: task.memory ?? undefined, limits: task.limits ?? undefined, stdin: task.stdin ?? undefined, stdin_b64: task.stdin_b64 ?? undefined },
           this.opts.settings,
-          { log },
+          { log, pool: sharedPool(this.opts.settings, this.opts.log) },
         ).catch((e) => ({ error: errorLine(e) }));
         if ("error" in result) {
           this.state.failed++;

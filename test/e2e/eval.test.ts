@@ -291,6 +291,33 @@ describe("falc eval serve: leases and exposure", () => {
   }, 60_000);
 });
 
+describe("gVisor warm pool in a pull worker", () => {
+  test("evaluations after the first run in sandboxes booted ahead; stopping the worker leaves no sandbox", async () => {
+    const h = home();
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const env = { FALC_HOME: h };
+    const serve = spawnFalc(["eval", "serve", "--port", String(port)], env);
+    await waitFor(async () => (await fetch(`${base}/health`).catch(() => null))?.ok, 15_000, 100, "eval serve /health");
+    const worker = spawnFalc(["eval", "worker", "--queue-url", base, "--health-port", "0", "--idle-ms", "50"], env);
+    const results: any[] = [];
+    for (let i = 0; i < 4; i++) {
+      expect((await postJson(`${base}/tasks`, { eval_id: `p${i}`, code: `print(${i} * 7)`, language: "python3", engine: "gvisor" })).status).toBe(201);
+      results.push(await waitFor(async () => { const t = await getJson(`${base}/tasks/p${i}`); return t.status === "finished" ? t : null; }, 30_000, 50, `task p${i}`));
+      // Give the background refill time, as a steady flow of tasks would.
+      await Bun.sleep(1500);
+    }
+    for (let i = 0; i < 4; i++) expect(results[i].result).toMatchObject({ status: "completed", stdout: `${i * 7}\n`, engine: "gvisor" });
+    expect(results.slice(1).filter((t) => t.result.pooled === true).length).toBeGreaterThanOrEqual(2);
+    const pid36 = worker.p.pid.toString(36);
+    const sandboxes = () => Bun.spawnSync(["ps", "-eo", "stat=,args="]).stdout.toString().split("\n").filter((l) => l.includes(`/${pid36}-`) && !/^Z/.test(l.trim()));
+    expect(sandboxes().length).toBeGreaterThan(0); // the pool, booted ahead
+    await stopProc(worker.p);
+    expect(sandboxes()).toEqual([]);
+    await stopProc(serve.p);
+  }, 120_000);
+});
+
 describe("falc worker --stage eval", () => {
   test("runs eval tasks from falc's own queue", async () => {
     const h = home();
