@@ -12,6 +12,7 @@ import { buildLimits } from "./limits.ts";
 import { ENGINES } from "./engines/index.ts";
 import { EngineUnavailable, type EngineName, type EvalResult } from "./types.ts";
 import type { LimitsInput } from "./limits.ts";
+import { skipMark } from "../../test/skip.ts";
 import { sandboxIdentity } from "./sandbox-user.ts";
 import { GvisorPool } from "./pool.ts";
 import { DEFAULT_LANGUAGES } from "./languages.ts";
@@ -85,7 +86,7 @@ for (const [engine, pooled] of variants) {
   const why = reasons[engine];
   if (outside[engine]) {
     describe(`battery on ${label}`, () => {
-      test.skip(`skipped: ${outside[engine]}`, () => {});
+      test.skip(`${outside[engine]} ${skipMark(engine === "docker" ? "no Docker engine" : engine === "bwrap" ? "other architecture" : "not root")}`, () => {});
     });
     continue;
   }

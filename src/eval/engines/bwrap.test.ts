@@ -11,9 +11,10 @@ import { buildLimits } from "../limits.ts";
 import { DEFAULT_LANGUAGES } from "../languages.ts";
 
 import { arch } from "node:os";
+import { skipUnless } from "../../../test/skip.ts";
 
 // bwrap has falc's seccomp filter on x86_64 only and refuses to run elsewhere.
-test.skipIf(arch() !== "x64")("a cut-short or missing command line never runs the code", async () => {
+skipUnless(arch() === "x64", "other architecture")("a cut-short or missing command line never runs the code", async () => {
   await bwrapEngine.check();
   const dir = mkdtempSync(join(tmpdir(), "falc-bwrap-args-"));
   try {
