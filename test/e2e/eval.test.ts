@@ -333,6 +333,16 @@ describe("falc worker --stage eval", () => {
     }, 30_000, 300, "eval task finished");
     expect(t.status).toBe("finished");
     expect(t.result).toMatchObject({ status: "completed", stdout: "from-queue\n", engine: "bwrap" });
+    // A queued task over the operator's ceilings fails at once, not retried, naming the field.
+    const over = await runFalc(["tasks", "submit", "eval", "--payload", JSON.stringify({ code: "echo big", language: "sh", engine: "bwrap", limits: { memory: 4096 } }), "--json"], { env });
+    const oid = JSON.parse(over.stdout).id;
+    const o = await waitFor(async () => {
+      const x = JSON.parse((await runFalc(["tasks", "show", oid, "--json"], { env })).stdout || "null");
+      return x && ["finished", "failed"].includes(x.status) ? x : null;
+    }, 30_000, 300, "over-ceiling task ended");
+    expect(o.status).toBe("failed");
+    expect(o.attempts).toBe(1);
+    expect(JSON.stringify(o.error)).toContain("limits.memory: 4096 is over the operator's maximum 1024 (eval.max_limits.memory)");
     await stopProc(w.p);
   }, 60_000);
 });
