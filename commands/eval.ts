@@ -1,7 +1,5 @@
-import { readFileSync } from "node:fs";
 import { Command, Option } from "clipanion";
 import { FalcCommand } from "../src/cli/base.ts";
-import { inputError, usageError } from "../src/core/errors.ts";
 
 export class EvalCommand extends FalcCommand {
   static paths = [["eval"]];
@@ -42,64 +40,10 @@ export class EvalCommand extends FalcCommand {
   async run() {
     const { evalSettings } = await import("../src/eval/config.ts");
     const { evalPayload } = await import("../src/eval/stage.ts");
-    const { languageFromFile } = await import("../src/eval/languages.ts");
-    const { engineChoiceSchema } = await import("../src/eval/types.ts");
+    const { payloadFromFlags } = await import("../src/eval/cli-input.ts");
     const { resultExitCode, summaryLine } = await import("../src/eval/format.ts");
-    if (this.code !== undefined && this.file !== undefined) throw usageError("give FILE or -c CODE, not both");
-    let code: string;
-    if (this.code !== undefined) code = this.code;
-    else if (this.file === "-") code = readFileSync(0, "utf8");
-    else if (this.file !== undefined) {
-      try {
-        code = readFileSync(this.file, "utf8");
-      } catch (e) {
-        throw inputError(`${this.file}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
-      }
-    } else throw usageError("give FILE (or - for stdin) or -c CODE; see falc eval --help");
-    if (this.stdinText !== undefined && this.stdinFile !== undefined) throw usageError("give --stdin or --stdin-file, not both");
-    let stdinB64: string | undefined;
-    if (this.stdinFile !== undefined) {
-      try {
-        stdinB64 = readFileSync(this.stdinFile).toString("base64");
-      } catch (e) {
-        throw inputError(`${this.stdinFile}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
-      }
-    }
-    const lang = this.lang ?? (this.file && this.file !== "-" ? languageFromFile(this.file) : undefined);
-    if (!lang) throw usageError("--lang is required (python3, node, bun, sh, c, cpp, or one from eval.languages)");
-    let engine;
-    if (this.engine !== undefined) {
-      const p = engineChoiceSchema.safeParse(this.engine);
-      if (!p.success) throw usageError(`--engine must be gvisor, bwrap, docker or auto, got \`${this.engine}\``);
-      engine = p.data;
-    }
-    const num = (name: string, v: string | undefined, min: number, max: number) => {
-      if (v === undefined) return undefined;
-      const n = Number(v);
-      if (!Number.isFinite(n) || v.trim() === "") throw usageError(`${name} must be a number, got \`${v}\``);
-      if (n < min || n > max) throw usageError(`${name} must be between ${min} and ${max}, got ${n}`);
-      return n;
-    };
-    const settings = evalSettings(this.config);
-    const int = (name: string, v: string | undefined, min: number, max: number) => {
-      const n = num(name, v, min, max);
-      if (n !== undefined && !Number.isInteger(n)) throw usageError(`${name} must be a whole number, got \`${v}\``);
-      return n;
-    };
-    const r = await evalPayload(
-      {
-        code,
-        language: lang,
-        engine,
-        timeout: num("--timeout", this.timeout, 0.1, 3600),
-        memory: int("--memory", this.memory, 16, 65536),
-        limits: { cpu: num("--cpu", this.cpu, 0.1, 3600), pids: int("--pids", this.pids, 1, 4096), output_kb: int("--output-kb", this.output, 1, 1024 * 1024) },
-        stdin: this.stdinText,
-        stdin_b64: stdinB64,
-      },
-      settings,
-      { log: this.log },
-    );
+    const payload = payloadFromFlags({ file: this.file, code: this.code, lang: this.lang, engine: this.engine, timeout: this.timeout, cpu: this.cpu, memory: this.memory, pids: this.pids, output: this.output, stdinText: this.stdinText, stdinFile: this.stdinFile });
+    const r = await evalPayload(payload, evalSettings(this.config), { log: this.log });
     if (this.json) this.outJson(r);
     else {
       if (r.compile_output) this.context.stderr.write(r.compile_output);

@@ -117,7 +117,7 @@ describe("falc eval (CLI)", () => {
   });
 
   test("usage errors exit 2 with one line", async () => {
-    for (const args of [["eval"], ["eval", "-c", "x"], ["eval", "-c", "x", "--lang", "cobol"], ["eval", "-c", "x", "--lang", "sh", "--engine", "vm"], ["eval", "-c", "x", "--lang", "sh", "--timeout", "soon"], ["eval", "worker"]]) {
+    for (const args of [["eval"], ["eval", "-c", "x"], ["eval", "-c", "x", "--lang", "cobol"], ["eval", "-c", "x", "--lang", "sh", "--engine", "vm"], ["eval", "-c", "x", "--lang", "sh", "--timeout", "soon"], ["eval", "worker"], ["eval", "-c", "x", "--lang", "sh", "--stdin-file", "/nonexistent/in"], ["eval", "-c", "x", "--lang", "sh", "--stdin", "a", "--stdin-file", "/etc/hostname"]]) {
       const r = await runFalc(args, { env });
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split("\n").length).toBe(1);
