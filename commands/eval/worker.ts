@@ -53,6 +53,6 @@ export class EvalWorkerCommand extends FalcCommand {
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
     await worker.run();
-    health.stop(true);
+    health.stop();
   }
 }

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { backoffDelay } from "../core/backoff.ts";
+import { healthResponse, startHttpServer, type HttpServer } from "../core/http-server.ts";
 import type { Logger } from "../core/logger.ts";
 import { errorLine } from "../core/errors.ts";
 import { abortableSleep } from "../core/stage.ts";
@@ -160,15 +161,17 @@ export class PullWorker {
     }
   }
 
-  /** `/health` for the pull worker (default port 8082). */
-  serveHealth(port: number, hostname = "127.0.0.1") {
-    return Bun.serve({
+  /** `/health` for the pull worker (default port 8082), through falc's one probe server: 503 with the reason while the queue service is unreachable. */
+  serveHealth(port: number, hostname = "127.0.0.1"): HttpServer {
+    return startHttpServer({
       port,
-      hostname,
-      fetch: (req) => {
-        const path = new URL(req.url).pathname;
-        if (path === "/health") return Response.json({ status: this.state.state === "backoff" ? "degraded" : "ok", ...this.state });
-        return Response.json({ error: "not found" }, { status: 404 });
+      host: hostname,
+      routes: {
+        "/health": () => {
+          const down = this.state.state === "backoff";
+          const reasons = down ? [`the queue service at ${this.state.queue_url} does not answer (${this.state.last_error}); retrying in ${this.state.backoff_ms} ms`] : [];
+          return healthResponse({ ...this.state, status: down ? "unhealthy" : "ok", reasons });
+        },
       },
     });
   }

@@ -162,3 +162,25 @@ describe("expired leases are reclaimed by the service itself", () => {
     }
   });
 });
+
+describe("/health", () => {
+  test("falc's probe shape: 200 ok with no reasons; 503 unhealthy with the reason when the queue does not answer", async () => {
+    const d = mkdtempSync(join(tmpdir(), "falc-eval-health-"));
+    const q = new SqliteQueue(join(d, "q.sqlite"), {});
+    const svc = serveEval({ queue: q, port: 0 });
+    try {
+      const ok = await fetch(`http://127.0.0.1:${svc.port}/health`);
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toMatchObject({ status: "ok", reasons: [], queue: "sqlite" });
+      await q.close();
+      const down = await fetch(`http://127.0.0.1:${svc.port}/health`);
+      expect(down.status).toBe(503);
+      const b = (await down.json()) as { status: string; reasons: string[] };
+      expect(b.status).toBe("unhealthy");
+      expect(b.reasons[0]).toContain("the queue (sqlite) does not answer");
+    } finally {
+      svc.stop(true);
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});

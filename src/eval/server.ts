@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import { DEFAULT_LIMITS } from "./limits.ts";
+import { healthResponse } from "../core/http-server.ts";
 import type { Logger } from "../core/logger.ts";
 import { silentLogger } from "../core/logger.ts";
 import type { Queue } from "../queue/types.ts";
@@ -144,7 +145,12 @@ export function serveEval(opts: ServeOptions): EvalService {
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     const m = req.method;
     checkMethod(m, url.pathname);
-    if (url.pathname === "/health") return json(200, { status: "ok", queue: queue.kind, uptime_s: Math.round((Date.now() - started) / 1000) });
+    if (url.pathname === "/health") {
+      // The same /health shape as every falc probe (core/http-server.ts): 503 with reasons when the queue does not answer.
+      const reasons: string[] = [];
+      await queue.stats().catch((e) => reasons.push(`the queue (${queue.kind}) does not answer: ${(e as Error).message.split("\n")[0]}`));
+      return healthResponse({ status: reasons.length ? "unhealthy" : "ok", reasons, queue: queue.kind, uptime_s: Math.round((Date.now() - started) / 1000) });
+    }
     if (opts.apiKey) {
       const auth = req.headers.get("authorization");
       const key = req.headers.get("x-api-key") ?? (auth?.startsWith("Bearer ") ? auth.slice(7) : null);

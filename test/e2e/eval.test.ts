@@ -187,7 +187,8 @@ describe("falc eval serve + falc eval worker", () => {
     await stopProc(serve.p);
     const hb = await waitFor(async () => { const x = await getJson(`http://127.0.0.1:${hport}/health`); return x.state === "backoff" ? x : null; }, 10_000, 100, "worker backoff");
     expect(hb.backoff_ms).toBe(5000);
-    expect(hb.status).toBe("degraded");
+    expect(hb.status).toBe("unhealthy");
+    expect(hb.reasons[0]).toContain("does not answer");
     expect(worker.lines.some((l) => l.includes('"event":"queue_error"'))).toBe(true);
 
     // Back up (same queue on disk): a new task is picked up after the backoff.
