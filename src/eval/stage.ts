@@ -56,4 +56,8 @@ export const evalStage: StageHandler<EvalPayload, EvalResult> = {
     if (r.status === "error" && r.engine === null) throw unavailable(r.reason ?? "no engine available");
     return r;
   },
+  // The worker child is stopping: its pooled gVisor sandboxes go with it, cgroups and temp dirs included.
+  async teardown() {
+    await closeSharedPool();
+  },
 };

@@ -344,6 +344,16 @@ describe("falc worker --stage eval", () => {
     expect(o.status).toBe("failed");
     expect(o.attempts).toBe(1);
     expect(JSON.stringify(o.error)).toContain("limits.memory: 4096 is over the operator's maximum 1024 (eval.max_limits.memory)");
+    // A gVisor task makes the worker child boot its warm pool; stopping the worker takes the pool down.
+    const g = await runFalc(["tasks", "submit", "eval", "--payload", JSON.stringify({ code: "print('gv')", language: "python3", engine: "gvisor" }), "--json"], { env });
+    const gid = JSON.parse(g.stdout).id;
+    const gt = await waitFor(async () => {
+      const x = JSON.parse((await runFalc(["tasks", "show", gid, "--json"], { env })).stdout || "null");
+      return x && ["finished", "failed"].includes(x.status) ? x : null;
+    }, 30_000, 300, "gVisor task ended");
+    expect(gt.result).toMatchObject({ status: "completed", stdout: "gv\n", engine: "gvisor" });
+    await waitFor(() => Bun.spawnSync(["ps", "-eo", "stat=,args="]).stdout.toString().split("\n").some((l) => /runsc-sandbox/.test(l) && !/^Z/.test(l.trim())) || null, 20_000, 100, "pool sandboxes booted");
     await stopProc(w.p);
+    await waitFor(() => Bun.spawnSync(["ps", "-eo", "stat=,args="]).stdout.toString().split("\n").every((l) => !/runsc-sandbox/.test(l) || /^Z/.test(l.trim())) || null, 5000, 50, "no gVisor sandbox left after the worker stopped");
   }, 60_000);
 });
