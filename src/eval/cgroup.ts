@@ -177,7 +177,7 @@ export class EvalCgroup {
     const us = readKeyed(join(d, "cpu.stat"), "usage_usec");
     const peak = readNum(join(d, "memory.peak"));
     const oom = readKeyed(join(d, "memory.events"), "oom_kill");
-    return { cpuMs: us === null ? null : Math.round(us / 1000), maxRssKb: peak === null ? null : Math.round(peak / 1024), oomKilled: (oom ?? 0) > 0 };
+    return { cpuMs: us === null ? null : Math.round(us / 1000) - this.cpuOffsetMs, maxRssKb: peak === null ? null : Math.round(peak / 1024), oomKilled: (oom ?? 0) > 0 };
   }
 
   pids(): number[] {

@@ -3,6 +3,7 @@ import { unavailable } from "../core/errors.ts";
 import { evalSettings, type EvalSettings } from "./config.ts";
 import type { Logger } from "../core/logger.ts";
 import { GvisorPool } from "./pool.ts";
+import { cgroupVersion } from "./cgroup.ts";
 import { buildLimits } from "./limits.ts";
 import { evalPayloadSchema, payloadStdin, payloadStdinBytes, type EvalPayload } from "./payload.ts";
 import { runEval } from "./run.ts";
@@ -18,7 +19,8 @@ let shared: GvisorPool | null = null;
  * sandboxes when the first gVisor evaluation asks for one.
  */
 export function sharedPool(settings: EvalSettings, log?: Logger): GvisorPool | undefined {
-  if (settings.gvisorPool <= 0) return undefined;
+  // The pool resets a sandbox's memory peak between boot and evaluation, which needs cgroup v1.
+  if (settings.gvisorPool <= 0 || cgroupVersion() !== 1) return undefined;
   shared ??= new GvisorPool({ size: settings.gvisorPool, bootLimits: buildLimits(settings.limits), tmpRoot: settings.tmpDir, log });
   return shared;
 }
