@@ -5,6 +5,7 @@ import { ProcessPostCommand } from "./process/post.ts";
 import { ScanCommand } from "./scan.ts";
 import { ScanResultsCommand } from "./scan/results.ts";
 import { ScanDiffCommand } from "./scan/diff.ts";
+import { ScanProfilesCommand } from "./scan/profiles.ts";
 import { ScanScheduleAddCommand, ScanScheduleListCommand, ScanScheduleRmCommand, ScanScheduleRunNowCommand } from "./scan/schedule.ts";
 import { SyncMasterCommand } from "./sync/master.ts";
 import { SyncWorkerCommand } from "./sync/worker.ts";
@@ -32,6 +33,7 @@ export const commands: CommandClass[] = [
   ScanCommand,
   ScanResultsCommand,
   ScanDiffCommand,
+  ScanProfilesCommand,
   ScanScheduleAddCommand,
   ScanScheduleListCommand,
   ScanScheduleRmCommand,

@@ -1,16 +1,19 @@
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { ensureDir } from "../core/paths.ts";
-import { inputError, notFound } from "../core/errors.ts";
+import { inputError } from "../core/errors.ts";
 import { parsePorts } from "./profile.ts";
 import type { ScanHost, ScanPort } from "./xml.ts";
 
 /**
  * Import modes, as ScanLedger defines them:
  * - insert:  IPs already in the project are skipped entirely; only new IPs are added.
- * - append:  new IPs are added; known IPs get the ports they did not have; known ports are left as they are.
- * - update:  new IPs and ports are added; known ports take the new state/service/product/version.
- * - replace: as update, and every port of a reported IP that was scanned but not seen is closed.
+ * - append:  new IPs are added; known IPs get the ports they did not have (a closed port counts as
+ *            not had); known open ports are left as they are.
+ * - update:  new IPs and ports are added; known ports take the new state and every non-empty new value.
+ * - replace: as update, and every known port of a scanned IP that was scanned but not found open is
+ *            closed (also when the IP shows no open port, or is down).
+ * In every mode an empty value never replaces a known one (see mergePort).
  */
 export const IMPORT_MODES = ["insert", "append", "update", "replace"] as const;
 export type ImportMode = (typeof IMPORT_MODES)[number];
@@ -61,6 +64,28 @@ export interface HistoryRow {
 }
 
 const TRACKED = ["state", "service", "product", "version", "extrainfo"] as const;
+
+/** Ports the ledger keeps: the actionable ones. */
+export const isOpenPort = (p: { state: string }) => p.state === "open" || p.state === "open|filtered";
+
+/** Fields a new service name makes stale: they describe the old service. */
+const DETAILS = new Set(["product", "version", "extrainfo", "tunnel", "cpe"]);
+
+/**
+ * A known port's row after a new sighting: the new state; each other field takes the new value
+ * when there is one and keeps the known one when the new is empty, except that a changed
+ * service name takes its details (product, version, ...) as they came.
+ */
+export function mergePort(old: Record<string, any>, p: ScanPort): Record<string, string | null> {
+  const incoming: Record<string, string | null> = {
+    reason: p.reason || null, service: p.service || null, product: p.product || null, version: p.version || null, extrainfo: p.extrainfo || null,
+    tunnel: p.tunnel || null, cpe: p.cpe?.length ? JSON.stringify(p.cpe) : null, scripts: p.scripts?.length ? JSON.stringify(p.scripts) : null,
+  };
+  const renamed = !!incoming.service && !!old.service && incoming.service !== old.service;
+  const next: Record<string, string | null> = { state: p.state };
+  for (const [f, v] of Object.entries(incoming)) next[f] = v ?? (renamed && DETAILS.has(f) ? null : (old[f] ?? null));
+  return next;
+}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS projects (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
@@ -115,7 +140,7 @@ export class Ledger {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) throw inputError(`project name \`${name.slice(0, 70)}\` must be letters, digits, _ . - (up to 64)`);
     const row = this.db.query("SELECT id FROM projects WHERE name=?").get(name) as { id: number } | null;
     if (row) return row.id;
-    if (!create) throw notFound(`project \`${name}\` has no scans yet`);
+    if (!create) throw inputError(`project \`${name}\` has no scans yet`);
     return Number(this.db.query("INSERT INTO projects (name, created_at) VALUES (?, ?)").run(name, Date.now()).lastInsertRowid);
   }
 
@@ -129,9 +154,15 @@ export class Ledger {
   }
 
   /**
-   * Import hosts in one transaction. `scanned` says, per IP, which ports were scanned
-   * ("tcp" → "1-1000"); replace closes known ports inside that set that were not seen
-   * (all known ports of the IP when the set is not given).
+   * Import hosts in one transaction, by ScanLedger's rules (see IMPORT_MODES) with two more:
+   * - a value is never replaced by an empty one (a scan that did not reach service detection, or
+   *   a profile without it, leaves what is known), except that a port whose service name changed
+   *   takes the new service's details as they are;
+   * - replace closes, on every host it scanned, the known ports inside the scanned set
+   *   (`scanned[ip]`: "tcp" → "1-1000"; every port when not given) that were not found open:
+   *   also when no port of the host is open, and when the host is now down. A host listed in
+   *   `scanned` but absent from `hosts` was scanned and showed nothing.
+   * Only open (and open|filtered) ports are stored; down hosts are never added.
    */
   importHosts(project: string, hosts: ScanHost[], mode: ImportMode, opts: { runId?: string; at?: number; scanned?: Record<string, Partial<Record<string, string>>> } = {}): ImportStats {
     if (!IMPORT_MODES.includes(mode)) throw inputError(`import mode must be one of ${IMPORT_MODES.join(", ")}, got \`${mode}\``);
@@ -151,6 +182,7 @@ export class Ledger {
       setPort: this.db.query(
         "UPDATE ports SET state=?, reason=?, service=?, product=?, version=?, extrainfo=?, tunnel=?, cpe=?, scripts=?, last_seen=? WHERE id=?",
       ),
+      seenPort: this.db.query("UPDATE ports SET last_seen=? WHERE id=?"),
       close: this.db.query("UPDATE ports SET state='closed' WHERE id=?"),
       hist: this.db.query("INSERT INTO history (port_id, run_id, at, field, old, new) VALUES (?, ?, ?, ?, ?, ?)"),
     };
@@ -158,47 +190,58 @@ export class Ledger {
     const addPort = (hostId: number, p: ScanPort) => {
       const id = Number(
         q.addPort.run(hostId, p.proto, p.port, p.state, p.reason ?? null, p.service ?? null, p.product ?? null, p.version ?? null, p.extrainfo ?? null, p.tunnel ?? null,
-          p.cpe ? JSON.stringify(p.cpe) : null, p.scripts ? JSON.stringify(p.scripts) : null, at, at).lastInsertRowid,
+          p.cpe?.length ? JSON.stringify(p.cpe) : null, p.scripts?.length ? JSON.stringify(p.scripts) : null, at, at).lastInsertRowid,
       );
       q.hist.run(id, runId, at, "state", null, p.state);
       stats.portsAdded++;
     };
+    const updatePort = (old: Record<string, any>, p: ScanPort) => {
+      const next = mergePort(old, p);
+      let changed = false;
+      for (const f of TRACKED) {
+        if ((old[f] ?? null) !== next[f]) {
+          q.hist.run(old.id, runId, at, f, old[f] ?? null, next[f]);
+          changed = true;
+        }
+      }
+      q.setPort.run(next.state, next.reason, next.service, next.product, next.version, next.extrainfo, next.tunnel, next.cpe, next.scripts, at, old.id);
+      if (changed) stats.portsUpdated++;
+    };
+    const byIp = new Map<string, ScanHost>();
+    for (const h of hosts) {
+      const cur = byIp.get(h.ip);
+      const open = h.ports.filter(isOpenPort);
+      if (!cur) byIp.set(h.ip, { ...h, ports: open });
+      else byIp.set(h.ip, { ...cur, status: cur.status === "up" || h.status === "up" ? "up" : h.status, hostnames: [...new Set([...cur.hostnames, ...h.hostnames])], ports: [...cur.ports, ...open] });
+    }
+    // Hosts the run scanned that the report does not list (nmap leaves out hosts it found down).
+    for (const ip of Object.keys(opts.scanned ?? {})) if (!byIp.has(ip)) byIp.set(ip, { ip, addrtype: ip.includes(":") ? "ipv6" : "ipv4", status: "down", hostnames: [], ports: [] });
     this.db.transaction(() => {
-      for (const h of hosts) {
+      for (const h of byIp.values()) {
+        const up = h.status !== "down";
         const existing = q.host.get(pid, h.ip) as { id: number } | null;
         if (existing && mode === "insert") {
           stats.hostsSkipped++;
           continue;
         }
+        if (!existing && !up) continue;
         let hostId: number;
         if (!existing) {
           hostId = Number(q.addHost.run(pid, h.ip, h.addrtype, at, at).lastInsertRowid);
           stats.hostsAdded++;
         } else {
           hostId = existing.id;
-          q.touchHost.run(at, hostId);
+          if (up) q.touchHost.run(at, hostId);
         }
         for (const n of h.hostnames) q.addName.run(hostId, n);
         const seen = new Set<string>();
-        for (const p of h.ports) {
+        for (const p of up ? h.ports : []) {
           seen.add(`${p.proto}/${p.port}`);
           const old = q.port.get(hostId, p.proto, p.port) as Record<string, any> | null;
-          if (!old) {
-            addPort(hostId, p);
-            continue;
-          }
-          if (mode === "append") continue;
-          const next: Record<string, string | null> = { state: p.state, service: p.service ?? null, product: p.product ?? null, version: p.version ?? null, extrainfo: p.extrainfo ?? null };
-          let changed = false;
-          for (const f of TRACKED) {
-            if ((old[f] ?? null) !== next[f]) {
-              q.hist.run(old.id, runId, at, f, old[f] ?? null, next[f]);
-              changed = true;
-            }
-          }
-          q.setPort.run(p.state, p.reason ?? null, next.service, next.product, next.version, next.extrainfo, p.tunnel ?? null,
-            p.cpe ? JSON.stringify(p.cpe) : null, p.scripts ? JSON.stringify(p.scripts) : null, at, old.id);
-          if (changed) stats.portsUpdated++;
+          if (!old) addPort(hostId, p);
+          // append leaves a known open port as it is; a closed one is not known to be there.
+          else if (mode === "append" && old.state !== "closed") q.seenPort.run(at, old.id);
+          else updatePort(old, p);
         }
         if (mode === "replace" && existing) {
           const sc = opts.scanned?.[h.ip];
@@ -269,12 +312,12 @@ export class Ledger {
       const now = Date.now();
       if (!cur) {
         this.db.query("INSERT INTO runs (id, project_id, profile, mode, targets, status, started_at, finished_at, hosts) VALUES (?,?,?,?,?,?,?,?,?)")
-          .run(r.id, pid, r.profile, r.mode, JSON.stringify([r.target]), r.status === "finished" ? "finished" : "partial", now, now, JSON.stringify(r.hosts));
+          .run(r.id, pid, r.profile, r.mode, JSON.stringify([r.target]), scannedStatus(r.status) ? "finished" : "partial", now, now, JSON.stringify(r.hosts));
         return;
       }
       const targets = [...new Set([...JSON.parse(cur.targets), r.target])];
       const hosts = [...(JSON.parse(cur.hosts) as ScanHost[]).filter((h) => !r.hosts.some((x) => x.ip === h.ip)), ...r.hosts];
-      const status = cur.status === "finished" && r.status === "finished" ? "finished" : "partial";
+      const status = cur.status === "finished" && scannedStatus(r.status) ? "finished" : "partial";
       this.db.query("UPDATE runs SET targets=?, hosts=?, status=?, finished_at=? WHERE id=?").run(JSON.stringify(targets), JSON.stringify(hosts), status, now, r.id);
     }).immediate();
   }
@@ -311,10 +354,13 @@ export class Ledger {
 
   run(id: string): RunRecord {
     const row = this.db.query("SELECT r.*, p.name AS project FROM runs r JOIN projects p ON p.id=r.project_id WHERE r.id=?").get(id) as Record<string, any> | null;
-    if (!row) throw notFound(`no scan run \`${id}\``);
+    if (!row) throw inputError(`no scan run \`${id}\``);
     return toRun(row);
   }
 }
+
+/** A target's end that counts as scanned (see runner.ts TargetStatus). */
+const scannedStatus = (s: string) => s === "up" || s === "down" || s === "finished";
 
 function toRun(r: Record<string, any>): RunRecord {
   return { id: r.id, project: r.project, profile: r.profile, mode: r.mode, targets: JSON.parse(r.targets), status: r.status, startedAt: r.started_at, finishedAt: r.finished_at, hosts: JSON.parse(r.hosts) };

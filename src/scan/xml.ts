@@ -37,6 +37,8 @@ export interface ScanReport {
   scanned: Partial<Record<Proto, string>>;
   /** Hosts nmap found up (<runstats>); with `--open` a host without open ports is up but not listed. */
   hostsUp: number | null;
+  /** Targets nmap skipped (`<target status="skipped">`: no route, say), by specification. */
+  skipped: { spec: string; reason: string }[];
 }
 
 const parser = new XMLParser({
@@ -45,7 +47,7 @@ const parser = new XMLParser({
   allowBooleanAttributes: true,
   parseAttributeValue: false,
   processEntities: true,
-  isArray: (name) => ["host", "port", "hostname", "address", "script", "cpe", "scaninfo", "osmatch"].includes(name),
+  isArray: (name) => ["host", "port", "hostname", "address", "script", "cpe", "scaninfo", "osmatch", "target"].includes(name),
 });
 
 const arr = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -111,6 +113,7 @@ export function parseNmapXml(text: string, source = "nmap XML"): ScanReport {
     hosts,
     scanned,
     hostsUp: Number.isInteger(up) && up >= 0 ? up : null,
+    skipped: arr<any>(run.target).filter((t) => t?.status === "skipped").map((t) => ({ spec: String(t.specification ?? ""), reason: String(t.reason ?? "") })),
   };
 }
 
