@@ -2,9 +2,8 @@ import type { Config } from "../core/config.ts";
 import { usageError } from "../core/errors.ts";
 import type { Queue } from "../queue/types.ts";
 import { scanConfig, scopeOf } from "./config.ts";
-import { IMPORT_MODES, type ImportMode } from "./ledger.ts";
+import { IMPORT_MODES, Ledger, type ImportMode } from "./ledger.ts";
 import { loadProfile, parsePorts, type Profile } from "./profile.ts";
-import { withLedger } from "./scan.ts";
 import { expandTargets, readTargetsFile, type Refusal, type Resolver, type Target } from "./targets.ts";
 
 /** What `falc scan` was asked, as typed on the command line. */
@@ -49,7 +48,8 @@ export async function planScan(config: Config, a: ScanArgs, resolver?: Resolver)
   if (!specs.length) throw usageError("no targets: give addresses, CIDRs, ranges or hostnames, or --targets-file");
   const word = specs.find((s) => /^[A-Za-z][A-Za-z0-9_-]*$/.test(s));
   if (word && !a.resolve) throw usageError(`\`${word}\` is neither an address nor a host name with a dot (not a subcommand either: see falc scan --help); give --resolve to look it up in DNS`);
-  return withLedger(config.home, async (ledger) => {
+  const ledger = Ledger.open(config.home);
+  try {
     ledger.projectId(a.project);
     const set = await expandTargets(specs, {
       maxTargets: cfg.max_targets, scope: scopeOf(config), resolve: resolver,
@@ -57,7 +57,9 @@ export async function planScan(config: Config, a: ScanArgs, resolver?: Resolver)
     });
     const before = new Set(ledger.hosts(a.project).flatMap((h) => h.ports.map((p) => `${h.ip} ${p.proto}/${p.port}`)));
     return { profile, project: a.project, mode, parallel: a.parallel ?? cfg.parallel, targets: set.targets, refused: set.refused, expected, before };
-  });
+  } finally {
+    ledger.close();
+  }
 }
 
 /** Refusals for a person: the count, and the first few (a /16 outside scope is 65 536 of them). */
