@@ -73,12 +73,15 @@ const DETAILS = new Set(["product", "version", "extrainfo", "tunnel", "cpe"]);
 
 /**
  * A known port's row after a new sighting: the new state; each other field takes the new value
- * when there is one and keeps the known one when the new is empty, except that a changed
- * service name takes its details (product, version, ...) as they came.
+ * when there is one and keeps the known one when the new is empty. A service name nmap only took
+ * from its port table (method "table": a guess, as in a scan without service detection) counts as
+ * empty when a name is known. A service name that changed after probing takes its details
+ * (product, version, ...) as they came: the old ones described another service.
  */
 export function mergePort(old: Record<string, any>, p: ScanPort): Record<string, string | null> {
+  const guess = p.method === "table" && !!old.service;
   const incoming: Record<string, string | null> = {
-    reason: p.reason || null, service: p.service || null, product: p.product || null, version: p.version || null, extrainfo: p.extrainfo || null,
+    reason: p.reason || null, service: (!guess && p.service) || null, product: p.product || null, version: p.version || null, extrainfo: p.extrainfo || null,
     tunnel: p.tunnel || null, cpe: p.cpe?.length ? JSON.stringify(p.cpe) : null, scripts: p.scripts?.length ? JSON.stringify(p.scripts) : null,
   };
   const renamed = !!incoming.service && !!old.service && incoming.service !== old.service;
