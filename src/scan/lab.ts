@@ -13,8 +13,8 @@ export interface LabHostSpec {
   octet: number;
   /** `banner`: the HTTP Server header or the SSH version string (a default when not given). */
   listeners: { kind: "http" | "ssh" | "redis"; port: number; banner?: string }[];
-  /** TCP ports whose replies the host drops (policy routing), so nmap sees them filtered. */
-  filtered?: number[];
+  /** TCP ports (or ranges, "1-65535") whose replies the host drops (policy routing), so nmap sees them filtered. */
+  filtered?: (number | string)[];
 }
 
 export interface Lab {
