@@ -13,8 +13,8 @@ export interface LabHostSpec {
   octet: number;
   /** `banner`: the HTTP Server header or the SSH version string (a default when not given). */
   listeners: { kind: "http" | "ssh" | "redis"; port: number; banner?: string }[];
-  /** TCP ports (or ranges, "1-65535") whose replies the host drops (policy routing), so nmap sees them filtered. */
-  filtered?: (number | string)[];
+  /** TCP ports (or "all") whose replies the host drops (policy routing), so nmap sees them filtered. */
+  filtered?: (number | "all")[];
 }
 
 export interface Lab {
@@ -83,7 +83,7 @@ export async function createLab(opts: { id?: string; third?: number; hosts?: Lab
       ip(["-n", ns, "addr", "add", `${addr}/24`, "dev", "eth0"]);
       ip(["-n", ns, "link", "set", "eth0", "up"]);
       // No netfilter here: a blackhole rule for replies from the port drops its SYN-ACK or RST.
-      for (const port of h.filtered ?? []) ip(["-n", ns, "rule", "add", "ipproto", "tcp", "sport", String(port), "blackhole"]);
+      for (const port of h.filtered ?? []) ip(["-n", ns, "rule", "add", "ipproto", "tcp", ...(port === "all" ? [] : ["sport", String(port)]), "blackhole"]);
       const bunL = h.listeners.filter((l) => l.kind !== "redis");
       if (bunL.length) {
         const p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(import.meta.dir, "lab-host.ts"), addr, ...bunL.map((l) => `${l.kind}:${l.port}${l.banner ? `:${l.banner}` : ""}`)], {

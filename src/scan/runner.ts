@@ -256,8 +256,10 @@ export { workFailed };
  * Host discovery for a whole target set in one nmap (`-sn`), so a sparse /24 does not cost one
  * slow per-address scan each. Targets go through a file we write (`-iL` of our own file only).
  */
-export async function discoverLive(targets: { ip: string; family: 4 | 6 }[], opts: { profile: Profile; workDir: string; signal?: AbortSignal; nmapBin?: string }): Promise<Set<string>> {
+export async function discoverLive(targets: { ip: string; family: 4 | 6 }[], opts: { profile: Profile; workDir: string; signal?: AbortSignal; nmapBin?: string }): Promise<{ up: Set<string>; unreachable: Map<string, string> }> {
   const up = new Set<string>();
+  // Targets nmap could not send to at all (no route): not down, never scanned.
+  const unreachable = new Map<string, string>();
   for (const fam of [4, 6] as const) {
     const list = targets.filter((t) => t.family === fam).map((t) => t.ip);
     if (!list.length) continue;
@@ -269,7 +271,10 @@ export async function discoverLive(targets: { ip: string; family: 4 | 6 }[], opt
     if (r.stopped === "cancel") throw workFailed("cancelled during host discovery");
     if (r.stopped) throw workFailed(`host discovery timed out after ${opts.profile.discovery_timeout_s}s`);
     if (r.code !== 0) throw workFailed(`nmap host discovery failed (exit ${r.code}): ${r.stderr.trim().split("\n").pop() ?? ""}`);
-    for (const h of parseNmapXml(readFileSync(xml, "utf8"), "nmap host discovery XML").hosts) if (h.status === "up") up.add(h.ip);
+    const rep = parseNmapXml(readFileSync(xml, "utf8"), "nmap host discovery XML");
+    for (const h of rep.hosts) if (h.status === "up") up.add(h.ip);
+    const said = new Map([...r.stderr.matchAll(/^(.*?(?:failed to determine route to|No route to host|Operation not permitted).*?([0-9A-Fa-f.:]*[0-9A-Fa-f]))\s*$/gm)].map((m) => [m[2]!, m[1]!.trim()]));
+    for (const sk of rep.skipped) unreachable.set(sk.spec, said.get(sk.spec) ?? `nmap skipped it (${sk.reason})`);
   }
-  return up;
+  return { up, unreachable };
 }

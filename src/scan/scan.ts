@@ -140,9 +140,13 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
     let profile = o.profile;
     if (!profile.skip_host_discovery && o.targets.length) {
       try {
-        const up = await discoverLive(o.targets, { profile, workDir: workRoot, signal: o.signal, nmapBin: o.nmapBin });
+        const { up, unreachable } = await discoverLive(o.targets, { profile, workDir: workRoot, signal: o.signal, nmapBin: o.nmapBin });
         todo = o.targets.filter((t) => up.has(t.ip));
-        for (const t of o.targets) if (!up.has(t.ip)) finish(t, stoppedResult(t, "down"));
+        for (const t of o.targets) {
+          const why = unreachable.get(t.ip);
+          if (why) finish(t, stoppedResult(t, "unreachable", why));
+          else if (!up.has(t.ip)) finish(t, stoppedResult(t, "down"));
+        }
         // Live hosts are known now: the per-target scans skip their own ping.
         profile = { ...profile, skip_host_discovery: true };
       } catch (e) {

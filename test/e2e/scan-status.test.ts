@@ -26,7 +26,7 @@ describe.skipIf(!root)("falc scan target status", () => {
     H = tempHome("falc-e2e-status-");
     lab = await createLab({ id: `${process.pid % 10000}st`, third: 200 + (process.pid % 50), hosts: [
       { octet: 31, listeners: [{ kind: "http", port: 80 }, { kind: "ssh", port: 22 }] },
-      { octet: 32, listeners: [{ kind: "http", port: 80 }], filtered: ["1-65535"] },
+      { octet: 32, listeners: [{ kind: "http", port: 80 }], filtered: ["all"] },
     ] });
   }, 60_000);
   afterAll(() => {
@@ -63,4 +63,12 @@ describe.skipIf(!root)("falc scan target status", () => {
     const ok = await falcInLab(["scan", `${s}.31`, "--profile", "fast", "--project", "ex", "--expect-open", "22"]);
     expect(ok.code).toBe(0);
   }, 120_000);
+
+  test("with host discovery skipped, a target without a route is unreachable, not clean", async () => {
+    const profile = join(H.home, "pn.yaml");
+    writeFileSync(profile, "ports: 22,80\nskip_host_discovery: true\n");
+    const r = await falcInLab(["scan", "10.214.0.2", "--profile", profile, "--project", "pn", "--json"]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).targets).toEqual([expect.objectContaining({ ip: "10.214.0.2", status: "unreachable", error: expect.stringMatching(/route/) })]);
+  }, 60_000);
 });
