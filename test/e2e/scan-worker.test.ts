@@ -64,4 +64,33 @@ describe("falc scan through falc worker --stage scan", () => {
     const t2 = await waitFor(async () => (await tasksJson(H.home)).find((t) => t.id === id2), 5_000);
     expect(t2.status).toBe("cancelled");
   }, 150_000);
+
+  for (const how of ["SIGTERM", "SIGKILL"] as const) {
+    test(`a worker stopped by ${how} leaves no nmap behind before its task is handed out again`, async () => {
+      await w?.stop();
+      w = await startWorker(H.home, ["--stage", "scan", "--count", "scan=1", "--lease", "2", "--grace", "1"]);
+      const env = { FALC_HOME: H.home };
+      const slow = join(H.home, `slow-${how}.yaml`);
+      writeFileSync(slow, "ports: 1-65535\ntcp_scan: connect\nmax_rate: 50\nskip_host_discovery: true\n");
+      const sub = await runFalc(["scan", how === "SIGTERM" ? "127.0.0.2" : "127.0.0.3", "--profile", slow, "--project", "stop", "--submit", "--json"], { env });
+      expect(sub.stderr).toBe("");
+      const id = JSON.parse(sub.stdout).tasks[0].id;
+      await waitFor(() => nmapPids(H.home).length > 0, 20_000, 50, "nmap running");
+      if (how === "SIGTERM") await w.stop("SIGTERM");
+      else {
+        // The child is killed outright (as a handler does past a grace): nmap dies with its group.
+        const child = (await w.health()).workers.find((x) => x.pid)!.pid!;
+        process.kill(-child, "SIGKILL");
+        await waitFor(() => nmapPids(H.home).length === 0, 3_000, 20, "nmap gone with the child's group");
+        await w.stop("SIGTERM");
+      }
+      w = undefined;
+      expect(nmapPids(H.home)).toEqual([]);
+      // The task is back in the queue (or, for SIGKILL, will be once its lease expires) with no nmap of it running.
+      const t = await waitFor(async () => (await tasksJson(H.home)).find((x) => x.id === id && x.status === "queued"), 10_000, 100, "task requeued");
+      expect(t.status).toBe("queued");
+      expect(nmapPids(H.home)).toEqual([]);
+      await runFalc(["tasks", "cancel", id], { env });
+    }, 60_000);
+  }
 });
