@@ -1,4 +1,5 @@
-import { Database } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
+import { openStore, type Migration } from "../core/store.ts";
 import { join } from "node:path";
 import { ensureDir } from "../core/paths.ts";
 import { inputError } from "../core/errors.ts";
@@ -90,7 +91,7 @@ export function mergePort(old: Record<string, any>, p: ScanPort): Record<string,
   return next;
 }
 
-const SCHEMA = `
+const SCHEMA_V1 = `
 CREATE TABLE IF NOT EXISTS projects (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS hosts (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
   ip TEXT NOT NULL, addrtype TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, UNIQUE(project_id, ip));
@@ -106,6 +107,28 @@ CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, project_id INTEGER NOT NUL
 CREATE INDEX IF NOT EXISTS runs_project ON runs(project_id, started_at);
 CREATE TABLE IF NOT EXISTS sync_cursor (name TEXT PRIMARY KEY, history_id INTEGER NOT NULL);
 `;
+
+/**
+ * The ledger's schema, in order. 1 is the schema of the ledgers written before versioning (IF NOT
+ * EXISTS: such a file opens as it is); 2 keeps more of what nmap wrote (how a service was found,
+ * OS and MAC) and what a run scanned (its ports, its schedule) so that diff compares like with like.
+ */
+export const LEDGER_MIGRATIONS: Migration[] = [
+  { version: 1, name: "projects, hosts, ports, history, runs", up: SCHEMA_V1 },
+  {
+    version: 2,
+    name: "service method/conf, host OS/MAC, run ports and schedule",
+    up: `
+      ALTER TABLE ports ADD COLUMN method TEXT;
+      ALTER TABLE ports ADD COLUMN conf INTEGER;
+      ALTER TABLE hosts ADD COLUMN os TEXT;
+      ALTER TABLE hosts ADD COLUMN mac TEXT;
+      ALTER TABLE hosts ADD COLUMN mac_vendor TEXT;
+      ALTER TABLE runs ADD COLUMN scanned TEXT;
+      ALTER TABLE runs ADD COLUMN schedule_id TEXT;
+    `,
+  },
+];
 
 /** A port as `falc sync` sends it up to the master: its current state after its latest change. */
 export interface SyncPortRow {
@@ -126,9 +149,8 @@ export class Ledger {
   readonly db: Database;
 
   constructor(path: string) {
-    this.db = new Database(path, { create: true });
-    this.db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;");
-    this.db.exec(SCHEMA);
+    // busy_timeout before WAL (the one opener does it): concurrent workers wait, never "database is locked".
+    this.db = openStore(path, { name: "scan ledger", migrations: LEDGER_MIGRATIONS, foreignKeys: true });
   }
 
   static open(home: string): Ledger {
