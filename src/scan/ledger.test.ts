@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { diffHosts, Ledger, LEDGER_MIGRATIONS } from "./ledger.ts";
+import { diffHosts, diffRuns, Ledger, LEDGER_MIGRATIONS } from "./ledger.ts";
 import type { ScanHost } from "./xml.ts";
 
 const host = (ip: string, ports: [number, string, string?][]): ScanHost => ({
@@ -122,5 +122,44 @@ describe("ledger file", () => {
     } finally {
       rmSync(d, { recursive: true, force: true });
     }
+  });
+});
+
+describe("scan diff compares like with like", () => {
+  test("the latest finished run and the one before it of the same targets and profile; never a cancelled one", () => {
+    const run = (id: string, targets: string[], status: string, hosts: ScanHost[], profile = "fast") => {
+      L.startRun({ id, project: "p", profile, mode: "update", targets });
+      L.finishRun(id, status, hosts);
+    };
+    expect("runs" in L.comparableRuns("p")).toBe(false);
+    run("a", ["10.0.0.11"], "finished", [host("10.0.0.11", [[22, "ssh"]])]);
+    run("b", ["10.0.0.13"], "finished", [host("10.0.0.13", [[80, "http"]])]);
+    expect(L.comparableRuns("p")).toEqual({ latest: expect.objectContaining({ id: "b" }) });
+    run("c", ["10.0.0.11"], "finished", [host("10.0.0.11", [[22, "ssh"]])], "full");
+    run("d", ["10.0.0.11"], "finished", [host("10.0.0.11", [[22, "ssh"], [443, "https"]])]);
+    run("e", ["10.0.0.11"], "cancelled", []);
+    const c = L.comparableRuns("p");
+    expect("runs" in c && c.runs.map((r) => r.id)).toEqual(["a", "d"]);
+    const d = diffRuns(...(c as { runs: [any, any] }).runs);
+    expect([d.opened.map((x) => x.port), d.closed]).toEqual([[443], []]);
+  });
+
+  test("runs of one schedule compare with each other, on the targets both scanned", () => {
+    const tick = (id: string, target: string, ports: [number, string][]) =>
+      L.appendToRun({ id, project: "p", profile: "fast", mode: "update", target, status: "up", hosts: [host(target, ports)], scheduleId: "s1" });
+    tick("s1-1", "10.0.0.1", [[22, "ssh"]]);
+    tick("s1-1", "10.0.0.2", [[80, "http"]]);
+    // The next tick skipped 10.0.0.2 (still being scanned): its port 80 is not "closed".
+    tick("s1-2", "10.0.0.1", [[22, "ssh"]]);
+    L.startRun({ id: "other", project: "p", profile: "fast", mode: "update", targets: ["10.0.0.1"] });
+    const c = L.comparableRuns("p");
+    expect("runs" in c && c.runs.map((r) => r.id)).toEqual(["s1-1", "s1-2"]);
+    const d = diffRuns(...(c as { runs: [any, any] }).runs);
+    expect([d.opened, d.closed, d.changed]).toEqual([[], [], []]);
+  });
+
+  test("unknown run ids and projects are input errors (exit 2)", () => {
+    expect(() => L.run("nope")).toThrow(expect.objectContaining({ exitCode: 2 }));
+    expect(() => L.comparableRuns("nosuch")).toThrow(expect.objectContaining({ exitCode: 2 }));
   });
 });

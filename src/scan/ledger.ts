@@ -43,6 +43,7 @@ export interface LedgerHost {
 
 export interface RunRecord {
   id: string;
+  scheduleId: string | null;
   project: string;
   profile: string;
   mode: ImportMode;
@@ -319,7 +320,24 @@ export class Ledger {
 
   startRun(r: { id: string; project: string; profile: string; mode: ImportMode; targets: string[] }): void {
     const pid = this.projectId(r.project);
-    this.db.query("INSERT INTO runs (id, project_id, profile, mode, targets, status, started_at) VALUES (?, ?, ?, ?, ?, 'started', ?)").run(r.id, pid, r.profile, r.mode, JSON.stringify(r.targets), Date.now());
+    // Sorted, so that two runs of the same target set have the same text (diff finds them by it).
+    this.db.query("INSERT INTO runs (id, project_id, profile, mode, targets, status, started_at) VALUES (?, ?, ?, ?, ?, 'started', ?)").run(r.id, pid, r.profile, r.mode, JSON.stringify([...r.targets].sort()), Date.now());
+  }
+
+  /**
+   * The two latest finished runs that compare like with like: the project's latest finished run and
+   * the finished run before it of the same schedule, or (not scheduled) of the same target set and
+   * profile. Cancelled, failed and partial runs never count. Two indexed look-ups, whatever the history.
+   */
+  comparableRuns(project: string): { runs: [RunRecord, RunRecord] } | { latest: RunRecord | null } {
+    const pid = this.projectId(project, false);
+    const q = "SELECT r.*, r.rowid AS rowid, p.name AS project FROM runs r JOIN projects p ON p.id=r.project_id WHERE r.project_id=? AND r.status='finished'";
+    const last = this.db.query(`${q} ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1`).get(pid) as Record<string, any> | null;
+    if (!last) return { latest: null };
+    const prev = (last.schedule_id
+      ? this.db.query(`${q} AND r.schedule_id=? AND r.rowid<? ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1`).get(pid, last.schedule_id, last.rowid ?? Number.MAX_SAFE_INTEGER)
+      : this.db.query(`${q} AND r.schedule_id IS NULL AND r.profile=? AND r.targets=? AND r.id<>? AND r.started_at<=? ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1`).get(pid, last.profile, last.targets, last.id, last.started_at)) as Record<string, any> | null;
+    return prev ? { runs: [toRun(prev), toRun(last)] } : { latest: toRun(last) };
   }
 
   finishRun(id: string, status: string, hosts: ScanHost[]): void {
@@ -330,17 +348,17 @@ export class Ledger {
    * Add one target's result to a run shared by many tasks (one task per target, same run_id):
    * the run is created on first use; its hosts and targets accumulate; a failed target marks it partial.
    */
-  appendToRun(r: { id: string; project: string; profile: string; mode: ImportMode; target: string; status: string; hosts: ScanHost[] }): void {
+  appendToRun(r: { id: string; project: string; profile: string; mode: ImportMode; target: string; status: string; hosts: ScanHost[]; scheduleId?: string }): void {
     const pid = this.projectId(r.project);
     this.db.transaction(() => {
       const cur = this.db.query("SELECT targets, hosts, status FROM runs WHERE id=?").get(r.id) as { targets: string; hosts: string; status: string } | null;
       const now = Date.now();
       if (!cur) {
-        this.db.query("INSERT INTO runs (id, project_id, profile, mode, targets, status, started_at, finished_at, hosts) VALUES (?,?,?,?,?,?,?,?,?)")
-          .run(r.id, pid, r.profile, r.mode, JSON.stringify([r.target]), scannedStatus(r.status) ? "finished" : "partial", now, now, JSON.stringify(r.hosts));
+        this.db.query("INSERT INTO runs (id, project_id, profile, mode, targets, status, started_at, finished_at, hosts, schedule_id) VALUES (?,?,?,?,?,?,?,?,?,?)")
+          .run(r.id, pid, r.profile, r.mode, JSON.stringify([r.target]), scannedStatus(r.status) ? "finished" : "partial", now, now, JSON.stringify(r.hosts), r.scheduleId ?? null);
         return;
       }
-      const targets = [...new Set([...JSON.parse(cur.targets), r.target])];
+      const targets = [...new Set([...JSON.parse(cur.targets), r.target])].sort();
       const hosts = [...(JSON.parse(cur.hosts) as ScanHost[]).filter((h) => !r.hosts.some((x) => x.ip === h.ip)), ...r.hosts];
       const status = cur.status === "finished" && scannedStatus(r.status) ? "finished" : "partial";
       this.db.query("UPDATE runs SET targets=?, hosts=?, status=?, finished_at=? WHERE id=?").run(JSON.stringify(targets), JSON.stringify(hosts), status, now, r.id);
@@ -388,7 +406,7 @@ export class Ledger {
 const scannedStatus = (s: string) => s === "up" || s === "down" || s === "finished";
 
 function toRun(r: Record<string, any>): RunRecord {
-  return { id: r.id, project: r.project, profile: r.profile, mode: r.mode, targets: JSON.parse(r.targets), status: r.status, startedAt: r.started_at, finishedAt: r.finished_at, hosts: JSON.parse(r.hosts) };
+  return { id: r.id, scheduleId: r.schedule_id ?? null, project: r.project, profile: r.profile, mode: r.mode, targets: JSON.parse(r.targets), status: r.status, startedAt: r.started_at, finishedAt: r.finished_at, hosts: JSON.parse(r.hosts) };
 }
 
 /** Sort IPv4 numerically, IPv6 after. */
@@ -411,6 +429,15 @@ export interface RunDiff {
   opened: DiffEntry[];
   closed: DiffEntry[];
   changed: DiffEntry[];
+}
+
+/**
+ * What differs between two runs, on the targets both scanned (a schedule's tick may skip a target
+ * that was still being scanned: it is neither opened nor closed by that).
+ */
+export function diffRuns(a: RunRecord, b: RunRecord): RunDiff {
+  const inA = new Set(a.targets), inB = new Set(b.targets);
+  return diffHosts(a.hosts.filter((h) => inB.has(h.ip)), b.hosts.filter((h) => inA.has(h.ip)), a.id, b.id);
 }
 
 /** What differs between two sets of hosts: ports opened, closed, or with another service/product/version. */

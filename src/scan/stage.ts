@@ -17,6 +17,8 @@ export const scanPayloadSchema = z
     project: z.string().min(1).max(64).default("default"),
     mode: z.enum(IMPORT_MODES).optional(),
     run_id: z.string().max(100).optional(),
+    /** The schedule that queued it: its runs are compared with each other by `scan diff`. */
+    schedule_id: z.string().max(100).optional(),
   })
   .strict();
 export type ScanPayload = z.infer<typeof scanPayloadSchema>;
@@ -53,7 +55,7 @@ export const scanStage: StageHandler<ScanPayload, unknown> = {
     const stats = withLedger(ctx.home, (l) =>
       l.db.transaction(() => {
         const s = scanned ? recordResults(l, [result], { project: payload.project, mode, runId }) : null;
-        l.appendToRun({ id: runId, project: payload.project, profile: profile.name, mode, target: t.ip, status: result.status, hosts: scanned ? result.hosts : [] });
+        l.appendToRun({ id: runId, project: payload.project, profile: profile.name, mode, target: t.ip, status: result.status, hosts: scanned ? result.hosts : [], scheduleId: payload.schedule_id });
         return s;
       }).immediate(),
     );
