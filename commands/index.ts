@@ -6,6 +6,7 @@ import { ScanCommand } from "./scan.ts";
 import { ScanResultsCommand } from "./scan/results.ts";
 import { ScanDiffCommand } from "./scan/diff.ts";
 import { ScanProfilesCommand } from "./scan/profiles.ts";
+import { ScanImportCommand } from "./scan/import.ts";
 import { ScanScheduleAddCommand, ScanScheduleListCommand, ScanScheduleRmCommand, ScanScheduleRunNowCommand } from "./scan/schedule.ts";
 import { SyncMasterCommand } from "./sync/master.ts";
 import { SyncWorkerCommand } from "./sync/worker.ts";
@@ -34,6 +35,7 @@ export const commands: CommandClass[] = [
   ScanResultsCommand,
   ScanDiffCommand,
   ScanProfilesCommand,
+  ScanImportCommand,
   ScanScheduleAddCommand,
   ScanScheduleListCommand,
   ScanScheduleRmCommand,

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { ensureDir } from "../core/paths.ts";
 import { inputError } from "../core/errors.ts";
 import { parsePorts } from "./profile.ts";
-import type { ScanHost, ScanPort } from "./xml.ts";
+import type { ScanHost, ScanPort, XmlMeta } from "./xml.ts";
 
 /**
  * Import modes, as ScanLedger defines them:
@@ -39,6 +39,15 @@ export interface LedgerHost {
   firstSeen: number;
   lastSeen: number;
   ports: LedgerPort[];
+  osMatches?: ScanHost["osMatches"];
+  mac?: string;
+  macVendor?: string;
+  extraports?: ScanHost["extraports"];
+  hostScripts?: ScanHost["hostScripts"];
+  startedAt?: number;
+  endedAt?: number;
+  /** Ports the last scan listed in a state other than open (the ledger's ports are the open ones). */
+  listed?: ScanPort[];
 }
 
 export interface RunRecord {
@@ -71,7 +80,18 @@ const TRACKED = ["state", "service", "product", "version", "extrainfo"] as const
 export const isOpenPort = (p: { state: string }) => p.state === "open" || p.state === "open|filtered";
 
 /** Fields a new service name makes stale: they describe the old service. */
-const DETAILS = new Set(["product", "version", "extrainfo", "tunnel", "cpe"]);
+const DETAILS = new Set(["product", "version", "extrainfo", "tunnel", "cpe", "method", "conf"]);
+
+/** Host facts kept as nmap wrote them at the last sighting: extraports, host scripts, times, ports listed in other states. */
+function hostExtra(h: ScanHost) {
+  return {
+    ...(h.extraports?.length ? { extraports: h.extraports } : {}),
+    ...(h.hostScripts?.length ? { hostScripts: h.hostScripts } : {}),
+    ...(h.startedAt !== undefined ? { startedAt: h.startedAt } : {}),
+    ...(h.endedAt !== undefined ? { endedAt: h.endedAt } : {}),
+    ...(h.ports.some((p) => !isOpenPort(p)) ? { listed: h.ports.filter((p) => !isOpenPort(p)) } : {}),
+  };
+}
 
 /**
  * A known port's row after a new sighting: the new state; each other field takes the new value
@@ -85,6 +105,7 @@ export function mergePort(old: Record<string, any>, p: ScanPort): Record<string,
   const incoming: Record<string, string | null> = {
     reason: p.reason || null, service: (!guess && p.service) || null, product: p.product || null, version: p.version || null, extrainfo: p.extrainfo || null,
     tunnel: p.tunnel || null, cpe: p.cpe?.length ? JSON.stringify(p.cpe) : null, scripts: p.scripts?.length ? JSON.stringify(p.scripts) : null,
+    method: (!guess && p.method) || null, conf: !guess && p.conf !== undefined ? String(p.conf) : null,
   };
   const renamed = !!incoming.service && !!old.service && incoming.service !== old.service;
   const next: Record<string, string | null> = { state: p.state };
@@ -125,8 +146,10 @@ export const LEDGER_MIGRATIONS: Migration[] = [
       ALTER TABLE hosts ADD COLUMN os TEXT;
       ALTER TABLE hosts ADD COLUMN mac TEXT;
       ALTER TABLE hosts ADD COLUMN mac_vendor TEXT;
+      ALTER TABLE hosts ADD COLUMN extra TEXT;
       ALTER TABLE runs ADD COLUMN scanned TEXT;
       ALTER TABLE runs ADD COLUMN schedule_id TEXT;
+      ALTER TABLE runs ADD COLUMN meta TEXT;
     `,
   },
 ];
@@ -199,14 +222,16 @@ export class Ledger {
       host: this.db.query("SELECT id FROM hosts WHERE project_id=? AND ip=?"),
       addHost: this.db.query("INSERT INTO hosts (project_id, ip, addrtype, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)"),
       touchHost: this.db.query("UPDATE hosts SET last_seen=? WHERE id=?"),
+      // What nmap wrote about the host last time it was seen up; an absent value keeps the known one.
+      hostInfo: this.db.query("UPDATE hosts SET os=COALESCE(?, os), mac=COALESCE(?, mac), mac_vendor=COALESCE(?, mac_vendor), extra=? WHERE id=?"),
       addName: this.db.query("INSERT OR IGNORE INTO hostnames (host_id, name) VALUES (?, ?)"),
       port: this.db.query("SELECT * FROM ports WHERE host_id=? AND proto=? AND port=?"),
       ports: this.db.query("SELECT * FROM ports WHERE host_id=?"),
       addPort: this.db.query(
-        "INSERT INTO ports (host_id, proto, port, state, reason, service, product, version, extrainfo, tunnel, cpe, scripts, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO ports (host_id, proto, port, state, reason, service, product, version, extrainfo, tunnel, cpe, scripts, method, conf, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
       ),
       setPort: this.db.query(
-        "UPDATE ports SET state=?, reason=?, service=?, product=?, version=?, extrainfo=?, tunnel=?, cpe=?, scripts=?, last_seen=? WHERE id=?",
+        "UPDATE ports SET state=?, reason=?, service=?, product=?, version=?, extrainfo=?, tunnel=?, cpe=?, scripts=?, method=?, conf=?, last_seen=? WHERE id=?",
       ),
       seenPort: this.db.query("UPDATE ports SET last_seen=? WHERE id=?"),
       close: this.db.query("UPDATE ports SET state='closed' WHERE id=?"),
@@ -216,7 +241,7 @@ export class Ledger {
     const addPort = (hostId: number, p: ScanPort) => {
       const id = Number(
         q.addPort.run(hostId, p.proto, p.port, p.state, p.reason ?? null, p.service ?? null, p.product ?? null, p.version ?? null, p.extrainfo ?? null, p.tunnel ?? null,
-          p.cpe?.length ? JSON.stringify(p.cpe) : null, p.scripts?.length ? JSON.stringify(p.scripts) : null, at, at).lastInsertRowid,
+          p.cpe?.length ? JSON.stringify(p.cpe) : null, p.scripts?.length ? JSON.stringify(p.scripts) : null, p.method ?? null, p.conf ?? null, at, at).lastInsertRowid,
       );
       q.hist.run(id, runId, at, "state", null, p.state);
       stats.portsAdded++;
@@ -230,15 +255,14 @@ export class Ledger {
           changed = true;
         }
       }
-      q.setPort.run(next.state, next.reason, next.service, next.product, next.version, next.extrainfo, next.tunnel, next.cpe, next.scripts, at, old.id);
+      q.setPort.run(next.state, next.reason, next.service, next.product, next.version, next.extrainfo, next.tunnel, next.cpe, next.scripts, next.method, next.conf, at, old.id);
       if (changed) stats.portsUpdated++;
     };
     const byIp = new Map<string, ScanHost>();
     for (const h of hosts) {
       const cur = byIp.get(h.ip);
-      const open = h.ports.filter(isOpenPort);
-      if (!cur) byIp.set(h.ip, { ...h, ports: open });
-      else byIp.set(h.ip, { ...cur, status: cur.status === "up" || h.status === "up" ? "up" : h.status, hostnames: [...new Set([...cur.hostnames, ...h.hostnames])], ports: [...cur.ports, ...open] });
+      if (!cur) byIp.set(h.ip, { ...h });
+      else byIp.set(h.ip, { ...cur, ...h, status: cur.status === "up" || h.status === "up" ? "up" : h.status, hostnames: [...new Set([...cur.hostnames, ...h.hostnames])], ports: [...cur.ports, ...h.ports] });
     }
     // Hosts the run scanned that the report does not list (nmap leaves out hosts it found down).
     for (const ip of Object.keys(opts.scanned ?? {})) if (!byIp.has(ip)) byIp.set(ip, { ip, addrtype: ip.includes(":") ? "ipv6" : "ipv4", status: "down", hostnames: [], ports: [] });
@@ -260,8 +284,9 @@ export class Ledger {
           if (up) q.touchHost.run(at, hostId);
         }
         for (const n of h.hostnames) q.addName.run(hostId, n);
+        if (up) q.hostInfo.run(h.osMatches?.length ? JSON.stringify(h.osMatches) : null, h.mac ?? null, h.macVendor ?? null, JSON.stringify(hostExtra(h)), hostId);
         const seen = new Set<string>();
-        for (const p of up ? h.ports : []) {
+        for (const p of up ? h.ports.filter(isOpenPort) : []) {
           seen.add(`${p.proto}/${p.port}`);
           const old = q.port.get(hostId, p.proto, p.port) as Record<string, any> | null;
           if (!old) addPort(hostId, p);
@@ -291,15 +316,20 @@ export class Ledger {
     const hosts = this.db.query("SELECT * FROM hosts WHERE project_id=? ORDER BY ip").all(pid) as Record<string, any>[];
     const names = this.db.query("SELECT name FROM hostnames WHERE host_id=? ORDER BY name");
     const ports = this.db.query(`SELECT * FROM ports WHERE host_id=? ${opts.includeClosed ? "" : "AND state != 'closed'"} ORDER BY proto, port`);
-    const out = hosts.map((h) => ({
+    const out = hosts.map((h): LedgerHost => ({
       ip: h.ip as string,
       addrtype: h.addrtype as "ipv4" | "ipv6",
       hostnames: (names.all(h.id) as { name: string }[]).map((r) => r.name),
       firstSeen: h.first_seen as number,
       lastSeen: h.last_seen as number,
+      ...(h.os ? { osMatches: JSON.parse(h.os) } : {}),
+      ...(h.mac ? { mac: h.mac } : {}),
+      ...(h.mac_vendor ? { macVendor: h.mac_vendor } : {}),
+      ...(h.extra ? JSON.parse(h.extra) : {}),
       ports: (ports.all(h.id) as Record<string, any>[]).map((p) => {
         const lp: LedgerPort = { proto: p.proto, port: p.port, state: p.state, firstSeen: p.first_seen, lastSeen: p.last_seen };
-        for (const k of ["reason", "service", "product", "version", "extrainfo", "tunnel"] as const) if (p[k] !== null) (lp as any)[k] = p[k];
+        for (const k of ["reason", "service", "product", "version", "extrainfo", "tunnel", "method"] as const) if (p[k] !== null && p[k] !== undefined) (lp as any)[k] = p[k];
+        if (p.conf !== null && p.conf !== undefined) lp.conf = Number(p.conf);
         if (p.cpe) lp.cpe = JSON.parse(p.cpe);
         if (p.scripts) lp.scripts = JSON.parse(p.scripts);
         return lp;
@@ -340,8 +370,15 @@ export class Ledger {
     return prev ? { runs: [toRun(prev), toRun(last)] } : { latest: toRun(last) };
   }
 
-  finishRun(id: string, status: string, hosts: ScanHost[]): void {
-    this.db.query("UPDATE runs SET status=?, finished_at=?, hosts=? WHERE id=?").run(status, Date.now(), JSON.stringify(hosts), id);
+  finishRun(id: string, status: string, hosts: ScanHost[], meta?: XmlMeta): void {
+    this.db.query("UPDATE runs SET status=?, finished_at=?, hosts=?, meta=COALESCE(?, meta) WHERE id=?").run(status, Date.now(), JSON.stringify(hosts), meta ? JSON.stringify(meta) : null, id);
+  }
+
+  /** How the project's latest finished run with one was made (args, times, scaninfo), for XML exports. */
+  latestMeta(project: string): XmlMeta | null {
+    const pid = this.projectId(project, false);
+    const r = this.db.query("SELECT meta FROM runs WHERE project_id=? AND status='finished' AND meta IS NOT NULL ORDER BY started_at DESC, rowid DESC LIMIT 1").get(pid) as { meta: string } | null;
+    return r ? JSON.parse(r.meta) : null;
   }
 
   /**
