@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateProfile } from "./profile.ts";
 import { scanTarget, ScanStopped } from "./runner.ts";
+import { nmapPids, until } from "../../test/scan/procs.ts";
 import { parseNmapXml, toNmapXml } from "./xml.ts";
 import { runNmap, parseDiscoveredLine, parseStatsLine } from "./nmap.ts";
 import { startFirstLook } from "./first-look.ts";
@@ -150,7 +151,7 @@ describe("runner on loopback (real nmap, real listeners)", () => {
     const profile = validateProfile({ ports: "1-65535", tcp_scan: "connect", max_rate: 50 }, "t", "test");
     const ac = new AbortController();
     const p = scanTarget({ ip: "127.0.0.1", family: 4, hostnames: [] }, { profile, workDir: dir, signal: ac.signal });
-    await Bun.sleep(700);
+    await until(() => nmapPids(dir).length > 0, "nmap running");
     const t0 = Date.now();
     ac.abort();
     const e = await p.catch((x) => x);
@@ -158,8 +159,7 @@ describe("runner on loopback (real nmap, real listeners)", () => {
     expect(e).toBeInstanceOf(ScanStopped);
     expect((e as ScanStopped).partial.status).toBe("cancelled");
     expect((e as ScanStopped).partial.phases[0]!.status).toBe("cancelled");
-    const left = Bun.spawnSync(["pgrep", "-f", `max-rate 50 .*1-65535`]).stdout.toString().trim();
-    expect(left).toBe("");
+    expect(nmapPids(dir)).toEqual([]);
   }, 30_000);
 
   test("a phase timeout stops nmap and says which phase", async () => {

@@ -1,22 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFalc, tempHome, waitFor } from "./helpers.ts";
 import { startWorker, tasksJson, type WorkerProc } from "./worker-helpers.ts";
 import { startListeners, type Listeners } from "../../src/scan/testkit.ts";
-
-/** nmap processes whose argv mentions this test's FALC_HOME (their -oX path lies below it). */
-function nmapPids(home: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const argv = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
-      if (argv[0]?.endsWith("nmap") && argv.some((a) => a.includes(home))) out.push(Number(d));
-    } catch {}
-  }
-  return out;
-}
+import { nmapPids } from "../scan/procs.ts";
 
 let H: { home: string; cleanup(): void };
 let w: WorkerProc | undefined;
