@@ -256,8 +256,9 @@ export { workFailed };
  * Host discovery for a whole target set in one nmap (`-sn`), so a sparse /24 does not cost one
  * slow per-address scan each. Targets go through a file we write (`-iL` of our own file only).
  */
-export async function discoverLive(targets: { ip: string; family: 4 | 6 }[], opts: { profile: Profile; workDir: string; signal?: AbortSignal; nmapBin?: string }): Promise<{ up: Set<string>; unreachable: Map<string, string> }> {
+export async function discoverLive(targets: { ip: string; family: 4 | 6 }[], opts: { profile: Profile; workDir: string; signal?: AbortSignal; nmapBin?: string }): Promise<{ up: Set<string>; unreachable: Map<string, string>; timedOut: Set<string> }> {
   const up = new Set<string>();
+  const timedOut = new Set<string>();
   // Targets nmap could not send to at all (no route): not down, never scanned.
   const unreachable = new Map<string, string>();
   for (const fam of [4, 6] as const) {
@@ -266,15 +267,25 @@ export async function discoverLive(targets: { ip: string; family: 4 | 6 }[], opt
     const file = join(opts.workDir, `sweep-${fam}.txt`);
     const xml = join(opts.workDir, `sweep-${fam}.xml`);
     await Bun.write(file, list.join("\n") + "\n");
-    const argv = ["-oX", xml, "-sn", ...(fam === 6 ? ["-6"] : []), "-n", "--max-retries", "2", ...(opts.profile.min_rate ? ["--min-rate", String(opts.profile.min_rate)] : []), "-iL", file];
+    const argv = ["-oX", xml, "-sn", ...(fam === 6 ? ["-6"] : []), "-n", "--max-retries", "2", "--max-hostgroup", "256", ...(opts.profile.min_rate ? ["--min-rate", String(opts.profile.min_rate)] : []), "-iL", file];
     const r = (await runNmap(argv, { bin: opts.nmapBin, timeoutS: opts.profile.discovery_timeout_s, signal: opts.signal })) as Awaited<ReturnType<typeof runNmap>> & { stopped?: string };
     if (r.stopped === "cancel") throw workFailed("cancelled during host discovery");
-    if (r.stopped) throw workFailed(`host discovery timed out after ${opts.profile.discovery_timeout_s}s`);
+    if (r.stopped) {
+      // Keep what the sweep found: nmap writes each finished host as it goes. The others were
+      // not answered for: timed out, not down.
+      let part = "";
+      try {
+        part = readFileSync(xml, "utf8");
+      } catch {}
+      for (const m of part.matchAll(/<host\b[^>]*>\s*<status state="up"[^>]*\/>\s*<address addr="([^"]+)"/g)) up.add(m[1]!);
+      for (const ip of list) if (!up.has(ip)) timedOut.add(ip);
+      continue;
+    }
     if (r.code !== 0) throw workFailed(`nmap host discovery failed (exit ${r.code}): ${r.stderr.trim().split("\n").pop() ?? ""}`);
     const rep = parseNmapXml(readFileSync(xml, "utf8"), "nmap host discovery XML");
     for (const h of rep.hosts) if (h.status === "up") up.add(h.ip);
     const said = new Map([...r.stderr.matchAll(/^(.*?(?:failed to determine route to|No route to host|Operation not permitted).*?([0-9A-Fa-f.:]*[0-9A-Fa-f]))\s*$/gm)].map((m) => [m[2]!, m[1]!.trim()]));
     for (const sk of rep.skipped) unreachable.set(sk.spec, said.get(sk.spec) ?? `nmap skipped it (${sk.reason})`);
   }
-  return { up, unreachable };
+  return { up, unreachable, timedOut };
 }

@@ -13,7 +13,8 @@ import { startFirstLook, type FirstLook } from "./first-look.ts";
 import type { PhaseName } from "./phase.ts";
 import { sharedServiceScans, type ServiceScans } from "./service-pool.ts";
 import type { Target } from "./targets.ts";
-import type { ScanHost } from "./xml.ts";
+import type { ScanHost, ScanInfo } from "./xml.ts";
+import { parsePorts } from "./profile.ts";
 
 export interface LocalScanOptions {
   targets: Target[];
@@ -140,11 +141,12 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
     let profile = o.profile;
     if (!profile.skip_host_discovery && o.targets.length) {
       try {
-        const { up, unreachable } = await discoverLive(o.targets, { profile, workDir: workRoot, signal: o.signal, nmapBin: o.nmapBin });
+        const { up, unreachable, timedOut } = await discoverLive(o.targets, { profile, workDir: workRoot, signal: o.signal, nmapBin: o.nmapBin });
         todo = o.targets.filter((t) => up.has(t.ip));
         for (const t of o.targets) {
           const why = unreachable.get(t.ip);
           if (why) finish(t, stoppedResult(t, "unreachable", why));
+          else if (timedOut.has(t.ip)) finish(t, stoppedResult(t, "timed_out", `host discovery timed out after ${profile.discovery_timeout_s}s`));
           else if (!up.has(t.ip)) finish(t, stoppedResult(t, "down"));
         }
         // Live hosts are known now: the per-target scans skip their own ping.
@@ -197,7 +199,7 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
   const stats = withLedger(o.home, (l) =>
     l.db.transaction(() => {
       const s = status === "cancelled" ? { ...NO_STATS } : recordResults(l, per, { project: o.project, mode: o.mode, runId, portSet });
-      l.finishRun(runId, status, status === "cancelled" ? [] : hosts);
+      l.finishRun(runId, status, status === "cancelled" ? [] : hosts, { args: `falc scan --profile ${o.profile.name} --mode ${o.mode}`, startedAt: t0, finishedAt: Date.now(), scanInfo: scanInfoOf(o.profile, per, portSet) });
       return s;
     }).immediate(),
   );
@@ -205,6 +207,16 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
     runId, project: o.project, profile: o.profile.name, status, hosts, stats, ms: Date.now() - t0,
     targets: per.map((r) => ({ ip: r.ip, status: r.status, ...(r.error ? { error: r.error } : {}), phases: r.phases })),
   };
+}
+
+/** The run's <scaninfo>: the ports its sweeps scanned (as nmap listed them), per protocol. */
+function scanInfoOf(p: Profile, results: TargetResult[], portSet?: TargetResult["scanned"]): ScanInfo[] {
+  const sc = results.find((r) => r.scanned.tcp || r.scanned.udp)?.scanned ?? portSet ?? {};
+  const tcpType = p.tcp_scan === "auto" ? (process.getuid?.() === 0 ? "syn" : "connect") : p.tcp_scan;
+  return (["tcp", "udp"] as const).flatMap((proto) => {
+    const services = sc[proto];
+    return services ? [{ type: proto === "udp" ? "udp" : tcpType, protocol: proto, numservices: parsePorts(services)?.length ?? 0, services }] : [];
+  });
 }
 
 const NO_STATS: ImportStats = { hostsAdded: 0, hostsSkipped: 0, portsAdded: 0, portsUpdated: 0, portsClosed: 0 };
