@@ -47,6 +47,8 @@ export interface ClusterOptions {
   /** Children per stage on each worker node, e.g. { scan: 1, pre: 1 }. */
   counts?: Record<string, number>;
   stages?: string[];
+  /** Start falc worker on every worker node at once (default true); false leaves it to the caller. */
+  startWorkers?: boolean;
   /** Extra environment for every falc process. */
   env?: Record<string, string>;
   log?: (line: string) => void;
@@ -205,10 +207,10 @@ export class Cluster {
     for (const w of this.workers) {
       w.tree = join(w.home, "shared");
       mkdirSync(w.tree, { recursive: true });
-      this.startWorker(w);
+      if (this.opts.startWorkers !== false) this.startWorker(w);
       this.startSyncWorker(w);
     }
-    await this.waitHealthy();
+    if (this.opts.startWorkers !== false) await this.waitHealthy();
   }
 
   async startRedis(): Promise<void> {
@@ -227,14 +229,13 @@ export class Cluster {
     this.spawn("eval-serve", m, [this.falc, "eval", "serve", "--host", m.ip, "--port", "8081"]);
   }
 
-  workerArgv(): string[] {
-    const stages = this.opts.stages ?? ["scan", "identification", "pre", "post", "eval"];
-    const counts = Object.entries(this.opts.counts ?? {}).flatMap(([s, n]) => ["--count", `${s}=${n}`]);
+  workerArgv(stages = this.opts.stages ?? ["scan", "identification", "pre", "post", "eval"], countsBy = this.opts.counts ?? {}): string[] {
+    const counts = Object.entries(countsBy).flatMap(([s, n]) => ["--count", `${s}=${n}`]);
     return [this.falc, "worker", "--stage", stages.join(","), ...counts, "--no-tui", "--lease", String(this.opts.leaseS ?? 10), "--grace", "5", "--health-port", "8082"];
   }
 
-  startWorker(w: ClusterNode): void {
-    this.spawn(`worker-${w.name}`, w, [...this.workerArgv(), "--health-host", w.ip]);
+  startWorker(w: ClusterNode, stages?: string[], counts?: Record<string, number>): void {
+    this.spawn(`worker-${w.name}`, w, [...this.workerArgv(stages, counts), "--health-host", w.ip]);
   }
 
   startSyncWorker(w: ClusterNode): void {
