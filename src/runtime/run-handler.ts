@@ -15,6 +15,7 @@ export interface RunHandlerOptions {
   counts: Record<string, number>;
   stagePaths: string[];
   childArgs: string[];
+  childEnv?: Record<string, string>;
   leaseMs: number;
   graceMs: number;
   pollMs: number;
@@ -45,15 +46,17 @@ export async function runHandler(o: RunHandlerOptions): Promise<number> {
   }
 
   const handler = new WorkerHandler({ ...o, log, childArgs, childStderr });
-  handler.start();
+  // The health port is taken before any child starts: a port in use is exit 2, not a worker another process answers for.
   const health = o.health ? startHealthServer(handler, o.queue, o.health.port, log, o.health.host) : null;
+  handler.start();
 
-  // Scheduled scans are created by one leader among all workers that serve the scan stage.
-  const scheduler = new AbortController();
-  if ("scan" in o.counts) {
-    const { startScheduler } = await import("../scan/schedule/scheduler.ts");
-    void startScheduler({ queue: o.queue, config: o.config, log, signal: scheduler.signal }).catch((e) =>
-      log.error({ event: "scheduler_failed", err: (e as Error).message }, "scan scheduler stopped"),
+  // Services of the stages served here (the scan scheduler), once per handler, stopped with it.
+  const services = new AbortController();
+  for (const stage of Object.keys(o.counts)) {
+    const h = await registry.get(stage);
+    if (!h.service) continue;
+    void h.service({ queue: o.queue, config: o.config, log: log.child({ service: stage }), signal: services.signal }).catch((e) =>
+      log.error({ event: "service_failed", stage, err: (e as Error).message }, `the ${stage} stage's service stopped: ${(e as Error).message}`),
     );
   }
 
@@ -80,7 +83,7 @@ export async function runHandler(o: RunHandlerOptions): Promise<number> {
     void stop();
   }
   await done;
-  scheduler.abort();
+  services.abort();
   health?.stop();
   return 0;
 }
