@@ -41,8 +41,11 @@ describe("a falc cluster in network namespaces", () => {
   test("every node is up and seen from the submit node", () => {
     const r = c.falcOn("submit", ["tasks", "workers", "--json"]);
     expect(r.code).toBe(0);
-    const hosts = new Set((JSON.parse(r.stdout).workers ?? JSON.parse(r.stdout)).filter((w: any) => w.kind === "handler").map((w: any) => w.pid));
-    expect(hosts.size).toBe(3);
+    const doc = JSON.parse(r.stdout);
+    const handlers = (doc.workers ?? doc).filter((w: any) => w.kind === "handler");
+    // Each node names itself by its node id (FALC_NODE here), shown in every worker's name.
+    expect(handlers.map((w: any) => w.host).sort()).toEqual(c.workers.map((w) => w.name));
+    expect(handlers.every((w: any) => w.name.startsWith(`handler@${w.host}:`))).toBe(true);
     for (const w of c.workers) expect(c.health(w).code).toBe(200);
   });
 
