@@ -1,4 +1,5 @@
 import { Database } from "bun:sqlite";
+import { DOCS_SCHEMA, SqliteDocs } from "./sqlite-docs.ts";
 import { dirname } from "node:path";
 import { mkdirSync } from "node:fs";
 import { conflict, inputError, notFound, unavailable } from "../core/errors.ts";
@@ -17,7 +18,7 @@ import {
   type TaskStatus,
 } from "../core/task.ts";
 import type { WorkerRecord } from "../core/worker-state.ts";
-import type { ClaimOptions, FailOptions, LeaseStatus, Queue } from "./types.ts";
+import type { ClaimOptions, DocStore, FailOptions, LeaseStatus, Queue } from "./types.ts";
 import { pollEvents } from "./poll-events.ts";
 
 export interface SqliteQueueOptions {
@@ -163,6 +164,7 @@ export class SqliteQueue implements Queue {
       this.db.exec("PRAGMA journal_mode = WAL");
       this.db.exec("PRAGMA synchronous = NORMAL");
       this.db.exec(SCHEMA);
+      this.db.exec(DOCS_SCHEMA);
       addFenceColumn(this.db);
     } catch (e) {
       throw unavailable(`cannot open the queue database ${path}: ${(e as Error).message}`);
@@ -540,6 +542,10 @@ export class SqliteQueue implements Queue {
   /** Trim the event log so it does not grow without bound. */
   pruneEvents(): void {
     this.db.query("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?").run(this.opts.keepEvents);
+  }
+
+  docs(): DocStore {
+    return new SqliteDocs(this.db);
   }
 
   async acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean> {

@@ -114,6 +114,38 @@ describe("a falc cluster in network namespaces", () => {
     }
   }, 420_000);
 
+  test("a schedule made on the submit node runs once per interval across the cluster; a lost leader is replaced", async () => {
+    const targets = c.targets.map((t) => t.ip);
+    const add = c.falcOn("submit", ["scan", "schedule", "add", ...targets, "--every", "1m", "--profile", "fast", "--project", "sched", "--id", "cl1"]);
+    expect(add.stderr).toBe("");
+    expect(add.code).toBe(0);
+    // Visible from every node: schedules live on the shared queue, not in the node's FALC_HOME.
+    for (const w of c.workers) expect(c.falcOn(w, ["scan", "schedule", "list", "--json"]).stdout).toContain('"cl1"');
+    const scheduled = () => {
+      const r = c.falcOn("submit", ["tasks", "list", "--stage", "scan", "--json"]);
+      const doc = JSON.parse(r.stdout || "[]");
+      return ((Array.isArray(doc) ? doc : doc.tasks) as any[]).filter((t) => String(t.payload?.run_id ?? "").startsWith("cl1-"));
+    };
+    await c.waitFor(() => scheduled().length === targets.length, 60_000, "the schedule's first run");
+    const leaderOf = (since: number) =>
+      c.workers.find((w) => {
+        const log = Bun.spawnSync(["cat", join(c.logsDir(), `worker-${w.name}.log`)], { stdout: "pipe" }).stdout.toString();
+        return log.split("\n").some((l) => l.includes('"scheduler_leader"') && Number(/"time":(\d+)/.exec(l)?.[1]) >= since);
+      });
+    const leader = leaderOf(0)!;
+    expect(leader).toBeDefined();
+    const t0 = Date.now();
+    c.killNode(leader);
+    // The scheduler's lock lives 15 s (3 ticks at least): another node leads within that and a tick.
+    await c.waitFor(() => Boolean(leaderOf(t0)), 25_000, "a new scheduler leader");
+    faults.push({ what: `kill -9 of the scheduler leader's node ${leader.name}`, at: t0, recoveredMs: Date.now() - t0 });
+    await c.waitFor(() => scheduled().every((t) => t.status === "finished"), 120_000, "the scheduled scans to finish");
+    // Within the interval the new leader queues nothing again: once per interval across the cluster.
+    expect(scheduled().length).toBe(targets.length);
+    c.startWorker(leader);
+    c.startSyncWorker(leader);
+  }, 240_000);
+
   test("afterwards every worker node is healthy and in sync with the master", async () => {
     for (const w of c.workers) await c.waitFor(() => c.health(w).code === 200, 60_000, `${w.name} healthy`);
     writeFileSync(join(c.node("master").tree!, "after-faults.txt"), "x\n");
