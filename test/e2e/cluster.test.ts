@@ -54,6 +54,15 @@ describe("a falc cluster in network namespaces", () => {
     expect(sub.stderr).toBe("");
     const ids: string[] = JSON.parse(sub.stdout);
     expect(ids.length).toBe(TASKS);
+    // Scans of every lab target and evaluations through the eval service, beside the effects tasks.
+    const scanSubmit = c.falcOn("submit", ["scan", ...c.targets.map((t) => t.ip), "--submit", "--profile", "fast", "--project", "mixed"]);
+    expect(scanSubmit.code).toBe(0);
+    const EVALS = 12;
+    for (let i = 0; i < EVALS; i++) {
+      const body = JSON.stringify({ eval_id: `cl-e${i}`, code: `print(${i} * 7)`, language: "python", engine: "bwrap" });
+      const r = c.run(c.node("submit"), ["curl", "-s", "-m", "10", "-H", `Authorization: Bearer ${c.evalKey}`, "-H", "content-type: application/json", "-d", body, `${c.evalUrl}/tasks`]);
+      expect(r.stdout).toContain(`cl-e${i}`);
+    }
     const finished = () => stats().effects?.finished ?? 0;
     await c.waitFor(() => finished() >= TASKS / 8, 60_000, "work to flow");
 
@@ -107,7 +116,28 @@ describe("a falc cluster in network namespaces", () => {
     // A side effect repeats only where a run was killed or cut off after doing it: count and attribute them.
     const repeats = [...ended].filter(([, n]) => n > 1).map(([id]) => id);
     const repeatNodes = new Set(runs.filter((r) => repeats.includes(r.task) && r.ended).map((r) => r.node));
-    console.log(JSON.stringify({ tasks: TASKS, runs: runs.length, repeated_side_effects: repeats.length, repeat_nodes: [...repeatNodes], faults }));
+    // The evaluations: every one finished once with its own output.
+    await c.waitFor(() => (stats().eval?.finished ?? 0) >= EVALS, 120_000, "the evaluations");
+    for (let i = 0; i < EVALS; i++) {
+      const r = c.run(c.node("submit"), ["curl", "-s", "-m", "10", "-H", `Authorization: Bearer ${c.evalKey}`, `${c.evalUrl}/tasks/cl-e${i}`]);
+      const t = JSON.parse(r.stdout);
+      expect(t.status).toBe("finished");
+      expect(t.result.stdout).toBe(`${i * 7}\n`);
+    }
+    expect(stats().eval).toMatchObject({ finished: EVALS, failed: 0 });
+    // The scans: every target's open ports are in the ledger of the node that scanned it.
+    await c.waitFor(() => (stats().scan?.finished ?? 0) >= c.targets.length, 120_000, "the scans");
+    const open = new Set<string>();
+    for (const w of c.workers) {
+      const r = c.falcOn(w, ["scan", "results", "--project", "mixed", "--format", "ndjson"]);
+      for (const line of r.stdout.split("\n").filter(Boolean)) {
+        const p = JSON.parse(line);
+        open.add(`${p.ip ?? p.address}:${p.port}`);
+      }
+    }
+    const expected = c.targets.flatMap((t) => t.listeners.map((l) => `${t.ip}:${l.port}`)).filter((x) => !x.endsWith(":2222")); // 2222 is not in the fast profile
+    for (const e of expected) expect(open).toContain(e);
+    console.log(JSON.stringify({ tasks: TASKS, evals: EVALS, scans: c.targets.length, runs: runs.length, repeated_side_effects: repeats.length, repeat_nodes: [...repeatNodes], faults }));
     for (const id of repeats) {
       const rs = runs.filter((r) => r.task === id && r.ended);
       expect(rs.some((r) => r.node === w1.name || r.node === w2.name)).toBe(true);
