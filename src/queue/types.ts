@@ -104,6 +104,9 @@ export interface Queue {
   removeWorker(name: string): Promise<void>;
   listWorkers(): Promise<WorkerRecord[]>;
 
+  /** Wait until the backend answers (Redis; see OpenQueueOptions.deferConnect). Absent where opening is enough. */
+  connect?(): Promise<void>;
+
   close(): Promise<void>;
 }
 
