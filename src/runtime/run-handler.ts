@@ -71,11 +71,11 @@ export async function runHandler(o: RunHandlerOptions): Promise<number> {
   const health = o.health ? startHealthServer(handler, o.queue, o.health.port, log, o.health.host) : null;
   try {
     await o.queue.connect?.();
+    await refuseDuplicateNode(o.queue, handler, log);
   } catch (e) {
     health?.stop();
     throw e;
   }
-  await refuseDuplicateNode(o.queue, handler, log);
   handler.start();
 
   // Services of the stages served here (the scan scheduler), once per handler, stopped with it.
