@@ -134,7 +134,8 @@ export class Cluster {
       FALC_QUEUE: this.redisUrl,
       FALC_NODE: node.name,
       FALC_EVAL_API_KEY: this.evalKey,
-      FALC_LOG_LEVEL: process.env.FALC_LOG_LEVEL ?? "info",
+      // Node logs go to files (root/logs) and the tests read info lines from them (e.g. the scheduler leader).
+      FALC_LOG_LEVEL: "info",
       NO_COLOR: "1",
       ...this.opts.env,
     };
