@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Samples, sampleDir, samples, testIf, tool, tools, writeOoxml, writePdf, writeZip, zipWithPassword } from "../../src/process/analyze/samples.ts";
+import { type Samples, sampleDir, samples, testIf, tool, tools, writeOoxml, writePdf, writeZip, zipWithPassword } from "../../test/process/samples.ts";
 import { CancelProcessing } from "../../src/process/plugin.ts";
 import { type TestContext, loadProcessors, makeContext, runProcessor } from "../testkit.ts";
 import factory from "./identify.ts";

@@ -1,8 +1,8 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type CaptureResult, captureSkipReason, sharedCapture } from "../../src/process/analyze/netsample.ts";
-import { sampleDir } from "../../src/process/analyze/samples.ts";
+import { type CaptureResult, captureSkipReason, sharedCapture } from "../../test/process/netsample.ts";
+import { sampleDir } from "../../test/process/samples.ts";
 import type { Processor } from "../../src/process/plugin.ts";
 import { type TestContext, loadProcessors, makeContext, runProcessor } from "../testkit.ts";
 import behaviourFactory from "./behaviour.ts";

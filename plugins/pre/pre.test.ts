@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Samples, SAMPLE_PE_URL, sampleDir, samples, testIf, tools, writePdf, zipWithPassword } from "../../src/process/analyze/samples.ts";
+import { type Samples, SAMPLE_PE_URL, sampleDir, samples, testIf, tools, writePdf, zipWithPassword } from "../../test/process/samples.ts";
 import { loadTarget } from "../../src/process/analyze/target.ts";
 import type { Processor } from "../../src/process/plugin.ts";
 import identifyFactory from "../identification/identify.ts";
@@ -82,19 +82,23 @@ describe("pre plugins", () => {
     const { ctx } = await pre(eicar, "eicar.com");
     expect(ctx.signatures.list().find((x) => x.name === "yara_EICAR_Test_File")).toMatchObject({ score: 10, family: "EICAR-Test-File" });
 
-    if (s.elf) {
-      const rules = join(dir, "rules");
-      mkdirSync(rules, { recursive: true });
-      writeFileSync(join(rules, "mine.yar"), `rule Falc_Gate : c2 { meta: description = "falc test gate URL" score = 9 strings: $u = "gate.php" condition: uint32(0) == 0x464c457f and $u }`);
-      writeFileSync(join(rules, "ignored.txt"), "not a rule");
-      const { ctx: c2 } = await pre(s.elf, "hello", { yara: { rules_dirs: [rules], builtin: false } });
-      expect(c2.results.yara).toMatchObject({ rules: 1, matches: [{ rule: "Falc_Gate", tags: ["c2"] }] });
-      expect(c2.signatures.list().find((x) => x.name === "yara_Falc_Gate")?.score).toBe(9);
-    }
-    const bad = join(dir, "bad.yar");
-    writeFileSync(bad, "rule broken {\n  condition:\n    $nope\n}\n");
+    expect(s.elf).toBeDefined();
+    const rules = join(dir, "rules");
+    mkdirSync(rules, { recursive: true });
+    writeFileSync(join(rules, "mine.yar"), `import "elf"
+rule Falc_Gate : c2 { meta: description = "falc test gate URL" score = 9 strings: $u = "gate.php" condition: elf.type == elf.ET_DYN and $u }`);
+    writeFileSync(join(rules, "broken.yar"), "rule broken {\n  condition:\n    $nope\n}\n");
+    writeFileSync(join(rules, "ignored.txt"), "not a rule");
+    const { ctx: c2 } = await pre(s.elf!, "hello", { yara: { rules_dirs: [rules], builtin: false } });
+    // The broken file is left out and said so on every run; the good one still matches (with a module).
+    expect(c2.results.yara).toMatchObject({ rule_files: [join(rules, "mine.yar")], matches: [{ rule: "Falc_Gate", tags: ["c2"] }] });
+    expect((c2.results.yara as { disabled_rule_files: unknown }).disabled_rule_files).toEqual([{ file: join(rules, "broken.yar"), errors: [`${join(rules, "broken.yar")}:4: undefined string "$nope"`] }]);
+    expect(c2.errorList).toContain(`yara: rule file ${join(rules, "broken.yar")} left out: ${join(rules, "broken.yar")}:4: undefined string "$nope"`);
+    expect(c2.signatures.list().find((x) => x.name === "yara_Falc_Gate")?.score).toBe(9);
+
+    // A file named in `rules` must compile: setup fails naming file:line.
     const y = await one(yaraFactory);
-    expect(() => y.initOnce!({ rules: [bad] })).toThrow(`${bad}:3: undefined string $nope`);
+    expect(() => y.initOnce!({ rules: [join(rules, "broken.yar")] })).toThrow(`${join(rules, "broken.yar")}:4: undefined string "$nope"`);
   });
 
   test("strings config: min_length and sample size", async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { samples, testIf, tools, writeOoxml, writePdf, zipWithPassword, type Samples } from "../../src/process/analyze/samples.ts";
+import { samples, testIf, tools, writeOoxml, writePdf, zipWithPassword, type Samples } from "../process/samples.ts";
 import { runFalc, tempHome } from "./helpers.ts";
 
 /**

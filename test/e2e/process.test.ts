@@ -308,6 +308,35 @@ describe("falc process", () => {
     expect(s.state).toBe("tasks_pending");
   });
 
+  test("YARA through libyara in the compiled binary: modules, iterators and offsets as `yara -s` gives them; a bad file in rules_dirs is left out", async () => {
+    const rules = dir("yara-rules", {
+      "elf.yar": `import "elf"
+import "math"
+rule Falc_Hello : demo { meta: score = 9 strings: $h = "hello" $r = /l+o/ condition: elf.type == elf.ET_DYN and for any s in elf.dynsym : (s.name == "puts") and #h >= 1 and !r[1] >= 2 and math.entropy(0, filesize) > 0 }`,
+      "broken.yar": "rule broken {\n  condition:\n    $nope and true\n}\n",
+    });
+    const cfg = join(H.home, "yara.yaml");
+    writeFileSync(cfg, `process:\n  plugins:\n    yara: { rules_dirs: [${rules}], builtin: false }\n`);
+    const r = await runFalc(["process", "--config", cfg, join(S, "hello"), "--json"], { env: env() });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`yara: rule file ${join(rules, "broken.yar")} left out: ${join(rules, "broken.yar")}:3: undefined string "$nope"`);
+    const s = JSON.parse(r.stdout);
+    const pre = JSON.parse(readFileSync(join(s.paths.dir, "pre.json"), "utf8"));
+    const ref = Bun.spawnSync(["yara", "-s", join(rules, "elf.yar"), join(S, "hello")]).stdout.toString().trim().split("\n");
+    expect(ref[0]).toBe(`Falc_Hello ${join(S, "hello")}`);
+    const m = pre.yara.matches;
+    expect(m.map((x: { rule: string }) => x.rule)).toEqual(["Falc_Hello"]);
+    expect(m[0].strings.map((x: { id: string; offset: number; data: string }) => `0x${x.offset.toString(16)}:${x.id}: ${x.data}`)).toEqual(ref.slice(1));
+    expect(pre.yara.disabled_rule_files.map((d: { file: string }) => d.file)).toEqual([join(rules, "broken.yar")]);
+    expect(s.score).toBe(9);
+
+    // Without libyara the plugin leaves itself out with one line saying why; processing goes on.
+    const no = await runFalc(["process", "--config", cfg, join(S, "hello"), "--json"], { env: { ...env(), FALC_LIBYARA: "/nonexistent/libyara.so.9" } });
+    expect(no.code).toBe(0);
+    expect(no.stderr).toMatch(/"plugin":"yara","reason":"\/nonexistent\/libyara.so.9 cannot be loaded .*install Debian's libyara9","msg":"plugin yara disabled"/);
+    expect(existsSync(join(JSON.parse(no.stdout).paths.dir, "pre.json"))).toBe(true);
+  });
+
   test("--help has examples", async () => {
     for (const cmd of [["process"], ["process", "show"], ["process", "post"]]) {
       const r = await runFalc([...cmd, "--help"]);

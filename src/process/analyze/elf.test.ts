@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { FormatError } from "./bytes.ts";
 import { parseElf } from "./elf.ts";
-import { type Samples, run, samples, testIf, tools } from "./samples.ts";
+import { type Samples, run, samples, testIf, tools } from "../../../test/process/samples.ts";
 
 let s: Samples;
 beforeAll(async () => {

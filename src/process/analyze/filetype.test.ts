@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bufferSource, fileSource } from "./bytes.ts";
 import { type FileType, detectType, identFilename } from "./filetype.ts";
-import { type Samples, run, sampleDir, samples, testIf, tools, writeOoxml, writePdf, writeZip } from "./samples.ts";
+import { type Samples, run, sampleDir, samples, testIf, tools, writeOoxml, writePdf, writeZip } from "../../../test/process/samples.ts";
 
 let s: Samples;
 beforeAll(async () => {

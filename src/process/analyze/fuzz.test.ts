@@ -6,11 +6,11 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { FormatError, bufferSource } from "./bytes.ts";
 import { parseElf } from "./elf.ts";
 import { detectType } from "./filetype.ts";
-import { captureSkipReason, sharedCapture } from "./netsample.ts";
+import { captureSkipReason, sharedCapture } from "../../../test/process/netsample.ts";
 import { analyzeCapture } from "./network.ts";
 import { parsePe } from "./pe.ts";
 import { parseClientHello, parseDns, parseHttpRequests } from "./protocols.ts";
-import { type Samples, samples, writeOoxml, writePdf, writeZip } from "./samples.ts";
+import { type Samples, samples, writeOoxml, writePdf, writeZip } from "../../../test/process/samples.ts";
 import { extractStrings } from "./strings.ts";
 import { extractEntry, readZipDirectory } from "./zip.ts";
 

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { FormatError } from "./bytes.ts";
-import { type CaptureResult, captureSkipReason, convertCapture, sharedCapture } from "./netsample.ts";
+import { type CaptureResult, captureSkipReason, convertCapture, sharedCapture } from "../../../test/process/netsample.ts";
 import { type NetworkSummary, analyzeCapture } from "./network.ts";
-import { run, testIf } from "./samples.ts";
+import { run, testIf } from "../../../test/process/samples.ts";
 
 const skip = captureSkipReason();
 const capTest = testIf({ ok: !skip, reason: skip });

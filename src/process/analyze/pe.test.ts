@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { FormatError } from "./bytes.ts";
 import { parsePe, parseVersionInfo } from "./pe.ts";
-import { type Samples, run, samples, testIf, tool, tools } from "./samples.ts";
+import { type Samples, run, samples, testIf, tool, tools } from "../../../test/process/samples.ts";
 
 let s: Samples;
 beforeAll(async () => {

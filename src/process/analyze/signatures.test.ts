@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import type { BehaviourSummary } from "./behaviour.ts";
 import type { NetworkSummary } from "./network.ts";
 import { parsePe } from "./pe.ts";
-import { type Samples, samples, testIf, tools } from "./samples.ts";
+import { type Samples, samples, testIf, tools } from "../../../test/process/samples.ts";
 import { behaviourSignatures, staticSignatures } from "./signatures.ts";
 import { extractStrings } from "./strings.ts";
 

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { extractIocs } from "./iocs.ts";
-import { type Samples, SAMPLE_PE_URL, SAMPLE_URL, run, samples, testIf, tools } from "./samples.ts";
+import { type Samples, SAMPLE_PE_URL, SAMPLE_URL, run, samples, testIf, tools } from "../../../test/process/samples.ts";
 import { extractStrings, extractStringsParallel, stringsThreadStats } from "./strings.ts";
 import { isDomain } from "./tlds.ts";
 

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bufferSource, fileSource } from "./bytes.ts";
-import { run, sampleDir, testIf, tools, writeZip, zipWithPassword } from "./samples.ts";
+import { run, sampleDir, testIf, tools, writeZip, zipWithPassword } from "../../../test/process/samples.ts";
 import { DEFAULT_ZIP_LIMITS, ZipError, extractEntry, readZipDirectory } from "./zip.ts";
 
 let dir: string;
