@@ -117,6 +117,27 @@ describe("identify plugin", () => {
     );
   });
 
+  test("plain text is never a script: the Apache-2.0 licence alone, and LICENSE.txt inside a jar", async () => {
+    const { out } = await identify("/usr/share/common-licenses/Apache-2.0", "Apache-2.0");
+    expect(out.target).toMatchObject({ filename: "Apache-2.0", media_type: "text/plain", filetype: "ASCII text" });
+    expect(out.selected).toBe(false);
+    const license = await Bun.file("/usr/share/common-licenses/Apache-2.0").text();
+    const cls = new Uint8Array(64);
+    new DataView(cls.buffer).setUint32(0, 0xcafebabe);
+    new DataView(cls.buffer).setUint32(4, 0x00000034);
+    const jar = join(dir, "lib.jar");
+    writeFileSync(jar, writeZip([{ name: "META-INF/MANIFEST.MF", data: "Manifest-Version: 1.0\r\n" }, { name: "META-INF/LICENSE.txt", data: license }, { name: "LICENSE", data: license }, { name: "a/B.class", data: cls }]));
+    const j = await identify(jar, "lib.jar");
+    expect(j.out.selected).toBe(false);
+    expect(j.out.target.filename).toBe("lib.jar");
+    expect(j.out.files.map((f: { filename: string; filetype: string }) => `${f.filename}: ${f.filetype}`)).toEqual([
+      "MANIFEST.MF: JAR Manifest, ASCII text, with CRLF line terminators",
+      "LICENSE.txt: ASCII text",
+      "LICENSE: ASCII text",
+      "B.class: compiled Java class data, version 52.0 (Java 1.8)",
+    ]);
+  });
+
   test("zip limits come from config; a missing file cancels the stage", async () => {
     const path = join(dir, "many.zip");
     writeFileSync(path, writeZip(Array.from({ length: 12 }, (_, i) => ({ name: `f${i}.txt`, data: "x" }))));

@@ -103,12 +103,12 @@ function describe(t: FileType): string {
  * (page faults) than the hashing of them.
  */
 export async function readAndIdentify(path: string, filename: string, signal?: AbortSignal, threads = false, known?: Hashes & { size: number }, bytes?: Uint8Array): Promise<{ type: FileType; hashes: Hashes; size: number }> {
-  if (bytes && known) return { type: detectType(bufferSource(bytes), filename), hashes: pickHashes(known), size: bytes.length };
-  if (bytes) return { type: detectType(bufferSource(bytes), filename), hashes: hashBytes(bytes), size: bytes.length };
+  if (bytes && known) return { type: detectType(bufferSource(bytes), filename, path), hashes: pickHashes(known), size: bytes.length };
+  if (bytes) return { type: detectType(bufferSource(bytes), filename, path), hashes: hashBytes(bytes), size: bytes.length };
   if (known) {
     const src = fileSource(path);
     try {
-      return { type: detectType(src, filename), hashes: pickHashes(known), size: src.size };
+      return { type: detectType(src, filename, path), hashes: pickHashes(known), size: src.size };
     } finally {
       src.close();
     }
@@ -117,7 +117,7 @@ export async function readAndIdentify(path: string, filename: string, signal?: A
   const hashes: Hashes = { md5: r.md5, sha1: r.sha1, sha256: r.sha256, sha512: r.sha512 };
   const src = fileSource(path);
   try {
-    return { type: detectType(src, filename), hashes, size: r.size };
+    return { type: detectType(src, filename, path), hashes, size: r.size };
   } finally {
     src.close();
   }
@@ -191,8 +191,13 @@ export async function identify(path: string, filename: string, opts: IdentifyOpt
         continue;
       }
       const name = safeName(entry.name);
-      const type = detectType(bufferSource(data), name);
       const extrpath = [...prefix, entry.name];
+      // Written first so libmagic types the entry as a file, exactly as `file` would.
+      const dirOut = join(opts.workDir, "unpacked", String(counter++));
+      mkdirSync(dirOut, { recursive: true });
+      const out = join(dirOut, name);
+      writeFileSync(out, data);
+      const type = detectType(bufferSource(data), name, out);
       if (type.kind === "zip") {
         if (depth + 1 < (opts.maxDepth ?? 3)) {
           unpack(bufferSource(data), extrpath, depth + 1);
@@ -201,10 +206,6 @@ export async function identify(path: string, filename: string, opts: IdentifyOpt
         ignored.push({ filename: entry.name, filetype: type.filetype, reason: `archive nested deeper than ${opts.maxDepth ?? 3} levels` });
         continue;
       }
-      const dirOut = join(opts.workDir, "unpacked", String(counter++));
-      mkdirSync(dirOut, { recursive: true });
-      const out = join(dirOut, name);
-      writeFileSync(out, data);
       found.push({ name, extrpath, type, hashes: hashBytes(data), size: data.length, password, path: out });
     }
   };
