@@ -95,7 +95,7 @@ describe("file type by content", () => {
   });
 
   test(".NET flag from the CLR data directory", async () => {
-    const buf = new Uint8Array(await Bun.file(s.pe64).arrayBuffer());
+    const buf = new Uint8Array(await Bun.file(s.pe64!).arrayBuffer());
     const v = new DataView(buf.buffer);
     const opt = v.getUint32(0x3c, true) + 24;
     v.setUint32(opt + 112 + 14 * 8, 0x2000, true);
