@@ -110,11 +110,39 @@ describe("identify plugin", () => {
     const reasons = out.ignored.map((i: { filename: string; reason: string }) => `${i.filename}: ${i.reason}`);
     expect(reasons).toEqual(
       expect.arrayContaining([
-        expect.stringContaining("locked.exe: locked.exe: AES-encrypted zip entries are not supported"),
-        expect.stringContaining("bomb.bin: bomb.bin: compression ratio"),
+        "locked.exe: encrypted; none of the 1 password(s) opens it",
+        expect.stringMatching(/^bomb\.bin: compression ratio \d+:1 is over the limit of 250:1 \(archive bomb\?\)$/),
         expect.stringContaining("nested/inner.zip/run.ps1: not selected"),
       ]),
     );
+  });
+
+  test("AES-256 zip (7zz) opens with the configured password; tar.xz, 7z and a deb are unpacked too", async () => {
+    expect(s.pe64).toBeDefined();
+    const aes = join(dir, "aes.zip");
+    Bun.spawnSync(["rm", "-f", aes]);
+    expect(Bun.spawnSync(["7zz", "a", "-tzip", "-mem=AES256", "-pS3cret!", aes, s.pe64!]).exitCode).toBe(0);
+    const a = await identify(aes, "aes.zip", { password: "S3cret!" });
+    expect(a.out.target).toMatchObject({ filename: "sample64.exe", extrpath: ["sample64.exe"], password: "S3cret!", container: false });
+    const t = join(dir, "t");
+    Bun.spawnSync(["mkdir", "-p", t]);
+    Bun.spawnSync(["cp", s.pe64!, join(t, "setup.exe")]);
+    writeFileSync(join(t, "readme.txt"), "read me\n");
+    for (const [name, argv] of [
+      ["a.tar.xz", ["bsdtar", "-cJf", join(dir, "a.tar.xz"), "-C", t, "setup.exe", "readme.txt"]],
+      ["a.7z", ["7zz", "a", join(dir, "a.7z"), join(t, "setup.exe"), join(t, "readme.txt")]],
+    ] as const) {
+      Bun.spawnSync(["rm", "-f", join(dir, name)]);
+      expect(Bun.spawnSync([...argv]).exitCode).toBe(0);
+      const r = await identify(join(dir, name), name);
+      expect(r.out.target).toMatchObject({ filename: "setup.exe", extrpath: ["setup.exe"] });
+    }
+    // A .deb: ar with data.tar.xz inside: two levels down.
+    Bun.spawnSync(["bsdtar", "-cJf", join(dir, "data.tar.xz"), "-C", t, "setup.exe"]);
+    writeFileSync(join(dir, "debian-binary"), "2.0\n");
+    Bun.spawnSync(["bsdtar", "-cf", join(dir, "x.deb"), "--format", "ar", "-C", dir, "debian-binary", "data.tar.xz"]);
+    const d = await identify(join(dir, "x.deb"), "x.deb");
+    expect(d.out.target).toMatchObject({ filename: "setup.exe", extrpath: ["data.tar.xz", "setup.exe"] });
   });
 
   test("plain text is never a script: the Apache-2.0 licence alone, and LICENSE.txt inside a jar", async () => {
@@ -143,7 +171,7 @@ describe("identify plugin", () => {
     writeFileSync(path, writeZip(Array.from({ length: 12 }, (_, i) => ({ name: `f${i}.txt`, data: "x" }))));
     const { out, ctx } = await identify(path, "many.zip", { max_entries: 10 });
     expect(out).toMatchObject({ selected: false, target: { container: true } });
-    expect(ctx.errorList[0]).toContain("over the limit of 10");
+    expect(ctx.errorList[0]).toBe("identify: many.zip: more than 10 entries: the rest is not unpacked");
     const [p] = await loadProcessors(factory);
     const gone = makeContext({ stage: "identification", path: join(dir, "does-not-exist"), filename: "x" });
     contexts.push(gone);

@@ -68,6 +68,23 @@ describe("falc process on each kind of file", () => {
     expect(pre(z!).static.pe.pe_imphash).toMatch(/^[0-9a-f]{32}$/);
   }, 60_000);
 
+  test("libarchive in the compiled binary: AES-256 zip with --password, 7z and tar.gz; pre re-extracts the selected exe", async () => {
+    const dir = join(S.dir, "archives");
+    Bun.spawnSync(["mkdir", "-p", dir]);
+    const aes = join(dir, "aes.zip");
+    const seven = join(dir, "x.7z");
+    const tgz = join(dir, "x.tar.gz");
+    Bun.spawnSync(["rm", "-f", aes, seven, tgz]);
+    expect(Bun.spawnSync(["7zz", "a", "-tzip", "-mem=AES256", "-pAesPw", aes, S.pe64!]).exitCode).toBe(0);
+    expect(Bun.spawnSync(["7zz", "a", seven, S.pe64!]).exitCode).toBe(0);
+    expect(Bun.spawnSync(["bsdtar", "-czf", tgz, "-C", S.dir, "sample64.exe"]).exitCode).toBe(0);
+    const out = await processAll([aes, seven, tgz], ["--password", "AesPw"]);
+    for (const z of out) {
+      expect(z.target).toMatchObject({ filename: "sample64.exe", extrpath: ["sample64.exe"], container: false, sha256: sha256(S.pe64!) });
+      expect(pre(z).static.pe.pe_imphash).toMatch(/^[0-9a-f]{32}$/);
+    }
+  }, 60_000);
+
   test("a zip with the wrong password: nothing identified, the archive goes on as it is, and the summary says why", async () => {
     const inner = join(S.dir, "inner.sh");
     writeFileSync(inner, "#!/bin/sh\necho hi\n");

@@ -7,7 +7,11 @@
 import { type ByteSource, FormatError, View, startsWith } from "./bytes.ts";
 import { type Magic, magicBuffer, magicBytesMax, magicFile } from "./libmagic.ts";
 import { OLE_MAGIC, readOleDirectory } from "./ole.ts";
-import { extractEntry, looksLikeZip, readZipDirectory } from "./zip.ts";
+import { type ArchiveInput, ArchiveError, extractByName, listArchive } from "./libarchive.ts";
+
+export function looksLikeZip(head: Uint8Array): boolean {
+  return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
+}
 
 export type Kind = "pe" | "msdos" | "elf" | "macho" | "pdf" | "rtf" | "ole" | "ooxml" | "zip" | "archive" | "lnk" | "script" | "text" | "image" | "data" | "empty";
 export type ScriptKind = "sh" | "python" | "powershell" | "js" | "vbs" | "batch" | "node" | "perl";
@@ -189,28 +193,30 @@ const OOXML: [RegExp, string, string, string, NonNullable<FileType["office"]>["a
   [/presentationml\.slideshow\.main\+xml/i, "ppsx", "Microsoft PowerPoint 2007+ slideshow", "application/vnd.openxmlformats-officedocument.presentationml.slideshow", "powerpoint"],
 ];
 
-function detectZip(src: ByteSource): FileType {
-  let dir;
+function detectZip(src: ByteSource, path?: string): FileType {
+  const input: ArchiveInput = path ? { path } : { bytes: src.read(0, src.size) };
+  let listing;
   try {
-    dir = readZipDirectory(src);
+    listing = listArchive(input);
   } catch (e) {
-    if (!(e instanceof FormatError)) throw e;
+    if (!(e instanceof ArchiveError)) throw e;
     return make("zip", "Zip archive data (damaged)", "application/zip", "zip", [], { zip: { encrypted: false, entries: 0 } });
   }
-  const encrypted = dir.entries.some((e) => e.encrypted);
-  const ct = dir.entries.find((e) => e.name === "[Content_Types].xml");
+  const entries = listing.entries;
+  const encrypted = entries.some((e) => e.encrypted);
+  const ct = entries.find((e) => e.name === "[Content_Types].xml");
   if (ct && !ct.encrypted && ct.size < 1024 * 1024) {
     try {
-      const xml = Buffer.from(extractEntry(src, ct).data).toString("utf8");
-      const macros = dir.entries.some((e) => /vbaProject\.bin$/i.test(e.name));
+      const xml = Buffer.from(extractByName(input, ct.name, [])).toString("utf8");
+      const macros = entries.some((e) => /vbaProject\.bin$/i.test(e.name));
       for (const [re, ext, desc, media, app] of OOXML) {
         if (re.test(xml)) return make("ooxml", desc, media, ext, windows, { office: { app, macros } });
       }
     } catch (e) {
-      if (!(e instanceof FormatError)) throw e;
+      if (!(e instanceof ArchiveError)) throw e;
     }
   }
-  return make("zip", "Zip archive data", "application/zip", "zip", [], { zip: { encrypted, entries: dir.entries.length } });
+  return make("zip", "Zip archive data", "application/zip", "zip", [], { zip: { encrypted, entries: entries.length } });
 }
 
 // --- text and scripts ---
@@ -342,7 +348,7 @@ const SIMPLE: [number[], number, () => FileType][] = [
  * falc's own reading of a file (no libmagic): enough to choose a parser or a target. Descriptions and
  * media types here are placeholders that detectType replaces with libmagic's.
  */
-export function structuralType(src: ByteSource, filename?: string): FileType {
+export function structuralType(src: ByteSource, filename?: string, path?: string): FileType {
   if (src.size === 0) return make("empty", "empty", "inode/x-empty", "");
   const headBuf = src.read(0, HEAD_SIZE);
   const head = new View(headBuf);
@@ -359,7 +365,7 @@ export function structuralType(src: ByteSource, filename?: string): FileType {
       return make("pdf", `PDF document${version ? `, version ${version}` : ""}`, "application/pdf", "pdf", windows);
     }
     if (startsWith(headBuf, OLE_MAGIC)) return detectOle(src);
-    if (looksLikeZip(headBuf)) return detectZip(src);
+    if (looksLikeZip(headBuf)) return detectZip(src, path);
     for (const [sig, at, f] of SIMPLE) if (startsWith(headBuf, sig, at)) return f();
   } catch (e) {
     if (!(e instanceof FormatError)) throw e;
@@ -421,7 +427,7 @@ export function withMagic(t: FileType, m: Magic): FileType {
  * as `file -L` types it), falc's kind on top. `filename` only breaks ties between script languages.
  */
 export function detectType(src: ByteSource, filename?: string, path?: string): FileType {
-  const t = structuralType(src, filename);
+  const t = structuralType(src, filename, path);
   if (t.kind === "empty") return t;
   return withMagic(t, path ? magicFile(path) : magicBuffer(src.read(0, magicBytesMax())));
 }
