@@ -44,8 +44,8 @@ export class ProcessCommand extends FalcCommand {
 
   async run() {
     const { parsePlatforms, scoreExit } = await import("../src/process/cli.ts");
-    const { checkSubmission } = await import("../src/process/storage.ts");
-    const { processLocally, submissionOf, submitToQueue, waitForAnalysis } = await import("../src/process/submit.ts");
+    const { checkInputs } = await import("../src/process/inputs.ts");
+    const { processLocally, submitToQueue, waitForAnalysis } = await import("../src/process/submit.ts");
     const { formatSummary, summarize } = await import("../src/process/summary.ts");
     const { processInLanes } = await import("../src/process/lanes.ts");
     const { processConfig } = await import("../src/process/config.ts");
@@ -59,13 +59,13 @@ export class ProcessCommand extends FalcCommand {
       ...(priority !== undefined ? { priority } : {}),
     };
     const home = this.config.home;
-    const subs = this.targets.map(submissionOf);
-    // Every input checked before the first is stored: a typo in the tenth name costs nothing.
-    for (const sub of subs) checkSubmission(sub);
+    // Every input checked before the first is stored; a bad one is reported and the others go on (exit 1).
+    const { targets, subs, rejected } = checkInputs(this.targets);
+    for (const r of rejected) this.context.stderr.write(`falc: ${r.error} (skipped; the other inputs go on)\n`);
 
     const tty = Boolean(process.stderr.isTTY) && subs.length > 1 && !this.lane;
     const progress = (i: number) => {
-      if (tty) this.context.stderr.write(`\r\x1b[K${i + 1}/${subs.length}  ${this.targets[i]!.slice(-60)}`);
+      if (tty) this.context.stderr.write(`\r\x1b[K${i + 1}/${subs.length}  ${targets[i]!.slice(-60)}`);
     };
     const ac = new AbortController();
     const onSig = () => ac.abort(new Error("interrupted"));
@@ -87,7 +87,7 @@ export class ProcessCommand extends FalcCommand {
             laneArgs: this.laneArgs(),
             here: async (idx, onEach) => (await processLocally(local, idx.map((i) => subs[i]!), settings, onEach)).map((r) => summarize(home, r.id, r.known)),
           },
-          this.targets,
+          targets,
           subs,
           progress,
         );
@@ -100,7 +100,7 @@ export class ProcessCommand extends FalcCommand {
     if (this.submit && !this.wait) {
       if (this.json) this.outJson(ids.length === 1 ? { analysis_id: ids[0] } : ids.map((analysis_id) => ({ analysis_id })));
       else for (const id of ids) this.out(id);
-      return EXIT.ok;
+      return rejected.length ? EXIT.failed : EXIT.ok;
     }
     summaries ??= ids.map((id) => summarize(home, id));
     if (this.lane) {
@@ -108,9 +108,15 @@ export class ProcessCommand extends FalcCommand {
       this.outJson(summaries);
       return EXIT.ok;
     }
-    if (this.json) this.outJson(summaries.length === 1 ? summaries[0] : summaries);
-    else this.out(summaries.map((s) => formatSummary(s, { top })).join("\n\n"));
-    return scoreExit(summaries, failScore, (line) => this.context.stderr.write(`falc: ${line}\n`));
+    if (this.json) {
+      // Refused inputs keep their place in the array, as {input, error}.
+      const all: unknown[] = [...summaries];
+      for (const r of rejected) all.splice(r.index, 0, { input: r.input, error: r.error });
+      this.outJson(all.length === 1 ? all[0] : all);
+    } else this.out(summaries.map((s) => formatSummary(s, { top })).join("\n\n"));
+    const code = scoreExit(summaries, failScore, (line) => this.context.stderr.write(`falc: ${line}\n`));
+    if (rejected.length) this.context.stderr.write(`falc: ${rejected.length} of ${this.targets.length} input(s) refused\n`);
+    return rejected.length ? Math.max(code, EXIT.failed) : code;
   }
 
   /** What a lane child needs to do the same work as this process. */

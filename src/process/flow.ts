@@ -300,7 +300,8 @@ async function post(env: FlowEnv, taskId: string): Promise<StageResult> {
   let doneTask = task;
   const { analysis: updated } = await updateAnalysis(env.home, analysisId, (a) => {
     const t = readTask(env.home, taskId);
-    mergeErrors(t.errors, outcome.errors);
+    // The task's errors are those of its latest post run: a task posted again does not keep the last run's.
+    t.errors = { errors: [...outcome.errors.errors], fatal: [...outcome.errors.fatal] };
     assertTaskMove(t.id, t.state, outcome.ok ? "reported" : "fatal_error");
     t.state = outcome.ok ? "reported" : "fatal_error";
     if (outcome.ok) t.score = outcome.score;
