@@ -44,6 +44,7 @@ export const HEAD_SIZE = 64 * 1024;
 const windows: Platform[] = [{ platform: "windows", os_version: "" }];
 const linux: Platform[] = [{ platform: "linux", os_version: "" }];
 const macos: Platform[] = [{ platform: "macos", os_version: "" }];
+const uefi: Platform[] = [{ platform: "uefi", os_version: "" }];
 
 function make(kind: Kind, filetype: string, media_type: string, extension = "", platforms: Platform[] = [], extra: Partial<FileType> = {}): FileType {
   return { kind, filetype, media_type, extension, aliases: [], platforms, ...extra };
@@ -80,8 +81,10 @@ function detectPe(src: ByteSource, head: View): FileType {
   const subsystem = PE_SUBSYSTEMS[subsystemNo] ?? `subsystem ${subsystemNo}`;
   const machineName = PE_MACHINES[machine] ?? `unknown processor 0x${machine.toString(16)}`;
   const desc = `PE${bits === 64 ? "32+" : "32"} executable ${dll ? "(DLL) " : ""}(${subsystem}) ${machineName}${dotnet ? " Mono/.Net assembly" : ""}, for MS Windows`;
-  const ext = dll ? "dll" : subsystemNo >= 10 && subsystemNo <= 13 ? "efi" : (characteristics & 0x1000) !== 0 ? "sys" : "exe";
-  return make("pe", desc, "application/vnd.microsoft.portable-executable", ext, windows, {
+  const efi = subsystemNo >= 10 && subsystemNo <= 13;
+  const ext = dll ? "dll" : efi ? "efi" : (characteristics & 0x1000) !== 0 ? "sys" : "exe";
+  // An EFI image runs in firmware, not on Windows: a boot loader is not a Windows program.
+  return make("pe", desc, "application/vnd.microsoft.portable-executable", ext, efi ? uefi : windows, {
     aliases: ext === "exe" ? ["scr", "com", "cpl", "pif"] : ext === "dll" ? ["ocx", "cpl", "drv", "ax", "sys"] : [],
     pe: { bits, dll, subsystem, dotnet, machine: machineName },
   });

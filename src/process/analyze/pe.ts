@@ -4,6 +4,7 @@
  * Output keys follow Cuckoo3's `static.pe` (pe_imports, pe_exports, pe_sections, ...); every table walk
  * is bounded so a hostile file costs at most a few thousand entries.
  */
+import { type SignatureInfo, readSignatures } from "./authenticode.ts";
 import { FormatError, View, entropy, hex8, latin1, round, utf16le } from "./bytes.ts";
 import { ordinalName } from "./pe-ordinals.ts";
 
@@ -130,8 +131,10 @@ export interface PeInfo {
   pe_imphash: string;
   pe_pdb_path: string | null;
   pe_overlay: { offset: string; size: number; entropy: number } | null;
-  /** An Authenticode certificate table is present (not verified). */
+  /** An Authenticode certificate table is present. */
   signed: boolean;
+  /** Each WIN_CERTIFICATE: signer and certificates, digest algorithm, whether the signed digest is the file's. */
+  pe_signatures: SignatureInfo[];
   /** Tables cut short by the bounds, or damaged; analysis continued. */
   warnings: string[];
 }
@@ -436,6 +439,7 @@ export function parsePe(buf: Uint8Array): PeInfo {
     pe_pdb_path: pdb,
     pe_overlay: overlay,
     signed: sigDir.rva !== 0 && sigDir.size !== 0,
+    pe_signatures: sigDir.rva && sigDir.size ? readSignatures(buf, { checksumOffset: oh + 64, certDirOffset: ddBase + 4 * 8, certTable: { offset: sigDir.rva, size: sigDir.size } }) : [],
     warnings,
   };
 }
