@@ -12,6 +12,7 @@ import { bufferSource } from "./bytes.ts";
 import { detectType } from "./filetype.ts";
 import { parsePe } from "./pe.ts";
 import { staticSignatures } from "./signatures.ts";
+import { extractStrings } from "./strings.ts";
 
 let dir: string;
 let efis: string[];
@@ -86,6 +87,18 @@ describe("Authenticode on Debian's signed EFI binaries", () => {
         expect(pe.pe_signatures[0]!.file_digest!.toUpperCase()).toBe(/Calculated message digest\s*:\s*(\w+)/.exec(v)![1]);
       }
     }
+    // URLs in the certificates (CRL, issuer, CPS) end where their DER strings end: openssl's URIs exactly.
+    const shim = efis.find((p) => p.includes("shimx64"))!;
+    const urls = extractStrings(new Uint8Array(readFileSync(shim))).iocs.urls;
+    const uris = new Set<string>();
+    for (const blob of blobs(readFileSync(shim))) {
+      writeFileSync(join(dir, "u.p7"), blob);
+      const text = await run(["openssl", "pkcs7", "-inform", "DER", "-in", join(dir, "u.p7"), "-print_certs", "-text", "-noout"]);
+      for (const m of text.matchAll(/URI:(\S+)/g)) uris.add(m[1]!);
+    }
+    expect(uris.size).toBeGreaterThan(0);
+    for (const u of uris) expect(urls).toContain(u);
+    expect(urls.filter((u) => /\.(crl|crt)0$|secure-boot-ca0$/.test(u))).toEqual([]);
     // shim carries two signatures (Microsoft's 2011 and 2023 UEFI CAs): both read, both over the same digest.
     expect(two).toBeGreaterThanOrEqual(1);
   }, 120_000);

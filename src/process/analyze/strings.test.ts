@@ -63,6 +63,17 @@ describe("strings", () => {
 });
 
 describe("IOCs", () => {
+  test("a URL inside DER (certificate URI, IA5String) ends at its encoded length, not at the next tag", () => {
+    const url = "http://crl.falc-test.example.com/pki/crl/Falc_CA_2011.crl";
+    for (const tag of [0x86, 0x16]) {
+      const der = Buffer.concat([Buffer.from([0x30, url.length + 4, 0xa0, url.length + 2, tag, url.length]), Buffer.from(url), Buffer.from("0\x82\x01\x0a0\x0d", "latin1")]);
+      expect(extractStrings(new Uint8Array(der)).iocs.urls).toEqual([url]);
+    }
+    // Outside DER the same text keeps its characters.
+    expect(extractStrings(new TextEncoder().encode(` ${url}0 `)).iocs.urls).toEqual([`${url}0`]);
+  });
+
+
   test("finds the real ones", () => {
     const i = extractIocs(
       "GET http://cdn.evil-domain.com:8080/a/b.php?x=1, then https://10.20.30.40/x and ftp://files.example.org/ ; mail admin@corp.example.co.uk " +
