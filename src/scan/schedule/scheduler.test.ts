@@ -1,3 +1,4 @@
+import { until } from "../../../test/scan/procs.ts";
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -71,16 +72,16 @@ describe("scan schedules", () => {
     const a = new AbortController(), b = new AbortController();
     const ticks: Record<string, TickResult[][]> = { a: [], b: [] };
     const pa = startScheduler({ queue: q, config: cfg, log: silentLogger, signal: a.signal, tickMs: 100, lockTtlMs: 600, owner: "a", onTick: (r) => ticks.a!.push(r) });
-    await Bun.sleep(150);
+    await until(() => ticks.a!.length > 0, "a to lead");
     const pb = startScheduler({ queue: q, config: cfg, log: silentLogger, signal: b.signal, tickMs: 100, lockTtlMs: 600, owner: "b", onTick: (r) => ticks.b!.push(r) });
-    await Bun.sleep(500);
-    expect(ticks.a!.length).toBeGreaterThan(2);
+    // b is running: while a ticks three more times, b never does.
+    const seen = ticks.a!.length;
+    await until(() => ticks.a!.length >= seen + 3, "a to tick on");
     expect(ticks.b!.length).toBe(0);
     expect((await q.list({ stage: "scan" })).length).toBe(1);
     a.abort();
     await pa;
-    await Bun.sleep(400);
-    expect(ticks.b!.length).toBeGreaterThan(0);
+    await until(() => ticks.b!.length > 0, "b to take over", 5_000);
     b.abort();
     await pb;
     expect((await q.list({ stage: "scan" })).length).toBe(1);

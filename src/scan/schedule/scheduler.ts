@@ -45,7 +45,7 @@ export async function runSchedule(queue: Queue, store: ScheduleStore, s: Schedul
       out.skipped.push({ ip: t.ip, why: "cap" });
       continue;
     }
-    const task = await queue.enqueue({ stage: "scan", payload: { target: t.ip, hostnames: t.hostnames, profile: s.profile, project: s.project, mode: s.mode, run_id: `${s.id}-${now}` } });
+    const task = await queue.enqueue({ stage: "scan", payload: { target: t.ip, hostnames: t.hostnames, profile: s.profile, project: s.project, mode: s.mode, run_id: `${s.id}-${now}`, schedule_id: s.id } });
     store.setLastTask(s.id, t.ip, task.id, now);
     out.enqueued.push({ ip: t.ip, taskId: task.id });
     active++;

@@ -1,4 +1,5 @@
-import { Database } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
+import { openStore, type Migration } from "../../core/store.ts";
 import { join } from "node:path";
 import { inputError, notFound, usageError } from "../../core/errors.ts";
 import { ensureDir } from "../../core/paths.ts";
@@ -34,17 +35,24 @@ export function formatEvery(s: number): string {
   return `${Math.round(s / 60)}m`;
 }
 
+/** The schedule store's schema; 1 is the schema of files written before versioning. */
+export const SCHEDULE_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: "schedules and their last task per target",
+    up: `
+      CREATE TABLE IF NOT EXISTS schedules (id TEXT PRIMARY KEY, targets TEXT NOT NULL, profile TEXT NOT NULL, project TEXT NOT NULL, mode TEXT NOT NULL,
+        every_s INTEGER NOT NULL, max_concurrent INTEGER NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, last_run_at INTEGER);
+      CREATE TABLE IF NOT EXISTS schedule_targets (schedule_id TEXT NOT NULL, ip TEXT NOT NULL, task_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+        PRIMARY KEY (schedule_id, ip));`,
+  },
+];
+
 /** Schedules and the last task per (schedule, target), in FALC_HOME/scan/schedules.sqlite. */
 export class ScheduleStore {
   readonly db: Database;
   constructor(path: string) {
-    this.db = new Database(path, { create: true });
-    this.db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;");
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS schedules (id TEXT PRIMARY KEY, targets TEXT NOT NULL, profile TEXT NOT NULL, project TEXT NOT NULL, mode TEXT NOT NULL,
-        every_s INTEGER NOT NULL, max_concurrent INTEGER NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, last_run_at INTEGER);
-      CREATE TABLE IF NOT EXISTS schedule_targets (schedule_id TEXT NOT NULL, ip TEXT NOT NULL, task_id TEXT NOT NULL, created_at INTEGER NOT NULL,
-        PRIMARY KEY (schedule_id, ip));`);
+    this.db = openStore(path, { name: "scan schedules", migrations: SCHEDULE_MIGRATIONS });
   }
   static open(home: string): ScheduleStore {
     return new ScheduleStore(join(ensureDir(join(home, "scan")), "schedules.sqlite"));
