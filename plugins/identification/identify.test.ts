@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Samples, sampleDir, samples, testIf, tool, tools, writeOoxml, writePdf, writeZip, zipWithPassword } from "../../test/process/samples.ts";
+import { type Samples, sampleDir, samples, writeOoxml, writePdf, writeZip, zipWithPassword } from "../../test/process/samples.ts";
 import { CancelProcessing } from "../../src/process/plugin.ts";
 import { type TestContext, loadProcessors, makeContext, runProcessor } from "../testkit.ts";
 import factory from "./identify.ts";
@@ -26,9 +26,9 @@ async function identify(path: string, filename: string, config: Record<string, u
 }
 
 describe("identify plugin", () => {
-  testIf(tools.mingw)("a PE: Cuckoo3's identification fields, hashes equal sha256sum, extension added", async () => {
-    if (!s.pe64) return console.warn(`skip: ${s.skip.pe}`);
-    const { out, ctx } = await identify(s.pe64, "invoice");
+  test("a PE: Cuckoo3's identification fields, hashes equal sha256sum, extension added", async () => {
+    expect(s.pe64).toBeDefined();
+    const { out, ctx } = await identify(s.pe64!, "invoice");
     expect(out).toMatchObject({ identified: true, selected: true, category: "file", ignored: [] });
     expect(out.target).toMatchObject({
       filename: "invoice.exe",
@@ -40,18 +40,17 @@ describe("identify plugin", () => {
       platforms: [{ platform: "windows", os_version: "" }],
     });
     expect(out.target.filetype).toStartWith("PE32+ executable (console) x86-64");
-    expect(out.target.size).toBe(Bun.file(s.pe64).size);
-    if (tool("sha256sum").ok) {
-      const ref = new TextDecoder().decode(Bun.spawnSync(["sha256sum", s.pe64]).stdout).split(" ")[0];
-      expect(out.target.sha256).toBe(ref);
-    }
+    expect(out.target.size).toBe(Bun.file(s.pe64!).size);
+    const ref = new TextDecoder().decode(Bun.spawnSync(["sha256sum", s.pe64!]).stdout).split(" ")[0];
+    expect(out.target.sha256).toBe(ref);
     for (const k of ["md5", "sha1", "sha512"]) expect(out.target[k]).toMatch(/^[0-9a-f]+$/);
     expect(ctx.errorList).toEqual([]);
   });
 
   test("an ELF keeps its name and runs on linux; text is not selected", async () => {
-    if (s.elf) {
-      const { out } = await identify(s.elf, "hello");
+    expect(s.elf).toBeDefined();
+    {
+      const { out } = await identify(s.elf!, "hello");
       expect(out.target).toMatchObject({ filename: "hello", platforms: [{ platform: "linux", os_version: "" }] });
       expect(out.selected).toBe(true);
     }
@@ -62,13 +61,13 @@ describe("identify plugin", () => {
     expect(out.ignored).toEqual([{ filename: "notes.txt", filetype: "ASCII text", reason: "unsupported file type: text" }]);
   });
 
-  testIf(tools.mingw, tools.zip)("zip -P: unpacked with the configured password, the exe selected over the DLL, PDF and text", async () => {
-    if (!s.pe64 || !tool("zip").ok) return console.warn(`skip: ${s.skip.pe || tool("zip").reason}`);
+  test("zip -P: unpacked with the configured password, the exe selected over the DLL, PDF and text", async () => {
+    expect(s.pe64).toBeDefined();
     const pdf = join(dir, "doc.pdf");
     writeFileSync(pdf, writePdf());
     const readme = join(dir, "readme.txt");
     writeFileSync(readme, "open the invoice\n");
-    const zip = await zipWithPassword(join(dir, "bundle.zip"), [readme, pdf, s.dll!, s.pe64], "hunter2");
+    const zip = await zipWithPassword(join(dir, "bundle.zip"), [readme, pdf, s.dll!, s.pe64!], "hunter2");
     const { out, ctx } = await identify(zip, "bundle.zip", { password: "hunter2" });
     expect(out).toMatchObject({ identified: true, selected: true });
     expect(out.target).toMatchObject({ filename: "sample64.exe", extrpath: ["sample64.exe"], container: false, password: "hunter2" });
@@ -81,15 +80,15 @@ describe("identify plugin", () => {
     expect(Bun.spawnSync(["find", ctx.workDir, "-name", "sample64.exe"]).stdout.toString()).toContain(ctx.workDir);
   });
 
-  testIf(tools.gcc, tools.zip)("password from the analysis settings, then the default 'infected'; wrong password is reported", async () => {
-    if (!s.elf || !tool("zip").ok) return console.warn(`skip: ${s.skip.elf || tool("zip").reason}`);
-    const zip = await zipWithPassword(join(dir, "settings.zip"), [s.elf], "from-settings");
+  test("password from the analysis settings, then the default 'infected'; wrong password is reported", async () => {
+    expect(s.elf).toBeDefined();
+    const zip = await zipWithPassword(join(dir, "settings.zip"), [s.elf!], "from-settings");
     const adir = join(dir, "analysis");
     Bun.spawnSync(["mkdir", "-p", adir]);
     writeFileSync(join(adir, "analysis.json"), JSON.stringify({ settings: { password: "from-settings" } }));
     const viaSettings = await identify(zip, "settings.zip", {}, adir);
     expect(viaSettings.out.target).toMatchObject({ filename: "hello", extrpath: ["hello"], password: "from-settings" });
-    const infected = await zipWithPassword(join(dir, "infected.zip"), [s.elf], "infected");
+    const infected = await zipWithPassword(join(dir, "infected.zip"), [s.elf!], "infected");
     expect((await identify(infected, "infected.zip")).out.target.password).toBe("infected");
     const wrong = await identify(zip, "settings.zip");
     expect(wrong.out).toMatchObject({ identified: false, selected: false, target: { container: true, filename: "settings.zip" } });
@@ -182,7 +181,7 @@ describe("identify plugin", () => {
 });
 
 describe("identify plugin, files over the in-memory limit", () => {
-  testIf(tools.gcc)("a 70 MB ELF and a 70 MB zip are streamed (hashes, type, unpacking by positioned reads)", async () => {
+  test("a 70 MB ELF and a 70 MB zip are streamed (hashes, type, unpacking by positioned reads)", async () => {
     const { hashBytes } = await import("../../src/process/analyze/hashes.ts");
     const elf = await Bun.file(s.elf!).bytes();
     const big = new Uint8Array(70 * 1024 * 1024);

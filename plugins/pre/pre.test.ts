@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Samples, SAMPLE_PE_URL, sampleDir, samples, testIf, tools, writePdf, zipWithPassword } from "../../test/process/samples.ts";
+import { type Samples, SAMPLE_PE_URL, sampleDir, samples, writePdf, zipWithPassword } from "../../test/process/samples.ts";
 import { loadTarget } from "../../src/process/analyze/target.ts";
 import type { Processor } from "../../src/process/plugin.ts";
 import identifyFactory from "../identification/identify.ts";
@@ -43,7 +43,7 @@ async function pre(path: string, filename: string, config: Record<string, Record
 }
 
 describe("pre plugins", () => {
-  testIf(tools.mingw, tools.zip)("PE inside a password zip: re-extracted by extrpath; static, strings, yara and signatures", async () => {
+  test("PE inside a password zip: re-extracted by extrpath; static, strings, yara and signatures", async () => {
     const zip = await zipWithPassword(join(dir, "pe.zip"), [s.pe64!], "pw123");
     const { identification, ctx, results } = await pre(zip, "pe.zip", { identify: { password: "pw123" } });
     expect((identification.target as { extrpath: string[] }).extrpath).toEqual(["sample64.exe"]);
@@ -63,8 +63,9 @@ describe("pre plugins", () => {
   });
 
   test("ELF gives static.elf; a PDF gives {} and the JavaScript rule", async () => {
-    if (s.elf) {
-      const { results } = await pre(s.elf, "hello");
+    expect(s.elf).toBeDefined();
+    {
+      const { results } = await pre(s.elf!, "hello");
       expect(results.static.elf.elf_header.machine).toBe("Advanced Micro Devices X86-64");
       expect(results.static.elf.elf_exports).toContain("falc_export");
     }
@@ -102,8 +103,8 @@ rule Falc_Gate : c2 { meta: description = "falc test gate URL" score = 9 strings
   });
 
   test("strings config: min_length and sample size", async () => {
-    if (!s.elf) return;
-    const { results } = await pre(s.elf, "hello", { strings: { min_length: 12, sample_size: 3 } });
+    expect(s.elf).toBeDefined();
+    const { results } = await pre(s.elf!, "hello", { strings: { min_length: 12, sample_size: 3 } });
     expect(results.strings.min_length).toBe(12);
     expect(results.strings.sample).toHaveLength(3);
     expect(results.strings.sample.every((x: string) => x.length >= 12)).toBe(true);

@@ -7,7 +7,7 @@ import { analysisDir, analysisPaths, binaryPath, taskPaths } from "./layout.ts";
 import type { PluginSet } from "./loader.ts";
 import type { FileTarget, UrlTarget } from "./plugin.ts";
 import { runStage, type StageOutcome } from "./runner.ts";
-import { hashFile } from "./hash.ts";
+import { hashFile } from "../core/hash-file.ts";
 import { identifyResultSchema, parseDoc, type AnalysisDoc, type IdentifyResult, type TargetFileDoc, type TaskDoc } from "./schemas.ts";
 import { assertAnalysisMove, assertTaskMove, TASK_UNFINISHED, type AnalysisState } from "./states.ts";
 import { discardSince, isStaged, isWritten, mark } from "./durable.ts";

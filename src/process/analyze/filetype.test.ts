@@ -221,7 +221,7 @@ describe("file type by content", () => {
         return;
       }
       for (const n of names) {
-        if (files.length >= 2600) return;
+        if (files.length >= 2600) break;
         const p = join(d, n);
         if (/[\n\r:]/.test(p)) continue;
         const st = lstatSync(p);

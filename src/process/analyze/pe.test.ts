@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FormatError } from "./bytes.ts";
 import { parsePe, parseVersionInfo } from "./pe.ts";
-import { type Samples, run, sampleDir, samples, testIf, tool, tools } from "../../../test/process/samples.ts";
+import { type Samples, run, sampleDir, samples } from "../../../test/process/samples.ts";
 
 let s: Samples;
 beforeAll(async () => {
@@ -54,9 +54,9 @@ print(json.dumps({"imphash": p.get_imphash(), "sections": secs, "resources": res
 
 describe("PE static analysis", () => {
   for (const [label, key, prefix] of [["PE32+ x86-64", "pe64", "x86_64-w64-mingw32"], ["PE32 i386", "pe32", "i686-w64-mingw32"], ["DLL", "dll", "x86_64-w64-mingw32"]] as const) {
-    testIf(key === "pe32" ? tools.mingw32 : tools.mingw, tool(`${prefix}-objdump`))(`${label}: headers, sections, imports, exports match ${prefix}-objdump`, async () => {
-      const path = s[key];
-      if (!path || !tool(`${prefix}-objdump`).ok) return console.warn(`skip: ${key === "pe32" ? s.skip.pe32 : s.skip.pe || tool(`${prefix}-objdump`).reason}`);
+    test(`${label}: headers, sections, imports, exports match ${prefix}-objdump`, async () => {
+      const path = s[key]!;
+      expect(path).toBeDefined();
       const info = parsePe(await Bun.file(path).bytes());
       const ref = await objdump(prefix, path);
       expect(BigInt(info.pe_headers.image_base)).toBe(ref.imageBase);
@@ -88,9 +88,9 @@ describe("PE static analysis", () => {
     });
   }
 
-  testIf(tools.mingw)("resources from windres: type, name, language, size; version info strings", async () => {
-    if (!s.pe64) return console.warn(`skip: ${s.skip.pe}`);
-    const info = parsePe(await Bun.file(s.pe64).bytes());
+  test("resources from windres: type, name, language, size; version info strings", async () => {
+    expect(s.pe64).toBeDefined();
+    const info = parsePe(await Bun.file(s.pe64!).bytes());
     const rc = info.pe_resources.find((r) => r.name === "RT_RCDATA")!;
     expect(rc).toMatchObject({ id: "FALCDATA", language: "LANG_ENGLISH", sublanguage: "SUBLANG_ENGLISH_US" });
     expect(parseInt(rc.size, 16)).toBe("falc resource data ".length + "ABCDABCDABCD".length);
@@ -158,8 +158,8 @@ describe("PE static analysis", () => {
 
   test("truncated and hostile headers give FormatError or warnings, never a crash", async () => {
     expect(() => parsePe(new Uint8Array(10))).toThrow(FormatError);
-    if (!s.pe64) return;
-    const buf = await Bun.file(s.pe64).bytes();
+    expect(s.pe64).toBeDefined();
+    const buf = await Bun.file(s.pe64!).bytes();
     for (const cut of [0x50, 0x100, 0x200, 0x400, 4096, buf.length >> 1]) {
       try {
         parsePe(buf.subarray(0, cut));
