@@ -107,6 +107,9 @@ beforeAll(async () => {
   const top = [...files.keys()].filter((f) => f.split("/").length === 2 && !f.includes(" "));
   await runUtc(["bsdtar", "-cf", join(dir, "x.a"), "--format", "ar", "-C", join(dir, "t"), ...top.map((f) => f.slice(2))]);
   archives.push({ name: "x.a", path: join(dir, "x.a"), symlinks: false });
+  // cab (gcab, MSZIP) holds the same plain files.
+  await runUtc(["gcab", "-c", "-z", join(dir, "x.cab"), ...top.map((f) => f.slice(2))], join(dir, "t"));
+  archives.push({ name: "x.cab", path: join(dir, "x.cab"), symlinks: false });
   for (const [name, opts] of [["7zz.7z", ["-t7z"]], ["7zz.zip", ["-tzip"]], ["7zz.tar", ["-ttar"]]] as const) {
     await runUtc(["7zz", "a", ...opts, "-snl", join(dir, name), "t"], dir);
     archives.push({ name, path: join(dir, name), symlinks: true });
@@ -115,7 +118,7 @@ beforeAll(async () => {
 
 describe("libarchive against bsdtar", () => {
   test("listings equal `bsdtar -tvf` line for line, in every format written here", async () => {
-    expect(archives.length).toBeGreaterThanOrEqual(17);
+    expect(archives.length).toBeGreaterThanOrEqual(18);
     for (const a of archives) {
       const ref = (await runUtc(["bsdtar", "-tvf", a.path])).split("\n").filter(Boolean);
       const listing = listArchive({ path: a.path });
@@ -131,7 +134,7 @@ describe("libarchive against bsdtar", () => {
       expect({ archive: a.name, error: u.error }).toEqual({ archive: a.name, error: undefined });
       let checked = 0;
       for (const e of u.entries) {
-        const rel = a.name === "x.a" ? `t/${e.name}` : e.name.replace(/^\.\//, "");
+        const rel = a.name === "x.a" || a.name === "x.cab" ? `t/${e.name}` : e.name.replace(/^\.\//, "");
         if (e.type === "file") {
           expect({ archive: a.name, name: e.name, data: e.data && Buffer.compare(Buffer.from(e.data), files.get(rel)!) }).toEqual({ archive: a.name, name: e.name, data: 0 });
           checked++;
