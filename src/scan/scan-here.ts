@@ -13,8 +13,10 @@ export async function runScanHere(cmd: FalcCommand, plan: ScanPlan, o: { format:
   const cfg = scanConfig(cmd.config);
   const ac = new AbortController();
   const onSig = () => ac.abort();
-  process.once("SIGINT", onSig);
-  process.once("SIGTERM", onSig);
+  // `on`, not `once`: a once-listener is gone while the signal is handled, and the program runner's
+  // exit hook would then end falc by the signal before the run is recorded as cancelled.
+  process.on("SIGINT", onSig);
+  process.on("SIGTERM", onSig);
   const err = cmd.context.stderr;
   const bar = progressBar(err, Boolean(process.stderr.isTTY) && o.format !== "json");
   const summary = await runLocalScan({
