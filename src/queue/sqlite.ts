@@ -5,6 +5,7 @@ import { conflict, inputError, notFound, unavailable } from "../core/errors.ts";
 import {
   emptyStageStats,
   newTaskId,
+  payloadJson,
   retryDelayMs,
   type EnqueueInput,
   type StageStats,
@@ -51,7 +52,9 @@ CREATE TABLE IF NOT EXISTS tasks (
   lease_until INTEGER,
   progress REAL,
   progress_note TEXT,
-  cancel_requested INTEGER NOT NULL DEFAULT 0
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  fence INTEGER NOT NULL DEFAULT 0,
+  errors TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_claim ON tasks (status, stage, priority DESC, created_at);
 CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (status, lease_until);
@@ -66,6 +69,7 @@ CREATE TABLE IF NOT EXISTS events (
   worker TEXT,
   data TEXT
 );
+CREATE INDEX IF NOT EXISTS events_task ON events (task_id, seq);
 CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS workers (name TEXT PRIMARY KEY, rec TEXT NOT NULL, expires_at INTEGER NOT NULL);
 `;
@@ -93,6 +97,8 @@ interface Row {
   progress: number | null;
   progress_note: string | null;
   cancel_requested: number;
+  fence: number;
+  errors: string | null;
 }
 
 function toTask(r: Row): Task {
@@ -119,7 +125,24 @@ function toTask(r: Row): Task {
     progress: r.progress,
     progressNote: r.progress_note,
     cancelRequested: r.cancel_requested === 1,
+    token: r.fence ?? 0,
+    errors: r.errors ? JSON.parse(r.errors) : [],
   };
+}
+
+/**
+ * The fence: a call is the holder's only with the holder's worker id and, when given, the attempt token of
+ * the hand-over it answers for (a woken handler's old run carries an older token than the task's).
+ */
+function holds(r: { worker: string | null; fence: number }, worker: string, token: number | undefined): boolean {
+  return r.worker === worker && (token === undefined || r.fence === token);
+}
+
+/** Queues written before attempt tokens and per-attempt errors existed get the columns (token 0, no errors). */
+function addFenceColumn(db: Database): void {
+  const cols = db.query("PRAGMA table_info(tasks)").all() as { name: string }[];
+  if (!cols.some((c) => c.name === "fence")) db.exec("ALTER TABLE tasks ADD COLUMN fence INTEGER NOT NULL DEFAULT 0");
+  if (!cols.some((c) => c.name === "errors")) db.exec("ALTER TABLE tasks ADD COLUMN errors TEXT");
 }
 
 export class SqliteQueue implements Queue {
@@ -140,6 +163,7 @@ export class SqliteQueue implements Queue {
       this.db.exec("PRAGMA journal_mode = WAL");
       this.db.exec("PRAGMA synchronous = NORMAL");
       this.db.exec(SCHEMA);
+      addFenceColumn(this.db);
     } catch (e) {
       throw unavailable(`cannot open the queue database ${path}: ${(e as Error).message}`);
     }
@@ -151,18 +175,20 @@ export class SqliteQueue implements Queue {
       .run(at, taskId, stage, type, status, worker, data ? JSON.stringify(data) : null);
   }
 
+  /** One more entry in the task's per-attempt error list (no stack: the list stays small). */
+  private addError(r: Row, e: TaskError, worker: string | null, at: number): void {
+    const list: TaskError[] = r.errors ? JSON.parse(r.errors) : [];
+    list.push({ message: e.message, ...(e.code ? { code: e.code } : {}), attempt: r.attempts, at, worker });
+    this.db.query("UPDATE tasks SET errors=? WHERE id=?").run(JSON.stringify(list), r.id);
+  }
+
   private row(id: string): Row | null {
     return this.db.query("SELECT * FROM tasks WHERE id = ?").get(id) as Row | null;
   }
 
   private insert<P>(input: EnqueueInput<P>, now: number): Task<P> {
     if (!input.stage) throw inputError("a task needs a stage");
-    let payload: string;
-    try {
-      payload = JSON.stringify(input.payload ?? null);
-    } catch (e) {
-      throw inputError(`the payload cannot be stored as JSON: ${(e as Error).message}`);
-    }
+    const payload = payloadJson(input.payload);
     const id = input.id ?? newTaskId();
     const runAt = input.runAt ?? now + Math.max(0, input.delayMs ?? 0);
     const maxAttempts = input.maxAttempts ?? this.opts.defaultMaxAttempts;
@@ -200,6 +226,7 @@ export class SqliteQueue implements Queue {
     for (const r of expired) {
       const err: TaskError = { message: `lease expired: worker ${r.worker ?? "?"} stopped answering`, code: "lease_expired", attempt: r.attempts };
       this.event(r.id, r.stage, "lease_expired", r.status, r.worker, { worker: r.worker });
+      this.addError(r, err, r.worker, now);
       if (r.attempts >= r.max_attempts) {
         this.db
           .query("UPDATE tasks SET status='failed', finished_at=?, error=?, worker=NULL, lease_until=NULL WHERE id=?")
@@ -242,24 +269,27 @@ export class SqliteQueue implements Queue {
     if (++this.ops % 20 === 1) this.reapLocked(now);
     const r = this.db
       .query(
-        `SELECT id, stage FROM tasks WHERE status='queued' AND stage IN (${placeholders}) AND run_at <= ?
+        `SELECT id, stage, attempts FROM tasks WHERE status='queued' AND stage IN (${placeholders}) AND run_at <= ?
          ORDER BY priority DESC, created_at ASC, rowid ASC LIMIT 1`,
       )
-      .get(...opts.stages, now) as { id: string; stage: string } | null;
+      .get(...opts.stages, now) as { id: string; stage: string; attempts: number } | null;
     if (!r) return null;
     this.db
       .query(
-        "UPDATE tasks SET status='requested', requested_at=?, worker=?, lease_until=?, attempts=attempts+1, progress=NULL, progress_note=NULL WHERE id=?",
+        "UPDATE tasks SET status=?, requested_at=?, started_at=?, worker=?, lease_until=?, attempts=attempts+1, fence=fence+1, progress=NULL, progress_note=NULL WHERE id=?",
       )
-      .run(now, opts.worker, now + opts.leaseMs, r.id);
-    this.event(r.id, r.stage, "requested", "requested", opts.worker);
+      .run(opts.start ? "started" : "requested", now, opts.start ? now : null, opts.worker, now + opts.leaseMs, r.id);
+    this.event(r.id, r.stage, "requested", "requested", opts.worker, { attempt: r.attempts + 1 });
+    if (opts.start) this.event(r.id, r.stage, "started", "started", opts.worker);
     return toTask(this.row(r.id)!);
   }
 
-  async start(id: string, worker: string): Promise<void> {
+  async start(id: string, worker: string, token?: number): Promise<void> {
     this.db.transaction(() => {
       const now = Date.now();
-      const res = this.db.query("UPDATE tasks SET status='started', started_at=? WHERE id=? AND worker=? AND status='requested'").run(now, id, worker);
+      const res = this.db
+        .query("UPDATE tasks SET status='started', started_at=? WHERE id=? AND worker=? AND status='requested' AND (? IS NULL OR fence=?)")
+        .run(now, id, worker, token ?? null, token ?? null);
       if (res.changes) {
         const r = this.row(id)!;
         this.event(id, r.stage, "started", "started", worker);
@@ -267,12 +297,12 @@ export class SqliteQueue implements Queue {
     }).immediate();
   }
 
-  async heartbeat(id: string, worker: string, leaseMs: number): Promise<LeaseStatus> {
+  async heartbeat(id: string, worker: string, leaseMs: number, token?: number): Promise<LeaseStatus> {
     return this.db.transaction(() => {
-      const r = this.db.query("SELECT status, worker, cancel_requested FROM tasks WHERE id=?").get(id) as
-        | { status: TaskStatus; worker: string | null; cancel_requested: number }
+      const r = this.db.query("SELECT status, worker, cancel_requested, fence FROM tasks WHERE id=?").get(id) as
+        | { status: TaskStatus; worker: string | null; cancel_requested: number; fence: number }
         | null;
-      if (!r || r.worker !== worker) return { held: false, cancelRequested: false };
+      if (!r || !holds(r, worker, token)) return { held: false, cancelRequested: false };
       if (r.status === "cancelled") return { held: false, cancelRequested: true };
       if (r.status !== "requested" && r.status !== "started") return { held: false, cancelRequested: false };
       this.db.query("UPDATE tasks SET lease_until=? WHERE id=?").run(Date.now() + leaseMs, id);
@@ -280,12 +310,12 @@ export class SqliteQueue implements Queue {
     }).immediate();
   }
 
-  async progress(id: string, worker: string, fraction: number, note?: string): Promise<void> {
+  async progress(id: string, worker: string, fraction: number, note?: string, token?: number): Promise<void> {
     this.db.transaction(() => {
       const f = Math.max(0, Math.min(1, Number.isFinite(fraction) ? fraction : 0));
       const res = this.db
-        .query("UPDATE tasks SET progress=?, progress_note=? WHERE id=? AND worker=? AND status IN ('requested','started')")
-        .run(f, note ?? null, id, worker);
+        .query("UPDATE tasks SET progress=?, progress_note=? WHERE id=? AND worker=? AND status IN ('requested','started') AND (? IS NULL OR fence=?)")
+        .run(f, note ?? null, id, worker, token ?? null, token ?? null);
       if (res.changes) {
         const r = this.row(id)!;
         this.event(id, r.stage, "progress", r.status, worker, { fraction: f, note: note ?? null });
@@ -293,18 +323,38 @@ export class SqliteQueue implements Queue {
     }).immediate();
   }
 
-  async complete(id: string, worker: string, result?: unknown): Promise<boolean> {
-    return this.db.transaction(() => this.completeLocked(id, worker, result)).immediate();
+  async complete(id: string, worker: string, result?: unknown, token?: number): Promise<boolean> {
+    return this.db.transaction(() => this.completeLocked(id, worker, result, token)).immediate();
   }
 
-  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions): Promise<{ completed: boolean; next: Task | null }> {
-    return this.db.transaction(() => ({ completed: this.completeLocked(id, worker, result), next: this.claimLocked(next) })).immediate();
+  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions, token?: number): Promise<{ completed: boolean; next: Task | null }> {
+    // Group commit: the calls of one event-loop turn (several children finishing together) share one transaction,
+    // each still complete-then-claim in call order; a commit costs more than the work inside it.
+    return new Promise((resolve, reject) => {
+      this.batch.push({ run: () => ({ completed: this.completeLocked(id, worker, result, token), next: this.claimLocked(next) }), resolve, reject });
+      if (this.batch.length === 1) setImmediate(() => this.flushBatch());
+    });
   }
 
-  private completeLocked(id: string, worker: string, result?: unknown): boolean {
+  private batch: { run: () => { completed: boolean; next: Task | null }; resolve: (r: { completed: boolean; next: Task | null }) => void; reject: (e: unknown) => void }[] = [];
+
+  private flushBatch(): void {
+    const items = this.batch;
+    this.batch = [];
+    let out: { completed: boolean; next: Task | null }[];
+    try {
+      out = this.db.transaction(() => items.map((i) => i.run())).immediate();
+    } catch (e) {
+      for (const i of items) i.reject(e);
+      return;
+    }
+    items.forEach((i, n) => i.resolve(out[n]!));
+  }
+
+  private completeLocked(id: string, worker: string, result?: unknown, token?: number): boolean {
     const now = Date.now();
     const r = this.row(id);
-    if (!r || r.worker !== worker) return false;
+    if (!r || !holds(r, worker, token)) return false;
     const json = result === undefined ? null : JSON.stringify(result);
     if (r.status === "cancelled") {
       // Keep what a cancelled task had done (a partial scan), but it stays cancelled.
@@ -323,8 +373,9 @@ export class SqliteQueue implements Queue {
     return this.db.transaction(() => {
       const now = Date.now();
       const r = this.row(id);
-      if (!r || r.worker !== worker) return null;
+      if (!r || !holds(r, worker, opts.token)) return null;
       const err = JSON.stringify({ ...error, attempt: r.attempts });
+      if (r.status === "cancelled" || r.status === "requested" || r.status === "started") this.addError(r, error, worker, now);
       if (r.status === "cancelled") {
         this.db.query("UPDATE tasks SET error=?, worker=NULL, lease_until=NULL WHERE id=?").run(err, id);
         return toTask(this.row(id)!);
@@ -346,11 +397,11 @@ export class SqliteQueue implements Queue {
     }).immediate();
   }
 
-  async release(id: string, worker: string): Promise<boolean> {
+  async release(id: string, worker: string, token?: number): Promise<boolean> {
     return this.db.transaction(() => {
       const now = Date.now();
       const r = this.row(id);
-      if (!r || r.worker !== worker || (r.status !== "requested" && r.status !== "started")) return false;
+      if (!r || !holds(r, worker, token) || (r.status !== "requested" && r.status !== "started")) return false;
       // The attempt was not the task's fault: give it back.
       this.db
         .query("UPDATE tasks SET status='queued', queued_at=?, run_at=?, attempts=MAX(attempts-1,0), worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
@@ -427,8 +478,16 @@ export class SqliteQueue implements Queue {
     return out;
   }
 
+  async history(id: string): Promise<TaskEvent[]> {
+    return this.eventRows(this.db.query("SELECT * FROM events WHERE task_id = ? ORDER BY seq ASC").all(id));
+  }
+
   async events(since: number, limit = 1000): Promise<TaskEvent[]> {
-    const rows = this.db.query("SELECT * FROM events WHERE seq > ? ORDER BY seq ASC LIMIT ?").all(since, limit) as {
+    return this.eventRows(this.db.query("SELECT * FROM events WHERE seq > ? ORDER BY seq ASC LIMIT ?").all(since, limit));
+  }
+
+  private eventRows(all: unknown[]): TaskEvent[] {
+    const rows = all as {
       seq: number;
       at: number;
       task_id: string;
@@ -453,6 +512,29 @@ export class SqliteQueue implements Queue {
   subscribe(listener: (e: TaskEvent) => void, opts: { since?: number; intervalMs?: number } = {}): () => void {
     const since = opts.since ?? ((this.db.query("SELECT COALESCE(MAX(seq),0) AS s FROM events").get() as { s: number }).s);
     return pollEvents(this, listener, since, opts.intervalMs ?? 250);
+  }
+
+  /**
+   * Cancels of running tasks, seen within `intervalMs` (default 250 ms) from any process on this file: a short
+   * poll of the event log's tail (a primary-key range), so a cancel does not wait for the holder's next heartbeat.
+   */
+  watchCancels(listener: (taskId: string) => void, intervalMs = 250): () => void {
+    let since = (this.db.query("SELECT COALESCE(MAX(seq),0) AS s FROM events").get() as { s: number }).s;
+    const top = this.db.query("SELECT COALESCE(MAX(seq),0) AS s FROM events");
+    const cancels = this.db.query("SELECT task_id FROM events WHERE seq > ? AND seq <= ? AND type='cancel_requested' ORDER BY seq");
+    const timer = setInterval(() => {
+      if (this.closed) return clearInterval(timer);
+      try {
+        const upTo = (top.get() as { s: number }).s;
+        if (upTo === since) return;
+        const ids = cancels.all(since, upTo) as { task_id: string }[];
+        since = upTo;
+        for (const r of ids) listener(r.task_id);
+      } catch {
+        // A failing file is reported by the claims and the health probe; the heartbeat still carries cancels.
+      }
+    }, intervalMs);
+    return () => clearInterval(timer);
   }
 
   /** Trim the event log so it does not grow without bound. */

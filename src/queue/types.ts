@@ -5,6 +5,11 @@ export interface ClaimOptions {
   stages: string[];
   worker: string;
   leaseMs: number;
+  /**
+   * Record the task as started in the same step (requested and started events both), for a caller that hands
+   * it to a run at once: one transaction or script per task instead of two.
+   */
+  start?: boolean;
 }
 
 /** What a heartbeat tells the lease holder. */
@@ -19,11 +24,19 @@ export interface FailOptions {
   retry?: boolean;
   /** Override the backoff delay. */
   delayMs?: number;
+  /** The attempt token of the hand-over (Task.token at claim): a stale one is refused. */
+  token?: number;
 }
 
 /**
  * The task queue. Both backends (SQLite, Redis) give exactly this behaviour; the conformance
  * suite in conformance.ts proves it. Every status change is recorded as an event.
+ *
+ * Fencing: every claim hands the task out with a new attempt token (Task.token, one more than the last).
+ * start, heartbeat, progress, complete, completeAndClaim, fail and release take that token as their last
+ * argument (fail: FailOptions.token) and the backend refuses the call inside its transaction or script when
+ * the task has since been handed out again, even to the same worker id. Without a token only the worker id
+ * is checked (callers that hold one task per worker id, such as the eval queue service).
  */
 export interface Queue {
   readonly kind: "sqlite" | "redis";
@@ -35,21 +48,21 @@ export interface Queue {
   /** Take the best claimable task (priority desc, then oldest) of the given stages: queued → requested. */
   claim(opts: ClaimOptions): Promise<Task | null>;
   /** requested → started, by the lease holder. */
-  start(id: string, worker: string): Promise<void>;
+  start(id: string, worker: string, token?: number): Promise<void>;
   /** Extend the lease; learn whether the task was cancelled meanwhile. */
-  heartbeat(id: string, worker: string, leaseMs: number): Promise<LeaseStatus>;
-  progress(id: string, worker: string, fraction: number, note?: string): Promise<void>;
+  heartbeat(id: string, worker: string, leaseMs: number, token?: number): Promise<LeaseStatus>;
+  progress(id: string, worker: string, fraction: number, note?: string, token?: number): Promise<void>;
   /** started|requested → finished. Returns false when the worker no longer holds the task. */
-  complete(id: string, worker: string, result?: unknown): Promise<boolean>;
+  complete(id: string, worker: string, result?: unknown, token?: number): Promise<boolean>;
   /**
    * complete(id, worker, result), then claim(next), as one step: a busy worker's one round trip per task
    * (BullMQ's workers fetch their next job the same way). `completed` is what complete would return.
    */
-  completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions): Promise<{ completed: boolean; next: Task | null }>;
+  completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions, token?: number): Promise<{ completed: boolean; next: Task | null }>;
   /** → queued (retry, with backoff) or → failed for good. Returns the task after the change, or null if not held. */
   fail(id: string, worker: string, error: TaskError, opts?: FailOptions): Promise<Task | null>;
   /** Give a held task back without counting it as failed (graceful shutdown). */
-  release(id: string, worker: string): Promise<boolean>;
+  release(id: string, worker: string, token?: number): Promise<boolean>;
 
   /** queued/created → cancelled at once; requested/started → cancelled, and the holder is told at its next heartbeat. */
   cancel(id: string): Promise<Task>;
@@ -59,6 +72,8 @@ export interface Queue {
   get(id: string): Promise<Task | null>;
   list(filter?: TaskFilter): Promise<Task[]>;
   stats(): Promise<Record<string, StageStats>>;
+  /** Every event of one task still in the log, oldest first (for `falc tasks show` and the TUI's detail). */
+  history(id: string): Promise<TaskEvent[]>;
   /** Events with seq > since, oldest first. */
   events(since: number, limit?: number): Promise<TaskEvent[]>;
   /** Live events (polled or pushed by the backend); returns an unsubscribe function. */

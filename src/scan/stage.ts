@@ -28,6 +28,8 @@ export const scanStage: StageHandler<ScanPayload, unknown> = {
   description: "two-phase nmap scan of one target (open ports, then services) into the ledger",
   payloadSchema: scanPayloadSchema,
   defaultTimeoutS: 3600,
+  // Scheduled scans are created by one leader among all workers that serve the scan stage.
+  service: (ctx) => import("./schedule/scheduler.ts").then((m) => m.startScheduler(ctx)),
   async run(payload, ctx) {
     const cfg = scanConfig(ctx.config);
     const profile = typeof payload.profile === "string" ? loadProfile(payload.profile) : validateProfile(payload.profile, "inline", "payload");
