@@ -23,7 +23,6 @@ const KNOWN: Record<string, number> = {
   "src/process/analyze/pe.test.ts": 5,
   "src/process/analyze/signatures.test.ts": 2,
   "src/process/durable.test.ts": 1,
-  "src/scan/lock.test.ts": 2,
   "src/tui/store.test.ts": 1,
 };
 
