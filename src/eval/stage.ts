@@ -55,7 +55,9 @@ export const evalStage: StageHandler<EvalPayload, EvalResult> = {
   async run(payload, ctx) {
     const settings = evalSettings(ctx.config);
     const r = await evalPayload(payload, settings, { signal: ctx.signal, log: ctx.log, pool: sharedPool(settings, ctx.log) });
-    if (r.status === "error" && r.engine === null) throw unavailable(r.reason ?? "no engine available");
+    // The sandbox itself failed (no engine, no cgroup, a broken runtime): the code was never evaluated, so the
+    // task fails (and is retried, maybe on another node) as the pull worker does, never "finished".
+    if (r.status === "error") throw unavailable(r.engine ? `sandbox error (${r.engine}): ${r.reason ?? "unknown"}` : (r.reason ?? "no engine available"));
     return r;
   },
   // The worker child is stopping: its pooled gVisor sandboxes go with it, cgroups and temp dirs included.

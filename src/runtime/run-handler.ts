@@ -66,9 +66,16 @@ export async function runHandler(o: RunHandlerOptions): Promise<number> {
   }
 
   const handler = new WorkerHandler({ ...o, log, childArgs, childStderr });
-  await refuseDuplicateNode(o.queue, handler, log);
   // The health port is taken before any child starts: a port in use is exit 2, not a worker another process answers for.
+  // It is served before the queue is reached, so a worker that waits for Redis at start says so on /health (503).
   const health = o.health ? startHealthServer(handler, o.queue, o.health.port, log, o.health.host) : null;
+  try {
+    await o.queue.connect?.();
+    await refuseDuplicateNode(o.queue, handler, log);
+  } catch (e) {
+    health?.stop();
+    throw e;
+  }
   handler.start();
 
   // Services of the stages served here (the scan scheduler), once per handler, stopped with it.

@@ -118,6 +118,14 @@ export class Cluster {
     return `http://${this.node("master").ip}:8081`;
   }
 
+  /**
+   * argv prefix that runs a program in a node's network namespace only. Not `ip netns exec`: it also makes a
+   * mount namespace with a fresh /sys, which hides /sys/fs/cgroup, and falc's sandboxes need their cgroups.
+   */
+  enter(ns: string): string[] {
+    return ["nsenter", `--net=/run/netns/${ns}`, "--"];
+  }
+
   /** Environment every falc process of a node gets: its own home, the shared queue (never in argv). */
   env(node: ClusterNode): Record<string, string> {
     return {
@@ -247,7 +255,7 @@ export class Cluster {
     const logs = join(this.root, "logs");
     mkdirSync(logs, { recursive: true });
     const out = Bun.file(join(logs, `${key}.log`));
-    const proc = Bun.spawn(["ip", "netns", "exec", node.ns, ...argv], { env: this.env(node), stdout: out, stderr: out, stdin: "ignore" });
+    const proc = Bun.spawn([...this.enter(node.ns), ...argv], { env: this.env(node), stdout: out, stderr: out, stdin: "ignore" });
     this.procs.set(key, { node, argv, proc });
     this.log(`started ${key} on ${node.name}: ${argv.join(" ")}`);
     return proc;
@@ -255,7 +263,7 @@ export class Cluster {
 
   /** Run a command on a node to its end. */
   run(node: ClusterNode, argv: string[], opts: { stdin?: string; timeoutMs?: number; env?: Record<string, string> } = {}): { code: number; stdout: string; stderr: string } {
-    const r = Bun.spawnSync(["ip", "netns", "exec", node.ns, ...argv], {
+    const r = Bun.spawnSync([...this.enter(node.ns), ...argv], {
       env: { ...this.env(node), ...opts.env },
       stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
       stdout: "pipe",
@@ -310,7 +318,7 @@ export class Cluster {
   kill(key: string, signal: NodeJS.Signals = "SIGKILL"): void {
     const p = this.procs.get(key);
     if (!p) throw new Error(`no cluster process ${key}`);
-    // The process is `ip netns exec` which execs the program: the pid is the program's.
+    // nsenter execs the program, so the pid is the program's.
     try { process.kill(p.proc.pid, signal); } catch {}
     this.procs.delete(key);
   }
@@ -331,7 +339,7 @@ export class Cluster {
       eval_service: this.evalUrl,
       key_file: this.keyFile,
       logs: this.logsDir(),
-      nodes: this.nodes.map((n) => ({ name: n.name, role: n.role, ip: n.ip, target_ip: n.targetIp, home: n.home, exec: `ip netns exec ${n.ns}` })),
+      nodes: this.nodes.map((n) => ({ name: n.name, role: n.role, ip: n.ip, target_ip: n.targetIp, home: n.home, exec: this.enter(n.ns).join(" ") })),
       targets: this.targets.map((t) => ({ ip: t.ip, listeners: t.listeners })),
     };
   }

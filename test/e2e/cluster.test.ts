@@ -54,6 +54,15 @@ describe("a falc cluster in network namespaces", () => {
     expect(sub.stderr).toBe("");
     const ids: string[] = JSON.parse(sub.stdout);
     expect(ids.length).toBe(TASKS);
+    // Scans of every lab target and evaluations through the eval service, beside the effects tasks.
+    const scanSubmit = c.falcOn("submit", ["scan", ...c.targets.map((t) => t.ip), "--submit", "--profile", "fast", "--project", "mixed"]);
+    expect(scanSubmit.code).toBe(0);
+    const EVALS = 12;
+    for (let i = 0; i < EVALS; i++) {
+      const body = JSON.stringify({ eval_id: `cl-e${i}`, code: `print(${i} * 7)`, language: "python", engine: "bwrap" });
+      const r = c.run(c.node("submit"), ["curl", "-s", "-m", "10", "-H", `Authorization: Bearer ${c.evalKey}`, "-H", "content-type: application/json", "-d", body, `${c.evalUrl}/tasks`]);
+      expect(r.stdout).toContain(`cl-e${i}`);
+    }
     const finished = () => stats().effects?.finished ?? 0;
     await c.waitFor(() => finished() >= TASKS / 8, 60_000, "work to flow");
 
@@ -107,12 +116,65 @@ describe("a falc cluster in network namespaces", () => {
     // A side effect repeats only where a run was killed or cut off after doing it: count and attribute them.
     const repeats = [...ended].filter(([, n]) => n > 1).map(([id]) => id);
     const repeatNodes = new Set(runs.filter((r) => repeats.includes(r.task) && r.ended).map((r) => r.node));
-    console.log(JSON.stringify({ tasks: TASKS, runs: runs.length, repeated_side_effects: repeats.length, repeat_nodes: [...repeatNodes], faults }));
+    // The evaluations: every one finished once with its own output.
+    await c.waitFor(() => (stats().eval?.finished ?? 0) >= EVALS, 120_000, "the evaluations");
+    for (let i = 0; i < EVALS; i++) {
+      const r = c.run(c.node("submit"), ["curl", "-s", "-m", "10", "-H", `Authorization: Bearer ${c.evalKey}`, `${c.evalUrl}/tasks/cl-e${i}`]);
+      const t = JSON.parse(r.stdout);
+      expect(t.status).toBe("finished");
+      expect(t.result.stdout).toBe(`${i * 7}\n`);
+    }
+    expect(stats().eval).toMatchObject({ finished: EVALS, failed: 0 });
+    // The scans: every target's open ports are in the ledger of the node that scanned it.
+    await c.waitFor(() => (stats().scan?.finished ?? 0) >= c.targets.length, 120_000, "the scans");
+    const open = new Set<string>();
+    for (const w of c.workers) {
+      const r = c.falcOn(w, ["scan", "results", "--project", "mixed", "--format", "ndjson"]);
+      for (const line of r.stdout.split("\n").filter(Boolean)) {
+        const p = JSON.parse(line);
+        open.add(`${p.ip ?? p.address}:${p.port}`);
+      }
+    }
+    const expected = c.targets.flatMap((t) => t.listeners.map((l) => `${t.ip}:${l.port}`)).filter((x) => !x.endsWith(":2222")); // 2222 is not in the fast profile
+    for (const e of expected) expect(open).toContain(e);
+    console.log(JSON.stringify({ tasks: TASKS, evals: EVALS, scans: c.targets.length, runs: runs.length, repeated_side_effects: repeats.length, repeat_nodes: [...repeatNodes], faults }));
     for (const id of repeats) {
       const rs = runs.filter((r) => r.task === id && r.ended);
       expect(rs.some((r) => r.node === w1.name || r.node === w2.name)).toBe(true);
     }
   }, 420_000);
+
+  test("a schedule made on the submit node runs once per interval across the cluster; a lost leader is replaced", async () => {
+    const targets = c.targets.map((t) => t.ip);
+    const add = c.falcOn("submit", ["scan", "schedule", "add", ...targets, "--every", "1m", "--profile", "fast", "--project", "sched", "--id", "cl1"]);
+    expect(add.stderr).toBe("");
+    expect(add.code).toBe(0);
+    // Visible from every node: schedules live on the shared queue, not in the node's FALC_HOME.
+    for (const w of c.workers) expect(c.falcOn(w, ["scan", "schedule", "list", "--json"]).stdout).toContain('"cl1"');
+    const scheduled = () => {
+      const r = c.falcOn("submit", ["tasks", "list", "--stage", "scan", "--json"]);
+      const doc = JSON.parse(r.stdout || "[]");
+      return ((Array.isArray(doc) ? doc : doc.tasks) as any[]).filter((t) => String(t.payload?.run_id ?? "").startsWith("cl1-"));
+    };
+    await c.waitFor(() => scheduled().length === targets.length, 60_000, "the schedule's first run");
+    const leaderOf = (since: number) =>
+      c.workers.find((w) => {
+        const log = Bun.spawnSync(["cat", join(c.logsDir(), `worker-${w.name}.log`)], { stdout: "pipe" }).stdout.toString();
+        return log.split("\n").some((l) => l.includes('"scheduler_leader"') && Number(/"time":(\d+)/.exec(l)?.[1]) >= since);
+      });
+    const leader = leaderOf(0)!;
+    expect(leader).toBeDefined();
+    const t0 = Date.now();
+    c.killNode(leader);
+    // The scheduler's lock lives 15 s (3 ticks at least): another node leads within that and a tick.
+    await c.waitFor(() => Boolean(leaderOf(t0)), 25_000, "a new scheduler leader");
+    faults.push({ what: `kill -9 of the scheduler leader's node ${leader.name}`, at: t0, recoveredMs: Date.now() - t0 });
+    await c.waitFor(() => scheduled().every((t) => t.status === "finished"), 120_000, "the scheduled scans to finish");
+    // Within the interval the new leader queues nothing again: once per interval across the cluster.
+    expect(scheduled().length).toBe(targets.length);
+    c.startWorker(leader);
+    c.startSyncWorker(leader);
+  }, 240_000);
 
   test("afterwards every worker node is healthy and in sync with the master", async () => {
     for (const w of c.workers) await c.waitFor(() => c.health(w).code === 200, 60_000, `${w.name} healthy`);

@@ -28,7 +28,7 @@ export class ScanScheduleAddCommand extends FalcCommand {
 
   async run() {
     const { addSchedule } = await import("../../../src/scan/schedule/add.ts");
-    const s = await addSchedule(this.config, {
+    const s = await addSchedule(this.config, await this.queue(), {
       targets: this.targets, targetsFile: this.targetsFile, every: this.every, profile: this.profile, project: this.project, mode: this.mode, id: this.id,
       maxConcurrent: parseIntOption("--max-concurrent", this.maxConcurrent, { min: 1, max: 10_000 }),
       warn: (line) => this.context.stderr.write(`falc: warning: ${line}\n`),

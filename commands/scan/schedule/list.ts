@@ -11,16 +11,12 @@ export class ScanScheduleListCommand extends FalcCommand {
   });
   async run() {
     const { formatEvery, ScheduleStore } = await import("../../../src/scan/schedule/store.ts");
-    const store = ScheduleStore.open(this.config.home);
-    try {
-      const all = store.list();
-      if (this.json) return void this.outJson(all);
-      if (!all.length) return void this.out("no schedules");
-      this.out(table(["ID", "EVERY", "TARGETS", "PROFILE", "PROJECT", "MAX", "LAST RUN"], all.map((s) => [
-        s.id, formatEvery(s.everyS), s.targets.join(" ").slice(0, 40), typeof s.profile === "string" ? s.profile : (s.profile.name ?? "custom"), s.project, s.maxConcurrent, ago(s.lastRunAt),
-      ])));
-    } finally {
-      store.close();
-    }
+    const store = await ScheduleStore.forQueue(await this.queue(), this.config.home);
+    const all = await store.list();
+    if (this.json) return void this.outJson(all);
+    if (!all.length) return void this.out("no schedules");
+    this.out(table(["ID", "EVERY", "TARGETS", "PROFILE", "PROJECT", "MAX", "LAST RUN"], all.map((s) => [
+      s.id, formatEvery(s.everyS), s.targets.join(" ").slice(0, 40), typeof s.profile === "string" ? s.profile : (s.profile.name ?? "custom"), s.project, s.maxConcurrent, ago(s.lastRunAt),
+    ])));
   }
 }

@@ -11,13 +11,9 @@ export class ScanScheduleRmCommand extends FalcCommand {
   id = Option.String({ required: true });
   async run() {
     const { ScheduleStore } = await import("../../../src/scan/schedule/store.ts");
-    const store = ScheduleStore.open(this.config.home);
-    try {
-      store.remove(this.id);
-      if (this.json) this.outJson({ removed: this.id });
-      else this.out(`removed ${this.id}`);
-    } finally {
-      store.close();
-    }
+    const store = await ScheduleStore.forQueue(await this.queue(), this.config.home);
+    await store.remove(this.id);
+    if (this.json) this.outJson({ removed: this.id });
+    else this.out(`removed ${this.id}`);
   }
 }

@@ -12,16 +12,13 @@ export class ScanScheduleRunNowCommand extends FalcCommand {
   async run() {
     const { runSchedule } = await import("../../../src/scan/schedule/scheduler.ts");
     const { ScheduleStore } = await import("../../../src/scan/schedule/store.ts");
-    const store = ScheduleStore.open(this.config.home);
-    try {
-      const r = await runSchedule(await this.queue(), store, store.get(this.id), this.config, { force: true });
-      if (this.json) this.outJson(r);
-      else {
-        for (const e of r.enqueued) this.out(`${e.taskId}  ${e.ip}`);
-        if (r.skipped.length) this.context.stderr.write(`falc: skipped ${r.skipped.length} (${[...new Set(r.skipped.map((s) => s.why))].join(", ")})\n`);
-      }
-    } finally {
-      store.close();
+    const queue = await this.queue();
+    const store = await ScheduleStore.forQueue(queue, this.config.home);
+    const r = await runSchedule(queue, store, await store.get(this.id), this.config, { force: true });
+    if (this.json) this.outJson(r);
+    else {
+      for (const e of r.enqueued) this.out(`${e.taskId}  ${e.ip}`);
+      if (r.skipped.length) this.context.stderr.write(`falc: skipped ${r.skipped.length} (${[...new Set(r.skipped.map((s) => s.why))].join(", ")})\n`);
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { Config } from "../../core/config.ts";
+import type { Queue } from "../../queue/types.ts";
 import { usageError } from "../../core/errors.ts";
 import { scanConfig, scopeOf } from "../config.ts";
 import { IMPORT_MODES, type ImportMode } from "../ledger.ts";
@@ -11,7 +12,7 @@ import { parseEvery, ScheduleStore, type Schedule } from "./store.ts";
  * never here) and the profile are checked now, so a bad schedule is never stored. A YAML profile
  * is stored by value: the schedule does not change when the file does.
  */
-export async function addSchedule(config: Config, a: { targets: string[]; targetsFile?: string; every: string; profile: string; project: string; mode?: string; id?: string; maxConcurrent?: number; warn(line: string): void }): Promise<Schedule> {
+export async function addSchedule(config: Config, queue: Queue, a: { targets: string[]; targetsFile?: string; every: string; profile: string; project: string; mode?: string; id?: string; maxConcurrent?: number; warn(line: string): void }): Promise<Schedule> {
   const everyS = parseEvery(a.every);
   const specs = [...a.targets, ...(a.targetsFile ? readTargetsFile(a.targetsFile) : [])];
   if (!specs.length) throw usageError("no targets: give addresses, CIDRs, ranges or hostnames, or --targets-file");
@@ -23,13 +24,9 @@ export async function addSchedule(config: Config, a: { targets: string[]; target
   const mode = (a.mode ?? cfg.mode) as ImportMode;
   if (!IMPORT_MODES.includes(mode)) throw usageError(`--mode must be one of ${IMPORT_MODES.join(", ")}`);
   const { name: _n, ...fields } = p;
-  const store = ScheduleStore.open(config.home);
-  try {
-    return store.add({
-      id: a.id, targets: specs, profile: BUILTIN_PROFILES.includes(a.profile) ? a.profile : { ...fields, name: p.name },
-      project: a.project, mode, everyS, maxConcurrent: a.maxConcurrent ?? 8,
-    });
-  } finally {
-    store.close();
-  }
+  const store = await ScheduleStore.forQueue(queue, config.home);
+  return store.add({
+    id: a.id, targets: specs, profile: BUILTIN_PROFILES.includes(a.profile) ? a.profile : { ...fields, name: p.name },
+    project: a.project, mode, everyS, maxConcurrent: a.maxConcurrent ?? 8,
+  });
 }
