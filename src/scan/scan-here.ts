@@ -1,5 +1,5 @@
 import type { FalcCommand } from "../cli/base.ts";
-import { scanConfig } from "./config.ts";
+import { maxNmap, scanConfig } from "./config.ts";
 import { formatResults, type ResultFormat } from "./format.ts";
 import { progressBar } from "./progress.ts";
 import { runLocalScan } from "./scan.ts";
@@ -21,7 +21,7 @@ export async function runScanHere(cmd: FalcCommand, plan: ScanPlan, o: { format:
   const bar = progressBar(err, Boolean(process.stderr.isTTY) && o.format !== "json");
   const summary = await runLocalScan({
     targets: plan.targets, profile: plan.profile, project: plan.project, mode: plan.mode, parallel: plan.parallel, home: cmd.config.home,
-    queue: await cmd.queue(), nmapBin: cfg.nmap, lockTtlMs: cfg.lock_ttl_s * 1000, signal: ac.signal,
+    queue: await cmd.queue(), nmapBin: cfg.nmap, lockTtlMs: cfg.lock_ttl_s * 1000, signal: ac.signal, maxNmap: maxNmap(cfg),
     onProgress: (done, total, f, note) => bar.update(done, total, f, note),
   }).finally(() => {
     process.off("SIGINT", onSig);

@@ -30,6 +30,8 @@ export interface LocalScanOptions {
   log?: Logger;
   onProgress?(done: number, total: number, fraction: number, note: string): void;
   runId?: string;
+  /** Most nmap processes at once, whatever their phase (scan.max_nmap). */
+  maxNmap?: number;
 }
 
 export interface LocalScanSummary {
@@ -175,7 +177,14 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
     // too. The service scans mostly wait on probes: 4× `parallel`.
     const discoveryGate = semaphore(Math.max(1, Math.min(o.parallel, availableParallelism())));
     const serviceGate = semaphore(o.parallel * 4);
-    const gate = (phase: PhaseName) => (phase === "discovery" ? discoveryGate() : serviceGate());
+    // Over both: a bound on nmap processes (and their memory) whatever the phase. Always taken
+    // first, so no two holders wait on each other.
+    const anyGate = semaphore(o.maxNmap ?? Number.MAX_SAFE_INTEGER);
+    const gate = async (phase: PhaseName) => {
+      const outer = await anyGate();
+      const inner = await (phase === "discovery" ? discoveryGate() : serviceGate());
+      return () => { inner(); outer(); };
+    };
     // Targets announcing the same open ports together share one service nmap.
     const services = sharedServiceScans({ profile, workDir: workRoot, nmapBin: o.nmapBin, signal: o.signal, gate });
     // One nmap looks at every live target's likely ports first (long port lists only).
