@@ -165,18 +165,20 @@ describe.skipIf(!root)(`falc scan ledger modes against a model of ScanLedger's r
     const slow = join(H.home, "slow.yaml");
     writeFileSync(slow, "ports: 1-65535\nmax_rate: 200\n");
     const ledger = join(H.home, "scan", "ledger.sqlite");
+    const { Database } = await import("bun:sqlite");
+    const runIds = (status?: string) => {
+      const db = new Database(ledger, { readonly: true });
+      try {
+        return (db.query(`SELECT id FROM runs${status ? " WHERE status=?" : ""}`).all(...(status ? [status] : [])) as { id: string }[]).map((x) => x.id);
+      } finally {
+        db.close();
+      }
+    };
+    const earlier = new Set(runIds());
     const r = await falc(["scan", ...ips, "--profile", slow, "--project", "p-replace", "--mode", "replace", "--json"], {
       async onStart(p) {
-        const { Database } = await import("bun:sqlite");
-        // The run is recorded as started before any nmap: then interrupt it.
-        await waitFor(() => {
-          const db = new Database(ledger, { readonly: true });
-          try {
-            return db.query("SELECT 1 FROM runs WHERE status='started'").get();
-          } finally {
-            db.close();
-          }
-        }, 30_000, 100, "the run to start");
+        // This run is recorded as started before any nmap (an earlier run left 'started' must not count): then interrupt it.
+        await waitFor(() => runIds("started").some((id) => !earlier.has(id)), 30_000, 100, "the run to start");
         p.kill("SIGINT");
       },
     });

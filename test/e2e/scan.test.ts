@@ -136,7 +136,8 @@ describe("falc scan on loopback (real nmap)", () => {
     const t0 = Date.now();
     p.kill("SIGINT");
     await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, 5_000, 20, "nmap gone");
-    expect(Date.now() - t0).toBeLessThan(1000);
+    // TERM then KILL after the grace: well within a second on an idle machine; the bound leaves room for a loaded CI.
+    expect(Date.now() - t0).toBeLessThan(3000);
     const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
     expect(code).toBe(1);
     const j = JSON.parse(out);
