@@ -18,6 +18,7 @@ import {
 import type { WorkerRecord } from "../core/worker-state.ts";
 import type { ClaimOptions, FailOptions, LeaseStatus, Queue } from "./types.ts";
 import { pollEvents } from "./poll-events.ts";
+import { migrateQueue, preferIncrementalVacuum } from "./sqlite-schema.ts";
 
 export interface SqliteQueueOptions {
   /** Base of the exponential retry backoff. */
@@ -28,47 +29,6 @@ export interface SqliteQueueOptions {
   keepEvents?: number;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS tasks (
-  id TEXT PRIMARY KEY,
-  stage TEXT NOT NULL,
-  payload TEXT NOT NULL,
-  status TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  max_attempts INTEGER NOT NULL,
-  priority INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL,
-  queued_at INTEGER,
-  requested_at INTEGER,
-  started_at INTEGER,
-  finished_at INTEGER,
-  run_at INTEGER NOT NULL,
-  timeout_s REAL,
-  error TEXT,
-  result TEXT,
-  parent_id TEXT,
-  worker TEXT,
-  lease_until INTEGER,
-  progress REAL,
-  progress_note TEXT,
-  cancel_requested INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS tasks_claim ON tasks (status, stage, priority DESC, created_at);
-CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (status, lease_until);
-CREATE INDEX IF NOT EXISTS tasks_parent ON tasks (parent_id);
-CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  at INTEGER NOT NULL,
-  task_id TEXT NOT NULL,
-  stage TEXT NOT NULL,
-  type TEXT NOT NULL,
-  status TEXT NOT NULL,
-  worker TEXT,
-  data TEXT
-);
-CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS workers (name TEXT PRIMARY KEY, rec TEXT NOT NULL, expires_at INTEGER NOT NULL);
-`;
 
 interface Row {
   id: string;
@@ -139,7 +99,8 @@ export class SqliteQueue implements Queue {
       this.db.exec("PRAGMA busy_timeout = 10000");
       this.db.exec("PRAGMA journal_mode = WAL");
       this.db.exec("PRAGMA synchronous = NORMAL");
-      this.db.exec(SCHEMA);
+      preferIncrementalVacuum(this.db);
+      migrateQueue(this.db);
     } catch (e) {
       throw unavailable(`cannot open the queue database ${path}: ${(e as Error).message}`);
     }
@@ -169,10 +130,10 @@ export class SqliteQueue implements Queue {
     try {
       this.db
         .query(
-          `INSERT INTO tasks (id, stage, payload, status, max_attempts, priority, created_at, queued_at, run_at, timeout_s, parent_id)
-           VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO tasks (id, stage, payload, status, max_attempts, priority, created_at, queued_at, run_at, timeout_s, parent_id, delayed)
+           VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(id, input.stage, payload, maxAttempts, input.priority ?? 0, now, now, runAt, input.timeoutS ?? null, input.parentId ?? null);
+        .run(id, input.stage, payload, maxAttempts, input.priority ?? 0, now, now, runAt, input.timeoutS ?? null, input.parentId ?? null, runAt > now ? 1 : 0);
     } catch (e) {
       if (String((e as Error).message).includes("UNIQUE")) throw conflict(`a task with id ${id} already exists`);
       throw e;
@@ -236,16 +197,23 @@ export class SqliteQueue implements Queue {
 
   private claimLocked(opts: ClaimOptions): Task | null {
     if (!opts.stages.length) return null;
-    const placeholders = opts.stages.map(() => "?").join(",");
     const now = Date.now();
     // Reaping inside the claim keeps a dead worker's task from waiting for a separate sweeper.
     if (++this.ops % 20 === 1) this.reapLocked(now);
-    const r = this.db
-      .query(
-        `SELECT id, stage FROM tasks WHERE status='queued' AND stage IN (${placeholders}) AND run_at <= ?
-         ORDER BY priority DESC, created_at ASC, rowid ASC LIMIT 1`,
-      )
-      .get(...opts.stages, now) as { id: string; stage: string } | null;
+    // Delayed tasks whose time has come join the due ones: a range of tasks_waiting, nothing else.
+    this.db.query("UPDATE tasks INDEXED BY tasks_waiting SET delayed=0 WHERE status='queued' AND delayed=1 AND run_at <= ?").run(now);
+    // One index seek per stage in tasks_ready (due tasks only), the best of them wins.
+    type Head = { id: string; stage: string; priority: number; created_at: number; rowid: number };
+    let r: Head | null = null;
+    for (const stage of opts.stages) {
+      const c = this.db
+        .query(
+          `SELECT id, stage, priority, created_at, rowid FROM tasks WHERE status='queued' AND delayed=0 AND stage=?
+           ORDER BY priority DESC, created_at ASC, rowid ASC LIMIT 1`,
+        )
+        .get(stage) as Head | null;
+      if (c && (!r || c.priority > r.priority || (c.priority === r.priority && (c.created_at < r.created_at || (c.created_at === r.created_at && c.rowid < r.rowid))))) r = c;
+    }
     if (!r) return null;
     this.db
       .query(
@@ -417,7 +385,8 @@ export class SqliteQueue implements Queue {
   }
 
   async stats(): Promise<Record<string, StageStats>> {
-    const rows = this.db.query("SELECT stage, status, count(*) AS n FROM tasks GROUP BY stage, status").all() as {
+    // Kept by triggers on every insert, status change and delete (sqlite-schema.ts): no rows are counted.
+    const rows = this.db.query("SELECT stage, status, n FROM task_counts WHERE n > 0").all() as {
       stage: string;
       status: TaskStatus;
       n: number;
