@@ -30,6 +30,8 @@
  * All times come from the Redis server's clock (TIME), one clock for every machine.
  */
 
+import { PRUNE_LUA } from "./redis-prune-lua.ts";
+
 const PRELUDE = `
 redis.replicate_commands()
 local rcall = redis.call
@@ -433,6 +435,8 @@ for _, stage in ipairs(rcall('SMEMBERS', 'falc:_stages')) do
 end
 return out
 `,
+
+  falcPrune: PRUNE_LUA,
 
   // ARGV: key, owner, ttlMs
   falcLockAcquire: `

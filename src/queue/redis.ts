@@ -16,7 +16,8 @@ import {
   emptyStageStats,
 } from "../core/task.ts";
 import type { WorkerRecord } from "../core/worker-state.ts";
-import type { ClaimOptions, FailOptions, LeaseStatus, Queue } from "./types.ts";
+import type { ClaimOptions, FailOptions, LeaseStatus, PruneOptions, Queue, TaskPage } from "./types.ts";
+import { redisPage, type RedisPageQuery } from "./redis-page.ts";
 import type { SqliteQueueOptions } from "./sqlite.ts";
 import { pollEvents } from "./poll-events.ts";
 import { falcScripts, RESERVED_IDS } from "./redis-lua.ts";
@@ -393,6 +394,19 @@ export class RedisQueue implements Queue {
     }
     return out;
   }
+
+  async page(filter: RedisPageQuery): Promise<TaskPage> {
+    return this.call(redisPage(this.redis, filter));
+  }
+
+  async prune(o: PruneOptions): Promise<number> {
+    const set = o.bucket === "finished" ? "completed" : "failed";
+    const lim = Math.max(1, Math.min(o.limit, 10_000));
+    return Number(await this.script("falcPrune", o.stage, set, o.endedBefore === undefined ? "" : Math.floor(o.endedBefore), o.keepNewest === undefined ? "" : Math.floor(o.keepNewest), lim));
+  }
+
+  /** Redis frees a deleted key's memory at once. */
+  async compact(): Promise<void> {}
 
   async stats(): Promise<Record<string, StageStats>> {
     const flat = (await this.script("falcStats")) as (string | number)[];

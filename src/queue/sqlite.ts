@@ -16,9 +16,11 @@ import {
   type TaskStatus,
 } from "../core/task.ts";
 import type { WorkerRecord } from "../core/worker-state.ts";
-import type { ClaimOptions, FailOptions, LeaseStatus, Queue } from "./types.ts";
+import type { ClaimOptions, FailOptions, LeaseStatus, PruneOptions, Queue, TaskPage } from "./types.ts";
 import { pollEvents } from "./poll-events.ts";
 import { migrateQueue, preferIncrementalVacuum } from "./sqlite-schema.ts";
+import { pageRowids, type PageQuery } from "./sqlite-page.ts";
+import { compactStep, pruneBatch, pruneEventsInBatches } from "./sqlite-retention.ts";
 
 export interface SqliteQueueOptions {
   /** Base of the exponential retry backoff. */
@@ -101,6 +103,8 @@ export class SqliteQueue implements Queue {
       this.db.exec("PRAGMA synchronous = NORMAL");
       preferIncrementalVacuum(this.db);
       migrateQueue(this.db);
+      // After a checkpoint the WAL file is cut back to this size instead of staying at its largest.
+      this.db.exec("PRAGMA journal_size_limit = 67108864");
     } catch (e) {
       throw unavailable(`cannot open the queue database ${path}: ${(e as Error).message}`);
     }
@@ -179,13 +183,14 @@ export class SqliteQueue implements Queue {
   }
 
   private lastPrune = 0;
+  private pruning = false;
 
   async reapExpired(): Promise<number> {
     const now = Date.now();
-    // The sweep that reaps leases also keeps the event log bounded, once a minute.
-    if (now - this.lastPrune > 60_000) {
+    // The sweep that reaps leases also keeps the event log bounded: small batches, often, never one long DELETE.
+    if (now - this.lastPrune > 5_000 && !this.pruning) {
       this.lastPrune = now;
-      this.pruneEvents();
+      void this.pruneEvents();
     }
     return this.db.transaction(() => this.reapLocked(now)).immediate();
   }
@@ -369,19 +374,28 @@ export class SqliteQueue implements Queue {
   }
 
   async list(filter: TaskFilter = {}): Promise<Task[]> {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (filter.stage) (where.push("stage = ?"), args.push(filter.stage));
-    if (filter.parentId) (where.push("parent_id = ?"), args.push(filter.parentId));
-    if (filter.status) {
-      const s = Array.isArray(filter.status) ? filter.status : [filter.status];
-      where.push(`status IN (${s.map(() => "?").join(",")})`);
-      args.push(...s);
-    }
-    const order = filter.order === "oldest" ? "created_at ASC, rowid ASC" : "created_at DESC, rowid DESC";
-    const limit = Math.max(1, Math.min(filter.limit ?? 1000, 1_000_000));
-    const sql = `SELECT * FROM tasks ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY ${order} LIMIT ${limit}`;
-    return (this.db.query(sql).all(...args) as Row[]).map(toTask);
+    return (await this.page({ ...filter, limit: filter.limit ?? 1000 })).tasks;
+  }
+
+  async page(filter: PageQuery): Promise<TaskPage> {
+    return this.db.transaction(() => {
+      const { rowids, next } = pageRowids(this.db, filter);
+      const get = this.db.query("SELECT * FROM tasks WHERE rowid = ?");
+      const tasks: Task[] = [];
+      for (const r of rowids) {
+        const row = get.get(r) as Row | null;
+        if (row) tasks.push(toTask(row));
+      }
+      return { tasks, next };
+    })();
+  }
+
+  async prune(opts: PruneOptions): Promise<number> {
+    return pruneBatch(this.db, opts);
+  }
+
+  async compact(): Promise<void> {
+    compactStep(this.db);
   }
 
   async stats(): Promise<Record<string, StageStats>> {
@@ -424,9 +438,17 @@ export class SqliteQueue implements Queue {
     return pollEvents(this, listener, since, opts.intervalMs ?? 250);
   }
 
-  /** Trim the event log so it does not grow without bound. */
-  pruneEvents(): void {
-    this.db.query("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?").run(this.opts.keepEvents);
+  /** Trim the event log so it does not grow without bound, in small batches with the WAL checkpointed. */
+  async pruneEvents(): Promise<number> {
+    if (this.pruning || this.closed) return 0;
+    this.pruning = true;
+    try {
+      return await pruneEventsInBatches(this.db, this.opts.keepEvents);
+    } catch {
+      return 0; // closed meanwhile, or busy: the next sweep tries again
+    } finally {
+      this.pruning = false;
+    }
   }
 
   async acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean> {

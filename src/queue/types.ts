@@ -1,6 +1,7 @@
 import type { EnqueueInput, StageStats, Task, TaskEvent, TaskFilter, TaskError } from "../core/task.ts";
 import type { WorkerRecord } from "../core/worker-state.ts";
 
+
 export interface ClaimOptions {
   stages: string[];
   worker: string;
@@ -59,6 +60,17 @@ export interface Queue {
   get(id: string): Promise<Task | null>;
   list(filter?: TaskFilter): Promise<Task[]>;
   stats(): Promise<Record<string, StageStats>>;
+  /**
+   * One page of tasks, newest first (or oldest), from an index: the cost is the page's, not the history's.
+   * `after` is the previous page's `next`; `text` matches a part of the task id or worker name and
+   * searches every kept task (a page may then come back short while `next` is not null).
+   */
+  page(filter: TaskFilter & { after?: string | null; text?: string }): Promise<TaskPage>;
+
+  /** Delete at most `limit` ended tasks of one stage and bucket (older than, or beyond a count). Returns how many. */
+  prune(opts: PruneOptions): Promise<number>;
+  /** Give space freed by prune back (SQLite: incremental vacuum and a WAL checkpoint; Redis: nothing to do). */
+  compact(): Promise<void>;
   /** Events with seq > since, oldest first. */
   events(since: number, limit?: number): Promise<TaskEvent[]>;
   /** Live events (polled or pushed by the backend); returns an unsubscribe function. */
@@ -87,3 +99,22 @@ export interface Queue {
 }
 
 export type QueueFactory = () => Promise<Queue>;
+
+/** One small batch of deletions of ended tasks (see retention-rules.ts). */
+export interface PruneOptions {
+  stage: string;
+  /** finished, or failed (failed + cancelled). */
+  bucket: "finished" | "failed";
+  /** Delete tasks that ended before this epoch-ms time. */
+  endedBefore?: number;
+  /** Delete the oldest beyond this many in the bucket. */
+  keepNewest?: number;
+  /** At most this many deletions in this call (a short lock). */
+  limit: number;
+}
+
+export interface TaskPage {
+  tasks: import("../core/task.ts").Task[];
+  /** Pass as `after` for the next page; null at the end. */
+  next: string | null;
+}

@@ -1,0 +1,70 @@
+import type { Database } from "bun:sqlite";
+import { BUCKET_STATUSES } from "./retention-rules.ts";
+import type { PruneOptions } from "./types.ts";
+
+/**
+ * Deletion of ended tasks in small batches, each its own short transaction (the caller loops and
+ * yields between batches, so claims never wait long). Walks tasks_ended (stage, status, finished_at)
+ * from the oldest end; counts come from task_counts, never from counting rows.
+ */
+export function pruneBatch(db: Database, o: PruneOptions): number {
+  const statuses = BUCKET_STATUSES[o.bucket];
+  const limit = Math.max(1, Math.min(o.limit, 10_000));
+  return db.transaction(() => {
+    let excess = 0;
+    if (o.keepNewest !== undefined) {
+      const n = statuses.reduce(
+        (s, st) => s + ((db.query("SELECT n FROM task_counts WHERE stage = ? AND status = ?").get(o.stage, st) as { n: number } | null)?.n ?? 0),
+        0,
+      );
+      excess = Math.max(0, n - o.keepNewest);
+    }
+    // The oldest of each status, merged: a sort of at most limit·statuses keys, whatever the history.
+    const cand: { r: number; f: number }[] = [];
+    const q = db.query(
+      `SELECT rowid AS r, finished_at AS f FROM tasks INDEXED BY tasks_ended
+       WHERE stage = ? AND status = ? AND finished_at IS NOT NULL AND worker IS NULL ORDER BY finished_at LIMIT ?`,
+    );
+    for (const st of statuses) cand.push(...(q.all(o.stage, st, limit) as { r: number; f: number }[]));
+    cand.sort((a, b) => a.f - b.f);
+    const take: number[] = [];
+    for (const c of cand) {
+      if (take.length >= limit) break;
+      const old = o.endedBefore !== undefined && c.f < o.endedBefore;
+      if (old || take.length < excess) take.push(c.r);
+      else break;
+    }
+    if (!take.length) return 0;
+    const del = db.query("DELETE FROM tasks WHERE rowid = ?");
+    for (const r of take) del.run(r);
+    return take.length;
+  }).immediate();
+}
+
+/**
+ * Trim the event log to the newest `keep` events, `batch` at a time, yielding between batches; then
+ * checkpoint the WAL so it does not keep what was deleted (PASSIVE: never waits for readers).
+ */
+export async function pruneEventsInBatches(db: Database, keep: number, batch = 2000, maxBatches = 500): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const n = db
+      .query("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ? ORDER BY seq LIMIT ?)")
+      .run(keep, batch).changes;
+    total += n;
+    if (n < batch) break;
+    await Bun.sleep(0);
+  }
+  if (total) checkpoint(db);
+  return total;
+}
+
+export function checkpoint(db: Database): void {
+  db.query("PRAGMA wal_checkpoint(PASSIVE)").get();
+}
+
+/** Give freed pages back a few at a time (only files with incremental auto-vacuum have any to give). */
+export function compactStep(db: Database, pages = 2000): void {
+  db.query(`PRAGMA incremental_vacuum(${Math.max(1, Math.floor(pages))})`).all();
+  checkpoint(db);
+}
