@@ -17,7 +17,7 @@ async function mentions(r: Redis, id: string): Promise<string[]> {
     const type = await r.type(key);
     const items: string[] =
       type === "hash" ? await r.hgetall(key).then((h) => Object.entries(h).flat())
-      : type === "zset" ? await r.zrange(key, 0, -1)
+      : type === "zset" ? await r.zrange(key, "0", "-1")
       : type === "set" ? await r.smembers(key)
       : type === "list" ? await r.lrange(key, 0, -1)
       : type === "string" ? [(await r.get(key)) ?? ""]

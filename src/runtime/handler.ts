@@ -12,6 +12,7 @@ import type { WorkerRecord, WorkerState } from "../core/worker-state.ts";
 import type { Queue } from "../queue/types.ts";
 import { childMessage, LineDecoder, sendLine, type ChildMessage } from "./ipc.ts";
 import { selfCommand } from "./self.ts";
+import { startRetention } from "./retention.ts";
 import { clearTaskTimers, killGroup, type Slot } from "./slot.ts";
 
 export interface HandlerOptions {
@@ -103,6 +104,7 @@ export class WorkerHandler {
     this.timers.push(setInterval(() => this.slots.forEach((s) => void this.dispatch(s)), this.pollMs));
     this.timers.push(setInterval(() => void this.publishAll(), 3_000));
     this.timers.push(setInterval(() => void this.opts.queue.reapExpired().catch(() => {}), 5_000));
+    this.timers.push(startRetention(this.opts.queue, this.opts.config, this.opts.log));
     void this.publishAll();
     // A backend that pushes cancels (Redis pub/sub) reaches a running task at once instead of at its next heartbeat.
     this.unwatchCancels = this.opts.queue.watchCancels?.((id) => {
