@@ -27,11 +27,31 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   if (opts.syncDir !== false && opts.fsync !== false) fsyncDir(dirname(path));
 }
 
+/**
+ * fsync a directory so that renames and creations in it survive a crash. Throws on failure: a directory
+ * whose entries cannot be made durable means the write that called this is not durable either.
+ * EINVAL (a filesystem that cannot fsync directories) is not a durability failure and is ignored.
+ */
 export function fsyncDir(dir: string): void {
+  const dfd = openSync(dir, "r");
   try {
-    const dfd = openSync(dir, "r");
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
-  } catch {}
+    fsyncSync(dfd);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EINVAL") throw e;
+  } finally {
+    closeSync(dfd);
+  }
+}
+
+/** fsyncDir for callers that can go on without it: the failure goes to `report` with its consequence. */
+export function fsyncDirBestEffort(dir: string, report: (message: string) => void): boolean {
+  try {
+    fsyncDir(dir);
+    return true;
+  } catch (e) {
+    report(`could not flush directory ${dir} (${(e as Error).message}): its latest changes may not survive a crash`);
+    return false;
+  }
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {
