@@ -1,14 +1,17 @@
 import type { Database } from "bun:sqlite";
+import type { Migration } from "../core/store.ts";
 
 /**
- * The SQLite queue's schema, as ordered migrations: migration i brings a file from version i to i+1
- * (PRAGMA user_version). Version 0 is every file written before versions existed; its tables are
- * migration 0's, so a FALC_HOME queue from then opens and is brought forward in place.
+ * The SQLite queue's schema, as ordered migrations run by openStore (src/core/store.ts). Version 0 is
+ * every file written before versions existed; its tables are migration 1's, so a FALC_HOME queue from
+ * then opens and is brought forward in place.
  */
-export const QUEUE_MIGRATIONS: ((db: Database) => void)[] = [
-  // 0 → 1: the original schema (CREATE IF NOT EXISTS: a version-0 file already has it).
-  (db) => {
-    db.exec(`
+export const QUEUE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "original schema",
+    // CREATE IF NOT EXISTS: a version-0 file already has it.
+    up: `
 CREATE TABLE IF NOT EXISTS tasks (
   id TEXT PRIMARY KEY,
   stage TEXT NOT NULL,
@@ -48,12 +51,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS workers (name TEXT PRIMARY KEY, rec TEXT NOT NULL, expires_at INTEGER NOT NULL);
-`);
+`,
   },
-
-  // 1 → 2: claims, lists, counts and retention that do not grow with history (issue 19).
-  (db) => {
-    db.exec(`
+  {
+    version: 2,
+    name: "due/delayed claim index, list and retention indexes, counters (issue 19)",
+    up: `
 -- A queued task is 'delayed' until its run_at has come; claims read only the due ones, so delayed
 -- tasks and tasks in retry backoff never sit in front of due work in the claim index.
 ALTER TABLE tasks ADD COLUMN delayed INTEGER NOT NULL DEFAULT 0;
@@ -84,37 +87,20 @@ CREATE TRIGGER tasks_count_upd AFTER UPDATE OF status ON tasks WHEN OLD.status <
   INSERT INTO task_counts (stage, status, n) VALUES (NEW.stage, NEW.status, 1)
     ON CONFLICT (stage, status) DO UPDATE SET n = n + 1;
 END;
-`);
+`,
   },
 ];
 
 /**
- * A new, empty file gets incremental auto-vacuum, so freed pages go back to the OS a little at a time
+ * An empty queue file gets incremental auto-vacuum, so freed pages go back to the OS a little at a time
  * (retention runs incremental_vacuum after its batches). Only an empty file takes this setting cheaply
- * (a VACUUM of nothing); it must run outside a transaction. Files from before keep reusing their free
- * pages instead: they stop growing under retention but do not shrink.
+ * (a VACUUM of nothing), and it must run outside a transaction, so after the migrations. Files that
+ * already hold tasks keep reusing their free pages instead: they stop growing under retention but do not
+ * shrink (a full VACUUM would lock the queue for as long as it takes).
  */
 export function preferIncrementalVacuum(db: Database): void {
-  if (db.query("SELECT 1 FROM sqlite_master LIMIT 1").get()) return;
   if ((db.query("PRAGMA auto_vacuum").get() as { auto_vacuum: number }).auto_vacuum === 2) return;
+  if (db.query("SELECT 1 FROM tasks LIMIT 1").get() || db.query("SELECT 1 FROM events LIMIT 1").get()) return;
   db.exec("PRAGMA auto_vacuum = INCREMENTAL");
   db.exec("VACUUM");
-}
-
-/**
- * Bring a queue file to the newest version, one migration per transaction, so a crash leaves it at
- * the last version that completed. Runs under an immediate lock: two processes opening the same
- * old file do not both migrate it.
- */
-export function migrateQueue(db: Database): void {
-  for (;;) {
-    const done = db.transaction(() => {
-      const v = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
-      if (v >= QUEUE_MIGRATIONS.length) return true;
-      QUEUE_MIGRATIONS[v]!(db);
-      db.exec(`PRAGMA user_version = ${v + 1}`);
-      return false;
-    }).immediate();
-    if (done) return;
-  }
 }

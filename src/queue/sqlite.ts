@@ -1,6 +1,4 @@
-import { Database } from "bun:sqlite";
-import { dirname } from "node:path";
-import { mkdirSync } from "node:fs";
+import type { Database } from "bun:sqlite";
 import { conflict, inputError, notFound, unavailable } from "../core/errors.ts";
 import {
   emptyStageStats,
@@ -18,7 +16,8 @@ import {
 import type { WorkerRecord } from "../core/worker-state.ts";
 import type { ClaimOptions, FailOptions, LeaseStatus, PruneOptions, Queue, TaskPage } from "./types.ts";
 import { pollEvents } from "./poll-events.ts";
-import { migrateQueue, preferIncrementalVacuum } from "./sqlite-schema.ts";
+import { preferIncrementalVacuum, QUEUE_MIGRATIONS } from "./sqlite-schema.ts";
+import { openStore } from "../core/store.ts";
 import { pageRowids, type PageQuery } from "./sqlite-page.ts";
 import { compactStep, pruneBatch, pruneEventsInBatches } from "./sqlite-retention.ts";
 
@@ -95,17 +94,13 @@ export class SqliteQueue implements Queue {
   constructor(path: string, opts: SqliteQueueOptions = {}) {
     this.url = `sqlite:${path}`;
     this.opts = { retryBaseMs: 1000, retryCapMs: 5 * 60_000, defaultMaxAttempts: 3, keepEvents: 200_000, ...opts };
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.db = openStore(path, { name: "queue", migrations: QUEUE_MIGRATIONS, strict: true });
     try {
-      this.db = new Database(path, { create: true, strict: true });
-      this.db.exec("PRAGMA busy_timeout = 10000");
-      this.db.exec("PRAGMA journal_mode = WAL");
-      this.db.exec("PRAGMA synchronous = NORMAL");
       preferIncrementalVacuum(this.db);
-      migrateQueue(this.db);
       // After a checkpoint the WAL file is cut back to this size instead of staying at its largest.
       this.db.exec("PRAGMA journal_size_limit = 67108864");
     } catch (e) {
+      this.db.close();
       throw unavailable(`cannot open the queue database ${path}: ${(e as Error).message}`);
     }
   }
