@@ -399,6 +399,24 @@ export class RedisQueue implements Queue {
     return this.call(redisPage(this.redis, filter));
   }
 
+  async countEnded(since: number): Promise<Record<string, { finished: number; failed: number }>> {
+    const stages = (await this.call(this.redis.smembers("falc:_stages"))) as string[];
+    if (!stages.length) return {};
+    const pipe = this.redis.pipeline();
+    for (const s of stages) {
+      pipe.zcount(`falc:${s}:completed`, Math.floor(since), "+inf");
+      pipe.zcount(`falc:${s}:failed`, Math.floor(since), "+inf");
+    }
+    const res = (await this.call(pipe.exec())) ?? [];
+    const out: Record<string, { finished: number; failed: number }> = {};
+    stages.forEach((s, i) => {
+      const finished = Number(res[2 * i]?.[1] ?? 0);
+      const failed = Number(res[2 * i + 1]?.[1] ?? 0);
+      if (finished || failed) out[s] = { finished, failed };
+    });
+    return out;
+  }
+
   async prune(o: PruneOptions): Promise<number> {
     const set = o.bucket === "finished" ? "completed" : "failed";
     const lim = Math.max(1, Math.min(o.limit, 10_000));

@@ -64,6 +64,19 @@ export function retentionConformance(name: string, factory: BackendFactory) {
       expect(await q.prune({ stage: "other", bucket: "finished", endedBefore: 1, limit: 100 })).toBe(0);
     });
 
+    test("countEnded counts finished and failed-or-cancelled tasks by end time", async () => {
+      const q = await make();
+      const t0 = Date.now();
+      await endAs(q, "s", ["finished", "failed", "cancelled", "queued", "running", "finished"]);
+      const mid = Date.now();
+      await endAs(q, "s", ["finished"]);
+      await endAs(q, "u", ["failed"]);
+      expect(await q.countEnded(t0)).toEqual({ s: { finished: 3, failed: 2 }, u: { finished: 0, failed: 1 } });
+      expect((await q.countEnded(mid)).s).toEqual({ finished: 1, failed: 0 });
+      const later = await q.countEnded(Date.now() + 60_000);
+      for (const v of Object.values(later)) expect(v).toEqual({ finished: 0, failed: 0 });
+    });
+
     test("prune by count keeps the newest N of a bucket", async () => {
       const q = await make();
       const ts = await endAs(q, "s", ["finished", "failed", "finished", "cancelled", "finished", "failed", "finished", "finished"]);

@@ -68,3 +68,17 @@ export function compactStep(db: Database, pages = 2000): void {
   db.query(`PRAGMA incremental_vacuum(${Math.max(1, Math.floor(pages))})`).all();
   checkpoint(db);
 }
+
+/** Tasks per stage that ended at or after `since`: index range counts on tasks_ended, per stage and status. */
+export function countEndedSince(db: Database, since: number): Record<string, { finished: number; failed: number }> {
+  const out: Record<string, { finished: number; failed: number }> = {};
+  const pairs = db.query("SELECT stage, status FROM task_counts WHERE n > 0 AND status IN ('finished','failed','cancelled')").all() as { stage: string; status: string }[];
+  const q = db.query("SELECT count(*) AS n FROM tasks INDEXED BY tasks_ended WHERE stage = ? AND status = ? AND finished_at >= ?");
+  for (const p of pairs) {
+    const n = (q.get(p.stage, p.status, since) as { n: number }).n;
+    const o = (out[p.stage] ??= { finished: 0, failed: 0 });
+    if (p.status === "finished") o.finished += n;
+    else o.failed += n;
+  }
+  return out;
+}

@@ -19,7 +19,7 @@ import { pollEvents } from "./poll-events.ts";
 import { preferIncrementalVacuum, QUEUE_MIGRATIONS } from "./sqlite-schema.ts";
 import { openStore } from "../core/store.ts";
 import { pageRowids, type PageQuery } from "./sqlite-page.ts";
-import { compactStep, pruneBatch, pruneEventsInBatches } from "./sqlite-retention.ts";
+import { compactStep, countEndedSince, pruneBatch, pruneEventsInBatches } from "./sqlite-retention.ts";
 
 export interface SqliteQueueOptions {
   /** Base of the exponential retry backoff. */
@@ -383,6 +383,10 @@ export class SqliteQueue implements Queue {
       }
       return { tasks, next };
     })();
+  }
+
+  async countEnded(since: number): Promise<Record<string, { finished: number; failed: number }>> {
+    return countEndedSince(this.db, since);
   }
 
   async prune(opts: PruneOptions): Promise<number> {
