@@ -13,6 +13,7 @@ import type { Queue } from "../queue/types.ts";
 import { childMessage, LineDecoder, sendLine, type ChildMessage } from "./ipc.ts";
 import { selfCommand } from "./self.ts";
 import { startRetention } from "./retention.ts";
+import { flushTaskLines, taskLine } from "./task-lines.ts";
 import { clearTaskTimers, killGroup, type Slot } from "./slot.ts";
 
 export interface HandlerOptions {
@@ -216,7 +217,7 @@ export class WorkerHandler {
         });
         s.claiming = false;
         if (r.completed) this.counters.finished++;
-        this.log(s).info({ event: "task_finished", task_id: id }, "task finished");
+        taskLine(this.log(s), this.opts.log, "finished", s.stage, { task_id: id });
         if (r.next) return this.handOver(s, r.next);
         this.setState(s, "idle");
         void this.dispatch(s);
@@ -228,6 +229,7 @@ export class WorkerHandler {
         this.endTask(s);
         const t = await q.fail(id, s.id, m.error, { retry: m.retry ?? true }).catch(() => null);
         if (t?.status === "failed") this.counters.failed++;
+        taskLine(this.log(s), this.opts.log, "failed", s.stage);
         this.log(s).warn({ event: "task_failed", task_id: id, err: m.error.message, status: t?.status }, `task failed: ${m.error.message}`);
         this.setState(s, "idle");
         void this.dispatch(s);
@@ -291,7 +293,7 @@ export class WorkerHandler {
     if (!s.sock || s.task?.id !== task.id) return;
     sendLine(s.sock, { type: "work", task: { ...task, status: "started" } as unknown as Record<string, unknown> });
     const tlog = this.log(s).child({ task_id: task.id });
-    tlog.info({ event: "task_started" }, "task started");
+    taskLine(tlog, this.opts.log, "started", s.stage);
     s.timers.heartbeat = setInterval(() => void this.heartbeat(s, task.id), Math.max(50, Math.floor(this.leaseMs / 3)));
     const timeoutMs = this.timeoutFor(s, task.timeoutS);
     s.timers.deadline = setTimeout(() => void this.onTimeout(s, task.id, timeoutMs), timeoutMs);
@@ -442,6 +444,7 @@ export class WorkerHandler {
     this.unwatchCancels?.();
     for (const s of this.slots) await this.opts.queue.removeWorker(s.id).catch(() => {});
     await this.opts.queue.removeWorker(this.id).catch(() => {});
+    flushTaskLines(this.opts.log);
     this.opts.log.info({ event: "handler_stopped" }, "worker handler stopped");
   }
 }
