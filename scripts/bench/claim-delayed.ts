@@ -62,8 +62,8 @@ async function redis(n: number): Promise<number> {
   const { RedisQueue } = await import("../../src/queue/redis.ts");
   const srv = await startRedis();
   const q = new RedisQueue(srv.url());
-  await q.connect();
   try {
+    await q.connect();
     await crowd(q, n);
     return await run(q);
   } finally {

@@ -9,8 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteQueue } from "../../src/queue/sqlite.ts";
 import type { Queue } from "../../src/queue/types.ts";
-import { retentionFrom } from "../../src/queue/retention-rules.ts";
-import { retentionPass } from "../../src/runtime/retention.ts";
+import { startRetention } from "../../src/runtime/retention.ts";
+import type { Config } from "../../src/core/config.ts";
+import { silentLogger } from "../../src/core/logger.ts";
 import { numArg } from "./args.ts";
 
 const SECONDS = numArg("--seconds", 180);
@@ -22,7 +23,9 @@ const SAMPLE_S = Math.max(5, Math.round(SECONDS / 12));
 const backendArg = process.argv.includes("--backend") ? process.argv[process.argv.indexOf("--backend") + 1]! : "both";
 
 async function soak(label: string, q: Queue, size: () => Promise<number>, retention: boolean): Promise<void> {
-  const rules = retentionFrom({ finished: `${KEEP_S}s`, max_finished: MAX, failed: `${KEEP_S}s`, max_failed: MAX });
+  // The worker's own retention loop (src/runtime/retention.ts), with short rules.
+  const config = { retention: { finished: `${KEEP_S}s`, max_finished: MAX, failed: `${KEEP_S}s`, max_failed: MAX }, source: null } as unknown as Config;
+  const retentionTimer = retention ? startRetention(q, config, silentLogger, 5000) : null;
   const end = Date.now() + SECONDS * 1000;
   let done = 0;
   let stop = false;
@@ -58,7 +61,6 @@ async function soak(label: string, q: Queue, size: () => Promise<number>, retent
   const sweeps = (async () => {
     while (!stop) {
       await q.reapExpired();
-      if (retention) await retentionPass(q, rules);
       await Bun.sleep(5000);
     }
   })();
@@ -78,6 +80,7 @@ async function soak(label: string, q: Queue, size: () => Promise<number>, retent
     console.log(`${String(Math.round((now - t0) / 1000)).padStart(4)} ${String(kept).padStart(9)} ${(await size() / 1e6).toFixed(1).padStart(8)} ${rate.toFixed(0).padStart(9)}`);
   }
   stop = true;
+  if (retentionTimer) clearInterval(retentionTimer);
   await Promise.all([producer, consumer, sweeps]);
 }
 
@@ -100,10 +103,10 @@ async function redis(retention: boolean): Promise<void> {
   const Redis = (await import("ioredis")).default;
   const srv = await startRedis();
   const q = new RedisQueue(srv.url(), { keepEvents: 20_000 });
-  await q.connect();
   const raw = new Redis(srv.url());
   const size = async () => Number(/used_memory:(\d+)/.exec(await raw.info("memory"))![1]);
   try {
+    await q.connect();
     await soak("redis", q, size, retention);
   } finally {
     raw.disconnect();
