@@ -1,6 +1,7 @@
 import { Builtins, Cli, type CommandClass } from "clipanion";
 import { commands } from "../commands/index.ts";
 import { VERSION } from "./core/version.ts";
+import { familyHelp, familyOf } from "./cli/family-help.ts";
 
 /**
  * The commands that can matter for `args`: the family (same first path word) named by the first
@@ -34,6 +35,11 @@ export function buildCli(args?: string[]): Cli {
 if (import.meta.main) {
   const args = process.argv.slice(2);
   const cli = buildCli(args);
+  const family = familyOf(args, commands);
+  if (family) {
+    process.stdout.write(familyHelp(cli, family, commandsFor(args)));
+    process.exit(0);
+  }
   let command;
   try {
     // Parsed once and the command handed to run(): clipanion's parse grows faster than linearly

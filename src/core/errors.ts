@@ -10,7 +10,6 @@ export type ErrorCode =
   | "conflict"
   | "unavailable"
   | "work_failed"
-  | "not_built"
   | "internal";
 
 /** Exit codes a CI step can trust: 0 ok, 1 work failed, 2 usage/config/input error. */
@@ -20,7 +19,6 @@ const exitFor: Record<ErrorCode, number> = {
   usage: EXIT.usage,
   config: EXIT.usage,
   invalid_input: EXIT.usage,
-  not_built: EXIT.usage,
   not_found: EXIT.failed,
   conflict: EXIT.failed,
   unavailable: EXIT.failed,

@@ -127,7 +127,10 @@ export function canRenameNoReplace(): boolean {
   return loadNative() !== null;
 }
 
-/** Start writing `fd`'s dirty pages to disk without waiting (a hint; no-op where unsupported). */
-export function startWriteback(fd: number): void {
-  loadNative()?.writeback(fd);
+/**
+ * Start writing `fd`'s dirty pages to disk without waiting (a hint; no-op where unsupported).
+ * True when the kernel took the hint; callers may ignore it (tests look).
+ */
+export function startWriteback(fd: number): boolean {
+  return loadNative()?.writeback(fd) === 0;
 }

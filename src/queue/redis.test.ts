@@ -34,7 +34,7 @@ function captureLog(): { log: Logger; lines: () => Record<string, unknown>[] } {
   return { log, lines: () => out.map((l) => JSON.parse(l)) };
 }
 
-if (!haveRedis) console.warn("queue tests on redis: skipped (redis-server is not installed; scripts/setup installs it)");
+if (!haveRedis) throw new Error("redis-server is not installed (scripts/setup installs it): the Redis queue tests cannot run");
 else {
   const redisBackend = async ({ retryBaseMs }: { retryBaseMs: number }) => {
     const { queue, url } = await fresh({ retryBaseMs });

@@ -1,7 +1,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runFalc, tempHome } from "./helpers.ts";
+import { commands } from "../../commands/index.ts";
+import { isRoot, skipUnless } from "../skip.ts";
+import { FALC, runFalc, tempHome } from "./helpers.ts";
 
 const h = tempHome();
 afterAll(() => h.cleanup());
@@ -23,6 +25,29 @@ describe("falc binary", () => {
       const r = await runFalc([...c, "--help"], { env });
       expect(r.code).toBe(0);
       expect(r.stdout).toContain("Examples");
+    }
+  });
+
+  test("`falc <family> --help` lists every command of the family on one line with its description, exit 0", async () => {
+    // Families from the registered commands themselves, so a new family is covered without editing this test.
+    const families = [...new Set(commands.flatMap((c) => (c.paths ?? []).map((p) => p[0]!)))];
+    expect(families).toEqual(expect.arrayContaining(["process", "scan", "sync", "eval", "worker", "ui", "tasks"]));
+    const nested = [...new Set(commands.flatMap((c) => (c.paths ?? []).filter((p) => p.length > 2).map((p) => p.slice(0, -1).join(" "))))];
+    for (const family of [...families, ...nested]) {
+      for (const flag of ["--help", "-h"]) {
+        const r = await runFalc([...family.split(" "), flag], { env });
+        expect(r.code, `falc ${family} ${flag}: ${r.stderr}`).toBe(0);
+        expect(r.stdout).not.toContain("\x1b[");
+        const lines = r.stdout.split("\n");
+        const members = commands.filter((c) => (c.paths ?? []).some((p) => p.join(" ").startsWith(family) && (p.join(" ") === family || p.join(" ")[family.length] === " ")));
+        expect(members.length).toBeGreaterThan(0);
+        for (const c of members) {
+          const path = `falc ${c.paths![0]!.join(" ")}`;
+          const line = lines.find((l) => l.trimStart().startsWith(`${path}  `) || l.trim() === path);
+          expect(line, `falc ${family} ${flag} lists ${path}`).toBeDefined();
+          expect(line).toContain(c.usage!.description!);
+        }
+      }
     }
   });
 
@@ -65,6 +90,22 @@ describe("falc binary", () => {
       expect(r.stderr).toMatch(re);
       expect(r.stderr).not.toMatch(/\s+at .*:\d+:\d+/);
     }
+  });
+
+  skipUnless(isRoot, "not root")("a key written where its directory cannot be flushed: exit 1 and the line says it may not survive a crash", async () => {
+    // User nobody may write into a mode-733 directory but not open it to fsync it.
+    chmodSync(h.home, 0o711);
+    const box = join(h.home, "dropbox");
+    mkdirSync(box);
+    chmodSync(box, 0o733);
+    const out = join(box, "cluster.key");
+    const p = Bun.spawn(["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", FALC, "sync", "keygen", "--out", out], { env: { ...process.env, ...env, NO_COLOR: "1" }, stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    expect(code).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr).toBe(`falc: wrote the key to ${out} but could not flush its directory (EACCES: permission denied, open '${box}'): a crash may lose it; write it where you can read the directory\n`);
+    expect(readFileSync(out, "utf8")).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
   });
 
   test("malformed config names the file and the key", async () => {

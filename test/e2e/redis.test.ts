@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TaskEvent } from "../../src/core/task.ts";
 import { RedisQueue } from "../../src/queue/redis.ts";
-import { freePort, haveRedis, startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
+import { freePort, startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
 import { FALC, runFalc, tempHome, waitFor } from "./helpers.ts";
 import { pidAlive, startWorker, TEST_STAGE, type WorkerProc } from "./worker-helpers.ts";
 
@@ -85,7 +85,7 @@ async function finishedEventsPerTask(q: RedisQueue): Promise<Map<string, number>
 const finished = async (q: RedisQueue) => (await q.stats()).teststage?.finished ?? 0;
 const noStack = (s: string) => expect(s).not.toMatch(/^\s+at .+:\d+/m);
 
-describe.skipIf(!haveRedis)("falc workers on Redis (real processes, real kill -9)", () => {
+describe("falc workers on Redis (real processes, real kill -9)", () => {
   test("1,000 tasks over 2 handlers with random kill -9 of children and of one handler: every task finished once", async () => {
     const redis = await redisServer();
     const url = redis.url(0);

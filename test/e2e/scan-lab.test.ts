@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FALC, tempHome } from "./helpers.ts";
+import { describeUnless } from "../skip.ts";
 import { createLab, type Lab } from "../../src/scan/lab.ts";
 
 /** The lab: hosts in their own network namespaces on a private /24; falc runs inside the scanner namespace. */
@@ -17,7 +18,7 @@ async function falcInLab(args: string[], timeoutMs = 120_000) {
   return { stdout, stderr, code };
 }
 
-describe.skipIf(!root)("falc scan over the namespace lab /24", () => {
+describeUnless(root, "not root")("falc scan over the namespace lab /24", () => {
   beforeAll(async () => {
     H = tempHome("falc-e2e-lab-");
     lab = await createLab();

@@ -1,7 +1,7 @@
 // falc ui on the Redis backend: a live `falc worker` on a private redis-server, the UI in tmux.
 import { afterEach, describe, expect, test } from "bun:test";
 import { RedisQueue } from "../../src/queue/redis.ts";
-import { haveRedis, startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
+import { startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
 import { tempHome, waitFor } from "./helpers.ts";
 import { startUi, type TmuxUi } from "./ui-helpers.ts";
 import { startWorker, TEST_STAGE, type WorkerProc } from "./worker-helpers.ts";
@@ -24,7 +24,7 @@ afterEach(async () => {
   homes.splice(0).forEach((h) => h.cleanup());
 });
 
-describe.skipIf(!haveRedis)("falc ui on Redis", () => {
+describe("falc ui on Redis", () => {
   test("a live worker's states and counts; a cancel from the TUI reaches the running task", async () => {
     redis = await startRedis();
     const url = redis.url(0);
