@@ -433,6 +433,9 @@ function num(v: unknown, dflt: number): number {
 }
 
 function matches(q: TaskQuery, e: TaskEvent): boolean {
+  // A text search reads every kept task: it runs when the filter is set, not again on each event
+  // (the rows it found are still patched from events).
+  if (q.text) return false;
   if (q.stage && e.stage !== q.stage) return false;
   if (q.status && e.status !== q.status) return false;
   return true;
