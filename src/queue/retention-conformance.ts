@@ -130,6 +130,21 @@ export function retentionConformance(name: string, factory: BackendFactory) {
       const p = await q.page({ text: "NEEDLE-old", limit: 10 });
       expect(p.tasks.map((t) => t.id)).toEqual([old.id]);
       expect((await q.page({ text: "no-such-thing", limit: 10 })).tasks).toEqual([]);
+      // Parts of random ids find exactly the tasks whose id contains them, newest first, page after page.
+      const all = await q.list({ limit: 10_000 });
+      for (let i = 0; i < 5; i++) {
+        const id = all[Math.floor(Math.random() * all.length)]!.id;
+        const part = id.slice(-4 - i, -i || undefined);
+        const want = all.filter((t) => t.id.toLowerCase().includes(part)).map((t) => t.id);
+        const got: string[] = [];
+        let after: string | null = null;
+        do {
+          const p = await q.page({ text: part, limit: 2, after });
+          got.push(...p.tasks.map((t) => t.id));
+          after = p.next;
+        } while (after);
+        expect(got, `text ${part}`).toEqual(want);
+      }
     });
   });
 }

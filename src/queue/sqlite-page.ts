@@ -41,7 +41,9 @@ export function pageRowids(db: Database, q: PageQuery): { rowids: number[]; next
   const afterArgs = after ? [after.c, after.r] : [];
   const wanted = q.status ? (Array.isArray(q.status) ? q.status : [q.status]) : (TASK_STATUSES as readonly TaskStatus[]);
   let keys: Key[] = [];
-  if (q.parentId) {
+  if (text && !q.parentId) {
+    keys = searchKeys(db, text, q, wanted, after, newest);
+  } else if (q.parentId) {
     // Children of one task are few: its index range, filtered.
     const st = ` AND status IN (${wanted.map(() => "?").join(",")})`;
     keys = db
@@ -65,4 +67,33 @@ export function pageRowids(db: Database, q: PageQuery): { rowids: number[]; next
   const more = keys.length > limit;
   keys = keys.slice(0, limit);
   return { rowids: keys.map((k) => k.r), next: more && keys.length ? encode(keys[keys.length - 1]!) : null };
+}
+
+/** Matches a text search collects at most (newest ids first) before it filters and pages. */
+const SEARCH_CAP = 100_000;
+
+/**
+ * Free text against every kept task: a scan of the primary-key index alone (ids only, never the rows with
+ * their payloads and results), newest ids first, plus the running tasks' workers; then the page's filters.
+ */
+function searchKeys(db: Database, text: string, q: PageQuery, wanted: readonly TaskStatus[], after: Key | null, newest: boolean): Key[] {
+  const t = text.toLowerCase();
+  const ids = db
+    .query(`SELECT rowid AS r FROM tasks INDEXED BY sqlite_autoindex_tasks_1 WHERE instr(lower(id), ?) > 0 ORDER BY id DESC LIMIT ${SEARCH_CAP}`)
+    .all(t) as { r: number }[];
+  const byWorker = db
+    .query("SELECT rowid AS r FROM tasks WHERE status IN ('requested','started') AND instr(lower(COALESCE(worker,'')), ?) > 0")
+    .all(t) as { r: number }[];
+  const seen = new Set<number>();
+  const get = db.query("SELECT created_at AS c, stage, status FROM tasks WHERE rowid = ?");
+  const out: Key[] = [];
+  for (const { r } of [...ids, ...byWorker]) {
+    if (seen.has(r)) continue;
+    seen.add(r);
+    const row = get.get(r) as { c: number; stage: string; status: TaskStatus } | null;
+    if (!row || (q.stage && row.stage !== q.stage) || !wanted.includes(row.status)) continue;
+    if (after && (newest ? row.c > after.c || (row.c === after.c && r >= after.r) : row.c < after.c || (row.c === after.c && r <= after.r))) continue;
+    out.push({ c: row.c, r });
+  }
+  return out.sort((a, b) => (newest ? b.c - a.c || b.r - a.r : a.c - b.c || a.r - b.r));
 }
