@@ -208,7 +208,7 @@ export class SqliteQueue implements Queue {
     for (const stage of opts.stages) {
       const c = this.db
         .query(
-          `SELECT id, stage, priority, created_at, rowid FROM tasks WHERE status='queued' AND delayed=0 AND stage=?
+          `SELECT id, stage, priority, created_at, rowid FROM tasks INDEXED BY tasks_ready WHERE status='queued' AND delayed=0 AND stage=?
            ORDER BY priority DESC, created_at ASC, rowid ASC LIMIT 1`,
         )
         .get(stage) as Head | null;
