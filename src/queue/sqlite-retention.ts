@@ -65,20 +65,37 @@ export function checkpoint(db: Database): void {
 
 /** Give freed pages back a few at a time (only files with incremental auto-vacuum have any to give). */
 export function compactStep(db: Database, pages = 2000): void {
+  pruneEndedBuckets(db);
   db.query(`PRAGMA incremental_vacuum(${Math.max(1, Math.floor(pages))})`).all();
   checkpoint(db);
 }
 
-/** Tasks per stage that ended at or after `since`: index range counts on tasks_ended, per stage and status. */
+/**
+ * Tasks per stage that ended at or after `since`: whole 10-second buckets a trigger keeps (sqlite-schema.ts),
+ * at most 360 rows a stage for an hour whatever the rate, plus an exact count of the partial first bucket
+ * from tasks_ended (at most 10 s of endings).
+ */
 export function countEndedSince(db: Database, since: number): Record<string, { finished: number; failed: number }> {
+  const first = Math.floor(since / 10_000);
   const out: Record<string, { finished: number; failed: number }> = {};
+  const add = (stage: string, f: number, x: number) => {
+    const o = (out[stage] ??= { finished: 0, failed: 0 });
+    o.finished += f;
+    o.failed += x;
+  };
+  for (const r of db.query("SELECT stage, sum(finished) AS f, sum(failed) AS x FROM ended_buckets WHERE bucket > ? GROUP BY stage").all(first) as { stage: string; f: number; x: number }[])
+    add(r.stage, r.f, r.x);
   const pairs = db.query("SELECT stage, status FROM task_counts WHERE n > 0 AND status IN ('finished','failed','cancelled')").all() as { stage: string; status: string }[];
-  const q = db.query("SELECT count(*) AS n FROM tasks INDEXED BY tasks_ended WHERE stage = ? AND status = ? AND finished_at >= ?");
+  const q = db.query("SELECT count(*) AS n FROM tasks INDEXED BY tasks_ended WHERE stage = ? AND status = ? AND finished_at >= ? AND finished_at < ?");
   for (const p of pairs) {
-    const n = (q.get(p.stage, p.status, since) as { n: number }).n;
-    const o = (out[p.stage] ??= { finished: 0, failed: 0 });
-    if (p.status === "finished") o.finished += n;
-    else o.failed += n;
+    const n = (q.get(p.stage, p.status, since, (first + 1) * 10_000) as { n: number }).n;
+    if (n) add(p.stage, p.status === "finished" ? n : 0, p.status === "finished" ? 0 : n);
   }
+  for (const [k, v] of Object.entries(out)) if (!v.finished && !v.failed) delete out[k];
   return out;
+}
+
+/** Buckets older than two days are no longer read. */
+export function pruneEndedBuckets(db: Database, now = Date.now()): void {
+  db.query("DELETE FROM ended_buckets WHERE bucket < ?").run(Math.floor((now - 172_800_000) / 10_000));
 }

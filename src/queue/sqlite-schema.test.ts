@@ -22,6 +22,10 @@ test("a queue file written before schema versions opens, migrates, and keeps eve
     expect(stats.s).toMatchObject({ queued: 3, cancelled: 1 });
     expect(stats.t).toMatchObject({ queued: 1, requested: 1, finished: 1, failed: 1 });
     expect((await q.get("v0-fin"))?.result).toEqual({ ok: true });
+    // Endings recorded before the migration are counted (the fixture's are recent enough).
+    const created = (await q.get("v0-fin"))!.createdAt;
+    if (Date.now() - created < 172_800_000) expect(await q.countEnded(0)).toEqual({ s: { finished: 0, failed: 1 }, t: { finished: 1, failed: 1 } });
+    else expect(await q.countEnded(0)).toEqual({});
     // Due tasks are claimable; delayed ones and the one in backoff are not, whatever they were before.
     expect((await q.claim({ stages: ["s", "t"], worker: "new", leaseMs: 1000 }))?.id).toBe("v0-queued");
     expect(await q.claim({ stages: ["s", "t"], worker: "new", leaseMs: 1000 })).toBeNull();
@@ -108,6 +112,12 @@ test("randomized: claims pick what a full scan of due tasks picks; counters equa
         const counted = ref.query("SELECT stage, status, count(*) AS n FROM tasks NOT INDEXED GROUP BY stage, status").all() as { stage: string; status: string; n: number }[];
         const stats = await q.stats();
         for (const c of counted) expect(stats[c.stage]?.[c.status as "queued"]).toBe(c.n);
+        // Endings per 10 s buckets (no task here ends twice) add up to the ended rows.
+        const ended = await q.countEnded(0);
+        for (const stage of stages) {
+          const n = (st: string) => counted.find((c) => c.stage === stage && c.status === st)?.n ?? 0;
+          expect(ended[stage] ?? { finished: 0, failed: 0 }).toEqual({ finished: n("finished"), failed: n("failed") + n("cancelled") });
+        }
       }
     }
     ref.close();

@@ -89,6 +89,26 @@ CREATE TRIGGER tasks_count_upd AFTER UPDATE OF status ON tasks WHEN OLD.status <
 END;
 `,
   },
+  {
+    version: 3,
+    name: "tasks ended per 10 s, kept by a trigger (issue 19)",
+    // What the TUI shows as failed in the last hour and finished per minute: sums of at most 360 buckets per
+    // stage instead of counting every task that ended in the hour. failed counts failed and cancelled, as on Redis.
+    up: `
+CREATE TABLE ended_buckets (stage TEXT NOT NULL, bucket INTEGER NOT NULL, finished INTEGER NOT NULL, failed INTEGER NOT NULL,
+  PRIMARY KEY (stage, bucket)) WITHOUT ROWID;
+INSERT INTO ended_buckets (stage, bucket, finished, failed)
+  SELECT stage, finished_at / 10000, sum(status = 'finished'), sum(status <> 'finished') FROM tasks
+  WHERE status IN ('finished', 'failed', 'cancelled') AND finished_at >= (unixepoch() - 172800) * 1000 GROUP BY 1, 2;
+CREATE TRIGGER tasks_ended_count AFTER UPDATE OF status ON tasks
+  WHEN OLD.status <> NEW.status AND NEW.status IN ('finished', 'failed', 'cancelled') AND NEW.finished_at IS NOT NULL
+  BEGIN
+    INSERT INTO ended_buckets (stage, bucket, finished, failed)
+      VALUES (NEW.stage, NEW.finished_at / 10000, NEW.status = 'finished', NEW.status <> 'finished')
+      ON CONFLICT (stage, bucket) DO UPDATE SET finished = finished + excluded.finished, failed = failed + excluded.failed;
+  END;
+`,
+  },
 ];
 
 /**
