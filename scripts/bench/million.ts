@@ -97,8 +97,11 @@ async function measure(modPath: string, path: string, label: string, withCli: bo
   return out;
 }
 
-/** tasks/s of a worker process (enqueue and run no-op tasks) on `path` for WORKER_S seconds. */
-async function workerRate(path: string, withTui: boolean): Promise<number> {
+/**
+ * tasks/s of a worker process (enqueue and run no-op tasks) on `path` for WORKER_S seconds, and, with a TUI
+ * store process following it, the CPU time that process used (its own process.cpuUsage at the end).
+ */
+async function workerRate(path: string, withTui: boolean): Promise<{ rate: number; tuiCpuS: number | null }> {
   const tui = withTui
     ? Bun.spawn(["bun", "-e", `
         const { SqliteQueue } = await import(${JSON.stringify(HERE)});
@@ -106,9 +109,14 @@ async function workerRate(path: string, withTui: boolean): Promise<number> {
         const s = new TuiStore(new SqliteQueue(${JSON.stringify(path)}));
         s.subscribe(() => {});
         await s.start();
-        await Bun.sleep(${(WORKER_S + 10) * 1000});`], { stdout: "ignore", stderr: "inherit" })
+        console.log("ready");
+        await Bun.sleep(${WORKER_S * 1000 + 500});
+        const u = process.cpuUsage();
+        console.log((u.user + u.system) / 1e6);
+        process.exit(0);`], { stdout: "pipe", stderr: "inherit" })
     : null;
-  await Bun.sleep(withTui ? 2000 : 0);
+  const tuiOut = tui ? new Response(tui.stdout).text() : null;
+  if (tui) await Bun.sleep(1500);
   const w = Bun.spawn(["bun", "-e", `
     const { SqliteQueue } = await import(${JSON.stringify(HERE)});
     const q = new SqliteQueue(${JSON.stringify(path)});
@@ -124,9 +132,9 @@ async function workerRate(path: string, withTui: boolean): Promise<number> {
     await q.close();`], { stdout: "pipe", stderr: "inherit" });
   const rate = Number((await new Response(w.stdout).text()).trim());
   await w.exited;
-  tui?.kill();
+  const lines = tuiOut ? (await tuiOut).trim().split("\n") : null;
   await tui?.exited;
-  return rate;
+  return { rate, tuiCpuS: lines ? Number(lines[lines.length - 1]) : null };
 }
 
 const dir = mkdtempSync(join(tmpdir(), "falc-million-"));
@@ -150,9 +158,18 @@ try {
     const v = results.map(([, r]) => (r[k] === undefined ? "-" : r[k]!.toFixed(1)).padStart(10)).join("");
     console.log(`${k.padEnd(36)}${v}   ${(results[1]![1][k]! / results[0]![1][k]!).toFixed(2)}`);
   }
-  const alone = await workerRate(big, false);
-  const watched = await workerRate(big, true);
-  console.log(`\nworker on the ${ROWS / 1000}k file: ${alone.toFixed(0)} tasks/s alone, ${watched.toFixed(0)} with a TUI store open (${(((watched - alone) / alone) * 100).toFixed(1)} %)`);
+  // Alternate runs without and with a TUI open, so the machine's load drifts across both alike.
+  const alone: number[] = [];
+  const watched: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    alone.push((await workerRate(big, false)).rate);
+    const r = await workerRate(big, true);
+    watched.push(r.rate);
+    cpu.push(r.tuiCpuS!);
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  console.log(`\nworker on the ${ROWS / 1000}k file, 3 alternating runs of ${WORKER_S} s: alone ${alone.map((x) => x.toFixed(0)).join("/")} tasks/s, with a TUI store open ${watched.map((x) => x.toFixed(0)).join("/")} (medians: ${(((med(watched) - med(alone)) / med(alone)) * 100).toFixed(1)} %); the TUI store used ${cpu.map((x) => x.toFixed(2)).join("/")} CPU-s per ${WORKER_S + 2} s run (${((med(cpu) / (WORKER_S + 2)) * 100).toFixed(1)} % of one core)`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
