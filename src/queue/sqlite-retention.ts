@@ -1,5 +1,6 @@
 import type { Database } from "bun:sqlite";
 import { BUCKET_STATUSES } from "./retention-rules.ts";
+import { moved } from "./sqlite-counts.ts";
 import type { PruneOptions } from "./types.ts";
 
 /**
@@ -20,23 +21,26 @@ export function pruneBatch(db: Database, o: PruneOptions): number {
       excess = Math.max(0, n - o.keepNewest);
     }
     // The oldest of each status, merged: a sort of at most limit·statuses keys, whatever the history.
-    const cand: { r: number; f: number }[] = [];
+    const cand: { r: number; f: number; st: string }[] = [];
     const q = db.query(
       `SELECT rowid AS r, finished_at AS f FROM tasks INDEXED BY tasks_ended
        WHERE stage = ? AND status = ? AND finished_at IS NOT NULL AND worker IS NULL ORDER BY finished_at LIMIT ?`,
     );
-    for (const st of statuses) cand.push(...(q.all(o.stage, st, limit) as { r: number; f: number }[]));
+    for (const st of statuses) cand.push(...(q.all(o.stage, st, limit) as { r: number; f: number }[]).map((c) => ({ ...c, st })));
     cand.sort((a, b) => a.f - b.f);
-    const take: number[] = [];
+    const take: { r: number; st: string }[] = [];
     for (const c of cand) {
       if (take.length >= limit) break;
       const old = o.endedBefore !== undefined && c.f < o.endedBefore;
-      if (old || take.length < excess) take.push(c.r);
+      if (old || take.length < excess) take.push(c);
       else break;
     }
     if (!take.length) return 0;
     const del = db.query("DELETE FROM tasks WHERE rowid = ?");
-    for (const r of take) del.run(r);
+    for (const t of take) {
+      del.run(t.r);
+      moved(db, o.stage, t.st, null);
+    }
     return take.length;
   }).immediate();
 }

@@ -58,40 +58,25 @@ CREATE TABLE IF NOT EXISTS workers (name TEXT PRIMARY KEY, rec TEXT NOT NULL, ex
     name: "due/delayed claim index, list and retention indexes, counters (issue 19)",
     up: `
 -- A queued task is 'delayed' until its run_at has come; claims read only the due ones, so delayed
--- tasks and tasks in retry backoff never sit in front of due work in the claim index.
+-- tasks and tasks in retry backoff never sit in front of due work in the claim index. Every way into
+-- 'queued' other than a new task sets delayed = 1; the next claim promotes it once run_at has come.
 ALTER TABLE tasks ADD COLUMN delayed INTEGER NOT NULL DEFAULT 0;
 UPDATE tasks SET delayed = 1 WHERE status = 'queued';
 DROP INDEX IF EXISTS tasks_claim;
 CREATE INDEX tasks_ready ON tasks (stage, priority DESC, created_at) WHERE status = 'queued' AND delayed = 0;
 CREATE INDEX tasks_waiting ON tasks (run_at) WHERE status = 'queued' AND delayed = 1;
--- Every way into 'queued' (retry backoff, lease expiry, release, retry, any added later) lands
--- as delayed; the next claim promotes it once run_at has come, through tasks_waiting.
-CREATE TRIGGER tasks_requeued AFTER UPDATE OF status, run_at ON tasks
-  WHEN NEW.status = 'queued' AND NEW.delayed = 0 AND (OLD.status <> 'queued' OR NEW.run_at <> OLD.run_at)
-  BEGIN UPDATE tasks SET delayed = 1 WHERE rowid = NEW.rowid; END;
 -- Lists page through (stage, status, created_at); retention walks (stage, status, finished_at).
 CREATE INDEX tasks_list ON tasks (stage, status, created_at);
 CREATE INDEX tasks_ended ON tasks (stage, status, finished_at) WHERE finished_at IS NOT NULL;
--- Counts per stage and status, kept by triggers, so stats() never counts rows.
+-- Counts per stage and status, kept by the queue on every change (sqlite-counts.ts), so stats() never counts
+-- rows. (Not triggers: on this table each trigger firing cost ~20 µs, measured, against ~1 µs from the queue.)
 CREATE TABLE task_counts (stage TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (stage, status)) WITHOUT ROWID;
 INSERT INTO task_counts (stage, status, n) SELECT stage, status, count(*) FROM tasks GROUP BY stage, status;
-CREATE TRIGGER tasks_count_ins AFTER INSERT ON tasks BEGIN
-  INSERT INTO task_counts (stage, status, n) VALUES (NEW.stage, NEW.status, 1)
-    ON CONFLICT (stage, status) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER tasks_count_del AFTER DELETE ON tasks BEGIN
-  UPDATE task_counts SET n = n - 1 WHERE stage = OLD.stage AND status = OLD.status;
-END;
-CREATE TRIGGER tasks_count_upd AFTER UPDATE OF status ON tasks WHEN OLD.status <> NEW.status BEGIN
-  UPDATE task_counts SET n = n - 1 WHERE stage = OLD.stage AND status = OLD.status;
-  INSERT INTO task_counts (stage, status, n) VALUES (NEW.stage, NEW.status, 1)
-    ON CONFLICT (stage, status) DO UPDATE SET n = n + 1;
-END;
 `,
   },
   {
     version: 3,
-    name: "tasks ended per 10 s, kept by a trigger (issue 19)",
+    name: "tasks ended per 10 s (issue 19)",
     // What the TUI shows as failed in the last hour and finished per minute: sums of at most 360 buckets per
     // stage instead of counting every task that ended in the hour. failed counts failed and cancelled, as on Redis.
     up: `
@@ -100,13 +85,6 @@ CREATE TABLE ended_buckets (stage TEXT NOT NULL, bucket INTEGER NOT NULL, finish
 INSERT INTO ended_buckets (stage, bucket, finished, failed)
   SELECT stage, finished_at / 10000, sum(status = 'finished'), sum(status <> 'finished') FROM tasks
   WHERE status IN ('finished', 'failed', 'cancelled') AND finished_at >= (unixepoch() - 172800) * 1000 GROUP BY 1, 2;
-CREATE TRIGGER tasks_ended_count AFTER UPDATE OF status ON tasks
-  WHEN OLD.status <> NEW.status AND NEW.status IN ('finished', 'failed', 'cancelled') AND NEW.finished_at IS NOT NULL
-  BEGIN
-    INSERT INTO ended_buckets (stage, bucket, finished, failed)
-      VALUES (NEW.stage, NEW.finished_at / 10000, NEW.status = 'finished', NEW.status <> 'finished')
-      ON CONFLICT (stage, bucket) DO UPDATE SET finished = finished + excluded.finished, failed = failed + excluded.failed;
-  END;
 `,
   },
 ];

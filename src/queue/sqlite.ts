@@ -16,6 +16,7 @@ import {
 import type { WorkerRecord } from "../core/worker-state.ts";
 import type { ClaimOptions, FailOptions, LeaseStatus, PruneOptions, Queue, TaskPage } from "./types.ts";
 import { pollEvents } from "./poll-events.ts";
+import { moved } from "./sqlite-counts.ts";
 import { preferIncrementalVacuum, QUEUE_MIGRATIONS } from "./sqlite-schema.ts";
 import { openStore } from "../core/store.ts";
 import { pageRowids, type PageQuery } from "./sqlite-page.ts";
@@ -137,6 +138,7 @@ export class SqliteQueue implements Queue {
       if (String((e as Error).message).includes("UNIQUE")) throw conflict(`a task with id ${id} already exists`);
       throw e;
     }
+    moved(this.db, input.stage, null, "queued", now);
     this.event(id, input.stage, "created", "created", null, undefined, now);
     this.event(id, input.stage, "queued", "queued", null, runAt > now ? { runAt } : undefined, now);
     return toTask(this.row(id)!) as Task<P>;
@@ -164,11 +166,13 @@ export class SqliteQueue implements Queue {
         this.db
           .query("UPDATE tasks SET status='failed', finished_at=?, error=?, worker=NULL, lease_until=NULL WHERE id=?")
           .run(now, JSON.stringify(err), r.id);
+        moved(this.db, r.stage, r.status, "failed", now);
         this.event(r.id, r.stage, "failed", "failed", r.worker, { error: err.message });
       } else {
         this.db
-          .query("UPDATE tasks SET status='queued', queued_at=?, run_at=?, error=?, worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
+          .query("UPDATE tasks SET status='queued', delayed=1, queued_at=?, run_at=?, error=?, worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
           .run(now, now, JSON.stringify(err), r.id);
+        moved(this.db, r.stage, r.status, "queued", now);
         this.event(r.id, r.stage, "queued", "queued", null, { reason: "lease_expired" });
       }
     }
@@ -220,6 +224,7 @@ export class SqliteQueue implements Queue {
         "UPDATE tasks SET status='requested', requested_at=?, worker=?, lease_until=?, attempts=attempts+1, progress=NULL, progress_note=NULL WHERE id=?",
       )
       .run(now, opts.worker, now + opts.leaseMs, r.id);
+    moved(this.db, r.stage, "queued", "requested", now);
     this.event(r.id, r.stage, "requested", "requested", opts.worker);
     return toTask(this.row(r.id)!);
   }
@@ -230,6 +235,7 @@ export class SqliteQueue implements Queue {
       const res = this.db.query("UPDATE tasks SET status='started', started_at=? WHERE id=? AND worker=? AND status='requested'").run(now, id, worker);
       if (res.changes) {
         const r = this.row(id)!;
+        moved(this.db, r.stage, "requested", "started", now);
         this.event(id, r.stage, "started", "started", worker);
       }
     }).immediate();
@@ -283,6 +289,7 @@ export class SqliteQueue implements Queue {
     this.db
       .query("UPDATE tasks SET status='finished', finished_at=?, result=?, worker=NULL, lease_until=NULL, progress=1 WHERE id=?")
       .run(now, json, id);
+    moved(this.db, r.stage, r.status, "finished", now);
     this.event(id, r.stage, "finished", "finished", worker);
     return true;
   }
@@ -302,12 +309,14 @@ export class SqliteQueue implements Queue {
       if (retry) {
         const delay = opts.delayMs ?? retryDelayMs(r.attempts, this.opts.retryBaseMs, this.opts.retryCapMs);
         this.db
-          .query("UPDATE tasks SET status='queued', queued_at=?, run_at=?, error=?, worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
+          .query("UPDATE tasks SET status='queued', delayed=1, queued_at=?, run_at=?, error=?, worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
           .run(now, now + delay, err, id);
+        moved(this.db, r.stage, r.status, "queued", now);
         this.event(id, r.stage, "retry_scheduled", "queued", worker, { error: error.message, delayMs: delay, attempt: r.attempts });
         this.event(id, r.stage, "queued", "queued", null, { runAt: now + delay });
       } else {
         this.db.query("UPDATE tasks SET status='failed', finished_at=?, error=?, worker=NULL, lease_until=NULL WHERE id=?").run(now, err, id);
+        moved(this.db, r.stage, r.status, "failed", now);
         this.event(id, r.stage, "failed", "failed", worker, { error: error.message });
       }
       return toTask(this.row(id)!);
@@ -321,8 +330,9 @@ export class SqliteQueue implements Queue {
       if (!r || r.worker !== worker || (r.status !== "requested" && r.status !== "started")) return false;
       // The attempt was not the task's fault: give it back.
       this.db
-        .query("UPDATE tasks SET status='queued', queued_at=?, run_at=?, attempts=MAX(attempts-1,0), worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
+        .query("UPDATE tasks SET status='queued', delayed=1, queued_at=?, run_at=?, attempts=MAX(attempts-1,0), worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
         .run(now, now, id);
+      moved(this.db, r.stage, r.status, "queued", now);
       this.event(id, r.stage, "queued", "queued", null, { reason: "released", worker });
       return true;
     }).immediate();
@@ -339,6 +349,7 @@ export class SqliteQueue implements Queue {
       this.db
         .query("UPDATE tasks SET status='cancelled', finished_at=?, cancel_requested=? WHERE id=?")
         .run(now, running ? 1 : 0, id);
+      moved(this.db, r.stage, r.status, "cancelled", now);
       if (running) this.event(id, r.stage, "cancel_requested", "cancelled", r.worker);
       this.event(id, r.stage, "cancelled", "cancelled", r.worker);
       return toTask(this.row(id)!);
@@ -355,9 +366,10 @@ export class SqliteQueue implements Queue {
       if (r.worker) throw conflict(`task ${id} is still being stopped by worker ${r.worker}; retry in a moment`);
       this.db
         .query(
-          "UPDATE tasks SET status='queued', attempts=0, queued_at=?, run_at=?, finished_at=NULL, requested_at=NULL, started_at=NULL, cancel_requested=0, progress=NULL, progress_note=NULL WHERE id=?",
+          "UPDATE tasks SET status='queued', delayed=1, attempts=0, queued_at=?, run_at=?, finished_at=NULL, requested_at=NULL, started_at=NULL, cancel_requested=0, progress=NULL, progress_note=NULL WHERE id=?",
         )
         .run(now, now, id);
+      moved(this.db, r.stage, r.status, "queued", now);
       this.event(id, r.stage, "queued", "queued", null, { reason: "retry" });
       return toTask(this.row(id)!);
     }).immediate();
