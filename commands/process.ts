@@ -53,9 +53,12 @@ export class ProcessCommand extends FalcCommand {
     const top = parseIntOption("--top", this.top, { min: 0, max: 10_000 }) ?? 10;
     const priority = parseIntOption("--priority", this.priority, { min: 1, max: 1000 });
     if (this.submit && this.pluginDir.length) throw usageError("--plugin-dir applies to work done here; queued work uses the workers' plugins (process.plugin_dirs or FALC_PLUGIN_DIR)");
+    // A lane child gets the archive password in its environment, never in argv (ps shows argv to every user).
+    const password = this.password ?? (this.lane ? process.env.FALC_LANE_PASSWORD : undefined);
+    if (this.password !== undefined) process.env.FALC_LANE_PASSWORD = this.password;
     const settings = {
       platforms: parsePlatforms(this.platform),
-      ...(this.password !== undefined ? { password: this.password } : {}),
+      ...(password !== undefined ? { password } : {}),
       ...(priority !== undefined ? { priority } : {}),
     };
     const home = this.config.home;
@@ -120,7 +123,6 @@ export class ProcessCommand extends FalcCommand {
     if (this.logLevel) a.push("--log-level", this.logLevel);
     for (const d of this.pluginDir) a.push("--plugin-dir", d);
     for (const p of this.platform) a.push("--platform", p);
-    if (this.password !== undefined) a.push("--password", this.password);
     if (this.priority !== undefined) a.push("--priority", this.priority);
     return a;
   }

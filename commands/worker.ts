@@ -43,21 +43,25 @@ export class WorkerCommand extends FalcCommand {
     const stagePaths = [...this.config.stage_paths, ...this.stagePath];
     if (this.child) {
       if (!this.socket) throw usageError("--child needs --socket");
+      // The queue URL (password included) came in the environment; what the stage starts does not need it.
+      delete process.env.FALC_QUEUE;
       const code = await runChild({ name: this.child, stage: this.stage, socketPath: this.socket, config: this.config, log: this.log.child({ worker: this.child }), stagePaths });
       // Whatever a stage left open (sockets, timers) must not keep a finished child alive.
       process.exit(code);
     }
     const counts = parseStageCounts(this.stage, this.count, this.config.workers);
-    const childArgs = ["--queue", this.config.queue, ...(this.configPath ? ["--config", this.configPath] : []), ...this.stagePath.flatMap((p) => ["--stage-path", p])];
+    // The queue URL goes to the children in the environment, never in argv (ps shows argv to every user).
+    const childArgs = [...(this.configPath ? ["--config", this.configPath] : []), ...this.stagePath.flatMap((p) => ["--stage-path", p])];
     if (this.logLevel) childArgs.push("--log-level", this.logLevel);
     return runHandler({
       config: this.config,
       log: this.log,
       // A worker outlives Redis restarts: it waits for the queue instead of failing.
-      queue: await this.queue({ persistent: true, log: this.log }),
+      queue: await this.queue({ persistent: true, log: this.log, deferConnect: true }),
       counts,
       stagePaths,
       childArgs,
+      childEnv: { FALC_QUEUE: this.config.queue },
       leaseMs: (parseIntOption("--lease", this.lease, { min: 1, max: 86400 }) ?? 30) * 1000,
       graceMs: (parseIntOption("--grace", this.grace, { min: 0, max: 86400 }) ?? 30) * 1000,
       pollMs: parseIntOption("--poll-ms", this.pollMs, { min: 10, max: 60_000 }) ?? 200,

@@ -12,13 +12,16 @@ export class SyncGroupsSetCommand extends FalcCommand {
       Run on the master's machine (same FALC_HOME). The assignment is stored in the master's database and
       pushed to the workers at once when the master runs, else when it next starts. Groups say which stages
       and scan profiles a node serves; their definitions live in the master's config under \`sync.groups\`.
-      A worker keeps the table in FALC_HOME/sync/groups.json.
+      A worker keeps the table in FALC_HOME/sync/groups.json. A node the master has never seen is refused
+      (exit 2) unless --allow-unknown.
     `,
     examples: [
       ["node-2 serves the web and scan groups", "falc sync groups set node-2 web scan"],
       ["Clear node-2's groups", "falc sync groups set node-2"],
+      ["A node that has not joined yet", "falc sync groups set node-9 web --allow-unknown"],
     ],
   });
+  allowUnknown = Option.Boolean("--allow-unknown", false, { description: "Accept a node that has never connected (it gets the groups when it joins)" });
   node = Option.String({ required: true });
   groups = Option.Rest();
 
@@ -29,7 +32,7 @@ export class SyncGroupsSetCommand extends FalcCommand {
     const { setGroups } = await import("../../src/sync/run.ts");
     const node = checkNodeName(this.node, "NODE");
     for (const g of this.groups) if (!GROUP_RE.test(g)) throw usageError(`group \`${g.slice(0, 70)}\`: group names are letters, digits, _ . - (up to 64)`);
-    const all = setGroups(this.config.home, node, this.groups);
+    const all = setGroups(this.config.home, node, this.groups, this.allowUnknown);
     // A running master pushes now; without one the change waits in its database.
     const pushed = await callControl(controlPath(this.config.home, "master"), { op: "groups_changed" }, 5000).then(
       () => true,

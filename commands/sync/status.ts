@@ -16,7 +16,9 @@ export class SyncStatusCommand extends FalcCommand {
       Asks the master or worker running with this FALC_HOME (a worker forwards the question to its master),
       or, with --master and --key-file, a master over the network. Shows every node the master has seen:
       connected or not, address, the last integrity sync (when, how long, files missing/changed/extra),
-      the last info send, groups and when it was last heard from.
+      the last info send, the entries the node leaves alone (REFUSED: names that cannot travel, fifos…),
+      its last failed sync (LAST ERROR), groups and when it was last heard from; above the table, the
+      master's own entries that are not synced.
     `,
     examples: [
       ["Nodes of the master or worker on this machine", "falc sync status"],
@@ -31,7 +33,7 @@ export class SyncStatusCommand extends FalcCommand {
     const { fetchLocalStatus, fetchRemoteStatus } = await import("../../src/sync/client.ts");
     const { loadKeyFile } = await import("../../src/sync/crypto.ts");
     const { parseHostPort, syncConfig } = await import("../../src/sync/config.ts");
-    const { statusRows } = await import("../../src/sync/status.ts");
+    const { STATUS_HEADER, statusRows } = await import("../../src/sync/status.ts");
     const c = syncConfig(this.config);
     const doc =
       this.master !== undefined
@@ -44,6 +46,7 @@ export class SyncStatusCommand extends FalcCommand {
     if (this.json) return this.outJson(doc);
     const m = doc.master;
     this.out(`master ${m.name} (cluster ${m.cluster}, falc ${m.version}) on ${m.listen}: ${m.files} entries, ${m.bytes} bytes in ${m.dir}${doc.via ? ` — via worker ${doc.via}` : ""}`);
-    this.out(table(["NODE", "STATE", "ADDRESS", "LAST INTEGRITY", "LAST INFO", "GROUPS", "SEEN"], statusRows(doc)));
+    if (m.refusedCount) this.out(`not synced from the master's tree: ${m.refused.map((x) => `${x.path} (${x.why})`).join(", ")}${m.refusedCount > m.refused.length ? ` and ${m.refusedCount - m.refused.length} more` : ""}`);
+    this.out(table(STATUS_HEADER, statusRows(doc)));
   }
 }

@@ -14,10 +14,13 @@ export class SyncWorkerCommand extends FalcCommand {
       rows, and keeps the groups the master assigns in FALC_HOME/sync/groups.json.
 
       After any failure it reconnects with backoff (up to --reconnect-max seconds) and keeps running.
-      \`--once\` syncs one time and exits (0 synced, 1 failed).
+      \`--once\` syncs one time and exits (0 synced, 1 failed). One worker process per tree: a second one
+      on the same --dir exits 2. A commit journal that cannot be read stops the worker (exit 1) with its
+      backups kept; \`--recover\` moves both aside and lets the next sync repair the tree from the master.
     `,
     examples: [
       ["Join a master", "falc sync worker --master 10.0.0.1:1516 --dir ./shared --key-file cluster.key --name node-2"],
+      ["After an unreadable-journal stop: keep the backups aside and resync", "falc sync worker --master 10.0.0.1 --dir ./shared --key-file cluster.key --recover"],
       ["Sync once from cron, as JSON", "falc sync worker --master 10.0.0.1 --dir ./shared --key-file cluster.key --name node-2 --once --json"],
     ],
   });
@@ -28,6 +31,7 @@ export class SyncWorkerCommand extends FalcCommand {
   cluster = Option.String("--cluster", { description: "Cluster name (default falc)" });
   once = Option.Boolean("--once", false, { description: "Sync one time and exit" });
   reconnectMax = Option.String("--reconnect-max", { description: "Longest wait between reconnects, seconds (default 30)" });
+  recover = Option.Boolean("--recover", false, { description: "Set an unreadable commit journal and its backups aside, then resync" });
 
   async run() {
     const { makeWorker, runWorker, runWorkerOnce } = await import("../../src/sync/run.ts");
@@ -41,6 +45,7 @@ export class SyncWorkerCommand extends FalcCommand {
       name: this.name,
       cluster: this.cluster,
       reconnectMax: this.reconnectMax,
+      recover: this.recover,
     });
     if (!this.once) return runWorker(w, this.config.home);
     const r = await runWorkerOnce(w);

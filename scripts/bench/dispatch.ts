@@ -1,5 +1,6 @@
 // No-op tasks through `falc worker` (handler → 4 children over unix sockets) vs the same tasks
 // claimed and completed directly on the queue in one process (the baseline: no IPC, no handler).
+// Fencing is on in both: every call carries the attempt token of its claim, as the handler's do.
 // Usage: bun scripts/bench/dispatch.ts [--tasks 2000] [--children 4]   (uses $FALC_BIN or dist/falc)
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,8 +20,8 @@ async function baseline(): Promise<number> {
   for (;;) {
     const t = await q.claim({ stages: ["noop"], worker: "w", leaseMs: 30_000 });
     if (!t) break;
-    await q.start(t.id, "w");
-    await q.complete(t.id, "w", t.payload);
+    await q.start(t.id, "w", t.token);
+    await q.complete(t.id, "w", t.payload, t.token);
   }
   const s = (performance.now() - t0) / 1000;
   await q.close();
@@ -52,7 +53,7 @@ async function throughHandler(): Promise<number> {
 
 const base = await baseline();
 const disp = await throughHandler();
-console.log(`dispatch benchmark: ${N} no-op tasks, ${CHILDREN} children, sqlite queue`);
+console.log(`dispatch benchmark: ${N} no-op tasks, ${CHILDREN} children, sqlite queue, fencing on (attempt tokens)`);
 console.log(`  baseline (direct claim→complete, one process): ${base.toFixed(0)} tasks/s`);
 console.log(`  falc worker (handler → children over unix sockets): ${disp.toFixed(0)} tasks/s`);
 console.log(`  ratio falc worker / baseline: ${(disp / base).toFixed(2)}x`);

@@ -7,7 +7,9 @@
 // other jobs share this 2-core machine.
 // Trees live on tmpfs (/dev/shm) by default: the shared virtual disk here swings 10x within minutes,
 // which would measure the disk, not the sync; --disk puts them in the temp dir instead.
-// Usage: bun scripts/bench/sync.ts [--files 10000] [--mb 200] [--runs 5] [--disk]   (uses $FALC_BIN or dist/falc; needs rsync)
+// Then --parallel (10) workers take the whole tree from the one master at once, against as many rsync clients from the
+// one daemon (--parallel-runs 3).
+// Usage: bun scripts/bench/sync.ts [--files 10000] [--mb 200] [--runs 5] [--parallel 10] [--parallel-runs 3] [--disk]   (uses $FALC_BIN or dist/falc; needs rsync)
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { loadavg, tmpdir } from "node:os";
@@ -18,6 +20,9 @@ import { numArg } from "./args.ts";
 const FILES = numArg("--files", 10_000);
 const MB = numArg("--mb", 200);
 const RUNS = Math.max(1, numArg("--runs", 5));
+/** Workers (and rsync clients) syncing at once in the last step; 0 skips it. */
+const PAR = Math.max(0, numArg("--parallel", 10));
+const PAR_RUNS = Math.max(1, numArg("--parallel-runs", 3));
 const FALC = resolve(process.env.FALC_BIN ?? join(import.meta.dir, "../../dist/falc"));
 
 if (!Bun.which("rsync")) {
@@ -139,10 +144,43 @@ for (let run = 0; run < RUNS; run++) {
   const falcFirst = run % 2 === 1;
   await step("first sync", falcFirst);
   await step("no change", falcFirst);
-  const p = join(src, "d042", `f${4242 + run * 100}.dat`);
+  // A file in d042 (index 42 mod 100), another each run; f4242 first with the default 10,000 files.
+  const p = join(src, "d042", `f${42 + 100 * ((42 + run) % Math.max(1, Math.floor(FILES / 100)))}.dat`);
   changedSize = readFileSync(p).length;
   writeFileSync(p, randomBytes(changedSize));
   await step("one changed file", falcFirst);
+  loads.push(loadavg()[0]!);
+}
+
+// Many at once: PAR workers take the whole tree from one master at the same time, against PAR
+// rsync clients from one daemon. Wall time from the start of the first to the end of the last.
+const parDirs = (tool: string, i: number) => join(root, `par-${tool}${i}`, "tree");
+const parClear = () => {
+  for (let i = 0; i < PAR; i++) for (const t of ["rsync", "falc"]) rmSync(join(root, `par-${t}${i}`), { recursive: true, force: true });
+};
+async function parallel(tool: "rsync" | "falc"): Promise<number> {
+  Bun.spawnSync(["sync"]);
+  const t = performance.now();
+  await Promise.all(
+    Array.from({ length: PAR }, async (_, i) => {
+      if (tool === "rsync") return mkdirSync(join(root, `par-rsync${i}`), { recursive: true }), timed(["rsync", "-a", "--delete", `rsync://127.0.0.1:${rport}/tree/`, `${parDirs("rsync", i)}/`]);
+      mkdirSync(join(root, `par-falc${i}`), { recursive: true });
+      const r = await timed([FALC, "sync", "worker", "--once", "--json", "--master", `127.0.0.1:${fport}`, "--dir", parDirs("falc", i), "--key-file", key, "--name", `par${i}`, "--log-level", "warn"], {
+        FALC_HOME: join(root, `par-falc${i}`, "home"),
+      });
+      if (!(JSON.parse(r.out) as { ok: boolean }).ok) throw new Error(`falc sync par${i} failed: ${r.out}`);
+    }),
+  );
+  return (performance.now() - t) / 1000;
+}
+const par: { r: number; f: number }[] = [];
+for (let run = 0; run < PAR_RUNS && PAR > 0; run++) {
+  parClear();
+  const falcFirst = run % 2 === 1;
+  const f0 = falcFirst ? await parallel("falc") : 0;
+  const r = await parallel("rsync");
+  const f = falcFirst ? f0 : await parallel("falc");
+  par.push({ r, f });
   loads.push(loadavg()[0]!);
 }
 
@@ -150,7 +188,8 @@ const digest = (dir: string) => {
   const out = Bun.spawnSync(["bash", "-c", `cd ${dir} && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum`]);
   return out.stdout.toString().trim();
 };
-const same = digest(src) === digest(fdest) && digest(src) === digest(rdest);
+const want = digest(src);
+const same = want === digest(fdest) && want === digest(rdest) && Array.from({ length: par.length ? PAR : 0 }, (_, i) => [parDirs("rsync", i), parDirs("falc", i)]).flat().every((d) => digest(d) === want);
 
 master.kill("SIGTERM");
 rsyncd.kill("SIGTERM");
@@ -185,4 +224,10 @@ console.log(`  goal first sync <= 1.2x rsync: process ${goal(first.f <= 1.2 * fi
 console.log(`  goal no change <= rsync: process ${goal(none.f <= none.r)} (${(none.f / none.r).toFixed(2)}x), round ${goal(none.round <= none.r)} (${(none.round / none.r).toFixed(2)}x)`);
 const one = samples["one changed file"];
 console.log(`  goal one changed file moves about one file: ${med(one.map((x) => x.fbytes))} bytes on the wire for one ${changedSize}-byte file (rsync: ${med(one.map((x) => x.rbytes))})`);
+if (par.length) {
+  const r = med(par.map((x) => x.r));
+  const f = med(par.map((x) => x.f));
+  console.log(`  ${PAR} at once, first sync (${par.length} runs): rsync ${r.toFixed(2)} s (${range(par.map((x) => x.r))}), falc ${f.toFixed(2)} s (${range(par.map((x) => x.f))}): ${(f / r).toFixed(2)}x`);
+  console.log(`  goal ${PAR} workers at once <= 1.2x ${PAR} rsync clients: ${goal(f <= 1.2 * r)} (${(f / r).toFixed(2)}x)`);
+}
 if (!same) process.exit(1);

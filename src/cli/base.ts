@@ -63,11 +63,30 @@ export abstract class FalcCommand extends Command {
 
   /** Write a result: JSON when asked or off a TTY-less pipe by the caller's choice, text otherwise. */
   out(text: string): void {
-    this.context.stdout.write(text.endsWith("\n") ? text : text + "\n");
+    this.write(text.endsWith("\n") ? text : text + "\n");
   }
 
   outJson(value: unknown): void {
-    this.context.stdout.write(JSON.stringify(value, null, 2) + "\n");
+    this.write(JSON.stringify(value, null, 2) + "\n");
+  }
+
+  /** A reader that has gone (`falc … | head -1`) ends the command quietly, as with other tools. */
+  private write(text: string): void {
+    const out = this.context.stdout as NodeJS.WritableStream & { __falcEpipe?: boolean };
+    if (!out.__falcEpipe && typeof out.on === "function") {
+      out.__falcEpipe = true;
+      // The failed write is reported later, as an error event on the stream.
+      out.on("error", (e: NodeJS.ErrnoException) => {
+        if (e.code === "EPIPE") process.exit(EXIT.ok);
+        throw e;
+      });
+    }
+    try {
+      this.context.stdout.write(text);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EPIPE") process.exit(EXIT.ok);
+      throw e;
+    }
   }
 
   abstract run(): Promise<number | void>;

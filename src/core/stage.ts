@@ -14,6 +14,14 @@ export interface SetupContext {
   worker: string;
 }
 
+/** What a stage's service() gets: the handler's queue, config and logger, and the stop signal. */
+export interface ServiceContext {
+  config: Config;
+  queue: Queue;
+  log: Logger;
+  signal: AbortSignal;
+}
+
 /** What run() gets for one task. */
 export interface StageContext extends SetupContext {
   task: Task;
@@ -35,6 +43,11 @@ export interface StageHandler<P = unknown, R = unknown> {
   defaultTimeoutS?: number;
   setup?(ctx: SetupContext): Promise<void> | void;
   run(payload: P, ctx: StageContext): Promise<R>;
+  /**
+   * A long-running service `falc worker` starts once per handler that serves this stage, beside its children
+   * (the scan scheduler, whose leader is elected through the queue's locks). Runs until `signal` aborts.
+   */
+  service?(ctx: ServiceContext): Promise<void>;
   teardown?(): Promise<void> | void;
 }
 

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Queue } from "./types.ts";
-import type { TaskEvent } from "../core/task.ts";
+import { MAX_PAYLOAD_BYTES, type TaskEvent } from "../core/task.ts";
 
 export interface ConformanceBackend {
   queue: Queue;
@@ -149,6 +149,28 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect((await q.stats()).n?.finished).toBe(2);
     });
 
+    test("claim with start: true records requested and started in one step; completeAndClaim calls made together each hold", async () => {
+      const q = await make();
+      const ts = await q.enqueueMany(Array.from({ length: 6 }, (_, i) => ({ stage: "st", payload: i })));
+      const a = (await q.claim({ stages: ["st"], worker: "w0", leaseMs: 5000, start: true }))!;
+      expect(a.status).toBe("started");
+      expect(a.startedAt).toBeGreaterThan(0);
+      expect((await q.events(0)).filter((e) => e.taskId === a.id).map((e) => e.type)).toEqual(["created", "queued", "requested", "started"]);
+      const b = (await q.claim({ stages: ["st"], worker: "w1", leaseMs: 5000, start: true }))!;
+      // Two holders finish at the same moment (one group commit on SQLite): each completes its own and takes a next.
+      const [ra, rb, stale] = await Promise.all([
+        q.completeAndClaim(a.id, "w0", "a", { stages: ["st"], worker: "w0", leaseMs: 5000, start: true }, a.token),
+        q.completeAndClaim(b.id, "w1", "b", { stages: ["st"], worker: "w1", leaseMs: 5000, start: true }, b.token),
+        q.completeAndClaim(a.id, "w0", "again", { stages: ["st"], worker: "w2", leaseMs: 5000 }, a.token),
+      ]);
+      expect([ra.completed, rb.completed, stale.completed]).toEqual([true, true, false]);
+      const nexts = [ra.next!, rb.next!, stale.next!];
+      expect(new Set(nexts.map((t) => t.id)).size).toBe(3);
+      expect(nexts.map((t) => t.status)).toEqual(["started", "started", "requested"]);
+      expect((await q.get(a.id))?.result).toBe("a");
+      expect(ts.length).toBe(6);
+    });
+
     test("fail retries with exponential backoff, then fails for good", async () => {
       const q = await make(100);
       const t = await q.enqueue({ stage: "r", payload: null, maxAttempts: 3 });
@@ -177,6 +199,47 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect(final?.attempts).toBe(3);
       expect(final?.error?.message).toBe("boom 2");
       expect(final?.error?.attempt).toBe(3);
+    });
+
+    test("history: every event of a task, and one error per failed attempt (lease expiry included)", async () => {
+      const q = await make(10);
+      const t = await q.enqueue({ stage: "h", payload: null, maxAttempts: 4 });
+      const other = await q.enqueue({ stage: "h2", payload: null });
+      const take = async (worker: string, leaseMs = 5000) => {
+        const deadline = Date.now() + 3000;
+        for (;;) {
+          const c = await q.claim({ stages: ["h"], worker, leaseMs, start: true });
+          if (c || Date.now() > deadline) return c!;
+          await sleep(5);
+        }
+      };
+      const a = await take("w1");
+      await q.fail(t.id, "w1", { message: "first", code: "e1", stack: "Error: first\n  at x" }, { token: a.token });
+      await take("dead", 50);
+      await sleep(80);
+      await q.reapExpired();
+      const c = await take("w2");
+      await q.fail(t.id, "w2", { message: "third" }, { token: c.token });
+      const d = await take("w3");
+      expect(await q.complete(t.id, "w3", { ok: true }, d.token)).toBe(true);
+      const done = (await q.get(t.id))!;
+      expect(done.errors.map((e) => [e.attempt, e.message, e.code ?? null, e.worker])).toEqual([
+        [1, "first", "e1", "w1"],
+        [2, "lease expired: worker dead stopped answering", "lease_expired", "dead"],
+        [3, "third", null, "w2"],
+      ]);
+      for (const e of done.errors) {
+        expect(e.at).toBeGreaterThan(0);
+        expect(e.stack).toBeUndefined();
+      }
+      const h = await q.history(t.id);
+      expect(h.every((e) => e.taskId === t.id)).toBe(true);
+      expect(h.filter((e) => e.type === "requested").map((e) => [e.worker, e.data?.attempt])).toEqual([["w1", 1], ["dead", 2], ["w2", 3], ["w3", 4]]);
+      expect(h.map((e) => e.type)).toContain("lease_expired");
+      expect(h.at(-1)?.type).toBe("finished");
+      for (let i = 1; i < h.length; i++) expect(h[i]!.seq).toBeGreaterThan(h[i - 1]!.seq);
+      expect((await q.history(other.id)).map((e) => e.type)).toEqual(["created", "queued"]);
+      expect(await q.history("nope")).toEqual([]);
     });
 
     test("fail without retry fails at once", async () => {
@@ -272,6 +335,85 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect((await q.retry(t.id)).status).toBe("queued");
     });
 
+    test("fencing: every hand-over has a new attempt token; calls with a stale one are refused", async () => {
+      const q = await make();
+      const t = await q.enqueue({ stage: "f", payload: null, maxAttempts: 5 });
+      expect(t.token).toBe(0);
+      const a = (await q.claim({ stages: ["f"], worker: "w", leaseMs: 100 }))!;
+      expect(a.token).toBe(1);
+      // The same worker id gets the task again after its lease ran out: only the token tells the runs apart.
+      await sleep(150);
+      await q.reapExpired();
+      const b = (await q.claim({ stages: ["f"], worker: "w", leaseMs: 10_000 }))!;
+      expect(b.token).toBe(2);
+      const old = a.token;
+      await q.start(t.id, "w", old);
+      expect((await q.get(t.id))?.status).toBe("requested");
+      expect(await q.heartbeat(t.id, "w", 10_000, old)).toEqual({ held: false, cancelRequested: false });
+      await q.progress(t.id, "w", 0.5, "stale", old);
+      expect((await q.get(t.id))?.progress).toBeNull();
+      expect(await q.complete(t.id, "w", { stale: true }, old)).toBe(false);
+      expect(await q.fail(t.id, "w", { message: "stale" }, { token: old })).toBeNull();
+      expect(await q.release(t.id, "w", old)).toBe(false);
+      expect((await q.completeAndClaim(t.id, "w", { stale: true }, { stages: ["f"], worker: "w", leaseMs: 1000 }, old)).completed).toBe(false);
+      const mid = (await q.get(t.id))!;
+      expect(mid.status).toBe("requested");
+      expect(mid.result).toBeNull();
+      expect(mid.token).toBe(2);
+      // The current token works.
+      await q.start(t.id, "w", b.token);
+      expect((await q.heartbeat(t.id, "w", 10_000, b.token)).held).toBe(true);
+      await q.progress(t.id, "w", 0.5, "now", b.token);
+      expect((await q.get(t.id))?.progress).toBe(0.5);
+      expect(await q.release(t.id, "w", b.token)).toBe(true);
+      // Given back and taken again: a third token; the second is stale now too.
+      const c = (await q.claim({ stages: ["f"], worker: "w", leaseMs: 10_000 }))!;
+      expect(c.token).toBe(3);
+      expect(await q.complete(t.id, "w", { late: true }, b.token)).toBe(false);
+      expect((await q.fail(t.id, "w", { message: "now" }, { token: c.token, delayMs: 0 }))?.status).toBe("queued");
+      const d = (await q.claim({ stages: ["f"], worker: "w2", leaseMs: 10_000 }))!;
+      expect(d.token).toBe(4);
+      // Another worker id with the right number is refused as before.
+      expect(await q.complete(t.id, "w", {}, d.token)).toBe(false);
+      expect(await q.complete(t.id, "w2", { done: 1 }, d.token)).toBe(true);
+      expect((await q.get(t.id))?.result).toEqual({ done: 1 });
+    });
+
+    test("a payload over the limit is refused at submit with its size and the limit; nothing is queued", async () => {
+      const q = await make();
+      const big = "x".repeat(MAX_PAYLOAD_BYTES);
+      await expect(q.enqueue({ stage: "big", payload: big })).rejects.toThrow(
+        new RegExp(`payload is ${MAX_PAYLOAD_BYTES + 2} bytes of JSON; a task's payload may be at most ${MAX_PAYLOAD_BYTES} bytes`),
+      );
+      await expect(q.enqueueMany<unknown>([{ stage: "big", payload: 1 }, { stage: "big", payload: big }])).rejects.toThrow(/at most/);
+      expect((await q.stats()).big).toBeUndefined();
+      const fits = await q.enqueue({ stage: "big", payload: "x".repeat(MAX_PAYLOAD_BYTES - 2) });
+      expect((await q.get(fits.id))?.payload).toHaveLength(MAX_PAYLOAD_BYTES - 2);
+    });
+
+    test("watchCancels tells a holder of a running task's cancel within 1 s, from another connection", async () => {
+      const b = await factory({ retryBaseMs: 50 });
+      open.push(b);
+      const q = b.queue;
+      expect(q.watchCancels).toBeDefined();
+      const t = await q.enqueue({ stage: "wc", payload: null });
+      await q.claim({ stages: ["wc"], worker: "w", leaseMs: 60_000 });
+      const seen: [string, number][] = [];
+      const stop = q.watchCancels!((id) => seen.push([id, Date.now()]));
+      await sleep(100);
+      // Another connection to the same queue cancels it, as `falc tasks cancel` would.
+      const { openQueue } = await import("./open.ts");
+      const canceller = await openQueue(b.spec, { home: "/nonexistent" });
+      const at = Date.now();
+      await canceller.cancel(t.id);
+      await canceller.close();
+      const deadline = Date.now() + 2000;
+      while (!seen.length && Date.now() < deadline) await sleep(10);
+      stop();
+      expect(seen.map((x) => x[0])).toEqual([t.id]);
+      expect(seen[0]![1] - at).toBeLessThan(1000);
+    });
+
     test("release gives a task back without counting the attempt", async () => {
       const q = await make();
       const t = await q.enqueue({ stage: "g", payload: null });
@@ -341,6 +483,23 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect(await q.acquireLock("k", "b", 100)).toBe(true);
       await sleep(150);
       expect(await q.acquireLock("k", "a", 100)).toBe(true);
+    });
+
+    test("shared documents: put, if-absent, get, list by kind in id order, delete, clear", async () => {
+      const d = (await make()).docs();
+      expect(await d.get("schedule", "a")).toBeNull();
+      expect(await d.put("schedule", "b", { every: 60, targets: ["10.0.0.1"] })).toBe(true);
+      expect(await d.put("schedule", "a", { every: 30 })).toBe(true);
+      expect(await d.put("schedule", "a", { every: 99 }, { ifAbsent: true })).toBe(false);
+      expect(await d.get("schedule", "a")).toEqual({ every: 30 });
+      expect(await d.put("schedule", "a", { every: 45 })).toBe(true);
+      await d.put("other", "a", 1);
+      expect(await d.list("schedule")).toEqual([{ id: "a", value: { every: 45 } }, { id: "b", value: { every: 60, targets: ["10.0.0.1"] } }]);
+      expect(await d.delete("schedule", "a")).toBe(true);
+      expect(await d.delete("schedule", "a")).toBe(false);
+      await d.clear("schedule");
+      expect(await d.list("schedule")).toEqual([]);
+      expect(await d.get("other", "a")).toBe(1);
     });
 
     test("worker registry: records expire unless refreshed", async () => {

@@ -32,5 +32,7 @@ export function hashToTask(raw: string[] | Record<string, string>): Task {
     progress: num(h.pg),
     progressNote: h.pn ?? null,
     cancelRequested: h.cr === "1",
+    token: Number(h.tok ?? 0),
+    errors: h.errs ? JSON.parse(h.errs) : [],
   };
 }

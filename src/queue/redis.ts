@@ -1,8 +1,11 @@
 import Redis from "ioredis";
-import { conflict, FalcError, inputError, notFound, unavailable } from "../core/errors.ts";
+import { connect as netConnect } from "node:net";
+import { backoffDelay } from "../core/backoff.ts";
+import { conflict, FalcError, inputError, notFound, unavailable, usageError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import {
   newTaskId,
+  payloadJson,
   STAGE_NAME,
   type EnqueueInput,
   type StageStats,
@@ -16,7 +19,7 @@ import {
   emptyStageStats,
 } from "../core/task.ts";
 import type { WorkerRecord } from "../core/worker-state.ts";
-import type { ClaimOptions, FailOptions, LeaseStatus, PruneOptions, Queue, TaskPage } from "./types.ts";
+import type { ClaimOptions, DocStore, FailOptions, LeaseStatus, PruneOptions, Queue, TaskPage } from "./types.ts";
 import { redisPage, type RedisPageQuery } from "./redis-page.ts";
 import type { SqliteQueueOptions } from "./sqlite.ts";
 import { pollEvents } from "./poll-events.ts";
@@ -44,10 +47,9 @@ const CANCEL_CHANNEL = "falc:_cancel";
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 type Scripted = Redis & Record<string, Script>;
 
-/** Backoff between reconnects: 100 ms doubling to 5 s, with jitter so many workers do not reconnect in step. */
+/** Backoff between reconnects: 100 ms doubling to 5 s, less up to 20 % jitter so many workers do not reconnect in step. */
 export function reconnectDelayMs(attempt: number): number {
-  const base = Math.min(5000, 100 * 2 ** Math.min(Math.max(attempt - 1, 0), 6));
-  return Math.round(base * (0.8 + Math.random() * 0.4));
+  return backoffDelay(attempt, { baseMs: 100, maxMs: 5000, jitter: 0.2 });
 }
 
 /**
@@ -68,6 +70,7 @@ export class RedisQueue implements Queue {
   private outageSince: number | null = null;
   private outageNoted = 0;
   private everReady = false;
+  private outageTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(spec: string, opts: RedisQueueOptions = {}) {
     this.target = parseRedisUrl(spec);
@@ -104,7 +107,8 @@ export class RedisQueue implements Queue {
     r.on("error", (e: Error) => {
       // Without a listener ioredis prints every failed attempt with a stack; one line per outage is enough.
       this.lastError = e.message.split("\n")[0] ?? String(e);
-      this.noteOutage();
+      // A refused URL is not an outage: connect() reports it as a usage error instead.
+      if (!this.fatal(e.message)) this.noteOutage();
     });
     r.on("close", () => {
       if (!this.closed && this.everReady) this.noteOutage();
@@ -126,6 +130,15 @@ export class RedisQueue implements Queue {
     this.outageSince ??= now;
     const log = this.opts.log;
     if (!log) return;
+    // Before the first connection, wait half a second: a server that refuses the URL (a wrong password, not Redis)
+    // is then reported as that, once, instead of first as an outage.
+    if (!this.everReady && this.outageNoted === 0 && now - this.outageSince < 500) {
+      this.outageTimer ??= setTimeout(() => {
+        this.outageTimer = null;
+        if (!this.closed && this.redis.status !== "ready") this.noteOutage();
+      }, 500 - (now - this.outageSince));
+      return;
+    }
     // One line when it starts, then a reminder a minute apart: enough to see, never a flood.
     if (this.outageNoted === 0 || now - this.outageNoted >= 60_000) {
       const first = this.outageNoted === 0;
@@ -138,28 +151,73 @@ export class RedisQueue implements Queue {
     }
   }
 
-  /** Wait until Redis answers: forever when persistent, else connectTimeoutMs, then one clear error. */
+  /**
+   * An answer that says the URL itself is wrong (no such database, credentials refused, not a Redis server):
+   * waiting or reconnecting cannot help, and falling back to another database would serve the wrong queue.
+   */
+  private fatal(msg: string): FalcError | null {
+    const t = this.target;
+    const why = msg.replace(/\s*Please report this\.?/, "");
+    if (/DB index is out of range|invalid DB index/i.test(msg))
+      return usageError(`queue URL ${this.url}: the Redis server has no database ${t.db} (${why}); use one it has (0-15 unless it sets \`databases\`)`);
+    if (/WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH.*without any password/i.test(msg))
+      return usageError(`queue URL ${this.url}: the Redis server refused the credentials (${why})`);
+    if (/Unknown RESP type|Protocol error/i.test(msg))
+      return usageError(`queue URL ${this.url}: the server at ${t.host}:${t.port} does not speak the Redis protocol (${why})`);
+    return null;
+  }
+
+  /**
+   * Wait until Redis answers: forever when persistent, else connectTimeoutMs, then one clear error. A URL the
+   * server refuses (database out of range, bad password, not Redis) is a usage error at once, in both modes.
+   */
   async connect(): Promise<void> {
-    if (this.redis.status === "ready") return;
-    await new Promise<void>((resolve, reject) => {
-      const done = () => {
-        this.redis.off("ready", onReady);
-        if (timer) clearTimeout(timer);
-      };
-      const onReady = () => {
-        done();
-        resolve();
-      };
-      const timer = this.opts.persistent
-        ? null
-        : setTimeout(() => {
-            done();
-            this.closed = true;
-            this.redis.disconnect();
-            reject(unavailable(`cannot reach the Redis queue at ${this.url}: ${this.lastError ?? "no answer"}`));
-          }, this.opts.connectTimeoutMs);
-      this.redis.on("ready", onReady);
-    });
+    // ioredis meets a non-Redis server with broken pipes and reconnects, and only sometimes sees its reply: ask once.
+    const probe = this.redis.status !== "ready" && !this.target.tls ? await speaksResp(this.target.host, this.target.port) : null;
+    if (typeof probe === "string") {
+      this.closed = true;
+      this.redis.disconnect();
+      throw this.fatal(`Protocol error: it answered PING with ${JSON.stringify(probe)}`)!;
+    }
+    if (this.redis.status !== "ready")
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          this.redis.off("ready", onReady);
+          this.redis.off("error", onError);
+          if (timer) clearTimeout(timer);
+        };
+        const onReady = () => {
+          done();
+          resolve();
+        };
+        const onError = (e: Error) => {
+          const f = this.fatal(e.message);
+          if (!f) return;
+          done();
+          this.closed = true;
+          this.redis.disconnect();
+          reject(f);
+        };
+        const timer = this.opts.persistent
+          ? null
+          : setTimeout(() => {
+              done();
+              this.closed = true;
+              this.redis.disconnect();
+              reject(unavailable(`cannot reach the Redis queue at ${this.url}: ${this.lastError ?? "no answer"}`));
+            }, this.opts.connectTimeoutMs);
+        this.redis.on("ready", onReady);
+        this.redis.on("error", onError);
+      });
+    // ioredis reports a refused SELECT as an error event and goes on with database 0: ask again, and refuse.
+    try {
+      await this.redis.select(this.target.db);
+    } catch (e) {
+      const f = this.fatal((e as Error).message) ?? unavailable(`the Redis queue at ${this.url} refused SELECT ${this.target.db}: ${(e as Error).message}`);
+      this.closed = true;
+      this.redis.disconnect();
+      throw f;
+    }
   }
 
   /** Connection trouble becomes one actionable line; everything else passes through. */
@@ -229,6 +287,8 @@ export class RedisQueue implements Queue {
           progress: null,
           progressNote: null,
           cancelRequested: false,
+          token: 0,
+          errors: [],
         });
       }
     }
@@ -239,12 +299,7 @@ export class RedisQueue implements Queue {
     if (!input.stage) throw inputError("a task needs a stage");
     // Stage names become key names; the registry allows no others anyway.
     if (!STAGE_NAME.test(input.stage)) throw inputError(`invalid stage name \`${input.stage}\` (lowercase letters, digits, - and _)`);
-    let payload: string;
-    try {
-      payload = JSON.stringify(input.payload ?? null);
-    } catch (e) {
-      throw inputError(`the payload cannot be stored as JSON: ${(e as Error).message}`);
-    }
+    const payload = payloadJson(input.payload);
     const custom = input.id !== undefined;
     const id = input.id ?? newTaskId();
     if (!id) throw inputError("a task id cannot be empty");
@@ -267,40 +322,42 @@ export class RedisQueue implements Queue {
 
   async claim(opts: ClaimOptions): Promise<Task | null> {
     if (!opts.stages.length) return null;
-    const h = (await this.script("falcClaim", opts.worker, Math.max(1, Math.round(opts.leaseMs)), ...opts.stages)) as string[] | null;
+    const h = (await this.script("falcClaim", opts.worker, Math.max(1, Math.round(opts.leaseMs)), opts.start ? "1" : "0", ...opts.stages)) as string[] | null;
     return h ? hashToTask(h) : null;
   }
 
-  async start(id: string, worker: string): Promise<void> {
-    await this.script("falcStart", id, worker);
+  async start(id: string, worker: string, token?: number): Promise<void> {
+    await this.script("falcStart", id, worker, tok(token));
   }
 
-  async heartbeat(id: string, worker: string, leaseMs: number): Promise<LeaseStatus> {
-    const [held, cancel] = (await this.script("falcHeartbeat", id, worker, Math.max(1, Math.round(leaseMs)))) as number[];
+  async heartbeat(id: string, worker: string, leaseMs: number, token?: number): Promise<LeaseStatus> {
+    const [held, cancel] = (await this.script("falcHeartbeat", id, worker, Math.max(1, Math.round(leaseMs)), tok(token))) as number[];
     return { held: held === 1, cancelRequested: cancel === 1 };
   }
 
-  async progress(id: string, worker: string, fraction: number, note?: string): Promise<void> {
+  async progress(id: string, worker: string, fraction: number, note?: string, token?: number): Promise<void> {
     const f = Math.max(0, Math.min(1, Number.isFinite(fraction) ? fraction : 0));
-    await this.script("falcProgress", id, worker, String(f), note ?? "", note === undefined ? "0" : "1", JSON.stringify({ fraction: f, note: note ?? null }));
+    await this.script("falcProgress", id, worker, String(f), note ?? "", note === undefined ? "0" : "1", JSON.stringify({ fraction: f, note: note ?? null }), tok(token));
   }
 
-  async complete(id: string, worker: string, result?: unknown): Promise<boolean> {
+  async complete(id: string, worker: string, result?: unknown, token?: number): Promise<boolean> {
     const json = result === undefined ? undefined : JSON.stringify(result);
-    return (await this.script("falcComplete", id, worker, json ?? "", json === undefined ? "0" : "1")) === 1;
+    return (await this.script("falcComplete", id, worker, json ?? "", json === undefined ? "0" : "1", tok(token))) === 1;
   }
 
-  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions): Promise<{ completed: boolean; next: Task | null }> {
+  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions, token?: number): Promise<{ completed: boolean; next: Task | null }> {
     const json = result === undefined ? undefined : JSON.stringify(result);
-    if (!next.stages.length) return { completed: await this.complete(id, worker, result), next: null };
+    if (!next.stages.length) return { completed: await this.complete(id, worker, result, token), next: null };
     const [done, h] = (await this.script(
       "falcCompleteAndClaim",
       id,
       worker,
       json ?? "",
       json === undefined ? "0" : "1",
+      tok(token),
       next.worker,
       Math.max(1, Math.round(next.leaseMs)),
+      next.start ? "1" : "0",
       ...next.stages,
     )) as [number, string[] | null];
     return { completed: done === 1, next: h ? hashToTask(h) : null };
@@ -320,12 +377,14 @@ export class RedisQueue implements Queue {
       opts.delayMs === undefined ? "" : Math.max(0, Math.round(opts.delayMs)),
       this.opts.retryBaseMs,
       this.opts.retryCapMs,
+      tok(opts.token),
+      JSON.stringify({ message: rest.message ?? "failed", ...(rest.code ? { code: rest.code } : {}) }),
     )) as string[] | null;
     return h ? hashToTask(h) : null;
   }
 
-  async release(id: string, worker: string): Promise<boolean> {
-    return (await this.script("falcRelease", id, worker)) === 1;
+  async release(id: string, worker: string, token?: number): Promise<boolean> {
+    return (await this.script("falcRelease", id, worker, tok(token))) === 1;
   }
 
   async cancel(id: string): Promise<Task> {
@@ -433,6 +492,17 @@ export class RedisQueue implements Queue {
     return out;
   }
 
+  /** The stream has no index by task: read it in pages and keep this task's events (a CLI's occasional call). */
+  async history(id: string): Promise<TaskEvent[]> {
+    const out: TaskEvent[] = [];
+    for (let since = 0; ; ) {
+      const page = await this.events(since, 5000);
+      for (const e of page) if (e.taskId === id) out.push(e);
+      if (page.length < 5000) return out;
+      since = page.at(-1)!.seq;
+    }
+  }
+
   async events(since: number, limit = 1000): Promise<TaskEvent[]> {
     const rows = (await this.call(this.redis.xrange("falc:_events", String(Math.max(0, Math.floor(since)) + 1), "+", "COUNT", Math.max(1, limit)))) as [string, string[]][];
     return rows.map(([id, f]) => {
@@ -489,6 +559,33 @@ export class RedisQueue implements Queue {
     return Number(await this.script("falcReap", 1000));
   }
 
+  /** Shared documents: one hash per kind, `falc:_docs:<kind>` (id → JSON). */
+  docs(): DocStore {
+    const key = (kind: string) => `falc:_docs:${kind}`;
+    return {
+      get: async <T>(kind: string, id: string) => {
+        const v = (await this.call(this.redis.hget(key(kind), id))) as string | null;
+        return v === null ? null : (JSON.parse(v) as T);
+      },
+      list: async <T>(kind: string) => {
+        const all = (await this.call(this.redis.hgetall(key(kind)))) as Record<string, string>;
+        return Object.keys(all)
+          .sort()
+          .map((id) => ({ id, value: JSON.parse(all[id]!) as T }));
+      },
+      put: async (kind: string, id: string, value: unknown, opts: { ifAbsent?: boolean } = {}) => {
+        const v = JSON.stringify(value);
+        if (opts.ifAbsent) return ((await this.call(this.redis.hsetnx(key(kind), id, v))) as number) === 1;
+        await this.call(this.redis.hset(key(kind), id, v));
+        return true;
+      },
+      delete: async (kind: string, id: string) => ((await this.call(this.redis.hdel(key(kind), id))) as number) > 0,
+      clear: async (kind: string) => {
+        await this.call(this.redis.del(key(kind)));
+      },
+    };
+  }
+
   async acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
     return (await this.script("falcLockAcquire", key, owner, ttl(ttlMs))) === 1;
   }
@@ -522,8 +619,13 @@ export class RedisQueue implements Queue {
     this.closed = true;
     this.cancelListeners.clear();
     const quit = async (r: Redis) => {
-      // QUIT lets answers in flight arrive; a connection that is down is simply dropped.
-      if (r.status === "ready") await Promise.race([r.quit().catch(() => {}), Bun.sleep(1000)]);
+      // QUIT lets answers in flight arrive; a connection that is down is simply dropped. The cap's timer is
+      // cleared, so a one-shot command exits as soon as Redis has answered QUIT (not a second later).
+      if (r.status === "ready") {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([r.quit().catch(() => {}), new Promise((res) => (timer = setTimeout(res, 1000)))]);
+        clearTimeout(timer);
+      }
       r.disconnect();
     };
     await Promise.all([quit(this.redis), this.sub ? quit(this.sub) : Promise.resolve()]);
@@ -531,3 +633,26 @@ export class RedisQueue implements Queue {
 }
 
 const ttl = (ms: number) => Math.max(1, Math.ceil(ms));
+
+/**
+ * Send PING and read the first byte of the answer: a Redis server (even one that wants a password) answers in RESP
+ * (+ - : $ * and RESP3's others). true = RESP; a string = the start of what answered instead; null = no verdict
+ * (refused, silent, slow: the normal connection logic decides).
+ */
+export function speaksResp(host: string, port: number, timeoutMs = 1500): Promise<true | string | null> {
+  return new Promise((resolve) => {
+    const sock = netConnect({ host, port });
+    const done = (v: true | string | null) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(null), timeoutMs);
+    sock.once("connect", () => sock.write("PING\r\n"));
+    sock.once("data", (b: Buffer) => done("+-:$*_,#!=(%~>|".includes(String.fromCharCode(b[0]!)) || b.subarray(0, 12).toString("latin1").replace(/[^\x20-\x7e]/g, "?")));
+    sock.once("error", () => done(null));
+    sock.once("close", () => done(null));
+  });
+}
+/** The attempt token as a script argument; '' = check the worker id only. */
+const tok = (token: number | undefined) => (token === undefined ? "" : String(Math.floor(token)));

@@ -1,5 +1,6 @@
 import type { Database } from "bun:sqlite";
 import type { Migration } from "../core/store.ts";
+import { DOCS_SCHEMA } from "./sqlite-docs.ts";
 
 /**
  * The SQLite queue's schema, as ordered migrations run by openStore (src/core/store.ts). Version 0 is
@@ -86,6 +87,18 @@ INSERT INTO ended_buckets (stage, bucket, finished, failed)
   SELECT stage, finished_at / 10000, sum(status = 'finished'), sum(status <> 'finished') FROM tasks
   WHERE status IN ('finished', 'failed', 'cancelled') AND finished_at >= (unixepoch() - 172800) * 1000 GROUP BY 1, 2;
 `,
+  },
+  {
+    version: 4,
+    name: "attempt tokens, per-attempt errors, events by task, shared documents",
+    // Files written by the queue of the same day before versions existed may have these already.
+    up: (db) => {
+      const cols = (db.query("PRAGMA table_info(tasks)").all() as { name: string }[]).map((c) => c.name);
+      if (!cols.includes("fence")) db.exec("ALTER TABLE tasks ADD COLUMN fence INTEGER NOT NULL DEFAULT 0");
+      if (!cols.includes("errors")) db.exec("ALTER TABLE tasks ADD COLUMN errors TEXT");
+      db.exec("CREATE INDEX IF NOT EXISTS events_task ON events (task_id, seq)");
+      db.exec(DOCS_SCHEMA);
+    },
   },
 ];
 

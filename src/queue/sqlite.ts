@@ -1,8 +1,10 @@
 import type { Database } from "bun:sqlite";
+import { SqliteDocs } from "./sqlite-docs.ts";
 import { conflict, inputError, notFound, unavailable } from "../core/errors.ts";
 import {
   emptyStageStats,
   newTaskId,
+  payloadJson,
   retryDelayMs,
   type EnqueueInput,
   type StageStats,
@@ -14,7 +16,7 @@ import {
   type TaskStatus,
 } from "../core/task.ts";
 import type { WorkerRecord } from "../core/worker-state.ts";
-import type { ClaimOptions, FailOptions, LeaseStatus, PruneOptions, Queue, TaskPage } from "./types.ts";
+import type { ClaimOptions, DocStore, FailOptions, LeaseStatus, PruneOptions, Queue, TaskPage } from "./types.ts";
 import { pollEvents } from "./poll-events.ts";
 import { moved } from "./sqlite-counts.ts";
 import { preferIncrementalVacuum, QUEUE_MIGRATIONS } from "./sqlite-schema.ts";
@@ -55,6 +57,8 @@ interface Row {
   progress: number | null;
   progress_note: string | null;
   cancel_requested: number;
+  fence: number;
+  errors: string | null;
 }
 
 function toTask(r: Row): Task {
@@ -81,8 +85,28 @@ function toTask(r: Row): Task {
     progress: r.progress,
     progressNote: r.progress_note,
     cancelRequested: r.cancel_requested === 1,
+    token: r.fence ?? 0,
+    errors: r.errors ? JSON.parse(r.errors) : [],
   };
 }
+
+/**
+ * The fence: a call is the holder's only with the holder's worker id and, when given, the attempt token of
+ * the hand-over it answers for (a woken handler's old run carries an older token than the task's).
+ */
+function holds(r: { worker: string | null; fence: number }, worker: string, token: number | undefined): boolean {
+  return r.worker === worker && (token === undefined || r.fence === token);
+}
+
+/** How long one attempt waits for another process's write lock, and how long write() keeps trying. */
+const BUSY_SLICE_MS = 20;
+const BUSY_WAIT_MS = 10_000;
+
+function isBusy(e: unknown): boolean {
+  const x = e as { code?: string; errno?: number; message?: string };
+  return x?.code === "SQLITE_BUSY" || x?.errno === 5 || /database is locked/i.test(x?.message ?? "");
+}
+
 
 export class SqliteQueue implements Queue {
   readonly kind = "sqlite" as const;
@@ -100,9 +124,29 @@ export class SqliteQueue implements Queue {
       preferIncrementalVacuum(this.db);
       // After a checkpoint the WAL file is cut back to this size instead of staying at its largest.
       this.db.exec("PRAGMA journal_size_limit = 67108864");
+      // From now on a lock held by another process is waited for in short slices between which the event loop
+      // runs (write() below): a handler stays able to answer /health and renew leases while it waits.
+      this.db.exec(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
     } catch (e) {
       this.db.close();
       throw unavailable(`cannot open the queue database ${path}: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * A write transaction (BEGIN IMMEDIATE). When another process holds the write lock, the attempt gives up after
+   * BUSY_SLICE_MS and is tried again after an await, for up to BUSY_WAIT_MS in all: the same patience as a
+   * 10 s busy_timeout, without freezing this process's event loop meanwhile.
+   */
+  private async write<T>(fn: () => T): Promise<T> {
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+      try {
+        return this.db.transaction(fn).immediate();
+      } catch (e) {
+        if (!isBusy(e) || Date.now() >= deadline) throw e;
+      }
+      await Bun.sleep(pause);
     }
   }
 
@@ -112,18 +156,20 @@ export class SqliteQueue implements Queue {
       .run(at, taskId, stage, type, status, worker, data ? JSON.stringify(data) : null);
   }
 
+  /** One more entry in the task's per-attempt error list (no stack: the list stays small). */
+  private addError(r: Row, e: TaskError, worker: string | null, at: number): void {
+    const list: TaskError[] = r.errors ? JSON.parse(r.errors) : [];
+    list.push({ message: e.message, ...(e.code ? { code: e.code } : {}), attempt: r.attempts, at, worker });
+    this.db.query("UPDATE tasks SET errors=? WHERE id=?").run(JSON.stringify(list), r.id);
+  }
+
   private row(id: string): Row | null {
     return this.db.query("SELECT * FROM tasks WHERE id = ?").get(id) as Row | null;
   }
 
   private insert<P>(input: EnqueueInput<P>, now: number): Task<P> {
     if (!input.stage) throw inputError("a task needs a stage");
-    let payload: string;
-    try {
-      payload = JSON.stringify(input.payload ?? null);
-    } catch (e) {
-      throw inputError(`the payload cannot be stored as JSON: ${(e as Error).message}`);
-    }
+    const payload = payloadJson(input.payload);
     const id = input.id ?? newTaskId();
     const runAt = input.runAt ?? now + Math.max(0, input.delayMs ?? 0);
     const maxAttempts = input.maxAttempts ?? this.opts.defaultMaxAttempts;
@@ -145,14 +191,14 @@ export class SqliteQueue implements Queue {
   }
 
   async enqueue<P>(input: EnqueueInput<P>): Promise<Task<P>> {
-    return this.db.transaction(() => this.insert(input, Date.now())).immediate();
+    return this.write(() => this.insert(input, Date.now()));
   }
 
   async enqueueMany<P>(inputs: EnqueueInput<P>[]): Promise<Task<P>[]> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = Date.now();
       return inputs.map((i) => this.insert(i, now));
-    }).immediate();
+    });
   }
 
   private reapLocked(now: number): number {
@@ -162,6 +208,7 @@ export class SqliteQueue implements Queue {
     for (const r of expired) {
       const err: TaskError = { message: `lease expired: worker ${r.worker ?? "?"} stopped answering`, code: "lease_expired", attempt: r.attempts };
       this.event(r.id, r.stage, "lease_expired", r.status, r.worker, { worker: r.worker });
+      this.addError(r, err, r.worker, now);
       if (r.attempts >= r.max_attempts) {
         this.db
           .query("UPDATE tasks SET status='failed', finished_at=?, error=?, worker=NULL, lease_until=NULL WHERE id=?")
@@ -191,12 +238,12 @@ export class SqliteQueue implements Queue {
       this.lastPrune = now;
       void this.pruneEvents();
     }
-    return this.db.transaction(() => this.reapLocked(now)).immediate();
+    return this.write(() => this.reapLocked(now));
   }
 
   async claim(opts: ClaimOptions): Promise<Task | null> {
     if (!opts.stages.length) return null;
-    return this.db.transaction(() => this.claimLocked(opts)).immediate();
+    return this.write(() => this.claimLocked(opts));
   }
 
   private claimLocked(opts: ClaimOptions): Task | null {
@@ -207,12 +254,12 @@ export class SqliteQueue implements Queue {
     // Delayed tasks whose time has come join the due ones: a range of tasks_waiting, nothing else.
     this.db.query("UPDATE tasks INDEXED BY tasks_waiting SET delayed=0 WHERE status='queued' AND delayed=1 AND run_at <= ?").run(now);
     // One index seek per stage in tasks_ready (due tasks only), the best of them wins.
-    type Head = { id: string; stage: string; priority: number; created_at: number; rowid: number };
+    type Head = { id: string; stage: string; attempts: number; priority: number; created_at: number; rowid: number };
     let r: Head | null = null;
     for (const stage of opts.stages) {
       const c = this.db
         .query(
-          `SELECT id, stage, priority, created_at, rowid FROM tasks INDEXED BY tasks_ready WHERE status='queued' AND delayed=0 AND stage=?
+          `SELECT id, stage, attempts, priority, created_at, rowid FROM tasks INDEXED BY tasks_ready WHERE status='queued' AND delayed=0 AND stage=?
            ORDER BY priority DESC, created_at ASC, rowid ASC LIMIT 1`,
         )
         .get(stage) as Head | null;
@@ -221,64 +268,87 @@ export class SqliteQueue implements Queue {
     if (!r) return null;
     this.db
       .query(
-        "UPDATE tasks SET status='requested', requested_at=?, worker=?, lease_until=?, attempts=attempts+1, progress=NULL, progress_note=NULL WHERE id=?",
+        "UPDATE tasks SET status=?, requested_at=?, started_at=?, worker=?, lease_until=?, attempts=attempts+1, fence=fence+1, progress=NULL, progress_note=NULL WHERE id=?",
       )
-      .run(now, opts.worker, now + opts.leaseMs, r.id);
-    moved(this.db, r.stage, "queued", "requested", now);
-    this.event(r.id, r.stage, "requested", "requested", opts.worker);
+      .run(opts.start ? "started" : "requested", now, opts.start ? now : null, opts.worker, now + opts.leaseMs, r.id);
+    moved(this.db, r.stage, "queued", opts.start ? "started" : "requested", now);
+    this.event(r.id, r.stage, "requested", "requested", opts.worker, { attempt: r.attempts + 1 });
+    if (opts.start) this.event(r.id, r.stage, "started", "started", opts.worker);
     return toTask(this.row(r.id)!);
   }
 
-  async start(id: string, worker: string): Promise<void> {
-    this.db.transaction(() => {
+  async start(id: string, worker: string, token?: number): Promise<void> {
+    await this.write(() => {
       const now = Date.now();
-      const res = this.db.query("UPDATE tasks SET status='started', started_at=? WHERE id=? AND worker=? AND status='requested'").run(now, id, worker);
+      const res = this.db
+        .query("UPDATE tasks SET status='started', started_at=? WHERE id=? AND worker=? AND status='requested' AND (? IS NULL OR fence=?)")
+        .run(now, id, worker, token ?? null, token ?? null);
       if (res.changes) {
         const r = this.row(id)!;
         moved(this.db, r.stage, "requested", "started", now);
         this.event(id, r.stage, "started", "started", worker);
       }
-    }).immediate();
+    });
   }
 
-  async heartbeat(id: string, worker: string, leaseMs: number): Promise<LeaseStatus> {
-    return this.db.transaction(() => {
-      const r = this.db.query("SELECT status, worker, cancel_requested FROM tasks WHERE id=?").get(id) as
-        | { status: TaskStatus; worker: string | null; cancel_requested: number }
+  async heartbeat(id: string, worker: string, leaseMs: number, token?: number): Promise<LeaseStatus> {
+    return this.write(() => {
+      const r = this.db.query("SELECT status, worker, cancel_requested, fence FROM tasks WHERE id=?").get(id) as
+        | { status: TaskStatus; worker: string | null; cancel_requested: number; fence: number }
         | null;
-      if (!r || r.worker !== worker) return { held: false, cancelRequested: false };
+      if (!r || !holds(r, worker, token)) return { held: false, cancelRequested: false };
       if (r.status === "cancelled") return { held: false, cancelRequested: true };
       if (r.status !== "requested" && r.status !== "started") return { held: false, cancelRequested: false };
       this.db.query("UPDATE tasks SET lease_until=? WHERE id=?").run(Date.now() + leaseMs, id);
       return { held: true, cancelRequested: r.cancel_requested === 1 };
-    }).immediate();
+    });
   }
 
-  async progress(id: string, worker: string, fraction: number, note?: string): Promise<void> {
-    this.db.transaction(() => {
+  async progress(id: string, worker: string, fraction: number, note?: string, token?: number): Promise<void> {
+    await this.write(() => {
       const f = Math.max(0, Math.min(1, Number.isFinite(fraction) ? fraction : 0));
       const res = this.db
-        .query("UPDATE tasks SET progress=?, progress_note=? WHERE id=? AND worker=? AND status IN ('requested','started')")
-        .run(f, note ?? null, id, worker);
+        .query("UPDATE tasks SET progress=?, progress_note=? WHERE id=? AND worker=? AND status IN ('requested','started') AND (? IS NULL OR fence=?)")
+        .run(f, note ?? null, id, worker, token ?? null, token ?? null);
       if (res.changes) {
         const r = this.row(id)!;
         this.event(id, r.stage, "progress", r.status, worker, { fraction: f, note: note ?? null });
       }
-    }).immediate();
+    });
   }
 
-  async complete(id: string, worker: string, result?: unknown): Promise<boolean> {
-    return this.db.transaction(() => this.completeLocked(id, worker, result)).immediate();
+  async complete(id: string, worker: string, result?: unknown, token?: number): Promise<boolean> {
+    return this.write(() => this.completeLocked(id, worker, result, token));
   }
 
-  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions): Promise<{ completed: boolean; next: Task | null }> {
-    return this.db.transaction(() => ({ completed: this.completeLocked(id, worker, result), next: this.claimLocked(next) })).immediate();
+  async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions, token?: number): Promise<{ completed: boolean; next: Task | null }> {
+    // Group commit: the calls of one event-loop turn (several children finishing together) share one transaction,
+    // each still complete-then-claim in call order; a commit costs more than the work inside it.
+    return new Promise((resolve, reject) => {
+      this.batch.push({ run: () => ({ completed: this.completeLocked(id, worker, result, token), next: this.claimLocked(next) }), resolve, reject });
+      if (this.batch.length === 1) setImmediate(() => void this.flushBatch());
+    });
   }
 
-  private completeLocked(id: string, worker: string, result?: unknown): boolean {
+  private batch: { run: () => { completed: boolean; next: Task | null }; resolve: (r: { completed: boolean; next: Task | null }) => void; reject: (e: unknown) => void }[] = [];
+
+  private async flushBatch(): Promise<void> {
+    const items = this.batch;
+    this.batch = [];
+    let out: { completed: boolean; next: Task | null }[];
+    try {
+      out = await this.write(() => items.map((i) => i.run()));
+    } catch (e) {
+      for (const i of items) i.reject(e);
+      return;
+    }
+    items.forEach((i, n) => i.resolve(out[n]!));
+  }
+
+  private completeLocked(id: string, worker: string, result?: unknown, token?: number): boolean {
     const now = Date.now();
     const r = this.row(id);
-    if (!r || r.worker !== worker) return false;
+    if (!r || !holds(r, worker, token)) return false;
     const json = result === undefined ? null : JSON.stringify(result);
     if (r.status === "cancelled") {
       // Keep what a cancelled task had done (a partial scan), but it stays cancelled.
@@ -295,11 +365,12 @@ export class SqliteQueue implements Queue {
   }
 
   async fail(id: string, worker: string, error: TaskError, opts: FailOptions = {}): Promise<Task | null> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = Date.now();
       const r = this.row(id);
-      if (!r || r.worker !== worker) return null;
+      if (!r || !holds(r, worker, opts.token)) return null;
       const err = JSON.stringify({ ...error, attempt: r.attempts });
+      if (r.status === "cancelled" || r.status === "requested" || r.status === "started") this.addError(r, error, worker, now);
       if (r.status === "cancelled") {
         this.db.query("UPDATE tasks SET error=?, worker=NULL, lease_until=NULL WHERE id=?").run(err, id);
         return toTask(this.row(id)!);
@@ -320,14 +391,14 @@ export class SqliteQueue implements Queue {
         this.event(id, r.stage, "failed", "failed", worker, { error: error.message });
       }
       return toTask(this.row(id)!);
-    }).immediate();
+    });
   }
 
-  async release(id: string, worker: string): Promise<boolean> {
-    return this.db.transaction(() => {
+  async release(id: string, worker: string, token?: number): Promise<boolean> {
+    return this.write(() => {
       const now = Date.now();
       const r = this.row(id);
-      if (!r || r.worker !== worker || (r.status !== "requested" && r.status !== "started")) return false;
+      if (!r || !holds(r, worker, token) || (r.status !== "requested" && r.status !== "started")) return false;
       // The attempt was not the task's fault: give it back.
       this.db
         .query("UPDATE tasks SET status='queued', delayed=1, queued_at=?, run_at=?, attempts=MAX(attempts-1,0), worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
@@ -335,11 +406,11 @@ export class SqliteQueue implements Queue {
       moved(this.db, r.stage, r.status, "queued", now);
       this.event(id, r.stage, "queued", "queued", null, { reason: "released", worker });
       return true;
-    }).immediate();
+    });
   }
 
   async cancel(id: string): Promise<Task> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = Date.now();
       const r = this.row(id);
       if (!r) throw notFound(`no task with id ${id}`);
@@ -353,11 +424,11 @@ export class SqliteQueue implements Queue {
       if (running) this.event(id, r.stage, "cancel_requested", "cancelled", r.worker);
       this.event(id, r.stage, "cancelled", "cancelled", r.worker);
       return toTask(this.row(id)!);
-    }).immediate();
+    });
   }
 
   async retry(id: string): Promise<Task> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = Date.now();
       const r = this.row(id);
       if (!r) throw notFound(`no task with id ${id}`);
@@ -372,7 +443,7 @@ export class SqliteQueue implements Queue {
       moved(this.db, r.stage, r.status, "queued", now);
       this.event(id, r.stage, "queued", "queued", null, { reason: "retry" });
       return toTask(this.row(id)!);
-    }).immediate();
+    });
   }
 
   async get(id: string): Promise<Task | null> {
@@ -402,11 +473,15 @@ export class SqliteQueue implements Queue {
   }
 
   async prune(opts: PruneOptions): Promise<number> {
-    return pruneBatch(this.db, opts);
+    return this.write(() => pruneBatch(this.db, opts));
   }
 
   async compact(): Promise<void> {
-    compactStep(this.db);
+    try {
+      compactStep(this.db);
+    } catch {
+      // Busy with another process's write: space is given back at the next pass.
+    }
   }
 
   async stats(): Promise<Record<string, StageStats>> {
@@ -421,8 +496,16 @@ export class SqliteQueue implements Queue {
     return out;
   }
 
+  async history(id: string): Promise<TaskEvent[]> {
+    return this.eventRows(this.db.query("SELECT * FROM events WHERE task_id = ? ORDER BY seq ASC").all(id));
+  }
+
   async events(since: number, limit = 1000): Promise<TaskEvent[]> {
-    const rows = this.db.query("SELECT * FROM events WHERE seq > ? ORDER BY seq ASC LIMIT ?").all(since, limit) as {
+    return this.eventRows(this.db.query("SELECT * FROM events WHERE seq > ? ORDER BY seq ASC LIMIT ?").all(since, limit));
+  }
+
+  private eventRows(all: unknown[]): TaskEvent[] {
+    const rows = all as {
       seq: number;
       at: number;
       task_id: string;
@@ -449,6 +532,29 @@ export class SqliteQueue implements Queue {
     return pollEvents(this, listener, since, opts.intervalMs ?? 250);
   }
 
+  /**
+   * Cancels of running tasks, seen within `intervalMs` (default 250 ms) from any process on this file: a short
+   * poll of the event log's tail (a primary-key range), so a cancel does not wait for the holder's next heartbeat.
+   */
+  watchCancels(listener: (taskId: string) => void, intervalMs = 250): () => void {
+    let since = (this.db.query("SELECT COALESCE(MAX(seq),0) AS s FROM events").get() as { s: number }).s;
+    const top = this.db.query("SELECT COALESCE(MAX(seq),0) AS s FROM events");
+    const cancels = this.db.query("SELECT task_id FROM events WHERE seq > ? AND seq <= ? AND type='cancel_requested' ORDER BY seq");
+    const timer = setInterval(() => {
+      if (this.closed) return clearInterval(timer);
+      try {
+        const upTo = (top.get() as { s: number }).s;
+        if (upTo === since) return;
+        const ids = cancels.all(since, upTo) as { task_id: string }[];
+        since = upTo;
+        for (const r of ids) listener(r.task_id);
+      } catch {
+        // A failing file is reported by the claims and the health probe; the heartbeat still carries cancels.
+      }
+    }, intervalMs);
+    return () => clearInterval(timer);
+  }
+
   /** Trim the event log so it does not grow without bound, in small batches with the WAL checkpointed. */
   async pruneEvents(): Promise<number> {
     if (this.pruning || this.closed) return 0;
@@ -462,8 +568,12 @@ export class SqliteQueue implements Queue {
     }
   }
 
+  docs(): DocStore {
+    return new SqliteDocs(this.db);
+  }
+
   async acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = Date.now();
       this.db.query("DELETE FROM locks WHERE key=? AND expires_at < ?").run(key, now);
       const res = this.db.query("INSERT OR IGNORE INTO locks (key, owner, expires_at) VALUES (?, ?, ?)").run(key, owner, now + ttlMs);
@@ -474,28 +584,28 @@ export class SqliteQueue implements Queue {
         return true;
       }
       return false;
-    }).immediate();
+    });
   }
 
   async renewLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    const res = this.db.query("UPDATE locks SET expires_at=? WHERE key=? AND owner=? AND expires_at >= ?").run(Date.now() + ttlMs, key, owner, Date.now());
+    const res = await this.write(() => this.db.query("UPDATE locks SET expires_at=? WHERE key=? AND owner=? AND expires_at >= ?").run(Date.now() + ttlMs, key, owner, Date.now()));
     return res.changes > 0;
   }
 
   async releaseLock(key: string, owner: string): Promise<boolean> {
-    return this.db.query("DELETE FROM locks WHERE key=? AND owner=?").run(key, owner).changes > 0;
+    return (await this.write(() => this.db.query("DELETE FROM locks WHERE key=? AND owner=?").run(key, owner))).changes > 0;
   }
 
   async putWorker(rec: WorkerRecord, ttlMs: number): Promise<void> {
-    this.db.query("INSERT OR REPLACE INTO workers (name, rec, expires_at) VALUES (?, ?, ?)").run(rec.name, JSON.stringify(rec), Date.now() + ttlMs);
+    await this.write(() => this.db.query("INSERT OR REPLACE INTO workers (name, rec, expires_at) VALUES (?, ?, ?)").run(rec.name, JSON.stringify(rec), Date.now() + ttlMs));
   }
 
   async removeWorker(name: string): Promise<void> {
-    this.db.query("DELETE FROM workers WHERE name=?").run(name);
+    await this.write(() => this.db.query("DELETE FROM workers WHERE name=?").run(name));
   }
 
   async listWorkers(): Promise<WorkerRecord[]> {
-    this.db.query("DELETE FROM workers WHERE expires_at < ?").run(Date.now());
+    await this.write(() => this.db.query("DELETE FROM workers WHERE expires_at < ?").run(Date.now()));
     return (this.db.query("SELECT rec FROM workers ORDER BY name").all() as { rec: string }[]).map((r) => JSON.parse(r.rec));
   }
 

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, rmSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import type { Config } from "../core/config.ts";
@@ -10,7 +10,16 @@ import { homePaths } from "../core/paths.ts";
 import { openQueue } from "../queue/open.ts";
 import type { Queue } from "../queue/types.ts";
 import { StageRegistry } from "../stages/registry.ts";
-import { handlerMessage, LineDecoder, sendLine, type ChildMessage } from "./ipc.ts";
+import { FenceThread } from "./fence-thread.ts";
+import { handlerMessage, LineDecoder, monoMs, sendLine, type ChildMessage } from "./ipc.ts";
+
+/** The run in progress: its task, the attempt token it answers for, and its lease fence. */
+interface Run {
+  id: string;
+  token: number;
+  abort: AbortController;
+  fence?: ReturnType<typeof setTimeout>;
+}
 
 export interface ChildOptions {
   name: string;
@@ -34,11 +43,28 @@ export async function runChild(opts: ChildOptions): Promise<number> {
   let handlerSock: Socket | null = null;
   let stage: StageHandler | null = null;
   let queue: Queue | undefined;
-  let current: { id: string; abort: AbortController } | null = null;
+  let current: Run | null = null;
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => (resolveExit = r));
 
   const send = (m: ChildMessage) => handlerSock && sendLine(handlerSock, m);
+
+  // The run may go on only while the handler vouches for the lease: past that, the queue may hand the task to
+  // another worker, so this child stops the run the only sure way, by killing its own process group.
+  const backstop = new FenceThread(ownGroup() === process.pid ? process.pid : 0);
+  const fenceUntil = (run: Run, untilMono: number | undefined) => {
+    if (untilMono === undefined) return;
+    backstop.set(untilMono);
+    if (run.fence) clearTimeout(run.fence);
+    run.fence = setTimeout(() => {
+      if (current !== run) return;
+      log.error(
+        { event: "lease_unconfirmed", task_id: run.id, token: run.token },
+        "the handler did not confirm the lease in time; killing this run so that it cannot overlap a retry elsewhere",
+      );
+      killOwnGroup();
+    }, Math.max(0, untilMono - monoMs()));
+  };
 
   const setup = async () => {
     try {
@@ -60,7 +86,7 @@ export async function runChild(opts: ChildOptions): Promise<number> {
     }
   };
 
-  const runTask = async (task: Task) => {
+  const runTask = async (task: Task, leaseUntilMono?: number) => {
     if (!stage) return send({ type: "work_failed", task_id: task.id, error: { message: "worker is not set up" } });
     if (current) return send({ type: "work_failed", task_id: task.id, error: { message: `worker ${name} is busy with ${current.id}` }, retry: true });
     const parsed = stage.payloadSchema.safeParse(task.payload);
@@ -74,9 +100,12 @@ export async function runChild(opts: ChildOptions): Promise<number> {
       });
     }
     const abort = new AbortController();
-    current = { id: task.id, abort };
-    const workDir = join(homePaths(opts.config.home).run, "work", task.id);
-    mkdirSync(workDir, { recursive: true, mode: 0o700 });
+    const run: Run = { id: task.id, token: task.token ?? 0, abort };
+    current = run;
+    fenceUntil(run, leaseUntilMono);
+    const workPath = join(homePaths(opts.config.home).run, "work", task.id);
+    // Made on first use: most stages never touch it, and two filesystem calls per task add up.
+    let workDirMade = false;
     const tlog = log.child({ task_id: task.id, stage: stage.name });
     try {
       const result = await stage.run(parsed.data, {
@@ -87,19 +116,27 @@ export async function runChild(opts: ChildOptions): Promise<number> {
         task,
         signal: abort.signal,
         queue,
-        workDir,
-        progress: (fraction, note) => send({ type: "progress", task_id: task.id, fraction, note }),
+        get workDir() {
+          if (!workDirMade) {
+            mkdirSync(workPath, { recursive: true, mode: 0o700 });
+            workDirMade = true;
+          }
+          return workPath;
+        },
+        progress: (fraction, note) => current === run && send({ type: "progress", task_id: task.id, token: run.token, fraction, note }),
       });
-      send({ type: "finished", task_id: task.id, result: result ?? null });
+      send({ type: "finished", task_id: task.id, token: run.token, result: result ?? null });
     } catch (e) {
       const info = toErrorInfo(e);
       if (abort.signal.aborted && !info.code) info.code = "cancelled";
       // Bad input will not get better on a retry, nor will a failure the stage says is final.
       const retry = !(e instanceof FalcError && (e.code === "invalid_input" || e.code === "usage" || e.details?.retry === false));
-      send({ type: "work_failed", task_id: task.id, error: info, retry });
+      send({ type: "work_failed", task_id: task.id, token: run.token, error: info, retry });
     } finally {
+      if (run.fence) clearTimeout(run.fence);
+      backstop.clear();
       current = null;
-      rmSync(workDir, { recursive: true, force: true });
+      if (workDirMade) rmSync(workPath, { recursive: true, force: true });
     }
   };
 
@@ -126,15 +163,21 @@ export async function runChild(opts: ChildOptions): Promise<number> {
           continue;
         }
         const m = d.msg;
-        if (m.type === "work") void runTask(m.task as unknown as Task);
-        else if (m.type === "cancel") {
+        if (m.type === "work") void runTask(m.task as unknown as Task, m.lease_until_mono);
+        else if (m.type === "lease") {
+          if (current?.id === m.task_id && current.token === m.token) fenceUntil(current, m.until_mono);
+        } else if (m.type === "cancel") {
           if (current?.id === m.task_id) current.abort.abort(new FalcError("work_failed", "cancelled"));
         } else if (m.type === "stop") resolveExit(0);
       }
     });
     sock.on("close", () => {
-      current?.abort.abort(new FalcError("work_failed", "handler went away"));
-      resolveExit(current ? 1 : 0);
+      if (current) {
+        // Nobody can record this run or keep its lease: stop it and whatever it started, now.
+        log.warn({ event: "handler_gone", task_id: current.id }, "the handler went away during a run; killing the run");
+        killOwnGroup();
+      }
+      resolveExit(0);
     });
     sock.on("error", () => {});
     void setup();
@@ -155,12 +198,33 @@ export async function runChild(opts: ChildOptions): Promise<number> {
 
   const code = await exited;
   clearTimeout(orphanTimer);
+  backstop.stop();
   (handlerSock as Socket | null)?.destroy();
   server.close();
   try {
     unlinkSync(opts.socketPath);
   } catch {}
   await (stage as StageHandler | null)?.teardown?.();
-  await queue?.close().catch(() => {});
+  // Closing at exit: a failure here loses nothing (the handler recorded the work), so it is only noted.
+  await queue?.close().catch((e) => log.debug({ event: "queue_close_failed", err: (e as Error).message }, "queue handle did not close cleanly"));
   return code;
+}
+
+function ownGroup(): number {
+  try {
+    const st = readFileSync("/proc/self/stat", "latin1");
+    return Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[2]);
+  } catch {
+    return 0;
+  }
+}
+
+/** SIGKILL this child's process group (it leads one: the handler starts it detached), itself included. */
+function killOwnGroup(): never {
+  const pgid = ownGroup();
+  try {
+    if (pgid === process.pid) process.kill(-pgid, "SIGKILL");
+  } catch {}
+  process.kill(process.pid, "SIGKILL");
+  throw new Error("unreachable");
 }

@@ -1,9 +1,9 @@
-import client from "prom-client";
 import type { Logger } from "../core/logger.ts";
-import { TASK_STATUSES } from "../core/task.ts";
-import { WORKER_STATES } from "../core/worker-state.ts";
+import { healthResponse, metricsResponse, startHttpServer, type HttpServer } from "../core/http-server.ts";
 import type { Queue } from "../queue/types.ts";
 import type { WorkerHandler } from "./handler.ts";
+import { RuntimeMetrics } from "./metrics.ts";
+import { QueueProbe } from "./queue-probe.ts";
 
 export interface HealthServer {
   port: number;
@@ -11,49 +11,18 @@ export interface HealthServer {
 }
 
 /**
- * GET /health (JSON: worker states, queue depth) and GET /metrics (Prometheus) for one handler.
- * Both read the handler's own slots and the queue, the same truth the TUI and `falc tasks` see.
+ * GET /health (JSON: status, reasons, worker states, queue depth) and GET /metrics (Prometheus) for one handler.
+ * Neither calls the queue: they read the handler's slots and the probe's last answer, so both answer at once
+ * while the queue hangs, and /health is 503 with the reason (queue unreachable since …, queue corrupt: …,
+ * setup failing for stage …). A taken port throws a usage error (exit 2) before any child starts.
  */
-export function startHealthServer(handler: WorkerHandler, queue: Queue, port: number, log: Logger, host = "127.0.0.1"): HealthServer | null {
-  const registry = new client.Registry();
-  new client.Gauge({
-    name: "falc_workers",
-    help: "Worker child processes by stage and state",
-    labelNames: ["stage", "state"],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of handler.slots) this.inc({ stage: s.stage, state: s.state });
-      for (const stage of new Set(handler.slots.map((s) => s.stage))) for (const st of WORKER_STATES) this.inc({ stage, state: st }, 0);
-    },
-  });
-  new client.Gauge({
-    name: "falc_queue_tasks",
-    help: "Tasks in the queue by stage and status",
-    labelNames: ["stage", "status"],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      const stats = await queue.stats().catch(() => ({}) as Awaited<ReturnType<Queue["stats"]>>);
-      for (const [stage, by] of Object.entries(stats)) for (const st of TASK_STATUSES) this.set({ stage, status: st }, by[st]);
-    },
-  });
-  const counter = (name: string, help: string, key: keyof WorkerHandler["counters"]) =>
-    new client.Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(handler.counters[key]);
-      },
-    });
-  counter("falc_tasks_finished_total", "Tasks this handler finished", "finished");
-  counter("falc_tasks_failed_total", "Tasks this handler failed for good", "failed");
-  counter("falc_worker_restarts_total", "Worker child restarts", "restarts");
-  counter("falc_task_timeouts_total", "Tasks killed at their timeout", "timeouts");
+export function startHealthServer(handler: WorkerHandler, queue: Queue, port: number, log: Logger, host = "127.0.0.1"): HealthServer {
+  const probe = new QueueProbe(queue);
+  const metrics = new RuntimeMetrics(() => handler.slots, probe);
+  handler.observer = metrics;
+  handler.onQueueError = (msg) => (msg === null ? undefined : probe.failed(msg));
 
-  const health = async () => {
-    const stats = await queue.stats().catch(() => null);
+  const health = () => {
     const workers = handler.slots.map((s) => ({
       name: s.name,
       id: s.id,
@@ -65,37 +34,46 @@ export function startHealthServer(handler: WorkerHandler, queue: Queue, port: nu
       restarts: s.restarts,
       error: s.error,
     }));
-    const depth = stats ? Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.queued])) : null;
-    const bad = workers.some((w) => w.state === "setup_failed") || !stats;
-    return {
-      status: bad ? "degraded" : "ok",
+    const reasons: string[] = [];
+    const q = probe.reason();
+    if (q) reasons.push(q);
+    for (const stage of new Set(handler.slots.filter((s) => s.state === "setup_failed").map((s) => s.stage))) {
+      const err = handler.slots.find((s) => s.stage === stage && s.state === "setup_failed")?.error;
+      reasons.push(`setup failing for stage ${stage}${err ? `: ${err}` : ""}`);
+    }
+    const stats = probe.up ? probe.stats : null;
+    return healthResponse({
+      status: reasons.length ? "unhealthy" : "ok",
+      reasons,
       handler: handler.id,
       uptime_s: Math.round((Date.now() - handler.startedAt) / 1000),
-      queue: { url: queue.url.replace(/\/\/[^@/]*@/, "//***@"), reachable: Boolean(stats), depth, stats },
+      queue: {
+        // Already masked by the backend (redis://:***@…).
+        url: queue.url,
+        reachable: probe.up,
+        depth: stats ? Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.queued])) : null,
+        stats,
+      },
       workers,
       counters: handler.counters,
-    };
+    });
   };
 
-  try {
-    const server = Bun.serve({
-      port,
-      hostname: host,
-      async fetch(req) {
-        const url = new URL(req.url);
-        if (req.method !== "GET") return new Response("method not allowed\n", { status: 405 });
-        if (url.pathname === "/health") {
-          const h = await health();
-          return Response.json(h, { status: h.status === "ok" ? 200 : 503 });
-        }
-        if (url.pathname === "/metrics") return new Response(await registry.metrics(), { headers: { "content-type": registry.contentType } });
-        return new Response("not found: try /health or /metrics\n", { status: 404 });
-      },
-    });
-    log.info({ event: "health_listening", port: server.port }, `health and metrics on http://${host}:${server.port}/health`);
-    return { port: server.port as number, stop: () => server.stop(true) };
-  } catch (e) {
-    log.warn({ event: "health_unavailable", port, err: (e as Error).message }, `health server not started on port ${port}: ${(e as Error).message}`);
-    return null;
-  }
+  const server: HttpServer = startHttpServer({
+    port,
+    host,
+    routes: {
+      "/health": health,
+      "/metrics": async () => metricsResponse(await metrics.text(), metrics.contentType),
+    },
+  });
+  probe.start();
+  log.info({ event: "health_listening", port: server.port }, `health and metrics on ${server.url}/health`);
+  return {
+    port: server.port,
+    stop: () => {
+      probe.stop();
+      server.stop();
+    },
+  };
 }

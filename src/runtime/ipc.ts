@@ -9,18 +9,27 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 const errorInfo = z.object({ message: z.string(), code: z.string().optional(), stack: z.string().optional() });
 
+/** The attempt token of the hand-over a message answers for (Task.token). */
+const token = z.number().int().nonnegative().optional();
+
 export const childMessage = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ready"), stage: z.string(), pid: z.number().int(), defaultTimeoutS: z.number().positive().optional() }),
   z.object({ type: z.literal("setup_failed"), error: errorInfo }),
-  z.object({ type: z.literal("progress"), task_id: z.string(), fraction: z.number(), note: z.string().optional() }),
-  z.object({ type: z.literal("finished"), task_id: z.string(), result: z.unknown() }),
-  z.object({ type: z.literal("work_failed"), task_id: z.string(), error: errorInfo, retry: z.boolean().optional() }),
+  z.object({ type: z.literal("progress"), task_id: z.string(), token, fraction: z.number(), note: z.string().optional() }),
+  z.object({ type: z.literal("finished"), task_id: z.string(), token, result: z.unknown() }),
+  z.object({ type: z.literal("work_failed"), task_id: z.string(), token, error: errorInfo, retry: z.boolean().optional() }),
   z.object({ type: z.literal("worker_failed"), error: errorInfo }),
 ]);
 export type ChildMessage = z.infer<typeof childMessage>;
 
+/**
+ * `lease_until_mono`/`until_mono`: until when the handler knows the queue lease is held, in ms of the system-wide
+ * monotonic clock (monoMs). A child whose run is not renewed by then kills its own process group: a frozen or
+ * partitioned handler cannot keep a run going after the queue may have handed the task to someone else.
+ */
 export const handlerMessage = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("work"), task: z.record(z.string(), z.unknown()) }),
+  z.object({ type: z.literal("work"), task: z.record(z.string(), z.unknown()), lease_until_mono: z.number().optional() }),
+  z.object({ type: z.literal("lease"), task_id: z.string(), token: z.number().int(), until_mono: z.number() }),
   z.object({ type: z.literal("cancel"), task_id: z.string() }),
   z.object({ type: z.literal("stop") }),
 ]);
@@ -73,3 +82,5 @@ export function sendLine(sock: Socket, msg: ChildMessage | HandlerMessage): bool
   if (sock.destroyed || !sock.writable) return false;
   return sock.write(JSON.stringify(msg) + "\n");
 }
+
+export { monoMs } from "./mono-clock.ts";

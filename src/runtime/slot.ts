@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import type { Task } from "../core/task.ts";
 import type { WorkerState } from "../core/worker-state.ts";
+import { signalGroup } from "../core/process-group.ts";
 
 /** One child worker process as the handler sees it. */
 export interface Slot {
@@ -22,6 +23,12 @@ export interface Slot {
   error: string | null;
   defaultTimeoutS?: number;
   task: Task | null;
+  /** The run in `task` is being stopped: its messages are ignored, its lease still renewed until its group is gone. */
+  ending: boolean;
+  /** When the current run was handed to the child (epoch ms). */
+  runStartedAt: number;
+  /** The process group of the current child (its pid: the handler starts it detached). */
+  pgid: number;
   claiming: boolean;
   timers: {
     heartbeat?: ReturnType<typeof setInterval>;
@@ -39,15 +46,7 @@ export function clearTaskTimers(s: Slot): void {
   s.timers.heartbeat = s.timers.deadline = s.timers.cancelKill = undefined;
 }
 
-/** Signal the child's whole process group (it runs nmap, runsc… below it). */
+/** Signal the child's whole process group (it runs nmap, runsc… below it), even after the child itself died. */
 export function killGroup(s: Slot, signal: NodeJS.Signals): void {
-  const pid = s.proc?.pid;
-  if (!pid || s.proc?.exitCode !== null || s.proc?.signalCode !== null) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {}
-  }
+  if (s.pgid > 1) signalGroup(s.pgid, signal);
 }

@@ -56,7 +56,7 @@ export async function loadStageModule(path: string): Promise<StageHandler> {
   try {
     mod = await import(path);
   } catch (e) {
-    throw configError(`cannot load stage module ${path}: ${(e as Error).message.split("\n")[0]}`);
+    throw configError(`cannot load stage module ${path}: ${buildErrorText(e)}`);
   }
   const exp = mod.default;
   let handler: unknown = exp;
@@ -64,7 +64,7 @@ export async function loadStageModule(path: string): Promise<StageHandler> {
     try {
       handler = await (exp as (api: typeof stageApi) => unknown)(stageApi);
     } catch (e) {
-      throw configError(`stage module ${path} failed while loading: ${(e as Error).message}`);
+      throw configError(`stage module ${path} failed while loading: ${buildErrorText(e)}`);
     }
   }
   const h = handler as Partial<StageHandler> | undefined;
@@ -74,4 +74,25 @@ export async function loadStageModule(path: string): Promise<StageHandler> {
   if (!h.payloadSchema || typeof (h.payloadSchema as { safeParse?: unknown }).safeParse !== "function")
     throw configError(`stage module ${path}: stage \`${h.name}\` needs a payloadSchema (use api.z)`);
   return { description: "", ...h } as StageHandler;
+}
+
+interface BuildMessage {
+  message: string;
+  position?: { file: string; line: number; column: number } | null;
+}
+
+/** Bun's build errors as `file:line:column: message` (the first three), instead of "2 errors building …". */
+export function buildErrorText(e: unknown): string {
+  const errs = (e as { errors?: BuildMessage[] }).errors;
+  if (Array.isArray(errs) && errs.length) {
+    const lines = errs.slice(0, 3).map((x) => (x.position ? `${x.position.file}:${x.position.line}:${x.position.column}: ${x.message}` : x.message));
+    if (errs.length > 3) lines.push(`(${errs.length - 3} more)`);
+    return lines.join("; ");
+  }
+  const pos = (e as { position?: BuildMessage["position"] }).position;
+  const msg = (e as Error).message?.split("\n")[0] ?? String(e);
+  if (pos) return `${pos.file}:${pos.line}:${pos.column}: ${msg}`;
+  // An error thrown while the module runs: where, from the first frame in a file of the user's.
+  const at = /\(?((?:\/|\.)[^\s():]+):(\d+):(\d+)\)?/.exec((e as Error).stack?.split("\n").slice(1).join("\n") ?? "");
+  return at && !at[1]!.startsWith("/$bunfs/") ? `${at[1]}:${at[2]}:${at[3]}: ${msg}` : msg;
 }

@@ -1,6 +1,6 @@
-import { chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { writeFileAtomic } from "../core/atomic.ts";
+import { fsyncDir, fsyncDirBestEffort, writeFileAtomic } from "../core/atomic.ts";
 import { badPath, parentOf, type FileStatus } from "./integrity.ts";
 
 /**
@@ -38,18 +38,30 @@ export interface CommitInput {
   remove: FileStatus[];
   /** Paths the master has (an extra directory still holding excluded files may stay). */
   masterHas: (path: string) => boolean;
+  /** Told about a problem that does not fail the commit (a state directory that could not be flushed). */
+  warn?: (message: string) => void;
   /** Tests: throw before executing the op with this index. */
   failAt?: number;
   /** Tests: stop dead before this op, as a killed process would (no rollback, journal left behind). */
   crashAt?: number;
 }
 
-class SimulatedCrash extends Error {}
+/** Tests: a commit stopped dead (see crashAt); the caller must leave everything as a killed process would. */
+export class SimulatedCrash extends Error {}
 
 export interface CommitStats {
   ops: number;
   written: number;
   removed: number;
+  /** This node's folders the master replaced that hold entries no step removes: left as they are. */
+  blocked: string[];
+}
+
+/** Staged files that a putdir brings in with their directory. */
+function countUnderPutdirs(ops: Op[], input: CommitInput): number {
+  const dirs = ops.filter((o) => o.t === "putdir").map((o) => o.path);
+  if (!dirs.length) return 0;
+  return input.staged.filter((f) => dirs.some((d) => f.path.startsWith(`${d}/`))).length;
 }
 
 /**
@@ -83,7 +95,8 @@ export function planOps(input: Omit<CommitInput, "failAt" | "crashAt" | "root">)
   const rmDirs = input.remove.filter((r) => r.kind === "d").sort((a, b) => depth(b.path) - depth(a.path));
   for (const d of rmDirs) ops.push({ t: "rmdir", path: d.path, mode: d.mode, optional: !input.masterHas(d.path) });
   const dirs = [...input.dirs].sort((a, b) => depth(a.path) - depth(b.path));
-  for (const d of dirs) ops.push({ t: "mkdir", path: d.path, mode: d.mode });
+  // setuid/setgid/sticky never come from the master, whatever it sends (its side strips them too).
+  for (const d of dirs) ops.push({ t: "mkdir", path: d.path, mode: d.mode & 0o777 });
   for (const f of input.staged) ops.push({ t: "put", path: f.path, staged: f.staged, hadOld: false });
   for (const o of ops) {
     const why = badPath(o.path);
@@ -107,21 +120,48 @@ function checkParents(root: string, rel: string, verified: Set<string>): void {
   }
 }
 
-function fsyncDir(path: string): void {
-  try {
-    const fd = openSync(path, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {}
-}
-
 /** The directory's nearest ancestor (itself included) in `set`, or undefined. */
 function underAny(path: string, set: Set<string>): string | undefined {
   for (let p = path; p; p = p.slice(0, Math.max(0, p.lastIndexOf("/")))) if (set.has(p)) return p;
   return undefined;
+}
+
+/**
+ * A folder of this node that the master has replaced (by a file, or a folder of other mode is not
+ * this case) but that holds entries no step removes (excluded, or names this node refuses) cannot
+ * be removed: its replacement is left out, with everything planned under it, and named in
+ * `blocked`, so the rest of the commit goes ahead instead of failing every round.
+ */
+function unblock(root: string, planned: Op[], blocked: string[]): Op[] {
+  const rm = new Set<string>();
+  const rmdir = new Set<string>();
+  for (const o of planned) if (o.t === "rm") rm.add(o.path);
+  else if (o.t === "rmdir") rmdir.add(o.path);
+  const memo = new Map<string, boolean>();
+  const empties = (dir: string): boolean => {
+    let ok = memo.get(dir);
+    if (ok !== undefined) return ok;
+    let names: string[] = [];
+    try {
+      names = readdirSync(join(root, dir));
+    } catch {}
+    ok = names.every((n) => {
+      const p = `${dir}/${n}`;
+      return rm.has(p) || (rmdir.has(p) && empties(p));
+    });
+    memo.set(dir, ok);
+    return ok;
+  };
+  const stuck: string[] = [];
+  for (const o of planned) if (o.t === "rmdir" && !o.optional && lst(join(root, o.path))?.isDirectory() && !empties(o.path)) stuck.push(o.path);
+  if (!stuck.length) return planned;
+  blocked.push(...stuck);
+  const under = (p: string) => stuck.some((b) => p === b || p.startsWith(`${b}/`));
+  return planned.flatMap((o): Op[] => {
+    if (o.t === "rmdir" && stuck.includes(o.path)) return [{ ...o, optional: true }];
+    if ((o.t === "put" || o.t === "mkdir") && under(o.path)) return [];
+    return [o];
+  });
 }
 
 /**
@@ -130,15 +170,24 @@ function underAny(path: string, set: Set<string>): string | undefined {
  * modes of the new directories under it (set after the move: a directory without write
  * permission could not be moved into another parent), and the files under them need no step.
  */
-export function resolveOps(input: CommitInput, planned: Op[] = planOps(input)): Op[] {
+export function resolveOps(input: CommitInput, planned: Op[] = planOps(input), blocked: string[] = []): Op[] {
   const { root } = input;
+  planned = unblock(root, planned, blocked);
+  // What the removal steps take away before the other steps run: a folder that becomes a file,
+  // a symlink that becomes a folder, a file that becomes a symlink's replacement. What is there
+  // now is looked at only for paths no removal step clears first.
+  const cleared = new Set<string>();
+  for (const o of planned) if (o.t === "rm" || (o.t === "rmdir" && !o.optional)) cleared.add(o.path);
   const fresh = new Set<string>();
+  // Under a cleared or new directory nothing is there yet, whatever lstat says: through a symlink
+  // that a step removes it would look at another place.
+  const present = (p: string) => (underAny(p, cleared) !== undefined || underAny(parentOf(p), fresh) !== undefined ? undefined : lst(join(root, p)));
   for (let i = 0; i < planned.length; i++) {
     const o = planned[i]!;
     if (o.t !== "mkdir") continue;
-    const st = lst(join(root, o.path));
+    const st = present(o.path);
     if (st?.isSymbolicLink()) throw new CommitError(`refused \`${o.path}\`: it is a symlink on this node`);
-    if (st?.isDirectory()) planned[i] = { t: "chmod", path: o.path, mode: o.mode, old: st.mode & 0o777 };
+    if (st?.isDirectory()) planned[i] = { t: "chmod", path: o.path, mode: o.mode, old: st.mode & 0o7777 };
     else fresh.add(o.path);
   }
   const tree = input.stagedRoot;
@@ -155,7 +204,7 @@ export function resolveOps(input: CommitInput, planned: Op[] = planOps(input)): 
         if (o.staged !== join(tree, o.path)) throw new CommitError(`\`${o.path}\` is not staged at its place in the staging tree`);
         continue;
       }
-      o.hadOld = !!lst(join(root, o.path));
+      o.hadOld = !!present(o.path);
       puts.push(o);
     } else ops.push(o);
   }
@@ -164,13 +213,14 @@ export function resolveOps(input: CommitInput, planned: Op[] = planOps(input)): 
 
 export function commitTree(input: CommitInput): CommitStats {
   const { root } = input;
-  const ops = resolveOps(input, planOps(input));
+  const blocked: string[] = [];
+  const ops = resolveOps(input, planOps(input), blocked);
   mkdirSync(backupDir(root), { recursive: true, mode: 0o700 });
   writeFileAtomic(journalPath(root), JSON.stringify({ v: 1, ops }), 0o600);
   const verified = new Set<string>();
   const touched = new Set<string>();
   let done = 0;
-  const stats: CommitStats = { ops: ops.length, written: input.staged.length, removed: 0 };
+  const stats: CommitStats = { ops: ops.length, written: ops.filter((o) => o.t === "put").length + (input.stagedRoot ? countUnderPutdirs(ops, input) : 0), removed: 0, blocked };
   try {
     for (let i = 0; i < ops.length; i++) {
       if (input.failAt === i) throw new CommitError(`injected failure at step ${i}`);
@@ -219,7 +269,8 @@ export function commitTree(input: CommitInput): CommitStats {
       }
       done = i + 1;
     }
-    for (const d of touched) fsyncDir(d);
+    // A directory a step removed is gone; its removal is made durable with its parent, which is here too.
+    for (const d of touched) if (lst(d)?.isDirectory()) fsyncDir(d);
   } catch (e) {
     if (e instanceof SimulatedCrash) throw e;
     rollback(root, ops.slice(0, done + 1));
@@ -227,7 +278,8 @@ export function commitTree(input: CommitInput): CommitStats {
   }
   // The commit point: without the journal nothing is rolled back any more.
   unlinkSync(journalPath(root));
-  fsyncDir(stateDir(root));
+  // The tree is new either way; a journal that came back after a crash would only roll it back to old.
+  fsyncDirBestEffort(stateDir(root), input.warn ?? (() => {}));
   rmSync(backupDir(root), { recursive: true, force: true });
   return stats;
 }
@@ -262,7 +314,9 @@ export function rollback(root: string, ops: Op[]): void {
           break;
         case "put":
           if (lst(backup)) renameSync(backup, abs);
-          else if (!o.hadOld && lst(abs)) unlinkSync(abs);
+          // Only a put that ran left its file here: its staged copy is gone. Otherwise what is at
+          // the path is this node's old entry (one an earlier step was to clear), and stays.
+          else if (!o.hadOld && typeof o.staged === "string" && !lst(o.staged) && lst(abs)?.isFile()) unlinkSync(abs);
           break;
         case "putdir":
           // Only moved in if the staged copy is gone; back it goes (the staging area is removed after).
@@ -281,18 +335,45 @@ export function rollback(root: string, ops: Op[]): void {
   }
 }
 
-/** On start: a journal left by a commit that never finished is rolled back. Returns whether it was. */
-export function recoverTree(root: string): boolean {
+/** A journal that exists but cannot be read: the tree may be half-committed and only the backups can tell. */
+export class JournalError extends Error {}
+
+/**
+ * On start: a journal left by a commit that never finished is rolled back. Returns whether it was.
+ * A journal that cannot be read (damaged, truncated, not ours) is never taken as empty: that would
+ * delete the backups that are the only way back. It throws JournalError and touches nothing,
+ * unless `setAside`: then the journal and backups are moved aside (named in the result) for a
+ * person to look at, and the tree is left for the next sync to repair from the master.
+ */
+export function recoverTree(root: string, setAside = false): boolean | { journal: string; backups: string } {
   const j = journalPath(root);
-  let rolled = false;
+  let rolled: boolean | { journal: string; backups: string } = false;
   if (existsSync(j)) {
-    let ops: Op[] = [];
+    let ops: Op[] | null = null;
+    let why = "";
     try {
-      ops = (JSON.parse(readFileSync(j, "utf8")) as { ops: Op[] }).ops;
-    } catch {}
-    rollback(root, ops);
-    unlinkSync(j);
-    rolled = true;
+      const doc = JSON.parse(readFileSync(j, "utf8")) as { v?: unknown; ops?: unknown };
+      if (doc?.v === 1 && Array.isArray(doc.ops) && doc.ops.every((o) => o && typeof o === "object" && typeof (o as Op).t === "string")) ops = doc.ops as Op[];
+      else why = "not a falc commit journal";
+    } catch (e) {
+      why = (e as Error).message;
+    }
+    if (ops) {
+      rollback(root, ops);
+      unlinkSync(j);
+      rolled = true;
+    } else if (!setAside) {
+      throw new JournalError(
+        `the commit journal ${j} cannot be read (${why.slice(0, 200)}): the tree may hold part of an unfinished commit; the backups are kept in ${backupDir(root)}. Run \`falc sync worker --recover\` to set both aside and resync from the master`,
+      );
+    } else {
+      const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+      const journal = `${j}.unreadable-${stamp}`;
+      const backups = `${backupDir(root)}.kept-${stamp}`;
+      renameSync(j, journal);
+      if (existsSync(backupDir(root))) renameSync(backupDir(root), backups);
+      rolled = { journal, backups };
+    }
   }
   rmSync(backupDir(root), { recursive: true, force: true });
   rmSync(join(stateDir(root), "staging"), { recursive: true, force: true });

@@ -23,7 +23,10 @@ export const syncConfigSchema = z
     interval_s: z.number().positive().max(86400).default(10),
     mismatch_limit: z.number().int().min(1).max(1000).default(3),
     reconnect_max_s: z.number().positive().max(3600).default(30),
-    preauth_s: z.number().positive().max(600).default(10),
+    preauth_s: z.number().positive().max(600).default(5),
+    /** Unauthenticated connections at once, in total and per source address; past either, the oldest are cut. */
+    max_handshakes: z.number().int().min(4).max(10_000).default(64),
+    max_handshakes_per_address: z.number().int().min(1).max(10_000).default(8),
     chunk_kb: z.number().int().min(16).max(4096).default(1024),
     /** File data: zstd, none, or auto (zstd unless the worker is on this machine's loopback). */
     compress: z.enum(["auto", "zstd", "none"]).default("auto"),

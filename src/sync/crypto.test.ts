@@ -1,11 +1,12 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { hkdfSync, randomBytes } from "node:crypto";
 import { createServer, createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "../core/logger.ts";
-import { AuthError, generateKey, loadKeyFile, Opener, parseKey, proof, proofMatches, Sealer, sessionKeys, transcript } from "./crypto.ts";
-import { encodeHeader } from "./frame.ts";
+import { AuthError, Ephemeral, generateKey, loadKeyFile, Opener, parseKey, proof, proofMatches, Sealer, sessionKeys, transcript } from "./crypto.ts";
+import { encodeHeader, FrameReader, type Frame } from "./frame.ts";
 import { clientHandshake, HandshakeRefused, serverHandshake } from "./handshake.ts";
 import { DEFAULT_LIMITS, Session } from "./session.ts";
 
@@ -37,7 +38,7 @@ describe("cluster key", () => {
 describe("frame encryption", () => {
   const key = parseKey(generateKey());
   const t = transcript(Buffer.from("hello"), Buffer.from("challenge"));
-  const k = sessionKeys(key, t);
+  const k = sessionKeys(key, t, randomBytes(32));
 
   test("proofs bind the role and the transcript", () => {
     const p = proof(key, "worker", t);
@@ -122,5 +123,55 @@ describe("handshake over a socket", () => {
       expect(await cli).toBeInstanceOf(HandshakeRefused);
       p.close();
     }
+  });
+});
+
+describe("forward secrecy", () => {
+  test("X25519: both sides get one secret; a malformed or low-order key is refused", () => {
+    const a = new Ephemeral();
+    const b = new Ephemeral();
+    expect(a.shared(b.pub).equals(b.shared(a.pub))).toBe(true);
+    expect(a.shared(b.pub).equals(a.shared(new Ephemeral().pub))).toBe(false);
+    expect(() => a.shared(Buffer.alloc(32))).toThrow(/low order/);
+    expect(() => a.shared(Buffer.alloc(31, 1))).toThrow(/31 bytes/);
+  });
+
+  test("a recorded session cannot be decrypted with the cluster key alone", async () => {
+    const key = parseKey(generateKey());
+    const p = await pair();
+    // The wire, both directions, as a passive observer records it.
+    const w2m: Buffer[] = [];
+    const m2w: Buffer[] = [];
+    p.b.sock.on("data", (c: Buffer) => w2m.push(Buffer.from(c)));
+    p.a.sock.on("data", (c: Buffer) => m2w.push(Buffer.from(c)));
+    const srv = serverHandshake(p.b, { key, name: "m", cluster: "c", settings, timeoutMs: 5000, admit: () => null });
+    const eph = new Ephemeral();
+    await clientHandshake(p.a, { key, name: "w1", cluster: "c", role: "worker", timeoutMs: 5000, ephemeral: eph });
+    await srv;
+    const secret = Buffer.from("the scan results nobody else may read");
+    p.b.onMessage = (m) => p.b.reply(m.counter, Buffer.from("ok"));
+    expect((await p.a.request("info", secret)).toString()).toBe("ok");
+    p.close();
+
+    const frames = (chunks: Buffer[]): Frame[] => new FrameReader(1 << 20).push(Buffer.concat(chunks));
+    const up = frames(w2m);
+    const down = frames(m2w);
+    expect(up.map((f) => f.cmd).slice(0, 2)).toEqual(["hello", "auth"]);
+    expect(down[0]!.cmd).toBe("challenge");
+    const sealed = up[2]!;
+    expect(Buffer.concat(w2m).includes(secret)).toBe(false);
+    // Everything the observer has, plus the cluster key: the transcript and every key it can derive.
+    const t = transcript(up[0]!.payload, down[0]!.payload);
+    const attempts = [
+      sessionKeys(key, t, Buffer.alloc(32)).w2m,
+      Buffer.from(hkdfSync("sha256", key, t, "falc-sync/1 w2m", 32)), // protocol 1's keys: key and transcript only
+      Buffer.from(hkdfSync("sha256", key, t, "falc-sync/2 w2m", 32)),
+    ];
+    for (const k of attempts) expect(() => new Opener(k, "w2m").open(sealed.header, sealed.payload)).toThrow(AuthError);
+    // With the ephemeral secret (which only the two ends ever held) it opens: the frame is the request.
+    const challenge = JSON.parse(down[0]!.payload.toString());
+    const shared = eph.shared(Buffer.from(challenge.eph, "base64"));
+    const plain = new Opener(sessionKeys(key, t, shared).w2m, "w2m").open(sealed.header, sealed.payload);
+    expect(plain.includes(secret)).toBe(true);
   });
 });

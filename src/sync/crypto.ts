@@ -1,10 +1,11 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { configError } from "../core/errors.ts";
 
 /**
  * Cluster crypto. Wazuh encrypts frames with Fernet under the shared key and nothing else; here the
- * shared key only proves membership (challenge/response) and seeds per-session keys. Every frame
+ * shared key only proves membership (challenge/response) and, with an ephemeral X25519 exchange,
+ * seeds per-session keys. Every frame
  * after the hello is AES-256-GCM with a nonce made of the direction and an implicit per-direction
  * sequence number, so a replayed, reordered, dropped or altered frame fails authentication.
  */
@@ -70,9 +71,41 @@ export interface SessionKeys {
   w2m: Buffer;
 }
 
-export function sessionKeys(key: Buffer, t: Buffer): SessionKeys {
-  const k = (d: Direction) => Buffer.from(hkdfSync("sha256", key, t, `falc-sync/1 ${d}`, KEY_BYTES));
+/**
+ * Session keys from both secrets: the X25519 secret of this session's ephemeral keys (forward
+ * secrecy: once the two private keys are gone, a recording of the session cannot be opened, even
+ * by someone who later gets the cluster key) and the cluster key (the ephemeral keys travel in
+ * the hello and challenge, which both proofs cover, so no one without the key can stand in the middle).
+ */
+export function sessionKeys(key: Buffer, t: Buffer, shared: Buffer): SessionKeys {
+  const ikm = Buffer.concat([shared, key]);
+  const k = (d: Direction) => Buffer.from(hkdfSync("sha256", ikm, t, `falc-sync/2 ${d}`, KEY_BYTES));
   return { m2w: k("m2w"), w2m: k("w2m") };
+}
+
+export const EPH_BYTES = 32;
+const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
+
+/** One side's X25519 key pair for one handshake; the private key lives only in this object. */
+export class Ephemeral {
+  private priv: KeyObject;
+  readonly pub: Buffer;
+  constructor() {
+    const kp = generateKeyPairSync("x25519");
+    this.priv = kp.privateKey;
+    this.pub = Buffer.from(kp.publicKey.export({ format: "der", type: "spki" }).subarray(X25519_SPKI_PREFIX.length));
+  }
+
+  /** The shared secret with the peer's public key; throws for a malformed or low-order key. */
+  shared(peer: Buffer): Buffer {
+    if (peer.length !== EPH_BYTES) throw new Error(`ephemeral key of ${peer.length} bytes, not ${EPH_BYTES}`);
+    const pub = createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, peer]), format: "der", type: "spki" });
+    try {
+      return diffieHellman({ privateKey: this.priv, publicKey: pub });
+    } catch {
+      throw new Error("ephemeral key refused (low order)");
+    }
+  }
 }
 
 function nonce(dir: Direction, seq: bigint): Buffer {

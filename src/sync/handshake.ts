@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { VERSION } from "../core/version.ts";
-import { NONCE_BYTES, proof, proofMatches, sessionKeys, transcript } from "./crypto.ts";
+import { Ephemeral, NONCE_BYTES, proof, proofMatches, sessionKeys, transcript } from "./crypto.ts";
 import type { Message } from "./frame.ts";
 import {
   authSchema,
@@ -20,7 +20,8 @@ import type { Session } from "./session.ts";
 /**
  * The hello: the worker says who it is, the master answers with a fresh challenge, the worker
  * proves it holds the cluster key (HMAC over both messages), then the master proves it too, and
- * both derive this session's keys from the key and the transcript. Before that nothing but these
+ * both derive this session's keys from the key, the transcript and an X25519 secret of two
+ * ephemeral keys that hello and challenge carry (forward secrecy, see sessionKeys). Before that nothing but these
  * four small plaintext messages is accepted, and only for `preAuthMs`.
  */
 export class HandshakeRefused extends Error {
@@ -52,6 +53,8 @@ export interface ClientHandshakeOptions {
   role: "worker" | "client";
   timeoutMs: number;
   version?: string;
+  /** Tests: this side's ephemeral key pair (made fresh otherwise). */
+  ephemeral?: Ephemeral;
 }
 
 export interface ClientResult {
@@ -62,7 +65,9 @@ export interface ClientResult {
 export function clientHandshake(session: Session, o: ClientHandshakeOptions): Promise<ClientResult> {
   return new Promise((resolve, reject) => {
     const nonce = randomBytes(NONCE_BYTES);
-    const hello: Hello = { proto: PROTOCOL, role: o.role, name: o.name, cluster: o.cluster, version: o.version ?? VERSION, nonce: nonce.toString("base64") };
+    const eph = o.ephemeral ?? new Ephemeral();
+    let shared: Buffer | null = null;
+    const hello: Hello = { proto: PROTOCOL, role: o.role, name: o.name, cluster: o.cluster, version: o.version ?? VERSION, nonce: nonce.toString("base64"), eph: eph.pub.toString("base64") };
     const helloBytes = json(hello);
     let state: "hello" | "auth" | "done" = "hello";
     let t: Buffer | null = null;
@@ -87,6 +92,11 @@ export function clientHandshake(session: Session, o: ClientHandshakeOptions): Pr
           master = decodeJson(challengeSchema, m.payload, "challenge");
           if (master.proto !== PROTOCOL) throw new HandshakeRefused(`master speaks protocol ${master.proto}, this node ${PROTOCOL}`, "version");
           if (master.cluster !== o.cluster) throw new HandshakeRefused(`master is in cluster \`${master.cluster}\`, not \`${o.cluster}\``, "cluster");
+          try {
+            shared = eph.shared(Buffer.from(master.eph, "base64"));
+          } catch (e) {
+            throw new HandshakeRefused(`master's ${(e as Error).message}`, "protocol");
+          }
           t = transcript(helloBytes, m.payload);
           session.send("auth", json({ proof: proof(o.key, "worker", t).toString("base64") }));
           state = "auth";
@@ -96,7 +106,7 @@ export function clientHandshake(session: Session, o: ClientHandshakeOptions): Pr
           const w = decodeJson(welcomeSchema, m.payload, "welcome");
           if (!proofMatches(o.key, "master", t!, Buffer.from(w.proof, "base64")))
             throw new HandshakeRefused("the master could not prove it holds the cluster key: the key files differ", "key");
-          const keys = sessionKeys(o.key, t!);
+          const keys = sessionKeys(o.key, t!, shared!);
           session.startEncryption(keys.w2m, "w2m", keys.m2w, "m2w");
           session.peer = master!.name;
           session.onPlain = null;
@@ -132,6 +142,7 @@ export function serverHandshake(session: Session, o: ServerHandshakeOptions): Pr
     let state: "hello" | "auth" | "done" = "hello";
     let hello: Hello | null = null;
     let t: Buffer | null = null;
+    let shared: Buffer | null = null;
     const fail = (e: HandshakeRefused, tell: boolean) => {
       if (state === "done") return;
       state = "done";
@@ -152,7 +163,13 @@ export function serverHandshake(session: Session, o: ServerHandshakeOptions): Pr
           if (hello.version !== VERSION) throw new HandshakeRefused(`falc ${hello.version} cannot join a falc ${VERSION} master`, "version");
           if (hello.role === "worker" && hello.name === o.name) throw new HandshakeRefused(`node name \`${hello.name}\` is the master's own`, "duplicate");
           const nonce = randomBytes(NONCE_BYTES);
-          const ch: Challenge = { proto: PROTOCOL, name: o.name, cluster: o.cluster, version: VERSION, nonce: nonce.toString("base64") };
+          const eph = new Ephemeral();
+          try {
+            shared = eph.shared(Buffer.from(hello.eph, "base64"));
+          } catch (e) {
+            throw new HandshakeRefused(`worker's ${(e as Error).message}`, "protocol");
+          }
+          const ch: Challenge = { proto: PROTOCOL, name: o.name, cluster: o.cluster, version: VERSION, nonce: nonce.toString("base64"), eph: eph.pub.toString("base64") };
           const chBytes = json(ch);
           t = transcript(m.payload, chBytes);
           session.send("challenge", chBytes);
@@ -164,7 +181,7 @@ export function serverHandshake(session: Session, o: ServerHandshakeOptions): Pr
           if (!proofMatches(o.key, "worker", t!, Buffer.from(a.proof, "base64"))) throw new HandshakeRefused("wrong cluster key", "key");
           const no = o.admit(hello!);
           if (no) throw new HandshakeRefused(no.error, no.code);
-          const keys = sessionKeys(o.key, t!);
+          const keys = sessionKeys(o.key, t!, shared!);
           // Read the worker's next frames with the session key; our welcome still goes in the clear.
           session.send("welcome", json({ proof: proof(o.key, "master", t!).toString("base64"), settings: o.settings }));
           session.startEncryption(keys.m2w, "m2w", keys.w2m, "w2m");

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { badPath, compareStatus, differingDirs, dirDigests, Excluder, TreeScanner, treeDigest, type FileStatus } from "./integrity.ts";
@@ -34,6 +34,9 @@ describe("integrity", () => {
     writeFileSync(join(root, ".git", "HEAD"), "ignored");
     symlinkSync("/etc/passwd", join(root, "link"));
     chmodSync(join(root, "sub"), 0o750);
+    // Settled files (written a while ago): the racy rule below keeps no hash of a file changed just now.
+    const past = new Date(Date.now() - 60_000);
+    for (const p of ["a", "sub/b"]) utimesSync(join(root, p), past, past);
     const cache = join(tmp, "cache.json");
     const s = new TreeScanner(root, new Excluder(["*.tmp", ".git"]), cache);
     const r1 = await s.scan();
@@ -61,6 +64,34 @@ describe("integrity", () => {
     expect(r4.files.get("a")!.hash).not.toBe(r1.files.get("a")!.hash);
     expect(r3.hashed + r4.hashed).toBeGreaterThanOrEqual(1);
     expect(treeDigest(r4.files.values())).not.toBe(treeDigest(r1.files.values()));
+  });
+
+  test("a file changed within the last 2 s is hashed again on the next walk: a same-size rewrite in the same timestamp tick is seen", async () => {
+    const root = join(tmp, "racy");
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, "a"), "one");
+    const s = new TreeScanner(root, new Excluder([]));
+    const r1 = await s.scan();
+    const { mtimeMs } = statSync(join(root, "a"));
+    writeFileSync(join(root, "a"), "two");
+    utimesSync(join(root, "a"), new Date(), mtimeMs / 1000); // as if the clock had not moved
+    const r2 = await s.scan();
+    expect(r2.hashed).toBe(1);
+    expect(r2.files.get("a")!.hash).not.toBe(r1.files.get("a")!.hash);
+  });
+
+  test("names the worker refuses are left out and named: backslash, not UTF-8, fifos", async () => {
+    const root = join(tmp, "refused");
+    mkdirSync(join(root, "d"), { recursive: true });
+    writeFileSync(join(root, "ok"), "fine");
+    writeFileSync(join(root, "back\\slash.txt"), "refused");
+    writeFileSync(Buffer.from(`${root}/d/caf\xe9`, "latin1"), "latin-1 name");
+    expect(Bun.spawnSync(["mkfifo", join(root, "pipe")]).exitCode).toBe(0);
+    const r = await new TreeScanner(root, new Excluder([])).scan();
+    expect([...r.files.keys()].sort()).toEqual(["d", "ok"]);
+    expect(r.refused.map((x) => x.path).sort()).toEqual(["back\\slash.txt", "d/caf\\xe9", "pipe"]);
+    expect(r.refused.find((x) => x.path === "d/caf\\xe9")!.why).toMatch(/UTF-8/);
+    expect(r.refused.find((x) => x.path === "pipe")!.why).toMatch(/fifo/);
   });
 
   test("directory digests point at exactly the directories that differ", () => {

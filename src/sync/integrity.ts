@@ -1,6 +1,7 @@
-import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync, type Stats } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.ts";
+import { hashFile } from "../core/hash-file.ts";
 import type { WireStatus } from "./protocol.ts";
 
 /**
@@ -72,30 +73,49 @@ interface CacheEntry {
   hash: string;
 }
 
-const HASH_BLOCK = 1 << 20;
-
-export function hashFile(abs: string): string {
-  const h = new Bun.CryptoHasher("blake2b256");
-  const fd = openSync(abs, "r");
-  try {
-    const buf = Buffer.allocUnsafe(HASH_BLOCK);
-    for (;;) {
-      const n = readSync(fd, buf, 0, HASH_BLOCK, null);
-      if (n <= 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest("hex");
-}
+/**
+ * A file whose mtime is this close to now may be written again within the same timestamp tick
+ * (ext4's clock moves every few ms, some filesystems' every second or two) without its size or
+ * mtime changing: its hash is not kept, so the next walk hashes it again (git's "racy" rule).
+ */
+const RACY_MS = 2000;
+const racy = (mtimeMs: number) => mtimeMs > Date.now() - RACY_MS;
 
 export function modeOf(st: Stats): number {
   // setuid/setgid/sticky bits are never carried between nodes.
   return st.mode & 0o777;
 }
 
+/** An entry a walk leaves out, and why: its name breaks the path rules, or its type is not synced. */
+export interface Refused {
+  path: string;
+  why: string;
+}
+
+const specialKind = (st: Stats) => (st.isFIFO() ? "fifo" : st.isSocket() ? "socket" : st.isCharacterDevice() || st.isBlockDevice() ? "device" : "special file");
+
+/**
+ * Names in `dir` that are not valid UTF-8, by the lossy string readdir gives for them, each with a
+ * printable form (bad bytes as \xNN). Paths travel as UTF-8 JSON: such a name cannot be carried,
+ * so it is refused loudly instead of being synced under a mangled name or skipped in silence.
+ */
+function undecodable(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  for (const b of readdirSync(dir, { encoding: "buffer" })) {
+    try {
+      strict.decode(b);
+    } catch {
+      const shown = [...b].map((c) => (c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, "0")}`)).join("");
+      out.set(b.toString("utf8"), shown);
+    }
+  }
+  return out;
+}
+
 export interface ScanResult {
+  /** Entries left out of `files`, with the reason (each named in a warning and in status). */
+  refused: Refused[];
   /** In walk order (names sorted at every level), the same on every node for the same tree. */
   files: Map<string, FileStatus>;
   /** BLAKE2b-256 over every entry's path, kind, mode, size and hash: equal digests, equal trees. */
@@ -123,6 +143,11 @@ export class TreeScanner {
     private cachePath?: string,
     /** The master leaves symlinks out of its status entirely (they are never synced). */
     private skipLinks = false,
+    /**
+     * The master strips setuid/setgid/sticky from what it sends; a worker reports them (false
+     * here), so a bit set on its side differs from the master's mode and is taken away.
+     */
+    private stripSpecial = true,
   ) {
     if (cachePath && existsSync(cachePath)) {
       try {
@@ -137,6 +162,7 @@ export class TreeScanner {
 
   /** Tell the cache what a file now is without hashing it again (the worker just wrote and verified it). */
   remember(path: string, st: { size: number; mtimeMs: number; ino: number }, hash: string): void {
+    if (racy(st.mtimeMs)) return;
     this.cache.set(path, { size: st.size, mtime: st.mtimeMs, ino: st.ino, hash });
     this.dirty = true;
   }
@@ -146,6 +172,7 @@ export class TreeScanner {
     const excluder = this.excluder;
     const startedAt = Date.now();
     const files = new Map<string, FileStatus>();
+    const refused: Refused[] = [];
     let hashed = 0;
     let hashedBytes = 0;
     let lastYield = Date.now();
@@ -159,9 +186,16 @@ export class TreeScanner {
         throw e;
       }
       names.sort();
+      const notUtf8 = names.some((n) => n.includes("\uFFFD")) ? undecodable(abs) : null;
       for (const name of names) {
         const p = rel ? `${rel}/${name}` : name;
         if (excluder.excluded(p, name)) continue;
+        const raw = notUtf8?.get(name);
+        const why = raw !== undefined ? "name is not valid UTF-8" : badPath(p);
+        if (why) {
+          refused.push({ path: raw !== undefined ? `${rel ? `${rel}/` : ""}${raw}` : p, why });
+          continue;
+        }
         let st: Stats;
         try {
           st = lstatSync(join(abs, name));
@@ -175,7 +209,7 @@ export class TreeScanner {
           }
           files.set(p, { path: p, kind: "l", size: 0, mode: 0, mtime: st.mtimeMs, hash: "" });
         } else if (st.isDirectory()) {
-          files.set(p, { path: p, kind: "d", size: 0, mode: modeOf(st), mtime: 0, hash: "" });
+          files.set(p, { path: p, kind: "d", size: 0, mode: this.modeOf(st), mtime: 0, hash: "" });
           await walk(p);
         } else if (st.isFile()) {
           const c = this.cache.get(p);
@@ -183,18 +217,18 @@ export class TreeScanner {
           if (c && c.size === st.size && c.mtime === st.mtimeMs && c.ino === st.ino) hash = c.hash;
           else {
             try {
-              hash = hashFile(join(abs, name));
+              hash = hashFile(join(abs, name), ["blake2b256"]).blake2b256;
             } catch {
               continue;
             }
             hashed++;
             hashedBytes += st.size;
-            this.cache.set(p, { size: st.size, mtime: st.mtimeMs, ino: st.ino, hash });
+            if (racy(st.mtimeMs)) this.cache.delete(p);
+            else this.cache.set(p, { size: st.size, mtime: st.mtimeMs, ino: st.ino, hash });
             this.dirty = true;
           }
-          files.set(p, { path: p, kind: "f", size: st.size, mode: modeOf(st), mtime: st.mtimeMs, hash });
-        }
-        // Sockets, fifos and devices are not synced.
+          files.set(p, { path: p, kind: "f", size: st.size, mode: this.modeOf(st), mtime: st.mtimeMs, hash });
+        } else refused.push({ path: p, why: `a ${specialKind(st)} is not synced` });
         if (Date.now() - lastYield > 4) {
           // Let keep-alives, other connections and a handshake in progress through during a long walk or hash.
           await new Promise((r) => setImmediate(r));
@@ -207,7 +241,11 @@ export class TreeScanner {
       this.cache.delete(k);
       this.dirty = true;
     }
-    return { files, digest: statusDigest(files.values()), startedAt, hashed, hashedBytes, exclude: excluder.patterns };
+    return { files, refused, digest: statusDigest(files.values()), startedAt, hashed, hashedBytes, exclude: excluder.patterns };
+  }
+
+  private modeOf(st: Stats): number {
+    return this.stripSpecial ? modeOf(st) : st.mode & 0o7777;
   }
 
   /** Called for each symlink skipped with `skipLinks`. */

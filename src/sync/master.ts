@@ -6,8 +6,9 @@ import { VERSION } from "../core/version.ts";
 import type { Message } from "./frame.ts";
 import { groupsDelta, groupsHash, normalize, type Assignments, type GroupDef, type GroupsPush } from "./groups.ts";
 import { HandshakeRefused, serverHandshake } from "./handshake.ts";
-import { badPath, compareStatus, differingDirs, dirDigests, Excluder, fromWire, parentOf, toWire, TreeScanner, type FileStatus, type ScanResult } from "./integrity.ts";
+import { badPath, compareStatus, differingDirs, dirDigests, Excluder, fromWire, parentOf, toWire, TreeScanner, type FileStatus, type Refused, type ScanResult } from "./integrity.ts";
 import { decodeJson, encodeJson, integritySchema, ProtocolError, syncResultSchema, type Hello, type IntegrityReply, type Plan, type Settings } from "./protocol.ts";
+import { Admission } from "./admission.ts";
 import { Session } from "./session.ts";
 import type { StatusDoc } from "./status.ts";
 import type { NodeOptions } from "./node-options.ts";
@@ -18,6 +19,9 @@ import { infoSchema } from "./worker-info.ts";
 /** How old (from its start) a walk of the master's tree may be and still answer an integrity check. */
 const SCAN_REUSE_MS = 1000;
 
+/** Refused entries listed by name in status (the count covers all). */
+export const REFUSED_SHOWN = 50;
+
 export interface MasterOptions extends NodeOptions {
   exclude: string[];
   keepaliveS: number;
@@ -27,8 +31,10 @@ export interface MasterOptions extends NodeOptions {
   intervalS: number;
   mismatchLimit: number;
   preAuthS: number;
-  /** Connections allowed in the handshake at once; more are cut at once. */
+  /** Connections allowed in the handshake at once; a new one past this evicts an old one (see Admission). */
   maxPreAuth: number;
+  /** The same, per source address. */
+  maxPreAuthPerAddr: number;
   compress: CompressMode;
   definitions: Record<string, GroupDef>;
 }
@@ -52,12 +58,13 @@ export class SyncMaster {
   private server: Server | null = null;
   private nodes = new Map<string, NodeConn>();
   private clients = new Set<Session>();
-  private preAuth = 0;
+  private admission: Admission;
   private scanner: TreeScanner;
   private scanning: Promise<ScanResult> | null = null;
   private recent: ScanResult | null = null;
   private scanningSince = 0;
-  private lastScan: { at: number; files: number; bytes: number } | null = null;
+  private lastScan: { at: number; files: number; bytes: number; refused: Refused[] } | null = null;
+  private warnedRefused = new Set<string>();
   private nextTransfer = 1;
   private lastPrefetch = 0;
   private timers: ReturnType<typeof setInterval>[] = [];
@@ -74,6 +81,9 @@ export class SyncMaster {
       this.o.log.warn({ event: "symlink_skipped", path: p }, `symlink ${p} is not synced (links are never followed or copied)`);
     };
     this.store = MasterStore.open(o.home);
+    this.admission = new Admission(o.maxPreAuth, o.maxPreAuthPerAddr, (n, why) =>
+      this.o.log.warn({ event: "handshakes_evicted", count: n, reason: why }, `cut ${n} unauthenticated connections (${why}) to make room for new ones`),
+    );
   }
 
   get settings(): Settings {
@@ -81,8 +91,7 @@ export class SyncMaster {
   }
 
   async start(): Promise<number> {
-    // Hash the tree before the first worker asks, so its first sync does not wait for it.
-    await this.scan(Date.now());
+    // The port first: a port in use is reported at once, not after hashing the whole tree.
     this.server = createServer((sock) => this.onConnection(sock));
     this.server.maxConnections = 10_000;
     await new Promise<void>((resolve, reject) => {
@@ -90,6 +99,9 @@ export class SyncMaster {
       this.server!.listen(this.o.port, this.o.host, () => resolve());
     });
     this.port = (this.server.address() as { port: number }).port;
+    // Hash the tree before the first worker asks, so its first sync does not wait for it (a
+    // worker connecting meanwhile shares this walk).
+    await this.scan(Date.now());
     this.timers.push(setInterval(() => this.dropSilent(), Math.min(1000, this.o.keepaliveS * 1000)));
     this.timers.push(setInterval(() => this.pushGroupsAll(), this.o.intervalS * 1000));
     return this.port;
@@ -119,7 +131,14 @@ export class SyncMaster {
         let bytes = 0;
         for (const f of r.files.values()) bytes += f.size;
         this.recent = r;
-        this.lastScan = { at: Date.now(), files: r.files.size, bytes };
+        this.lastScan = { at: Date.now(), files: r.files.size, bytes, refused: r.refused };
+        for (const x of r.refused) {
+          if (this.warnedRefused.has(x.path)) continue;
+          this.warnedRefused.add(x.path);
+          this.o.log.warn({ event: "entry_refused", path: x.path, reason: x.why }, `${x.path} is not synced: ${x.why}`);
+        }
+        // Forget fixed ones, so one that comes back is named again.
+        if (this.warnedRefused.size > r.refused.length) this.warnedRefused = new Set(r.refused.map((x) => x.path));
         if (r.hashed) this.o.log.debug({ event: "tree_hashed", files: r.hashed, bytes: r.hashedBytes }, `hashed ${r.hashed} files`);
         this.scanner.saveCache();
         return r;
@@ -132,12 +151,7 @@ export class SyncMaster {
 
   private onConnection(sock: Socket): void {
     const remote = `${sock.remoteAddress}:${sock.remotePort}`;
-    if (this.preAuth >= this.o.maxPreAuth) {
-      this.o.log.warn({ event: "connection_refused", remote, reason: "too many handshakes" }, `refused ${remote}: ${this.preAuth} handshakes already in progress`);
-      sock.destroy();
-      return;
-    }
-    this.preAuth++;
+    const slot = this.admission.admit(sock);
     // A worker's first check follows its handshake at once and must see the tree as of this
     // moment: start walking now, while it proves the key. At most once a second, so connections
     // that never authenticate cannot keep the master walking.
@@ -163,12 +177,12 @@ export class SyncMaster {
       },
     }).then(
       (hello) => {
-        this.preAuth--;
+        slot.done();
         if (hello.role === "client") return this.attachClient(session);
         this.attach(conn!);
       },
       (e: HandshakeRefused) => {
-        this.preAuth--;
+        slot.done();
         if (e.code === "closed" || e.code === "timeout") {
           this.o.log.info({ event: "handshake_failed", remote, reason: e.message }, `handshake with ${remote} failed: ${e.message}`);
           return;
@@ -232,7 +246,9 @@ export class SyncMaster {
         const info = decodeJson(infoSchema, m.payload, "info");
         if (info.record) this.store.setRecord(conn.name, info.record);
         const n = this.store.storePorts(conn.name, info.rows);
-        this.store.addSync(conn.name, "info", { at: Date.now(), durationMs: performance.now() - t0, ok: true, error: null, rows: n, record: !!info.record });
+        // One send is a record and its first rows, then more chunks of rows: status shows the send's totals.
+        if (info.record) this.store.addSync(conn.name, "info", { at: Date.now(), durationMs: performance.now() - t0, ok: true, error: null, rows: n, chunks: 1, record: true });
+        else this.store.addToLastInfo(conn.name, n, performance.now() - t0);
         s.reply(m.counter, encodeJson({ stored: n }));
         return;
       }
@@ -363,6 +379,7 @@ export class SyncMaster {
         groups: groups[name] ?? [],
         lastIntegrity: this.store.lastSync(name, "integrity"),
         lastInfo: this.store.lastSync(name, "info"),
+        lastError: this.store.lastError(name),
         ports: this.store.portCount(name),
         record: r?.record ?? null,
       };
@@ -378,6 +395,8 @@ export class SyncMaster {
         files: this.lastScan?.files ?? 0,
         bytes: this.lastScan?.bytes ?? 0,
         scannedAt: this.lastScan?.at ?? null,
+        refused: (this.lastScan?.refused ?? []).slice(0, REFUSED_SHOWN),
+        refusedCount: this.lastScan?.refused.length ?? 0,
       },
       nodes,
       groupsHash: groupsHash(groups),

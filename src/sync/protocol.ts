@@ -5,7 +5,8 @@ import { z } from "zod";
  * Message bodies. Everything a peer sends is parsed here against a schema before any code looks
  * at it; a body that does not fit is refused with the first problem named.
  */
-export const PROTOCOL = 1;
+/** 2: ephemeral X25519 keys in hello and challenge (forward secrecy). */
+export const PROTOCOL = 2;
 export const NODE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const CLUSTER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -43,11 +44,11 @@ const nodeName = z.string().regex(NODE_NAME_RE, "node names are letters, digits,
 const clusterName = z.string().regex(CLUSTER_NAME_RE, "cluster names are letters, digits, _ . - (up to 64)");
 
 export const helloSchema = z
-  .object({ proto: z.number().int(), role: z.enum(["worker", "client"]), name: nodeName, cluster: clusterName, version: z.string().max(40), nonce: b64 })
+  .object({ proto: z.number().int(), role: z.enum(["worker", "client"]), name: nodeName, cluster: clusterName, version: z.string().max(40), nonce: b64, eph: b64 })
   .strict();
 export type Hello = z.infer<typeof helloSchema>;
 
-export const challengeSchema = z.object({ proto: z.number().int(), name: nodeName, cluster: clusterName, version: z.string().max(40), nonce: b64 }).strict();
+export const challengeSchema = z.object({ proto: z.number().int(), name: nodeName, cluster: clusterName, version: z.string().max(40), nonce: b64, eph: b64 }).strict();
 export type Challenge = z.infer<typeof challengeSchema>;
 
 export const authSchema = z.object({ proof: b64 }).strict();
@@ -158,6 +159,9 @@ export const syncResultSchema = z
     files: z.number().int(),
     bytes: z.number().int(),
     duration_ms: z.number(),
+    /** Entries of the worker's own tree it leaves alone (first ones by name, and how many). */
+    refused: z.array(z.object({ path: z.string().max(4200), why: z.string().max(200) })).max(50).optional(),
+    refused_count: z.number().int().min(0).optional(),
   })
   .strict();
 export type SyncResult = z.infer<typeof syncResultSchema>;

@@ -55,7 +55,8 @@ export async function startMaster(f: MasterFlags): Promise<{ port: number; liste
     intervalS: parseSeconds("--interval", f.interval) ?? c.interval_s,
     mismatchLimit: c.mismatch_limit,
     preAuthS: c.preauth_s,
-    maxPreAuth: 64,
+    maxPreAuth: c.max_handshakes,
+    maxPreAuthPerAddr: c.max_handshakes_per_address,
     limits: limitsFor(c),
     compress: c.compress,
     home: f.config.home,
@@ -102,6 +103,7 @@ export interface WorkerFlags {
   name?: string;
   cluster?: string;
   reconnectMax?: string;
+  recover?: boolean;
 }
 
 export async function makeWorker(f: WorkerFlags): Promise<SyncWorker> {
@@ -126,6 +128,7 @@ export async function makeWorker(f: WorkerFlags): Promise<SyncWorker> {
     handshakeS: c.preauth_s,
     record: () => collectRecord({ stages: registry.names(), counts: f.config.workers, queue: f.queue }),
     ledger: () => openLedger(f.config.home),
+    recover: f.recover,
   });
 }
 
@@ -149,17 +152,22 @@ export async function runWorker(w: SyncWorker, home: string): Promise<void> {
 export async function runWorkerOnce(w: SyncWorker): Promise<RoundResult> {
   const pre = w.prescan();
   const s = await w.connect();
+  const keepalive = w.keepAlive(s);
   try {
     const [r] = await Promise.all([w.round(s, pre), w.info(s)]);
     return r;
   } finally {
+    clearInterval(keepalive);
     s.end("done");
   }
 }
 
-export function setGroups(home: string, node: string, groups: string[]): Record<string, string[]> {
+export function setGroups(home: string, node: string, groups: string[], allowUnknown = false): Record<string, string[]> {
   const store = MasterStore.open(home);
   try {
+    // A typo would otherwise be stored silently and never reach any node.
+    if (!allowUnknown && !store.knows(node))
+      throw usageError(`node \`${node}\` has never connected to this master (falc sync status lists the nodes): --allow-unknown assigns groups to a node before it first joins`);
     store.setGroups(node, groups);
     return store.groups();
   } finally {

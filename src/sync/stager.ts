@@ -14,6 +14,34 @@ const umask = process.umask();
 const files = new Map();
 const made = new Set();
 let failed = false;
+// Sparse files stay sparse: a 4 KiB block of zeros (at a 4 KiB file offset) is skipped, not
+// written, and the file is cut to its size at the end. Non-zero data goes out in one write per run.
+const BLOCK = 4096;
+const ZEROS = Buffer.alloc(BLOCK);
+function zeroBlock(u, s) {
+  if (u[s] !== 0 || u[s + BLOCK - 1] !== 0) return false;
+  return Buffer.compare(Buffer.from(u.buffer, u.byteOffset + s, BLOCK), ZEROS) === 0;
+}
+function writeRun(f, u, s, e) {
+  let off = s;
+  while (off < e) off += fs.writeSync(f.fd, u, off, e - off, f.pos + (off - s));
+}
+function writeSparse(f, u, start, end) {
+  let runAt = start;
+  let p = start;
+  while (p < end) {
+    const filePos = f.pos + (p - start);
+    const next = Math.min(end, p + (BLOCK - (filePos % BLOCK)));
+    if (next - p === BLOCK && zeroBlock(u, p)) {
+      if (runAt < p) writeRun({ fd: f.fd, pos: f.pos + (runAt - start) }, u, runAt, p);
+      runAt = next;
+      f.holes = true;
+    }
+    p = next;
+  }
+  if (runAt < end) writeRun({ fd: f.fd, pos: f.pos + (runAt - start) }, u, runAt, end);
+  f.pos += end - start;
+}
 let progress = null;
 self.onmessage = (e) => {
   if (e.data.progress) return void (progress = new Int32Array(e.data.progress));
@@ -30,13 +58,14 @@ self.onmessage = (e) => {
           fs.mkdirSync(dir + "/" + path.slice(0, slash), { recursive: true, mode: 0o700 });
           made.add(path.slice(0, slash));
         }
-        f = { fd: fs.openSync(dir + "/" + path, "w", mode), h: hash ? new Bun.CryptoHasher("blake2b256") : null };
+        f = { fd: fs.openSync(dir + "/" + path, "w", mode), h: hash ? new Bun.CryptoHasher("blake2b256") : null, pos: 0, holes: false };
         files.set(idx, f);
       }
-      let off = start;
-      while (off < end) off += fs.writeSync(f.fd, u, off, end - off);
+      writeSparse(f, u, start, end);
       if (f.h && end > start) f.h.update(u.subarray(start, end));
       if (last) {
+        // A hole at the end is no write at all: the size comes from here.
+        if (f.holes) fs.ftruncateSync(f.fd, f.pos);
         if (mode & umask) fs.fchmodSync(f.fd, mode);
         fs.futimesSync(f.fd, new Date(), new Date(mtime));
         const st = fs.fstatSync(f.fd);

@@ -24,6 +24,8 @@ export const statusNodeSchema = z.object({
   groups: z.array(z.string()),
   lastIntegrity: lastSync.nullable(),
   lastInfo: lastSync.nullable(),
+  /** The last failed sync kept in the history, even when later ones went well. */
+  lastError: z.object({ at: z.number(), kind: z.string(), error: z.string() }).nullable().default(null),
   ports: z.number().int(),
   record: z.record(z.string(), z.unknown()).nullable(),
 });
@@ -40,6 +42,9 @@ export const statusSchema = z.object({
     files: z.number().int(),
     bytes: z.number(),
     scannedAt: z.number().nullable(),
+    /** Entries of the master's tree that are not synced (names breaking the path rules, fifos, sockets, devices). */
+    refused: z.array(z.object({ path: z.string(), why: z.string() })).default([]),
+    refusedCount: z.number().int().default(0),
   }),
   nodes: z.array(statusNodeSchema),
   groupsHash: z.string(),
@@ -67,7 +72,22 @@ export function infoCell(now: number, s: StatusNode["lastInfo"]): string {
 /** Rows for src/cli/table.ts. */
 export function statusRows(doc: StatusDoc): string[][] {
   const now = doc.at;
-  return doc.nodes.map((n) => [n.name, n.state, n.address ?? "-", integrityCell(now, n.lastIntegrity), infoCell(now, n.lastInfo), n.groups.join(",") || "-", ago(now, n.lastSeen)]);
+  return doc.nodes.map((n) => [n.name, n.state, n.address ?? "-", integrityCell(now, n.lastIntegrity), infoCell(now, n.lastInfo), refusedCell(n), errorCell(now, n.lastError), n.groups.join(",") || "-", ago(now, n.lastSeen)]);
+}
+
+export const STATUS_HEADER = ["NODE", "STATE", "ADDRESS", "LAST INTEGRITY", "LAST INFO", "REFUSED", "LAST ERROR", "GROUPS", "SEEN"];
+
+/** Entries of the node's own tree it leaves alone, from its last integrity sync: how many, and the first by name. */
+export function refusedCell(n: StatusNode): string {
+  const r = n.lastIntegrity as Record<string, unknown> | null;
+  const count = typeof r?.refused_count === "number" ? r.refused_count : 0;
+  if (!count) return "-";
+  const first = Array.isArray(r?.refused) ? (r.refused[0] as { path?: string } | undefined)?.path : undefined;
+  return first ? `${count} (${first}${count > 1 ? ", …" : ""})` : String(count);
+}
+
+export function errorCell(now: number, e: StatusNode["lastError"]): string {
+  return e ? `${ago(now, e.at)}: ${e.error.slice(0, 120)}` : "-";
 }
 
 /** What the TUI's sync view draws. */

@@ -1,4 +1,5 @@
-import { Database } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
+import { openStore, type Migration } from "../core/store.ts";
 import { join } from "node:path";
 import { ensureDir } from "../core/paths.ts";
 
@@ -17,6 +18,9 @@ CREATE TABLE IF NOT EXISTS worker_ports (node TEXT NOT NULL, project TEXT NOT NU
   port INTEGER NOT NULL, state TEXT NOT NULL, service TEXT, product TEXT, version TEXT, extrainfo TEXT, last_seen INTEGER NOT NULL,
   received_at INTEGER NOT NULL, PRIMARY KEY (node, project, ip, proto, port));
 `;
+
+/** Migration 1 is the schema as first released (IF NOT EXISTS): a file written before versioning opens as is. */
+const MIGRATIONS: Migration[] = [{ version: 1, name: "nodes, syncs, groups, worker ports", up: SCHEMA }];
 
 export type SyncKind = "integrity" | "info";
 
@@ -56,9 +60,7 @@ export class MasterStore {
   readonly db: Database;
 
   constructor(path: string) {
-    this.db = new Database(path, { create: true });
-    this.db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;");
-    this.db.exec(SCHEMA);
+    this.db = openStore(path, { name: "sync master", migrations: MIGRATIONS });
   }
 
   static open(home: string): MasterStore {
@@ -105,10 +107,30 @@ export class MasterStore {
     })();
   }
 
+  /** More rows of the node's current info send: added to its last info row, so status shows the send's total. */
+  addToLastInfo(node: string, rows: number, durationMs: number): void {
+    const r = this.db.query("SELECT id, duration_ms, detail FROM syncs WHERE node=? AND kind='info' ORDER BY id DESC LIMIT 1").get(node) as { id: number; duration_ms: number; detail: string } | null;
+    if (!r) return void this.addSync(node, "info", { at: Date.now(), durationMs, ok: true, error: null, rows, chunks: 1, record: false });
+    const d = JSON.parse(r.detail) as { rows?: number; chunks?: number };
+    const detail = { ...d, rows: (d.rows ?? 0) + rows, chunks: (d.chunks ?? 1) + 1 };
+    this.db.query("UPDATE syncs SET duration_ms=?, detail=? WHERE id=?").run(r.duration_ms + durationMs, JSON.stringify(detail), r.id);
+  }
+
+  /** Whether this master has ever seen the node connect. */
+  knows(node: string): boolean {
+    return !!this.db.query("SELECT 1 FROM nodes WHERE name=?").get(node);
+  }
+
   lastSync(node: string, kind: SyncKind): SyncRecord | null {
     const r = this.db.query("SELECT * FROM syncs WHERE node=? AND kind=? ORDER BY id DESC LIMIT 1").get(node, kind) as Record<string, any> | null;
     if (!r) return null;
     return { at: r.at, durationMs: r.duration_ms, ok: !!r.ok, error: r.error, ...JSON.parse(r.detail) };
+  }
+
+  /** The node's last failed sync of any kind (kept among its last syncs), or null. */
+  lastError(node: string): { at: number; kind: string; error: string } | null {
+    const r = this.db.query("SELECT at, kind, error FROM syncs WHERE node=? AND ok=0 ORDER BY id DESC LIMIT 1").get(node) as { at: number; kind: string; error: string | null } | null;
+    return r ? { at: r.at, kind: r.kind, error: r.error ?? "" } : null;
   }
 
   /** node → sorted groups, for every node that has any. */

@@ -189,7 +189,8 @@ export class Receiver {
   ) {
     const why = badPlan(plan);
     if (why) throw new TransferError(why);
-    this.files = plan.files.map(fromWire);
+    // setuid/setgid/sticky never come from the master, whatever it sends (its side strips them too).
+    this.files = plan.files.map((w) => ({ ...fromWire(w), mode: w[3] & 0o777 }));
     this.dir = join(stateDir(root), "staging", String(plan.id));
     rmSync(this.dir, { recursive: true, force: true });
     mkdirSync(this.tree, { recursive: true, mode: 0o700 });
@@ -285,6 +286,11 @@ export class Receiver {
     const staged = this.files.map((f, i) => ({ path: f.path, staged: this.stagedPath(i) }));
     flushFiles(this.dir, staged.map((s) => s.staged), () => [...new Set(this.files.map((f) => `${this.tree}/${parentOf(f.path)}`))]);
     return staged;
+  }
+
+  /** Stop the writer thread and leave the staged files where they are. */
+  abandon(): void {
+    this.writer.close();
   }
 
   discard(): void {

@@ -1,14 +1,16 @@
 import { mkdirSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
-import { unavailable, usageError } from "../core/errors.ts";
+import { unavailable, usageError, workFailed } from "../core/errors.ts";
+import { Backoff } from "../core/backoff.ts";
 import { ensureDir } from "../core/paths.ts";
 import type { Ledger } from "../scan/ledger.ts";
-import { commitTree, recoverTree, stateDir } from "./commit.ts";
+import { commitTree, JournalError, recoverTree, SimulatedCrash, stateDir } from "./commit.ts";
+import { lockTree, type TreeLock } from "./tree-lock.ts";
 import type { Message } from "./frame.ts";
 import { groupsPushSchema, WorkerGroups } from "./groups.ts";
 import { clientHandshake, HandshakeRefused } from "./handshake.ts";
-import { dirDigests, Excluder, parentOf, sameList, toWire, TreeScanner, type ScanResult } from "./integrity.ts";
+import { dirDigests, Excluder, parentOf, sameList, toWire, TreeScanner, type Refused, type ScanResult } from "./integrity.ts";
 import { decodeJson, encodeJson, integrityReplySchema, type IntegrityRequest, planSchema, syncAbortSchema, syncEndSchema, type Plan, type Settings, type SyncResult } from "./protocol.ts";
 import { ClosedError, RemoteError, Session } from "./session.ts";
 import { statusSchema, type StatusDoc } from "./status.ts";
@@ -23,6 +25,10 @@ export interface WorkerOptions extends NodeOptions {
   handshakeS: number;
   record: () => Promise<NodeRecord>;
   ledger: () => Promise<Ledger | null>;
+  /** Tests: a commit step at which to fail (rolled back) or stop dead as a killed process would. */
+  commitFault?: () => { failAt?: number; crashAt?: number } | undefined;
+  /** Move an unreadable commit journal and its backups aside instead of stopping (`--recover`). */
+  recover?: boolean;
 }
 
 export interface RoundResult {
@@ -46,6 +52,8 @@ export interface RoundResult {
 }
 
 interface TransferDone {
+  /** Folders the master replaced that could not be removed (see commit.ts unblock). */
+  blocked: string[];
   files: number;
   bytes: number;
   receiveMs: number;
@@ -89,7 +97,9 @@ export class SyncWorker {
   readonly groups: WorkerGroups;
   private stopped = false;
   private wake: { fn?: () => void } = {};
+  private lock: TreeLock;
   settings: Settings | null = null;
+  private warnedRefused = new Set<string>();
   lastRound: RoundResult | null = null;
 
   constructor(readonly o: WorkerOptions) {
@@ -97,9 +107,25 @@ export class SyncWorker {
     const sd = ensureDir(stateDir(o.dir), 0o700);
     if (statSync(sd).dev !== statSync(o.dir).dev)
       throw usageError(`${sd} is on another filesystem than ${o.dir}: the tree's parent must hold the staging area so commits are atomic renames`);
-    this.scanner = new TreeScanner(o.dir, new Excluder([]), join(stateDir(o.dir), "cache.json"));
+    this.scanner = new TreeScanner(o.dir, new Excluder([]), join(stateDir(o.dir), "cache.json"), false, false);
     this.groups = new WorkerGroups(join(ensureDir(join(o.home, "sync")), "groups.json"), o.name);
-    if (recoverTree(o.dir)) o.log.warn({ event: "commit_rolled_back" }, "an unfinished commit from a previous run was rolled back; the tree is as before it");
+    this.lock = lockTree(sd, o.dir);
+    let rec: ReturnType<typeof recoverTree>;
+    try {
+      rec = recoverTree(o.dir, o.recover ?? false);
+    } catch (e) {
+      this.lock.release();
+      if (e instanceof JournalError) throw workFailed(e.message);
+      throw e;
+    }
+    if (rec === true) o.log.warn({ event: "commit_rolled_back" }, "an unfinished commit from a previous run was rolled back; the tree is as before it");
+    else if (rec)
+      o.log.warn({ event: "journal_set_aside", journal: rec.journal, backups: rec.backups }, `unreadable commit journal moved to ${rec.journal}, its backups to ${rec.backups}; the next sync repairs the tree from the master`);
+  }
+
+  /** Let go of the tree (the lock), for a caller that goes on without this worker; the process ending does the same. */
+  close(): void {
+    this.lock.release();
   }
 
   get connected(): boolean {
@@ -108,6 +134,7 @@ export class SyncWorker {
 
   stop(): void {
     this.stopped = true;
+    // The lock stays until the process ends: a transfer already verified may still be committing.
     this.session?.close("worker stopping");
     this.wake.fn?.();
   }
@@ -147,36 +174,40 @@ export class SyncWorker {
 
   /** Connect, sync, report, and reconnect with backoff after any failure, until stop(). */
   async run(): Promise<void> {
-    let attempt = 0;
+    const backoff = new Backoff({ baseMs: 500, maxMs: this.o.reconnectMaxS * 1000, jitter: 0.3 });
     while (!this.stopped) {
       try {
         const s = await this.connect();
-        attempt = 0;
+        backoff.reset();
         this.o.log.info({ event: "worker_connected", master: s.peer, address: `${this.o.host}:${this.o.port}` }, `connected to master ${s.peer} at ${this.o.host}:${this.o.port}`);
         await this.serve(s);
         if (!this.stopped) this.o.log.warn({ event: "master_lost", reason: s.closeReason }, `lost the master: ${s.closeReason}`);
       } catch (e) {
         const err = e as Error;
-        if (err instanceof HandshakeRefused && err.code === "key")
+        // A connection that closes or goes quiet is not a refusal: the master may be restarting or busy.
+        if (err instanceof HandshakeRefused && (err.code === "closed" || err.code === "timeout"))
+          this.o.log.warn({ event: "connect_failed", code: err.code, reason: err.message }, err.message);
+        else if (err instanceof HandshakeRefused && err.code === "key")
           this.o.log.error({ event: "master_refused", code: err.code, reason: err.message }, `${err.message}: check --key-file against the master's`);
         else if (err instanceof HandshakeRefused)
           this.o.log.error({ event: "master_refused", code: err.code, reason: err.message }, err.message);
         else this.o.log.warn({ event: "connect_failed", reason: err.message }, err.message);
       }
       if (this.stopped) break;
-      const cap = this.o.reconnectMaxS * 1000;
-      const delay = Math.round(Math.min(cap, 500 * 2 ** attempt) * (0.8 + Math.random() * 0.4));
-      attempt = Math.min(attempt + 1, 20);
+      const delay = backoff.next();
       this.o.log.info({ event: "reconnecting", delay_ms: delay }, `reconnecting in ${(delay / 1000).toFixed(1)} s`);
       await sleep(delay, this.wake);
     }
   }
 
-  /** The life of one authenticated session: keep-alive, integrity rounds and info sends. */
-  private async serve(s: Session): Promise<void> {
+  /**
+   * Keep-alives every `keepalive_s` while the session lasts (a `--once` round too: a long transfer
+   * sends nothing else up, and the master drops a worker silent for `drop_after_s`), and the
+   * checks that a silent master or a stalled transfer end the session. Returns the timer to clear.
+   */
+  keepAlive(s: Session): ReturnType<typeof setInterval> {
     const st = this.settings!;
-    const closed = new Promise<void>((resolve) => s.onClose(() => resolve()));
-    const keepalive = setInterval(() => {
+    return setInterval(() => {
       const window = st.keepalive_s * 2000;
       s.request("keepalive", encodeJson({}), window).catch((e) => {
         if (e instanceof ClosedError) return;
@@ -187,6 +218,13 @@ export class SyncWorker {
       for (const t of this.transfers.values())
         if (!t.done && Date.now() - t.lastDataAt > stallMs) s.close(`transfer ${t.id} stalled for ${Math.round(stallMs / 1000)} s`);
     }, st.keepalive_s * 1000);
+  }
+
+  /** The life of one authenticated session: keep-alive, integrity rounds and info sends. */
+  private async serve(s: Session): Promise<void> {
+    const st = this.settings!;
+    const closed = new Promise<void>((resolve) => s.onClose(() => resolve()));
+    const keepalive = this.keepAlive(s);
     const loop = async (what: string, fn: () => Promise<unknown>) => {
       while (!s.closed && !this.stopped) {
         try {
@@ -219,6 +257,17 @@ export class SyncWorker {
 
   /** One integrity check: send the tree's status, receive and commit what differs. */
   async round(s: Session, pre?: Promise<ScanResult | null>): Promise<RoundResult> {
+    try {
+      return await this.check(s, pre);
+    } catch (e) {
+      // The master went away mid-round (killed, cut off): nothing was committed. Say so as a failed sync.
+      if (e instanceof ClosedError && !this.stopped)
+        this.o.log.warn({ event: "sync_failed", reason: `lost the master: ${e.message}` }, `sync failed, the tree is unchanged: lost the master (${e.message})`);
+      throw e;
+    }
+  }
+
+  private async check(s: Session, pre?: Promise<ScanResult | null>): Promise<RoundResult> {
     const t0 = performance.now();
     const wire0 = s.bytesIn + s.bytesOut;
     let scan = pre ? await pre : null;
@@ -253,6 +302,7 @@ export class SyncWorker {
         r.bytes = got.bytes;
         r.receiveMs = got.receiveMs;
         r.commitMs = got.commitMs;
+        for (const p of got.blocked) scan.refused.push({ path: p, why: "a folder holding entries that are not synced (excluded or refused): the master's file cannot replace it" });
       } catch (e) {
         if (e instanceof ClosedError) throw e;
         r.ok = false;
@@ -261,6 +311,7 @@ export class SyncWorker {
         this.transfers.delete(id);
       }
     }
+    this.warnRefused(scan.refused);
     r.durationMs = performance.now() - t0;
     r.wireBytes = s.bytesIn + s.bytesOut - wire0;
     this.lastRound = r;
@@ -268,9 +319,30 @@ export class SyncWorker {
     if (!r.ok) this.o.log.warn({ event: "sync_failed", reason: r.error, ...fields }, `sync failed, the tree is unchanged: ${r.error}`);
     else if (r.inSync) this.o.log.debug({ event: "in_sync", ...fields }, "tree in sync");
     else this.o.log.info({ event: "sync_done", ...fields }, `synced ${r.files} files (${r.bytes} bytes), removed ${r.extra} in ${Math.round(r.durationMs)} ms`);
-    const result: SyncResult = { id: reply.transfer ?? 0, ok: r.ok, error: r.error, missing: r.missing, shared: r.shared, extra: r.extra, files: r.files, bytes: r.bytes, duration_ms: r.durationMs };
+    const result: SyncResult = {
+      id: reply.transfer ?? 0,
+      ok: r.ok,
+      error: r.error,
+      missing: r.missing,
+      shared: r.shared,
+      extra: r.extra,
+      files: r.files,
+      bytes: r.bytes,
+      duration_ms: r.durationMs,
+      ...(scan.refused.length ? { refused: scan.refused.slice(0, 50).map((x) => ({ path: x.path.slice(0, 4200), why: x.why.slice(0, 200) })), refused_count: scan.refused.length } : {}),
+    };
     await s.request("sync_result", encodeJson(result));
     return r;
+  }
+
+  /** Each entry of this node's tree that is left alone is named once (again if it goes and comes back). */
+  private warnRefused(list: Refused[]): void {
+    const now = new Set<string>();
+    for (const x of list) {
+      now.add(x.path);
+      if (!this.warnedRefused.has(x.path)) this.o.log.warn({ event: "entry_refused", path: x.path, reason: x.why }, `${x.path} in this node's tree is left alone: ${x.why}`);
+    }
+    this.warnedRefused = now;
   }
 
   async info(s: Session): Promise<void> {
@@ -377,15 +449,19 @@ export class SyncWorker {
         dirs: plan.dirs.map((d) => ({ path: d[0], kind: "d", size: 0, mode: d[3], mtime: 0, hash: "" })),
         remove: plan.remove.map((w) => ({ path: w[0], kind: w[1], size: w[2], mode: w[3], mtime: w[4], hash: w[5] })),
         masterHas: (p) => masterHas.has(p),
+        warn: (msg) => this.o.log.warn({ event: "commit_flush_failed", reason: msg }, msg),
+        ...this.o.commitFault?.(),
       });
       rec.discard();
       // The files just written were verified against the plan's hashes: no need to hash them again.
       rec.files.forEach((f, i) => this.scanner.remember(f.path, rec.stats[i]!, f.hash));
       this.scanner.saveCache();
-      return { files: stats.written, bytes: rec.bytes, receiveMs, commitMs: performance.now() - c0 };
+      return { files: stats.written, bytes: rec.bytes, receiveMs, commitMs: performance.now() - c0, blocked: stats.blocked };
     };
     finish().then(t.resolve, (e) => {
-      t.receiver?.discard();
+      // A simulated kill leaves the staging area to the next start's recovery, as a real one does.
+      if (e instanceof SimulatedCrash) t.receiver?.abandon();
+      else t.receiver?.discard();
       t.reject(new TransferError((e as Error).message));
     });
   }

@@ -224,9 +224,17 @@ describe("falc workers on Redis (real processes, real kill -9)", () => {
       for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
     })();
     await waitFor(() => err.includes('"event":"queue_unreachable"'), 15_000, 50, "the unreachable line");
+    // While it waits, /health already answers: 503 with the reason, within 1 s.
+    const probe = await waitFor(async () => {
+      const t0 = performance.now();
+      const r = await fetch(`http://127.0.0.1:${hp}/health`, { signal: AbortSignal.timeout(1000) }).catch(() => null);
+      return r && r.status === 503 ? { body: (await r.json()) as { reasons: string[] }, ms: performance.now() - t0 } : null;
+    }, 10_000, 100, "503 while Redis is down at start");
+    expect(probe.ms).toBeLessThan(1000);
+    expect(probe.body.reasons[0]).toMatch(/^queue unreachable since /);
     await Bun.sleep(3000);
     expect(proc.exitCode).toBeNull();
-    const lines = err.split("\n").filter(Boolean);
+    const lines = err.split("\n").filter((l) => l && !l.includes('"event":"health_listening"'));
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!).msg).toBe(`queue ${url} unreachable (connect ECONNREFUSED 127.0.0.1:${port}); retrying with backoff`);
 
@@ -244,6 +252,57 @@ describe("falc workers on Redis (real processes, real kill -9)", () => {
     expect((await q.stats()).teststage?.queued).toBe(0);
     expect(ledger(book).map((r) => r.id).sort()).toEqual([...ids].sort());
     noStack(err);
+  }, 90_000);
+
+  test("a URL the server refuses (no such db, wrong password, not Redis) is one line and exit 2, never db 0; no password in any argv; one-shot commands do not wait for a close timer", async () => {
+    const h = home();
+    // A Redis with a password, and an HTTP server where a Redis URL might point by mistake.
+    const port = await freePort();
+    const dir = join(h, "redis-pw");
+    require("node:fs").mkdirSync(dir);
+    const pw = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--requirepass", "s3cret-pw"], { stdout: "ignore", stderr: "ignore" });
+    procs.push(pw);
+    await waitFor(() => Bun.spawnSync(["redis-cli", "-p", String(port), "-a", "s3cret-pw", "--no-auth-warning", "ping"]).stdout.toString().includes("PONG"), 10_000, 25, "redis with a password");
+    const http = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("hello") });
+    try {
+      const cases: [string, RegExp][] = [
+        [`redis://:s3cret-pw@127.0.0.1:${port}/99`, /^falc: queue URL redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/99: the Redis server has no database 99 \(ERR DB index is out of range\)/],
+        [`redis://:wrong@127.0.0.1:${port}/0`, /^falc: queue URL redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: the Redis server refused the credentials \(WRONGPASS/],
+        [`redis://127.0.0.1:${port}/0`, /^falc: queue URL redis:\/\/127\.0\.0\.1:\d+\/0: the Redis server refused the credentials \(NOAUTH/],
+        [`redis://127.0.0.1:${http.port}/0`, /^falc: queue URL redis:\/\/127\.0\.0\.1:\d+\/0: the server at 127\.0\.0\.1:\d+ does not speak the Redis protocol/],
+      ];
+      for (const [url, line] of cases) {
+        const cli = await runFalc(["tasks", "stats", "--queue", url], { env: { FALC_HOME: h } });
+        expect(cli.code, url).toBe(2);
+        expect(cli.stderr.trim().split("\n"), url).toHaveLength(1);
+        expect(cli.stderr.trim(), url).toMatch(line);
+        expect(cli.stderr).not.toContain("wrong");
+        const w = await runFalc(["worker", "--stage", "teststage", "--stage-path", TEST_STAGE, "--no-tui", "--no-health"], { env: { FALC_HOME: h, FALC_QUEUE: url }, timeoutMs: 15_000 });
+        expect(w.code, url).toBe(2);
+        expect(w.stderr.trim(), url).toMatch(line);
+      }
+    } finally {
+      http.stop(true);
+    }
+    // The right URL works; the password is in no process's argv (handler or children), only masked in /health.
+    const url = `redis://:s3cret-pw@127.0.0.1:${port}/3`;
+    const t0 = performance.now();
+    const st = await runFalc(["tasks", "stats", "--json", "--queue", url], { env: { FALC_HOME: h } });
+    const oneShotMs = performance.now() - t0;
+    expect(st.code, st.stderr).toBe(0);
+    // The old close() kept every one-shot command alive a full second after QUIT.
+    expect(oneShotMs).toBeLessThan(900);
+    const w = await startWorker(home(), ["--stage", "teststage", "--count", "teststage=2"], { FALC_QUEUE: url });
+    workers.push(w);
+    const pids = [w.proc.pid, ...(await w.health()).workers.map((x) => x.pid!)];
+    expect(pids.length).toBe(3);
+    for (const pid of pids) {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      expect(argv).not.toContain("s3cret-pw");
+    }
+    const body = JSON.stringify(await w.health());
+    expect(body).not.toContain("s3cret-pw");
+    expect(body).toContain(`redis://:***@127.0.0.1:${port}/3`);
   }, 90_000);
 
   test("cancel reaches a running task on another machine at once; workers, /health and stats read Redis", async () => {
@@ -270,7 +329,12 @@ describe("falc workers on Redis (real processes, real kill -9)", () => {
     const recs = JSON.parse(list.stdout) as { name: string; kind: string; pid: number; state: string }[];
     expect(recs.filter((r) => r.kind === "child").map((r) => r.state)).toEqual(["idle", "idle"]);
     expect(recs.find((r) => r.kind === "handler")?.pid).toBe(w.proc.pid);
-    const health = (await w.health()) as unknown as { status: string; queue: { url: string; reachable: boolean; stats: Record<string, Record<string, number>> } };
+    // /health reads the queue probe's last answer (once a second), never the queue itself.
+    type H = { status: string; queue: { url: string; reachable: boolean; stats: Record<string, Record<string, number>> } };
+    const health = await waitFor(async () => {
+      const x = (await w.health()) as unknown as H;
+      return x.queue.stats?.teststage?.cancelled === 1 ? x : null;
+    }, 5_000, 100, "the probe saw the cancel");
     expect(health.status).toBe("ok");
     expect(health.queue.url).toBe(url);
     expect(health.queue.reachable).toBe(true);

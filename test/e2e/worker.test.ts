@@ -34,9 +34,10 @@ describe("falc worker (real processes, real signals)", () => {
   test("500 tasks through 4 children finish exactly once", async () => {
     const h = home();
     const mark = join(h, "marks");
-    const ids = await submit(h, { mark }, ["--count", "500"]);
+    // Children set up first: 500 no-op tasks take about a second, less than a slow child's start on a busy machine.
     const w = await startWorker(h, ["--stage", "teststage", "--count", "teststage=4", "--poll-ms", "20"]);
     running.push(w);
+    const ids = await submit(h, { mark }, ["--count", "500"]);
     await waitFor(async () => (await stats(h)).teststage?.finished === 500, 120_000, 200, "500 finished");
     const m = marks(mark);
     expect(m.length).toBe(500);
@@ -117,8 +118,9 @@ describe("falc worker (real processes, real signals)", () => {
     running.push(w);
     const res = await fetch(`http://127.0.0.1:${w.port}/health`);
     expect(res.status).toBe(503);
-    const body = (await res.json()) as { status: string; workers: { state: string; error: string }[] };
-    expect(body.status).toBe("degraded");
+    const body = (await res.json()) as { status: string; reasons: string[]; workers: { state: string; error: string }[] };
+    expect(body.status).toBe("unhealthy");
+    expect(body.reasons).toEqual(["setup failing for stage teststage: test setup failure requested"]);
     expect(body.workers[0]!.state).toBe("setup_failed");
     expect(body.workers[0]!.error).toMatch(/test setup failure requested/);
     expect(w.stderr()).toContain('"event":"setup_failed"');
@@ -143,6 +145,106 @@ describe("falc worker (real processes, real signals)", () => {
     const done = await waitFor(async () => (await tasksJson(h, "finished")).find((t) => t.id === flaky), 20_000, 100, "retried");
     expect(done.attempts).toBe(2);
   }, 60_000);
+
+  test("cancel reaches a running task on SQLite within 1 s, not at the next heartbeat", async () => {
+    const h = home();
+    // A 60 s lease: heartbeats 20 s apart, so a stop within a second came from the cancel watch.
+    const w = await startWorker(h, ["--stage", "teststage", "--lease", "60"]);
+    running.push(w);
+    const [slow] = await submit(h, { sleepMs: 60_000 });
+    await waitFor(async () => (await w.health()).workers[0]?.task_id === slow, 10_000, 50, "running");
+    const c = await runFalc(["tasks", "cancel", slow!], { env: { FALC_HOME: h } });
+    expect(c.code).toBe(0);
+    const t0 = Date.now();
+    await waitFor(async () => (await w.health()).workers[0]?.state === "idle", 5_000, 20, "child stopped the task");
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(w.stderr()).toContain('"event":"task_cancel"');
+  }, 60_000);
+
+  test("a payload over the IPC limit is refused at submit with its size and the limit", async () => {
+    const h = home();
+    const big = join(h, "big.json");
+    writeFileSync(big, JSON.stringify({ echo: "x".repeat(17 * 1024 * 1024) }));
+    const r = await runFalc(["tasks", "submit", "teststage", "--stage-path", TEST_STAGE, "--payload", `@${big}`], { env: { FALC_HOME: h } });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^falc: the payload is 178\d{5} bytes of JSON; a task's payload may be at most 16711680 bytes/);
+    expect((await stats(h)).teststage).toBeUndefined();
+  }, 60_000);
+
+  test("falc tasks show prints the task's timeline (time, event, state, worker, attempt, error), and --json too", async () => {
+    const h = home();
+    const w = await startWorker(h, ["--stage", "teststage", "--poll-ms", "20"]);
+    running.push(w);
+    const [id] = await submit(h, { fail: "flaky disk", failAttempts: 2 }, ["--max-attempts", "3"]);
+    await waitFor(async () => (await tasksJson(h, "finished")).find((t) => t.id === id), 30_000, 100, "finished on the third attempt");
+    const json = JSON.parse((await runFalc(["tasks", "show", id!, "--json"], { env: { FALC_HOME: h } })).stdout) as {
+      errors: { attempt: number; message: string; worker: string }[];
+      timeline: { event: string; state: string; worker: string | null; attempt: number | null; note: string | null }[];
+    };
+    expect(json.errors.map((e) => [e.attempt, e.message])).toEqual([[1, "flaky disk"], [2, "flaky disk"]]);
+    expect(json.errors[0]!.worker).toMatch(/^teststage0@/);
+    const tl = json.timeline.map((r) => `${r.event}/${r.state}/${r.attempt ?? "-"}/${r.note ?? ""}`);
+    expect(tl).toEqual([
+      "created/created/-/",
+      "queued/queued/-/",
+      "requested/requested/1/",
+      "started/started/1/",
+      "retry_scheduled/queued/1/flaky disk",
+      "queued/queued/1/",
+      "requested/requested/2/",
+      "started/started/2/",
+      "retry_scheduled/queued/2/flaky disk",
+      "queued/queued/2/",
+      "requested/requested/3/",
+      "started/started/3/",
+      "finished/finished/3/",
+    ]);
+    const human = await runFalc(["tasks", "show", id!], { env: { FALC_HOME: h } });
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/TIME\s+EVENT\s+STATE\s+WORKER\s+ATTEMPT\s+ERROR \/ NOTE/);
+    expect(human.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z\s+retry_scheduled\s+queued\s+teststage0@\S+\s+2\s+flaky disk$/m);
+  }, 60_000);
+
+  test("a stage module that does not load says file:line:column and the message, exit 2", async () => {
+    const h = home();
+    const cases: [string, string, RegExp][] = [
+      ["syntax.ts", 'export default (api: any) => ({\n  name: "bad",\n  run( {\n});\n', /^falc: cannot load stage module (\S+): \1:4:3: Expected "\{" but found ";"/],
+      ["throws.ts", 'const x = 1;\nthrow new TypeError("top-level boom");\nexport default 1;\n', /^falc: cannot load stage module (\S+): \1:2:11: top-level boom$/],
+      ["factory.ts", 'export default (api: any) => {\n  throw new Error("boom in factory");\n};\n', /^falc: stage module (\S+) failed while loading: \1:2:\d+: boom in factory$/],
+    ];
+    for (const [name, src, line] of cases) {
+      const f = join(h, name);
+      writeFileSync(f, src);
+      const r = await runFalc(["worker", "--stage", "bad", "--stage-path", f, "--no-tui", "--no-health"], { env: { FALC_HOME: h } });
+      expect(r.code, name).toBe(2);
+      expect(r.stderr.trim(), name).toMatch(line);
+      expect(r.stderr.trim().split("\n"), name).toHaveLength(1);
+    }
+  }, 60_000);
+
+  test("a stage's service runs once per handler beside its children and stops with it", async () => {
+    const h = home();
+    const file = join(h, "service.log");
+    const w = await startWorker(h, ["--stage", "teststage", "--count", "teststage=2"], { FALC_TEST_SERVICE_FILE: file });
+    await waitFor(() => marks(file).length === 1, 10_000, 50, "service started");
+    expect(marks(file)).toEqual([`started ${w.proc.pid} sqlite`]);
+    expect(await w.stop("SIGTERM")).toBe(0);
+    expect(marks(file)).toEqual([`started ${w.proc.pid} sqlite`, `stopped ${w.proc.pid}`]);
+  }, 60_000);
+
+  test("a child killed by its task restarts at once (no crash backoff): 8 crashing tasks in a row do not slow the next", async () => {
+    const h = home();
+    const w = await startWorker(h, ["--stage", "teststage", "--poll-ms", "20"]);
+    running.push(w);
+    await submit(h, { crash: true }, ["--count", "8", "--max-attempts", "1"]);
+    await waitFor(async () => (await stats(h)).teststage?.failed === 8, 60_000, 100, "8 crashed");
+    const restarts = w.stderr().split("\n").filter((l) => l.includes('"event":"worker_exited"')).map((l) => JSON.parse(l).in_ms);
+    expect(restarts.length).toBeGreaterThanOrEqual(8);
+    // The old rule backed off 0.5 s, 1 s, 2 s … after a child died young; a task's crash is not a broken setup.
+    expect(restarts.every((ms) => ms === 0)).toBe(true);
+    const [ok] = await submit(h, { echo: "after" });
+    await waitFor(async () => (await tasksJson(h, "finished")).find((t) => t.id === ok), 10_000, 50, "the next task runs");
+  }, 90_000);
 
   test("SIGTERM lets a running task finish within grace, else gives it back", async () => {
     const h = home();

@@ -1,0 +1,2 @@
+-- ARGV: limit → number put back
+return reap(nowms(), tonumber(ARGV[1]))
