@@ -2,7 +2,6 @@ import { Command, Option } from "clipanion";
 import { FalcCommand } from "../src/cli/base.ts";
 import { parseIntOption } from "../src/cli/options.ts";
 import { EXIT, usageError } from "../src/core/errors.ts";
-import type { AnalysisSummary } from "../src/process/summary.ts";
 
 export class ProcessCommand extends FalcCommand {
   static paths = [["process"]];
@@ -44,11 +43,8 @@ export class ProcessCommand extends FalcCommand {
 
   async run() {
     const { parsePlatforms, scoreExit } = await import("../src/process/cli.ts");
-    const { checkSubmission } = await import("../src/process/storage.ts");
-    const { processLocally, submissionOf, submitToQueue, waitForAnalysis } = await import("../src/process/submit.ts");
-    const { formatSummary, summarize } = await import("../src/process/summary.ts");
-    const { processInLanes } = await import("../src/process/lanes.ts");
-    const { processConfig } = await import("../src/process/config.ts");
+    const { runProcess } = await import("../src/process/process-run.ts");
+    const { formatSummary } = await import("../src/process/summary.ts");
     const failScore = parseIntOption("--fail-score", this.failScore, { min: 0, max: 10 });
     const top = parseIntOption("--top", this.top, { min: 0, max: 10_000 }) ?? 10;
     const priority = parseIntOption("--priority", this.priority, { min: 1, max: 1000 });
@@ -56,64 +52,29 @@ export class ProcessCommand extends FalcCommand {
     // A lane child gets the archive password in its environment, never in argv (ps shows argv to every user).
     const password = this.password ?? (this.lane ? process.env.FALC_LANE_PASSWORD : undefined);
     if (this.password !== undefined) process.env.FALC_LANE_PASSWORD = this.password;
-    const settings = {
-      platforms: parsePlatforms(this.platform),
-      ...(password !== undefined ? { password } : {}),
-      ...(priority !== undefined ? { priority } : {}),
-    };
-    const home = this.config.home;
-    const subs = this.targets.map(submissionOf);
-    // Every input checked before the first is stored: a typo in the tenth name costs nothing.
-    for (const sub of subs) checkSubmission(sub);
-
-    const tty = Boolean(process.stderr.isTTY) && subs.length > 1 && !this.lane;
-    const progress = (i: number) => {
-      if (tty) this.context.stderr.write(`\r\x1b[K${i + 1}/${subs.length}  ${this.targets[i]!.slice(-60)}`);
-    };
-    const ac = new AbortController();
-    const onSig = () => ac.abort(new Error("interrupted"));
-    process.once("SIGINT", onSig);
-    let ids: string[] = [];
-    let summaries: AnalysisSummary[] | undefined;
-    try {
-      if (this.submit) {
-        ids = await submitToQueue({ home, config: this.config, queue: await this.queue() }, subs, settings, progress);
-        if (this.wait) {
-          for (const id of ids) await waitForAnalysis({ home, queue: await this.queue(), signal: ac.signal, onState: (s) => this.log.debug({ event: "analysis_state", analysis_id: id, state: s }, `${id} ${s}`) }, id);
-        }
-      } else {
-        const local = { home, config: this.config, log: this.log, pluginDirs: this.pluginDir, signal: ac.signal };
-        summaries = await processInLanes(
-          {
-            lanes: this.lane ? 1 : processConfig(this.config).local_processes,
-            log: this.log,
-            laneArgs: this.laneArgs(),
-            here: async (idx, onEach) => (await processLocally(local, idx.map((i) => subs[i]!), settings, onEach)).map((r) => summarize(home, r.id, r.known)),
-          },
-          this.targets,
-          subs,
-          progress,
-        );
-      }
-    } finally {
-      process.off("SIGINT", onSig);
-      if (tty) this.context.stderr.write("\r\x1b[K");
+    const settings = { platforms: parsePlatforms(this.platform), ...(password !== undefined ? { password } : {}), ...(priority !== undefined ? { priority } : {}) };
+    const warn = (line: string) => this.context.stderr.write(`falc: ${line}\n`);
+    const tty = Boolean(process.stderr.isTTY) && this.targets.length > 1 && !this.lane;
+    const out = await runProcess(
+      { targets: this.targets, settings, submit: this.submit, wait: this.wait, pluginDirs: this.pluginDir, lane: this.lane, laneArgs: this.laneArgs() },
+      { config: this.config, log: this.log, queue: () => this.queue(), warn, progress: tty ? (i, t, n) => this.context.stderr.write(i === null ? "\r\x1b[K" : `\r\x1b[K${i + 1}/${n}  ${t.slice(-60)}`) : undefined },
+    );
+    const refused = out.rejected.length ? EXIT.failed : EXIT.ok;
+    if (out.kind === "queued") {
+      if (this.json) this.outJson(out.ids.length === 1 ? { analysis_id: out.ids[0] } : out.ids.map((analysis_id) => ({ analysis_id })));
+      else for (const id of out.ids) this.out(id);
+      return refused;
     }
-
-    if (this.submit && !this.wait) {
-      if (this.json) this.outJson(ids.length === 1 ? { analysis_id: ids[0] } : ids.map((analysis_id) => ({ analysis_id })));
-      else for (const id of ids) this.out(id);
-      return EXIT.ok;
-    }
-    summaries ??= ids.map((id) => summarize(home, id));
-    if (this.lane) {
-      // The parent prints, and judges scores and failures for all lanes.
-      this.outJson(summaries);
-      return EXIT.ok;
-    }
-    if (this.json) this.outJson(summaries.length === 1 ? summaries[0] : summaries);
-    else this.out(summaries.map((s) => formatSummary(s, { top })).join("\n\n"));
-    return scoreExit(summaries, failScore, (line) => this.context.stderr.write(`falc: ${line}\n`));
+    // A lane's parent prints, and judges scores and failures for all lanes.
+    if (this.lane) return this.outJson(out.summaries), EXIT.ok;
+    // Refused inputs keep their place in --json's array, as {input, error}.
+    const all: unknown[] = [...out.summaries];
+    for (const r of out.rejected) all.splice(r.index, 0, { input: r.input, error: r.error });
+    if (this.json) this.outJson(all.length === 1 ? all[0] : all);
+    else this.out(out.summaries.map((s) => formatSummary(s, { top })).join("\n\n"));
+    const code = scoreExit(out.summaries, failScore, warn);
+    if (out.rejected.length) warn(`${out.rejected.length} of ${this.targets.length} input(s) refused`);
+    return Math.max(code, refused);
   }
 
   /** What a lane child needs to do the same work as this process. */

@@ -1,10 +1,10 @@
 /**
- * identification: file type, hashes and platforms of the submission; a zip is unpacked into the run's
+ * identification: file type, hashes and platforms of the submission; an archive is unpacked into the run's
  * scratch directory (password from this plugin's config or the analysis settings, then "infected")
  * and the target selected inside it. The framework lifts identified/selected/category/target/ignored
  * to the top of identification.json.
  *
- * Config (process.plugins.identify): password, passwords: [..], max_depth, zip limits
+ * Config (process.plugins.identify): password, passwords: [..], max_depth, unpacking limits
  * (max_entries, max_entry_size, max_total_size, max_ratio), threads (false; true puts md5 and sha512 on
  * threads of their own: a win on idle cores, a loss on a busy 2-vCPU machine, where it was measured).
  */
@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { identify } from "../../src/process/analyze/identify.ts";
 import { heldBytes, passwordsFrom } from "../../src/process/analyze/target.ts";
-import { DEFAULT_ZIP_LIMITS, type ZipLimits } from "../../src/process/analyze/zip.ts";
+import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from "../../src/process/analyze/libarchive.ts";
 import type { FileTarget, PluginApi, ProcessingContext, Processor } from "../../src/process/plugin.ts";
 
 /** The analysis settings' password (analysis.json settings.password), when the submitter gave one. */
@@ -26,13 +26,13 @@ function settingsPassword(ctx: ProcessingContext): string | undefined {
   }
 }
 
-function limitsFrom(config: Record<string, unknown>): ZipLimits {
+function limitsFrom(config: Record<string, unknown>): UnpackLimits {
   const num = (k: string, d: number) => (typeof config[k] === "number" && (config[k] as number) > 0 ? (config[k] as number) : d);
   return {
-    maxEntries: num("max_entries", DEFAULT_ZIP_LIMITS.maxEntries),
-    maxEntrySize: num("max_entry_size", DEFAULT_ZIP_LIMITS.maxEntrySize),
-    maxTotalSize: num("max_total_size", DEFAULT_ZIP_LIMITS.maxTotalSize),
-    maxRatio: num("max_ratio", DEFAULT_ZIP_LIMITS.maxRatio),
+    maxEntries: num("max_entries", DEFAULT_UNPACK_LIMITS.maxEntries),
+    maxEntrySize: num("max_entry_size", DEFAULT_UNPACK_LIMITS.maxEntrySize),
+    maxTotalSize: num("max_total_size", DEFAULT_UNPACK_LIMITS.maxTotalSize),
+    maxRatio: num("max_ratio", DEFAULT_UNPACK_LIMITS.maxRatio),
   };
 }
 

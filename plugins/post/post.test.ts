@@ -1,21 +1,22 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type CaptureResult, captureSkipReason, sharedCapture } from "../../src/process/analyze/netsample.ts";
-import { sampleDir } from "../../src/process/analyze/samples.ts";
+import { type CaptureResult, sharedCapture } from "../../test/process/netsample.ts";
+import { isRoot, skipUnless } from "../../test/skip.ts";
+import { sampleDir } from "../../test/process/samples.ts";
 import type { Processor } from "../../src/process/plugin.ts";
 import { type TestContext, loadProcessors, makeContext, runProcessor } from "../testkit.ts";
 import behaviourFactory from "./behaviour.ts";
 import networkFactory from "./network.ts";
 import signaturesFactory from "./signatures.ts";
 
-const capSkip = captureSkipReason();
+
 let cap: CaptureResult | undefined;
 let root: string;
 beforeAll(async () => {
   root = join(sampleDir(), "post");
   mkdirSync(root, { recursive: true });
-  if (!capSkip) cap = await sharedCapture();
+  if (isRoot) cap = await sharedCapture();
 }, 60000);
 
 const contexts: TestContext[] = [];
@@ -49,7 +50,8 @@ function task(name: string, events?: string[], pcap?: string): string {
 const ev = (o: Record<string, unknown>) => JSON.stringify(o);
 
 describe("post plugins", () => {
-  test("behaviour events and a real capture: summaries, signatures, bad lines as non-fatal errors", async () => {
+  // tcpdump on lo needs root: the one reason to skip (test/skip.ts).
+  skipUnless(isRoot, "not root")("behaviour events and a real capture: summaries, signatures, bad lines as non-fatal errors", async () => {
     const events = [
       ev({ ts: 1, type: "process", action: "create", pid: 10, ppid: 1, image: "C:\\Program Files\\Microsoft Office\\EXCEL.EXE" }),
       ev({ ts: 2, type: "process", action: "create", pid: 11, ppid: 10, image: "C:\\Windows\\System32\\cmd.exe", cmdline: "cmd /c start evil.exe" }),
@@ -67,13 +69,14 @@ describe("post plugins", () => {
     expect(ctx.errorList).toEqual([expect.stringContaining("behaviour: 2 invalid event line(s) skipped (first: events/monitor.json:6: not JSON")]);
     const sigs = Object.fromEntries(ctx.signatures.list().map((x) => [x.name, x.score]));
     expect(sigs).toMatchObject({ office_spawns_shell: 9, autorun_registry: 8, drops_executable: 6, connects_raw_ip: 6 });
-    if (cap) {
+    {
+      expect(cap).toBeDefined();
       const n = ctx.results.network as any;
-      expect(n.dns.query.map((q: { name: string }) => q.name)).toEqual(cap.names);
-      expect(n.tls[0].sni).toBe(cap.sni);
+      expect(n.dns.query.map((q: { name: string }) => q.name)).toEqual(cap!.names);
+      expect(n.tls[0].sni).toBe(cap!.sni);
       expect(n.http.some((h: { request: { user_agent: string } }) => h.request.user_agent === cap!.userAgent)).toBe(true);
       expect(sigs.http_requests).toBe(1);
-    } else console.warn(`network part skipped: ${capSkip}`);
+    }
   });
 
   test("many DNS names trigger with a lower threshold from config", async () => {

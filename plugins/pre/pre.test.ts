@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Samples, SAMPLE_PE_URL, sampleDir, samples, testIf, tools, writePdf, zipWithPassword } from "../../src/process/analyze/samples.ts";
+import { type Samples, SAMPLE_PE_URL, sampleDir, samples, writePdf, zipWithPassword } from "../../test/process/samples.ts";
 import { loadTarget } from "../../src/process/analyze/target.ts";
 import type { Processor } from "../../src/process/plugin.ts";
 import identifyFactory from "../identification/identify.ts";
@@ -43,7 +43,7 @@ async function pre(path: string, filename: string, config: Record<string, Record
 }
 
 describe("pre plugins", () => {
-  testIf(tools.mingw, tools.zip)("PE inside a password zip: re-extracted by extrpath; static, strings, yara and signatures", async () => {
+  test("PE inside a password zip: re-extracted by extrpath; static, strings, yara and signatures", async () => {
     const zip = await zipWithPassword(join(dir, "pe.zip"), [s.pe64!], "pw123");
     const { identification, ctx, results } = await pre(zip, "pe.zip", { identify: { password: "pw123" } });
     expect((identification.target as { extrpath: string[] }).extrpath).toEqual(["sample64.exe"]);
@@ -63,8 +63,9 @@ describe("pre plugins", () => {
   });
 
   test("ELF gives static.elf; a PDF gives {} and the JavaScript rule", async () => {
-    if (s.elf) {
-      const { results } = await pre(s.elf, "hello");
+    expect(s.elf).toBeDefined();
+    {
+      const { results } = await pre(s.elf!, "hello");
       expect(results.static.elf.elf_header.machine).toBe("Advanced Micro Devices X86-64");
       expect(results.static.elf.elf_exports).toContain("falc_export");
     }
@@ -82,24 +83,28 @@ describe("pre plugins", () => {
     const { ctx } = await pre(eicar, "eicar.com");
     expect(ctx.signatures.list().find((x) => x.name === "yara_EICAR_Test_File")).toMatchObject({ score: 10, family: "EICAR-Test-File" });
 
-    if (s.elf) {
-      const rules = join(dir, "rules");
-      mkdirSync(rules, { recursive: true });
-      writeFileSync(join(rules, "mine.yar"), `rule Falc_Gate : c2 { meta: description = "falc test gate URL" score = 9 strings: $u = "gate.php" condition: uint32(0) == 0x464c457f and $u }`);
-      writeFileSync(join(rules, "ignored.txt"), "not a rule");
-      const { ctx: c2 } = await pre(s.elf, "hello", { yara: { rules_dirs: [rules], builtin: false } });
-      expect(c2.results.yara).toMatchObject({ rules: 1, matches: [{ rule: "Falc_Gate", tags: ["c2"] }] });
-      expect(c2.signatures.list().find((x) => x.name === "yara_Falc_Gate")?.score).toBe(9);
-    }
-    const bad = join(dir, "bad.yar");
-    writeFileSync(bad, "rule broken {\n  condition:\n    $nope\n}\n");
+    expect(s.elf).toBeDefined();
+    const rules = join(dir, "rules");
+    mkdirSync(rules, { recursive: true });
+    writeFileSync(join(rules, "mine.yar"), `import "elf"
+rule Falc_Gate : c2 { meta: description = "falc test gate URL" score = 9 strings: $u = "gate.php" condition: elf.type == elf.ET_DYN and $u }`);
+    writeFileSync(join(rules, "broken.yar"), "rule broken {\n  condition:\n    $nope\n}\n");
+    writeFileSync(join(rules, "ignored.txt"), "not a rule");
+    const { ctx: c2 } = await pre(s.elf!, "hello", { yara: { rules_dirs: [rules], builtin: false } });
+    // The broken file is left out and said so on every run; the good one still matches (with a module).
+    expect(c2.results.yara).toMatchObject({ rule_files: [join(rules, "mine.yar")], matches: [{ rule: "Falc_Gate", tags: ["c2"] }] });
+    expect((c2.results.yara as { disabled_rule_files: unknown }).disabled_rule_files).toEqual([{ file: join(rules, "broken.yar"), errors: [`${join(rules, "broken.yar")}:4: undefined string "$nope"`] }]);
+    expect(c2.errorList).toContain(`yara: rule file ${join(rules, "broken.yar")} left out: ${join(rules, "broken.yar")}:4: undefined string "$nope"`);
+    expect(c2.signatures.list().find((x) => x.name === "yara_Falc_Gate")?.score).toBe(9);
+
+    // A file named in `rules` must compile: setup fails naming file:line.
     const y = await one(yaraFactory);
-    expect(() => y.initOnce!({ rules: [bad] })).toThrow(`${bad}:3: undefined string $nope`);
+    expect(() => y.initOnce!({ rules: [join(rules, "broken.yar")] })).toThrow(`${join(rules, "broken.yar")}:4: undefined string "$nope"`);
   });
 
   test("strings config: min_length and sample size", async () => {
-    if (!s.elf) return;
-    const { results } = await pre(s.elf, "hello", { strings: { min_length: 12, sample_size: 3 } });
+    expect(s.elf).toBeDefined();
+    const { results } = await pre(s.elf!, "hello", { strings: { min_length: 12, sample_size: 3 } });
     expect(results.strings.min_length).toBe(12);
     expect(results.strings.sample).toHaveLength(3);
     expect(results.strings.sample.every((x: string) => x.length >= 12)).toBe(true);

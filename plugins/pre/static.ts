@@ -5,7 +5,7 @@
  */
 import { FormatError, bufferSource } from "../../src/process/analyze/bytes.ts";
 import { parseElf } from "../../src/process/analyze/elf.ts";
-import { detectType } from "../../src/process/analyze/filetype.ts";
+import { structuralType } from "../../src/process/analyze/filetype.ts";
 import { parsePe } from "../../src/process/analyze/pe.ts";
 import { loadTarget } from "../../src/process/analyze/target.ts";
 import type { PluginApi, Processor } from "../../src/process/plugin.ts";
@@ -20,7 +20,7 @@ export default (_api: PluginApi): Processor => ({
   start(ctx) {
     try {
       const buf = loadTarget(ctx);
-      const type = detectType(bufferSource(buf), ctx.target.category === "file" ? ctx.target.filename : undefined);
+      const type = structuralType(bufferSource(buf), ctx.target.category === "file" ? ctx.target.filename : undefined);
       if (type.kind === "pe") return { pe: parsePe(buf) };
       if (type.kind === "elf") return { elf: parseElf(buf) };
       if (type.office) return { office: type.office };

@@ -178,12 +178,32 @@ details.result{border-top:1px solid #eee;padding:6px 0}details.result>summary{fo
 .fatal{background:#fdecea;border-left:4px solid #c0392b;padding:6px 10px;margin:6px 0}ul.flat{margin:0;padding-left:18px}
 `;
 
+export interface TaskLink {
+  id: string;
+  platform: string;
+  os_version: string;
+  state: string;
+  score: number;
+  /** Relative link to the task's report.html, when it has one. */
+  href?: string;
+}
+
 export interface PageInput {
   title: string;
   subtitle: string;
   target: unknown;
   score: number;
   sections: { title: string; doc: Record<string, unknown> }[];
+  /** The analysis page lists its tasks, each linking its own report. */
+  tasks?: TaskLink[];
+}
+
+export function renderTasks(tasks: TaskLink[]): string {
+  if (!tasks.length) return "";
+  const rows = tasks
+    .map((t) => `<tr><td>${t.href ? `<a href="${esc(t.href)}">${esc(t.id)}</a>` : esc(t.id)}</td><td>${esc(`${t.platform}${t.os_version ? ` ${t.os_version}` : ""}`)}</td><td>${esc(t.state)}</td><td><span class="score ${scoreClass(t.score)}">${esc(t.score)}</span></td></tr>`)
+    .join("");
+  return `<section><h2>Tasks</h2><table><tr><th>task</th><th>platform</th><th>state</th><th>score</th></tr>${rows}</table></section>`;
 }
 
 export function renderPage(p: PageInput): string {
@@ -204,6 +224,7 @@ export function renderPage(p: PageInput): string {
 <body><header><h1>${esc(p.title)}</h1><div class="meta">${esc(p.subtitle)}</div></header><main>
 <section><h2>Score</h2><span class="score big ${scoreClass(p.score)}">${esc(p.score)}</span> ${esc(scoreLabel(p.score))}</section>
 <section><h2>Target</h2>${renderTarget(p.target)}</section>
+${p.tasks ? renderTasks(p.tasks) : ""}
 ${body}
 </main></body></html>
 `;

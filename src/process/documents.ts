@@ -1,4 +1,4 @@
-import { hashFile } from "./hash.ts";
+import { hashFile } from "../core/hash-file.ts";
 import type { FileTarget, Signature, StageErrors, UrlTarget } from "./plugin.ts";
 import { identifyResultSchema, parseDoc, type IdentifyResult } from "./schemas.ts";
 import { signatureLabels } from "./trackers.ts";

@@ -7,7 +7,7 @@ import { analysisDir, analysisPaths, binaryPath, taskPaths } from "./layout.ts";
 import type { PluginSet } from "./loader.ts";
 import type { FileTarget, UrlTarget } from "./plugin.ts";
 import { runStage, type StageOutcome } from "./runner.ts";
-import { hashFile } from "./hash.ts";
+import { hashFile } from "../core/hash-file.ts";
 import { identifyResultSchema, parseDoc, type AnalysisDoc, type IdentifyResult, type TargetFileDoc, type TaskDoc } from "./schemas.ts";
 import { assertAnalysisMove, assertTaskMove, TASK_UNFINISHED, type AnalysisState } from "./states.ts";
 import { discardSince, isStaged, isWritten, mark } from "./durable.ts";
@@ -300,7 +300,8 @@ async function post(env: FlowEnv, taskId: string): Promise<StageResult> {
   let doneTask = task;
   const { analysis: updated } = await updateAnalysis(env.home, analysisId, (a) => {
     const t = readTask(env.home, taskId);
-    mergeErrors(t.errors, outcome.errors);
+    // The task's errors are those of its latest post run: a task posted again does not keep the last run's.
+    t.errors = { errors: [...outcome.errors.errors], fatal: [...outcome.errors.fatal] };
     assertTaskMove(t.id, t.state, outcome.ok ? "reported" : "fatal_error");
     t.state = outcome.ok ? "reported" : "fatal_error";
     if (outcome.ok) t.score = outcome.score;

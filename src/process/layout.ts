@@ -64,12 +64,17 @@
  * for a file selected inside it `extrpath` says where (identification's target.extrpath), while
  * filename, size and hashes are the selected file's.
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { liveDir } from "./durable.ts";
 import { splitAnalysisId, splitTaskId } from "./ids.ts";
 
+/**
+ * Where analyses and binaries live: FALC_STORAGE, else FALC_HOME/storage. Nodes of a cluster that process one
+ * another's analyses (identification on one, pre on another) point FALC_STORAGE at one shared filesystem.
+ */
 export function storageRoot(home: string): string {
-  return join(home, "storage");
+  const shared = process.env.FALC_STORAGE;
+  return shared ? resolve(shared) : join(home, "storage");
 }
 
 export function analysesRoot(home: string): string {

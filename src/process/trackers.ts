@@ -7,8 +7,14 @@ export class StageErrorLog {
   readonly errors: string[] = [];
   readonly fatal: { error: string; traceback: string }[] = [];
 
+  /** Messages carry the plugin's name once: a plugin that already starts its message with it is not named twice. */
   forPlugin(name: string): ErrorTracker {
-    return { add: (e) => this.errors.push(`${name}: ${e instanceof Error ? e.message : String(e)}`) };
+    return {
+      add: (e) => {
+        const msg = e instanceof Error ? e.message : String(e);
+        this.errors.push(msg.startsWith(`${name}: `) ? msg : `${name}: ${msg}`);
+      },
+    };
   }
 
   addFatal(error: string, traceback = ""): void {

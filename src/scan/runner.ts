@@ -256,7 +256,7 @@ export { workFailed };
  * Host discovery for a whole target set in one nmap (`-sn`), so a sparse /24 does not cost one
  * slow per-address scan each. Targets go through a file we write (`-iL` of our own file only).
  */
-export async function discoverLive(targets: { ip: string; family: 4 | 6 }[], opts: { profile: Profile; workDir: string; signal?: AbortSignal; nmapBin?: string }): Promise<{ up: Set<string>; unreachable: Map<string, string>; timedOut: Set<string> }> {
+export async function discoverLive(targets: { ip: string; family: 4 | 6 }[], opts: { profile: Profile; workDir: string; signal?: AbortSignal; nmapBin?: string; onProgress?(fraction: number): void }): Promise<{ up: Set<string>; unreachable: Map<string, string>; timedOut: Set<string> }> {
   const up = new Set<string>();
   const timedOut = new Set<string>();
   // Targets nmap could not send to at all (no route): not down, never scanned.
@@ -267,8 +267,8 @@ export async function discoverLive(targets: { ip: string; family: 4 | 6 }[], opt
     const file = join(opts.workDir, `sweep-${fam}.txt`);
     const xml = join(opts.workDir, `sweep-${fam}.xml`);
     await Bun.write(file, list.join("\n") + "\n");
-    const argv = ["-oX", xml, "-sn", ...(fam === 6 ? ["-6"] : []), "-n", "--max-retries", "2", "--max-hostgroup", "256", ...(opts.profile.min_rate ? ["--min-rate", String(opts.profile.min_rate)] : []), "-iL", file];
-    const r = (await runNmap(argv, { bin: opts.nmapBin, timeoutS: opts.profile.discovery_timeout_s, signal: opts.signal })) as Awaited<ReturnType<typeof runNmap>> & { stopped?: string };
+    const argv = ["-oX", xml, "-sn", ...(fam === 6 ? ["-6"] : []), "-n", "--max-retries", "2", "--max-hostgroup", "256", "--stats-every", "1s", ...(opts.profile.min_rate ? ["--min-rate", String(opts.profile.min_rate)] : []), "-iL", file];
+    const r = (await runNmap(argv, { bin: opts.nmapBin, timeoutS: opts.profile.discovery_timeout_s, signal: opts.signal, onProgress: (f) => opts.onProgress?.(f) })) as Awaited<ReturnType<typeof runNmap>> & { stopped?: string };
     if (r.stopped === "cancel") throw workFailed("cancelled during host discovery");
     if (r.stopped) {
       // Keep what the sweep found: nmap writes each finished host as it goes. The others were

@@ -1,5 +1,5 @@
 import type { FalcCommand } from "../cli/base.ts";
-import { scanConfig } from "./config.ts";
+import { maxNmap, scanConfig } from "./config.ts";
 import { formatResults, type ResultFormat } from "./format.ts";
 import { progressBar } from "./progress.ts";
 import { runLocalScan } from "./scan.ts";
@@ -13,13 +13,15 @@ export async function runScanHere(cmd: FalcCommand, plan: ScanPlan, o: { format:
   const cfg = scanConfig(cmd.config);
   const ac = new AbortController();
   const onSig = () => ac.abort();
-  process.once("SIGINT", onSig);
-  process.once("SIGTERM", onSig);
+  // `on`, not `once`: a once-listener is gone while the signal is handled, and the program runner's
+  // exit hook would then end falc by the signal before the run is recorded as cancelled.
+  process.on("SIGINT", onSig);
+  process.on("SIGTERM", onSig);
   const err = cmd.context.stderr;
   const bar = progressBar(err, Boolean(process.stderr.isTTY) && o.format !== "json");
   const summary = await runLocalScan({
     targets: plan.targets, profile: plan.profile, project: plan.project, mode: plan.mode, parallel: plan.parallel, home: cmd.config.home,
-    queue: await cmd.queue(), nmapBin: cfg.nmap, lockTtlMs: cfg.lock_ttl_s * 1000, signal: ac.signal,
+    queue: await cmd.queue(), nmapBin: cfg.nmap, lockTtlMs: cfg.lock_ttl_s * 1000, signal: ac.signal, maxNmap: maxNmap(cfg),
     onProgress: (done, total, f, note) => bar.update(done, total, f, note),
   }).finally(() => {
     process.off("SIGINT", onSig);

@@ -30,6 +30,8 @@ export interface LocalScanOptions {
   log?: Logger;
   onProgress?(done: number, total: number, fraction: number, note: string): void;
   runId?: string;
+  /** Most nmap processes at once, whatever their phase (scan.max_nmap). */
+  maxNmap?: number;
 }
 
 export interface LocalScanSummary {
@@ -125,10 +127,16 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
   const results = new Map<string, TargetResult>();
   const fractions = new Map<string, number>();
   let done = 0;
+  // Progress counts work: the host sweep is the first tenth (nmap's own figure), the live
+  // targets' scans the rest; an address found down is no work and does not move the bar.
+  let sweepF = 0;
+  let live: Target[] | null = null;
   const report = (note: string) => {
     let sum = 0;
-    for (const f of fractions.values()) sum += f;
-    o.onProgress?.(done, o.targets.length, o.targets.length ? sum / o.targets.length : 1, note);
+    for (const t of live ?? []) sum += fractions.get(t.ip) ?? 0;
+    const scans = live ? (live.length ? sum / live.length : 1) : 0;
+    const f = o.profile.skip_host_discovery ? scans : 0.1 * sweepF + 0.9 * scans;
+    o.onProgress?.(done, o.targets.length, f, note);
   };
   const finish = (t: Target, r: TargetResult) => {
     results.set(t.ip, r);
@@ -141,7 +149,10 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
     let profile = o.profile;
     if (!profile.skip_host_discovery && o.targets.length) {
       try {
-        const { up, unreachable, timedOut } = await discoverLive(o.targets, { profile, workDir: workRoot, signal: o.signal, nmapBin: o.nmapBin });
+        const { up, unreachable, timedOut } = await discoverLive(o.targets, {
+          profile, workDir: workRoot, signal: o.signal, nmapBin: o.nmapBin, onProgress: (f) => { sweepF = f; report("host sweep"); },
+        });
+        sweepF = 1;
         todo = o.targets.filter((t) => up.has(t.ip));
         for (const t of o.targets) {
           const why = unreachable.get(t.ip);
@@ -157,6 +168,7 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
         todo = [];
       }
     }
+    live = todo;
     if (o.mode === "replace" && todo.length < o.targets.length && !o.signal?.aborted && [...results.values()].some((r) => r.status === "down"))
       portSet = await profilePortSet(o.profile, { workDir: workRoot, nmapBin: o.nmapBin });
     // Discovery is CPU-bound (raw packets, one reply per port): at most one per core. Measured on
@@ -165,7 +177,14 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
     // too. The service scans mostly wait on probes: 4× `parallel`.
     const discoveryGate = semaphore(Math.max(1, Math.min(o.parallel, availableParallelism())));
     const serviceGate = semaphore(o.parallel * 4);
-    const gate = (phase: PhaseName) => (phase === "discovery" ? discoveryGate() : serviceGate());
+    // Over both: a bound on nmap processes (and their memory) whatever the phase. Always taken
+    // first, so no two holders wait on each other.
+    const anyGate = semaphore(o.maxNmap ?? Number.MAX_SAFE_INTEGER);
+    const gate = async (phase: PhaseName) => {
+      const outer = await anyGate();
+      const inner = await (phase === "discovery" ? discoveryGate() : serviceGate());
+      return () => { inner(); outer(); };
+    };
     // Targets announcing the same open ports together share one service nmap.
     const services = sharedServiceScans({ profile, workDir: workRoot, nmapBin: o.nmapBin, signal: o.signal, gate });
     // One nmap looks at every live target's likely ports first (long port lists only).

@@ -134,7 +134,10 @@ export class Cluster {
       FALC_QUEUE: this.redisUrl,
       FALC_NODE: node.name,
       FALC_EVAL_API_KEY: this.evalKey,
-      FALC_LOG_LEVEL: process.env.FALC_LOG_LEVEL ?? "info",
+      // Analyses are written by whichever node runs a stage: one storage for all, as a shared filesystem would be.
+      FALC_STORAGE: join(this.root, "storage"),
+      // Node logs go to files (root/logs) and the tests read info lines from them (e.g. the scheduler leader).
+      FALC_LOG_LEVEL: "info",
       NO_COLOR: "1",
       ...this.opts.env,
     };

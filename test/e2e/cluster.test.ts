@@ -20,7 +20,7 @@ beforeAll(async () => {
   c = await createCluster({
     workers: 3,
     leaseS: LEASE_S,
-    stages: ["effects", "scan", "eval"],
+    stages: ["effects", "scan", "eval", "identification", "pre"],
     counts: { effects: 2 },
     env: { FALC_STAGE_PATH: join(REPO, "fixtures/stages/effects-stage.ts") },
   });
@@ -63,6 +63,12 @@ describe("a falc cluster in network namespaces", () => {
       const r = c.run(c.node("submit"), ["curl", "-s", "-m", "10", "-H", `Authorization: Bearer ${c.evalKey}`, "-H", "content-type: application/json", "-d", body, `${c.evalUrl}/tasks`]);
       expect(r.stdout).toContain(`cl-e${i}`);
     }
+    // Analyses of sample files: identification on one node queues pre, which may run on another.
+    const samples = [join(REPO, "fixtures/samples/dropper.ps1"), "/usr/bin/true", "/usr/bin/env", join(REPO, "README.md")];
+    const proc = c.falcOn("submit", ["process", ...samples, "--submit", "--json"]);
+    expect(proc.code).toBe(0);
+    const analyses: string[] = JSON.parse(proc.stdout).map((a: any) => a.analysis_id);
+    expect(analyses.length).toBe(samples.length);
     const finished = () => stats().effects?.finished ?? 0;
     await c.waitFor(() => finished() >= TASKS / 8, 60_000, "work to flow");
 
@@ -137,7 +143,16 @@ describe("a falc cluster in network namespaces", () => {
     }
     const expected = c.targets.flatMap((t) => t.listeners.map((l) => `${t.ip}:${l.port}`)).filter((x) => !x.endsWith(":2222")); // 2222 is not in the fast profile
     for (const e of expected) expect(open).toContain(e);
-    console.log(JSON.stringify({ tasks: TASKS, evals: EVALS, scans: c.targets.length, runs: runs.length, repeated_side_effects: repeats.length, repeat_nodes: [...repeatNodes], faults }));
+    // The analyses: each one through identification and pre, whatever node ran which stage, none failed.
+    await c.waitFor(() => (stats().pre?.finished ?? 0) >= analyses.length, 120_000, "the analyses' pre stage");
+    for (const id of analyses) {
+      const r = c.falcOn("submit", ["process", "show", id, "--json"]);
+      expect(r.code).toBe(0);
+      const a = JSON.parse(r.stdout);
+      expect(["tasks_pending", "finished", "no_selected"]).toContain(a.state);
+    }
+    expect(stats().identification).toMatchObject({ finished: analyses.length, failed: 0 });
+    console.log(JSON.stringify({ tasks: TASKS, evals: EVALS, analyses: analyses.length, scans: c.targets.length, runs: runs.length, repeated_side_effects: repeats.length, repeat_nodes: [...repeatNodes], faults }));
     for (const id of repeats) {
       const rs = runs.filter((r) => r.task === id && r.ended);
       expect(rs.some((r) => r.node === w1.name || r.node === w2.name)).toBe(true);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runFalc, tempHome } from "./helpers.ts";
+import { FALC, runFalc, tempHome } from "./helpers.ts";
 
 /** `falc process` on real samples made here (gcc, zip), with user plugin directories loaded by dist/falc. */
 let H: { home: string; cleanup(): void };
@@ -138,11 +138,16 @@ describe("falc process", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^falc: --platform must be/);
     const before = count();
-    const missing = await runFalc(["process", join(S, "notes.txt"), join(S, "nope.bin")], { env: env() });
+    const missing = await runFalc(["process", join(S, "nope.bin")], { env: env() });
     expect(missing.code).toBe(2);
     expect(missing.stderr.trim()).toBe(`falc: ${join(S, "nope.bin")}: no such file`);
     // Checked before anything is stored.
     expect(count()).toBe(before);
+    // Beside a good file: reported, and the good one goes on (exit 1).
+    const mixed = await runFalc(["process", join(S, "notes.txt"), join(S, "nope.bin")], { env: env() });
+    expect(mixed.code).toBe(1);
+    expect(mixed.stderr).toContain(`falc: ${join(S, "nope.bin")}: no such file (skipped; the other inputs go on)`);
+    expect(count()).toBe(before + 1);
     const ftp = await runFalc(["process", "ftp://example.test/x"], { env: env() });
     expect(ftp.code).toBe(2);
     expect(ftp.stderr).toContain("only http and https");
@@ -281,6 +286,24 @@ describe("falc process", () => {
     expect(existsSync(join(taskDir, "dump.pcap"))).toBe(true);
     expect(existsSync(join(taskDir, "report.html"))).toBe(true);
     expect(JSON.parse(readFileSync(join(taskDir, "task.json"), "utf8"))).toMatchObject({ state: "reported", score: 10 });
+    // The analysis page is rebuilt by the post: the overall verdict and a link to the task's report.
+    const page = readFileSync(s.paths.report_html, "utf8");
+    expect(s.paths.report_html).toBe(join(s.paths.dir, "report.html"));
+    expect(page).toContain('<span class="score big bad">10</span> known bad');
+    expect(page).toContain(`<a href="task_1/report.html">${id}_1</a>`);
+    expect(page).toContain("reported");
+    // A damaged capture: one error per run, named once ("network: ..."), not piled up over posts.
+    const cut = dir("collected-cut", {});
+    mkdirSync(join(cut, "events"));
+    writeFileSync(join(cut, "events", "procs.json"), '{"ts":0.1,"type":"process","action":"create","pid":100,"ppid":1,"image":"/tmp/hello"}\n');
+    writeFileSync(join(cut, "dump.pcap"), new Uint8Array([0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0, 1, 2, 3]));
+    for (let i = 0; i < 2; i++) {
+      const again = await runFalc(["process", "post", id, "--task-dir", cut], { env: env() });
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain(`report     ${join(s.paths.dir, "report.html")}`);
+      const errors = JSON.parse(readFileSync(join(taskDir, "task.json"), "utf8")).errors.errors as string[];
+      expect(errors).toEqual(["network: dump.pcap ends in a damaged or cut-off record; the packets before it were used"]);
+    }
     const over = await runFalc(["process", "post", id, "--task-dir", collected, "--plugin-dir", P.post!, "--fail-score", "9"], { env: env() });
     expect(over.code).toBe(1);
     expect(over.stderr).toContain(`task ${id}_1 scored 10, over --fail-score 9`);
@@ -306,6 +329,55 @@ describe("falc process", () => {
     const s = JSON.parse(two.stdout);
     expect(s.tasks.map((t: { state: string }) => t.state)).toEqual(["pending", "reported"]);
     expect(s.state).toBe("tasks_pending");
+  });
+
+  test("YARA through libyara in the compiled binary: modules, iterators and offsets as `yara -s` gives them; a bad file in rules_dirs is left out", async () => {
+    const rules = dir("yara-rules", {
+      "elf.yar": `import "elf"
+import "math"
+rule Falc_Hello : demo { meta: score = 9 strings: $h = "hello" $r = /l+o/ condition: elf.type == elf.ET_DYN and for any s in elf.dynsym : (s.name == "puts") and #h >= 1 and !r[1] >= 2 and math.entropy(0, filesize) > 0 }`,
+      "broken.yar": "rule broken {\n  condition:\n    $nope and true\n}\n",
+    });
+    const cfg = join(H.home, "yara.yaml");
+    writeFileSync(cfg, `process:\n  plugins:\n    yara: { rules_dirs: [${rules}], builtin: false }\n`);
+    const r = await runFalc(["process", "--config", cfg, join(S, "hello"), "--json"], { env: env() });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`yara: rule file ${join(rules, "broken.yar")} left out: ${join(rules, "broken.yar")}:3: undefined string "$nope"`);
+    const s = JSON.parse(r.stdout);
+    const pre = JSON.parse(readFileSync(join(s.paths.dir, "pre.json"), "utf8"));
+    const ref = Bun.spawnSync(["yara", "-s", join(rules, "elf.yar"), join(S, "hello")]).stdout.toString().trim().split("\n");
+    expect(ref[0]).toBe(`Falc_Hello ${join(S, "hello")}`);
+    const m = pre.yara.matches;
+    expect(m.map((x: { rule: string }) => x.rule)).toEqual(["Falc_Hello"]);
+    expect(m[0].strings.map((x: { id: string; offset: number; data: string }) => `0x${x.offset.toString(16)}:${x.id}: ${x.data}`)).toEqual(ref.slice(1));
+    expect(pre.yara.disabled_rule_files.map((d: { file: string }) => d.file)).toEqual([join(rules, "broken.yar")]);
+    expect(s.score).toBe(9);
+
+    // Without libyara the plugin leaves itself out with one line saying why; processing goes on.
+    const no = await runFalc(["process", "--config", cfg, join(S, "hello"), "--json"], { env: { ...env(), FALC_LIBYARA: "/nonexistent/libyara.so.9" } });
+    expect(no.code).toBe(0);
+    expect(no.stderr).toMatch(/"plugin":"yara","reason":"\/nonexistent\/libyara.so.9 cannot be loaded .*install Debian's libyara9","msg":"plugin yara disabled"/);
+    expect(existsSync(join(JSON.parse(no.stdout).paths.dir, "pre.json"))).toBe(true);
+  });
+
+  test("a batch with an empty and a missing file: both reported, the others processed, exit 1; a file name that is not UTF-8", async () => {
+    const d = dir("batch-bad", { "ok.txt": "fine text\n", "empty.bin": "" });
+    const r = await runFalc(["process", join(d, "ok.txt"), join(d, "empty.bin"), join(d, "missing.bin"), "--json"], { env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`falc: ${join(d, "empty.bin")}: the file is empty, there is nothing to analyse (skipped; the other inputs go on)`);
+    expect(r.stderr).toContain(`falc: ${join(d, "missing.bin")}: no such file (skipped; the other inputs go on)`);
+    const out = JSON.parse(r.stdout);
+    expect(out.map((x: { target?: { filename: string }; input?: string }) => x.target?.filename ?? x.input)).toEqual(["ok.txt", join(d, "empty.bin"), join(d, "missing.bin")]);
+    expect(out[0].state).toBe("tasks_pending");
+    // Alone, an empty file is still a usage error.
+    expect((await runFalc(["process", join(d, "empty.bin")], { env: env() })).code).toBe(2);
+    // The shell passes the raw bytes (argv strings cannot carry them).
+    const p = Bun.spawnSync(["sh", "-c", `printf 'payload\\n' > "$(printf 'b\\377\\376d.bin')" && exec "$FALC" process "$(printf 'b\\377\\376d.bin')" --json`], { cwd: d, env: { ...process.env, ...env(), FALC } });
+    expect(p.exitCode).toBe(0);
+    const s = JSON.parse(p.stdout.toString());
+    expect(s.target.filename).toBe("b\\xff\\xfed.bin");
+    expect(s.target.sha256).toBe(new Bun.CryptoHasher("sha256").update("payload\n").digest("hex"));
+    expect(s.target.size).toBe(8);
   });
 
   test("--help has examples", async () => {

@@ -44,6 +44,14 @@ describe("falc scan through falc worker --stage scan", () => {
     expect(JSON.parse(sub3.stdout)).toMatchObject({ tasks: [], busy: ["127.0.0.1"] });
     expect(sub3.stderr).toContain("127.0.0.1 already has a scan queued or running");
 
+    // An unknown profile in a queued task fails at once: one attempt, no retries.
+    const bad = await runFalc(["tasks", "submit", "scan", "--payload", JSON.stringify({ target: "127.0.0.4", profile: "nosuch" }), "--max-attempts", "3", "--json"], { env });
+    expect(bad.code).toBe(0);
+    const badId = (JSON.parse(bad.stdout).id ?? JSON.parse(bad.stdout)[0]?.id ?? JSON.parse(bad.stdout).tasks?.[0]?.id) as string;
+    const tb = await waitFor(async () => (await tasksJson(H.home)).find((t) => t.id === badId && t.status === "failed"), 20_000, 100, "bad profile task failed");
+    expect(tb.attempts).toBe(1);
+    expect(tb.error!.message).toMatch(/unknown profile `nosuch`/);
+
     const c = await runFalc(["tasks", "cancel", id2], { env });
     expect(c.code).toBe(0);
     const t0 = Date.now();

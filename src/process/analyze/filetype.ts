@@ -1,11 +1,17 @@
 /**
- * File type by content, like libmagic but only for what an analysis needs to decide: the description
- * (`filetype`), the media type, the extension a target should carry, and the platforms it runs on.
- * Reads a 64 KiB head plus what a header points at (PE optional header, zip central directory, OLE directory).
+ * File type by content. The description (`filetype`) and media type are libmagic's (libmagic.ts: what
+ * `file` says); falc decides on top what an analysis needs: the kind (what to unpack, what to select), the
+ * extension a target should carry, the platforms it runs on, and which text is a script. That part reads a
+ * 64 KiB head plus what a header points at (PE optional header, zip central directory, OLE directory).
  */
 import { type ByteSource, FormatError, View, startsWith } from "./bytes.ts";
+import { type Magic, magicBuffer, magicBytesMax, magicFile } from "./libmagic.ts";
 import { OLE_MAGIC, readOleDirectory } from "./ole.ts";
-import { extractEntry, looksLikeZip, readZipDirectory } from "./zip.ts";
+import { type ArchiveInput, ArchiveError, extractByName, listArchive } from "./libarchive.ts";
+
+export function looksLikeZip(head: Uint8Array): boolean {
+  return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
+}
 
 export type Kind = "pe" | "msdos" | "elf" | "macho" | "pdf" | "rtf" | "ole" | "ooxml" | "zip" | "archive" | "lnk" | "script" | "text" | "image" | "data" | "empty";
 export type ScriptKind = "sh" | "python" | "powershell" | "js" | "vbs" | "batch" | "node" | "perl";
@@ -38,6 +44,7 @@ export const HEAD_SIZE = 64 * 1024;
 const windows: Platform[] = [{ platform: "windows", os_version: "" }];
 const linux: Platform[] = [{ platform: "linux", os_version: "" }];
 const macos: Platform[] = [{ platform: "macos", os_version: "" }];
+const uefi: Platform[] = [{ platform: "uefi", os_version: "" }];
 
 function make(kind: Kind, filetype: string, media_type: string, extension = "", platforms: Platform[] = [], extra: Partial<FileType> = {}): FileType {
   return { kind, filetype, media_type, extension, aliases: [], platforms, ...extra };
@@ -74,8 +81,10 @@ function detectPe(src: ByteSource, head: View): FileType {
   const subsystem = PE_SUBSYSTEMS[subsystemNo] ?? `subsystem ${subsystemNo}`;
   const machineName = PE_MACHINES[machine] ?? `unknown processor 0x${machine.toString(16)}`;
   const desc = `PE${bits === 64 ? "32+" : "32"} executable ${dll ? "(DLL) " : ""}(${subsystem}) ${machineName}${dotnet ? " Mono/.Net assembly" : ""}, for MS Windows`;
-  const ext = dll ? "dll" : subsystemNo >= 10 && subsystemNo <= 13 ? "efi" : (characteristics & 0x1000) !== 0 ? "sys" : "exe";
-  return make("pe", desc, "application/vnd.microsoft.portable-executable", ext, windows, {
+  const efi = subsystemNo >= 10 && subsystemNo <= 13;
+  const ext = dll ? "dll" : efi ? "efi" : (characteristics & 0x1000) !== 0 ? "sys" : "exe";
+  // An EFI image runs in firmware, not on Windows: a boot loader is not a Windows program.
+  return make("pe", desc, "application/vnd.microsoft.portable-executable", ext, efi ? uefi : windows, {
     aliases: ext === "exe" ? ["scr", "com", "cpl", "pif"] : ext === "dll" ? ["ocx", "cpl", "drv", "ax", "sys"] : [],
     pe: { bits, dll, subsystem, dotnet, machine: machineName },
   });
@@ -187,28 +196,30 @@ const OOXML: [RegExp, string, string, string, NonNullable<FileType["office"]>["a
   [/presentationml\.slideshow\.main\+xml/i, "ppsx", "Microsoft PowerPoint 2007+ slideshow", "application/vnd.openxmlformats-officedocument.presentationml.slideshow", "powerpoint"],
 ];
 
-function detectZip(src: ByteSource): FileType {
-  let dir;
+function detectZip(src: ByteSource, path?: string): FileType {
+  const input: ArchiveInput = path ? { path } : { bytes: src.read(0, src.size) };
+  let listing;
   try {
-    dir = readZipDirectory(src);
+    listing = listArchive(input);
   } catch (e) {
-    if (!(e instanceof FormatError)) throw e;
+    if (!(e instanceof ArchiveError)) throw e;
     return make("zip", "Zip archive data (damaged)", "application/zip", "zip", [], { zip: { encrypted: false, entries: 0 } });
   }
-  const encrypted = dir.entries.some((e) => e.encrypted);
-  const ct = dir.entries.find((e) => e.name === "[Content_Types].xml");
+  const entries = listing.entries;
+  const encrypted = entries.some((e) => e.encrypted);
+  const ct = entries.find((e) => e.name === "[Content_Types].xml");
   if (ct && !ct.encrypted && ct.size < 1024 * 1024) {
     try {
-      const xml = Buffer.from(extractEntry(src, ct).data).toString("utf8");
-      const macros = dir.entries.some((e) => /vbaProject\.bin$/i.test(e.name));
+      const xml = Buffer.from(extractByName(input, ct.name, [])).toString("utf8");
+      const macros = entries.some((e) => /vbaProject\.bin$/i.test(e.name));
       for (const [re, ext, desc, media, app] of OOXML) {
         if (re.test(xml)) return make("ooxml", desc, media, ext, windows, { office: { app, macros } });
       }
     } catch (e) {
-      if (!(e instanceof FormatError)) throw e;
+      if (!(e instanceof ArchiveError)) throw e;
     }
   }
-  return make("zip", "Zip archive data", "application/zip", "zip", [], { zip: { encrypted, entries: dir.entries.length } });
+  return make("zip", "Zip archive data", "application/zip", "zip", [], { zip: { encrypted, entries: entries.length } });
 }
 
 // --- text and scripts ---
@@ -229,6 +240,8 @@ const EXT_SCRIPT: Record<string, ScriptKind> = {
   vbs: "vbs", vbe: "vbs", bat: "batch", cmd: "batch", pl: "perl", mjs: "node", cjs: "node",
 };
 
+const TEXT_EXT = new Set(["txt", "text", "md", "rst", "asc", "csv", "log", "ini", "cfg", "conf", "json", "xml", "html", "htm", "yml", "yaml", "license", "copying", "notice"]);
+
 const SHEBANG: [RegExp, ScriptKind][] = [
   [/^(?:ba|da|z|k|c|tc|fi|a)?sh$|^busybox$/, "sh"],
   [/^python[0-9.]*$|^pypy/, "python"],
@@ -237,14 +250,16 @@ const SHEBANG: [RegExp, ScriptKind][] = [
   [/^perl/, "perl"],
 ];
 
-// Content hints, each worth a point; the best type with at least two points wins.
+// Content hints of script structure, each worth a point; the best type with at least two points wins.
+// Only constructs prose does not have: a line ending in `;`, `document.` or a `$word` are not structure
+// (they made the Apache-2.0 licence "JavaScript").
 const HINTS: [ScriptKind, RegExp[]][] = [
-  ["powershell", [/\b(?:Invoke-Expression|Invoke-WebRequest|Invoke-Command|New-Object|Get-ChildItem|Set-ExecutionPolicy|Write-Host|Start-Process|Add-Type)\b/i, /\$env:\w+/i, /\[(?:System\.)?(?:Convert|Text\.Encoding|Net\.WebClient|IO\.File)\]/i, /\bparam\s*\(/i, /-(?:EncodedCommand|NoProfile|ExecutionPolicy|WindowStyle)\b/i, /\$\w+\s*=\s*/]],
-  ["vbs", [/\bCreateObject\s*\(/i, /\bWScript\.\w+/i, /^\s*Dim\s+\w+/im, /^\s*(?:End\s+(?:Sub|Function|If)|Sub\s+\w+|Function\s+\w+)/im, /^\s*On\s+Error\s+Resume\s+Next/im, /\bMsgBox\b/i, /^\s*Set\s+\w+\s*=/im]],
-  ["batch", [/^\s*@?echo\s+off/im, /^\s*(?:rem\s|::)/im, /%~?d?p?\d|%\w+%/i, /^\s*(?:goto|call|set|if\s+(?:not\s+)?exist)\s/im, /^:\w+\s*$/m]],
-  ["js", [/\b(?:var|let|const)\s+\w+\s*=/, /\bfunction\s*\w*\s*\(/, /\bnew\s+ActiveXObject\s*\(/i, /\bWScript\.(?:CreateObject|Shell|Echo)/, /\b(?:eval|unescape|String\.fromCharCode)\s*\(/, /;\s*$/m, /\bdocument\.|\bwindow\./]],
-  ["python", [/^\s*import\s+\w+/m, /^\s*from\s+[\w.]+\s+import\s+/m, /^\s*def\s+\w+\s*\(.*\)\s*:/m, /^\s*if\s+__name__\s*==\s*['"]__main__['"]/m, /^\s*(?:class\s+\w+.*|elif\s.*|try|except.*):\s*$/m]],
-  ["sh", [/^\s*(?:export|unset|readonly)\s+\w+/m, /^\s*(?:fi|done|esac)\s*$/m, /\bif\s+\[\s/, /\$\{?\w+\}?/, /^\s*(?:chmod|wget|curl|echo)\s/m]],
+  ["powershell", [/\b(?:Invoke-Expression|Invoke-WebRequest|Invoke-Command|New-Object|Get-ChildItem|Set-ExecutionPolicy|Write-Host|Start-Process|Add-Type)\b/i, /\$env:\w+/i, /\[(?:System\.)?(?:Convert|Text\.Encoding|Net\.WebClient|IO\.File)\]::/i, /\bparam\s*\(\s*\[/i, /-(?:EncodedCommand|NoProfile|ExecutionPolicy|WindowStyle)\b/i]],
+  ["vbs", [/\bCreateObject\s*\(\s*"/i, /\bWScript\.(?:Shell|Echo|CreateObject|Sleep|Arguments)\b/i, /^\s*Dim\s+\w+\s*(?:,\s*\w+\s*)*$/im, /^\s*End\s+(?:Sub|Function)\s*$/im, /^\s*On\s+Error\s+Resume\s+Next/im, /^\s*Set\s+\w+\s*=\s*\w+/im]],
+  ["batch", [/^\s*@echo\s+off/im, /^\s*(?:rem\s|::)/im, /%~[dpnx]*\d/i, /^\s*(?:goto\s+:?\w+|call\s+:\w+|set\s+\/[ap]\s|if\s+(?:not\s+)?exist\s)/im, /^:\w+\s*$/m]],
+  ["js", [/\b(?:var|let|const)\s+\w+\s*=\s*[^=\s]/, /\bfunction\s*\w*\s*\([\w\s,]*\)\s*\{/, /\bnew\s+ActiveXObject\s*\(/i, /\bWScript\.(?:CreateObject|Shell|Echo)/, /\b(?:eval|unescape|String\.fromCharCode)\s*\(/]],
+  ["python", [/^\s*import\s+\w+\s*$/m, /^\s*from\s+[\w.]+\s+import\s+/m, /^\s*def\s+\w+\s*\(.*\)\s*:/m, /^\s*if\s+__name__\s*==\s*['"]__main__['"]/m, /^\s*(?:class\s+\w+.*|elif\s.*|try|except.*):\s*$/m]],
+  ["sh", [/^\s*(?:export|unset|readonly)\s+\w+=/m, /^\s*(?:fi|done|esac)\s*$/m, /\bif\s+\[\s.*\];\s*then\b/, /^\s*(?:chmod\s+[+0-7]|wget\s+-|curl\s+-)/m]],
 ];
 
 function textInfo(head: Uint8Array): { text: boolean; encoding: string; content: string } {
@@ -291,6 +306,8 @@ function detectScript(content: string, filename: string | undefined): ScriptKind
   }
   const ext = filename?.toLowerCase().match(/\.([a-z0-9]+)$/)?.[1];
   if (ext && EXT_SCRIPT[ext]) return EXT_SCRIPT[ext];
+  // Named as text or documentation (LICENSE.txt, README.md): the name says what it is.
+  if (ext && TEXT_EXT.has(ext)) return undefined;
   const sample = content.length > 16384 ? content.slice(0, 16384) : content;
   let best: ScriptKind | undefined;
   let bestScore = 1;
@@ -330,8 +347,11 @@ const SIMPLE: [number[], number, () => FileType][] = [
   [[0x4c, 0x00, 0x00, 0x00, 0x01, 0x14, 0x02, 0x00], 0, () => make("lnk", "MS Windows shortcut", "application/x-ms-shortcut", "lnk", windows)],
 ];
 
-/** The type of a file given random access to it; `filename` only breaks ties between script languages. */
-export function detectType(src: ByteSource, filename?: string): FileType {
+/**
+ * falc's own reading of a file (no libmagic): enough to choose a parser or a target. Descriptions and
+ * media types here are placeholders that detectType replaces with libmagic's.
+ */
+export function structuralType(src: ByteSource, filename?: string, path?: string): FileType {
   if (src.size === 0) return make("empty", "empty", "inode/x-empty", "");
   const headBuf = src.read(0, HEAD_SIZE);
   const head = new View(headBuf);
@@ -348,12 +368,71 @@ export function detectType(src: ByteSource, filename?: string): FileType {
       return make("pdf", `PDF document${version ? `, version ${version}` : ""}`, "application/pdf", "pdf", windows);
     }
     if (startsWith(headBuf, OLE_MAGIC)) return detectOle(src);
-    if (looksLikeZip(headBuf)) return detectZip(src);
+    if (looksLikeZip(headBuf)) return detectZip(src, path);
     for (const [sig, at, f] of SIMPLE) if (startsWith(headBuf, sig, at)) return f();
   } catch (e) {
     if (!(e instanceof FormatError)) throw e;
   }
   return detectText(headBuf, filename) ?? make("data", "data", "application/octet-stream", "");
+}
+
+/** Containers libmagic names that falc unpacks (or would): media type -> extension. */
+const ARCHIVE_MIME: Record<string, string> = {
+  "application/gzip": "gz", "application/x-bzip2": "bz2", "application/x-xz": "xz", "application/zstd": "zst",
+  "application/x-lzma": "lzma", "application/x-lzip": "lz", "application/x-7z-compressed": "7z", "application/x-rar": "rar",
+  "application/vnd.rar": "rar", "application/vnd.ms-cab-compressed": "cab", "application/x-iso9660-image": "iso",
+  "application/x-cpio": "cpio", "application/x-archive": "a", "application/vnd.debian.binary-package": "deb",
+  "application/x-tar": "tar", "application/x-compress": "Z", "application/x-lha": "lha", "application/x-xar": "xar",
+  "application/x-rpm": "rpm",
+};
+
+/** OpenDocument files are zips whose type libmagic knows: documents (an office app opens them), not archives. */
+const ODF: Record<string, [string, NonNullable<FileType["office"]>["app"]]> = {
+  "application/vnd.oasis.opendocument.text": ["odt", "word"],
+  "application/vnd.oasis.opendocument.spreadsheet": ["ods", "excel"],
+  "application/vnd.oasis.opendocument.presentation": ["odp", "powerpoint"],
+};
+
+const ELF_TYPE_BY_MIME: Record<string, string> = {
+  "application/x-sharedlib": "shared object",
+  "application/x-pie-executable": "pie executable",
+  "application/x-executable": "executable",
+  "application/x-object": "relocatable",
+  "application/x-coredump": "core file",
+};
+
+/** Media types of text that is data, not something to run (libmagic's view wins over content hints). */
+const DATA_TEXT = /^(?:application\/(?:json|xml|x-ndjson|pgp-keys|pgp-signature|x-pem-file)|text\/(?:xml|csv|html|troff|x-tex|x-diff|rtf|calendar|vcard)|message\/|image\/svg)/;
+
+/** falc's kind, extension and platforms on top of libmagic's description and media type. */
+export function withMagic(t: FileType, m: Magic): FileType {
+  const out: FileType = { ...t, filetype: m.description, media_type: m.mime };
+  const archiveExt = ARCHIVE_MIME[m.mime];
+  if (archiveExt && t.kind !== "zip") return { ...out, kind: "archive", extension: archiveExt, aliases: archiveExt === "gz" ? ["tgz"] : archiveExt === "a" ? ["lib"] : [], platforms: [] };
+  const odf = ODF[m.mime];
+  if (odf && t.kind === "zip") return { ...out, kind: "ooxml", extension: odf[0], aliases: [], platforms: windows, office: { app: odf[1], macros: false }, zip: undefined };
+  if (t.kind === "zip" && m.mime !== "application/zip" && m.mime.startsWith("application/")) {
+    // A zip libmagic names otherwise (java-archive, epub, ...): still unpacked, but never renamed to .zip.
+    return { ...out, extension: "", aliases: [] };
+  }
+  if (t.kind === "elf" && t.elf) {
+    const type = ELF_TYPE_BY_MIME[m.mime];
+    if (type) return { ...out, elf: { ...t.elf, type } };
+  }
+  if (t.kind === "script" && DATA_TEXT.test(m.mime)) return { ...out, kind: "text", extension: "", aliases: [], platforms: [], script: undefined };
+  if ((t.kind === "data" || t.kind === "text") && m.mime.startsWith("image/")) return { ...out, kind: "image", extension: "", platforms: [] };
+  if (t.kind === "data" && (m.mime.startsWith("text/") || DATA_TEXT.test(m.mime))) return { ...out, kind: "text" };
+  return out;
+}
+
+/**
+ * The type of a file: libmagic's description and media type (by `path` when the bytes are a file on disk,
+ * as `file -L` types it), falc's kind on top. `filename` only breaks ties between script languages.
+ */
+export function detectType(src: ByteSource, filename?: string, path?: string): FileType {
+  const t = structuralType(src, filename, path);
+  if (t.kind === "empty") return t;
+  return withMagic(t, path ? magicFile(path) : magicBuffer(src.read(0, magicBytesMax())));
 }
 
 /** Cuckoo3's rule: append the detected extension when the name does not already end with it (or an alias). */

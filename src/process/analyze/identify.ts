@@ -1,21 +1,22 @@
 /**
- * Identification, Cuckoo3 style: type and hashes of the submitted file in one read; a zip is unpacked
- * (with passwords, bounded) and the target chosen inside it: executables first, then installers and
- * documents, then libraries and scripts. Everything not chosen is listed as ignored with the reason.
+ * Identification, Cuckoo3 style: type and hashes of the submitted file in one read; an archive (anything
+ * libarchive reads: zip, 7z, rar, tar and compressed streams, cab, iso, cpio, ar/deb, ...) is unpacked with
+ * passwords and guards (libarchive.ts) and the target chosen inside it: executables first, then installers
+ * and documents, then libraries and scripts. Everything not chosen is listed as ignored with the reason.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { type ByteSource, FormatError, bufferSource, fileSource } from "./bytes.ts";
+import { bufferSource, fileSource } from "./bytes.ts";
 import { type FileType, type Platform, detectType, identFilename } from "./filetype.ts";
 import { hashFileParallel } from "./hash-thread.ts";
 import { type Hashes, hashBytes } from "./hashes.ts";
-import { DEFAULT_ZIP_LIMITS, type ZipBudget, ZipError, type ZipLimits, extractEntry, readZipDirectory } from "./zip.ts";
+import { ArchiveError, type ArchiveInput, DEFAULT_UNPACK_LIMITS, type UnpackBudget, type UnpackLimits, unpack as unpackArchive } from "./libarchive.ts";
 
 export interface IdentifyOptions {
   /** Tried in order on encrypted entries. */
   passwords: string[];
-  limits?: ZipLimits;
-  /** Zips inside zips are opened this deep. */
+  limits?: UnpackLimits;
+  /** Archives inside archives are opened this deep. */
   maxDepth?: number;
   /** Where entries are written (the run's scratch directory). */
   workDir: string;
@@ -97,18 +98,27 @@ function describe(t: FileType): string {
   return t.kind === "zip" ? "archive" : t.kind;
 }
 
+const isArchive = (t: FileType) => t.kind === "zip" || t.kind === "archive";
+
+/** The name a lone compressed stream's content gets: the archive's name without .gz, .xz, ... */
+function rawName(name: string): string {
+  const m = /^(.*)\.(?:gz|z|bz2|xz|zst|lz4|lzma|lz|tgz|tbz2?|txz)$/i.exec(name);
+  if (!m) return `${name}.out`;
+  return /\.t(?:gz|bz2?|xz)$/i.test(name) ? `${m[1]}.tar` : m[1]!;
+}
+
 /**
  * Reads a file once, streaming it through reused buffers for the hashes (md5 and sha512 on their own
  * threads); the type comes from a few positioned reads. Holding whole files in fresh memory costs more
  * (page faults) than the hashing of them.
  */
 export async function readAndIdentify(path: string, filename: string, signal?: AbortSignal, threads = false, known?: Hashes & { size: number }, bytes?: Uint8Array): Promise<{ type: FileType; hashes: Hashes; size: number }> {
-  if (bytes && known) return { type: detectType(bufferSource(bytes), filename), hashes: pickHashes(known), size: bytes.length };
-  if (bytes) return { type: detectType(bufferSource(bytes), filename), hashes: hashBytes(bytes), size: bytes.length };
+  if (bytes && known) return { type: detectType(bufferSource(bytes), filename, path), hashes: pickHashes(known), size: bytes.length };
+  if (bytes) return { type: detectType(bufferSource(bytes), filename, path), hashes: hashBytes(bytes), size: bytes.length };
   if (known) {
     const src = fileSource(path);
     try {
-      return { type: detectType(src, filename), hashes: pickHashes(known), size: src.size };
+      return { type: detectType(src, filename, path), hashes: pickHashes(known), size: src.size };
     } finally {
       src.close();
     }
@@ -117,7 +127,7 @@ export async function readAndIdentify(path: string, filename: string, signal?: A
   const hashes: Hashes = { md5: r.md5, sha1: r.sha1, sha256: r.sha256, sha512: r.sha512 };
   const src = fileSource(path);
   try {
-    return { type: detectType(src, filename), hashes, size: r.size };
+    return { type: detectType(src, filename, path), hashes, size: r.size };
   } finally {
     src.close();
   }
@@ -149,7 +159,7 @@ export async function identify(path: string, filename: string, opts: IdentifyOpt
   });
   const submitted = { name: filename, type: top.type, hashes: top.hashes, size: top.size, extrpath: [], password: "" };
 
-  if (top.type.kind !== "zip") {
+  if (!isArchive(top.type)) {
     const rank = selectionRank(top.type);
     return {
       identified: rank !== undefined,
@@ -163,57 +173,50 @@ export async function identify(path: string, filename: string, opts: IdentifyOpt
 
   const found: Found[] = [];
   const ignored: IgnoredFile[] = [];
-  const limits = opts.limits ?? DEFAULT_ZIP_LIMITS;
-  const budget: ZipBudget = { used: 0 };
+  const limits = opts.limits ?? DEFAULT_UNPACK_LIMITS;
+  const budget: UnpackBudget = { used: 0 };
+  const maxDepth = opts.maxDepth ?? 3;
   let counter = 0;
-  const unpack = (src: ByteSource, prefix: string[], depth: number) => {
-    let dir;
+  const unpack = (input: ArchiveInput, archiveName: string, archiveType: FileType, prefix: string[], depth: number) => {
+    let u;
     try {
-      dir = readZipDirectory(src, limits);
+      u = unpackArchive(input, { passwords: opts.passwords, limits, budget, signal: opts.signal, rawName: rawName(safeName(archiveName)) });
     } catch (e) {
-      if (!(e instanceof FormatError)) throw e;
+      if (!(e instanceof ArchiveError)) throw e;
       errors.push(`${prefix.join("/") || filename}: ${e.message}`);
-      ignored.push({ filename: prefix[prefix.length - 1] ?? filename, filetype: "Zip archive data", reason: e.message });
+      ignored.push({ filename: prefix[prefix.length - 1] ?? filename, filetype: archiveType.filetype, reason: e.message });
       return;
     }
-    for (const entry of dir.entries) {
+    if (u.error) errors.push(`${prefix.join("/") || filename}: ${u.error}`);
+    for (const entry of u.entries) {
       opts.signal?.throwIfAborted();
-      if (entry.isDir) continue;
-      let data: Uint8Array;
-      let password = "";
-      try {
-        const x = extractEntry(src, entry, { passwords: opts.passwords, limits, budget });
-        data = x.data;
-        password = x.password ?? "";
-      } catch (e) {
-        if (!(e instanceof ZipError)) throw e;
-        ignored.push({ filename: entry.name, reason: e.message });
+      if (entry.type === "dir") continue;
+      if (!entry.data) {
+        const reason = entry.error?.startsWith(`${entry.name}: `) ? entry.error.slice(entry.name.length + 2) : entry.error;
+        ignored.push({ filename: [...prefix, entry.name].join("/"), reason: reason ?? `${entry.type}: not extracted` });
         continue;
       }
+      const data = entry.data;
+      // The entry's name is never a path here: only its last part, cleaned, names the file written.
       const name = safeName(entry.name);
-      const type = detectType(bufferSource(data), name);
       const extrpath = [...prefix, entry.name];
-      if (type.kind === "zip") {
-        if (depth + 1 < (opts.maxDepth ?? 3)) {
-          unpack(bufferSource(data), extrpath, depth + 1);
-          continue;
-        }
-        ignored.push({ filename: entry.name, filetype: type.filetype, reason: `archive nested deeper than ${opts.maxDepth ?? 3} levels` });
-        continue;
-      }
       const dirOut = join(opts.workDir, "unpacked", String(counter++));
       mkdirSync(dirOut, { recursive: true });
       const out = join(dirOut, name);
       writeFileSync(out, data);
-      found.push({ name, extrpath, type, hashes: hashBytes(data), size: data.length, password, path: out });
+      const type = detectType(bufferSource(data), name, out);
+      if (isArchive(type)) {
+        if (depth + 1 < maxDepth) {
+          unpack({ bytes: data }, name, type, extrpath, depth + 1);
+          continue;
+        }
+        ignored.push({ filename: extrpath.join("/"), filetype: type.filetype, reason: `archive nested deeper than ${maxDepth} levels` });
+        continue;
+      }
+      found.push({ name, extrpath, type, hashes: hashBytes(data), size: data.length, password: entry.password ?? "", path: out });
     }
   };
-  const src = opts.bytes ? { ...bufferSource(opts.bytes), close() {} } : fileSource(path);
-  try {
-    unpack(src, [], 0);
-  } finally {
-    src.close();
-  }
+  unpack(opts.bytes ? { bytes: opts.bytes } : { path }, filename, top.type, [], 0);
 
   let best: Found | undefined;
   let bestRank = Infinity;

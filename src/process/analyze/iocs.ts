@@ -14,7 +14,9 @@ export interface Iocs {
 
 export type IocKind = keyof Iocs;
 
-const URL_RE = /\b(?:https?|ftps?|wss?):\/\/[^\s"'<>`\\^{}|\x00-\x1f\x7f-\xff]{3,2048}/gi;
+// No word boundary before the scheme: in DER the byte before a URL is its length, often a letter or digit
+// ("Khttp://..."), and the URL must still be found (derLength then cuts it at its end).
+const URL_RE = /(?:https?|ftps?|wss?):\/\/[^\s"'<>`\\^{}|\x00-\x1f\x7f-\xff]{3,2048}/gi;
 // Whole dotted tokens, so "System.IO.File" is judged by "File" and not cut back to "System.IO".
 const TOKEN_RE = /(?<![\w.@-])[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+(?![\w(-]|\.\w)/gi;
 const IPV4_RE = /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\.?\d)/g;
@@ -46,13 +48,19 @@ export class IocCollector {
   }
 
   /** Looks at one string; `hint` says which of '.', '@', '\' it contains (from the scanner) to skip regexes. */
-  scan(text: string, hint = 0xff): void {
+  /**
+   * `derLength(i)`: when the text sits in DER (a certificate's URI), the encoded length of a string starting at
+   * index i, so a URL stops where its DER string stops instead of taking the next element's tag ("...crl0").
+   */
+  scan(text: string, hint = 0xff, derLength?: (index: number) => number | undefined): void {
     if (text.length > 4096) text = text.slice(0, 4096);
     if (hint & HINT_DOT) {
       let urlSpans: [number, number][] | undefined;
       if (text.includes("://")) {
         for (const m of text.matchAll(URL_RE)) {
-          const url = m[0].replace(/[.,;:)\]]+$/, "");
+          const limit = derLength?.(m.index!);
+          const raw = limit !== undefined && limit >= 10 && limit < m[0].length ? m[0].slice(0, limit) : m[0];
+          const url = raw.replace(/[.,;:)\]]+$/, "");
           const host = hostOf(url);
           if (!host) continue;
           if (isDomain(host) || (IPV4_EXACT.test(host) && validIpv4(host)) || host.startsWith("[")) {

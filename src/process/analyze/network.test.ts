@@ -1,17 +1,20 @@
 import { beforeAll, describe, expect, test } from "bun:test";
+import { isRoot, skipUnless } from "../../../test/skip.ts";
 import { FormatError } from "./bytes.ts";
-import { type CaptureResult, captureSkipReason, convertCapture, sharedCapture } from "./netsample.ts";
+import { type CaptureResult, convertCapture, sharedCapture } from "../../../test/process/netsample.ts";
 import { type NetworkSummary, analyzeCapture } from "./network.ts";
-import { run, testIf } from "./samples.ts";
+import { run } from "../../../test/process/samples.ts";
 
-const skip = captureSkipReason();
-const capTest = testIf({ ok: !skip, reason: skip });
+// tcpdump on lo needs root: the one reason to skip (test/skip.ts).
+const capTest = skipUnless(isRoot, "not root");
 let cap: CaptureResult;
 let raw: Uint8Array;
 beforeAll(async () => {
-  if (skip) return;
-  cap = await sharedCapture();
-  raw = await Bun.file(cap.pcap).bytes();
+  // Without root the capture tests are skipped ("not root"): nothing to prepare for them.
+  if (isRoot) {
+    cap = await sharedCapture();
+    raw = await Bun.file(cap.pcap).bytes();
+  }
 }, 60000);
 
 function checkSummary(n: NetworkSummary) {
@@ -36,7 +39,6 @@ function checkSummary(n: NetworkSummary) {
 
 describe("pcap analysis", () => {
   capTest("tcpdump capture of real DNS, HTTP (split over segments) and TLS with SNI", async () => {
-    if (skip) return console.warn(`skip: ${skip}`);
     const n = analyzeCapture(raw, { dnsPorts: [cap.ports.dns] });
     checkSummary(n);
     // Same packet count as tcpdump reads back.
@@ -48,7 +50,6 @@ describe("pcap analysis", () => {
   });
 
   capTest("pcapng (nanosecond resolution) and other link types give the same summary", () => {
-    if (skip) return console.warn(`skip: ${skip}`);
     const base = analyzeCapture(raw, { dnsPorts: [cap.ports.dns] });
     for (const kind of ["pcapng", "raw", "null", "sll", "sll2"] as const) {
       const n = analyzeCapture(convertCapture(raw, kind), { dnsPorts: [cap.ports.dns] });
@@ -59,7 +60,6 @@ describe("pcap analysis", () => {
   });
 
   capTest("a cut-off capture keeps the packets before the cut; garbage is a FormatError", () => {
-    if (skip) return console.warn(`skip: ${skip}`);
     const cut = analyzeCapture(raw.subarray(0, Math.floor(raw.length * 0.6)), { dnsPorts: [cap.ports.dns] });
     expect(cut.stats.damaged).toBe(true);
     expect(cut.dns.query.length).toBeGreaterThan(0);

@@ -28,3 +28,9 @@ export const ORDINALS: Record<string, Map<number, string>> = {
 export function ordinalName(dll: string, ordinal: number): string {
   return ORDINALS[dll.toLowerCase()]?.get(ordinal) ?? `ord${ordinal}`;
 }
+
+/** pefile's ordLookup without make_name: what pefile puts in an ordinal import's name ("" when it names none). */
+export function ordinalImportName(dll: string, ordinal: number): string {
+  const t = ORDINALS[dll.toLowerCase()];
+  return t ? (t.get(ordinal) ?? `ord${ordinal}`) : "";
+}

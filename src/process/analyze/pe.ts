@@ -4,8 +4,9 @@
  * Output keys follow Cuckoo3's `static.pe` (pe_imports, pe_exports, pe_sections, ...); every table walk
  * is bounded so a hostile file costs at most a few thousand entries.
  */
+import { type SignatureInfo, readSignatures } from "./authenticode.ts";
 import { FormatError, View, entropy, hex8, latin1, round, utf16le } from "./bytes.ts";
-import { ordinalName } from "./pe-ordinals.ts";
+import { ordinalImportName, ordinalName } from "./pe-ordinals.ts";
 
 export const MACHINE_TYPES: Record<number, string> = {
   0x0: "IMAGE_FILE_MACHINE_UNKNOWN",
@@ -130,8 +131,10 @@ export interface PeInfo {
   pe_imphash: string;
   pe_pdb_path: string | null;
   pe_overlay: { offset: string; size: number; entropy: number } | null;
-  /** An Authenticode certificate table is present (not verified). */
+  /** An Authenticode certificate table is present. */
   signed: boolean;
+  /** Each WIN_CERTIFICATE: signer and certificates, digest algorithm, whether the signed digest is the file's. */
+  pe_signatures: SignatureInfo[];
   /** Tables cut short by the bounds, or damaged; analysis continued. */
   warnings: string[];
 }
@@ -197,23 +200,55 @@ export function parsePe(buf: Uint8Array): PeInfo {
     if (!m || !strtab || !v.has(strtab + Number(m[1]), 1)) return n;
     return v.cstr(strtab + Number(m[1]), 256) || n;
   };
-  for (let i = 0; i < Math.min(nsec, 96); i++) {
+  // pefile's parse_sections: stop at a header that is not all in the file or is all zeros, at 0x800
+  // sections, or at a header with three implausible fields at once (a count of 0xffff reads into the
+  // code otherwise and lists garbage sections).
+  const sectAlign = v.u32(oh + 32);
+  const fileAdj = (x: number) => (fileAlign < 0x200 ? x : Math.floor(x / 0x200) * 0x200);
+  const sectAdj = (x: number) => {
+    const a = sectAlign < 0x1000 ? fileAlign : sectAlign;
+    return a && x % a ? a * Math.floor(x / a) : x;
+  };
+  for (let i = 0; i < nsec; i++) {
+    if (i >= 0x800) {
+      warnings.push(`too many sections ${nsec} (>= 2048)`);
+      break;
+    }
     const o = shOff + i * 40;
     if (!v.has(o, 40)) {
       warnings.push(`section table truncated after ${i} sections`);
       break;
     }
-    secs.push({
-      name: longName(latin1(v.bytes(o, 8)).replace(/\0.*$/s, "")),
+    const hdr = v.bytes(o, 40);
+    if (hdr.every((b) => b === 0)) {
+      warnings.push(`section ${i} is all zero bytes: the table ends there`);
+      break;
+    }
+    const sec: Sec = {
+      name: longName(latin1(hdr.subarray(0, 8)).replace(/\0.*$/s, "")),
       vsize: v.u32(o + 8),
       va: v.u32(o + 12),
       rawSize: v.u32(o + 16),
       rawPtr: v.u32(o + 20),
       chars: v.u32(o + 36),
-    });
+    };
+    const odd = [
+      sec.rawSize + sec.rawPtr > buf.length,
+      fileAdj(sec.rawPtr) > buf.length,
+      sec.vsize > 0x10000000,
+      sectAdj(sec.va) > 0x10000000,
+      fileAlign !== 0 && sec.rawPtr % fileAlign !== 0,
+    ].filter(Boolean).length;
+    if (odd >= 3) {
+      warnings.push(`section ${i} has ${odd} implausible fields: the table ends there (as pefile)`);
+      break;
+    }
+    if (fileAdj(sec.rawPtr) > buf.length) warnings.push(`section ${i} (${sec.name}): raw data at ${hex8(sec.rawPtr)} is past the end of the file`);
+    secs.push(sec);
   }
   // pefile rounds PointerToRawData down to 512 when the file alignment is at least that.
-  const rawStart = (s: Sec) => (fileAlign >= 0x200 ? s.rawPtr & ~0x1ff : s.rawPtr);
+  // Unsigned: `& ~0x1ff` alone turns 0xffffffff into -512 (and a negative start read the whole file).
+  const rawStart = (s: Sec) => (fileAlign >= 0x200 ? (s.rawPtr & ~0x1ff) >>> 0 : s.rawPtr);
   const rvaToOff = (rva: number): number => {
     for (const s of secs) {
       const span = Math.max(s.vsize, s.rawSize);
@@ -230,7 +265,7 @@ export function parsePe(buf: Uint8Array): PeInfo {
   };
 
   const sections: PeSection[] = secs.map((s) => {
-    const start = rawStart(s);
+    const start = Math.min(rawStart(s), buf.length);
     const end = Math.min(buf.length, start + s.rawSize);
     const perm = `${s.chars & 0x40000000 ? "r" : "-"}${s.chars & 0x80000000 ? "w" : "-"}${s.chars & 0x20000000 ? "x" : "-"}`;
     return {
@@ -273,7 +308,8 @@ export function parsePe(buf: Uint8Array): PeInfo {
         const address = "0x" + (imageBase + ft + i * size).toString(16);
         if (byOrdinal) {
           const ordinal = lo & 0xffff;
-          entry.imports.push({ address, name: "", ordinal });
+          // Named as pefile names them: ws2_32/wsock32/oleaut32 ordinals by their export name.
+          entry.imports.push({ address, name: ordinalImportName(dll, ordinal), ordinal });
         } else {
           const hOff = rvaToOff(lo & 0x7fffffff);
           if (hOff < 0 || !v.has(hOff, 2)) {
@@ -436,6 +472,7 @@ export function parsePe(buf: Uint8Array): PeInfo {
     pe_pdb_path: pdb,
     pe_overlay: overlay,
     signed: sigDir.rva !== 0 && sigDir.size !== 0,
+    pe_signatures: sigDir.rva && sigDir.size ? readSignatures(buf, { checksumOffset: oh + 64, certDirOffset: ddBase + 4 * 8, certTable: { offset: sigDir.rva, size: sigDir.size } }) : [],
     warnings,
   };
 }

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import type { BehaviourSummary } from "./behaviour.ts";
 import type { NetworkSummary } from "./network.ts";
 import { parsePe } from "./pe.ts";
-import { type Samples, samples, testIf, tools } from "./samples.ts";
+import { type Samples, samples } from "../../../test/process/samples.ts";
 import { behaviourSignatures, staticSignatures } from "./signatures.ts";
 import { extractStrings } from "./strings.ts";
 
@@ -28,9 +28,9 @@ const emptyNetwork = (): NetworkSummary => ({ host: [], domain: [], dns: { query
 const proc = (procid: number, name: string, parent: number | null, commandline = "") => ({ procid, pid: procid * 4, ppid: null, parent_procid: parent, image: `C:\\x\\${name}`, name, commandline, state: "running" as const, start_ts: procid, end_ts: null, tracked: true });
 
 describe("signatures", () => {
-  testIf(tools.mingw)("static: the injection sample's imports, its autorun string and URLs", async () => {
-    if (!s.pe64) return console.warn(`skip: ${s.skip.pe}`);
-    const buf = await Bun.file(s.pe64).bytes();
+  test("static: the injection sample's imports, its autorun string and URLs", async () => {
+    expect(s.pe64).toBeDefined();
+    const buf = await Bun.file(s.pe64!).bytes();
     const sigs = staticSignatures({ static: { pe: parsePe(buf) }, strings: extractStrings(buf) });
     const byName = Object.fromEntries(sigs.map((x) => [x.name, x]));
     expect(byName.pe_process_injection_imports?.score).toBe(8);
@@ -39,15 +39,16 @@ describe("signatures", () => {
     expect(byName.strings_urls?.score).toBe(1);
     expect(byName.pe_packed_section).toBeUndefined();
     // The DLL has none of it.
-    if (s.dll) {
-      const dll = await Bun.file(s.dll).bytes();
+    expect(s.dll).toBeDefined();
+    {
+      const dll = await Bun.file(s.dll!).bytes();
       expect(staticSignatures({ static: { pe: parsePe(dll) }, strings: extractStrings(dll) }).map((x) => x.name)).toEqual([]);
     }
   });
 
-  testIf(tools.mingw)("static: packed sections, UPX names, zero/future timestamps, macros", async () => {
-    if (!s.pe64) return;
-    const pe = parsePe(await Bun.file(s.pe64).bytes());
+  test("static: packed sections, UPX names, zero/future timestamps, macros", async () => {
+    expect(s.pe64).toBeDefined();
+    const pe = parsePe(await Bun.file(s.pe64!).bytes());
     pe.pe_sections[0] = { ...pe.pe_sections[0]!, name: "UPX1", entropy: 7.9, size_of_data: "0x00010000" };
     pe.pe_headers.timestamp = 0;
     const names = staticSignatures({ static: { pe, office: { app: "word", macros: true } } }).map((x) => [x.name, x.score]);

@@ -45,7 +45,9 @@ export function staticSignatures(input: StaticInput): Signature[] {
       out.push(sig(6, "pe_keylogger_imports", "Imports keyboard hooking and key state functions (keylogger)", ["SetWindowsHookEx", "GetAsyncKeyState", "GetKeyState", "GetKeyboardState"].filter(has).map((n) => imported.get(n)), { ttps: ["T1056.001"], tags: ["keylogger"] }));
     const anti = ANTI_DEBUG.filter(has);
     if (anti.length) out.push(sig(1, "pe_antidebug_imports", "Imports debugger detection functions", anti.map((n) => imported.get(n)), { ttps: ["T1622"] }));
-    if (!pe.pe_headers.dll && pe.pe_imports.length === 0) out.push(sig(6, "pe_no_imports", "An executable without imports (resolves its API at run time, typical of packers)", [], { ttps: ["T1027"] }));
+    // EFI images have no imports by design (firmware hands them a system table), so it says nothing there.
+    const efi = /EFI/.test(pe.pe_headers.subsystem);
+    if (!pe.pe_headers.dll && !efi && pe.pe_imports.length === 0) out.push(sig(6, "pe_no_imports", "An executable without imports (resolves its API at run time, typical of packers)", [], { ttps: ["T1027"] }));
     const now = (input.now ?? Date.now()) / 1000;
     if (pe.pe_headers.timestamp === 0 || pe.pe_headers.timestamp > now + 86400)
       out.push(sig(1, "pe_suspicious_timestamp", pe.pe_headers.timestamp === 0 ? "The compile timestamp is zero" : "The compile timestamp is in the future", [pe.pe_timestamp ?? 0], { ttps: ["T1070.006"] }));

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { extractIocs } from "./iocs.ts";
-import { type Samples, SAMPLE_PE_URL, SAMPLE_URL, run, samples, testIf, tools } from "./samples.ts";
+import { type Samples, SAMPLE_PE_URL, SAMPLE_URL, run, samples } from "../../../test/process/samples.ts";
 import { extractStrings, extractStringsParallel, stringsThreadStats } from "./strings.ts";
 import { isDomain } from "./tlds.ts";
 
@@ -22,8 +22,8 @@ describe("strings", () => {
     expect(r.truncated).toBe(false);
   });
 
-  testIf(tools.strings)("ASCII counts equal GNU strings -a on real binaries; wide strings are found", async () => {
-    for (const path of [s.elf, s.pe64, "/usr/bin/ls"].filter((p): p is string => !!p)) {
+  test("ASCII counts equal GNU strings -a on real binaries; wide strings are found", async () => {
+    for (const path of [s.elf!, s.pe64!, "/usr/bin/ls"].filter((p): p is string => !!p)) {
       const buf = await Bun.file(path).bytes();
       const r = extractStrings(buf, { minLength: 6, maxBytes: 1 << 30 });
       const ref = (await run(["strings", "-a", "-n", "6", path])).split("\n").filter((l) => l.length).length;
@@ -35,14 +35,16 @@ describe("strings", () => {
   });
 
   test("IOCs from built samples: URLs, domains, e-mail, registry keys (ASCII and wide)", async () => {
-    if (s.elf) {
-      const r = extractStrings(await Bun.file(s.elf).bytes());
+    expect(s.elf).toBeDefined();
+    {
+      const r = extractStrings(await Bun.file(s.elf!).bytes());
       expect(r.iocs.urls).toContain(SAMPLE_URL);
       expect(r.iocs.domains).toContain("falc-test.example.com");
       expect(r.iocs.emails).toContain("ops@falc-test.example.com");
     }
-    if (s.pe64) {
-      const r = extractStrings(await Bun.file(s.pe64).bytes());
+    expect(s.pe64).toBeDefined();
+    {
+      const r = extractStrings(await Bun.file(s.pe64!).bytes());
       expect(r.iocs.urls).toContain(SAMPLE_PE_URL);
       expect(r.iocs.registry_keys).toContain("Software\\Microsoft\\Windows\\CurrentVersion\\Run");
       expect(r.iocs.registry_keys).toContain("HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\falcsvc");
@@ -63,6 +65,17 @@ describe("strings", () => {
 });
 
 describe("IOCs", () => {
+  test("a URL inside DER (certificate URI, IA5String) ends at its encoded length, not at the next tag", () => {
+    const url = "http://crl.falc-test.example.com/pki/crl/Falc_CA_2011.crl";
+    for (const tag of [0x86, 0x16]) {
+      const der = Buffer.concat([Buffer.from([0x30, url.length + 4, 0xa0, url.length + 2, tag, url.length]), Buffer.from(url), Buffer.from("0\x82\x01\x0a0\x0d", "latin1")]);
+      expect(extractStrings(new Uint8Array(der)).iocs.urls).toEqual([url]);
+    }
+    // Outside DER the same text keeps its characters.
+    expect(extractStrings(new TextEncoder().encode(` ${url}0 `)).iocs.urls).toEqual([`${url}0`]);
+  });
+
+
   test("finds the real ones", () => {
     const i = extractIocs(
       "GET http://cdn.evil-domain.com:8080/a/b.php?x=1, then https://10.20.30.40/x and ftp://files.example.org/ ; mail admin@corp.example.co.uk " +
@@ -90,7 +103,7 @@ describe("IOCs", () => {
 
 describe("strings on two threads", () => {
   test("a split scan gives exactly the single-thread result", async () => {
-    const paths = ["/usr/bin/bash", "/usr/bin/ls", s.pe64].filter((p): p is string => !!p && Bun.file(p).size > 0);
+    const paths = ["/usr/bin/bash", "/usr/bin/ls", s.pe64!].filter((p): p is string => !!p && Bun.file(p).size > 0);
     for (const path of paths) {
       const bytes = await Bun.file(path).bytes();
       // Repeated to pass the 1 MiB split threshold, in shared memory like the pre stage's buffer.

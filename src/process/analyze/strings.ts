@@ -141,6 +141,16 @@ export function scanRuns(buf: Uint8Array, from: number, to: number, min: number,
 function collect(buf: Uint8Array, scans: RunScan[], o: Required<StringsOptions>, min: number, scanned: number): StringsResult {
   const text = textView(buf);
   const iocs = new IocCollector(o.iocCap);
+  // A DER string (IA5String, UTF8String, PrintableString, or a GeneralName URI [6]) carries its length in
+  // the two bytes before it: URLs in certificates end there.
+  let runStart = 0;
+  const derLength = (i: number): number | undefined => {
+    const u = runStart + i;
+    if (u < 2) return undefined;
+    const tag = buf[u - 2]!;
+    const len = buf[u - 1]!;
+    return (tag === 0x86 || tag === 0x16 || tag === 0x0c || tag === 0x13) && len < 0x80 ? len : undefined;
+  };
   const sample: string[] = [];
   const sampled = new Set<string>();
   let budget = o.maxIocChars;
@@ -164,7 +174,8 @@ function collect(buf: Uint8Array, scans: RunScan[], o: Required<StringsOptions>,
       }
       if (wantIoc) {
         budget -= Math.min(str.length, MAX_IOC_STRING);
-        iocs.scan(str.length > MAX_IOC_STRING ? str.slice(0, MAX_IOC_STRING) : str, hints);
+        runStart = a;
+        iocs.scan(str.length > MAX_IOC_STRING ? str.slice(0, MAX_IOC_STRING) : str, hints, isWide ? undefined : derLength);
       }
     }
   }

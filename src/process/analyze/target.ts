@@ -1,13 +1,13 @@
 /**
  * The bytes of the analysis target for pre-stage plugins. For a file picked out of a zip, identification
  * recorded its extrpath (and the password that opened it); the scratch copy is gone by now, so it is
- * extracted again from the stored binary. Plugins of one run share the bytes (keyed by the target object),
+ * extracted again from the stored binary through libarchive. Plugins of one run share the bytes (keyed by the target object),
  * so static, strings and yara read the file once.
  */
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import type { FileTarget, ProcessingContext } from "../plugin.ts";
-import { FormatError, bufferSource } from "./bytes.ts";
-import { ZipError, extractEntry, readZipDirectory } from "./zip.ts";
+import { FormatError } from "./bytes.ts";
+import { extractByName } from "./libarchive.ts";
 
 /** Largest target loaded into memory for static analysis. */
 export const MAX_TARGET_SIZE = 512 * 1024 * 1024;
@@ -108,10 +108,7 @@ export function loadTarget(ctx: ProcessingContext, maxSize = MAX_TARGET_SIZE): U
   bytes ??= readInto(target.path, size, ctx.workDir);
   const passwords = passwordsFrom(ctx.config, [info?.password]);
   for (const name of extrpath) {
-    const src = bufferSource(bytes);
-    const entry = readZipDirectory(src).entries.find((e) => e.name === name);
-    if (!entry) throw new ZipError("corrupt", `${name} is no longer in the archive`);
-    bytes = extractEntry(src, entry, { passwords }).data;
+    bytes = extractByName({ bytes }, name, passwords);
   }
   cache.set(ctx.target, { key, bytes });
   return bytes;

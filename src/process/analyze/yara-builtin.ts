@@ -1,5 +1,5 @@
 /**
- * Rules that ship inside falc (compiled into the binary), in the YARA subset of yara.ts.
+ * Rules that ship inside falc (compiled into the binary), compiled by libyara with the user rule files.
  * meta.score is a Cuckoo3 score level; meta.family names a known family (score 10).
  * Conditions test cheap things first (filesize, header bytes, anchored windows) so a file that cannot
  * match costs no full pass: the Windows tool rules skip ELF files (uint32(0) == 0x464c457f).

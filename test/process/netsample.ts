@@ -8,7 +8,7 @@ import { createSocket } from "node:dgram";
 import dns from "node:dns";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { run, sampleDir, tool } from "./samples.ts";
+import { run, sampleDir } from "./samples.ts";
 
 export interface CaptureResult {
   pcap: string;
@@ -20,14 +20,6 @@ export interface CaptureResult {
   splitPath: string;
 }
 
-export function captureSkipReason(): string {
-  for (const t of ["tcpdump", "openssl"]) {
-    const r = tool(t);
-    if (!r.ok) return r.reason;
-  }
-  if (process.getuid?.() !== 0) return "tcpdump on lo needs root";
-  return "";
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
