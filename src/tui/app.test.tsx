@@ -6,9 +6,13 @@ import { tempQueue, until, workerRec } from "./testkit.ts";
 // Under a pipe chalk (inside ink) would draw no colour at all, and a colour test could not fail: ask it for
 // the 16 basic colours before ink is first loaded, as src/tui/load.ts does on a terminal. The colour test
 // below then fails if this stops working, instead of passing on a frame without colours.
+const hadForceColor = process.env.FORCE_COLOR;
 process.env.FORCE_COLOR = "1";
 const { render, cleanup } = await import("ink-testing-library");
 const { App } = await import("./app.tsx");
+// chalk has read it: put it back, so programs other tests start in this process do not inherit it.
+if (hadForceColor === undefined) delete process.env.FORCE_COLOR;
+else process.env.FORCE_COLOR = hadForceColor;
 
 const noColor = makeTheme({ NO_COLOR: "1" });
 const ESC = "\u001B";
