@@ -28,6 +28,7 @@ import { TasksCancelCommand } from "./tasks/cancel.ts";
 import { TasksRetryCommand } from "./tasks/retry.ts";
 import { TasksStatsCommand } from "./tasks/stats.ts";
 import { TasksWorkersCommand } from "./tasks/workers.ts";
+import { TasksPruneCommand } from "./tasks/prune.ts";
 
 /** Every command falc has; one line each, so stage issues add theirs without touching the rest. */
 export const commands: CommandClass[] = [
@@ -61,4 +62,5 @@ export const commands: CommandClass[] = [
   TasksRetryCommand,
   TasksStatsCommand,
   TasksWorkersCommand,
+  TasksPruneCommand,
 ];

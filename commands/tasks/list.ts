@@ -12,11 +12,16 @@ export class TasksListCommand extends FalcCommand {
     examples: [
       ["Failed scan tasks", "falc tasks list --stage scan --status failed"],
       ["As JSON for a script", "falc tasks list --json --limit 1000"],
+      ["Tasks whose id contains abc12, among every kept task", "falc tasks list --search abc12"],
+      ["Page by page: the JSON carries the next page's cursor", "falc tasks list --json --page --limit 100 --after <next>"],
     ],
   });
   stage = Option.String("--stage");
   status = Option.String("--status", { description: `One or more of ${TASK_STATUSES.join(",")} (comma-separated)` });
   limit = Option.String("--limit", { description: "At most this many (default 50)" });
+  search = Option.String("--search", { description: "Only tasks whose id (or running worker) contains this text" });
+  after = Option.String("--after", { description: "Start after this cursor (the `next` of the previous page)" });
+  page = Option.Boolean("--page", false, { description: "With --json: print {tasks, next} instead of the bare list" });
 
   async run() {
     const { tasksTable } = await import("../../src/tasks/format.ts");
@@ -27,8 +32,9 @@ export class TasksListCommand extends FalcCommand {
       if (bad) throw usageError(`unknown status \`${bad}\`; use one of ${TASK_STATUSES.join(", ")}`);
     }
     const q = await this.queue();
-    const tasks = await q.list({ stage: this.stage, status: statuses, limit: parseIntOption("--limit", this.limit, { min: 1, max: 1_000_000 }) ?? 50 });
-    if (this.json) this.outJson(tasks);
-    else this.out(tasksTable(tasks));
+    const limit = parseIntOption("--limit", this.limit, { min: 1, max: 1_000_000 }) ?? 50;
+    const { tasks, next } = await q.page({ stage: this.stage, status: statuses, limit, text: this.search, after: this.after });
+    if (this.json) this.outJson(this.page ? { tasks, next } : tasks);
+    else this.out(tasksTable(tasks) + (next ? `\nmore: falc tasks list --after ${next}` : ""));
   }
 }

@@ -29,6 +29,8 @@ export const configSchema = z
     sync: section.optional(),
     eval: section.optional(),
     process: section.optional(),
+    /** How long ended tasks are kept, per stage: validated by src/queue/retention-rules.ts. */
+    retention: section.optional(),
   })
   .strict();
 

@@ -30,6 +30,7 @@
  * All times come from the Redis server's clock (TIME), one clock for every machine.
  */
 
+import { PRUNE_LUA } from "./redis-prune-lua.ts";
 // The Lua lives in ./lua/*.lua, read as text when the module is bundled (also into the compiled binary).
 import prelude_ from "./lua/prelude.lua" with { type: "text" };
 import falcEnqueue from "./lua/falcEnqueue.lua" with { type: "text" };
@@ -74,6 +75,7 @@ const BODIES: Record<string, string> = {
   falcLockRelease,
   falcWorkerPut,
   falcWorkerList,
+  falcPrune: PRUNE_LUA,
 };
 
 /** Script bodies with the shared prelude; `keepEvents` bounds the event stream. */

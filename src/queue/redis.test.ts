@@ -3,6 +3,7 @@ import { Queue as BullQueue } from "bullmq";
 import pino from "pino";
 import type { Logger } from "../core/logger.ts";
 import { queueConformance } from "./conformance.ts";
+import { retentionConformance } from "./retention-conformance.ts";
 import { openQueue } from "./open.ts";
 import { RedisQueue } from "./redis.ts";
 import { parseRedisUrl } from "./redis-url.ts";
@@ -35,10 +36,12 @@ function captureLog(): { log: Logger; lines: () => Record<string, unknown>[] } {
 
 if (!haveRedis) throw new Error("redis-server is not installed (scripts/setup installs it): the Redis queue tests cannot run");
 else {
-  queueConformance("redis", async ({ retryBaseMs }) => {
+  const redisBackend = async ({ retryBaseMs }: { retryBaseMs: number }) => {
     const { queue, url } = await fresh({ retryBaseMs });
     return { queue, spec: url, dispose: () => queue.close() };
-  });
+  };
+  queueConformance("redis", redisBackend);
+  retentionConformance("redis", redisBackend);
 
   describe("redis backend specifics", () => {
     const open: { close(): Promise<unknown> }[] = [];

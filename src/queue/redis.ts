@@ -19,7 +19,8 @@ import {
   emptyStageStats,
 } from "../core/task.ts";
 import type { WorkerRecord } from "../core/worker-state.ts";
-import type { ClaimOptions, DocStore, FailOptions, LeaseStatus, Queue } from "./types.ts";
+import type { ClaimOptions, DocStore, FailOptions, LeaseStatus, PruneOptions, Queue, TaskPage } from "./types.ts";
+import { redisPage, type RedisPageQuery } from "./redis-page.ts";
 import type { SqliteQueueOptions } from "./sqlite.ts";
 import { pollEvents } from "./poll-events.ts";
 import { falcScripts, RESERVED_IDS } from "./redis-lua.ts";
@@ -452,6 +453,37 @@ export class RedisQueue implements Queue {
     }
     return out;
   }
+
+  async page(filter: RedisPageQuery): Promise<TaskPage> {
+    return this.call(redisPage(this.redis, filter));
+  }
+
+  async countEnded(since: number): Promise<Record<string, { finished: number; failed: number }>> {
+    const stages = (await this.call(this.redis.smembers("falc:_stages"))) as string[];
+    if (!stages.length) return {};
+    const pipe = this.redis.pipeline();
+    for (const s of stages) {
+      pipe.zcount(`falc:${s}:completed`, Math.floor(since), "+inf");
+      pipe.zcount(`falc:${s}:failed`, Math.floor(since), "+inf");
+    }
+    const res = (await this.call(pipe.exec())) ?? [];
+    const out: Record<string, { finished: number; failed: number }> = {};
+    stages.forEach((s, i) => {
+      const finished = Number(res[2 * i]?.[1] ?? 0);
+      const failed = Number(res[2 * i + 1]?.[1] ?? 0);
+      if (finished || failed) out[s] = { finished, failed };
+    });
+    return out;
+  }
+
+  async prune(o: PruneOptions): Promise<number> {
+    const set = o.bucket === "finished" ? "completed" : "failed";
+    const lim = Math.max(1, Math.min(o.limit, 10_000));
+    return Number(await this.script("falcPrune", o.stage, set, o.endedBefore === undefined ? "" : Math.floor(o.endedBefore), o.keepNewest === undefined ? "" : Math.floor(o.keepNewest), lim));
+  }
+
+  /** Redis frees a deleted key's memory at once. */
+  async compact(): Promise<void> {}
 
   async stats(): Promise<Record<string, StageStats>> {
     const flat = (await this.script("falcStats")) as (string | number)[];

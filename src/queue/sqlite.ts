@@ -1,7 +1,5 @@
-import { Database } from "bun:sqlite";
-import { DOCS_SCHEMA, SqliteDocs } from "./sqlite-docs.ts";
-import { dirname } from "node:path";
-import { mkdirSync } from "node:fs";
+import type { Database } from "bun:sqlite";
+import { SqliteDocs } from "./sqlite-docs.ts";
 import { conflict, inputError, notFound, unavailable } from "../core/errors.ts";
 import {
   emptyStageStats,
@@ -18,8 +16,13 @@ import {
   type TaskStatus,
 } from "../core/task.ts";
 import type { WorkerRecord } from "../core/worker-state.ts";
-import type { ClaimOptions, DocStore, FailOptions, LeaseStatus, Queue } from "./types.ts";
+import type { ClaimOptions, DocStore, FailOptions, LeaseStatus, PruneOptions, Queue, TaskPage } from "./types.ts";
 import { pollEvents } from "./poll-events.ts";
+import { moved } from "./sqlite-counts.ts";
+import { preferIncrementalVacuum, QUEUE_MIGRATIONS } from "./sqlite-schema.ts";
+import { openStore } from "../core/store.ts";
+import { pageRowids, type PageQuery } from "./sqlite-page.ts";
+import { compactStep, countEndedSince, pruneBatch, pruneEventsInBatches } from "./sqlite-retention.ts";
 
 export interface SqliteQueueOptions {
   /** Base of the exponential retry backoff. */
@@ -30,50 +33,6 @@ export interface SqliteQueueOptions {
   keepEvents?: number;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS tasks (
-  id TEXT PRIMARY KEY,
-  stage TEXT NOT NULL,
-  payload TEXT NOT NULL,
-  status TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  max_attempts INTEGER NOT NULL,
-  priority INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL,
-  queued_at INTEGER,
-  requested_at INTEGER,
-  started_at INTEGER,
-  finished_at INTEGER,
-  run_at INTEGER NOT NULL,
-  timeout_s REAL,
-  error TEXT,
-  result TEXT,
-  parent_id TEXT,
-  worker TEXT,
-  lease_until INTEGER,
-  progress REAL,
-  progress_note TEXT,
-  cancel_requested INTEGER NOT NULL DEFAULT 0,
-  fence INTEGER NOT NULL DEFAULT 0,
-  errors TEXT
-);
-CREATE INDEX IF NOT EXISTS tasks_claim ON tasks (status, stage, priority DESC, created_at);
-CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (status, lease_until);
-CREATE INDEX IF NOT EXISTS tasks_parent ON tasks (parent_id);
-CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  at INTEGER NOT NULL,
-  task_id TEXT NOT NULL,
-  stage TEXT NOT NULL,
-  type TEXT NOT NULL,
-  status TEXT NOT NULL,
-  worker TEXT,
-  data TEXT
-);
-CREATE INDEX IF NOT EXISTS events_task ON events (task_id, seq);
-CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS workers (name TEXT PRIMARY KEY, rec TEXT NOT NULL, expires_at INTEGER NOT NULL);
-`;
 
 interface Row {
   id: string;
@@ -148,12 +107,6 @@ function isBusy(e: unknown): boolean {
   return x?.code === "SQLITE_BUSY" || x?.errno === 5 || /database is locked/i.test(x?.message ?? "");
 }
 
-/** Queues written before attempt tokens and per-attempt errors existed get the columns (token 0, no errors). */
-function addFenceColumn(db: Database): void {
-  const cols = db.query("PRAGMA table_info(tasks)").all() as { name: string }[];
-  if (!cols.some((c) => c.name === "fence")) db.exec("ALTER TABLE tasks ADD COLUMN fence INTEGER NOT NULL DEFAULT 0");
-  if (!cols.some((c) => c.name === "errors")) db.exec("ALTER TABLE tasks ADD COLUMN errors TEXT");
-}
 
 export class SqliteQueue implements Queue {
   readonly kind = "sqlite" as const;
@@ -166,19 +119,16 @@ export class SqliteQueue implements Queue {
   constructor(path: string, opts: SqliteQueueOptions = {}) {
     this.url = `sqlite:${path}`;
     this.opts = { retryBaseMs: 1000, retryCapMs: 5 * 60_000, defaultMaxAttempts: 3, keepEvents: 200_000, ...opts };
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.db = openStore(path, { name: "queue", migrations: QUEUE_MIGRATIONS, strict: true });
     try {
-      this.db = new Database(path, { create: true, strict: true });
-      this.db.exec("PRAGMA busy_timeout = 10000");
-      this.db.exec("PRAGMA journal_mode = WAL");
-      this.db.exec("PRAGMA synchronous = NORMAL");
-      this.db.exec(SCHEMA);
-      this.db.exec(DOCS_SCHEMA);
-      addFenceColumn(this.db);
+      preferIncrementalVacuum(this.db);
+      // After a checkpoint the WAL file is cut back to this size instead of staying at its largest.
+      this.db.exec("PRAGMA journal_size_limit = 67108864");
       // From now on a lock held by another process is waited for in short slices between which the event loop
       // runs (write() below): a handler stays able to answer /health and renew leases while it waits.
       this.db.exec(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
     } catch (e) {
+      this.db.close();
       throw unavailable(`cannot open the queue database ${path}: ${(e as Error).message}`);
     }
   }
@@ -226,14 +176,15 @@ export class SqliteQueue implements Queue {
     try {
       this.db
         .query(
-          `INSERT INTO tasks (id, stage, payload, status, max_attempts, priority, created_at, queued_at, run_at, timeout_s, parent_id)
-           VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO tasks (id, stage, payload, status, max_attempts, priority, created_at, queued_at, run_at, timeout_s, parent_id, delayed)
+           VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(id, input.stage, payload, maxAttempts, input.priority ?? 0, now, now, runAt, input.timeoutS ?? null, input.parentId ?? null);
+        .run(id, input.stage, payload, maxAttempts, input.priority ?? 0, now, now, runAt, input.timeoutS ?? null, input.parentId ?? null, runAt > now ? 1 : 0);
     } catch (e) {
       if (String((e as Error).message).includes("UNIQUE")) throw conflict(`a task with id ${id} already exists`);
       throw e;
     }
+    moved(this.db, input.stage, null, "queued", now);
     this.event(id, input.stage, "created", "created", null, undefined, now);
     this.event(id, input.stage, "queued", "queued", null, runAt > now ? { runAt } : undefined, now);
     return toTask(this.row(id)!) as Task<P>;
@@ -262,11 +213,13 @@ export class SqliteQueue implements Queue {
         this.db
           .query("UPDATE tasks SET status='failed', finished_at=?, error=?, worker=NULL, lease_until=NULL WHERE id=?")
           .run(now, JSON.stringify(err), r.id);
+        moved(this.db, r.stage, r.status, "failed", now);
         this.event(r.id, r.stage, "failed", "failed", r.worker, { error: err.message });
       } else {
         this.db
-          .query("UPDATE tasks SET status='queued', queued_at=?, run_at=?, error=?, worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
+          .query("UPDATE tasks SET status='queued', delayed=1, queued_at=?, run_at=?, error=?, worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
           .run(now, now, JSON.stringify(err), r.id);
+        moved(this.db, r.stage, r.status, "queued", now);
         this.event(r.id, r.stage, "queued", "queued", null, { reason: "lease_expired" });
       }
     }
@@ -276,13 +229,14 @@ export class SqliteQueue implements Queue {
   }
 
   private lastPrune = 0;
+  private pruning = false;
 
   async reapExpired(): Promise<number> {
     const now = Date.now();
-    // The sweep that reaps leases also keeps the event log bounded, once a minute.
-    if (now - this.lastPrune > 60_000) {
+    // The sweep that reaps leases also keeps the event log bounded: small batches, often, never one long DELETE.
+    if (now - this.lastPrune > 5_000 && !this.pruning) {
       this.lastPrune = now;
-      await this.write(() => this.pruneEvents());
+      void this.pruneEvents();
     }
     return this.write(() => this.reapLocked(now));
   }
@@ -294,22 +248,30 @@ export class SqliteQueue implements Queue {
 
   private claimLocked(opts: ClaimOptions): Task | null {
     if (!opts.stages.length) return null;
-    const placeholders = opts.stages.map(() => "?").join(",");
     const now = Date.now();
     // Reaping inside the claim keeps a dead worker's task from waiting for a separate sweeper.
     if (++this.ops % 20 === 1) this.reapLocked(now);
-    const r = this.db
-      .query(
-        `SELECT id, stage, attempts FROM tasks WHERE status='queued' AND stage IN (${placeholders}) AND run_at <= ?
-         ORDER BY priority DESC, created_at ASC, rowid ASC LIMIT 1`,
-      )
-      .get(...opts.stages, now) as { id: string; stage: string; attempts: number } | null;
+    // Delayed tasks whose time has come join the due ones: a range of tasks_waiting, nothing else.
+    this.db.query("UPDATE tasks INDEXED BY tasks_waiting SET delayed=0 WHERE status='queued' AND delayed=1 AND run_at <= ?").run(now);
+    // One index seek per stage in tasks_ready (due tasks only), the best of them wins.
+    type Head = { id: string; stage: string; attempts: number; priority: number; created_at: number; rowid: number };
+    let r: Head | null = null;
+    for (const stage of opts.stages) {
+      const c = this.db
+        .query(
+          `SELECT id, stage, attempts, priority, created_at, rowid FROM tasks INDEXED BY tasks_ready WHERE status='queued' AND delayed=0 AND stage=?
+           ORDER BY priority DESC, created_at ASC, rowid ASC LIMIT 1`,
+        )
+        .get(stage) as Head | null;
+      if (c && (!r || c.priority > r.priority || (c.priority === r.priority && (c.created_at < r.created_at || (c.created_at === r.created_at && c.rowid < r.rowid))))) r = c;
+    }
     if (!r) return null;
     this.db
       .query(
         "UPDATE tasks SET status=?, requested_at=?, started_at=?, worker=?, lease_until=?, attempts=attempts+1, fence=fence+1, progress=NULL, progress_note=NULL WHERE id=?",
       )
       .run(opts.start ? "started" : "requested", now, opts.start ? now : null, opts.worker, now + opts.leaseMs, r.id);
+    moved(this.db, r.stage, "queued", opts.start ? "started" : "requested", now);
     this.event(r.id, r.stage, "requested", "requested", opts.worker, { attempt: r.attempts + 1 });
     if (opts.start) this.event(r.id, r.stage, "started", "started", opts.worker);
     return toTask(this.row(r.id)!);
@@ -323,6 +285,7 @@ export class SqliteQueue implements Queue {
         .run(now, id, worker, token ?? null, token ?? null);
       if (res.changes) {
         const r = this.row(id)!;
+        moved(this.db, r.stage, "requested", "started", now);
         this.event(id, r.stage, "started", "started", worker);
       }
     });
@@ -396,6 +359,7 @@ export class SqliteQueue implements Queue {
     this.db
       .query("UPDATE tasks SET status='finished', finished_at=?, result=?, worker=NULL, lease_until=NULL, progress=1 WHERE id=?")
       .run(now, json, id);
+    moved(this.db, r.stage, r.status, "finished", now);
     this.event(id, r.stage, "finished", "finished", worker);
     return true;
   }
@@ -416,12 +380,14 @@ export class SqliteQueue implements Queue {
       if (retry) {
         const delay = opts.delayMs ?? retryDelayMs(r.attempts, this.opts.retryBaseMs, this.opts.retryCapMs);
         this.db
-          .query("UPDATE tasks SET status='queued', queued_at=?, run_at=?, error=?, worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
+          .query("UPDATE tasks SET status='queued', delayed=1, queued_at=?, run_at=?, error=?, worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
           .run(now, now + delay, err, id);
+        moved(this.db, r.stage, r.status, "queued", now);
         this.event(id, r.stage, "retry_scheduled", "queued", worker, { error: error.message, delayMs: delay, attempt: r.attempts });
         this.event(id, r.stage, "queued", "queued", null, { runAt: now + delay });
       } else {
         this.db.query("UPDATE tasks SET status='failed', finished_at=?, error=?, worker=NULL, lease_until=NULL WHERE id=?").run(now, err, id);
+        moved(this.db, r.stage, r.status, "failed", now);
         this.event(id, r.stage, "failed", "failed", worker, { error: error.message });
       }
       return toTask(this.row(id)!);
@@ -435,8 +401,9 @@ export class SqliteQueue implements Queue {
       if (!r || !holds(r, worker, token) || (r.status !== "requested" && r.status !== "started")) return false;
       // The attempt was not the task's fault: give it back.
       this.db
-        .query("UPDATE tasks SET status='queued', queued_at=?, run_at=?, attempts=MAX(attempts-1,0), worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
+        .query("UPDATE tasks SET status='queued', delayed=1, queued_at=?, run_at=?, attempts=MAX(attempts-1,0), worker=NULL, lease_until=NULL, progress=NULL, progress_note=NULL WHERE id=?")
         .run(now, now, id);
+      moved(this.db, r.stage, r.status, "queued", now);
       this.event(id, r.stage, "queued", "queued", null, { reason: "released", worker });
       return true;
     });
@@ -453,6 +420,7 @@ export class SqliteQueue implements Queue {
       this.db
         .query("UPDATE tasks SET status='cancelled', finished_at=?, cancel_requested=? WHERE id=?")
         .run(now, running ? 1 : 0, id);
+      moved(this.db, r.stage, r.status, "cancelled", now);
       if (running) this.event(id, r.stage, "cancel_requested", "cancelled", r.worker);
       this.event(id, r.stage, "cancelled", "cancelled", r.worker);
       return toTask(this.row(id)!);
@@ -469,9 +437,10 @@ export class SqliteQueue implements Queue {
       if (r.worker) throw conflict(`task ${id} is still being stopped by worker ${r.worker}; retry in a moment`);
       this.db
         .query(
-          "UPDATE tasks SET status='queued', attempts=0, queued_at=?, run_at=?, finished_at=NULL, requested_at=NULL, started_at=NULL, cancel_requested=0, progress=NULL, progress_note=NULL WHERE id=?",
+          "UPDATE tasks SET status='queued', delayed=1, attempts=0, queued_at=?, run_at=?, finished_at=NULL, requested_at=NULL, started_at=NULL, cancel_requested=0, progress=NULL, progress_note=NULL WHERE id=?",
         )
         .run(now, now, id);
+      moved(this.db, r.stage, r.status, "queued", now);
       this.event(id, r.stage, "queued", "queued", null, { reason: "retry" });
       return toTask(this.row(id)!);
     });
@@ -483,23 +452,41 @@ export class SqliteQueue implements Queue {
   }
 
   async list(filter: TaskFilter = {}): Promise<Task[]> {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (filter.stage) (where.push("stage = ?"), args.push(filter.stage));
-    if (filter.parentId) (where.push("parent_id = ?"), args.push(filter.parentId));
-    if (filter.status) {
-      const s = Array.isArray(filter.status) ? filter.status : [filter.status];
-      where.push(`status IN (${s.map(() => "?").join(",")})`);
-      args.push(...s);
+    return (await this.page({ ...filter, limit: filter.limit ?? 1000 })).tasks;
+  }
+
+  async page(filter: PageQuery): Promise<TaskPage> {
+    return this.db.transaction(() => {
+      const { rowids, next } = pageRowids(this.db, filter);
+      const get = this.db.query("SELECT * FROM tasks WHERE rowid = ?");
+      const tasks: Task[] = [];
+      for (const r of rowids) {
+        const row = get.get(r) as Row | null;
+        if (row) tasks.push(toTask(row));
+      }
+      return { tasks, next };
+    })();
+  }
+
+  async countEnded(since: number): Promise<Record<string, { finished: number; failed: number }>> {
+    return countEndedSince(this.db, since);
+  }
+
+  async prune(opts: PruneOptions): Promise<number> {
+    return this.write(() => pruneBatch(this.db, opts));
+  }
+
+  async compact(): Promise<void> {
+    try {
+      compactStep(this.db);
+    } catch {
+      // Busy with another process's write: space is given back at the next pass.
     }
-    const order = filter.order === "oldest" ? "created_at ASC, rowid ASC" : "created_at DESC, rowid DESC";
-    const limit = Math.max(1, Math.min(filter.limit ?? 1000, 1_000_000));
-    const sql = `SELECT * FROM tasks ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY ${order} LIMIT ${limit}`;
-    return (this.db.query(sql).all(...args) as Row[]).map(toTask);
   }
 
   async stats(): Promise<Record<string, StageStats>> {
-    const rows = this.db.query("SELECT stage, status, count(*) AS n FROM tasks GROUP BY stage, status").all() as {
+    // Kept by triggers on every insert, status change and delete (sqlite-schema.ts): no rows are counted.
+    const rows = this.db.query("SELECT stage, status, n FROM task_counts WHERE n > 0").all() as {
       stage: string;
       status: TaskStatus;
       n: number;
@@ -568,9 +555,17 @@ export class SqliteQueue implements Queue {
     return () => clearInterval(timer);
   }
 
-  /** Trim the event log so it does not grow without bound. */
-  pruneEvents(): void {
-    this.db.query("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?").run(this.opts.keepEvents);
+  /** Trim the event log so it does not grow without bound, in small batches with the WAL checkpointed. */
+  async pruneEvents(): Promise<number> {
+    if (this.pruning || this.closed) return 0;
+    this.pruning = true;
+    try {
+      return await pruneEventsInBatches(this.db, this.opts.keepEvents);
+    } catch {
+      return 0; // closed meanwhile, or busy: the next sweep tries again
+    } finally {
+      this.pruning = false;
+    }
   }
 
   docs(): DocStore {

@@ -1,6 +1,7 @@
 import type { EnqueueInput, StageStats, Task, TaskEvent, TaskFilter, TaskError } from "../core/task.ts";
 import type { WorkerRecord } from "../core/worker-state.ts";
 
+
 export interface ClaimOptions {
   stages: string[];
   worker: string;
@@ -72,6 +73,22 @@ export interface Queue {
   get(id: string): Promise<Task | null>;
   list(filter?: TaskFilter): Promise<Task[]>;
   stats(): Promise<Record<string, StageStats>>;
+  /**
+   * One page of tasks, newest first (or oldest), from an index: the cost is the page's, not the history's.
+   * `after` is the previous page's `next`; `text` matches a part of the task id or worker name and
+   * searches every kept task (a page may then come back short while `next` is not null).
+   */
+  page(filter: TaskFilter & { after?: string | null; text?: string }): Promise<TaskPage>;
+
+  /**
+   * How many tasks of each stage ended at or after `since` (epoch ms): finished, and failed (failed or
+   * cancelled), from the finished-time indexes (BullMQ's completed and failed sets on Redis), never a list.
+   */
+  countEnded(since: number): Promise<Record<string, { finished: number; failed: number }>>;
+  /** Delete at most `limit` ended tasks of one stage and bucket (older than, or beyond a count). Returns how many. */
+  prune(opts: PruneOptions): Promise<number>;
+  /** Give space freed by prune back (SQLite: incremental vacuum and a WAL checkpoint; Redis: nothing to do). */
+  compact(): Promise<void>;
   /** Every event of one task still in the log, oldest first (for `falc tasks show` and the TUI's detail). */
   history(id: string): Promise<TaskEvent[]>;
   /** Events with seq > since, oldest first. */
@@ -111,6 +128,25 @@ export interface Queue {
 }
 
 export type QueueFactory = () => Promise<Queue>;
+
+/** One small batch of deletions of ended tasks (see retention-rules.ts). */
+export interface PruneOptions {
+  stage: string;
+  /** finished, or failed (failed + cancelled). */
+  bucket: "finished" | "failed";
+  /** Delete tasks that ended before this epoch-ms time. */
+  endedBefore?: number;
+  /** Delete the oldest beyond this many in the bucket. */
+  keepNewest?: number;
+  /** At most this many deletions in this call (a short lock). */
+  limit: number;
+}
+
+export interface TaskPage {
+  tasks: import("../core/task.ts").Task[];
+  /** Pass as `after` for the next page; null at the end. */
+  next: string | null;
+}
 
 export interface DocStore {
   get<T>(kind: string, id: string): Promise<T | null>;

@@ -15,6 +15,8 @@ import type { RunOutcome, RuntimeObserver } from "./metrics.ts";
 import { killProcessGroup, waitGroupGone } from "../core/process-group.ts";
 import { childMessage, LineDecoder, monoMs, sendLine, type ChildMessage } from "./ipc.ts";
 import { selfCommand } from "./self.ts";
+import { startRetention } from "./retention.ts";
+import { flushTaskLines, taskLine } from "./task-lines.ts";
 import { clearTaskTimers, killGroup, type Slot } from "./slot.ts";
 
 export interface HandlerOptions {
@@ -140,6 +142,7 @@ export class WorkerHandler {
         5_000,
       ),
     );
+    this.timers.push(startRetention(this.opts.queue, this.opts.config, this.opts.log));
     void this.publishAll();
     // A backend that pushes cancels (Redis pub/sub) reaches a running task at once instead of at its next heartbeat.
     this.unwatchCancels = this.opts.queue.watchCancels?.((id) => {
@@ -264,7 +267,7 @@ export class WorkerHandler {
         this.ended(s, r.completed ? "finished" : "refused");
         if (r.completed) {
           this.counters.finished++;
-          this.log(s).info({ event: "task_finished", task_id: id }, "task finished");
+          taskLine(this.log(s), this.opts.log, "finished", s.stage, { task_id: id });
         } else
           this.log(s).warn(
             { event: "result_refused", task_id: id, token: task.token },
@@ -285,6 +288,7 @@ export class WorkerHandler {
           return null;
         });
         if (t?.status === "failed") this.counters.failed++;
+        taskLine(this.log(s), this.opts.log, "failed", s.stage);
         this.ended(s, !t ? "refused" : t.status === "failed" ? "failed" : t.status === "cancelled" ? "cancelled" : "retried");
         this.log(s).warn({ event: "task_failed", task_id: id, err: m.error.message, status: t?.status ?? "refused" }, `task failed: ${m.error.message}`);
         this.setState(s, "idle");
@@ -413,7 +417,7 @@ export class WorkerHandler {
       task: { ...task, status: "started" } as unknown as Record<string, unknown>,
       lease_until_mono: t0 + this.leaseMs - this.leaseMarginMs,
     });
-    this.log(s).info({ event: "task_started", task_id: task.id }, "task started");
+    taskLine(this.log(s), this.opts.log, "started", s.stage, { task_id: task.id });
     s.timers.heartbeat = setInterval(() => void this.heartbeat(s, task.id), Math.max(50, Math.floor(this.leaseMs / 3)));
     const timeoutMs = this.timeoutFor(s, task.timeoutS);
     s.timers.deadline = setTimeout(() => void this.onTimeout(s, task.id, timeoutMs), timeoutMs);
@@ -630,6 +634,7 @@ export class WorkerHandler {
     const gone = (e: unknown) => this.quietWarn("unregister_failed", e, `the registry shows this handler's workers until their records expire (${REGISTRY_TTL_MS / 1000} s)`);
     for (const s of this.slots) await this.opts.queue.removeWorker(s.id).catch(gone);
     await this.opts.queue.removeWorker(this.id).catch(gone);
+    flushTaskLines(this.opts.log);
     this.opts.log.info({ event: "handler_stopped" }, "worker handler stopped");
   }
 }

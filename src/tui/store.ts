@@ -59,13 +59,25 @@ export interface StoreOptions {
   requeryMs?: number;
   /** Event poll interval for backends that poll. */
   pollMs?: number;
+  /** Re-count the tasks that ended in the last hour and five minutes this often (index counts). */
+  endedMs?: number;
   scanStage?: string;
 }
 
 const HOUR = 3_600_000;
 const FIVE_MIN = 300_000;
-/** How many recent tasks a free-text filter looks through. */
-const TEXT_SEARCH_DEPTH = 5000;
+
+/** Ended tasks per stage over a window: counted by the queue at `at`, plus the events that came after. */
+interface EndedCounts {
+  at: number;
+  hourFailed: Record<string, number>;
+  fiveMinFinished: Record<string, number>;
+  /** End times from events after `at`, per stage (a few seconds' worth between re-counts). */
+  failed: Map<string, number[]>;
+  finished: Map<string, number[]>;
+  /** Ids already counted from events, so a repeated event does not count twice. */
+  seen: Set<string>;
+}
 
 /**
  * The TUI's data: fed by the queue's event stream, never by re-listing everything on each event.
@@ -83,11 +95,8 @@ export class TuiStore {
   private requeryTimer: ReturnType<typeof setTimeout> | null = null;
   private busy = false;
   private closed = false;
-  /** Tasks that ended in the last hour (loaded, then from events), by id so none counts twice. */
-  private ended = new Map<
-    string,
-    { stage: string; at: number; failed: boolean }
-  >();
+  /** Tasks that ended recently: counted by the queue's indexes, then kept up from events. */
+  private ended: EndedCounts = { at: 0, hourFailed: {}, fiveMinFinished: {}, failed: new Map(), finished: new Map(), seen: new Set() };
   private scanMap = new Map<string, ScanProgress>();
   private scanResultWanted = new Set<string>();
   /** Where each listed task sits in the window, so an event finds its row without a scan. */
@@ -104,6 +113,7 @@ export class TuiStore {
       workersMs: opts.workersMs ?? 1000,
       requeryMs: opts.requeryMs ?? 500,
       pollMs: opts.pollMs ?? 250,
+      endedMs: opts.endedMs ?? 30_000,
       scanStage: opts.scanStage ?? "scan",
     };
     this.snap = {
@@ -140,6 +150,7 @@ export class TuiStore {
     await this.loadAll();
     this.timers.push(
       setInterval(() => void this.refreshWorkers(), this.o.workersMs),
+      setInterval(() => void this.recountEnded(), this.o.endedMs),
     );
   }
 
@@ -161,22 +172,14 @@ export class TuiStore {
 
   async loadAll(): Promise<void> {
     try {
-      const since = Date.now() - HOUR;
-      const [workers, stats, ended, scans] = await Promise.all([
+      // Counters and index ranges only: the first paint costs the same at 1M kept tasks as at 100.
+      const [workers, stats, scans] = await Promise.all([
         this.queue.listWorkers(),
         this.queue.stats(),
-        this.queue.list({ status: ["finished", "failed"], limit: 20_000 }),
-        this.queue.list({ stage: this.o.scanStage, limit: 50 }),
+        this.queue.page({ stage: this.o.scanStage, limit: 50 }),
+        this.recountEnded(false),
       ]);
-      for (const t of ended) {
-        if (!t.finishedAt || t.finishedAt < since) continue;
-        this.ended.set(t.id, {
-          stage: t.stage,
-          at: t.finishedAt,
-          failed: t.status === "failed",
-        });
-      }
-      for (const t of scans.reverse()) this.scanMap.set(t.id, scanFromTask(t));
+      for (const t of scans.tasks.reverse()) this.scanMap.set(t.id, scanFromTask(t));
       this.set({ workers, stats, loaded: true, error: null });
       await this.requeryTasks();
       this.rebuildStages();
@@ -185,6 +188,33 @@ export class TuiStore {
       this.set({ error: (e as Error).message, loaded: true });
     }
     this.emitNow();
+  }
+
+  /** Count what ended in the last hour and five minutes from the queue's indexes; events add to it until the next count. */
+  private async recountEnded(rebuild = true): Promise<void> {
+    if (this.closed) return;
+    try {
+      const at = Date.now();
+      const [hour, five] = await Promise.all([this.queue.countEnded(at - HOUR), this.queue.countEnded(at - FIVE_MIN)]);
+      const e = this.ended;
+      // Events already folded in that the count now covers are dropped; later ones are kept.
+      const keep = (m: Map<string, number[]>) => new Map([...m].map(([k, v]) => [k, v.filter((x) => x > at)] as [string, number[]]));
+      this.ended = {
+        at,
+        hourFailed: Object.fromEntries(Object.entries(hour).map(([k, v]) => [k, v.failed])),
+        fiveMinFinished: Object.fromEntries(Object.entries(five).map(([k, v]) => [k, v.finished])),
+        failed: keep(e.failed),
+        finished: keep(e.finished),
+        seen: new Set(),
+      };
+    } catch (err) {
+      this.set({ error: (err as Error).message });
+    }
+    if (rebuild) {
+      this.rebuildStages();
+      this.dirty.emit = true;
+      this.scheduleFlush();
+    }
   }
 
   private async refreshWorkers(): Promise<void> {
@@ -203,12 +233,13 @@ export class TuiStore {
   /** Fold one event into the picture; the heavy reads wait for the throttled flush. */
   onEvent(e: TaskEvent): void {
     if (this.closed) return;
-    if (e.type === "finished" || e.type === "failed")
-      this.ended.set(e.taskId, {
-        stage: e.stage,
-        at: e.at,
-        failed: e.type === "failed",
-      });
+    if ((e.type === "finished" || e.type === "failed" || e.type === "cancelled") && e.at > this.ended.at && !this.ended.seen.has(e.taskId)) {
+      this.ended.seen.add(e.taskId);
+      const m = e.type === "finished" ? this.ended.finished : this.ended.failed;
+      const list = m.get(e.stage);
+      if (list) list.push(e.at);
+      else m.set(e.stage, [e.at]);
+    }
     if (e.type !== "progress") this.dirty.stats = true;
     // Patch a visible task in place; a task we do not show may need a re-query (new, or now matching).
     const i = this.taskPos.get(e.taskId) ?? -1;
@@ -337,24 +368,8 @@ export class TuiStore {
 
   private async requeryTasks(): Promise<void> {
     const q = this.snap.query;
-    let tasks = await this.queue.list({
-      stage: q.stage,
-      status: q.status,
-      // Free text is matched here, so look further back than the window for it.
-      limit: q.text ? TEXT_SEARCH_DEPTH : this.o.windowSize,
-    });
-    if (q.text) {
-      const t = q.text.toLowerCase();
-      tasks = tasks
-        .filter(
-          (x) =>
-            x.id.toLowerCase().includes(t) ||
-            x.stage.includes(t) ||
-            (x.worker ?? "").toLowerCase().includes(t) ||
-            x.status.includes(t),
-        )
-        .slice(0, this.o.windowSize);
-    }
+    // One page from the indexes; free text searches every kept task (ids, and workers of running ones).
+    const { tasks } = await this.queue.page({ stage: q.stage, status: q.status, text: q.text, limit: this.o.windowSize });
     this.taskPos = new Map(tasks.map((t, i) => [t.id, i]));
     this.set({ tasks });
   }
@@ -365,17 +380,8 @@ export class TuiStore {
       ...Object.keys(this.snap.stats),
       ...this.snap.workers.map((w) => w.stage),
     ]);
-    const failedHour = new Map<string, number>();
-    const finished5m = new Map<string, number>();
-    for (const [id, x] of this.ended) {
-      if (x.at < now - HOUR) {
-        this.ended.delete(id);
-        continue;
-      }
-      if (x.failed) failedHour.set(x.stage, (failedHour.get(x.stage) ?? 0) + 1);
-      else if (x.at >= now - FIVE_MIN)
-        finished5m.set(x.stage, (finished5m.get(x.stage) ?? 0) + 1);
-    }
+    const e = this.ended;
+    const since = (m: Map<string, number[]>, stage: string, from: number) => (m.get(stage) ?? []).filter((x) => x >= from).length;
     const stages: StageRow[] = [...names].sort().map((stage) => {
       const s = this.snap.stats[stage];
       return {
@@ -385,8 +391,8 @@ export class TuiStore {
         finished: s?.finished ?? 0,
         failed: s?.failed ?? 0,
         cancelled: s?.cancelled ?? 0,
-        failedLastHour: failedHour.get(stage) ?? 0,
-        perMinute: (finished5m.get(stage) ?? 0) / 5,
+        failedLastHour: (e.hourFailed[stage] ?? 0) + since(e.failed, stage, now - HOUR),
+        perMinute: ((e.fiveMinFinished[stage] ?? 0) + since(e.finished, stage, now - FIVE_MIN)) / 5,
       };
     });
     this.set({ stages, now });
@@ -427,6 +433,9 @@ function num(v: unknown, dflt: number): number {
 }
 
 function matches(q: TaskQuery, e: TaskEvent): boolean {
+  // A text search reads every kept task: it runs when the filter is set, not again on each event
+  // (the rows it found are still patched from events).
+  if (q.text) return false;
   if (q.stage && e.stage !== q.stage) return false;
   if (q.status && e.status !== q.status) return false;
   return true;

@@ -62,13 +62,11 @@ export async function until(
 }
 
 /**
- * A private redis-server on a free loopback port, and queues on it (one database each, emptied first);
- * a skip reason only when redis-server is not installed (scripts/setup installs it).
+ * A private redis-server on a free loopback port, and queues on it (one database each, emptied first).
+ * Without redis-server this throws, so the tests that use it fail instead of vanishing (scripts/setup installs it).
  */
-export async function redisQueues(): Promise<
-  { make(): Promise<TestQueue>; stop(): Promise<void> } | { skip: string }
-> {
-  if (!haveRedis) return { skip: "redis-server is not installed" };
+export async function redisQueues(): Promise<{ make(): Promise<TestQueue>; stop(): Promise<void> }> {
+  if (!haveRedis) throw new Error("redis-server is not installed: run scripts/setup (the TUI tests run on Redis too)");
   const server = await startRedis();
   let db = 0;
   const make = async (): Promise<TestQueue> => {

@@ -1,0 +1,105 @@
+import type { Database } from "bun:sqlite";
+import { BUCKET_STATUSES } from "./retention-rules.ts";
+import { moved } from "./sqlite-counts.ts";
+import type { PruneOptions } from "./types.ts";
+
+/**
+ * Deletion of ended tasks in small batches, each its own short transaction (the caller loops and
+ * yields between batches, so claims never wait long). Walks tasks_ended (stage, status, finished_at)
+ * from the oldest end; counts come from task_counts, never from counting rows.
+ */
+export function pruneBatch(db: Database, o: PruneOptions): number {
+  const statuses = BUCKET_STATUSES[o.bucket];
+  const limit = Math.max(1, Math.min(o.limit, 10_000));
+  return db.transaction(() => {
+    let excess = 0;
+    if (o.keepNewest !== undefined) {
+      const n = statuses.reduce(
+        (s, st) => s + ((db.query("SELECT n FROM task_counts WHERE stage = ? AND status = ?").get(o.stage, st) as { n: number } | null)?.n ?? 0),
+        0,
+      );
+      excess = Math.max(0, n - o.keepNewest);
+    }
+    // The oldest of each status, merged: a sort of at most limit·statuses keys, whatever the history.
+    const cand: { r: number; f: number; st: string }[] = [];
+    const q = db.query(
+      `SELECT rowid AS r, finished_at AS f FROM tasks INDEXED BY tasks_ended
+       WHERE stage = ? AND status = ? AND finished_at IS NOT NULL AND worker IS NULL ORDER BY finished_at LIMIT ?`,
+    );
+    for (const st of statuses) cand.push(...(q.all(o.stage, st, limit) as { r: number; f: number }[]).map((c) => ({ ...c, st })));
+    cand.sort((a, b) => a.f - b.f);
+    const take: { r: number; st: string }[] = [];
+    for (const c of cand) {
+      if (take.length >= limit) break;
+      const old = o.endedBefore !== undefined && c.f < o.endedBefore;
+      if (old || take.length < excess) take.push(c);
+      else break;
+    }
+    if (!take.length) return 0;
+    const del = db.query("DELETE FROM tasks WHERE rowid = ?");
+    for (const t of take) {
+      del.run(t.r);
+      moved(db, o.stage, t.st, null);
+    }
+    return take.length;
+  }).immediate();
+}
+
+/**
+ * Trim the event log to the newest `keep` events, `batch` at a time, yielding between batches; then
+ * checkpoint the WAL so it does not keep what was deleted (PASSIVE: never waits for readers).
+ */
+export async function pruneEventsInBatches(db: Database, keep: number, batch = 2000, maxBatches = 500): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const n = db
+      .query("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ? ORDER BY seq LIMIT ?)")
+      .run(keep, batch).changes;
+    total += n;
+    if (n < batch) break;
+    await Bun.sleep(0);
+  }
+  if (total) checkpoint(db);
+  return total;
+}
+
+export function checkpoint(db: Database): void {
+  db.query("PRAGMA wal_checkpoint(PASSIVE)").get();
+}
+
+/** Give freed pages back a few at a time (only files with incremental auto-vacuum have any to give). */
+export function compactStep(db: Database, pages = 2000): void {
+  pruneEndedBuckets(db);
+  db.query(`PRAGMA incremental_vacuum(${Math.max(1, Math.floor(pages))})`).all();
+  checkpoint(db);
+}
+
+/**
+ * Tasks per stage that ended at or after `since`: whole 10-second buckets a trigger keeps (sqlite-schema.ts),
+ * at most 360 rows a stage for an hour whatever the rate, plus an exact count of the partial first bucket
+ * from tasks_ended (at most 10 s of endings).
+ */
+export function countEndedSince(db: Database, since: number): Record<string, { finished: number; failed: number }> {
+  const first = Math.floor(since / 10_000);
+  const out: Record<string, { finished: number; failed: number }> = {};
+  const add = (stage: string, f: number, x: number) => {
+    const o = (out[stage] ??= { finished: 0, failed: 0 });
+    o.finished += f;
+    o.failed += x;
+  };
+  for (const r of db.query("SELECT stage, sum(finished) AS f, sum(failed) AS x FROM ended_buckets WHERE bucket > ? GROUP BY stage").all(first) as { stage: string; f: number; x: number }[])
+    add(r.stage, r.f, r.x);
+  const pairs = db.query("SELECT stage, status FROM task_counts WHERE n > 0 AND status IN ('finished','failed','cancelled')").all() as { stage: string; status: string }[];
+  const q = db.query("SELECT count(*) AS n FROM tasks INDEXED BY tasks_ended WHERE stage = ? AND status = ? AND finished_at >= ? AND finished_at < ?");
+  for (const p of pairs) {
+    const n = (q.get(p.stage, p.status, since, (first + 1) * 10_000) as { n: number }).n;
+    if (n) add(p.stage, p.status === "finished" ? n : 0, p.status === "finished" ? 0 : n);
+  }
+  for (const [k, v] of Object.entries(out)) if (!v.finished && !v.failed) delete out[k];
+  return out;
+}
+
+/** Buckets older than two days are no longer read. */
+export function pruneEndedBuckets(db: Database, now = Date.now()): void {
+  db.query("DELETE FROM ended_buckets WHERE bucket < ?").run(Math.floor((now - 172_800_000) / 10_000));
+}
