@@ -2,6 +2,7 @@ import { expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { seededRandom, testSeed } from "../../test/seeded.ts";
 import { hashBytes, hashFile } from "./hash-file.ts";
 
 // Reference digests come from coreutils, never from the module under test.
@@ -12,10 +13,7 @@ function reference(tool: string, path: string): string {
 }
 
 test("digests equal md5sum, sha1sum, sha256sum, sha512sum and b2sum over generated files", () => {
-  const seed = Number(process.env.FALC_SEED ?? Date.now() % 1e9);
-  console.log(`hash-file seed ${seed}`);
-  let x = seed >>> 0;
-  const rand = () => ((x = (x * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const rand = seededRandom(testSeed("hash-file"));
   const dir = mkdtempSync(join(tmpdir(), "falc-hash-"));
   const sizes = [0, 1, 1023, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, Math.floor(rand() * 3_000_000)];
   for (const size of sizes) {

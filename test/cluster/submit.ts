@@ -1,11 +1,11 @@
 // Runs inside a cluster node's namespace: enqueues N effects tasks in one batch on the node's FALC_QUEUE and
 // prints their ids as JSON. (falc tasks submit would do one process per task; the queue code is the binary's.)
 import { openQueue } from "../../src/queue/open.ts";
+import { seededRandom } from "../seeded.ts";
 
 const [n, file, msMax] = process.argv.slice(2);
 const q = await openQueue(process.env.FALC_QUEUE!, { home: process.env.FALC_HOME! });
-let seed = Number(process.env.FALC_SEED ?? 1) >>> 0;
-const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+const rand = seededRandom(Number(process.env.FALC_SEED ?? 1));
 const tasks = await q.enqueueMany(
   // One task in ten outlasts the lease (the test's leases are a few seconds), so a node cut off or frozen
   // mid-run is still working when its lease expires and another node takes the task: fencing must stop it.

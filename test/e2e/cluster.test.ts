@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import { writeFileSync } from "node:fs";
 import { createCluster, type Cluster } from "../cluster/cluster.ts";
 import { overlaps, readRuns } from "../cluster/effects.ts";
+import { describeUnless, isRoot } from "../skip.ts";
 
 // Issue 18: falc as a cluster in network namespaces — redis, a sync master with the eval service, a submit
 // node and three worker nodes — with mixed work and the faults a cluster meets: a worker node killed whole,
@@ -15,20 +16,6 @@ let c: Cluster;
 let effects: string;
 const faults: { what: string; at: number; recoveredMs?: number }[] = [];
 
-beforeAll(async () => {
-  console.log(`cluster test seed ${SEED} (FALC_SEED=${SEED} replays it), ${TASKS} tasks`);
-  c = await createCluster({
-    workers: 3,
-    leaseS: LEASE_S,
-    stages: ["effects", "scan", "eval", "identification", "pre"],
-    counts: { effects: 2 },
-    env: { FALC_STAGE_PATH: join(REPO, "fixtures/stages/effects-stage.ts") },
-  });
-  effects = join(c.root, "effects.log");
-  writeFileSync(effects, "");
-}, 120_000);
-
-afterAll(() => c?.destroy());
 
 function stats(): Record<string, Record<string, number>> {
   const r = c.falcOn("submit", ["tasks", "stats", "--json"]);
@@ -37,7 +24,21 @@ function stats(): Record<string, Record<string, number>> {
   return doc.stages ?? doc;
 }
 
-describe("a falc cluster in network namespaces", () => {
+describeUnless(isRoot, "not root")("a falc cluster in network namespaces", () => {
+  beforeAll(async () => {
+    console.log(`cluster test seed ${SEED} (FALC_SEED=${SEED} replays it), ${TASKS} tasks`);
+    c = await createCluster({
+      workers: 3,
+      leaseS: LEASE_S,
+      stages: ["effects", "scan", "eval", "identification", "pre"],
+      counts: { effects: 2 },
+      env: { FALC_STAGE_PATH: join(REPO, "fixtures/stages/effects-stage.ts") },
+    });
+    effects = join(c.root, "effects.log");
+    writeFileSync(effects, "");
+  }, 120_000);
+
+  afterAll(() => c?.destroy());
   test("every node is up and seen from the submit node", () => {
     const r = c.falcOn("submit", ["tasks", "workers", "--json"]);
     expect(r.code).toBe(0);

@@ -2,9 +2,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FALC, tempHome, waitFor } from "./helpers.ts";
+import { describeUnless, isRoot } from "../skip.ts";
 import { createLab, type Lab, type LabHostSpec } from "../../src/scan/lab.ts";
 import { parseNmapXml } from "../../src/scan/xml.ts";
 import { applyRound, type Findings, type Model, type Mode } from "../scan/ledger-model.ts";
+import { seededRandom, testSeed } from "../seeded.ts";
 
 /**
  * The ledger against a model of ScanLedger's rules, on services GENERATED from a seed (printed;
@@ -14,19 +16,9 @@ import { applyRound, type Findings, type Model, type Mode } from "../scan/ledger
  * takes one host down and leaves one up with nothing open; round 3 scans without service
  * detection (nothing known may be emptied); a cancelled replace run must change nothing.
  */
-const root = typeof process.getuid === "function" && process.getuid() === 0;
-const seed = Number(process.env.FALC_SEED ?? Math.floor(Math.random() * 2 ** 31));
-console.log(`scan ledger differential: seed ${seed} (FALC_SEED=${seed} replays it)`);
+const seed = testSeed("scan ledger differential");
 
-function rng(s: number) {
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(seed);
+const rand = seededRandom(seed);
 const pick = <T,>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
 
 const POOL = [22, 80, 443, 2222, 3000, 8000, 8080, 9000];
@@ -126,7 +118,7 @@ async function scanAllModes(profile: string, ref: Findings) {
   }
 }
 
-describe.skipIf(!root)(`falc scan ledger modes against a model of ScanLedger's rules (seed ${seed})`, () => {
+describeUnless(isRoot, "not root")(`falc scan ledger modes against a model of ScanLedger's rules (seed ${seed})`, () => {
   let withSv: string, noSv: string;
   beforeAll(() => {
     H = tempHome("falc-e2e-ledger-");

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FALC, tempHome } from "./helpers.ts";
+import { describeUnless, isRoot } from "../skip.ts";
 import { createLab, type Lab } from "../../src/scan/lab.ts";
 
 /**
@@ -9,7 +10,6 @@ import { createLab, type Lab } from "../../src/scan/lab.ts";
  * (its sweep times out), an empty address (down) and an address with no route from the scanner
  * namespace (unreachable: nmap cannot send a packet, so none leaves).
  */
-const root = typeof process.getuid === "function" && process.getuid() === 0;
 let lab: Lab;
 let H: { home: string; cleanup(): void };
 
@@ -21,7 +21,7 @@ async function falcInLab(args: string[]) {
   return { stdout, stderr, code };
 }
 
-describe.skipIf(!root)("falc scan target status", () => {
+describeUnless(isRoot, "not root")("falc scan target status", () => {
   beforeAll(async () => {
     H = tempHome("falc-e2e-status-");
     lab = await createLab({ id: `${process.pid % 10000}st`, third: 200 + (process.pid % 50), hosts: [

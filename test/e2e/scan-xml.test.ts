@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FALC, tempHome } from "./helpers.ts";
+import { describeUnless, isRoot } from "../skip.ts";
 import { createLab, type Lab } from "../../src/scan/lab.ts";
 
 /**
@@ -9,7 +10,6 @@ import { createLab, type Lab } from "../../src/scan/lab.ts";
  * lab goes through `falc scan import` and comes back from `falc scan results --format xml`; ndiff
  * sees no difference and xmllint validates it against nmap.dtd.
  */
-const root = typeof process.getuid === "function" && process.getuid() === 0;
 let lab: Lab;
 let H: { home: string; cleanup(): void };
 
@@ -23,7 +23,7 @@ async function inLab(argv: string[]) {
 const falc = (args: string[]) => inLab([FALC, ...args]);
 const dtdValid = (file: string) => Bun.spawnSync(["xmllint", "--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd", file], { stderr: "pipe" });
 
-describe.skipIf(!root)("nmap XML round trip through the ledger", () => {
+describeUnless(isRoot, "not root")("nmap XML round trip through the ledger", () => {
   beforeAll(async () => {
     H = tempHome("falc-e2e-xml-");
     lab = await createLab({ id: `${process.pid % 10000}x`, third: 150 + (process.pid % 50), hosts: [

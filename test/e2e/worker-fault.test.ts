@@ -13,6 +13,7 @@ import { startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
 import { monoMs } from "../../src/runtime/mono-clock.ts";
 import { tempHome, waitFor } from "./helpers.ts";
 import { pidAlive, startWorker, type WorkerProc } from "./worker-helpers.ts";
+import { seededRandom, testSeed } from "../seeded.ts";
 
 const FAULT_STAGE = join(import.meta.dir, "../../fixtures/stages/fault-stage.ts");
 const homes: { cleanup(): void }[] = [];
@@ -29,16 +30,6 @@ afterEach(async () => {
 });
 afterAll(() => homes.forEach((h) => h.cleanup()));
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Line {
   kind: "start" | "tick" | "end";
@@ -95,9 +86,7 @@ function overlaps(all: Map<string, RunSpan[]>): string[] {
 }
 
 async function scenario(backend: "sqlite" | "redis"): Promise<void> {
-  const seed = Number(process.env.FALC_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
-  console.log(`fault test on ${backend}: seed ${seed} (replay with FALC_FAULT_SEED=${seed})`);
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(testSeed(`fault test on ${backend}`, "FALC_FAULT_SEED"));
   const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const h = tempHome("falc-fault-");
   homes.push(h);

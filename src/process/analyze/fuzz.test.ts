@@ -16,6 +16,7 @@ import { parseClientHello, parseDns, parseHttpRequests } from "./protocols.ts";
 import { type Samples, run, sampleDir, samples, writeOoxml, writePdf, writeZip } from "../../../test/process/samples.ts";
 import { extractStrings } from "./strings.ts";
 import { unpack } from "./libarchive.ts";
+import { seededRandom } from "../../../test/seeded.ts";
 
 let s: Samples;
 let pcap: Uint8Array | undefined;
@@ -24,19 +25,10 @@ beforeAll(async () => {
   if (isRoot) pcap = await Bun.file((await sharedCapture()).pcap).bytes();
 }, 60000);
 
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 /** Flips, zeroes, 0xff-fills and truncations, concentrated in the headers where parsers branch. */
 function* mutants(base: Uint8Array, count: number, seed: number): Generator<Uint8Array> {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   for (let k = 0; k < count; k++) {
     const m = Uint8Array.from(base);
     const edits = 1 + Math.floor(r() * 8);
@@ -100,7 +92,7 @@ describe("parsers on mutated input", () => {
   skipUnless(isRoot, "not root")("captures and protocol parsers", () => {
     expect(pcap).toBeDefined();
     for (const m of mutants(pcap!, 200, 3000)) survives("analyzeCapture", () => analyzeCapture(m, { dnsPorts: [53] }));
-    const r = rng(7);
+    const r = seededRandom(7);
     for (let k = 0; k < 2000; k++) {
       const junk = Uint8Array.from({ length: Math.floor(r() * 300) }, () => Math.floor(r() * 256));
       if (junk.length > 1 && r() < 0.5) junk[0] = 22;

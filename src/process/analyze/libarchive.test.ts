@@ -8,19 +8,11 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run, sampleDir, writeZip } from "../../../test/process/samples.ts";
 import { ArchiveError, DEFAULT_UNPACK_LIMITS, type EntryInfo, extractByName, listArchive, unpack } from "./libarchive.ts";
+import { seededRandom, testSeed } from "../../../test/seeded.ts";
 
-const seed = Number(process.env.FALC_SEED ?? Date.now() % 1_000_000);
+const seed = testSeed("libarchive differential");
 let dir: string;
 
-function rng(s: number) {
-  let x = s >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 /** bsdtar's list_item (tar/util.c), with its running column widths, in UTC. */
 function bsdtarLines(entries: EntryInfo[], now = Date.now() / 1000): string[] {
@@ -80,10 +72,9 @@ let files: Map<string, Buffer>;
 const archives: { name: string; path: string; symlinks: boolean }[] = [];
 
 beforeAll(async () => {
-  console.log(`libarchive differential: seed ${seed} (FALC_SEED=${seed} replays it)`);
   dir = join(sampleDir(), "libarchive");
   mkdirSync(dir, { recursive: true });
-  files = tree(dir, rng(seed));
+  files = tree(dir, seededRandom(seed));
   const bsdtar: [string, string[]][] = [
     ["ustar.tar", ["--format", "ustar"]],
     ["pax.tar.gz", ["--format", "pax", "-z"]],

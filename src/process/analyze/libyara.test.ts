@@ -9,19 +9,11 @@ import { mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileS
 import { join } from "node:path";
 import { type Samples, run, sampleDir, samples } from "../../../test/process/samples.ts";
 import { type ScanResult, Yara, YaraCompileError, yaraPrintable } from "./libyara.ts";
+import { seededRandom, testSeed } from "../../../test/seeded.ts";
 
 const CORPUS = join(import.meta.dir, "../../../fixtures/process/yara/corpus.yar");
-const seed = Number(process.env.FALC_SEED ?? Date.now() % 1_000_000);
+const seed = testSeed("libyara differential");
 
-function rng(s: number) {
-  let x = s >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 const STD64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const ALPHABET = "!@#$%^&*(){}[].,|ABCDEFGHIJ\x09LMNOPQRSTUVWXYZabcdefghijklmnopqrstu";
@@ -100,11 +92,10 @@ let yara: Yara;
 let ruleNames: Set<string>;
 
 beforeAll(async () => {
-  console.log(`libyara differential: seed ${seed} (FALC_SEED=${seed} replays it)`);
   s = await samples();
   dir = join(sampleDir(), "yara-diff");
   mkdirSync(dir, { recursive: true });
-  const r = rng(seed);
+  const r = seededRandom(seed);
   for (let i = 0; i < 150; i++) writeFileSync(join(dir, `gen${i}.bin`), generated(r, i));
   // Real files: every 25th program of /usr/bin and a few shared libraries, and the built PE/ELF samples.
   const bins = readdirSync("/usr/bin").sort().filter((n) => statSync(join("/usr/bin", n)).isFile());
