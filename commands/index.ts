@@ -5,7 +5,12 @@ import { ProcessPostCommand } from "./process/post.ts";
 import { ScanCommand } from "./scan.ts";
 import { ScanResultsCommand } from "./scan/results.ts";
 import { ScanDiffCommand } from "./scan/diff.ts";
-import { ScanScheduleAddCommand, ScanScheduleListCommand, ScanScheduleRmCommand, ScanScheduleRunNowCommand } from "./scan/schedule.ts";
+import { ScanProfilesCommand } from "./scan/profiles.ts";
+import { ScanImportCommand } from "./scan/import.ts";
+import { ScanScheduleAddCommand } from "./scan/schedule/add.ts";
+import { ScanScheduleListCommand } from "./scan/schedule/list.ts";
+import { ScanScheduleRmCommand } from "./scan/schedule/rm.ts";
+import { ScanScheduleRunNowCommand } from "./scan/schedule/run-now.ts";
 import { SyncMasterCommand } from "./sync/master.ts";
 import { SyncWorkerCommand } from "./sync/worker.ts";
 import { SyncStatusCommand } from "./sync/status.ts";
@@ -32,6 +37,8 @@ export const commands: CommandClass[] = [
   ScanCommand,
   ScanResultsCommand,
   ScanDiffCommand,
+  ScanProfilesCommand,
+  ScanImportCommand,
   ScanScheduleAddCommand,
   ScanScheduleListCommand,
   ScanScheduleRmCommand,

@@ -57,7 +57,7 @@ export class WorkerCommand extends FalcCommand {
       config: this.config,
       log: this.log,
       // A worker outlives Redis restarts: it waits for the queue instead of failing.
-      queue: await this.queue({ persistent: true, log: this.log }),
+      queue: await this.queue({ persistent: true, log: this.log, deferConnect: true }),
       counts,
       stagePaths,
       childArgs,

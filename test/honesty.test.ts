@@ -16,7 +16,6 @@ const KNOWN: Record<string, number> = {
   "plugins/identification/identify.test.ts": 3,
   "plugins/post/post.test.ts": 1,
   "plugins/pre/pre.test.ts": 1,
-  "src/eval/units.test.ts": 2,
   "src/process/analyze/elf.test.ts": 2,
   "src/process/analyze/filetype.test.ts": 3,
   "src/process/analyze/fuzz.test.ts": 1,

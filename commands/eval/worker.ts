@@ -11,7 +11,7 @@ export class EvalWorkerCommand extends FalcCommand {
     details: `
       Polls GET /tasks/next (every 1 s when empty), runs the code with the configured engines and
       limits, reports POST /tasks/{id}/complete (any sandbox outcome) or /fail (the sandbox could not
-      run). When the service is down it backs off 5 s, 10 s, 15 s … up to 30 s and recovers by itself.
+      run). When the service is down it backs off 5 s, 10 s, 20 s, then 30 s and recovers by itself.
       /health on --health-port (default 8082) shows the worker id, engines and queue URL. JSON log lines
       carry event, eval_id, engine and worker. For falc's own queue use \`falc worker --stage eval\`.
     `,
@@ -25,7 +25,7 @@ export class EvalWorkerCommand extends FalcCommand {
   healthPort = Option.String("--health-port", { description: "Port for /health (default: health_port config, 8082; 0 picks one)" });
   workerId = Option.String("--worker-id", { description: "Worker name (default eval-<host>-<pid>)" });
   concurrency = Option.String("--concurrency", "1", { description: "Evaluations at a time (default 1)" });
-  backoff = Option.String("--backoff-step", { description: "Seconds of the backoff step (default 5: 5, 10, 15 … 30 s)" });
+  backoff = Option.String("--backoff-step", { description: "Seconds of the first backoff (default 5: 5, 10, 20, 30 s)" });
   idle = Option.String("--idle-ms", { description: "Poll interval when the queue is empty, ms (default 1000)" });
 
   async run() {
@@ -53,6 +53,6 @@ export class EvalWorkerCommand extends FalcCommand {
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
     await worker.run();
-    health.stop(true);
+    health.stop();
   }
 }

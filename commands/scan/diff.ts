@@ -8,7 +8,7 @@ export class ScanDiffCommand extends FalcCommand {
   static usage = Command.Usage({
     category: "Stages",
     description: "Compare two scan runs of a project: ports opened, closed, or changed",
-    details: "Without run ids, compares the project's last two runs. Exit 0 when equal, 1 when they differ (with --exit-code).",
+    details: "Without run ids, compares the project's latest finished run with the finished run before it of the same schedule, or of the same targets and profile (cancelled, failed and partial runs never count); only targets both runs scanned are compared. Exit 0 when equal, 1 when they differ (with --exit-code), 2 for unknown run ids or projects.",
     examples: [
       ["Last two runs of the default project", "falc scan diff"],
       ["Two given runs, JSON", "falc scan diff scan-20261123T0201-abc scan-20261123T0301-def --json"],
@@ -21,7 +21,7 @@ export class ScanDiffCommand extends FalcCommand {
   exitCode = Option.Boolean("--exit-code", false, { description: "Exit 1 when the runs differ" });
 
   async run() {
-    const { diffHosts, Ledger } = await import("../../src/scan/ledger.ts");
+    const { diffRuns, Ledger } = await import("../../src/scan/ledger.ts");
     const ledger = Ledger.open(this.config.home);
     let a, b;
     try {
@@ -30,14 +30,14 @@ export class ScanDiffCommand extends FalcCommand {
         b = ledger.run(this.to);
       } else if (this.from) throw usageError("give two run ids, or none to compare the last two runs");
       else {
-        const runs = ledger.runs(this.project).filter((r) => r.finishedAt);
-        if (runs.length < 2) throw usageError(`project \`${this.project}\` has ${runs.length} finished run${runs.length === 1 ? "" : "s"}; diff needs two`);
-        [a, b] = runs.slice(-2);
+        const c = ledger.comparableRuns(this.project);
+        if (!("runs" in c)) throw usageError(c.latest ? `run ${c.latest.id} is the first finished run of its targets and profile (or schedule) in project \`${this.project}\`: nothing to compare it with` : `project \`${this.project}\` has no finished run`);
+        [a, b] = c.runs;
       }
     } finally {
       ledger.close();
     }
-    const d = diffHosts(a!.hosts, b!.hosts, a!.id, b!.id);
+    const d = diffRuns(a!, b!);
     const n = d.opened.length + d.closed.length + d.changed.length;
     if (this.json) this.outJson(d);
     else if (!n) this.out(`no differences between ${d.from} and ${d.to}`);

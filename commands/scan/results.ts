@@ -6,7 +6,7 @@ export class ScanResultsCommand extends FalcCommand {
   static usage = Command.Usage({
     category: "Stages",
     description: "Show a project's ledger: hosts, open ports and services",
-    details: "Formats: table (default), json, ndjson (a line per port), csv, xml (nmap-compatible, for other tools).",
+    details: "Formats: table (default), json, ndjson (a line per port), csv, xml (nmap XML valid against nmap.dtd, with the scaninfo, times and args of the project's latest run: ndiff, ScanLedger and other tools read it).",
     examples: [
       ["Open ports of the default project", "falc scan results"],
       ["A project as nmap XML", "falc scan results --project acme --format xml > acme.xml"],
@@ -30,7 +30,8 @@ export class ScanResultsCommand extends FalcCommand {
         else for (const r of h) this.out(`${new Date(r.at).toISOString()}  ${r.ip} ${r.port}/${r.proto}  ${r.field}: ${r.old ?? "-"} → ${r.new ?? "-"}`);
         return;
       }
-      this.context.stdout.write(formatResults(ledger.hosts(this.project, { includeClosed: this.all }), format));
+      const hosts = ledger.hosts(this.project, { includeClosed: this.all });
+      this.context.stdout.write(formatResults(hosts, format, format === "xml" ? ledger.latestMeta(this.project) ?? undefined : undefined));
     } finally {
       ledger.close();
     }

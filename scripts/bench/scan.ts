@@ -8,7 +8,8 @@
  * every round and the medians (the machine is shared: one round says little).
  * It also times `nmap -sV` of each kind of open port alone: no tool that identifies that service
  * with nmap can finish sooner, which bounds the speed-up any two-phase scan can reach here.
- *   bun scripts/bench/scan.ts [--hosts 8] [--parallel 8] [--rounds 1] [--falc /tmp/x/falc]
+ * Lab sizes: 8 hosts, then 16 (more hosts, the same kinds of services); --hosts 8 for one size.
+ *   bun scripts/bench/scan.ts [--hosts 8,16] [--parallel 8] [--rounds 1] [--falc /tmp/x/falc]
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -17,9 +18,8 @@ import { parseArgs } from "node:util";
 import { createLab, type LabHostSpec } from "../../src/scan/lab.ts";
 import { parseNmapXml, type ScanHost } from "../../src/scan/xml.ts";
 
-const { values } = parseArgs({ options: { hosts: { type: "string", default: "8" }, parallel: { type: "string", default: "8" }, rounds: { type: "string", default: "1" }, falc: { type: "string" } } });
+const { values } = parseArgs({ options: { hosts: { type: "string", default: "8,16" }, parallel: { type: "string", default: "8" }, rounds: { type: "string", default: "1" }, falc: { type: "string" } } });
 const falc = resolve(values.falc ?? process.env.FALC_BIN ?? "dist/falc");
-const n = Number(values.hosts);
 const rounds = Math.max(1, Number(values.rounds));
 const kinds: LabHostSpec["listeners"][] = [
   [{ kind: "http", port: 80 }, { kind: "ssh", port: 22 }],
@@ -27,16 +27,20 @@ const kinds: LabHostSpec["listeners"][] = [
   [{ kind: "http", port: 8080 }, { kind: "ssh", port: 2222 }],
   [{ kind: "http", port: 443 }],
 ];
-const hosts: LabHostSpec[] = Array.from({ length: n }, (_, i) => ({ octet: 20 + i, listeners: kinds[i % kinds.length]! }));
-const lab = await createLab({ hosts });
-const home = mkdtempSync(join(tmpdir(), "falc-bench-scan-"));
-const profile = join(home, "bench.yaml");
-writeFileSync(profile, "ports: 1-65535\nmin_rate: 5000\nmax_retries: 1\nservice:\n  version_intensity: 7\n");
 
 const set = (hs: ScanHost[]) => hs.flatMap((h) => h.ports.filter((p) => p.state === "open").map((p) => `${h.ip}:${p.port}/${p.proto} ${p.service ?? "?"}`)).sort();
 const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+for (const n of values.hosts!.split(",").map(Number)) await bench(n);
+
+async function bench(n: number) {
+const hosts: LabHostSpec[] = Array.from({ length: n }, (_, i) => ({ octet: 20 + i, listeners: kinds[i % kinds.length]! }));
+const lab = await createLab({ hosts });
+const home = mkdtempSync(join(tmpdir(), "falc-bench-scan-"));
+const profile = join(home, "bench.yaml");
+writeFileSync(profile, "ports: 1-65535\nmin_rate: 5000\nmax_retries: 1\nservice:\n  version_intensity: 7\n");
 
 async function timed(argv: string[]): Promise<{ ms: number; out: string }> {
   const t0 = performance.now();
@@ -87,4 +91,5 @@ try {
 } finally {
   lab.destroy();
   rmSync(home, { recursive: true, force: true });
+}
 }

@@ -12,6 +12,8 @@ const section = z.record(z.string(), z.unknown());
 export const configSchema = z
   .object({
     home: z.string().min(1).optional(),
+    /** This node's identity in a cluster (default: host name + a hash of FALC_HOME); FALC_NODE. */
+    node: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, . _ - (up to 64), starting with a letter or digit").optional(),
     /** "sqlite" (default, FALC_HOME/queue.sqlite), "sqlite:/path/to/db", or "redis://host:port/db". */
     queue: z.string().min(1).default("sqlite"),
     log_level: logLevel.default("info"),
@@ -81,6 +83,7 @@ function readYaml(path: string): unknown {
 function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (env.FALC_QUEUE) out.queue = env.FALC_QUEUE;
+  if (env.FALC_NODE) out.node = env.FALC_NODE;
   if (env.FALC_LOG_LEVEL) out.log_level = env.FALC_LOG_LEVEL;
   if (env.FALC_HEALTH_PORT) {
     const n = Number(env.FALC_HEALTH_PORT);

@@ -1,4 +1,5 @@
 import { execa, type ResultPromise } from "execa";
+import { readFileSync } from "node:fs";
 import { FalcError, unavailable } from "./errors.ts";
 import { killProcessGroup } from "./process-group.ts";
 
@@ -29,6 +30,12 @@ export interface RunOptions {
   onStdoutLine?: (line: string) => void;
   /** Largest stdout/stderr kept, in bytes (default 256 MiB). */
   maxBuffer?: number;
+  /**
+   * Stay in falc's own process group instead of leading a new one, so that a kill of falc's group
+   * (a worker handler stopping its child, even with SIGKILL) reaches the program too; it is then
+   * stopped by its pid (TERM, then KILL). Only for programs that start nothing of their own (nmap).
+   */
+  sameGroup?: boolean;
 }
 
 export interface RunResult<O = string> {
@@ -70,7 +77,7 @@ export function startProgram(argv: readonly string[], opts: RunOptions = {}): St
     extendEnv: !opts.cleanEnv,
     input: opts.input,
     // Own process group: killDescendants makes execa spawn detached and signal -pid.
-    killDescendants: true,
+    killDescendants: !opts.sameGroup,
     forceKillAfterDelay: grace,
     cleanup: true,
     reject: false,
@@ -85,7 +92,7 @@ export function startProgram(argv: readonly string[], opts: RunOptions = {}): St
   let stoppedBy: "timeout" | "cancel" | null = null;
   const stop = async (g = grace): Promise<boolean> => {
     if (pid === undefined) return true;
-    return killProcessGroup(pid, g);
+    return opts.sameGroup ? killProcess(pid, g) : killProcessGroup(pid, g);
   };
   const onAbort = () => {
     stoppedBy ??= "cancel";
@@ -103,9 +110,10 @@ export function startProgram(argv: readonly string[], opts: RunOptions = {}): St
     : null;
   // Members left behind by a leader that has exited would hold the pipes open and the call with them:
   // the program is over, so its group goes too.
-  (sub as unknown as { nodeChildProcess: NodeJS.EventEmitter }).nodeChildProcess.once("exit", () => {
-    if (pid !== undefined) void killProcessGroup(pid, grace);
-  });
+  if (!opts.sameGroup)
+    (sub as unknown as { nodeChildProcess: NodeJS.EventEmitter }).nodeChildProcess.once("exit", () => {
+      if (pid !== undefined) void killProcessGroup(pid, grace);
+    });
   if (opts.onStdoutLine && sub.stdout) {
     let rest = "";
     const onLine = opts.onStdoutLine;
@@ -128,7 +136,7 @@ export function startProgram(argv: readonly string[], opts: RunOptions = {}): St
       throw programMissing(file!, code === "ENOENT" ? "not installed or not on PATH" : "permission denied");
     }
     // The leader may be gone while what it started lives on: the call ends with the whole group.
-    if (pid !== undefined) await killProcessGroup(pid, stoppedBy ? 0 : grace);
+    if (pid !== undefined && !opts.sameGroup) await killProcessGroup(pid, stoppedBy ? 0 : grace);
     return {
       exitCode: r.exitCode ?? null,
       signal: r.signal ?? null,
@@ -141,6 +149,33 @@ export function startProgram(argv: readonly string[], opts: RunOptions = {}): St
     };
   })();
   return { pid, result, stop, subprocess: sub };
+}
+
+/** Whether `pid` is a live (non-zombie) process. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/** TERM one process, KILL it after `graceMs`, resolve once it is gone (false if it survives KILL for 5 s). */
+async function killProcess(pid: number, graceMs: number): Promise<boolean> {
+  const send = (sig: NodeJS.Signals) => { try { process.kill(pid, sig); } catch {} };
+  const gone = async (ms: number) => {
+    for (const end = Date.now() + ms; Date.now() < end; await Bun.sleep(10)) if (!alive(pid)) return true;
+    return !alive(pid);
+  };
+  if (!alive(pid)) return true;
+  if (graceMs > 0) {
+    send("SIGTERM");
+    if (await gone(graceMs)) return true;
+  }
+  send("SIGKILL");
+  return gone(5000);
 }
 
 /** Run a program to its end (see RunOptions); never throws for a non-zero exit, only when it cannot start. */

@@ -6,7 +6,10 @@ export interface WorkerRecord {
   /** `<stage><n>` for children, `handler@<host>:<pid>` for handlers. */
   name: string;
   kind: "handler" | "child";
+  /** The node id (src/core/node-id.ts): config `node:`, else host name + FALC_HOME hash. */
   host: string;
+  /** Tells holders of one node id apart (machine and FALC_HOME); two fingerprints under one id is a misconfiguration. */
+  fingerprint?: string;
   pid: number;
   stage: string;
   state: WorkerState;

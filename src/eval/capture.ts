@@ -39,7 +39,33 @@ export class CappedCapture {
     this.size += chunk.length;
   }
 
+  bytes(): Uint8Array {
+    return new Uint8Array(Buffer.concat(this.chunks));
+  }
+
   text(): string {
     return new TextDecoder("utf-8", { fatal: false }).decode(Buffer.concat(this.chunks));
+  }
+
+  /**
+   * The output as text, plus base64 of the exact bytes when they are not valid UTF-8. A cut at the
+   * cap that splits a character is not invalid output: only whole invalid sequences count.
+   */
+  decoded(): { text: string; b64?: string } {
+    const buf = Buffer.concat(this.chunks);
+    try {
+      return { text: new TextDecoder("utf-8", { fatal: true }).decode(buf) };
+    } catch {
+      if (this.truncated) {
+        // Drop an incomplete character at the very end (at most 3 bytes) and try again.
+        for (let cut = 1; cut <= 3 && cut <= buf.length; cut++) {
+          try {
+            const text = new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(0, buf.length - cut));
+            return { text };
+          } catch {}
+        }
+      }
+      return { text: new TextDecoder("utf-8", { fatal: false }).decode(buf), b64: buf.toString("base64") };
+    }
   }
 }

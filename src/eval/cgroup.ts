@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import type { Logger } from "../core/logger.ts";
+import { Backoff } from "../core/backoff.ts";
 import { join } from "node:path";
 import { unavailable } from "../core/errors.ts";
 
@@ -49,9 +50,11 @@ export class EvalCgroup {
   private dirs: Record<string, string> = {};
 
   private limits: { memoryBytes: number; pids: number | null };
+  /** CPU time spent before the evaluation began (a pooled sandbox's boot), left out of stats(). */
+  private cpuOffsetMs = 0;
 
   /** `deferLimits`: create without limits; applyLimits() sets them (after spawnInside). */
-  constructor(readonly id: string, opts: { memoryBytes: number; pids: number | null }, deferLimits = false) {
+  constructor(readonly id: string, opts: { memoryBytes: number; pids: number | null }, deferLimits = false, private log?: Logger) {
     this.limits = opts;
     const v = cgroupVersion();
     if (!v) throw unavailable("no cgroup v1 (memory, pids) or v2 hierarchy under /sys/fs/cgroup: cannot limit memory and processes");
@@ -80,21 +83,47 @@ export class EvalCgroup {
     }
   }
 
+  /**
+   * Hand a pooled sandbox's cgroup to an evaluation: its limits, and the CPU time and memory peak
+   * counted from now (v1; the boot's are not the program's).
+   */
+  beginEvaluation(opts: { memoryBytes: number; pids: number | null }): void {
+    this.limits = opts;
+    this.applyLimits();
+    if (this.version === 1) writeFileSync(join(this.dirs.memory!, "memory.max_usage_in_bytes"), "0");
+    this.cpuOffsetMs = 0;
+    this.cpuOffsetMs = this.stats().cpuMs ?? 0;
+  }
+
   /** Memory (no swap) and pids limits. */
   applyLimits(): void {
     const { memoryBytes, pids } = this.limits;
     if (this.version === 1) {
-      writeFileSync(join(this.dirs.memory!, "memory.limit_in_bytes"), String(memoryBytes));
-      // No swap: memsw (when the kernel has it) must be set after the plain limit.
+      // No swap: memsw (when the kernel has it) equals the plain limit, which may never exceed it:
+      // lowering sets the plain limit first, raising (a pooled sandbox's new limits) memsw first.
+      const limit = join(this.dirs.memory!, "memory.limit_in_bytes");
       const memsw = join(this.dirs.memory!, "memory.memsw.limit_in_bytes");
-      if (existsSync(memsw)) writeFileSync(memsw, String(memoryBytes));
+      const hasMemsw = existsSync(memsw);
+      const raising = hasMemsw && (readNum(memsw) ?? 0) < memoryBytes;
+      if (raising) writeFileSync(memsw, String(memoryBytes));
+      writeFileSync(limit, String(memoryBytes));
+      if (hasMemsw && !raising) writeFileSync(memsw, String(memoryBytes));
+      if (!hasMemsw) this.swapUnlimited("this kernel has no memory.memsw.limit_in_bytes (booted without swapaccount=1)");
       if (pids !== null) writeFileSync(join(this.dirs.pids!, "pids.max"), String(pids));
     } else {
       const d = this.dirs.unified!;
       writeFileSync(join(d, "memory.max"), String(memoryBytes));
-      try { writeFileSync(join(d, "memory.swap.max"), "0"); } catch {}
+      try {
+        writeFileSync(join(d, "memory.swap.max"), "0");
+      } catch (e) {
+        this.swapUnlimited(`memory.swap.max cannot be set (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
       if (pids !== null) writeFileSync(join(d, "pids.max"), String(pids));
     }
+  }
+
+  private swapUnlimited(why: string): void {
+    if (!swapWarned) swapWarned = warnSwapUnlimited(why, this.log);
   }
 
   /**
@@ -110,7 +139,8 @@ export class EvalCgroup {
    * window would stay behind in the sandbox's cgroup, so any such thread is moved back afterwards.
    */
   spawnInside<T>(spawn: () => T): T {
-    if (this.version !== 1) return this.spawnInsideProcess(spawn);
+    // Only v1 runs here (run.ts starts the sandbox through cgexec on v2).
+    if (this.version !== 1) throw new Error("spawnInside is for cgroup v1");
     const own = ownThreadCgroups();
     const ctrls = ["memory", "pids", "cpuacct"];
     let moved = 0;
@@ -130,17 +160,6 @@ export class EvalCgroup {
     }
   }
 
-  private spawnInsideProcess<T>(spawn: () => T): T {
-    const own = ownCgroups();
-    const me = String(process.pid);
-    try {
-      writeFileSync(join(this.dirs.unified!, "cgroup.procs"), me);
-      return spawn();
-    } finally {
-      writeFileSync(join(ROOT, own[""] ?? "/", "cgroup.procs"), me);
-    }
-  }
-
   /** argv prefix that starts a command inside this cgroup. */
   execPrefix(): string[] {
     return ["cgexec", "-g", `${this.version === 1 ? "memory,pids,cpuacct" : "memory,pids"}:${this.rel}`];
@@ -152,13 +171,13 @@ export class EvalCgroup {
       const peak = readNum(join(this.dirs.memory!, "memory.max_usage_in_bytes"));
       const oom = readKeyed(join(this.dirs.memory!, "memory.oom_control"), "oom_kill");
       const fail = readNum(join(this.dirs.memory!, "memory.failcnt"));
-      return { cpuMs: ns === null ? null : Math.round(ns / 1e6), maxRssKb: peak === null ? null : Math.round(peak / 1024), oomKilled: (oom ?? 0) > 0 || (oom === null && (fail ?? 0) > 0) };
+      return { cpuMs: ns === null ? null : Math.round(ns / 1e6) - this.cpuOffsetMs, maxRssKb: peak === null ? null : Math.round(peak / 1024), oomKilled: (oom ?? 0) > 0 || (oom === null && (fail ?? 0) > 0) };
     }
     const d = this.dirs.unified!;
     const us = readKeyed(join(d, "cpu.stat"), "usage_usec");
     const peak = readNum(join(d, "memory.peak"));
     const oom = readKeyed(join(d, "memory.events"), "oom_kill");
-    return { cpuMs: us === null ? null : Math.round(us / 1000), maxRssKb: peak === null ? null : Math.round(peak / 1024), oomKilled: (oom ?? 0) > 0 };
+    return { cpuMs: us === null ? null : Math.round(us / 1000) - this.cpuOffsetMs, maxRssKb: peak === null ? null : Math.round(peak / 1024), oomKilled: (oom ?? 0) > 0 };
   }
 
   pids(): number[] {
@@ -189,12 +208,11 @@ export class EvalCgroup {
    */
   async destroyAsync(timeoutMs = 3000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    let pause = 0.5;
+    const pause = new Backoff({ baseMs: 1, maxMs: 10 });
     for (;;) {
       this.killAll();
       if (this.pids().length === 0 || Date.now() > deadline) break;
-      await Bun.sleep(pause);
-      pause = Math.min(pause * 2, 10);
+      await Bun.sleep(pause.next());
     }
     while (!this.destroy() && Date.now() < deadline) await Bun.sleep(20);
   }
@@ -216,6 +234,27 @@ export class EvalCgroup {
       try { rmdirSync(d); } catch (e) { if ((e as NodeJS.ErrnoException).code !== "ENOENT") ok = false; }
     }
     return ok;
+  }
+}
+
+let swapWarned = false;
+
+/**
+ * Without a swap limit a program can page out past its memory limit: harmless while no swap is
+ * on, said (once per process, by the caller) otherwise. Returns whether it warned.
+ */
+export function warnSwapUnlimited(why: string, log: Logger | undefined, swaps = "/proc/swaps"): boolean {
+  if (!swapActive(swaps)) return false;
+  log?.warn({ event: "eval_swap_unlimited", reason: why }, `eval sandboxes can use swap beyond their memory limit: ${why}; turn swap off or enable swap accounting`);
+  return true;
+}
+
+/** Whether any swap device is on (/proc/swaps lists more than its header). */
+export function swapActive(swaps = "/proc/swaps"): boolean {
+  try {
+    return readFileSync(swaps, "utf8").trim().split("\n").length > 1;
+  } catch {
+    return true; // unknown: assume the worst, so the warning is not lost
   }
 }
 

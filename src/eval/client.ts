@@ -12,6 +12,7 @@ export interface NextTask {
   memory: number | null;
   limits: EvalPayload["limits"] | null;
   stdin: string | null;
+  stdin_b64: string | null;
   attempt: number;
 }
 

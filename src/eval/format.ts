@@ -15,6 +15,7 @@ export function summaryLine(r: EvalResult): string {
   if (r.max_rss_kb !== null) parts.push(`rss=${Math.round(r.max_rss_kb / 1024)}MB`);
   if (r.truncated.stdout || r.truncated.stderr) parts.push(`truncated=${[r.truncated.stdout && "stdout", r.truncated.stderr && "stderr"].filter(Boolean).join(",")}`);
   for (const f of r.fallbacks) parts.push(`skipped ${f.engine}: ${f.reason}`);
+  for (const c of r.clamped ?? []) parts.push(`clamped ${c.field} ${c.asked}→${c.max}`);
   if (r.reason && r.status !== "completed" && r.status !== "failed") parts.push(`(${r.reason})`);
   return `falc eval: ${parts.join(" ")}`;
 }

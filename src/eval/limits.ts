@@ -47,3 +47,12 @@ export function buildLimits(...layers: (LimitsInput | undefined)[]): Limits {
 
 /** RLIMIT_CPU takes whole seconds; round up so the limit is never tighter than asked. */
 export const cpuSeconds = (l: Limits) => Math.max(1, Math.ceil(l.cpuMs / 1000));
+
+/**
+ * RLIMIT_CPU inside gVisor: only a backstop past the wall time. gVisor counts a task's CPU time by
+ * the wall clock while it is in application mode, which on a busy machine runs far ahead of the
+ * host's count (a 1 s limit fired at 286 ms of host CPU here, under load 10): as the limit it would
+ * kill programs early. That count never exceeds the wall time, so at wall + 1 s it never fires
+ * first; falc's watchdog enforces the CPU limit on the cgroup's exact host CPU time instead.
+ */
+export const gvisorCpuSeconds = (l: Limits) => Math.max(cpuSeconds(l), Math.ceil(l.wallMs / 1000) + 1);

@@ -1,10 +1,12 @@
 import { hostname } from "node:os";
+import { backoffDelay } from "../core/backoff.ts";
+import { healthResponse, startHttpServer, type HttpServer } from "../core/http-server.ts";
 import type { Logger } from "../core/logger.ts";
 import { errorLine } from "../core/errors.ts";
 import { abortableSleep } from "../core/stage.ts";
 import { EvalServiceClient } from "./client.ts";
 import type { EvalSettings } from "./config.ts";
-import { evalPayload } from "./stage.ts";
+import { closeSharedPool, evalPayload, sharedPool } from "./stage.ts";
 import { ENGINES } from "./engines/index.ts";
 import type { EngineName } from "./types.ts";
 
@@ -14,7 +16,7 @@ export interface PullWorkerOptions {
   settings: EvalSettings;
   log: Logger;
   id?: string;
-  /** Backoff after an error: step, 2·step, 3·step … up to max (default 5 s steps, 30 s max). */
+  /** Backoff after an error: step, 2·step, 4·step … up to max (default 5 s, 30 s max). */
   backoffStepMs?: number;
   backoffMaxMs?: number;
   /** Poll interval when the queue is empty (default 1 s). */
@@ -36,15 +38,15 @@ export interface PullWorkerState {
   started_at: number;
 }
 
-/** Backoff for the n-th consecutive error (1-based): n·step, capped. */
+/** Backoff for the n-th consecutive error (1-based): falc's one backoff, doubling from step, capped. */
 export function backoffMs(n: number, stepMs = 5000, maxMs = 30_000): number {
-  return Math.min(maxMs, Math.max(1, n) * stepMs);
+  return backoffDelay(Math.max(1, n), { baseMs: stepMs, maxMs });
 }
 
 /**
  * Polls the eval queue service, runs each task in a local sandbox, reports complete (any result the
  * sandbox produced) or fail (the engine itself could not run). On service errors it backs off
- * 5 s, 10 s, 15 s … 30 s and recovers when the service answers again.
+ * 5 s, 10 s, 20 s, 30 s … and recovers when the service answers again.
  */
 export class PullWorker {
   readonly state: PullWorkerState;
@@ -80,6 +82,7 @@ export class PullWorker {
     this.log.info({ event: "worker_started", queue_url: this.opts.queueUrl, engines: this.state.engines }, "eval pull worker started");
     const n = Math.max(1, this.opts.concurrency ?? 1);
     await Promise.all(Array.from({ length: n }, (_, i) => this.loop(n === 1 ? this.state.worker : `${this.state.worker}-${i}`)));
+    await closeSharedPool();
     this.state.state = "stopped";
     this.log.info({ event: "worker_stopped", processed: this.state.processed }, "eval pull worker stopped");
   }
@@ -100,12 +103,13 @@ export class PullWorker {
           continue;
         }
         this.state.state = "working";
-        const log = this.log.child({ eval_id: task.eval_id, worker });
+        // From the unbound logger: `worker` is this loop's name (…-0, …-1), once per line.
+        const log = this.opts.log.child({ worker, eval_id: task.eval_id });
         log.info({ event: "eval_started", language: task.language, engine: task.engine ?? this.opts.settings.engine }, "eval started");
         const result = await evalPayload(
-          { code: task.code, language: task.language, engine: task.engine ?? undefined, timeout: task.timeout ?? undefined, memory: task.memory ?? undefined, limits: task.limits ?? undefined, stdin: task.stdin ?? undefined },
+          { code: task.code, language: task.language, engine: task.engine ?? undefined, timeout: task.timeout ?? undefined, memory: task.memory ?? undefined, limits: task.limits ?? undefined, stdin: task.stdin ?? undefined, stdin_b64: task.stdin_b64 ?? undefined },
           this.opts.settings,
-          { log },
+          { log, pool: sharedPool(this.opts.settings, this.opts.log) },
         ).catch((e) => ({ error: errorLine(e) }));
         if ("error" in result) {
           this.state.failed++;
@@ -127,7 +131,7 @@ export class PullWorker {
         this.state.state = "backoff";
         this.state.backoff_ms = wait;
         this.state.last_error = errorLine(e);
-        this.log.warn({ event: "queue_error", worker, error: errorLine(e), backoff_ms: wait, attempt: consecutive }, "queue service error, backing off");
+        this.opts.log.warn({ event: "queue_error", worker, error: errorLine(e), backoff_ms: wait, attempt: consecutive }, "queue service error, backing off");
         await abortableSleep(wait, signal).catch(() => {});
       }
     }
@@ -157,15 +161,17 @@ export class PullWorker {
     }
   }
 
-  /** `/health` for the pull worker (default port 8082). */
-  serveHealth(port: number, hostname = "127.0.0.1") {
-    return Bun.serve({
+  /** `/health` for the pull worker (default port 8082), through falc's one probe server: 503 with the reason while the queue service is unreachable. */
+  serveHealth(port: number, hostname = "127.0.0.1"): HttpServer {
+    return startHttpServer({
       port,
-      hostname,
-      fetch: (req) => {
-        const path = new URL(req.url).pathname;
-        if (path === "/health") return Response.json({ status: this.state.state === "backoff" ? "degraded" : "ok", ...this.state });
-        return Response.json({ error: "not found" }, { status: 404 });
+      host: hostname,
+      routes: {
+        "/health": () => {
+          const down = this.state.state === "backoff";
+          const reasons = down ? [`the queue service at ${this.state.queue_url} does not answer (${this.state.last_error}); retrying in ${this.state.backoff_ms} ms`] : [];
+          return healthResponse({ ...this.state, status: down ? "unhealthy" : "ok", reasons });
+        },
       },
     });
   }

@@ -11,7 +11,10 @@ import { cgroupVersion, EvalCgroup, sweepStale } from "./cgroup.ts";
 import { ENGINES, DEFAULT_ORDER } from "./engines/index.ts";
 import type { Engine } from "./engines/engine.ts";
 import { DEFAULT_LANGUAGES, resolveLanguage, type Language } from "./languages.ts";
-import { EngineUnavailable, type EngineFallback, type EngineName, type EvalRequest, type EvalResult, type EvalStatus } from "./types.ts";
+import { buildLimits } from "./limits.ts";
+import { evalId } from "./ids.ts";
+import type { GvisorPool } from "./pool.ts";
+import { EngineUnavailable, type Limits, type EngineFallback, type EngineName, type EvalRequest, type EvalResult, type EvalStatus } from "./types.ts";
 
 export interface RunOptions {
   languages?: Record<string, Language>;
@@ -20,6 +23,10 @@ export interface RunOptions {
   /** Fall back to the next engine when the chosen one is unavailable (default: only for auto). */
   fallback?: boolean;
   tmpRoot?: string;
+  /** gVisor warm pool: sandboxes booted ahead (see pool.ts); without one gVisor boots per evaluation. */
+  pool?: GvisorPool;
+  /** Limits of a compiled language's compile step (default DEFAULT_COMPILE_LIMITS). */
+  compileLimits?: Limits;
   log?: Logger;
   signal?: AbortSignal;
 }
@@ -29,12 +36,7 @@ const signalNames = new Map<number, string>(Object.entries(constants.signals).ma
 /** CPU time over the limit allowed before falc's own watchdog kills (sandbox start-up is counted too). */
 const CPU_GRACE_MS = 250;
 
-let seq = 0;
 const swept = new Set<string>();
-function evalId(): string {
-  // The owner's pid comes first so a later sweep can tell whose leftovers these are.
-  return `${process.pid.toString(36)}-${Date.now().toString(36)}${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-}
 
 function baseResult(engine: EngineName | null, fallbacks: EngineFallback[]): EvalResult {
   return { status: "error", exit_code: null, signal: null, stdout: "", stderr: "", truncated: { stdout: false, stderr: false }, duration_ms: 0, cpu_ms: null, max_rss_kb: null, engine, fallbacks };
@@ -67,14 +69,48 @@ export async function selectEngine(req: Pick<EvalRequest, "engine">, opts: RunOp
  * temp dirs and engine state are removed even when the sandbox had to be killed.
  */
 export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<EvalResult> {
+  const { lang } = resolveLanguage(req.language, opts.languages ?? DEFAULT_LANGUAGES);
+  if (!lang.compile) return (await runSandbox(req, lang, opts)).result;
+  return compileAndRun(req, lang, opts);
+}
+
+/**
+ * A compiled language: the compiler runs in a sandbox of its own with the compile limits, writing
+ * its diagnostics to stderr and the binary to stdout (`cat` of {out}: no host directory is shared
+ * with the sandbox); then the binary runs in a fresh sandbox on the same engine with the task's
+ * limits. A compiler that fails or hits a limit gives compile_error with its output kept.
+ */
+async function compileAndRun(req: EvalRequest, lang: Language, opts: RunOptions): Promise<EvalResult> {
+  const out = "/tmp/falc-main";
+  const src = `/code/${lang.file}`;
+  const cc = lang.compile!.map((a) => a.replaceAll("{src}", src).replaceAll("{out}", out));
+  const compiler: Language = { argv: ["/bin/sh", "-c", `"$@" 1>&2 && exec cat ${out}`, "sh", ...cc], file: lang.file, exec: true };
+  const c = await runSandbox({ ...req, stdin: undefined, limits: opts.compileLimits ?? DEFAULT_COMPILE_LIMITS }, compiler, opts);
+  if (c.result.status !== "completed") {
+    const r = c.result;
+    if (r.engine === null) return r;
+    const why = r.status === "failed" ? `the compiler exited with ${r.exit_code ?? r.signal}` : `the compiler hit a limit: ${r.status}${r.reason ? ` (${r.reason})` : ""}`;
+    return { ...r, status: r.status === "error" ? "error" : "compile_error", reason: r.status === "error" ? r.reason : why, stdout: "", stdout_b64: undefined, compile_output: r.stderr };
+  }
+  const run = await runSandbox({ ...req, engine: c.result.engine!, code: c.stdout }, { argv: lang.argv, file: "main", exec: true }, { ...opts, fallback: false });
+  const r = run.result;
+  r.fallbacks = c.result.fallbacks;
+  r.compile_output = c.result.stderr;
+  return r;
+}
+
+/** Everything limited for the compile step: compilers need more memory and time than most programs. */
+export const DEFAULT_COMPILE_LIMITS: Limits = buildLimits({ timeout: 30, cpu: 30, memory: 1024, pids: 32, output_kb: 64 * 1024, file_mb: 128, disk_mb: 256 });
+
+async function runSandbox(req: EvalRequest, lang: Language, opts: RunOptions): Promise<{ result: EvalResult; stdout: Uint8Array }> {
   const log = opts.log ?? silentLogger;
   const started = performance.now();
-  const { name: _langName, lang } = resolveLanguage(req.language, opts.languages ?? DEFAULT_LANGUAGES);
+  let stdoutBytes: Uint8Array = new Uint8Array();
   const { engine, fallbacks } = await selectEngine(req, opts);
   if (!engine) {
     const r = baseResult(null, fallbacks);
     r.reason = `no engine available: ${fallbacks.map((f) => `${f.engine}: ${f.reason}`).join("; ")}`;
-    return r;
+    return { result: r, stdout: stdoutBytes };
   }
   const id = evalId();
   const tmpRoot = opts.tmpRoot ?? defaultTmpRoot();
@@ -88,7 +124,7 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
   const stateDir = join(dir, "state");
   mkdirSync(codeDir, { mode: 0o755 });
   mkdirSync(stateDir, { mode: 0o700 });
-  writeFileSync(join(codeDir, lang.file), req.code, { mode: 0o644 });
+  writeFileSync(join(codeDir, lang.file), req.code, { mode: lang.exec && typeof req.code !== "string" ? 0o755 : 0o644 });
 
   const result = baseResult(engine.name, fallbacks);
   let cg: EvalCgroup | null = null;
@@ -98,21 +134,35 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     // cgexec exec and no process move, see EvalCgroup.spawnInside); the limits are set once falc's
     // thread is out again. bwrap waits for its command line until then; runsc runs nothing of the
     // program before its sentry has booted (≥ 50 ms), long after the limits are set in this tick.
-    const inside = engine.usesCgroup && cgroupVersion() === 1 && (engine.canHold === true || engine.bootsBeforeProgram === true);
+    // gVisor with a warm pool: a sandbox booted ahead runs the program (runsc exec) in its own
+    // cgroup, which now gets this evaluation's limits; it is destroyed afterwards like any other.
+    const pooled = engine.name === "gvisor" && opts.pool ? opts.pool.take(req.limits) : null;
+    result.pooled = pooled !== null || undefined;
+    const inside = !pooled && engine.usesCgroup && cgroupVersion() === 1 && (engine.canHold === true || engine.bootsBeforeProgram === true);
     const hold = inside && engine.canHold === true;
-    if (engine.usesCgroup) cg = new EvalCgroup(id, { memoryBytes: req.limits.memoryBytes, pids: engine.hostPids(req.limits) }, inside);
-    prepared = await engine.prepare({ id, lang, limits: req.limits, codeDir, stateDir }, { hold });
+    const job = { id, lang, limits: req.limits, codeDir, stateDir };
+    if (pooled) {
+      cg = pooled.cgroup;
+      prepared = pooled.prepare(job, () => opts.pool!.fill());
+    } else {
+      if (engine.usesCgroup) cg = new EvalCgroup(id, { memoryBytes: req.limits.memoryBytes, pids: engine.hostPids(req.limits) }, inside, log);
+      prepared = await engine.prepare(job, { hold });
+    }
     const fds = prepared.fds ?? [];
     const startData = hold ? prepared.startData : undefined;
-    const argv = inside ? prepared.argv : [...(cg?.execPrefix() ?? []), ...prepared.argv];
+    const argv = inside || pooled ? prepared.argv : [...(cg?.execPrefix() ?? []), ...prepared.argv];
     log.debug({ event: "eval_start", engine: engine.name, eval_id: id, argv }, "sandbox starting");
     const t0 = performance.now();
     const spawn = () =>
       Bun.spawn(argv, {
-        stdio: [req.stdin !== undefined ? new TextEncoder().encode(req.stdin) : "ignore", "pipe", "pipe", ...fds, ...(startData ? (["pipe"] as const) : [])],
+        stdio: [req.stdin ?? "ignore", "pipe", "pipe", ...fds, ...(startData ? (["pipe"] as const) : [])],
         env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+        // Bun sets the ids (and clears supplementary groups) in the child before exec.
+        ...(prepared!.uid !== undefined ? { uid: prepared!.uid, gid: prepared!.gid } : {}),
       });
-    const proc = inside ? cg!.spawnInside(spawn) : spawn();
+    // A pooled sandbox is already running, blocked on its stdin: it gets the program's line.
+    const proc = pooled ? pooled.proc : inside ? cg!.spawnInside(spawn) : spawn();
+    if (pooled) pooled.launch(job, req.stdin);
     if (inside) {
       const startFd = startData ? (proc as unknown as { stdio: (number | null)[] }).stdio[3 + fds.length]! : null;
       try {
@@ -152,14 +202,19 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     const onAbort = () => kill("abort");
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     if (opts.signal?.aborted) onAbort();
-    const [, , exitCode] = await Promise.all([out.drain(proc.stdout), err.drain(proc.stderr), proc.exited]);
+    const [, , exitCode] = await Promise.all([out.drain(proc.stdout as ReadableStream<Uint8Array>), err.drain(proc.stderr as ReadableStream<Uint8Array>), proc.exited]);
     clearTimeout(timer);
     if (cpuWatch) clearInterval(cpuWatch);
     opts.signal?.removeEventListener("abort", onAbort);
     if (killing) await killing;
     result.duration_ms = Math.round(performance.now() - t0);
-    result.stdout = out.text();
-    result.stderr = err.text();
+    // Output that is not valid UTF-8 also comes back exactly, as base64 (stdout stays a readable preview).
+    const o = out.decoded(), e = err.decoded();
+    stdoutBytes = out.bytes();
+    result.stdout = o.text;
+    result.stderr = e.text;
+    if (o.b64 !== undefined) result.stdout_b64 = o.b64;
+    if (e.b64 !== undefined) result.stderr_b64 = e.b64;
     result.truncated = { stdout: out.truncated, stderr: err.truncated };
 
     // bwrap and runsc report a program killed by a signal as 128+n.
@@ -168,11 +223,22 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     if (code !== null && code > 128 && code <= 128 + 64) sig = code - 128;
     result.exit_code = code;
     result.signal = sig !== null ? signalNames.get(sig) ?? String(sig) : null;
+    // falc ended it: SIGKILL to everything in its cgroup, whatever the engine makes of it (runsc
+    // reports its own exit status), so a timeout reads the same on every engine.
+    if (killedFor) {
+      result.exit_code = null;
+      result.signal = "SIGKILL";
+    }
 
     const st = cg?.stats();
     result.cpu_ms = st?.cpuMs ?? null;
     result.max_rss_kb = st?.maxRssKb ?? null;
-    const cpuHit = killedFor === "cpu" || result.signal === "SIGXCPU" || (result.cpu_ms !== null && result.cpu_ms >= 0.9 * req.limits.cpuMs && (result.signal === "SIGKILL" || result.signal === "SIGXCPU"));
+    // RLIMIT_CPU ends a program with SIGKILL (Linux, soft = hard) or SIGXCPU (gVisor). Either is
+    // the CPU limit only when the CPU time was spent: a program can send itself either, and that is
+    // its own failure. The kernel's tick-sampled process time runs ahead of the cgroup's exact
+    // count (856 ms in the cgroup at a 1 s kill under load here), hence 0.75.
+    const cpuSpent = result.cpu_ms !== null && result.cpu_ms >= 0.75 * req.limits.cpuMs;
+    const cpuHit = killedFor === "cpu" || (cpuSpent && (result.signal === "SIGKILL" || result.signal === "SIGXCPU"));
     let status: EvalStatus;
     if (killedFor === "abort") { status = "error"; result.reason = "cancelled"; }
     else if (killedFor === "output") { status = "output_limit"; result.reason = `output over ${req.limits.outputBytes} bytes`; }
@@ -191,5 +257,5 @@ export async function runEval(req: EvalRequest, opts: RunOptions = {}): Promise<
     rmSync(dir, { recursive: true, force: true });
   }
   log.debug({ event: "eval_done", eval_id: id, engine: engine.name, status: result.status, duration_ms: result.duration_ms }, "eval finished");
-  return result;
+  return { result, stdout: stdoutBytes };
 }

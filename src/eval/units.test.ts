@@ -7,6 +7,9 @@ import { backoffMs } from "./pull-worker.ts";
 import { evalConfigSchema } from "./config.ts";
 import { selectEngine } from "./run.ts";
 import { resultExitCode } from "./format.ts";
+import { arch } from "node:os";
+
+import { skipUnless } from "../../test/skip.ts";
 
 describe("limits", () => {
   test("layers override the defaults; CPU follows the wall time unless set", () => {
@@ -39,12 +42,17 @@ describe("languages", () => {
     expect(resolveLanguage("js").lang).toEqual(DEFAULT_LANGUAGES.node!);
     expect(languageFromFile("a/b.sh")).toBe("sh");
     expect(() => resolveLanguage("cobol")).toThrow("unknown language `cobol`");
+    expect(resolveLanguage("c++").name).toBe("cpp");
+    expect(languageFromFile("x/main.cc")).toBe("cpp");
+    expect(evalConfigSchema.safeParse({ languages: { rust: { compile: ["/usr/bin/rustc", "-o", "{out}", "{src}"], argv: ["/code/main"], file: "main.rs" } } }).success).toBe(true);
+    const noOut = evalConfigSchema.safeParse({ languages: { rust: { compile: ["/usr/bin/rustc", "{src}"], argv: ["/code/main"], file: "main.rs" } } });
+    expect(noOut.success).toBe(false);
   });
 });
 
 describe("pull worker backoff", () => {
-  test("5 s, 10 s, 15 s … capped at 30 s", () => {
-    expect([1, 2, 3, 6, 7, 50].map((n) => backoffMs(n))).toEqual([5000, 10000, 15000, 30000, 30000, 30000]);
+  test("5 s, 10 s, 20 s, then capped at 30 s (falc's one backoff)", () => {
+    expect([1, 2, 3, 4, 7, 50].map((n) => backoffMs(n))).toEqual([5000, 10000, 20000, 30000, 30000, 30000]);
   });
 });
 
@@ -56,13 +64,22 @@ describe("config and engine selection", () => {
   });
 
   test("auto records every skipped engine; an explicit engine does not fall back unless asked", async () => {
-    const auto = await selectEngine({ engine: "auto" }, { order: ["docker", "bwrap"] });
-    expect(auto.engine?.name).toBe("bwrap");
-    expect(auto.fallbacks.map((f) => f.engine)).toEqual(["docker"]);
-    const strict = await selectEngine({ engine: "docker" });
-    expect(strict.engine).toBeNull();
-    const fb = await selectEngine({ engine: "docker" }, { fallback: true, order: ["gvisor", "bwrap", "docker"] });
-    expect(fb.engine?.name).toBe("gvisor");
+    // What is installed here is detected, not assumed (a machine may have Docker, or lack runsc).
+    const { ENGINES } = await import("./engines/index.ts");
+    const up = async (n: "gvisor" | "bwrap" | "docker") => ENGINES[n].check().then(() => true, () => false);
+    const have = { gvisor: await up("gvisor"), bwrap: await up("bwrap"), docker: await up("docker") };
+    const order = ["docker", "bwrap", "gvisor"] as const;
+    const auto = await selectEngine({ engine: "auto" }, { order: [...order] });
+    const first = order.find((e) => have[e]) ?? null;
+    expect(auto.engine?.name ?? null).toBe(first);
+    expect(auto.fallbacks.map((f) => f.engine)).toEqual(order.slice(0, first ? order.indexOf(first) : order.length));
+    for (const f of auto.fallbacks) expect(f.reason.length).toBeGreaterThan(0);
+    for (const e of order) {
+      const strict = await selectEngine({ engine: e }, { order: [...order] });
+      expect(strict.engine?.name ?? null).toBe(have[e] ? e : null);
+      const fb = await selectEngine({ engine: e }, { fallback: true, order: [...order] });
+      expect(fb.engine?.name ?? null).toBe(have[e] ? e : first);
+    }
   });
 
   test("exit code for CI", () => {
@@ -72,29 +89,48 @@ describe("config and engine selection", () => {
 });
 
 describe("seccomp filter", () => {
-  test("x86_64: arch check first, every denied call jumps to EPERM, allow by default", async () => {
-    const { seccompFilter, DENIED_X86_64 } = await import("./seccomp.ts");
-    const f = seccompFilter();
-    if (!f) return; // not x86_64
-    expect(f.length % 8).toBe(0);
+  /** Run the classic-BPF program the way the kernel does, for one syscall. */
+  function runBpf(f: Uint8Array, data: { nr: number; arch: number; arg0: number }): number {
     const dv = new DataView(f.buffer, f.byteOffset, f.byteLength);
-    const n = f.length / 8;
-    const at = (i: number) => ({ code: dv.getUint16(i * 8, true), jt: dv.getUint8(i * 8 + 2), k: dv.getUint32(i * 8 + 4, true) });
-    expect(at(1).k).toBe(0xc000003e);
-    expect(at(n - 3).k).toBe(0x7fff0000);
-    expect(at(n - 2).k).toBe(0x00050001);
-    for (let i = 5; i < n - 4; i++) {
-      const ins = at(i);
-      expect(Object.values(DENIED_X86_64)).toContain(ins.k);
-      expect(i + 1 + ins.jt).toBe(n - 2);
+    const word = (off: number) => (off === 0 ? data.nr : off === 4 ? data.arch : off === 16 ? data.arg0 : 0) >>> 0;
+    let acc = 0;
+    for (let pc = 0, steps = 0; steps < 10_000; steps++) {
+      const code = dv.getUint16(pc * 8, true), jt = dv.getUint8(pc * 8 + 2), jf = dv.getUint8(pc * 8 + 3), k = dv.getUint32(pc * 8 + 4, true);
+      if (code === 0x20) { acc = word(k); pc++; }
+      else if (code === 0x06) return k;
+      else if (code === 0x15) pc += 1 + (acc === k ? jt : jf);
+      else if (code === 0x35) pc += 1 + (acc >= k ? jt : jf);
+      else if (code === 0x45) pc += 1 + ((acc & k) !== 0 ? jt : jf);
+      else throw new Error(`unknown BPF opcode ${code} at ${pc}`);
     }
+    throw new Error("BPF program did not return");
+  }
+
+  skipUnless(arch() === "x64", "other architecture")("x86_64 (other architectures have no filter, so bwrap refuses to run there): randomized against the rules", async () => {
+    const { seccompFilter, DENIED_X86_64, CLONE_NS_MASK } = await import("./seccomp.ts");
+    const f = seccompFilter()!;
+    expect(f.length % 8).toBe(0);
+    const seed = Number(process.env.FALC_TEST_SEED ?? Date.now() % 1_000_000);
+    console.log(`seccomp randomized test seed ${seed} (FALC_TEST_SEED=${seed} to replay)`);
+    let x = seed || 1;
+    const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0), x);
+    const denied = new Set(Object.values(DENIED_X86_64));
+    const expected = (nr: number, a: number, arg0: number) =>
+      a !== 0xc000003e ? 0x80000000 : nr >= 0x40000000 || denied.has(nr) ? 0x00050001 : nr === 435 ? 0x00050026 : nr === 56 && (arg0 & CLONE_NS_MASK) !== 0 ? 0x00050001 : 0x7fff0000;
+    const cases: [number, number, number][] = [[56, 0xc000003e, 0x10000000 | 17], [56, 0xc000003e, 0x01200011], [435, 0xc000003e, 0], [425, 0xc000003e, 0], [272, 0xc000003e, 0], [0x40000001, 0xc000003e, 0], [0, 0x40000003, 0]];
+    for (let i = 0; i < 5000; i++) {
+      const nr = i % 3 === 0 ? 56 : rnd() % 460;
+      cases.push([nr, i % 97 === 0 ? rnd() : 0xc000003e, i % 2 ? rnd() : rnd() & ~CLONE_NS_MASK]);
+    }
+    for (const [nr, a, arg0] of cases) expect({ nr, a, arg0, ret: runBpf(f, { nr, arch: a, arg0 }) }).toEqual({ nr, a, arg0, ret: expected(nr, a, arg0) });
   });
 });
 
 describe("rlimits by prlimit(2)", () => {
+  // falc targets Debian (glibc): the binding must load (elsewhere bwrap would run `prlimit`).
   test("set on a real process, as prlimit would", async () => {
     const { canSetRlimits, setRlimits } = await import("./rlimits.ts");
-    if (!canSetRlimits()) return; // not glibc: bwrap falls back to the prlimit command
+    expect(canSetRlimits()).toBe(true);
     const p = Bun.spawn(["sleep", "10"], { stdio: ["ignore", "ignore", "ignore"] });
     try {
       setRlimits(p.pid, buildLimits({ cpu: 3, file_mb: 2 }));
@@ -134,6 +170,73 @@ describe("eval temp root", () => {
       expect(() => ensurePrivateRoot(link)).toThrow("is not a directory owned by falc's user");
     } finally {
       rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("sandbox account", () => {
+  test("the dedicated account is read from passwd; missing or privileged is refused with what to do", async () => {
+    const { sandboxIdentity } = await import("./sandbox-user.ts");
+    const { mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const d = mkdtempSync(join(tmpdir(), "falc-passwd-"));
+    try {
+      const pw = (name: string, text: string) => { const p = join(d, name); writeFileSync(p, text); return p; };
+      // Not root: falc is already unprivileged and runs the sandbox as itself.
+      if (process.getuid?.() !== 0) expect(sandboxIdentity(pw("x", ""))).toEqual({ uid: process.getuid!(), gid: process.getgid!() });
+      else expect(sandboxIdentity(pw("ok", "root:x:0:0::/root:/bin/sh\nfalc-sandbox:x:998:997::/nonexistent:/usr/sbin/nologin\n"))).toEqual({ uid: 998, gid: 997 });
+      if (process.getuid?.() === 0) expect(sandboxIdentity(pw("none", "root:x:0:0::/root:/bin/sh\n"))).toContain("useradd --system");
+      if (process.getuid?.() === 0) expect(sandboxIdentity(pw("root", "falc-sandbox:x:0:0::/:/bin/sh\n"))).toContain("must be an unprivileged account");
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("operator ceilings", () => {
+  test("refuse names the first field over; clamp lowers each to its ceiling; stdin is never cut", async () => {
+    const { applyCeilings, DEFAULT_MAX_LIMITS } = await import("./ceilings.ts");
+    const max = { ...DEFAULT_MAX_LIMITS };
+    const p = { timeout: 30, memory: 2048, limits: { pids: 4096, output_kb: 1048576, cpu: 5 } };
+    expect(() => applyCeilings({ ...p, timeout: 60 }, max, "refuse")).toThrow("memory: 2048 is over the operator's maximum 1024 (eval.max_limits.memory)");
+    const c = applyCeilings(p, max, "clamp");
+    expect(c.payload).toEqual({ timeout: 30, memory: 1024, limits: { pids: 256, output_kb: 16384, cpu: 5 } });
+    expect(c.clamped.map((v) => v.field)).toEqual(["memory", "limits.pids", "limits.output_kb"]);
+    expect(applyCeilings({ timeout: 60, limits: { memory: 1024 } }, max, "refuse").clamped).toEqual([]);
+    expect(() => applyCeilings({}, { ...max, stdin_kb: 1 }, "clamp", 2048)).toThrow("stdin: 2 is over the operator's maximum 1");
+  });
+
+  test("config: defaults must sit under the ceilings", async () => {
+    const { evalSettings } = await import("./config.ts");
+    expect(evalSettings({ eval: {} } as never).maxLimits.memory).toBe(1024);
+    expect(() => evalSettings({ eval: { limits: { memory: 2048 } } } as never)).toThrow("eval.limits.memory: 2048 is over the operator's maximum 1024");
+    expect(evalSettings({ eval: { limits: { memory: 2048 }, max_limits: { memory: 4096 } } } as never).maxLimits.memory).toBe(4096);
+  });
+});
+
+describe("swap accounting", () => {
+  test("a missing swap limit is logged with its consequence when swap is on, and only then", async () => {
+    const { warnSwapUnlimited } = await import("./cgroup.ts");
+    const { mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const d = mkdtempSync(join(tmpdir(), "falc-swaps-"));
+    try {
+      const header = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+      writeFileSync(join(d, "off"), header);
+      writeFileSync(join(d, "on"), header + "/swapfile file 1048572 0 -2\n");
+      const lines: [Record<string, unknown>, string][] = [];
+      const log = { warn: (o: Record<string, unknown>, m: string) => lines.push([o, m]) } as never;
+      expect(warnSwapUnlimited("no memsw", log, join(d, "off"))).toBe(false);
+      expect(lines).toEqual([]);
+      expect(warnSwapUnlimited("no memsw", log, join(d, "on"))).toBe(true);
+      expect(lines[0]![0]).toMatchObject({ event: "eval_swap_unlimited", reason: "no memsw" });
+      expect(lines[0]![1]).toContain("can use swap beyond their memory limit");
+      // An unreadable /proc/swaps counts as swap on: the warning is not lost.
+      expect(warnSwapUnlimited("x", log, join(d, "missing"))).toBe(true);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
     }
   });
 });

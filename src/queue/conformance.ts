@@ -485,6 +485,23 @@ export function queueConformance(name: string, factory: BackendFactory) {
       expect(await q.acquireLock("k", "a", 100)).toBe(true);
     });
 
+    test("shared documents: put, if-absent, get, list by kind in id order, delete, clear", async () => {
+      const d = (await make()).docs();
+      expect(await d.get("schedule", "a")).toBeNull();
+      expect(await d.put("schedule", "b", { every: 60, targets: ["10.0.0.1"] })).toBe(true);
+      expect(await d.put("schedule", "a", { every: 30 })).toBe(true);
+      expect(await d.put("schedule", "a", { every: 99 }, { ifAbsent: true })).toBe(false);
+      expect(await d.get("schedule", "a")).toEqual({ every: 30 });
+      expect(await d.put("schedule", "a", { every: 45 })).toBe(true);
+      await d.put("other", "a", 1);
+      expect(await d.list("schedule")).toEqual([{ id: "a", value: { every: 45 } }, { id: "b", value: { every: 60, targets: ["10.0.0.1"] } }]);
+      expect(await d.delete("schedule", "a")).toBe(true);
+      expect(await d.delete("schedule", "a")).toBe(false);
+      await d.clear("schedule");
+      expect(await d.list("schedule")).toEqual([]);
+      expect(await d.get("other", "a")).toBe(1);
+    });
+
     test("worker registry: records expire unless refreshed", async () => {
       const q = await make();
       const rec = { name: "pre0", kind: "child" as const, host: "h", pid: 1, stage: "pre", state: "idle" as const, taskId: null, since: Date.now(), heartbeatAt: Date.now(), restarts: 0, handler: "h1", error: null };

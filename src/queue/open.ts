@@ -7,6 +7,11 @@ import type { RedisQueueOptions } from "./redis.ts";
 
 export interface OpenQueueOptions extends RedisQueueOptions {
   home: string;
+  /**
+   * Return the Redis queue before it is reachable; the caller awaits `queue.connect()` once it can report an
+   * outage meanwhile (falc worker serves /health first). A URL the server refuses still fails in connect().
+   */
+  deferConnect?: boolean;
 }
 
 /**
@@ -24,7 +29,7 @@ export async function openQueue(spec: string, opts: OpenQueueOptions): Promise<Q
   if (/^rediss?:/i.test(s)) {
     const { RedisQueue } = await import("./redis.ts");
     const q = new RedisQueue(s, opts);
-    await q.connect();
+    if (!opts.deferConnect) await q.connect();
     return q;
   }
   throw usageError(`unknown queue \`${spec}\`: use sqlite, sqlite:/path/to/db, or redis://host:port/db`);

@@ -19,7 +19,7 @@ import {
   emptyStageStats,
 } from "../core/task.ts";
 import type { WorkerRecord } from "../core/worker-state.ts";
-import type { ClaimOptions, FailOptions, LeaseStatus, Queue } from "./types.ts";
+import type { ClaimOptions, DocStore, FailOptions, LeaseStatus, Queue } from "./types.ts";
 import type { SqliteQueueOptions } from "./sqlite.ts";
 import { pollEvents } from "./poll-events.ts";
 import { falcScripts, RESERVED_IDS } from "./redis-lua.ts";
@@ -525,6 +525,33 @@ export class RedisQueue implements Queue {
 
   async reapExpired(): Promise<number> {
     return Number(await this.script("falcReap", 1000));
+  }
+
+  /** Shared documents: one hash per kind, `falc:_docs:<kind>` (id → JSON). */
+  docs(): DocStore {
+    const key = (kind: string) => `falc:_docs:${kind}`;
+    return {
+      get: async <T>(kind: string, id: string) => {
+        const v = (await this.call(this.redis.hget(key(kind), id))) as string | null;
+        return v === null ? null : (JSON.parse(v) as T);
+      },
+      list: async <T>(kind: string) => {
+        const all = (await this.call(this.redis.hgetall(key(kind)))) as Record<string, string>;
+        return Object.keys(all)
+          .sort()
+          .map((id) => ({ id, value: JSON.parse(all[id]!) as T }));
+      },
+      put: async (kind: string, id: string, value: unknown, opts: { ifAbsent?: boolean } = {}) => {
+        const v = JSON.stringify(value);
+        if (opts.ifAbsent) return ((await this.call(this.redis.hsetnx(key(kind), id, v))) as number) === 1;
+        await this.call(this.redis.hset(key(kind), id, v));
+        return true;
+      },
+      delete: async (kind: string, id: string) => ((await this.call(this.redis.hdel(key(kind), id))) as number) > 0,
+      clear: async (kind: string) => {
+        await this.call(this.redis.del(key(kind)));
+      },
+    };
   }
 
   async acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean> {

@@ -1,4 +1,5 @@
 import { Database } from "bun:sqlite";
+import { DOCS_SCHEMA, SqliteDocs } from "./sqlite-docs.ts";
 import { dirname } from "node:path";
 import { mkdirSync } from "node:fs";
 import { conflict, inputError, notFound, unavailable } from "../core/errors.ts";
@@ -17,7 +18,7 @@ import {
   type TaskStatus,
 } from "../core/task.ts";
 import type { WorkerRecord } from "../core/worker-state.ts";
-import type { ClaimOptions, FailOptions, LeaseStatus, Queue } from "./types.ts";
+import type { ClaimOptions, DocStore, FailOptions, LeaseStatus, Queue } from "./types.ts";
 import { pollEvents } from "./poll-events.ts";
 
 export interface SqliteQueueOptions {
@@ -138,6 +139,15 @@ function holds(r: { worker: string | null; fence: number }, worker: string, toke
   return r.worker === worker && (token === undefined || r.fence === token);
 }
 
+/** How long one attempt waits for another process's write lock, and how long write() keeps trying. */
+const BUSY_SLICE_MS = 20;
+const BUSY_WAIT_MS = 10_000;
+
+function isBusy(e: unknown): boolean {
+  const x = e as { code?: string; errno?: number; message?: string };
+  return x?.code === "SQLITE_BUSY" || x?.errno === 5 || /database is locked/i.test(x?.message ?? "");
+}
+
 /** Queues written before attempt tokens and per-attempt errors existed get the columns (token 0, no errors). */
 function addFenceColumn(db: Database): void {
   const cols = db.query("PRAGMA table_info(tasks)").all() as { name: string }[];
@@ -163,9 +173,30 @@ export class SqliteQueue implements Queue {
       this.db.exec("PRAGMA journal_mode = WAL");
       this.db.exec("PRAGMA synchronous = NORMAL");
       this.db.exec(SCHEMA);
+      this.db.exec(DOCS_SCHEMA);
       addFenceColumn(this.db);
+      // From now on a lock held by another process is waited for in short slices between which the event loop
+      // runs (write() below): a handler stays able to answer /health and renew leases while it waits.
+      this.db.exec(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
     } catch (e) {
       throw unavailable(`cannot open the queue database ${path}: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * A write transaction (BEGIN IMMEDIATE). When another process holds the write lock, the attempt gives up after
+   * BUSY_SLICE_MS and is tried again after an await, for up to BUSY_WAIT_MS in all: the same patience as a
+   * 10 s busy_timeout, without freezing this process's event loop meanwhile.
+   */
+  private async write<T>(fn: () => T): Promise<T> {
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+      try {
+        return this.db.transaction(fn).immediate();
+      } catch (e) {
+        if (!isBusy(e) || Date.now() >= deadline) throw e;
+      }
+      await Bun.sleep(pause);
     }
   }
 
@@ -209,14 +240,14 @@ export class SqliteQueue implements Queue {
   }
 
   async enqueue<P>(input: EnqueueInput<P>): Promise<Task<P>> {
-    return this.db.transaction(() => this.insert(input, Date.now())).immediate();
+    return this.write(() => this.insert(input, Date.now()));
   }
 
   async enqueueMany<P>(inputs: EnqueueInput<P>[]): Promise<Task<P>[]> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = Date.now();
       return inputs.map((i) => this.insert(i, now));
-    }).immediate();
+    });
   }
 
   private reapLocked(now: number): number {
@@ -251,14 +282,14 @@ export class SqliteQueue implements Queue {
     // The sweep that reaps leases also keeps the event log bounded, once a minute.
     if (now - this.lastPrune > 60_000) {
       this.lastPrune = now;
-      this.pruneEvents();
+      await this.write(() => this.pruneEvents());
     }
-    return this.db.transaction(() => this.reapLocked(now)).immediate();
+    return this.write(() => this.reapLocked(now));
   }
 
   async claim(opts: ClaimOptions): Promise<Task | null> {
     if (!opts.stages.length) return null;
-    return this.db.transaction(() => this.claimLocked(opts)).immediate();
+    return this.write(() => this.claimLocked(opts));
   }
 
   private claimLocked(opts: ClaimOptions): Task | null {
@@ -285,7 +316,7 @@ export class SqliteQueue implements Queue {
   }
 
   async start(id: string, worker: string, token?: number): Promise<void> {
-    this.db.transaction(() => {
+    await this.write(() => {
       const now = Date.now();
       const res = this.db
         .query("UPDATE tasks SET status='started', started_at=? WHERE id=? AND worker=? AND status='requested' AND (? IS NULL OR fence=?)")
@@ -294,11 +325,11 @@ export class SqliteQueue implements Queue {
         const r = this.row(id)!;
         this.event(id, r.stage, "started", "started", worker);
       }
-    }).immediate();
+    });
   }
 
   async heartbeat(id: string, worker: string, leaseMs: number, token?: number): Promise<LeaseStatus> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const r = this.db.query("SELECT status, worker, cancel_requested, fence FROM tasks WHERE id=?").get(id) as
         | { status: TaskStatus; worker: string | null; cancel_requested: number; fence: number }
         | null;
@@ -307,11 +338,11 @@ export class SqliteQueue implements Queue {
       if (r.status !== "requested" && r.status !== "started") return { held: false, cancelRequested: false };
       this.db.query("UPDATE tasks SET lease_until=? WHERE id=?").run(Date.now() + leaseMs, id);
       return { held: true, cancelRequested: r.cancel_requested === 1 };
-    }).immediate();
+    });
   }
 
   async progress(id: string, worker: string, fraction: number, note?: string, token?: number): Promise<void> {
-    this.db.transaction(() => {
+    await this.write(() => {
       const f = Math.max(0, Math.min(1, Number.isFinite(fraction) ? fraction : 0));
       const res = this.db
         .query("UPDATE tasks SET progress=?, progress_note=? WHERE id=? AND worker=? AND status IN ('requested','started') AND (? IS NULL OR fence=?)")
@@ -320,11 +351,11 @@ export class SqliteQueue implements Queue {
         const r = this.row(id)!;
         this.event(id, r.stage, "progress", r.status, worker, { fraction: f, note: note ?? null });
       }
-    }).immediate();
+    });
   }
 
   async complete(id: string, worker: string, result?: unknown, token?: number): Promise<boolean> {
-    return this.db.transaction(() => this.completeLocked(id, worker, result, token)).immediate();
+    return this.write(() => this.completeLocked(id, worker, result, token));
   }
 
   async completeAndClaim(id: string, worker: string, result: unknown, next: ClaimOptions, token?: number): Promise<{ completed: boolean; next: Task | null }> {
@@ -332,18 +363,18 @@ export class SqliteQueue implements Queue {
     // each still complete-then-claim in call order; a commit costs more than the work inside it.
     return new Promise((resolve, reject) => {
       this.batch.push({ run: () => ({ completed: this.completeLocked(id, worker, result, token), next: this.claimLocked(next) }), resolve, reject });
-      if (this.batch.length === 1) setImmediate(() => this.flushBatch());
+      if (this.batch.length === 1) setImmediate(() => void this.flushBatch());
     });
   }
 
   private batch: { run: () => { completed: boolean; next: Task | null }; resolve: (r: { completed: boolean; next: Task | null }) => void; reject: (e: unknown) => void }[] = [];
 
-  private flushBatch(): void {
+  private async flushBatch(): Promise<void> {
     const items = this.batch;
     this.batch = [];
     let out: { completed: boolean; next: Task | null }[];
     try {
-      out = this.db.transaction(() => items.map((i) => i.run())).immediate();
+      out = await this.write(() => items.map((i) => i.run()));
     } catch (e) {
       for (const i of items) i.reject(e);
       return;
@@ -370,7 +401,7 @@ export class SqliteQueue implements Queue {
   }
 
   async fail(id: string, worker: string, error: TaskError, opts: FailOptions = {}): Promise<Task | null> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = Date.now();
       const r = this.row(id);
       if (!r || !holds(r, worker, opts.token)) return null;
@@ -394,11 +425,11 @@ export class SqliteQueue implements Queue {
         this.event(id, r.stage, "failed", "failed", worker, { error: error.message });
       }
       return toTask(this.row(id)!);
-    }).immediate();
+    });
   }
 
   async release(id: string, worker: string, token?: number): Promise<boolean> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = Date.now();
       const r = this.row(id);
       if (!r || !holds(r, worker, token) || (r.status !== "requested" && r.status !== "started")) return false;
@@ -408,11 +439,11 @@ export class SqliteQueue implements Queue {
         .run(now, now, id);
       this.event(id, r.stage, "queued", "queued", null, { reason: "released", worker });
       return true;
-    }).immediate();
+    });
   }
 
   async cancel(id: string): Promise<Task> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = Date.now();
       const r = this.row(id);
       if (!r) throw notFound(`no task with id ${id}`);
@@ -425,11 +456,11 @@ export class SqliteQueue implements Queue {
       if (running) this.event(id, r.stage, "cancel_requested", "cancelled", r.worker);
       this.event(id, r.stage, "cancelled", "cancelled", r.worker);
       return toTask(this.row(id)!);
-    }).immediate();
+    });
   }
 
   async retry(id: string): Promise<Task> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = Date.now();
       const r = this.row(id);
       if (!r) throw notFound(`no task with id ${id}`);
@@ -443,7 +474,7 @@ export class SqliteQueue implements Queue {
         .run(now, now, id);
       this.event(id, r.stage, "queued", "queued", null, { reason: "retry" });
       return toTask(this.row(id)!);
-    }).immediate();
+    });
   }
 
   async get(id: string): Promise<Task | null> {
@@ -542,8 +573,12 @@ export class SqliteQueue implements Queue {
     this.db.query("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?").run(this.opts.keepEvents);
   }
 
+  docs(): DocStore {
+    return new SqliteDocs(this.db);
+  }
+
   async acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = Date.now();
       this.db.query("DELETE FROM locks WHERE key=? AND expires_at < ?").run(key, now);
       const res = this.db.query("INSERT OR IGNORE INTO locks (key, owner, expires_at) VALUES (?, ?, ?)").run(key, owner, now + ttlMs);
@@ -554,28 +589,28 @@ export class SqliteQueue implements Queue {
         return true;
       }
       return false;
-    }).immediate();
+    });
   }
 
   async renewLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    const res = this.db.query("UPDATE locks SET expires_at=? WHERE key=? AND owner=? AND expires_at >= ?").run(Date.now() + ttlMs, key, owner, Date.now());
+    const res = await this.write(() => this.db.query("UPDATE locks SET expires_at=? WHERE key=? AND owner=? AND expires_at >= ?").run(Date.now() + ttlMs, key, owner, Date.now()));
     return res.changes > 0;
   }
 
   async releaseLock(key: string, owner: string): Promise<boolean> {
-    return this.db.query("DELETE FROM locks WHERE key=? AND owner=?").run(key, owner).changes > 0;
+    return (await this.write(() => this.db.query("DELETE FROM locks WHERE key=? AND owner=?").run(key, owner))).changes > 0;
   }
 
   async putWorker(rec: WorkerRecord, ttlMs: number): Promise<void> {
-    this.db.query("INSERT OR REPLACE INTO workers (name, rec, expires_at) VALUES (?, ?, ?)").run(rec.name, JSON.stringify(rec), Date.now() + ttlMs);
+    await this.write(() => this.db.query("INSERT OR REPLACE INTO workers (name, rec, expires_at) VALUES (?, ?, ?)").run(rec.name, JSON.stringify(rec), Date.now() + ttlMs));
   }
 
   async removeWorker(name: string): Promise<void> {
-    this.db.query("DELETE FROM workers WHERE name=?").run(name);
+    await this.write(() => this.db.query("DELETE FROM workers WHERE name=?").run(name));
   }
 
   async listWorkers(): Promise<WorkerRecord[]> {
-    this.db.query("DELETE FROM workers WHERE expires_at < ?").run(Date.now());
+    await this.write(() => this.db.query("DELETE FROM workers WHERE expires_at < ?").run(Date.now()));
     return (this.db.query("SELECT rec FROM workers ORDER BY name").all() as { rec: string }[]).map((r) => JSON.parse(r.rec));
   }
 

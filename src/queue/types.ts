@@ -93,12 +93,32 @@ export interface Queue {
   renewLock(key: string, owner: string, ttlMs: number): Promise<boolean>;
   releaseLock(key: string, owner: string): Promise<boolean>;
 
+  /**
+   * Small shared documents that every node on this queue reads and writes (scan schedules): JSON values
+   * under (kind, id). Kept beside the tasks in the same backend, so a cluster needs nothing else.
+   */
+  docs(): DocStore;
+
   /** Worker registry: records expire when not refreshed within ttlMs. */
   putWorker(rec: WorkerRecord, ttlMs: number): Promise<void>;
   removeWorker(name: string): Promise<void>;
   listWorkers(): Promise<WorkerRecord[]>;
 
+  /** Wait until the backend answers (Redis; see OpenQueueOptions.deferConnect). Absent where opening is enough. */
+  connect?(): Promise<void>;
+
   close(): Promise<void>;
 }
 
 export type QueueFactory = () => Promise<Queue>;
+
+export interface DocStore {
+  get<T>(kind: string, id: string): Promise<T | null>;
+  /** Every document of a kind, ordered by id. */
+  list<T>(kind: string): Promise<{ id: string; value: T }[]>;
+  /** Write; with ifAbsent only when no document has that id (returns whether it wrote). */
+  put(kind: string, id: string, value: unknown, opts?: { ifAbsent?: boolean }): Promise<boolean>;
+  delete(kind: string, id: string): Promise<boolean>;
+  /** Remove every document of a kind. */
+  clear(kind: string): Promise<void>;
+}

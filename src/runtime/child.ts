@@ -10,6 +10,7 @@ import { homePaths } from "../core/paths.ts";
 import { openQueue } from "../queue/open.ts";
 import type { Queue } from "../queue/types.ts";
 import { StageRegistry } from "../stages/registry.ts";
+import { FenceThread } from "./fence-thread.ts";
 import { handlerMessage, LineDecoder, monoMs, sendLine, type ChildMessage } from "./ipc.ts";
 
 /** The run in progress: its task, the attempt token it answers for, and its lease fence. */
@@ -50,8 +51,10 @@ export async function runChild(opts: ChildOptions): Promise<number> {
 
   // The run may go on only while the handler vouches for the lease: past that, the queue may hand the task to
   // another worker, so this child stops the run the only sure way, by killing its own process group.
+  const backstop = new FenceThread(ownGroup() === process.pid ? process.pid : 0);
   const fenceUntil = (run: Run, untilMono: number | undefined) => {
     if (untilMono === undefined) return;
+    backstop.set(untilMono);
     if (run.fence) clearTimeout(run.fence);
     run.fence = setTimeout(() => {
       if (current !== run) return;
@@ -131,6 +134,7 @@ export async function runChild(opts: ChildOptions): Promise<number> {
       send({ type: "work_failed", task_id: task.id, token: run.token, error: info, retry });
     } finally {
       if (run.fence) clearTimeout(run.fence);
+      backstop.clear();
       current = null;
       if (workDirMade) rmSync(workPath, { recursive: true, force: true });
     }
@@ -194,6 +198,7 @@ export async function runChild(opts: ChildOptions): Promise<number> {
 
   const code = await exited;
   clearTimeout(orphanTimer);
+  backstop.stop();
   (handlerSock as Socket | null)?.destroy();
   server.close();
   try {
@@ -205,13 +210,18 @@ export async function runChild(opts: ChildOptions): Promise<number> {
   return code;
 }
 
-/** SIGKILL this child's process group (it leads one: the handler starts it detached), itself included. */
-function killOwnGroup(): never {
-  let pgid = 0;
+function ownGroup(): number {
   try {
     const st = readFileSync("/proc/self/stat", "latin1");
-    pgid = Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[2]);
-  } catch {}
+    return Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[2]);
+  } catch {
+    return 0;
+  }
+}
+
+/** SIGKILL this child's process group (it leads one: the handler starts it detached), itself included. */
+function killOwnGroup(): never {
+  const pgid = ownGroup();
   try {
     if (pgid === process.pid) process.kill(-pgid, "SIGKILL");
   } catch {}

@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { connect } from "node:net";
-import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../core/config.ts";
 import { configError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { homePaths } from "../core/paths.ts";
+import { nodeFingerprint, nodeId } from "../core/node-id.ts";
 import type { Task, TaskError } from "../core/task.ts";
 import type { WorkerRecord, WorkerState } from "../core/worker-state.ts";
 import type { Queue } from "../queue/types.ts";
@@ -50,7 +50,9 @@ const SOCKET_PATH_MAX = 100;
  */
 export class WorkerHandler {
   readonly id: string;
-  readonly host = hostname();
+  /** The node id (config `node:` / FALC_NODE, else host name + FALC_HOME hash): the name every view shows. */
+  readonly host: string;
+  readonly fingerprint: string;
   readonly slots: Slot[] = [];
   readonly startedAt = Date.now();
   private stopping = false;
@@ -78,6 +80,8 @@ export class WorkerHandler {
   onChange?: (s: Slot) => void;
 
   constructor(private opts: HandlerOptions) {
+    this.host = nodeId(opts.config);
+    this.fingerprint = nodeFingerprint(opts.config.home);
     this.id = `handler@${this.host}:${process.pid}`;
     this.leaseMs = opts.leaseMs ?? 30_000;
     this.pollMs = opts.pollMs ?? 200;
@@ -537,6 +541,7 @@ export class WorkerHandler {
       name: s.id,
       kind: "child",
       host: this.host,
+      fingerprint: this.fingerprint,
       pid: s.proc?.pid ?? 0,
       stage: s.stage,
       state: s.state,
@@ -554,6 +559,7 @@ export class WorkerHandler {
       name: this.id,
       kind: "handler",
       host: this.host,
+      fingerprint: this.fingerprint,
       pid: process.pid,
       stage: Object.keys(this.opts.counts).join(","),
       state: this.stopping ? "stopped" : "working",

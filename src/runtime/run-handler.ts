@@ -1,6 +1,7 @@
 import { mkdirSync, openSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createLogger } from "../core/logger.ts";
+import { usageError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
 import type { Logger } from "../core/logger.ts";
 import { StageRegistry } from "../stages/registry.ts";
@@ -21,6 +22,25 @@ export interface RunHandlerOptions {
   pollMs: number;
   health: { port: number; host: string } | null;
   tui: boolean;
+}
+
+/**
+ * Two machines (or two FALC_HOMEs) under one node id would show as one node and mix their records: the second
+ * is refused at start. Best effort: when the queue cannot be asked yet, the worker starts and says so.
+ */
+async function refuseDuplicateNode(queue: Queue, handler: WorkerHandler, log: Logger): Promise<void> {
+  let workers;
+  try {
+    workers = await queue.listWorkers();
+  } catch (e) {
+    log.warn({ event: "node_check_skipped", node: handler.host, err: (e as Error).message }, "could not check that this node id is not in use elsewhere");
+    return;
+  }
+  const clash = workers.find((w) => w.kind === "handler" && w.host === handler.host && w.fingerprint && w.fingerprint !== handler.fingerprint);
+  if (clash)
+    throw usageError(
+      `node id \`${handler.host}\` is already used by a live worker (${clash.name}) on another machine or FALC_HOME: give this node its own \`node:\` in falc.yaml or FALC_NODE`,
+    );
 }
 
 /** `falc worker`: check the stages exist, start the handler and its health server, stop on a signal. */
@@ -47,7 +67,15 @@ export async function runHandler(o: RunHandlerOptions): Promise<number> {
 
   const handler = new WorkerHandler({ ...o, log, childArgs, childStderr });
   // The health port is taken before any child starts: a port in use is exit 2, not a worker another process answers for.
+  // It is served before the queue is reached, so a worker that waits for Redis at start says so on /health (503).
   const health = o.health ? startHealthServer(handler, o.queue, o.health.port, log, o.health.host) : null;
+  try {
+    await o.queue.connect?.();
+    await refuseDuplicateNode(o.queue, handler, log);
+  } catch (e) {
+    health?.stop();
+    throw e;
+  }
   handler.start();
 
   // Services of the stages served here (the scan scheduler), once per handler, stopped with it.

@@ -1,14 +1,15 @@
 import type { ScanHost } from "./xml.ts";
 
 /**
- * CI checks: every expected port open on every scanned host that answered, and (with failOnNew)
+ * CI checks: every expected port open on every host that was up (give every up host, with or
+ * without open ports: one without the port fails), and (with failOnNew)
  * no open port outside the expected set, or, without one, outside what the ledger knew before.
  */
 export function expectationFailures(hosts: ScanHost[], o: { expected: number[] | null; failOnNew: boolean; before: Set<string> }): string[] {
   const out: string[] = [];
   if (o.expected) {
     const want = new Set(o.expected);
-    if (!hosts.length) out.push(`expected open ${o.expected.join(",")} but no open ports were found`);
+    if (!hosts.length) out.push(`expected open ${o.expected.join(",")} but no host was up`);
     for (const h of hosts) {
       const open = new Set(h.ports.filter((p) => p.proto === "tcp").map((p) => p.port));
       const missing = o.expected.filter((p) => !open.has(p));

@@ -1,7 +1,16 @@
 import { usageError } from "../core/errors.ts";
 import { table } from "../cli/table.ts";
 import type { LedgerHost } from "./ledger.ts";
-import { toNmapXml, type ScanHost } from "./xml.ts";
+import { toNmapXml, type ScanHost, type XmlMeta } from "./xml.ts";
+
+/** A ledger host as nmap would list it: its ports with those the last scan listed in other states. */
+function asScanHost(h: ScanHost | LedgerHost): ScanHost {
+  if ("status" in h) return h;
+  const { firstSeen: _f, lastSeen: _l, listed, ports, ...rest } = h;
+  const all = [...ports.map(({ firstSeen: _a, lastSeen: _b, ...p }) => p), ...(listed ?? []).filter((x) => !ports.some((p) => p.proto === x.proto && p.port === x.port))];
+  all.sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
+  return { ...rest, status: "up", ports: all, ...(h.osMatches?.length ? { os: h.osMatches[0]!.name } : {}) };
+}
 
 export const RESULT_FORMATS = ["table", "json", "ndjson", "csv", "xml"] as const;
 export type ResultFormat = (typeof RESULT_FORMATS)[number];
@@ -23,7 +32,7 @@ function rows(hosts: (ScanHost | LedgerHost)[]) {
 }
 
 /** Results in one of the formats; xml is nmap-compatible so other tools can import it. */
-export function formatResults(hosts: (ScanHost | LedgerHost)[], format: ResultFormat): string {
+export function formatResults(hosts: (ScanHost | LedgerHost)[], format: ResultFormat, meta?: XmlMeta): string {
   switch (format) {
     case "json":
       return JSON.stringify(hosts, null, 2) + "\n";
@@ -35,7 +44,7 @@ export function formatResults(hosts: (ScanHost | LedgerHost)[], format: ResultFo
       return [head.join(","), ...rs.map((r) => head.map((k) => csvCell((r as any)[k])).join(","))].join("\n") + "\n";
     }
     case "xml":
-      return toNmapXml(hosts.map((h) => ({ ip: h.ip, addrtype: h.ip.includes(":") ? "ipv6" : "ipv4", status: "up", hostnames: h.hostnames, ports: h.ports })));
+      return toNmapXml(hosts.map(asScanHost), meta);
     default: {
       const rs = rows(hosts);
       if (!rs.length) return "no open ports\n";

@@ -11,7 +11,10 @@ import { unavailable } from "../core/errors.ts";
 export interface LabHostSpec {
   /** Last octet. */
   octet: number;
-  listeners: { kind: "http" | "ssh" | "redis"; port: number }[];
+  /** `banner`: the HTTP Server header or the SSH version string (a default when not given). */
+  listeners: { kind: "http" | "ssh" | "redis"; port: number; banner?: string }[];
+  /** TCP ports (or "all") whose replies the host drops (policy routing), so nmap sees them filtered. */
+  filtered?: (number | "all")[];
 }
 
 export interface Lab {
@@ -79,9 +82,11 @@ export async function createLab(opts: { id?: string; third?: number; hosts?: Lab
       ip(["-n", ns, "link", "set", "lo", "up"]);
       ip(["-n", ns, "addr", "add", `${addr}/24`, "dev", "eth0"]);
       ip(["-n", ns, "link", "set", "eth0", "up"]);
+      // No netfilter here: a blackhole rule for replies from the port drops its SYN-ACK or RST.
+      for (const port of h.filtered ?? []) ip(["-n", ns, "rule", "add", "ipproto", "tcp", ...(port === "all" ? [] : ["sport", String(port)]), "blackhole"]);
       const bunL = h.listeners.filter((l) => l.kind !== "redis");
       if (bunL.length) {
-        const p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(import.meta.dir, "lab-host.ts"), addr, ...bunL.map((l) => `${l.kind}:${l.port}`)], {
+        const p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(import.meta.dir, "lab-host.ts"), addr, ...bunL.map((l) => `${l.kind}:${l.port}${l.banner ? `:${l.banner}` : ""}`)], {
           stdout: "pipe", stderr: "inherit", env: { ...process.env, BUN_BE_BUN: "1" },
         });
         procs.push(p);

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { diffHosts, Ledger } from "./ledger.ts";
+import { diffHosts, diffRuns, Ledger, LEDGER_MIGRATIONS } from "./ledger.ts";
 import type { ScanHost } from "./xml.ts";
 
 const host = (ip: string, ports: [number, string, string?][]): ScanHost => ({
@@ -76,5 +76,90 @@ describe("ledger import modes", () => {
     expect(L.run("r").hosts.map((h) => h.ip)).toEqual(["10.0.0.1", "10.0.0.2"]);
     L.appendToRun({ id: "r", project: "p", profile: "fast", mode: "update", target: "10.0.0.3", status: "cancelled", hosts: [] });
     expect(L.run("r").status).toBe("partial");
+  });
+});
+
+describe("ledger file", () => {
+  test("a ledger written before versioning (today's schema, no user_version) opens with its data and is migrated", () => {
+    const { Database } = require("bun:sqlite") as typeof import("bun:sqlite");
+    const d = mkdtempSync(join(tmpdir(), "falc-ledger-old-"));
+    try {
+      const path = join(d, "scan", "ledger.sqlite");
+      require("node:fs").mkdirSync(join(d, "scan"));
+      const old = new Database(path, { create: true });
+      old.exec("PRAGMA journal_mode=WAL;");
+      old.exec(LEDGER_MIGRATIONS[0]!.up as string);
+      old.exec("INSERT INTO projects (name, created_at) VALUES ('p', 1); INSERT INTO hosts (project_id, ip, addrtype, first_seen, last_seen) VALUES (1, '10.0.0.9', 'ipv4', 1, 1);");
+      old.exec("INSERT INTO ports (host_id, proto, port, state, service, product, first_seen, last_seen) VALUES (1, 'tcp', 22, 'open', 'ssh', 'OpenSSH', 1, 1);");
+      old.close();
+      const l = Ledger.open(d);
+      try {
+        expect(l.db.query("PRAGMA user_version").get()).toEqual({ user_version: LEDGER_MIGRATIONS.length });
+        expect(l.hosts("p").map((h) => [h.ip, h.ports.map((p) => [p.port, p.service, p.product])])).toEqual([["10.0.0.9", [[22, "ssh", "OpenSSH"]]]]);
+        l.importHosts("p", [host("10.0.0.9", [[22, "ssh", "9.2"]])], "update");
+        expect(l.hosts("p")[0]!.ports[0]).toMatchObject({ port: 22, product: "OpenSSH", version: "9.2" });
+      } finally {
+        l.close();
+      }
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  test("a corrupt ledger is refused with a line naming the file (exit 2)", () => {
+    const d = mkdtempSync(join(tmpdir(), "falc-ledger-bad-"));
+    try {
+      require("node:fs").mkdirSync(join(d, "scan"));
+      require("node:fs").writeFileSync(join(d, "scan", "ledger.sqlite"), "this is not a database, it is text that is long enough to be read as a header......");
+      let err: any;
+      try {
+        Ledger.open(d).close();
+      } catch (e) {
+        err = e;
+      }
+      expect(err?.exitCode).toBe(2);
+      expect(err?.message).toContain(join(d, "scan", "ledger.sqlite"));
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("scan diff compares like with like", () => {
+  test("the latest finished run and the one before it of the same targets and profile; never a cancelled one", () => {
+    const run = (id: string, targets: string[], status: string, hosts: ScanHost[], profile = "fast") => {
+      L.startRun({ id, project: "p", profile, mode: "update", targets });
+      L.finishRun(id, status, hosts);
+    };
+    expect("runs" in L.comparableRuns("p")).toBe(false);
+    run("a", ["10.0.0.11"], "finished", [host("10.0.0.11", [[22, "ssh"]])]);
+    run("b", ["10.0.0.13"], "finished", [host("10.0.0.13", [[80, "http"]])]);
+    expect(L.comparableRuns("p")).toEqual({ latest: expect.objectContaining({ id: "b" }) });
+    run("c", ["10.0.0.11"], "finished", [host("10.0.0.11", [[22, "ssh"]])], "full");
+    run("d", ["10.0.0.11"], "finished", [host("10.0.0.11", [[22, "ssh"], [443, "https"]])]);
+    run("e", ["10.0.0.11"], "cancelled", []);
+    const c = L.comparableRuns("p");
+    expect("runs" in c && c.runs.map((r) => r.id)).toEqual(["a", "d"]);
+    const d = diffRuns(...(c as { runs: [any, any] }).runs);
+    expect([d.opened.map((x) => x.port), d.closed]).toEqual([[443], []]);
+  });
+
+  test("runs of one schedule compare with each other, on the targets both scanned", () => {
+    const tick = (id: string, target: string, ports: [number, string][]) =>
+      L.appendToRun({ id, project: "p", profile: "fast", mode: "update", target, status: "up", hosts: [host(target, ports)], scheduleId: "s1" });
+    tick("s1-1", "10.0.0.1", [[22, "ssh"]]);
+    tick("s1-1", "10.0.0.2", [[80, "http"]]);
+    // The next tick skipped 10.0.0.2 (still being scanned): its port 80 is not "closed".
+    tick("s1-2", "10.0.0.1", [[22, "ssh"]]);
+    L.startRun({ id: "other", project: "p", profile: "fast", mode: "update", targets: ["10.0.0.1"] });
+    const c = L.comparableRuns("p");
+    expect("runs" in c && c.runs.map((r) => r.id)).toEqual(["s1-1", "s1-2"]);
+    const d = diffRuns(...(c as { runs: [any, any] }).runs);
+    expect([d.opened, d.closed, d.changed]).toEqual([[], [], []]);
+  });
+
+  test("unknown run ids and projects are input errors (exit 2)", () => {
+    expect(() => L.run("nope")).toThrow(expect.objectContaining({ exitCode: 2 }));
+    expect(() => L.comparableRuns("nosuch")).toThrow(expect.objectContaining({ exitCode: 2 }));
   });
 });

@@ -1,21 +1,39 @@
 import { conflict } from "../core/errors.ts";
 import type { Queue } from "../queue/types.ts";
 
-/** Lock key for one target and port set: the same target is never scanned twice at once. */
-export function targetLockKey(ip: string, ports: string): string {
-  return `scan:${ip}:${ports}`;
+/** Lock key for one target, whatever the ports: the same target is never scanned twice at once. */
+export function targetLockKey(ip: string): string {
+  return `scan:${ip}`;
 }
 
 /**
- * Hold a queue lock (works on the SQLite and Redis backends) while fn runs, renewing it
- * at a third of its TTL. Refuses with a conflict when someone else holds it.
+ * Hold a queue lock (works on the SQLite and Redis backends) while fn runs, renewing it at a
+ * third of its TTL. Refuses with a conflict when someone else holds it. When a renewal fails
+ * (the lock expired or was taken, or the queue is gone) the signal given to fn aborts: the work
+ * must stop, since another may now hold the target. With `wait`, a held lock is waited for (until
+ * that signal aborts) instead of refused.
  */
-export async function withLock<T>(queue: Queue | undefined, key: string, owner: string, ttlMs: number, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(queue: Queue | undefined, key: string, owner: string, ttlMs: number, o: { wait?: AbortSignal }, fn: (lost?: AbortSignal) => Promise<T>): Promise<T> {
   if (!queue) return fn();
-  if (!(await queue.acquireLock(key, owner, ttlMs))) throw conflict(`${key.replace(/^scan:/, "")} is being scanned by someone else (lock held)`);
-  const timer = setInterval(() => void queue.renewLock(key, owner, ttlMs).catch(() => {}), Math.max(1000, ttlMs / 3));
+  for (let delay = 100; !(await queue.acquireLock(key, owner, ttlMs)); delay = Math.min(delay * 2, 2000)) {
+    if (!o.wait || o.wait.aborted) throw conflict(`${key.replace(/^scan:/, "")} is being scanned by someone else (lock held)`);
+    await new Promise<void>((res) => {
+      const t = setTimeout(done, delay);
+      function done() { clearTimeout(t); o.wait!.removeEventListener("abort", done); res(); }
+      o.wait!.addEventListener("abort", done, { once: true });
+    });
+  }
+  const lost = new AbortController();
+  const renew = async () => {
+    let ok = false;
+    try {
+      ok = await queue.renewLock(key, owner, ttlMs);
+    } catch {}
+    if (!ok && !lost.signal.aborted) lost.abort(conflict(`lost the lock on ${key.replace(/^scan:/, "")} (renewal failed): stopped`));
+  };
+  const timer = setInterval(() => void renew(), Math.max(250, ttlMs / 3));
   try {
-    return await fn();
+    return await fn(lost.signal);
   } finally {
     clearInterval(timer);
     await queue.releaseLock(key, owner).catch(() => {});

@@ -1,4 +1,5 @@
 import { FalcError, unavailable, workFailed } from "../core/errors.ts";
+import { runProgram } from "../core/run-program.ts";
 
 export interface NmapRun {
   code: number | null;
@@ -41,57 +42,30 @@ export function parseStatsLine(line: string): { fraction: number; note: string }
 }
 
 /**
- * Run nmap with an argv array (never a shell) in its own process group, so a cancel or a
- * timeout can stop it and anything it spawned: TERM to the group, then KILL after a grace.
+ * Run nmap with an argv array (never a shell) through the one program runner. nmap stays in
+ * falc's process group: whoever stops falc's group (a worker handler stopping its child, with any
+ * signal) stops nmap with it, so no nmap outlives the task it belonged to. A cancel or a timeout
+ * stops it alone: TERM, then KILL after a grace.
  */
-export async function runNmap(argv: string[], opts: NmapRunOptions): Promise<NmapRun> {
+export async function runNmap(argv: string[], opts: NmapRunOptions): Promise<NmapRun & { stopped?: "timeout" | "cancel" }> {
   const bin = opts.bin ?? "nmap";
   if (opts.signal?.aborted) throw opts.signal.reason instanceof FalcError ? opts.signal.reason : workFailed("cancelled");
-  const t0 = Date.now();
-  let proc: ReturnType<typeof Bun.spawn>;
+  let r;
   try {
-    proc = Bun.spawn([bin, ...argv], { stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true });
-  } catch (e) {
-    throw unavailable(`cannot run ${bin}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (is nmap installed?)`);
-  }
-  let why: "timeout" | "cancel" | null = null;
-  let killTimer: ReturnType<typeof setTimeout> | undefined;
-  const stop = (reason: "timeout" | "cancel") => {
-    if (why || proc.exitCode !== null) return;
-    why = reason;
-    try { process.kill(-proc.pid, "SIGTERM"); } catch {}
-    killTimer = setTimeout(() => { try { process.kill(-proc.pid, "SIGKILL"); } catch {} }, opts.killGraceMs ?? 500);
-  };
-  const onAbort = () => stop("cancel");
-  opts.signal?.addEventListener("abort", onAbort, { once: true });
-  const timer = setTimeout(() => stop("timeout"), opts.timeoutS * 1000);
-
-  let stdout = "";
-  const readOut = (async () => {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
-      const s = dec.decode(chunk, { stream: true });
-      stdout += s;
-      buf += s;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
+    r = await runProgram([bin, ...argv], {
+      sameGroup: true,
+      signal: opts.signal,
+      timeoutMs: opts.timeoutS * 1000,
+      killGraceMs: opts.killGraceMs ?? 500,
+      onStdoutLine: (line) => {
         opts.onLine?.(line);
         const st = parseStatsLine(line);
         if (st) opts.onProgress?.(st.fraction, st.note);
-      }
-    }
-  })();
-  const stderrP = new Response(proc.stderr as ReadableStream).text();
-  const code = await proc.exited;
-  clearTimeout(timer);
-  clearTimeout(killTimer);
-  opts.signal?.removeEventListener("abort", onAbort);
-  // Make sure nothing of the group is left behind.
-  try { process.kill(-proc.pid, "SIGKILL"); } catch {}
-  await readOut.catch(() => {});
-  const stderr = await stderrP.catch(() => "");
-  return { code: why ? null : code, stdout, stderr, ms: Date.now() - t0, ...(why ? { stopped: why } : {}) } as NmapRun & { stopped?: "timeout" | "cancel" };
+      },
+    });
+  } catch (e) {
+    throw unavailable(`cannot run ${bin}: ${(e as Error).message.replace(/^cannot run \S+: /, "")} (is nmap installed?)`);
+  }
+  const stopped = r.cancelled ? "cancel" : r.timedOut ? "timeout" : undefined;
+  return { code: stopped ? null : r.exitCode, stdout: r.stdout, stderr: r.stderr, ms: r.durationMs, ...(stopped ? { stopped } : {}) };
 }

@@ -20,6 +20,8 @@ export interface PhaseOutcome {
   rec: PhaseRecord;
   report?: ScanReport;
   msg?: string;
+  /** nmap's last stderr line when it said something (why a target was skipped, say). */
+  stderr?: string;
   startedAt: number;
   endedAt: number;
 }
@@ -63,8 +65,9 @@ export async function runNmapPhase(o: NmapPhaseOptions): Promise<PhaseOutcome> {
     const line = (r.stderr.trim().split("\n").pop() ?? "").slice(0, 300);
     return out({ status: "failed", error: line }, `nmap ${o.name} of ${o.label} failed (exit ${r.code})${line ? `: ${line}` : ""}`);
   }
+  const said = r.stderr.trim().split("\n").filter(Boolean).slice(-3).join("; ").slice(0, 300);
   try {
-    return { ...out({ ms: r.ms }), report: parseNmapXml(readFileSync(o.xml, "utf8"), `nmap ${o.name} XML`) };
+    return { ...out({ ms: r.ms }), ...(said ? { stderr: said } : {}), report: parseNmapXml(readFileSync(o.xml, "utf8"), `nmap ${o.name} XML`) };
   } catch (e) {
     return out({ status: "failed", error: (e as Error).message }, (e as Error).message);
   }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { inputError, notFound } from "../core/errors.ts";
+import { inputError } from "../core/errors.ts";
 
 /** A port list: "22,80,8000-8100". Checked to be ports 1-65535 with start <= end. */
 const portList = z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string()).refine((s) => parsePorts(s) !== null, { message: "must be ports like 22,80,8000-8100 (1-65535)" });
@@ -81,8 +81,8 @@ export function validateProfile(raw: unknown, name: string, source: string): Pro
 export function loadProfile(nameOrPath: string): Profile {
   const b = builtins[nameOrPath];
   if (b) return validateProfile(b, nameOrPath, nameOrPath);
-  if (!/\.ya?ml$/.test(nameOrPath)) throw notFound(`unknown profile \`${nameOrPath}\` (built-in: ${BUILTIN_PROFILES.join(", ")}; or a .yaml file)`);
-  if (!existsSync(nameOrPath)) throw notFound(`profile file ${nameOrPath} not found`);
+  if (!/\.ya?ml$/.test(nameOrPath)) throw inputError(`unknown profile \`${nameOrPath}\` (built-in: ${BUILTIN_PROFILES.join(", ")}; or a .yaml file)`);
+  if (!existsSync(nameOrPath)) throw inputError(`profile file ${nameOrPath} not found`);
   let doc: unknown;
   try {
     doc = parseYaml(readFileSync(nameOrPath, "utf8"));

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateProfile } from "./profile.ts";
 import { scanTarget, ScanStopped } from "./runner.ts";
+import { nmapPids, until } from "../../test/scan/procs.ts";
 import { parseNmapXml, toNmapXml } from "./xml.ts";
 import { runNmap, parseDiscoveredLine, parseStatsLine } from "./nmap.ts";
 import { startFirstLook } from "./first-look.ts";
@@ -28,7 +29,7 @@ describe("runner on loopback (real nmap, real listeners)", () => {
     const profile = validateProfile({ ports: `${closed},${http},${ssh},${redis}`, service: { version_intensity: 5 } }, "t", "test");
     const notes: number[] = [];
     const r = await scanTarget({ ip: "127.0.0.1", family: 4, hostnames: [] }, { profile, workDir: dir, onProgress: (f) => notes.push(f) });
-    expect(r.status).toBe("finished");
+    expect(r.status).toBe("up");
     expect(r.phases.map((p) => [p.phase, p.status])).toEqual([["discovery", "done"], ["service", "done"]]);
     const ports = r.hosts[0]!.ports;
     expect(ports.map((p) => p.port).sort((a, b) => a - b)).toEqual([http, ssh, redis].sort((a, b) => a - b));
@@ -57,10 +58,11 @@ describe("runner on loopback (real nmap, real listeners)", () => {
     }
   }, 30_000);
 
-  test("no open ports: the service phase is skipped", async () => {
+  test("no open ports: the host is up with no ports, the service phase is skipped", async () => {
     const profile = validateProfile({ ports: "1" }, "t", "test");
     const r = await scanTarget({ ip: "127.0.0.1", family: 4, hostnames: [] }, { profile, workDir: dir });
-    expect(r.hosts).toEqual([]);
+    expect(r.status).toBe("up");
+    expect(r.hosts.map((h) => [h.ip, h.status, h.ports.length])).toEqual([["127.0.0.1", "up", 0]]);
     expect(r.phases[1]!.status).toBe("skipped");
   }, 30_000);
 
@@ -71,7 +73,7 @@ describe("runner on loopback (real nmap, real listeners)", () => {
     try {
       const profile = validateProfile({ ports: "10000-65535", service: { version_intensity: 5 } }, "t", "test");
       const r = await scanTarget({ ip: own, family: 4, hostnames: [] }, { profile, workDir: dir });
-      expect(r.status).toBe("finished");
+      expect(r.status).toBe("up");
       const d = r.phases[0]!;
       expect(d.runs).toHaveLength(2);
       expect(d.runs![0]!.join(" ")).toContain("-p 10000-65535 --top-ports 5000");
@@ -149,7 +151,7 @@ describe("runner on loopback (real nmap, real listeners)", () => {
     const profile = validateProfile({ ports: "1-65535", tcp_scan: "connect", max_rate: 50 }, "t", "test");
     const ac = new AbortController();
     const p = scanTarget({ ip: "127.0.0.1", family: 4, hostnames: [] }, { profile, workDir: dir, signal: ac.signal });
-    await Bun.sleep(700);
+    await until(() => nmapPids(dir).length > 0, "nmap running");
     const t0 = Date.now();
     ac.abort();
     const e = await p.catch((x) => x);
@@ -157,8 +159,7 @@ describe("runner on loopback (real nmap, real listeners)", () => {
     expect(e).toBeInstanceOf(ScanStopped);
     expect((e as ScanStopped).partial.status).toBe("cancelled");
     expect((e as ScanStopped).partial.phases[0]!.status).toBe("cancelled");
-    const left = Bun.spawnSync(["pgrep", "-f", `max-rate 50 .*1-65535`]).stdout.toString().trim();
-    expect(left).toBe("");
+    expect(nmapPids(dir)).toEqual([]);
   }, 30_000);
 
   test("a phase timeout stops nmap and says which phase", async () => {

@@ -10,10 +10,18 @@ import { mergeHosts, parseNmapXml, type ScanHost, type ScanPort } from "./xml.ts
 
 export type { PhaseName, PhaseRecord };
 
+/**
+ * How a target ended: `up` and `down` are answers (nmap saw it, or saw no reply); the others say
+ * it was not scanned: `unreachable` (no route, no address, no permission), `timed_out`, `failed`,
+ * `cancelled`.
+ */
+export type TargetStatus = "up" | "down" | "unreachable" | "timed_out" | "failed" | "cancelled";
+export const SCANNED_STATUSES: readonly TargetStatus[] = ["up", "down"];
+
 export interface TargetResult {
   ip: string;
   hostnames: string[];
-  status: "finished" | "cancelled" | "failed";
+  status: TargetStatus;
   hosts: ScanHost[];
   phases: PhaseRecord[];
   /** Ports phase 1 was asked to scan ("1-65535", "top 1000"), for replace-mode imports. */
@@ -68,10 +76,10 @@ const portKey = (proto: string, port: number) => `${proto}/${port}`;
  */
 export async function scanTarget(target: { ip: string; family: 4 | 6; hostnames: string[] }, opts: RunTargetOptions): Promise<TargetResult> {
   const { profile } = opts;
-  const res: TargetResult = { ip: target.ip, hostnames: target.hostnames, status: "finished", hosts: [], phases: [], scanned: {}, startedAt: Date.now(), finishedAt: 0 };
+  const res: TargetResult = { ip: target.ip, hostnames: target.hostnames, status: "up", hosts: [], phases: [], scanned: {}, startedAt: Date.now(), finishedAt: 0 };
   const stopWith = (rec: PhaseRecord, msg: string): never => {
     res.phases.push(rec);
-    res.status = rec.status === "cancelled" ? "cancelled" : "failed";
+    res.status = rec.status === "cancelled" ? "cancelled" : rec.status === "timeout" ? "timed_out" : /root privileges|not permitted|permission denied/i.test(msg) ? "unreachable" : "failed";
     res.error = msg;
     res.finishedAt = Date.now();
     throw new ScanStopped(msg, res);
@@ -168,7 +176,9 @@ export async function scanTarget(target: { ip: string; family: 4 | 6; hostnames:
       return o;
     });
     [first, p1] = await Promise.all([look, sweep(profile, profile.discovery_timeout_s)]);
-    if (!first.report) await stopDiscovery(first);
+    // The shared look covers other targets too: its timeout or failure (one slow host among
+    // them) is no verdict on this one, whose own full sweep is what counts. A cancel is.
+    if (!first.report && first.rec.status === "cancelled") await stopDiscovery(first);
   } else if (likelyArgv) {
     looked = true;
     first = await runPhase("discovery", likelyArgv, profile.discovery_timeout_s, xa, onLook, announced);
@@ -186,6 +196,15 @@ export async function scanTarget(target: { ip: string; family: 4 | 6; hostnames:
   discF = 1;
   const report1 = p1.report!;
   res.scanned = { tcp: report1.scanned.tcp, udp: report1.scanned.udp };
+  if (report1.skipped.length) {
+    halt.abort();
+    await settleRuns();
+    res.phases.push({ ...p1.rec, status: "failed", error: p1.stderr ?? report1.skipped[0]!.reason });
+    res.status = "unreachable";
+    res.error = `nmap could not scan ${target.ip}: ${p1.stderr ?? `target skipped (${report1.skipped[0]!.reason})`}`;
+    res.finishedAt = Date.now();
+    return res;
+  }
   const open1 = report1.hosts.flatMap((h) => h.ports.filter(isOpen));
   const open = {
     tcp: open1.filter((p) => p.proto === "tcp" && p.state === "open").map((p) => p.port),
@@ -194,9 +213,13 @@ export async function scanTarget(target: { ip: string; family: 4 | 6; hostnames:
   const openKeys = new Set([...open.tcp.map((p) => portKey("tcp", p)), ...open.udp.map((p) => portKey("udp", p))]);
   p1.rec.open = openKeys.size;
   res.phases.push(p1.rec);
-  // Only hosts with open ports are kept: the ledger stores actionable results.
-  const hosts1 = report1.hosts.map((h) => ({ ...h, hostnames: [...new Set([...target.hostnames, ...h.hostnames])], ports: h.ports.filter(isOpen) }));
-  res.hosts = hosts1.filter((h) => h.ports.length);
+  // Up or down: nmap lists a host it saw; with `--open` one without open ports is left out of
+  // the hosts but counted up in runstats (or known up when the sweep said so: -Pn).
+  const listed = report1.hosts.filter((h) => h.status === "up");
+  const up = listed.length > 0 || (report1.hostsUp ?? 0) > 0 || (first?.report?.hosts.some((h) => h.status === "up") ?? false);
+  res.status = up ? "up" : "down";
+  const base = listed.length ? listed : up ? [{ ip: target.ip, addrtype: (target.family === 6 ? "ipv6" : "ipv4") as ScanHost["addrtype"], status: "up", hostnames: [], ports: [] }] : [];
+  res.hosts = base.map((h) => ({ ...h, hostnames: [...new Set([...target.hostnames, ...h.hostnames])], ports: h.ports.filter(isOpen) }));
 
   if (!serviceOn || openKeys.size === 0) {
     res.phases.push({ phase: "service", status: "skipped", ms: 0, argv: [] });
@@ -209,7 +232,7 @@ export async function scanTarget(target: { ip: string; family: 4 | 6; hostnames:
     let hosts = res.hosts;
     for (const o of outs) if (o.report) hosts = mergeHosts(hosts, o.report.hosts);
     // Exactly phase 1's open ports, as phase 2 saw them.
-    res.hosts = hosts.map((h) => ({ ...h, ports: h.ports.filter((p) => isOpen(p) && openKeys.has(portKey(p.proto, p.port))) })).filter((h) => h.ports.length);
+    res.hosts = hosts.map((h) => ({ ...h, ports: h.ports.filter((p) => isOpen(p) && openKeys.has(portKey(p.proto, p.port))) }));
     const bad = outs.find((o) => o.rec.status === "cancelled" && opts.signal?.aborted) ?? outs.find((o) => o.rec.status !== "done" && o.rec.status !== "cancelled") ?? outs.find((o) => o.rec.status !== "done");
     const rec: PhaseRecord = {
       phase: "service",
@@ -233,20 +256,36 @@ export { workFailed };
  * Host discovery for a whole target set in one nmap (`-sn`), so a sparse /24 does not cost one
  * slow per-address scan each. Targets go through a file we write (`-iL` of our own file only).
  */
-export async function discoverLive(targets: { ip: string; family: 4 | 6 }[], opts: { profile: Profile; workDir: string; signal?: AbortSignal; nmapBin?: string }): Promise<Set<string>> {
+export async function discoverLive(targets: { ip: string; family: 4 | 6 }[], opts: { profile: Profile; workDir: string; signal?: AbortSignal; nmapBin?: string }): Promise<{ up: Set<string>; unreachable: Map<string, string>; timedOut: Set<string> }> {
   const up = new Set<string>();
+  const timedOut = new Set<string>();
+  // Targets nmap could not send to at all (no route): not down, never scanned.
+  const unreachable = new Map<string, string>();
   for (const fam of [4, 6] as const) {
     const list = targets.filter((t) => t.family === fam).map((t) => t.ip);
     if (!list.length) continue;
     const file = join(opts.workDir, `sweep-${fam}.txt`);
     const xml = join(opts.workDir, `sweep-${fam}.xml`);
     await Bun.write(file, list.join("\n") + "\n");
-    const argv = ["-oX", xml, "-sn", ...(fam === 6 ? ["-6"] : []), "-n", "--max-retries", "2", ...(opts.profile.min_rate ? ["--min-rate", String(opts.profile.min_rate)] : []), "-iL", file];
+    const argv = ["-oX", xml, "-sn", ...(fam === 6 ? ["-6"] : []), "-n", "--max-retries", "2", "--max-hostgroup", "256", ...(opts.profile.min_rate ? ["--min-rate", String(opts.profile.min_rate)] : []), "-iL", file];
     const r = (await runNmap(argv, { bin: opts.nmapBin, timeoutS: opts.profile.discovery_timeout_s, signal: opts.signal })) as Awaited<ReturnType<typeof runNmap>> & { stopped?: string };
     if (r.stopped === "cancel") throw workFailed("cancelled during host discovery");
-    if (r.stopped) throw workFailed(`host discovery timed out after ${opts.profile.discovery_timeout_s}s`);
+    if (r.stopped) {
+      // Keep what the sweep found: nmap writes each finished host as it goes. The others were
+      // not answered for: timed out, not down.
+      let part = "";
+      try {
+        part = readFileSync(xml, "utf8");
+      } catch {}
+      for (const m of part.matchAll(/<host\b[^>]*>\s*<status state="up"[^>]*\/>\s*<address addr="([^"]+)"/g)) up.add(m[1]!);
+      for (const ip of list) if (!up.has(ip)) timedOut.add(ip);
+      continue;
+    }
     if (r.code !== 0) throw workFailed(`nmap host discovery failed (exit ${r.code}): ${r.stderr.trim().split("\n").pop() ?? ""}`);
-    for (const h of parseNmapXml(readFileSync(xml, "utf8"), "nmap host discovery XML").hosts) if (h.status === "up") up.add(h.ip);
+    const rep = parseNmapXml(readFileSync(xml, "utf8"), "nmap host discovery XML");
+    for (const h of rep.hosts) if (h.status === "up") up.add(h.ip);
+    const said = new Map([...r.stderr.matchAll(/^(.*?(?:failed to determine route to|No route to host|Operation not permitted).*?([0-9A-Fa-f.:]*[0-9A-Fa-f]))\s*$/gm)].map((m) => [m[2]!, m[1]!.trim()]));
+    for (const sk of rep.skipped) unreachable.set(sk.spec, said.get(sk.spec) ?? `nmap skipped it (${sk.reason})`);
   }
-  return up;
+  return { up, unreachable, timedOut };
 }

@@ -1,10 +1,11 @@
 import { z } from "zod";
-import { inputError } from "../core/errors.ts";
+import { inputError, workFailed } from "../core/errors.ts";
 import type { StageHandler } from "../core/stage.ts";
 import { scanConfig, scopeOf } from "./config.ts";
 import { IMPORT_MODES } from "./ledger.ts";
 import { loadProfile, profileSchema, validateProfile } from "./profile.ts";
-import { scanOne } from "./scan.ts";
+import { SCANNED_STATUSES, type PhaseRecord } from "./runner.ts";
+import { recordResults, scanOne, withLedger } from "./scan.ts";
 import { expandTargets } from "./targets.ts";
 
 /** One task per target (Falcoria): the address, the profile (a name or inline fields) and the project. */
@@ -16,6 +17,8 @@ export const scanPayloadSchema = z
     project: z.string().min(1).max(64).default("default"),
     mode: z.enum(IMPORT_MODES).optional(),
     run_id: z.string().max(100).optional(),
+    /** The schedule that queued it: its runs are compared with each other by `scan diff`. */
+    schedule_id: z.string().max(100).optional(),
   })
   .strict();
 export type ScanPayload = z.infer<typeof scanPayloadSchema>;
@@ -35,21 +38,34 @@ export const scanStage: StageHandler<ScanPayload, unknown> = {
     const t = set.targets[0];
     if (!t) throw inputError(`target ${payload.target} gave no address`);
     t.hostnames = [...new Set([...t.hostnames, ...payload.hostnames])];
-    const { result, stats } = await scanOne(t, {
+    const mode = payload.mode ?? cfg.mode;
+    const runId = payload.run_id ?? ctx.task.id;
+    const result = await scanOne(t, {
       profile,
-      project: payload.project,
-      mode: payload.mode ?? cfg.mode,
       home: ctx.home,
       queue: ctx.queue,
       nmapBin: cfg.nmap,
       lockTtlMs: cfg.lock_ttl_s * 1000,
+      lockWait: true,
       signal: ctx.signal,
       workDir: ctx.workDir,
       owner: `${ctx.worker}:${process.pid}:${ctx.task.id}`,
-      runId: payload.run_id ?? ctx.task.id,
-      recordRun: true,
       onProgress: (f, note) => ctx.progress(f, note),
     });
-    return { ip: result.ip, status: result.status, phases: result.phases.map(({ argv: _a, ...p }) => p), hosts: result.hosts, stats };
+    const scanned = SCANNED_STATUSES.includes(result.status);
+    // Only a target that was scanned changes the ledger; the run records every target's end.
+    const stats = withLedger(ctx.home, (l) =>
+      l.db.transaction(() => {
+        const s = scanned ? recordResults(l, [result], { project: payload.project, mode, runId }) : null;
+        l.appendToRun({ id: runId, project: payload.project, profile: profile.name, mode, target: t.ip, status: result.status, hosts: scanned ? result.hosts : [], scheduleId: payload.schedule_id });
+        return s;
+      }).immediate(),
+    );
+    if (!scanned) {
+      const msg = `${t.ip} ${result.status.replace("_", " ")}${result.error ? `: ${result.error}` : ""}`;
+      // Another try cannot give a route or a permission; a timeout or a failure may pass.
+      throw result.status === "unreachable" ? inputError(msg) : workFailed(msg);
+    }
+    return { ip: result.ip, status: result.status, phases: result.phases.map(({ argv: _a, ...p }: PhaseRecord) => p), hosts: result.hosts, stats };
   },
 };

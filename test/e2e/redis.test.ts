@@ -224,9 +224,17 @@ describe("falc workers on Redis (real processes, real kill -9)", () => {
       for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
     })();
     await waitFor(() => err.includes('"event":"queue_unreachable"'), 15_000, 50, "the unreachable line");
+    // While it waits, /health already answers: 503 with the reason, within 1 s.
+    const probe = await waitFor(async () => {
+      const t0 = performance.now();
+      const r = await fetch(`http://127.0.0.1:${hp}/health`, { signal: AbortSignal.timeout(1000) }).catch(() => null);
+      return r && r.status === 503 ? { body: (await r.json()) as { reasons: string[] }, ms: performance.now() - t0 } : null;
+    }, 10_000, 100, "503 while Redis is down at start");
+    expect(probe.ms).toBeLessThan(1000);
+    expect(probe.body.reasons[0]).toMatch(/^queue unreachable since /);
     await Bun.sleep(3000);
     expect(proc.exitCode).toBeNull();
-    const lines = err.split("\n").filter(Boolean);
+    const lines = err.split("\n").filter((l) => l && !l.includes('"event":"health_listening"'));
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!).msg).toBe(`queue ${url} unreachable (connect ECONNREFUSED 127.0.0.1:${port}); retrying with backoff`);
 

@@ -1,22 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFalc, tempHome, waitFor } from "./helpers.ts";
 import { startWorker, tasksJson, type WorkerProc } from "./worker-helpers.ts";
 import { startListeners, type Listeners } from "../../src/scan/testkit.ts";
-
-/** nmap processes whose argv mentions this test's FALC_HOME (their -oX path lies below it). */
-function nmapPids(home: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const argv = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
-      if (argv[0]?.endsWith("nmap") && argv.some((a) => a.includes(home))) out.push(Number(d));
-    } catch {}
-  }
-  return out;
-}
+import { nmapPids } from "../scan/procs.ts";
 
 let H: { home: string; cleanup(): void };
 let w: WorkerProc | undefined;
@@ -50,12 +38,11 @@ describe("falc scan through falc worker --stage scan", () => {
     const sub2 = await runFalc(["scan", "127.0.0.1", "--profile", slow, "--project", "w", "--submit", "--json"], { env });
     const id2 = JSON.parse(sub2.stdout).tasks[0].id;
     await waitFor(() => nmapPids(H.home).length > 0, 20_000, 50, "nmap running");
-    // A second submit of the same target and ports is refused by the lock while the first runs.
-    const sub3 = await runFalc(["scan", "127.0.0.1", "--profile", slow, "--project", "w", "--submit", "--json"], { env });
-    const id3 = JSON.parse(sub3.stdout).tasks[0].id;
-    const t3 = await waitFor(async () => (await tasksJson(H.home)).find((t) => t.id === id3 && t.error), 20_000, 100, "locked task refused");
-    expect(t3.error!.message).toMatch(/being scanned by someone else/);
-    await runFalc(["tasks", "cancel", id3], { env });
+    // A second submit of the same target (whatever the profile) is refused at submit while the first runs.
+    const sub3 = await runFalc(["scan", "127.0.0.1", "--profile", "fast", "--project", "w", "--submit", "--json"], { env });
+    expect(sub3.code).toBe(1);
+    expect(JSON.parse(sub3.stdout)).toMatchObject({ tasks: [], busy: ["127.0.0.1"] });
+    expect(sub3.stderr).toContain("127.0.0.1 already has a scan queued or running");
 
     const c = await runFalc(["tasks", "cancel", id2], { env });
     expect(c.code).toBe(0);
@@ -65,4 +52,33 @@ describe("falc scan through falc worker --stage scan", () => {
     const t2 = await waitFor(async () => (await tasksJson(H.home)).find((t) => t.id === id2), 5_000);
     expect(t2.status).toBe("cancelled");
   }, 150_000);
+
+  for (const how of ["SIGTERM", "SIGKILL"] as const) {
+    test(`a worker stopped by ${how} leaves no nmap behind before its task is handed out again`, async () => {
+      await w?.stop();
+      w = await startWorker(H.home, ["--stage", "scan", "--count", "scan=1", "--lease", "2", "--grace", "1"]);
+      const env = { FALC_HOME: H.home };
+      const slow = join(H.home, `slow-${how}.yaml`);
+      writeFileSync(slow, "ports: 1-65535\ntcp_scan: connect\nmax_rate: 50\nskip_host_discovery: true\n");
+      const sub = await runFalc(["scan", how === "SIGTERM" ? "127.0.0.2" : "127.0.0.3", "--profile", slow, "--project", "stop", "--submit", "--json"], { env });
+      expect(sub.stderr).toBe("");
+      const id = JSON.parse(sub.stdout).tasks[0].id;
+      await waitFor(() => nmapPids(H.home).length > 0, 20_000, 50, "nmap running");
+      if (how === "SIGTERM") await w.stop("SIGTERM");
+      else {
+        // The child is killed outright (as a handler does past a grace): nmap dies with its group.
+        const child = (await w.health()).workers.find((x) => x.pid)!.pid!;
+        process.kill(-child, "SIGKILL");
+        await waitFor(() => nmapPids(H.home).length === 0, 3_000, 20, "nmap gone with the child's group");
+        await w.stop("SIGTERM");
+      }
+      w = undefined;
+      expect(nmapPids(H.home)).toEqual([]);
+      // The task is back in the queue (or, for SIGKILL, will be once its lease expires) with no nmap of it running.
+      const t = await waitFor(async () => (await tasksJson(H.home)).find((x) => x.id === id && x.status === "queued"), 10_000, 100, "task requeued");
+      expect(t.status).toBe("queued");
+      expect(nmapPids(H.home)).toEqual([]);
+      await runFalc(["tasks", "cancel", id], { env });
+    }, 60_000);
+  }
 });

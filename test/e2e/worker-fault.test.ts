@@ -10,6 +10,7 @@ import type { Queue } from "../../src/queue/types.ts";
 import { SqliteQueue } from "../../src/queue/sqlite.ts";
 import { RedisQueue } from "../../src/queue/redis.ts";
 import { startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
+import { monoMs } from "../../src/runtime/mono-clock.ts";
 import { tempHome, waitFor } from "./helpers.ts";
 import { pidAlive, startWorker, type WorkerProc } from "./worker-helpers.ts";
 
@@ -194,6 +195,40 @@ async function scenario(backend: "sqlite" | "redis"): Promise<void> {
   expect(logs).toContain('"event":"lease_unconfirmed"');
   expect(logs).toContain('"event":"task_timeout"');
 }
+
+describe("the fence holds while a child's event loop is blocked", () => {
+  test("handler frozen past its lease while its child is stuck in a synchronous call: the child is killed before another handler takes over", async () => {
+    const h = tempHome("falc-fault-");
+    homes.push(h);
+    const log = join(h.home, "runs.log");
+    const q = new SqliteQueue(join(h.home, "queue.sqlite"));
+    queues.push(q);
+    const args = ["--stage", "faultstage", "--stage-path", FAULT_STAGE, "--count", "faultstage=1", "--lease", "2", "--poll-ms", "20"];
+    const a = await startWorker(h.home, args);
+    workers.push(a);
+    const [t] = await q.enqueueMany([{ stage: "faultstage", payload: { log, workMs: 300, blockMs: 5000 }, timeoutS: 60, maxAttempts: 5 }]);
+    await waitFor(() => readRuns(log).some((l) => l.kind === "start"), 10_000, 20, "the run started (and blocks)");
+    process.kill(a.proc.pid, "SIGSTOP");
+    stopped.push(a.proc.pid);
+    const b = await startWorker(h.home, args);
+    workers.push(b);
+    await waitFor(async () => (await q.get(t!.id))?.status === "finished", 30_000, 100, "B finished the task");
+    // A stays frozen past the moment the blocked call would have returned (and written a line), had nothing
+    // killed its child: only the child's own fence can have stopped it.
+    const started = readRuns(log).find((l) => l.kind === "start")!.at;
+    const left = Number(started / 1_000_000n) + 5000 + 1000 - monoMs();
+    if (left > 0) await Bun.sleep(left);
+    process.kill(a.proc.pid, "SIGCONT");
+    await Bun.sleep(200);
+    const all = spans(readRuns(log));
+    expect(overlaps(all)).toEqual([]);
+    const runs = all.get(t!.id)!;
+    expect(runs.length).toBe(2);
+    // The blocked run never got past its synchronous call: killed by the fence thread, not by the handler.
+    expect(runs[0]!.ended).toBe(false);
+    expect(a.stderr()).toContain('"by":"fence_thread"');
+  }, 90_000);
+});
 
 describe("fault test: no two runs of one task at once, nothing lost", () => {
   test("sqlite", () => scenario("sqlite"), 240_000);

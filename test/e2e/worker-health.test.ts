@@ -3,6 +3,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, openSync, readdirSync, writeSync, closeSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Database } from "bun:sqlite";
 import { startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
 import { freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
 import { startWorker, submit, stats, type WorkerProc } from "./worker-helpers.ts";
@@ -65,6 +66,33 @@ describe("falc worker health", () => {
     }, 5_000, 100, "503 while Redis is down");
     expect(gone.ms).toBeLessThan(1000);
     expect(JSON.parse(gone.body).reasons[0]).toMatch(/^queue unreachable since/);
+  }, 60_000);
+
+  test("another process holds the SQLite queue's write lock: /health still answers within 1 s, and the work goes on after", async () => {
+    const h = home();
+    const w = await startWorker(h, ["--stage", "teststage", "--poll-ms", "20"]);
+    workers.push(w);
+    const [first] = await submit(h, { echo: 1 });
+    await waitFor(async () => (await stats(h)).teststage?.finished === 1, 10_000, 50, "first task");
+    const db = new Database(join(h, "queue.sqlite"));
+    db.exec("PRAGMA busy_timeout = 5000");
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.query("INSERT INTO locks (key, owner, expires_at) VALUES ('held-by-test', 'test', 0)").run();
+      // The handler's claims now wait for the lock: it must not stop answering meanwhile.
+      for (let i = 0; i < 6; i++) {
+        const r = await get(w.port, "/health");
+        expect(r.ms).toBeLessThan(1000);
+        expect((await get(w.port, "/metrics")).ms).toBeLessThan(1000);
+        await Bun.sleep(300);
+      }
+    } finally {
+      db.exec("ROLLBACK");
+      db.close();
+    }
+    const [second] = await submit(h, { echo: 2 });
+    await waitFor(async () => (await stats(h)).teststage?.finished === 2, 15_000, 50, "work goes on after the lock");
+    expect([first, second].every(Boolean)).toBe(true);
   }, 60_000);
 
   test("a SQLite queue corrupted under a running worker: 503 'queue corrupt: …', claims back off and say so once", async () => {

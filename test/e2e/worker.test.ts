@@ -34,9 +34,10 @@ describe("falc worker (real processes, real signals)", () => {
   test("500 tasks through 4 children finish exactly once", async () => {
     const h = home();
     const mark = join(h, "marks");
-    const ids = await submit(h, { mark }, ["--count", "500"]);
+    // Children set up first: 500 no-op tasks take about a second, less than a slow child's start on a busy machine.
     const w = await startWorker(h, ["--stage", "teststage", "--count", "teststage=4", "--poll-ms", "20"]);
     running.push(w);
+    const ids = await submit(h, { mark }, ["--count", "500"]);
     await waitFor(async () => (await stats(h)).teststage?.finished === 500, 120_000, 200, "500 finished");
     const m = marks(mark);
     expect(m.length).toBe(500);

@@ -1,6 +1,7 @@
 import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { seccompFilter } from "../seccomp.ts";
+import { seccompFilter, seccompSupported } from "../seccomp.ts";
+import { sandboxIdentity } from "../sandbox-user.ts";
 import { EngineUnavailable, type Limits } from "../types.ts";
 import { cpuSeconds } from "../limits.ts";
 import { cgroupVersion } from "../cgroup.ts";
@@ -23,6 +24,10 @@ export const bwrapEngine: Engine = {
   hostPids: (l: Limits) => l.pids,
   async check() {
     if (!which("bwrap")) throw new EngineUnavailable("bwrap", "bwrap is not installed (apt install bubblewrap)");
+    // Without the filter a program could create nested namespaces and use io_uring: refuse rather than run weaker.
+    if (!seccompSupported()) throw new EngineUnavailable("bwrap", `falc's seccomp filter is x86_64 only and this machine is ${process.arch}: bwrap would run without it (use gvisor)`);
+    const id = sandboxIdentity();
+    if (typeof id === "string") throw new EngineUnavailable("bwrap", id);
     const v1 = cgroupVersion() === 1;
     if (!v1 && !which("cgexec")) throw new EngineUnavailable("bwrap", "cgexec is not installed (apt install cgroup-tools)");
     if ((!v1 || !canSetRlimits()) && !which("prlimit")) throw new EngineUnavailable("bwrap", "prlimit is not installed (util-linux)");
@@ -30,19 +35,33 @@ export const bwrapEngine: Engine = {
   canHold: true,
   async prepare(job: Job, opts = { hold: false }): Promise<Prepared> {
     const filter = seccompFilter();
+    if (!filter) throw new EngineUnavailable("bwrap", "no seccomp filter for this architecture");
+    const id = sandboxIdentity();
+    if (typeof id === "string") throw new EngineUnavailable("bwrap", id);
     const fds: number[] = [];
-    if (filter) {
-      const path = join(job.stateDir, "seccomp.bpf");
-      writeFileSync(path, filter, { mode: 0o600 });
-      fds.push(openSync(path, "r"));
-    }
-    const argv = bwrapArgv(job, filter ? 3 : undefined);
     const cleanup = async () => {
       for (const fd of fds) try { closeSync(fd); } catch {}
     };
-    if (!opts.hold) return { argv: [...rlimitPrefix(job.limits), ...argv], fds, cleanup };
+    try {
+      const path = join(job.stateDir, "seccomp.bpf");
+      writeFileSync(path, filter, { mode: 0o600 });
+      fds.push(openSync(path, "r"));
+      // The code reaches the sandbox as an open descriptor bwrap copies into its own root
+      // (--file): no bind mount, so no host path of falc's shows in /proc/self/mountinfo, and the
+      // file on the host stays readable by root only.
+      fds.push(openSync(join(job.codeDir, job.lang.file), "r"));
+    } catch (e) {
+      await cleanup();
+      throw e;
+    }
+    const argv = bwrapArgv(job, 3, 4);
+    const user = { uid: id.uid, gid: id.gid };
+    if (!opts.hold) return { argv: [...rlimitPrefix(job.limits), ...argv], fds, cleanup, ...user };
     // Options go through --args; the command itself must stay on the real command line.
-    const byCall = canSetRlimits();
+    // prlimit(2) on a process of another uid needs CAP_SYS_RESOURCE (which root lacks in some
+    // containers, this machine among them): a sandbox started as the dedicated account sets its
+    // own rlimits through the `prlimit` command before it execs bwrap (≈1 ms more).
+    const byCall = canSetRlimits() && user.uid === process.getuid?.();
     const sep = argv.indexOf("--");
     return {
       argv: [...(byCall ? [] : rlimitPrefix(job.limits)), argv[0]!, "--args", String(3 + fds.length), ...argv.slice(sep)],
@@ -50,6 +69,7 @@ export const bwrapEngine: Engine = {
       startData: new TextEncoder().encode(argv.slice(1, sep).map((a) => `${a}\0`).join("")),
       rlimits: byCall ? job.limits : undefined,
       cleanup,
+      ...user,
     };
   },
 };
@@ -58,9 +78,21 @@ export function rlimitPrefix(l: Limits): string[] {
   return ["prlimit", `--cpu=${cpuSeconds(l)}`, `--fsize=${l.fileBytes}`, "--nofile=256", "--core=0", "--"];
 }
 
-/** `seccompFd`: the fd number (in bwrap) of a seccomp filter to load before the program starts. */
-export function bwrapArgv(job: Job, seccompFd?: number): string[] {
-  const a = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL"];
+/**
+ * /proc files that tell about the host's kernel and are world-readable (config, timers, physical
+ * and vmalloc layout, scheduler state): covered with /dev/null on a nodev mount, so opening them
+ * fails. Root-only ones (kcore, …) need no cover: the program is no root of the host's.
+ */
+export const MASKED_PROC = ["/proc/config.gz", "/proc/timer_list", "/proc/iomem", "/proc/vmallocinfo", "/proc/sched_debug"];
+
+/**
+ * `seccompFd`, `codeFd`: fd numbers (in bwrap) of the seccomp filter and of the code file.
+ * No user namespace can be created inside: bwrap's own --disable-userns (the sandbox's
+ * user.max_user_namespaces is 1, its own) and the filter's refusal of clone with namespace flags,
+ * unshare and setns.
+ */
+export function bwrapArgv(job: Job, seccompFd: number, codeFd: number): string[] {
+  const a = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL"];
   a.push("--uid", "65534", "--gid", "65534", "--hostname", "sandbox");
   a.push("--ro-bind", "/usr", "/usr");
   for (const [link, target] of [["/bin", "usr/bin"], ["/sbin", "usr/sbin"], ["/lib", "usr/lib"], ["/lib64", "usr/lib64"], ["/lib32", "usr/lib32"]] as const) {
@@ -68,18 +100,23 @@ export function bwrapArgv(job: Job, seccompFd?: number): string[] {
   }
   // A few files programs expect; nothing else of the host's /etc.
   for (const f of ["/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"]) if (existsSync(f)) a.push("--ro-bind", f, f);
+  // /proc/sys needs no read-only bind: its writable files belong to the sandbox's own namespaces'
+  // root, and the program is neither that root nor has any capability (the battery writes them).
   a.push("--proc", "/proc", "--dev", "/dev");
-  // The sandbox's own /proc/sys (hostname, …) stays read-only too.
-  a.push("--ro-bind", "/proc/sys", "/proc/sys");
+  for (const f of MASKED_PROC) if (existsSync(f)) a.push("--ro-bind", "/dev/null", f);
+  // /dev read-only; /dev/shm, /tmp and /work are the only writable places, each a tmpfs capped at
+  // the disk budget (and their pages count against the cgroup's memory).
+  a.push("--remount-ro", "/dev");
+  a.push("--size", String(job.limits.diskBytes), "--perms", "1777", "--tmpfs", "/dev/shm");
   a.push("--size", String(job.limits.diskBytes), "--tmpfs", "/tmp");
   a.push("--size", String(job.limits.diskBytes), "--perms", "0777", "--tmpfs", WORK_DIR);
   a.push("--chdir", WORK_DIR);
   for (const [k, v] of Object.entries(SANDBOX_ENV)) a.push("--setenv", k, v);
-  if (seccompFd !== undefined) a.push("--seccomp", String(seccompFd));
+  a.push("--seccomp", String(seccompFd));
   // The code comes last (only the read-only remount after it): should the options sent through
   // --args ever arrive cut short, the sandbox has no program to run rather than less isolation.
-  a.push("--ro-bind", job.codeDir, CODE_DIR);
-  // The root bwrap builds is a tmpfs: make it read-only so only /work and /tmp are writable.
+  a.push("--dir", CODE_DIR, "--perms", job.lang.exec ? "0555" : "0444", "--file", String(codeFd), `${CODE_DIR}/${job.lang.file}`);
+  // The root bwrap builds is a tmpfs: make it read-only so only /work, /tmp and /dev/shm are writable.
   a.push("--remount-ro", "/");
   a.push("--", ...commandArgv(job));
   return a;

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { runProgram } from "../../core/run-program.ts";
 import { EngineUnavailable, type Limits } from "../types.ts";
 import { cpuSeconds } from "../limits.ts";
 import { CODE_DIR, commandArgv, SANDBOX_ENV, WORK_DIR, which, type Engine, type Job, type Prepared } from "./engine.ts";
@@ -60,8 +61,8 @@ export const dockerEngine: Engine = {
     return {
       argv: a,
       async terminate() {
-        const p = Bun.spawn(["docker", "kill", name], { stdout: "ignore", stderr: "ignore", stdin: "ignore" });
-        await p.exited;
+        // Outside the hot path: falc's one way to run and stop a program.
+        await runProgram(["docker", "kill", name], { stdout: "ignore", stderr: "ignore", timeoutMs: 10_000 });
       },
     };
   },

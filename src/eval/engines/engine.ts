@@ -27,6 +27,9 @@ export interface Prepared {
   /** Stop the sandbox gently before everything in the cgroup is killed (runsc: TERM first). */
   terminate?(pid: number): Promise<void>;
   cleanup?(): Promise<void>;
+  /** Host uid/gid to start the sandbox as (bwrap: the dedicated unprivileged account). */
+  uid?: number;
+  gid?: number;
 }
 
 export interface Engine {
@@ -53,6 +56,7 @@ export const CODE_DIR = "/code";
 export const WORK_DIR = "/work";
 
 export function commandArgv(job: Job): string[] {
+  if (job.lang.exec) return [...job.lang.argv];
   return [...job.lang.argv, `${CODE_DIR}/${job.lang.file}`];
 }
 

@@ -1,8 +1,10 @@
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { EngineUnavailable, type Limits } from "../types.ts";
-import { cpuSeconds } from "../limits.ts";
+import { gvisorCpuSeconds } from "../limits.ts";
 import { cgroupVersion } from "../cgroup.ts";
+import { ociSeccomp } from "../seccomp.ts";
+import { MASKED_PROC } from "./bwrap.ts";
 import { CODE_DIR, commandArgv, SANDBOX_ENV, WORK_DIR, which, type Engine, type Job, type Prepared } from "./engine.ts";
 
 /**
@@ -20,6 +22,7 @@ export const gvisorEngine: Engine = {
   hostPids: (l: Limits) => l.pids + 256,
   async check() {
     if (!which("runsc")) throw new EngineUnavailable("gvisor", "runsc is not installed (apt install runsc)");
+    if (!which("setpriv")) throw new EngineUnavailable("gvisor", "setpriv is not installed (util-linux)");
     if (cgroupVersion() !== 1 && !which("cgexec")) throw new EngineUnavailable("gvisor", "cgexec is not installed (apt install cgroup-tools)");
     if (process.getuid?.() !== 0) throw new EngineUnavailable("gvisor", "runsc run needs root here");
   },
@@ -44,39 +47,33 @@ export const gvisorEngine: Engine = {
     // sentry cache it instead of revalidating every lookup with the gofer (the default for mounts
     // other than the root). `runsc do` gets that for free, its whole host root being the root
     // mount; it cut the sentry's CPU time by ~5% here.
-    const runsc = ["runsc", "--root", root, "--network=none", "--ignore-cgroups", "--file-access-mounts=exclusive"];
-    let killed = false;
+    const runsc = runscArgv(root);
     return {
-      argv: [...runsc, "run", "--bundle", bundle, cid],
-      async terminate(pid: number) {
-        // TERM first: runsc forwards it and tears the sandbox down cleanly; KILL comes after.
-        killed = true;
-        try { process.kill(pid, "SIGTERM"); } catch {}
-        await Bun.sleep(300);
-      },
+      // `runsc run` dies with falc (parent-death signal, set by setpriv before it execs runsc), and
+      // its sandbox runs attached (`boot --attached`: killed when runsc run dies), so a falc killed
+      // with kill -9 leaves no sandbox running. A timeout kills the whole cgroup at once (no TERM
+      // and wait, no `runsc delete`): the per-eval state directory is removed with the temp dir.
+      argv: ["setpriv", "--pdeathsig", "KILL", "--", ...runsc, "run", "--bundle", bundle, cid],
       async cleanup() {
-        // A sandbox that exited by itself has deleted its state; one that was killed may not have.
-        if (killed) {
-          const p = Bun.spawn([...runsc, "delete", "--force", cid], { stdout: "ignore", stderr: "ignore", stdin: "ignore" });
-          const t = setTimeout(() => p.kill("SIGKILL"), 3000);
-          await p.exited;
-          clearTimeout(t);
-        }
         rmSync(root, { recursive: true, force: true });
       },
     };
   },
 };
 
-const USR_LINKS = [["bin", "usr/bin"], ["sbin", "usr/sbin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]] as const;
+export const USR_LINKS = [["bin", "usr/bin"], ["sbin", "usr/sbin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]] as const;
+
+/** runsc and its global flags for one sandbox's state directory. */
+export const runscArgv = (root: string) => ["runsc", "--root", root, "--network=none", "--ignore-cgroups", "--file-access-mounts=exclusive", "--oci-seccomp"];
 
 export function ociConfig(job: Job): Record<string, unknown> {
   const l = job.limits;
-  const cpu = cpuSeconds(l);
+  const cpu = gvisorCpuSeconds(l);
   const ro = (src: string, dst: string) => ({ destination: dst, type: "bind", source: src, options: ["rbind", "ro", "nosuid", "nodev"] });
   const mounts: Record<string, unknown>[] = [
     { destination: "/proc", type: "proc", source: "proc" },
-    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=755"] },
+    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=755", "size=65536"] },
+    { destination: "/dev/shm", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
     { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
     { destination: WORK_DIR, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
     ro("/usr", "/usr"),
@@ -106,7 +103,9 @@ export function ociConfig(job: Job): Record<string, unknown> {
     linux: {
       namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
       resources: { memory: { limit: l.memoryBytes }, pids: { limit: l.pids } },
-      maskedPaths: ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+      // Enforced by the sentry (--oci-seccomp): no nested namespaces, no io_uring, as under bwrap.
+      seccomp: ociSeccomp(),
+      maskedPaths: [...MASKED_PROC, "/proc/kcore", "/proc/keys", "/sys/firmware"],
       readonlyPaths: ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"],
     },
   };

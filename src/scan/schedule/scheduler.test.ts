@@ -1,5 +1,7 @@
+import { until } from "../../../test/scan/procs.ts";
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../core/config.ts";
@@ -17,10 +19,9 @@ beforeEach(async () => {
   home = mkdtempSync(join(tmpdir(), "falc-sched-"));
   cfg = loadConfig({ home, configPath: undefined }, { FALC_HOME: home });
   q = await openQueue("sqlite", { home, defaultMaxAttempts: 1 });
-  store = ScheduleStore.open(home);
+  store = await ScheduleStore.forQueue(q, home);
 });
 afterEach(async () => {
-  store.close();
   await q.close();
   rmSync(home, { recursive: true, force: true });
 });
@@ -41,7 +42,7 @@ describe("scan schedules", () => {
   });
 
   test("never starts an active target or one finished within the interval; respects the cap", async () => {
-    const s = store.add({ id: "s1", targets: ["127.0.0.1-3"], profile: "fast", project: "p", mode: "update", everyS: 3600, maxConcurrent: 2 });
+    const s = await store.add({ id: "s1", targets: ["127.0.0.1-3"], profile: "fast", project: "p", mode: "update", everyS: 3600, maxConcurrent: 2 });
     const r1 = await runSchedule(q, store, s, cfg);
     expect(r1.enqueued.map((e) => e.ip)).toEqual(["127.0.0.1", "127.0.0.2"]);
     expect(r1.skipped).toEqual([{ ip: "127.0.0.3", why: "cap" }]);
@@ -67,22 +68,63 @@ describe("scan schedules", () => {
   });
 
   test("one leader among schedulers; a follower takes over when the leader stops", async () => {
-    store.add({ id: "s2", targets: ["127.0.0.9"], profile: "fast", project: "p", mode: "update", everyS: 60, maxConcurrent: 1 });
+    await store.add({ id: "s2", targets: ["127.0.0.9"], profile: "fast", project: "p", mode: "update", everyS: 60, maxConcurrent: 1 });
     const a = new AbortController(), b = new AbortController();
     const ticks: Record<string, TickResult[][]> = { a: [], b: [] };
     const pa = startScheduler({ queue: q, config: cfg, log: silentLogger, signal: a.signal, tickMs: 100, lockTtlMs: 600, owner: "a", onTick: (r) => ticks.a!.push(r) });
-    await Bun.sleep(150);
+    await until(() => ticks.a!.length > 0, "a to lead");
     const pb = startScheduler({ queue: q, config: cfg, log: silentLogger, signal: b.signal, tickMs: 100, lockTtlMs: 600, owner: "b", onTick: (r) => ticks.b!.push(r) });
-    await Bun.sleep(500);
-    expect(ticks.a!.length).toBeGreaterThan(2);
+    // b is running: while a ticks three more times, b never does.
+    const seen = ticks.a!.length;
+    await until(() => ticks.a!.length >= seen + 3, "a to tick on");
     expect(ticks.b!.length).toBe(0);
     expect((await q.list({ stage: "scan" })).length).toBe(1);
     a.abort();
     await pa;
-    await Bun.sleep(400);
-    expect(ticks.b!.length).toBeGreaterThan(0);
+    await until(() => ticks.b!.length > 0, "b to take over", 5_000);
     b.abort();
     await pb;
     expect((await q.list({ stage: "scan" })).length).toBe(1);
+  });
+});
+
+describe("schedules live on the queue backend", () => {
+  test("a schedule added from one FALC_HOME is seen from another home on the same queue", async () => {
+    const shared = `sqlite:${join(home, "shared-queue.sqlite")}`;
+    const a = mkdtempSync(join(tmpdir(), "falc-sched-a-"));
+    const b = mkdtempSync(join(tmpdir(), "falc-sched-b-"));
+    const qa = await openQueue(shared, { home: a });
+    const qb = await openQueue(shared, { home: b });
+    try {
+      await (await ScheduleStore.forQueue(qa, a)).add({ id: "from-a", targets: ["127.0.0.1"], profile: "fast", project: "p", mode: "update", everyS: 60, maxConcurrent: 1 });
+      expect((await (await ScheduleStore.forQueue(qb, b)).list()).map((s) => s.id)).toEqual(["from-a"]);
+    } finally {
+      await qa.close();
+      await qb.close();
+      rmSync(a, { recursive: true, force: true });
+      rmSync(b, { recursive: true, force: true });
+    }
+  });
+
+  test("schedules of an earlier falc's per-home file are imported once, with their last tasks, and the file kept aside", async () => {
+    const legacyHome = mkdtempSync(join(tmpdir(), "falc-sched-legacy-"));
+    mkdirSync(join(legacyHome, "scan"));
+    const path = join(legacyHome, "scan", "schedules.sqlite");
+    // The schema earlier falc versions wrote, without a schema version.
+    const db = new Database(path, { create: true });
+    db.exec(`CREATE TABLE schedules (id TEXT PRIMARY KEY, targets TEXT NOT NULL, profile TEXT NOT NULL, project TEXT NOT NULL, mode TEXT NOT NULL,
+        every_s INTEGER NOT NULL, max_concurrent INTEGER NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, last_run_at INTEGER);
+      CREATE TABLE schedule_targets (schedule_id TEXT NOT NULL, ip TEXT NOT NULL, task_id TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (schedule_id, ip));
+      INSERT INTO schedules VALUES ('old1', '["10.9.0.0/30"]', '"fast"', 'acme', 'update', 3600, 4, 1, 1000, 2000);
+      INSERT INTO schedule_targets VALUES ('old1', '10.9.0.1', 'tOLD', 1500);`);
+    db.close();
+    const s1 = await ScheduleStore.forQueue(q, legacyHome);
+    expect(await s1.get("old1")).toMatchObject({ targets: ["10.9.0.0/30"], profile: "fast", project: "acme", everyS: 3600, maxConcurrent: 4, lastRunAt: 2000 });
+    expect([...(await s1.lastTasks("old1"))]).toEqual([["10.9.0.1", { taskId: "tOLD", createdAt: 1500 }]]);
+    expect(existsSync(path)).toBe(false);
+    expect(readdirSync(join(legacyHome, "scan")).some((f) => f.startsWith("schedules.sqlite.imported-"))).toBe(true);
+    // Opening again imports nothing twice.
+    expect((await (await ScheduleStore.forQueue(q, legacyHome)).list()).filter((s) => s.id === "old1").length).toBe(1);
+    rmSync(legacyHome, { recursive: true, force: true });
   });
 });

@@ -1,4 +1,5 @@
 import type { Config } from "../../core/config.ts";
+import { nodeId } from "../../core/node-id.ts";
 import { abortableSleep } from "../../core/stage.ts";
 import type { Logger } from "../../core/logger.ts";
 import { FINAL_STATUSES } from "../../core/task.ts";
@@ -22,7 +23,7 @@ export async function runSchedule(queue: Queue, store: ScheduleStore, s: Schedul
   const now = opts.now ?? Date.now();
   const out: TickResult = { schedule: s.id, enqueued: [], skipped: [] };
   const set = await expandTargets(s.targets, { maxTargets: scanConfig(cfg).max_targets, scope: scopeOf(cfg) });
-  const last = store.lastTasks(s.id);
+  const last = await store.lastTasks(s.id);
   let active = 0;
   const due: typeof set.targets = [];
   for (const t of set.targets) {
@@ -45,12 +46,12 @@ export async function runSchedule(queue: Queue, store: ScheduleStore, s: Schedul
       out.skipped.push({ ip: t.ip, why: "cap" });
       continue;
     }
-    const task = await queue.enqueue({ stage: "scan", payload: { target: t.ip, hostnames: t.hostnames, profile: s.profile, project: s.project, mode: s.mode, run_id: `${s.id}-${now}` } });
-    store.setLastTask(s.id, t.ip, task.id, now);
+    const task = await queue.enqueue({ stage: "scan", payload: { target: t.ip, hostnames: t.hostnames, profile: s.profile, project: s.project, mode: s.mode, run_id: `${s.id}-${now}`, schedule_id: s.id } });
+    await store.setLastTask(s.id, t.ip, task.id, now);
     out.enqueued.push({ ip: t.ip, taskId: task.id });
     active++;
   }
-  if (out.enqueued.length) store.markRun(s.id, now);
+  if (out.enqueued.length) await store.markRun(s.id, now);
   return out;
 }
 
@@ -77,7 +78,7 @@ export const SCHEDULER_LOCK = "scan-scheduler";
 export async function startScheduler(o: SchedulerOptions): Promise<void> {
   const tick = o.tickMs ?? 5000;
   const ttl = o.lockTtlMs ?? Math.max(3 * tick, 15_000);
-  const owner = o.owner ?? `${process.env.HOSTNAME ?? "host"}:${process.pid}`;
+  const owner = o.owner ?? `${nodeId(o.config)}:${process.pid}`;
   let leader = false;
   try {
     while (!o.signal.aborted) {
@@ -85,21 +86,18 @@ export async function startScheduler(o: SchedulerOptions): Promise<void> {
       if (held !== leader) o.log.info({ event: held ? "scheduler_leader" : "scheduler_follower", owner }, held ? "scan scheduler: leader" : "scan scheduler: lost leadership");
       leader = held;
       if (leader) {
-        const store = ScheduleStore.open(o.config.home);
+        // Schedules come from the queue's shared store: the leader runs every node's schedules.
+        const store = await ScheduleStore.forQueue(o.queue, o.config.home);
         const results: TickResult[] = [];
-        try {
-          for (const s of store.list()) {
-            if (!s.enabled || o.signal.aborted) continue;
-            try {
-              const r = await runSchedule(o.queue, store, s, o.config);
-              if (r.enqueued.length) o.log.info({ event: "schedule_run", schedule: s.id, enqueued: r.enqueued.length }, "scheduled scans queued");
-              results.push(r);
-            } catch (e) {
-              o.log.warn({ event: "schedule_error", schedule: s.id, err: (e as Error).message }, "schedule skipped");
-            }
+        for (const s of await store.list()) {
+          if (!s.enabled || o.signal.aborted) continue;
+          try {
+            const r = await runSchedule(o.queue, store, s, o.config);
+            if (r.enqueued.length) o.log.info({ event: "schedule_run", schedule: s.id, enqueued: r.enqueued.length }, "scheduled scans queued");
+            results.push(r);
+          } catch (e) {
+            o.log.warn({ event: "schedule_error", schedule: s.id, err: (e as Error).message }, "schedule skipped");
           }
-        } finally {
-          store.close();
         }
         o.onTick?.(results);
       }
