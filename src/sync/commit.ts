@@ -57,13 +57,6 @@ export interface CommitStats {
   blocked: string[];
 }
 
-/** Staged files that a putdir brings in with their directory. */
-function countUnderPutdirs(ops: Op[], input: CommitInput): number {
-  const dirs = ops.filter((o) => o.t === "putdir").map((o) => o.path);
-  if (!dirs.length) return 0;
-  return input.staged.filter((f) => dirs.some((d) => f.path.startsWith(`${d}/`))).length;
-}
-
 /**
  * The worker's staging, backups, journal and hash cache: beside the tree (`.<name>.falc-sync`), so the
  * tree itself holds exactly the master's files, and on the same filesystem, so renames are atomic.
@@ -220,7 +213,7 @@ export function commitTree(input: CommitInput): CommitStats {
   const verified = new Set<string>();
   const touched = new Set<string>();
   let done = 0;
-  const stats: CommitStats = { ops: ops.length, written: ops.filter((o) => o.t === "put").length + (input.stagedRoot ? countUnderPutdirs(ops, input) : 0), removed: 0, blocked };
+  const stats: CommitStats = { ops: ops.length, written: blocked.length ? input.staged.filter((f) => !blocked.some((b) => f.path === b || f.path.startsWith(`${b}/`))).length : input.staged.length, removed: 0, blocked };
   try {
     for (let i = 0; i < ops.length; i++) {
       if (input.failAt === i) throw new CommitError(`injected failure at step ${i}`);
