@@ -48,6 +48,11 @@ describeUnless(isRoot, "not root")("a falc cluster in network namespaces", () =>
     expect(handlers.map((w: any) => w.host).sort()).toEqual(c.workers.map((w) => w.name));
     expect(handlers.every((w: any) => w.name.startsWith(`handler@${w.host}:`))).toBe(true);
     for (const w of c.workers) expect(c.health(w).code).toBe(200);
+    // The TUI's data, from the node that runs no worker, shows every node too.
+    const ui = c.falcOn("submit", ["ui", "--json"]);
+    expect(ui.code).toBe(0);
+    const uiNodes = new Set((JSON.parse(ui.stdout).workers as any[]).map((w) => w.host));
+    for (const w of c.workers) expect(uiNodes).toContain(w.name);
   });
 
   test("mixed work survives a node killed, a node partitioned, redis and the sync master restarted", async () => {
