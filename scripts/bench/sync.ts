@@ -99,6 +99,12 @@ const master = Bun.spawn([FALC, "sync", "master", "--listen", `127.0.0.1:${fport
   stdout: "ignore",
   stderr: "pipe",
 });
+// A step that throws must not leave the daemon and the master running (nor their trees on tmpfs).
+process.on("exit", () => {
+  master.kill("SIGKILL");
+  rsyncd.kill("SIGKILL");
+  rmSync(root, { recursive: true, force: true });
+});
 const t0 = performance.now();
 let mlog = "";
 const reader = master.stderr.getReader();
