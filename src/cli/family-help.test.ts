@@ -18,7 +18,7 @@ test("the family's help: the family command's own help first, then one line per 
   const tasks = familyHelp(buildCli(["tasks"]), ["tasks"], commands);
   expect(tasks).toMatch(/^Commands in `falc tasks`\n\n/);
   expect(tasks).toMatch(/^ {2}falc tasks list +List tasks, newest first \(also `falc tasks`\)$/m);
-  expect(tasks.split("\n").filter((l) => l.startsWith("  falc tasks "))).toHaveLength(7);
+  expect(tasks.split("\n").filter((l) => l.startsWith("  falc tasks "))).toHaveLength(8);
   const scan = familyHelp(buildCli(["scan"]), ["scan"], commands);
   expect(scan.indexOf("Examples")).toBeGreaterThan(-1);
   expect(scan.indexOf("Examples")).toBeLessThan(scan.indexOf("Commands in `falc scan`"));

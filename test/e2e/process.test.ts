@@ -354,7 +354,7 @@ rule Falc_Hello : demo { meta: score = 9 strings: $h = "hello" $r = /l+o/ condit
     expect(s.score).toBe(9);
 
     // Without libyara the plugin leaves itself out with one line saying why; processing goes on.
-    const no = await runFalc(["process", "--config", cfg, join(S, "hello"), "--json"], { env: { ...env(), FALC_LIBYARA: "/nonexistent/libyara.so.9" } });
+    const no = await runFalc(["process", "--config", cfg, join(S, "hello"), "--json"], { env: { ...env(), FALC_LIBYARA: "/nonexistent/libyara.so.9", FALC_LOG_LEVEL: "info" } });
     expect(no.code).toBe(0);
     expect(no.stderr).toMatch(/"plugin":"yara","reason":"\/nonexistent\/libyara.so.9 cannot be loaded .*install Debian's libyara9","msg":"plugin yara disabled"/);
     expect(existsSync(join(JSON.parse(no.stdout).paths.dir, "pre.json"))).toBe(true);
