@@ -10,7 +10,7 @@ import { describeUnless, isRoot } from "../skip.ts";
 // a worker node cut off for longer than its lease, redis-server killed and restarted, the sync master restarted.
 const REPO = resolve(import.meta.dir, "../..");
 const LEASE_S = 4;
-const TASKS = Number(process.env.FALC_CLUSTER_TASKS ?? 400);
+const TASKS = Number(process.env.FALC_CLUSTER_TASKS ?? 300);
 const SEED = Number(process.env.FALC_SEED ?? Date.now() % 1e9);
 let c: Cluster;
 let effects: string;
