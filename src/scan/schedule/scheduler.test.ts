@@ -88,6 +88,26 @@ describe("scan schedules", () => {
   });
 });
 
+describe("a leader killed mid-tick", () => {
+  test("between recording a target's task id and queueing it: the next leader queues that id, never a second task", async () => {
+    const s = await store.add({ id: "k1", targets: ["127.0.0.1-2"], profile: "fast", project: "p", mode: "update", everyS: 3600, maxConcurrent: 8 });
+    const now = Date.now();
+    // The dead leader recorded .1's id and queued it, recorded .2's id and died before queueing it.
+    await q.enqueue({ id: "tk1a", stage: "scan", payload: {} });
+    await store.setLastTask(s.id, "127.0.0.1", "tk1a", now, "k1-1");
+    await store.setLastTask(s.id, "127.0.0.2", "tk1b", now, "k1-1");
+    const r = await runSchedule(q, store, s, cfg, { now: now + 5000 });
+    expect(r.enqueued).toEqual([{ ip: "127.0.0.2", taskId: "tk1b" }]);
+    expect(r.skipped).toEqual([{ ip: "127.0.0.1", why: "active" }]);
+    expect(((await q.get("tk1b"))!.payload as { run_id: string }).run_id).toBe("k1-1");
+    // A stalled old leader that queues the same id later is refused by the queue: still one task.
+    await expect(q.enqueue({ id: "tk1b", stage: "scan", payload: {} })).rejects.toThrow(/already exists/);
+    const again = await runSchedule(q, store, s, cfg, { now: now + 6000 });
+    expect(again.enqueued).toEqual([]);
+    expect((await q.list({ stage: "scan" })).length).toBe(2);
+  });
+});
+
 describe("schedules live on the queue backend", () => {
   test("a schedule added from one FALC_HOME is seen from another home on the same queue", async () => {
     const shared = `sqlite:${join(home, "shared-queue.sqlite")}`;

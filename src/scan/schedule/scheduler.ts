@@ -2,7 +2,8 @@ import type { Config } from "../../core/config.ts";
 import { nodeId } from "../../core/node-id.ts";
 import { abortableSleep } from "../../core/stage.ts";
 import type { Logger } from "../../core/logger.ts";
-import { FINAL_STATUSES } from "../../core/task.ts";
+import { FINAL_STATUSES, newTaskId } from "../../core/task.ts";
+import { FalcError } from "../../core/errors.ts";
 import type { Queue } from "../../queue/types.ts";
 import { scanConfig, scopeOf } from "../config.ts";
 import { expandTargets } from "../targets.ts";
@@ -25,7 +26,9 @@ export async function runSchedule(queue: Queue, store: ScheduleStore, s: Schedul
   const set = await expandTargets(s.targets, { maxTargets: scanConfig(cfg).max_targets, scope: scopeOf(cfg) });
   const last = await store.lastTasks(s.id);
   let active = 0;
-  const due: typeof set.targets = [];
+  // A target's task id is recorded before its task is queued, so a leader killed in between leaves an id
+  // that the next leader queues under the same id (never a second task for the target within the interval).
+  const due: { t: (typeof set.targets)[number]; id: string; runId: string }[] = [];
   for (const t of set.targets) {
     const prev = last.get(t.ip);
     const task = prev ? await queue.get(prev.taskId) : null;
@@ -34,21 +37,30 @@ export async function runSchedule(queue: Queue, store: ScheduleStore, s: Schedul
       out.skipped.push({ ip: t.ip, why: "active" });
       continue;
     }
+    if (prev && !task && now - prev.createdAt < s.everyS * 1000) {
+      due.push({ t, id: prev.taskId, runId: prev.runId ?? `${s.id}-${prev.createdAt}` });
+      continue;
+    }
     const lastAt = task?.finishedAt ?? prev?.createdAt ?? 0;
     if (!opts.force && prev && now - lastAt < s.everyS * 1000) {
       out.skipped.push({ ip: t.ip, why: "recent" });
       continue;
     }
-    due.push(t);
+    due.push({ t, id: newTaskId(), runId: `${s.id}-${now}` });
   }
-  for (const t of due) {
+  for (const { t, id, runId } of due) {
     if (active >= s.maxConcurrent) {
       out.skipped.push({ ip: t.ip, why: "cap" });
       continue;
     }
-    const task = await queue.enqueue({ stage: "scan", payload: { target: t.ip, hostnames: t.hostnames, profile: s.profile, project: s.project, mode: s.mode, run_id: `${s.id}-${now}`, schedule_id: s.id } });
-    await store.setLastTask(s.id, t.ip, task.id, now);
-    out.enqueued.push({ ip: t.ip, taskId: task.id });
+    await store.setLastTask(s.id, t.ip, id, now, runId);
+    try {
+      await queue.enqueue({ id, stage: "scan", payload: { target: t.ip, hostnames: t.hostnames, profile: s.profile, project: s.project, mode: s.mode, run_id: runId, schedule_id: s.id } });
+    } catch (e) {
+      // Queued already under this id (a leader that stalled past its lock finished its enqueue): not twice.
+      if (!(e instanceof FalcError && e.code === "conflict")) throw e;
+    }
+    out.enqueued.push({ ip: t.ip, taskId: id });
     active++;
   }
   if (out.enqueued.length) await store.markRun(s.id, now);

@@ -53,6 +53,8 @@ const targetsKind = (id: string) => `scan_schedule_targets:${id}`;
 interface LastTask {
   taskId: string;
   createdAt: number;
+  /** The run the task belongs to (one per tick of the schedule). */
+  runId?: string;
 }
 
 /**
@@ -101,8 +103,8 @@ export class ScheduleStore {
   async lastTasks(id: string): Promise<Map<string, LastTask>> {
     return new Map((await this.docs.list<LastTask>(targetsKind(id))).map((d) => [d.id, d.value]));
   }
-  async setLastTask(id: string, ip: string, taskId: string, at: number): Promise<void> {
-    await this.docs.put(targetsKind(id), ip, { taskId, createdAt: at });
+  async setLastTask(id: string, ip: string, taskId: string, at: number, runId?: string): Promise<void> {
+    await this.docs.put(targetsKind(id), ip, runId ? { taskId, createdAt: at, runId } : { taskId, createdAt: at });
   }
 }
 
