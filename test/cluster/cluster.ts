@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -257,8 +257,10 @@ export class Cluster {
   spawn(key: string, node: ClusterNode, argv: string[]): ReturnType<typeof Bun.spawn> {
     const logs = join(this.root, "logs");
     mkdirSync(logs, { recursive: true });
-    const out = Bun.file(join(logs, `${key}.log`));
+    // Appended, so a node's log keeps what it wrote before a restart.
+    const out = openSync(join(logs, `${key}.log`), "a");
     const proc = Bun.spawn([...this.enter(node.ns), ...argv], { env: this.env(node), stdout: out, stderr: out, stdin: "ignore" });
+    closeSync(out);
     this.procs.set(key, { node, argv, proc });
     this.log(`started ${key} on ${node.name}: ${argv.join(" ")}`);
     return proc;
