@@ -34,9 +34,25 @@ export const DEFAULT_LAB: LabHostSpec[] = [
   { octet: 14, listeners: [] },
 ];
 
-function ip(args: string[], allowFail = false): void {
+/** `ip ARGS` (iproute2); a failure is an error naming the command unless `allowFail`. Also used by test/cluster. */
+export function ip(args: string[], allowFail = false): void {
   const r = Bun.spawnSync(["ip", ...args], { stderr: "pipe", stdout: "ignore" });
   if (r.exitCode !== 0 && !allowFail) throw unavailable(`ip ${args.join(" ")}: ${r.stderr.toString().trim()}`);
+}
+
+/** Start a host's http/ssh listeners (lab-host.ts) inside namespace `ns` and wait until they are bound. */
+export async function startListeners(ns: string, addr: string, listeners: { kind: string; port: number; banner?: string }[]): Promise<ReturnType<typeof Bun.spawn>> {
+  const p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(import.meta.dir, "lab-host.ts"), addr, ...listeners.map((l) => `${l.kind}:${l.port}${l.banner ? `:${l.banner}` : ""}`)], {
+    stdout: "pipe", stderr: "inherit", env: { ...process.env, BUN_BE_BUN: "1" },
+  });
+  const reader = (p.stdout as ReadableStream<Uint8Array>).getReader();
+  const { value } = await Promise.race([reader.read(), Bun.sleep(10_000).then(() => ({ value: undefined }))]);
+  if (!value || !new TextDecoder().decode(value).includes("ready")) {
+    p.kill("SIGKILL");
+    throw unavailable(`lab host ${addr}: listeners did not start`);
+  }
+  reader.releaseLock();
+  return p;
 }
 
 /** Create the lab. `id` keeps names unique per test process (netns names carry the pid). */
@@ -86,14 +102,7 @@ export async function createLab(opts: { id?: string; third?: number; hosts?: Lab
       for (const port of h.filtered ?? []) ip(["-n", ns, "rule", "add", "ipproto", "tcp", ...(port === "all" ? [] : ["sport", String(port)]), "blackhole"]);
       const bunL = h.listeners.filter((l) => l.kind !== "redis");
       if (bunL.length) {
-        const p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(import.meta.dir, "lab-host.ts"), addr, ...bunL.map((l) => `${l.kind}:${l.port}${l.banner ? `:${l.banner}` : ""}`)], {
-          stdout: "pipe", stderr: "inherit", env: { ...process.env, BUN_BE_BUN: "1" },
-        });
-        procs.push(p);
-        const reader = (p.stdout as ReadableStream<Uint8Array>).getReader();
-        const { value } = await Promise.race([reader.read(), Bun.sleep(10_000).then(() => ({ value: undefined }))]);
-        if (!value || !new TextDecoder().decode(value).includes("ready")) throw unavailable(`lab host ${addr}: listeners did not start`);
-        reader.releaseLock();
+        procs.push(await startListeners(ns, addr, bunL));
       }
       for (const l of h.listeners.filter((l) => l.kind === "redis")) {
         const p = Bun.spawn(["ip", "netns", "exec", ns, "redis-server", "--bind", addr, "--port", String(l.port), "--save", "", "--appendonly", "no", "--dir", dataDir, "--protected-mode", "no"], { stdout: "ignore", stderr: "ignore" });

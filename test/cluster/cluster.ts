@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { ip, startListeners } from "../../src/scan/lab.ts";
 
 /**
  * A falc cluster in network namespaces on this machine (issue 18): every node is a namespace with its own
@@ -62,10 +63,6 @@ export const DEFAULT_TARGETS: ClusterOptions["targets"] = [
 
 const REPO = resolve(import.meta.dir, "../..");
 
-function ipCmd(args: string[], allowFail = false): void {
-  const r = Bun.spawnSync(["ip", ...args], { stderr: "pipe", stdout: "ignore" });
-  if (r.exitCode !== 0 && !allowFail) throw new Error(`ip ${args.join(" ")}: ${r.stderr.toString().trim()}`);
-}
 
 /** pids of every process inside a namespace (`ip netns pids`). */
 export function nsPids(ns: string): number[] {
@@ -144,28 +141,28 @@ export class Cluster {
   }
 
   private addNs(ns: string): void {
-    ipCmd(["netns", "add", ns]);
+    ip(["netns", "add", ns]);
     this.namespaces.push(ns);
-    ipCmd(["-n", ns, "link", "set", "lo", "up"]);
+    ip(["-n", ns, "link", "set", "lo", "up"]);
   }
 
   /** Wire `ns` to bridge `br` in the hub with an interface `dev` holding `addr`. */
   private wire(ns: string, br: string, dev: string, addr: string, tag: string): void {
     const hubEnd = `${tag}`;
-    ipCmd(["-n", this.hub, "link", "add", hubEnd, "type", "veth", "peer", "name", dev]);
-    ipCmd(["-n", this.hub, "link", "set", dev, "netns", ns]);
-    ipCmd(["-n", this.hub, "link", "set", hubEnd, "master", br]);
-    ipCmd(["-n", this.hub, "link", "set", hubEnd, "up"]);
-    ipCmd(["-n", ns, "addr", "add", `${addr}/24`, "dev", dev]);
-    ipCmd(["-n", ns, "link", "set", dev, "up"]);
+    ip(["-n", this.hub, "link", "add", hubEnd, "type", "veth", "peer", "name", dev]);
+    ip(["-n", this.hub, "link", "set", dev, "netns", ns]);
+    ip(["-n", this.hub, "link", "set", hubEnd, "master", br]);
+    ip(["-n", this.hub, "link", "set", hubEnd, "up"]);
+    ip(["-n", ns, "addr", "add", `${addr}/24`, "dev", dev]);
+    ip(["-n", ns, "link", "set", dev, "up"]);
   }
 
   async up(): Promise<void> {
     const workers = this.opts.workers ?? 3;
     this.addNs(this.hub);
     for (const br of ["br0", "br1"]) {
-      ipCmd(["-n", this.hub, "link", "add", br, "type", "bridge"]);
-      ipCmd(["-n", this.hub, "link", "set", br, "up"]);
+      ip(["-n", this.hub, "link", "add", br, "type", "bridge"]);
+      ip(["-n", this.hub, "link", "set", br, "up"]);
     }
     const specs: { name: string; role: Role; octet: number }[] = [
       { name: "redis", role: "redis", octet: 2 },
@@ -189,17 +186,11 @@ export class Cluster {
     for (const [i, t] of (this.opts.targets ?? DEFAULT_TARGETS)!.entries()) {
       const ns = `fc${this.id}t${i}`;
       this.addNs(ns);
-      const ip = `${this.targetSubnet}.${101 + i}`;
-      this.wire(ns, "br1", "eth0", ip, `x${i}`);
-      const p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(REPO, "src/scan/lab-host.ts"), ip, ...t.listeners.map((l) => `${l.kind}:${l.port}`)], {
-        stdout: "pipe", stderr: "inherit", env: { ...process.env, BUN_BE_BUN: "1" },
-      });
-      const reader = (p.stdout as ReadableStream<Uint8Array>).getReader();
-      const { value } = await Promise.race([reader.read(), Bun.sleep(10_000).then(() => ({ value: undefined }))]);
-      if (!value || !new TextDecoder().decode(value).includes("ready")) throw new Error(`target ${ip}: listeners did not start`);
-      reader.releaseLock();
-      this.procs.set(`target-${i}`, { node: { name: `t${i}`, role: "submit", ns, ip, home: this.root }, argv: [], proc: p });
-      this.targets.push({ ns, ip, listeners: t.listeners });
+      const addr = `${this.targetSubnet}.${101 + i}`;
+      this.wire(ns, "br1", "eth0", addr, `x${i}`);
+      const p = await startListeners(ns, addr, t.listeners);
+      this.procs.set(`target-${i}`, { node: { name: `t${i}`, role: "submit", ns, ip: addr, home: this.root }, argv: [], proc: p });
+      this.targets.push({ ns, ip: addr, listeners: t.listeners });
     }
     await this.startServices();
   }
@@ -313,10 +304,10 @@ export class Cluster {
 
   /** Cut a node off the cluster net (its target-net link stays up). */
   partition(node: ClusterNode): void {
-    ipCmd(["-n", node.ns, "link", "set", "eth0", "down"]);
+    ip(["-n", node.ns, "link", "set", "eth0", "down"]);
   }
   heal(node: ClusterNode): void {
-    ipCmd(["-n", node.ns, "link", "set", "eth0", "up"]);
+    ip(["-n", node.ns, "link", "set", "eth0", "up"]);
   }
 
   /** kill -9 of one named process (e.g. "redis", "sync-master"). */
@@ -354,7 +345,7 @@ export class Cluster {
       for (const pid of nsPids(ns)) try { process.kill(pid, "SIGKILL"); } catch {}
     }
     for (const p of this.procs.values()) try { p.proc.kill("SIGKILL"); } catch {}
-    for (const ns of [...this.namespaces].reverse()) ipCmd(["netns", "del", ns], true);
+    for (const ns of [...this.namespaces].reverse()) ip(["netns", "del", ns], true);
     this.namespaces = [];
     if (!process.env.FALC_KEEP_CLUSTER) rmSync(this.root, { recursive: true, force: true });
   }
