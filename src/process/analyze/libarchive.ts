@@ -342,18 +342,23 @@ function openReader(input: ArchiveInput, passwords: string[]): { r: Reader; raw:
   return { r, raw: true };
 }
 
+/** The next entry header; damage past the entries already read ends the walk with its message, not a throw. */
+function nextEntry(r: Reader): { n: ReturnType<Reader["next"]>; error?: string } {
+  try {
+    return { n: r.next() };
+  } catch (e) {
+    return { n: undefined, error: (e as Error).message };
+  }
+}
+
 /** The entries of an archive without their data, as `bsdtar -tvf` lists them. */
 export function listArchive(input: ArchiveInput, limits: UnpackLimits = DEFAULT_UNPACK_LIMITS): Listing {
   const { r } = openReader(input, []);
   const entries: EntryInfo[] = [];
   try {
     for (;;) {
-      let n: ReturnType<Reader["next"]>;
-      try {
-        n = r.next();
-      } catch (e) {
-        return { ...r.format(), entries, error: (e as Error).message };
-      }
+      const { n, error } = nextEntry(r);
+      if (error) return { ...r.format(), entries, error };
       if (!n) break;
       if (entries.length >= limits.maxEntries) return { ...r.format(), entries, error: `more than ${limits.maxEntries} entries` };
       entries.push(n.info);
@@ -399,14 +404,13 @@ export function unpack(input: ArchiveInput, opts: UnpackOptions): Unpacked {
   let fmt = r.format();
   try {
     for (;;) {
-      let n: ReturnType<Reader["next"]>;
-      try {
-        n = r.next();
-      } catch (e) {
-        error = (e as Error).message;
+      const step = nextEntry(r);
+      if (step.error) {
+        error = step.error;
         break;
       }
       fmt = r.format();
+      const n = step.n;
       if (!n) break;
       if (entries.length >= limits.maxEntries) {
         error = `more than ${limits.maxEntries} entries: the rest is not unpacked`;
@@ -454,12 +458,7 @@ export function unpack(input: ArchiveInput, opts: UnpackOptions): Unpacked {
     }
     try {
       for (let i = 0; locked.length; i++) {
-        let n: ReturnType<Reader["next"]>;
-        try {
-          n = x.next();
-        } catch {
-          break;
-        }
+        const { n } = nextEntry(x);
         if (!n || i >= entries.length) break;
         if (!locked.includes(i)) continue;
         try {
