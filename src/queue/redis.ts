@@ -458,13 +458,14 @@ export class RedisQueue implements Queue {
     return this.call(redisPage(this.redis, filter));
   }
 
-  async countEnded(since: number): Promise<Record<string, { finished: number; failed: number }>> {
+  async countEnded(since: number, until?: number): Promise<Record<string, { finished: number; failed: number }>> {
     const stages = (await this.call(this.redis.smembers("falc:_stages"))) as string[];
     if (!stages.length) return {};
     const pipe = this.redis.pipeline();
     for (const s of stages) {
-      pipe.zcount(`falc:${s}:completed`, Math.floor(since), "+inf");
-      pipe.zcount(`falc:${s}:failed`, Math.floor(since), "+inf");
+      const to = until === undefined ? "+inf" : `(${Math.ceil(until)}`;
+      pipe.zcount(`falc:${s}:completed`, Math.ceil(since), to);
+      pipe.zcount(`falc:${s}:failed`, Math.ceil(since), to);
     }
     const res = (await this.call(pipe.exec())) ?? [];
     const out: Record<string, { finished: number; failed: number }> = {};

@@ -77,6 +77,29 @@ export function retentionConformance(name: string, factory: BackendFactory) {
       for (const v of Object.values(later)) expect(v).toEqual({ finished: 0, failed: 0 });
     });
 
+    test("countEnded(since, until) is half-open at both ends, to the millisecond", async () => {
+      const q = await make();
+      const ts = await endAs(q, "s", ["finished", "failed", "finished", "cancelled", "finished"]);
+      const ends = await Promise.all(ts.map(async (t) => (await q.get(t.id))!.finishedAt!));
+      const failedAt = new Set([1, 3]);
+      // Every pair of ending times as [since, until): what a TUI re-count at one of them must see.
+      for (let a = 0; a < ends.length; a++)
+        for (let b = a; b < ends.length; b++) {
+          const want = { finished: 0, failed: 0 };
+          for (let i = a; i < b; i++) want[failedAt.has(i) ? "failed" : "finished"]++;
+          const got = (await q.countEnded(ends[a]!, ends[b]!)).s ?? { finished: 0, failed: 0 };
+          expect([a, b, got]).toEqual([a, b, want]);
+        }
+      expect((await q.countEnded(ends[4]!)).s).toEqual({ finished: 1, failed: 0 });
+      // From an hour back: whole 10 s buckets, then the partial one that holds `until`.
+      for (let b = 0; b <= ends.length; b++) {
+        const want = { finished: 0, failed: 0 };
+        for (let i = 0; i < b; i++) want[failedAt.has(i) ? "failed" : "finished"]++;
+        const until = b < ends.length ? ends[b]! : Date.now() + 1;
+        expect((await q.countEnded(ends[0]! - 3_600_000, until)).s ?? { finished: 0, failed: 0 }).toEqual(want);
+      }
+    });
+
     test("prune by count keeps the newest N of a bucket", async () => {
       const q = await make();
       const ts = await endAs(q, "s", ["finished", "failed", "finished", "cancelled", "finished", "failed", "finished", "finished"]);

@@ -75,25 +75,39 @@ export function compactStep(db: Database, pages = 2000): void {
 }
 
 /**
- * Tasks per stage that ended at or after `since`: whole 10-second buckets a trigger keeps (sqlite-schema.ts),
- * at most 360 rows a stage for an hour whatever the rate, plus an exact count of the partial first bucket
- * from tasks_ended (at most 10 s of endings).
+ * Tasks per stage that ended in [since, until): whole 10-second buckets kept by moved() (sqlite-counts.ts),
+ * at most 360 rows a stage for an hour whatever the rate, plus exact counts of the partial buckets at either
+ * end from tasks_ended (at most 10 s of endings each).
  */
-export function countEndedSince(db: Database, since: number): Record<string, { finished: number; failed: number }> {
-  const first = Math.floor(since / 10_000);
+export function countEndedBetween(db: Database, since: number, until = Infinity): Record<string, { finished: number; failed: number }> {
   const out: Record<string, { finished: number; failed: number }> = {};
   const add = (stage: string, f: number, x: number) => {
     const o = (out[stage] ??= { finished: 0, failed: 0 });
     o.finished += f;
     o.failed += x;
   };
-  for (const r of db.query("SELECT stage, sum(finished) AS f, sum(failed) AS x FROM ended_buckets WHERE bucket > ? GROUP BY stage").all(first) as { stage: string; f: number; x: number }[])
-    add(r.stage, r.f, r.x);
-  const pairs = db.query("SELECT stage, status FROM task_counts WHERE n > 0 AND status IN ('finished','failed','cancelled')").all() as { stage: string; status: string }[];
-  const q = db.query("SELECT count(*) AS n FROM tasks INDEXED BY tasks_ended WHERE stage = ? AND status = ? AND finished_at >= ? AND finished_at < ?");
-  for (const p of pairs) {
-    const n = (q.get(p.stage, p.status, since, (first + 1) * 10_000) as { n: number }).n;
-    if (n) add(p.stage, p.status === "finished" ? n : 0, p.status === "finished" ? 0 : n);
+  // Whole 10 s buckets inside [since, until) come from the bucket counts; the partial ones at either end are
+  // counted exactly from the finished-time index, so the range is exact to the millisecond.
+  const lo = Math.ceil(since / 10_000);
+  const hi = until === Infinity ? Infinity : Math.floor(until / 10_000);
+  const exact: [number, number][] = [];
+  if (lo >= hi) exact.push([since, until]);
+  else {
+    const bucketRows = hi === Infinity
+      ? db.query("SELECT stage, sum(finished) AS f, sum(failed) AS x FROM ended_buckets WHERE bucket >= ? GROUP BY stage").all(lo)
+      : db.query("SELECT stage, sum(finished) AS f, sum(failed) AS x FROM ended_buckets WHERE bucket >= ? AND bucket < ? GROUP BY stage").all(lo, hi);
+    for (const r of bucketRows as { stage: string; f: number; x: number }[]) add(r.stage, r.f, r.x);
+    if (since < lo * 10_000) exact.push([since, lo * 10_000]);
+    if (hi !== Infinity && hi * 10_000 < until) exact.push([hi * 10_000, until]);
+  }
+  if (exact.length) {
+    const pairs = db.query("SELECT stage, status FROM task_counts WHERE n > 0 AND status IN ('finished','failed','cancelled')").all() as { stage: string; status: string }[];
+    const q = db.query("SELECT count(*) AS n FROM tasks INDEXED BY tasks_ended WHERE stage = ? AND status = ? AND finished_at >= ? AND finished_at < ?");
+    for (const [a, b] of exact)
+      for (const p of pairs) {
+        const n = (q.get(p.stage, p.status, a, b === Infinity ? Number.MAX_SAFE_INTEGER : b) as { n: number }).n;
+        if (n) add(p.stage, p.status === "finished" ? n : 0, p.status === "finished" ? 0 : n);
+      }
   }
   for (const [k, v] of Object.entries(out)) if (!v.finished && !v.failed) delete out[k];
   return out;

@@ -22,7 +22,7 @@ import { moved } from "./sqlite-counts.ts";
 import { preferIncrementalVacuum, QUEUE_MIGRATIONS } from "./sqlite-schema.ts";
 import { openStore } from "../core/store.ts";
 import { pageRowids, type PageQuery } from "./sqlite-page.ts";
-import { compactStep, countEndedSince, pruneBatch, pruneEventsInBatches } from "./sqlite-retention.ts";
+import { compactStep, countEndedBetween, pruneBatch, pruneEventsInBatches } from "./sqlite-retention.ts";
 
 export interface SqliteQueueOptions {
   /** Base of the exponential retry backoff. */
@@ -468,8 +468,8 @@ export class SqliteQueue implements Queue {
     })();
   }
 
-  async countEnded(since: number): Promise<Record<string, { finished: number; failed: number }>> {
-    return countEndedSince(this.db, since);
+  async countEnded(since: number, until?: number): Promise<Record<string, { finished: number; failed: number }>> {
+    return countEndedBetween(this.db, since, until ?? Infinity);
   }
 
   async prune(opts: PruneOptions): Promise<number> {

@@ -81,10 +81,11 @@ export interface Queue {
   page(filter: TaskFilter & { after?: string | null; text?: string }): Promise<TaskPage>;
 
   /**
-   * How many tasks of each stage ended at or after `since` (epoch ms): finished, and failed (failed or
-   * cancelled), from the finished-time indexes (BullMQ's completed and failed sets on Redis), never a list.
+   * How many tasks of each stage ended at or after `since` and before `until` (epoch ms; no end when left
+   * out): finished, and failed (failed or cancelled), from the finished-time indexes (BullMQ's completed and
+   * failed sets on Redis), never a list. Half-open, so a caller can add live events from `until` on exactly.
    */
-  countEnded(since: number): Promise<Record<string, { finished: number; failed: number }>>;
+  countEnded(since: number, until?: number): Promise<Record<string, { finished: number; failed: number }>>;
   /** Delete at most `limit` ended tasks of one stage and bucket (older than, or beyond a count). Returns how many. */
   prune(opts: PruneOptions): Promise<number>;
   /** Give space freed by prune back (SQLite: incremental vacuum and a WAL checkpoint; Redis: nothing to do). */

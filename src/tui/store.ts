@@ -72,11 +72,11 @@ interface EndedCounts {
   at: number;
   hourFailed: Record<string, number>;
   fiveMinFinished: Record<string, number>;
-  /** End times from events after `at`, per stage (a few seconds' worth between re-counts). */
+  /** End times from events at or after `at`, per stage (a few seconds' worth between re-counts). */
   failed: Map<string, number[]>;
   finished: Map<string, number[]>;
-  /** Ids already counted from events, so a repeated event does not count twice. */
-  seen: Set<string>;
+  /** Ids already counted from events (with their end time), so a repeated event does not count twice. */
+  seen: Map<string, number>;
 }
 
 /**
@@ -96,7 +96,7 @@ export class TuiStore {
   private busy = false;
   private closed = false;
   /** Tasks that ended recently: counted by the queue's indexes, then kept up from events. */
-  private ended: EndedCounts = { at: 0, hourFailed: {}, fiveMinFinished: {}, failed: new Map(), finished: new Map(), seen: new Set() };
+  private ended: EndedCounts = { at: 0, hourFailed: {}, fiveMinFinished: {}, failed: new Map(), finished: new Map(), seen: new Map() };
   private scanMap = new Map<string, ScanProgress>();
   private scanResultWanted = new Set<string>();
   /** Where each listed task sits in the window, so an event finds its row without a scan. */
@@ -190,22 +190,28 @@ export class TuiStore {
     this.emitNow();
   }
 
-  /** Count what ended in the last hour and five minutes from the queue's indexes; events add to it until the next count. */
+  /**
+   * Count what ended in the last hour and five minutes from the queue's indexes; events add to it until the
+   * next count. The count covers [.., at) and events count from `at` on, so no ending is counted twice or
+   * missed at the boundary: `at` is a millisecond that has not begun when the subscription (or the previous
+   * count) was read, and the count is only run once it has passed.
+   */
   private async recountEnded(rebuild = true): Promise<void> {
     if (this.closed) return;
     try {
-      const at = Date.now();
-      const [hour, five] = await Promise.all([this.queue.countEnded(at - HOUR), this.queue.countEnded(at - FIVE_MIN)]);
+      const at = Date.now() + 1;
+      while (Date.now() < at) await Bun.sleep(1);
+      const [hour, five] = await Promise.all([this.queue.countEnded(at - HOUR, at), this.queue.countEnded(at - FIVE_MIN, at)]);
       const e = this.ended;
       // Events already folded in that the count now covers are dropped; later ones are kept.
-      const keep = (m: Map<string, number[]>) => new Map([...m].map(([k, v]) => [k, v.filter((x) => x > at)] as [string, number[]]));
+      const keep = (m: Map<string, number[]>) => new Map([...m].map(([k, v]) => [k, v.filter((x) => x >= at)] as [string, number[]]));
       this.ended = {
         at,
         hourFailed: Object.fromEntries(Object.entries(hour).map(([k, v]) => [k, v.failed])),
         fiveMinFinished: Object.fromEntries(Object.entries(five).map(([k, v]) => [k, v.finished])),
         failed: keep(e.failed),
         finished: keep(e.finished),
-        seen: new Set(),
+        seen: new Map([...e.seen].filter(([, t]) => t >= at)),
       };
     } catch (err) {
       this.set({ error: (err as Error).message });
@@ -233,8 +239,8 @@ export class TuiStore {
   /** Fold one event into the picture; the heavy reads wait for the throttled flush. */
   onEvent(e: TaskEvent): void {
     if (this.closed) return;
-    if ((e.type === "finished" || e.type === "failed" || e.type === "cancelled") && e.at > this.ended.at && !this.ended.seen.has(e.taskId)) {
-      this.ended.seen.add(e.taskId);
+    if ((e.type === "finished" || e.type === "failed" || e.type === "cancelled") && e.at >= this.ended.at && !this.ended.seen.has(e.taskId)) {
+      this.ended.seen.set(e.taskId, e.at);
       const m = e.type === "finished" ? this.ended.finished : this.ended.failed;
       const list = m.get(e.stage);
       if (list) list.push(e.at);
