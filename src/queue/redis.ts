@@ -209,6 +209,16 @@ export class RedisQueue implements Queue {
         this.redis.on("ready", onReady);
         this.redis.on("error", onError);
       });
+    // A Redis Cluster node accepts the connection and then refuses scripts whose keys span slots, task by task:
+    // say so at start instead (README, "Limits").
+    const info = String(await this.redis.info("cluster").catch(() => ""));
+    if (/^cluster_enabled:1/m.test(info)) {
+      this.closed = true;
+      this.redis.disconnect();
+      throw usageError(
+        `queue URL ${this.url}: the server at ${this.target.host}:${this.target.port} is a Redis Cluster node; falc needs a standalone Redis (or a Sentinel or managed primary), since its scripts touch keys in many slots`,
+      );
+    }
     // ioredis reports a refused SELECT as an error event and goes on with database 0: ask again, and refuse.
     try {
       await this.redis.select(this.target.db);

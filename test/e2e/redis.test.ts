@@ -264,12 +264,20 @@ describe("falc workers on Redis (real processes, real kill -9)", () => {
     procs.push(pw);
     await waitFor(() => Bun.spawnSync(["redis-cli", "-p", String(port), "-a", "s3cret-pw", "--no-auth-warning", "ping"]).stdout.toString().includes("PONG"), 10_000, 25, "redis with a password");
     const http = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("hello") });
+    // README: Redis Cluster is not supported; a cluster node is refused at start, not task by task.
+    const clusterPort = await freePort();
+    const clusterDir = join(h, "redis-cluster");
+    require("node:fs").mkdirSync(clusterDir);
+    const cl = Bun.spawn(["redis-server", "--port", String(clusterPort), "--bind", "127.0.0.1", "--dir", clusterDir, "--save", "", "--cluster-enabled", "yes", "--cluster-config-file", join(clusterDir, "nodes.conf")], { stdout: "ignore", stderr: "ignore" });
+    procs.push(cl);
+    await waitFor(() => Bun.spawnSync(["redis-cli", "-p", String(clusterPort), "ping"]).stdout.toString().includes("PONG"), 10_000, 25, "a Redis Cluster node");
     try {
       const cases: [string, RegExp][] = [
         [`redis://:s3cret-pw@127.0.0.1:${port}/99`, /^falc: queue URL redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/99: the Redis server has no database 99 \(ERR DB index is out of range\)/],
         [`redis://:wrong@127.0.0.1:${port}/0`, /^falc: queue URL redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: the Redis server refused the credentials \(WRONGPASS/],
         [`redis://127.0.0.1:${port}/0`, /^falc: queue URL redis:\/\/127\.0\.0\.1:\d+\/0: the Redis server refused the credentials \(NOAUTH/],
         [`redis://127.0.0.1:${http.port}/0`, /^falc: queue URL redis:\/\/127\.0\.0\.1:\d+\/0: the server at 127\.0\.0\.1:\d+ does not speak the Redis protocol/],
+        [`redis://127.0.0.1:${clusterPort}/0`, /^falc: queue URL redis:\/\/127\.0\.0\.1:\d+\/0: the server at 127\.0\.0\.1:\d+ is a Redis Cluster node; falc needs a standalone Redis/],
       ];
       for (const [url, line] of cases) {
         const cli = await runFalc(["tasks", "stats", "--queue", url], { env: { FALC_HOME: h } });
