@@ -5,7 +5,7 @@ import { callControl, controlPath } from "./control.ts";
 import { clientHandshake, HandshakeRefused } from "./handshake.ts";
 import { decodeJson, encodeJson } from "./protocol.ts";
 import { DEFAULT_LIMITS, Session } from "./session.ts";
-import { statusSchema, toSyncNodes, type StatusDoc } from "./status.ts";
+import { statusSchema, toSyncNodes, type StatusDoc, type SyncNodeRow } from "./status.ts";
 
 export interface RemoteTarget {
   host: string;
@@ -71,7 +71,7 @@ export interface StatusSourceOptions {
 }
 
 /** For the TUI: nodes and last syncs, or null when no master answers. Never throws. */
-export function statusSource(o: StatusSourceOptions): () => Promise<{ name: string; lastSyncAt: number | null; state: string }[] | null> {
+export function statusSource(o: StatusSourceOptions): () => Promise<SyncNodeRow[] | null> {
   return async () => {
     try {
       const doc = o.remote ? await fetchRemoteStatus(o.remote) : await fetchLocalStatus(o.home);

@@ -90,7 +90,28 @@ export function errorCell(now: number, e: StatusNode["lastError"]): string {
   return e ? `${ago(now, e.at)}: ${e.error.slice(0, 120)}` : "-";
 }
 
-/** What the TUI's sync view draws. */
-export function toSyncNodes(doc: StatusDoc): { name: string; lastSyncAt: number | null; state: string }[] {
-  return doc.nodes.map((n) => ({ name: n.name, state: n.state, lastSyncAt: n.lastIntegrity?.at ?? null }));
+/** What the TUI's sync view draws, per node: state, last integrity sync, the entries it refuses, its last error. */
+export function toSyncNodes(doc: StatusDoc): SyncNodeRow[] {
+  return doc.nodes.map((n) => {
+    const r = n.lastIntegrity as Record<string, unknown> | null;
+    const refused = Array.isArray(r?.refused) ? (r.refused as { path: string; why: string }[]) : [];
+    const refusedCount = typeof r?.refused_count === "number" ? r.refused_count : refused.length;
+    return {
+      name: n.name,
+      state: n.state,
+      lastSyncAt: n.lastIntegrity?.at ?? null,
+      refused,
+      refusedCount,
+      lastError: n.lastError ? { at: n.lastError.at, error: n.lastError.error } : null,
+    };
+  });
+}
+
+export interface SyncNodeRow {
+  name: string;
+  state: string;
+  lastSyncAt: number | null;
+  refused: { path: string; why: string }[];
+  refusedCount: number;
+  lastError: { at: number; error: string } | null;
 }
