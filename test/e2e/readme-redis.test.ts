@@ -1,0 +1,119 @@
+import { afterAll, afterEach, expect, test } from "bun:test";
+import { createServer, type Socket } from "node:net";
+import { parseRedisUrl } from "../../src/queue/redis-url.ts";
+import { reconnectDelayMs } from "../../src/queue/redis.ts";
+import { startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
+import { FALC, freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
+import { startUi, type TmuxUi } from "./ui-helpers.ts";
+import { TEST_STAGE } from "./worker-helpers.ts";
+
+// The user-visible sentences of the README's "Redis queue" section that no other test holds: URL
+// defaults, the reconnect backoff's numbers, how long a one-shot command waits without Redis, the
+// password masked in logs and the TUI, and `SMEMBERS falc:_stages`.
+const T = tempHome("falc-e2e-readme-redis-");
+let redis: RedisServer | null = null;
+let ui: TmuxUi | null = null;
+const procs: ReturnType<typeof Bun.spawn>[] = [];
+afterEach(async () => {
+  ui?.stop();
+  ui = null;
+  for (const p of procs.splice(0)) {
+    p.kill("SIGKILL");
+    await p.exited;
+  }
+  await redis?.stop();
+  redis = null;
+});
+afterAll(() => T.cleanup());
+
+/** Run falc; when its first stderr line came and when it exited, in ms from the start. */
+async function timed(args: string[], env: Record<string, string>) {
+  const t0 = performance.now();
+  const p = Bun.spawn([FALC, ...args], { env: { ...process.env, NO_COLOR: "1", ...env }, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  let lineMs = -1;
+  let err = "";
+  for await (const c of p.stderr as ReadableStream<Uint8Array>) {
+    err += new TextDecoder().decode(c);
+    if (lineMs < 0 && err.includes("\n")) lineMs = performance.now() - t0;
+  }
+  const code = await p.exited;
+  return { code, err: err.trim(), lineMs, exitMs: performance.now() - t0 };
+}
+
+test("URL defaults: port 6379, db 0, rediss:// is TLS; the password shown as ***", () => {
+  expect(parseRedisUrl("redis://10.0.0.1")).toMatchObject({ host: "10.0.0.1", port: 6379, db: 0, tls: false, display: "redis://10.0.0.1:6379/0" });
+  expect(parseRedisUrl("rediss://user:pw@h:7000/2")).toMatchObject({ port: 7000, db: 2, tls: true, username: "user", password: "pw", display: "rediss://user:***@h:7000/2" });
+  expect(parseRedisUrl("redis://:s3cret@10.0.0.1:6379/2").display).toBe("redis://:***@10.0.0.1:6379/2");
+});
+
+test("reconnect backoff: 0.1 s doubling to 5 s, less up to 20 % jitter", () => {
+  for (let n = 1; n <= 12; n++) {
+    const full = Math.min(100 * 2 ** (n - 1), 5000);
+    for (let i = 0; i < 50; i++) {
+      const d = reconnectDelayMs(n);
+      expect(d).toBeLessThanOrEqual(full);
+      expect(d).toBeGreaterThanOrEqual(full * 0.8);
+    }
+  }
+});
+
+test("one-shot commands without Redis: the line after 3 s (4.5 s from a server that never answers), exit 1", async () => {
+  // Something that accepts connections and never says a word.
+  const held: Socket[] = [];
+  const silent = createServer((s) => void held.push(s));
+  await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+  const silentPort = (silent.address() as { port: number }).port;
+  const refusedPort = await freePort();
+  try {
+    const [refused, mute] = await Promise.all([
+      timed(["tasks", "stats", "--queue", `redis://127.0.0.1:${refusedPort}/0`], { FALC_HOME: T.home }),
+      timed(["ui", "--json", "--queue", `redis://:s3cret@127.0.0.1:${silentPort}/0`], { FALC_HOME: T.home }),
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toBe(`falc: cannot reach the Redis queue at redis://127.0.0.1:${refusedPort}/0: connect ECONNREFUSED 127.0.0.1:${refusedPort}`);
+    expect(refused.lineMs).toBeGreaterThan(2_900);
+    expect(refused.lineMs).toBeLessThan(4_400);
+    expect(mute.code).toBe(1);
+    expect(mute.err).toBe(`falc: cannot reach the Redis queue at redis://:***@127.0.0.1:${silentPort}/0: no answer`);
+    expect(mute.lineMs).toBeGreaterThan(4_400);
+    expect(mute.lineMs).toBeLessThan(6_000);
+    // "about 2 s after that line" (see the README): bounded, so a longer hang fails here.
+    for (const r of [refused, mute]) expect(r.exitMs - r.lineMs).toBeLessThan(3_500);
+  } finally {
+    held.forEach((s) => s.destroy());
+    silent.close();
+  }
+}, 30_000);
+
+test("the password is masked in a worker's log lines and in the TUI; SMEMBERS falc:_stages lists the stages in use", async () => {
+  // A worker waiting for a Redis that is not there logs the URL, masked.
+  const down = `redis://:s3cret-pw@127.0.0.1:${await freePort()}/0`;
+  const w = Bun.spawn([FALC, "worker", "--stage", "teststage", "--stage-path", TEST_STAGE, "--no-tui", "--no-health", "--log-level", "info"], {
+    env: { ...process.env, FALC_HOME: T.home, FALC_QUEUE: down, NO_COLOR: "1" },
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  procs.push(w);
+  let err = "";
+  void (async () => {
+    for await (const c of w.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+  })();
+  const line = await waitFor(() => err.split("\n").find((l) => l.includes('"queue_unreachable"')), 10_000, 50, "queue_unreachable");
+  expect(line).toContain("redis://:***@127.0.0.1:");
+  expect(err).not.toContain("s3cret-pw");
+
+  redis = await startRedis();
+  expect(Bun.spawnSync(["redis-cli", "-p", String(redis.port), "config", "set", "requirepass", "s3cret-pw"]).stdout.toString()).toContain("OK");
+  const url = `redis://:s3cret-pw@127.0.0.1:${redis.port}/0`;
+  for (const [stage, extra] of [["noop", []], ["teststage", ["--stage-path", TEST_STAGE]]] as const) {
+    const r = await runFalc(["tasks", "submit", stage, "--payload", "{}", ...extra], { env: { FALC_HOME: T.home, FALC_QUEUE: url } });
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+  }
+  const members = Bun.spawnSync(["redis-cli", "-p", String(redis.port), "-a", "s3cret-pw", "--no-auth-warning", "smembers", "falc:_stages"]).stdout.toString();
+  expect(members.trim().split("\n").sort()).toEqual(["noop", "teststage"]);
+
+  ui = await startUi(T.home, ["--view", "queues"], { FALC_QUEUE: url });
+  const pane = await ui.waitFor(`redis://:***@127.0.0.1:${redis.port}/0`, 15_000, "the masked URL in the TUI");
+  expect(pane).not.toContain("s3cret-pw");
+}, 40_000);
