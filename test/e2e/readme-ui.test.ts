@@ -77,3 +77,19 @@ test("SIGHUP (the terminal closed) ends the TUI and restores the terminal, as SI
   expect(pane).toMatch(/TTY_MODES icanon echo/);
   expect(pane).not.toContain("no workers registered");
 }, 30_000);
+
+test("←/→ switch views as tab does (wrapping), --view starts on one, ctrl-c quits with the terminal restored", async () => {
+  ui = await startUi(join(T.home, "keys"), ["--view", "queues"]);
+  await ui.waitFor("[2 queues]", 15_000, "started on queues");
+  ui.keys("Right");
+  await ui.waitFor("[3 tasks]", 5_000, "→ to tasks");
+  ui.keys("Left");
+  ui.keys("Left");
+  await ui.waitFor("[1 workers]", 5_000, "← ← to workers");
+  ui.keys("Left");
+  await ui.waitFor("[5 sync]", 5_000, "← wraps to sync");
+  ui.keys("C-c");
+  const pane = await ui.waitFor(/TTY_MODES/, 10_000, "exit");
+  expect(pane).toContain("FALC_EXIT=0");
+  expect(pane).toMatch(/TTY_MODES icanon echo/);
+}, 30_000);
