@@ -1,0 +1,58 @@
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
+import { fastConfig, spawnSync, type SyncProc } from "./sync-helpers.ts";
+
+// README `falc sync` examples not run elsewhere: `keygen --out` as the cluster's key, `groups list`, and
+// `groups set <node>` with no groups clearing the node's groups on the master and on the worker.
+const T = tempHome("falc-e2e-readme-sync-");
+const procs: SyncProc[] = [];
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.stop("SIGKILL")));
+  T.cleanup();
+});
+
+test("keygen makes the key (64 hex, mode 600) a master and worker use; groups list shows what set assigned; set with no groups clears", async () => {
+  const base = T.home;
+  const key = join(base, "cluster.key");
+  const kg = await runFalc(["sync", "keygen", "--out", key]);
+  expect([kg.code, kg.stderr]).toEqual([0, ""]);
+  expect(readFileSync(key, "utf8")).toMatch(/^[0-9a-f]{64}\n$/);
+  expect(statSync(key).mode & 0o777).toBe(0o600);
+  const again = await runFalc(["sync", "keygen", "--out", join(base, "k2")]);
+  expect(readFileSync(join(base, "k2"), "utf8")).not.toBe(readFileSync(key, "utf8")); // random, not derived
+  expect(again.code).toBe(0);
+
+  const M = join(base, "m");
+  mkdirSync(M);
+  writeFileSync(join(M, "a.txt"), "a\n");
+  const env = { FALC_CONFIG: fastConfig(join(base, "falc.yaml")) };
+  const port = await freePort();
+  const mhome = join(base, "mhome");
+  const master = spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], mhome, env);
+  procs.push(master);
+  await master.waitLog((l) => l.event === "master_started", "master started");
+  const W = join(base, "w");
+  const worker = spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", W, "--key-file", key, "--name", "node-2"], join(base, "whome"), env);
+  procs.push(worker);
+  await master.waitLog((l) => l.event === "sync_done" && l.node === "node-2", "node-2 synced");
+  expect(readFileSync(join(W, "a.txt"), "utf8")).toBe("a\n");
+
+  const m = { env: { ...env, FALC_HOME: mhome } };
+  expect((await runFalc(["sync", "groups", "set", "node-2", "web", "scan"], m)).code).toBe(0);
+  const list = await runFalc(["sync", "groups", "list"], m);
+  expect([list.code, list.stderr]).toEqual([0, ""]);
+  expect(list.stdout).toMatch(/^NODE\s+GROUPS\nnode-2\s+scan, web\n$/);
+  const json = await runFalc(["sync", "groups", "list", "--json"], m);
+  expect(JSON.parse(json.stdout)).toEqual({ "node-2": ["scan", "web"] });
+  const groupsFile = join(base, "whome", "sync", "groups.json");
+  const mine = () => (existsSync(groupsFile) ? JSON.parse(readFileSync(groupsFile, "utf8")).groups : null);
+  await waitFor(() => mine()?.join() === "scan,web", 10_000, 100, "pushed to node-2");
+
+  // `no groups clears`
+  const clear = await runFalc(["sync", "groups", "set", "node-2"], m);
+  expect([clear.code, clear.stderr]).toEqual([0, ""]);
+  await waitFor(() => mine()?.length === 0, 10_000, 100, "node-2's groups cleared");
+  expect(JSON.parse((await runFalc(["sync", "groups", "list", "--json"], m)).stdout)["node-2"] ?? []).toEqual([]);
+}, 60_000);
