@@ -70,7 +70,7 @@ test("--config, then FALC_CONFIG, then ./falc.yaml; FALC_* env over the file; fl
   expect(existsSync(join(cwd, "flag.sqlite"))).toBe(true);
 });
 
-test("FALC_STAGE_PATH is colon-separated; FALC_LOG_LEVEL and a bad ./falc.yaml are usage errors naming the key (exit 2)", async () => {
+test("FALC_STAGE_PATH is colon-separated, stage_paths: in the file works too; FALC_LOG_LEVEL and a bad ./falc.yaml are usage errors naming the key (exit 2)", async () => {
   const cwd = dir("env");
   const env = { FALC_HOME: join(cwd, "home"), FALC_STAGE_PATH: `${STAGES}/effects-stage.ts:${STAGES}/test-stage.ts` };
   for (const [stage, payload] of [["teststage", "{}"], ["effects", '{"file":"/dev/null","ms":0}']] as const) {
@@ -83,6 +83,10 @@ test("FALC_STAGE_PATH is colon-separated; FALC_LOG_LEVEL and a bad ./falc.yaml a
   expect(bad.stderr.trim().split("\n")).toHaveLength(1);
   const unknown = await runFalc(["tasks", "submit", "teststage", "--payload", "{}"], { cwd, env: { FALC_HOME: env.FALC_HOME } });
   expect(unknown.code).toBe(2);
+  // The same stage from `stage_paths:` in the config file.
+  writeFileSync(join(cwd, "stages.yaml"), `stage_paths: [${STAGES}/test-stage.ts]\n`);
+  const fromFile = await runFalc(["tasks", "submit", "teststage", "--payload", "{}", "--config", join(cwd, "stages.yaml")], { cwd, env: { FALC_HOME: env.FALC_HOME } });
+  expect([fromFile.code, fromFile.stderr]).toEqual([0, ""]);
 
   const level = await runFalc(["tasks", "stats"], { cwd, env: { FALC_HOME: env.FALC_HOME, FALC_LOG_LEVEL: "loud" } });
   expect(level.code).toBe(2);

@@ -2,7 +2,7 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { FALC, runFalc, tempHome, waitFor } from "./helpers.ts";
-import { startWorker, submit, TEST_STAGE, type WorkerProc } from "./worker-helpers.ts";
+import { startWorker, submit, tasksJson, TEST_STAGE, type WorkerProc } from "./worker-helpers.ts";
 
 // README "Workers and tasks" sentences no other test holds to their numbers: `--health-port 0` takes
 // any free port, every metric the README names is served (falc_queue_tasks counting the queue), the
@@ -99,3 +99,17 @@ test("a run past its timeout gets SIGTERM, SIGKILL 2 s later, and goes back to t
   expect(ran).toBeLessThan(6_000);
   expect(lines.filter((l) => l[2] === "2").map((l) => l[0])).toContain("end");
 }, 60_000);
+
+test("SIGINT stops claiming and lets a running task finish within --grace; the next queued task stays queued", async () => {
+  const home = join(T.home, "sigint");
+  const w = await startWorker(home, ["--stage", "teststage", "--grace", "30", "--poll-ms", "20"]);
+  workers.push(w);
+  const [running] = await submit(home, { sleepMs: 1500 });
+  await waitFor(async () => (await w.health()).workers[0]?.task_id === running, 10_000, 50, "running");
+  const [next] = await submit(home, {});
+  expect(await w.stop("SIGINT")).toBe(0);
+  const tasks = await tasksJson(home);
+  expect(tasks.find((t) => t.id === running)!.status).toBe("finished");
+  expect(tasks.find((t) => t.id === next)!.status).toBe("queued");
+  expect(w.stderr()).not.toContain('"event":"task_requeued"');
+}, 30_000);
