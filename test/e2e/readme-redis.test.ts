@@ -1,7 +1,7 @@
-import { afterAll, afterEach, expect, test } from "bun:test";
+import { afterAll, afterEach, expect, setSystemTime, test } from "bun:test";
 import { createServer, type Socket } from "node:net";
 import { parseRedisUrl } from "../../src/queue/redis-url.ts";
-import { reconnectDelayMs } from "../../src/queue/redis.ts";
+import { RedisQueue, reconnectDelayMs } from "../../src/queue/redis.ts";
 import { startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
 import { FALC, freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
 import { startUi, type TmuxUi } from "./ui-helpers.ts";
@@ -117,3 +117,28 @@ test("the password is masked in a worker's log lines and in the TUI; SMEMBERS fa
   const pane = await ui.waitFor(`redis://:***@127.0.0.1:${redis.port}/0`, 15_000, "the masked URL in the TUI");
   expect(pane).not.toContain("s3cret-pw");
 }, 40_000);
+
+test("one clock: delays and leases follow the Redis server's time, not the client's", async () => {
+  redis = await startRedis();
+  const q = new RedisQueue(redis.url(0));
+  await q.connect();
+  const serverMs = () => {
+    const [s, us] = Bun.spawnSync(["redis-cli", "-p", String(redis!.port), "time"]).stdout.toString().trim().split("\n").map(Number);
+    return s! * 1000 + Math.floor(us! / 1000);
+  };
+  try {
+    // This client's clock runs two hours ahead (Date only: timers and the server are untouched).
+    setSystemTime(Date.now() + 2 * 3600_000);
+    const due = await q.enqueue({ stage: "clock", payload: {} });
+    const later = await q.enqueue({ stage: "clock", payload: {}, delayMs: 60_000 });
+    const t = await q.claim({ stages: ["clock"], worker: "w", leaseMs: 30_000 });
+    expect(t?.id).toBe(due.id); // due now by the server's clock, and the delayed one is not
+    expect(await q.claim({ stages: ["clock"], worker: "w", leaseMs: 30_000 })).toBeNull();
+    const now = serverMs();
+    expect(Math.abs(t!.leaseUntil! - (now + 30_000))).toBeLessThan(2_000);
+    expect(Math.abs((await q.get(later.id))!.runAt - (now + 60_000))).toBeLessThan(2_000);
+  } finally {
+    setSystemTime();
+    await q.close();
+  }
+});
