@@ -1,19 +1,28 @@
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
 import { fastConfig, spawnSync, type SyncProc } from "./sync-helpers.ts";
 
 // README `falc sync` examples not run elsewhere: `keygen --out` as the cluster's key, `groups list`, and
-// `groups set <node>` with no groups clearing the node's groups on the master and on the worker.
+// `groups set <node>` with no groups clearing the node's groups on the master and on the worker; and
+// "What is synced": the master's symlinks skipped (logged), a worker's removed, its excluded files left alone.
 const T = tempHome("falc-e2e-readme-sync-");
+const lexists = (p: string) => {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
 const procs: SyncProc[] = [];
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop("SIGKILL")));
   T.cleanup();
 });
 
-test("keygen makes the key (64 hex, mode 600) a master and worker use; groups list shows what set assigned; set with no groups clears", async () => {
+test("keygen makes the key (64 hex, mode 600) a master and worker use; symlinks and excluded files; groups list shows what set assigned; set with no groups clears", async () => {
   const base = T.home;
   const key = join(base, "cluster.key");
   const kg = await runFalc(["sync", "keygen", "--out", key]);
@@ -33,11 +42,19 @@ test("keygen makes the key (64 hex, mode 600) a master and worker use; groups li
   const master = spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], mhome, env);
   procs.push(master);
   await master.waitLog((l) => l.event === "master_started", "master started");
+  symlinkSync("a.txt", join(M, "mlink")); // the master's symlinks are skipped, and said so
   const W = join(base, "w");
+  mkdirSync(W);
+  writeFileSync(join(W, "local.tmp"), "excluded (*.tmp): the worker's own, left alone\n");
+  symlinkSync("/etc/passwd", join(W, "wlink")); // a worker's symlinks are removed
   const worker = spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", W, "--key-file", key, "--name", "node-2"], join(base, "whome"), env);
   procs.push(worker);
   await master.waitLog((l) => l.event === "sync_done" && l.node === "node-2", "node-2 synced");
   expect(readFileSync(join(W, "a.txt"), "utf8")).toBe("a\n");
+  await master.waitLog((l) => l.event === "symlink_skipped" && l.path === "mlink", "the master names its skipped symlink");
+  expect(existsSync(join(W, "mlink"))).toBe(false);
+  expect(readFileSync(join(W, "local.tmp"), "utf8")).toContain("left alone");
+  await waitFor(() => !lexists(join(W, "wlink")), 10_000, 100, "the worker's symlink removed");
 
   const m = { env: { ...env, FALC_HOME: mhome } };
   expect((await runFalc(["sync", "groups", "set", "node-2", "web", "scan"], m)).code).toBe(0);
