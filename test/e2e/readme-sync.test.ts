@@ -1,5 +1,6 @@
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
 import { fastConfig, spawnSync, type SyncProc } from "./sync-helpers.ts";
@@ -73,3 +74,45 @@ test("keygen makes the key (64 hex, mode 600) a master and worker use; symlinks 
   await waitFor(() => mine()?.length === 0, 10_000, 100, "node-2's groups cleared");
   expect(JSON.parse((await runFalc(["sync", "groups", "list", "--json"], m)).stdout)["node-2"] ?? []).toEqual([]);
 }, 60_000);
+
+test("a connection closed in the handshake is connect_failed (warn), a refusal master_refused (error); reconnects back off from 0.5 s up to reconnect_max_s", async () => {
+  const base = join(T.home, "levels");
+  mkdirSync(base, { recursive: true });
+  const env = { FALC_CONFIG: fastConfig(join(base, "falc.yaml")) }; // reconnect_max_s: 1
+  const key = join(base, "k");
+  expect((await runFalc(["sync", "keygen", "--out", key])).code).toBe(0);
+  // Something that accepts and closes at once, like a master going down.
+  const closer = createServer((s) => s.destroy());
+  await new Promise<void>((r) => closer.listen(0, "127.0.0.1", () => r()));
+  try {
+    const port = (closer.address() as { port: number }).port;
+    const w = spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", join(base, "w"), "--key-file", key, "--name", "n1"], join(base, "wh"), env);
+    procs.push(w);
+    await waitFor(() => w.lines.filter((l) => l.event === "reconnecting").length >= 4, 15_000, 50, "four reconnects");
+    const failed = w.lines.filter((l) => l.event === "connect_failed");
+    expect(failed.length).toBeGreaterThanOrEqual(4);
+    expect(failed.every((l) => l.level === 40)).toBe(true); // pino's warn
+    expect(w.lines.filter((l) => l.event === "master_refused")).toEqual([]);
+    const delays = w.lines.filter((l) => l.event === "reconnecting").map((l) => l.delay_ms as number);
+    expect(delays[0]).toBeGreaterThanOrEqual(350); // 0.5 s less up to 30 % jitter
+    expect(delays[0]).toBeLessThanOrEqual(500);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(1000); // reconnect_max_s
+    expect(Math.max(...delays.slice(1))).toBeGreaterThan(500); // and it did grow
+    await w.stop();
+  } finally {
+    closer.close();
+  }
+  // A real master with another key refuses: master_refused at error level.
+  const M = join(base, "m");
+  mkdirSync(M);
+  const mport = await freePort();
+  const other = join(base, "other.key");
+  expect((await runFalc(["sync", "keygen", "--out", other])).code).toBe(0);
+  const master = spawnSync(["master", "--listen", `127.0.0.1:${mport}`, "--dir", M, "--key-file", other], join(base, "mh"), env);
+  procs.push(master);
+  await master.waitLog((l) => l.event === "master_started", "master started");
+  const wrong = spawnSync(["worker", "--master", `127.0.0.1:${mport}`, "--dir", join(base, "w2"), "--key-file", key, "--name", "n2"], join(base, "wh2"), env);
+  procs.push(wrong);
+  const refused = await wrong.waitLog((l) => l.event === "master_refused", "refused");
+  expect(refused.level).toBe(50); // pino's error
+}, 40_000);
