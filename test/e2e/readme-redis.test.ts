@@ -142,3 +142,8 @@ test("one clock: delays and leases follow the Redis server's time, not the clien
     await q.close();
   }
 });
+
+test("tested with 7.0, as the README's Limits say", () => {
+  const v = Bun.spawnSync(["redis-server", "--version"]).stdout.toString();
+  expect(v).toMatch(/v=7\.0\./);
+});
