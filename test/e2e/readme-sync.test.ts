@@ -1,6 +1,6 @@
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
 import { freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
 import { fastConfig, spawnSync, type SyncProc } from "./sync-helpers.ts";
@@ -116,3 +116,43 @@ test("a connection closed in the handshake is connect_failed (warn), a refusal m
   const refused = await wrong.waitLog((l) => l.event === "master_refused", "refused");
   expect(refused.level).toBe(50); // pino's error
 }, 40_000);
+
+test("the key never crosses the wire: a sync recorded between worker and master holds neither its bytes nor its hex", async () => {
+  const base = join(T.home, "wire");
+  const M = join(base, "m");
+  mkdirSync(M, { recursive: true });
+  writeFileSync(join(M, "f.txt"), "payload\n");
+  const key = join(base, "k");
+  expect((await runFalc(["sync", "keygen", "--out", key])).code).toBe(0);
+  const hex = readFileSync(key, "utf8").trim();
+  const env = { FALC_CONFIG: fastConfig(join(base, "falc.yaml")) };
+  const mport = await freePort();
+  const master = spawnSync(["master", "--listen", `127.0.0.1:${mport}`, "--dir", M, "--key-file", key], join(base, "mh"), env);
+  procs.push(master);
+  await master.waitLog((l) => l.event === "master_started", "master started");
+  // A recording relay: every byte either way is kept.
+  const seen: Buffer[] = [];
+  const relay = createServer((c) => {
+    const up = createConnection({ host: "127.0.0.1", port: mport });
+    c.on("data", (b) => (seen.push(Buffer.from(b)), up.write(b)));
+    up.on("data", (b) => (seen.push(Buffer.from(b)), c.write(b)));
+    c.on("close", () => up.destroy());
+    up.on("close", () => c.destroy());
+    c.on("error", () => {});
+    up.on("error", () => {});
+  });
+  await new Promise<void>((r) => relay.listen(0, "127.0.0.1", () => r()));
+  try {
+    const port = (relay.address() as { port: number }).port;
+    const r = await runFalc(["sync", "worker", "--master", `127.0.0.1:${port}`, "--dir", join(base, "w"), "--key-file", key, "--name", "n3", "--once"], { env: { ...env, FALC_HOME: join(base, "wh") } });
+    expect([r.code, r.stderr.includes("Error")]).toEqual([0, false]);
+    expect(readFileSync(join(base, "w", "f.txt"), "utf8")).toBe("payload\n");
+    const wire = Buffer.concat(seen);
+    expect(wire.length).toBeGreaterThan(100);
+    expect(wire.includes(Buffer.from(hex, "hex"))).toBe(false);
+    expect(wire.includes(Buffer.from(hex))).toBe(false);
+    expect(wire.includes(Buffer.from("payload"))).toBe(false); // and the file went encrypted
+  } finally {
+    relay.close();
+  }
+}, 30_000);
