@@ -247,8 +247,10 @@ describe("App", () => {
     await until(() => frame(app).includes("node-a  synced  never"), 3000, "sync nodes");
   });
 
-  test("stays responsive with 10,000 tasks and 50 workers", async () => {
-    const ins = Array.from({ length: 10_000 }, (_, i) => ({
+  // Speed at scale is measured in scripts/bench/million.ts (first paint at 1,000,000 tasks against 1,000), not
+  // timed here: this checks that counts, a burst of claims and the windowed rows come out right.
+  test("counts, a burst of claims folded in, and only the worker rows that fit drawn (50 workers)", async () => {
+    const ins = Array.from({ length: 1_000 }, (_, i) => ({
       stage: ["pre", "post", "scan", "identification"][i % 4]!,
       payload: { i },
     }));
@@ -262,27 +264,11 @@ describe("App", () => {
         }),
         60_000,
       );
-    const t0 = performance.now();
     const app = await mount("queues");
-    await until(() => /pre\s+2500/.test(frame(app)), 5000, "counts");
-    const loadMs = performance.now() - t0;
-    // A burst of 2,000 state changes is folded in without re-listing per event.
-    const claimed = [];
-    for (let i = 0; i < 500; i++)
-      claimed.push(
-        (await q.queue.claim({
-          stages: ["pre"],
-          worker: "w",
-          leaseMs: 60_000,
-        }))!,
-      );
-    const t1 = performance.now();
-    await until(
-      () => /pre\s+2000\s+500/.test(frame(app)),
-      5000,
-      "burst applied",
-    );
-    const burstMs = performance.now() - t1;
+    await until(() => /pre\s+250/.test(frame(app)), 5000, "counts");
+    // A burst of state changes is folded in without re-listing per event.
+    for (let i = 0; i < 100; i++) await q.queue.claim({ stages: ["pre"], worker: "w", leaseMs: 60_000 });
+    await until(() => /pre\s+150\s+100/.test(frame(app)), 5000, "burst applied");
     // Only the rows that fit are drawn; the selection scrolls the window.
     await press(app, "1", (f) => f.includes("workers 50"));
     expect(frame(app)).toContain("> pre0 ");
@@ -290,10 +276,5 @@ describe("App", () => {
     await press(app, "G", (f) => f.includes("> pre49 "));
     expect(frame(app)).not.toContain(" pre0 ");
     app.stdin.write("q");
-    console.log(
-      `10k tasks/50 workers: first paint ${loadMs.toFixed(0)} ms, 500-claim burst shown in ${burstMs.toFixed(0)} ms`,
-    );
-    expect(loadMs).toBeLessThan(3000);
-    expect(burstMs).toBeLessThan(2000);
   }, 30_000);
 });

@@ -211,32 +211,23 @@ describe("falc ui colours and scale", () => {
     expect(pane).not.toContain("no workers registered");
   }, 30_000);
 
-  test("10,000 tasks and 50 workers: first paint, key response and a burst of events", async () => {
+  // Speed at scale is scripts/bench/million.ts's job (first paint and refresh at 1,000,000 kept tasks against
+  // 1,000); here the same picture at 1,000 tasks must be right: counts, a burst of claims, the 200-row window.
+  test("1,000 tasks and 50 workers: counts, a view switch, a burst of claims, the newest 200 tasks", async () => {
     const h = home();
     queue = new SqliteQueue(join(h, "queue.sqlite"));
     const q = queue;
-    await q.enqueueMany(Array.from({ length: 10_000 }, (_, i) => ({ stage: ["pre", "post", "scan", "identification"][i % 4]!, payload: { i } })));
+    await q.enqueueMany(Array.from({ length: 1_000 }, (_, i) => ({ stage: ["pre", "post", "scan", "identification"][i % 4]!, payload: { i } })));
     for (let i = 0; i < 50; i++) await q.putWorker(rec({ name: `pre${i}`, stage: "pre", state: i % 3 ? "working" : "idle", taskId: i % 3 ? `t${i}` : null }), 120_000);
-    const t0 = Date.now();
     ui = await startUi(h, [], {}, { x: 130, y: 40 });
     await ui.waitFor("workers 50  idle 17  working 33", 15_000, "first paint");
-    const firstPaint = Date.now() - t0;
-    const t1 = Date.now();
     ui.keys("2");
-    await ui.waitFor(/pre\s+2500\s+0/, 5000, "queues view");
-    const keyMs = Date.now() - t1;
-    const t2 = Date.now();
-    for (let i = 0; i < 1000; i++) await q.claim({ stages: ["post"], worker: "w", leaseMs: 60_000 });
-    const claimMs = Date.now() - t2;
-    await ui.waitFor(/post\s+1500\s+1000/, 10_000, "burst of 1,000 claims shown");
-    const burstMs = Date.now() - t2 - claimMs;
+    await ui.waitFor(/pre\s+250\s+0/, 5000, "queues view");
+    for (let i = 0; i < 100; i++) await q.claim({ stages: ["post"], worker: "w", leaseMs: 60_000 });
+    await ui.waitFor(/post\s+150\s+100/, 10_000, "burst of 100 claims shown");
     ui.keys("3");
-    await ui.waitFor("tasks 200", 5000, "tasks window");
+    await ui.waitFor("tasks 200", 5000, "tasks window: the newest 200");
     ui.keys("q");
     await ui.waitFor("FALC_EXIT=0", 10_000, "exit");
-    console.log(`falc ui, 10k tasks / 50 workers: first paint ${firstPaint} ms, view switch ${keyMs} ms, 1,000-claim burst shown ${burstMs} ms after the last claim`);
-    expect(firstPaint).toBeLessThan(5000);
-    expect(keyMs).toBeLessThan(1500);
-    expect(burstMs).toBeLessThan(3000);
-  }, 90_000);
+  }, 60_000);
 });
