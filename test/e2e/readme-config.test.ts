@@ -108,3 +108,26 @@ test("state lives in FALC_HOME, by default $XDG_DATA_HOME/falc, else ~/.local/sh
   expect([x.code, x.stderr]).toEqual([0, ""]);
   expect(existsSync(join(home, "xdg/falc/queue.sqlite"))).toBe(true);
 });
+
+test("the README's falc.yaml shows the defaults: a config without those keys behaves the same", async () => {
+  const { parse } = await import("yaml");
+  const { loadConfig } = await import("../../src/core/config.ts");
+  const { retentionFrom } = await import("../../src/queue/retention-rules.ts");
+  const shown = parse(readmeYaml()) as Record<string, unknown>;
+  const cwd = dir("defaults"); // no falc.yaml here
+  const prev = process.cwd();
+  process.chdir(cwd);
+  try {
+    const d = loadConfig({}, {}) as unknown as Record<string, unknown>;
+    for (const k of ["queue", "log_level", "health_port", "stage_paths", "max_attempts"]) expect([k, d[k]]).toEqual([k, shown[k]]);
+  } finally {
+    process.chdir(prev);
+  }
+  // Retention: the README's top-level rules are the built-in ones (its per-stage scan rule is the example).
+  const { stages: _example, ...top } = shown.retention as Record<string, unknown>;
+  expect(retentionFrom(top).ruleFor("pre")).toEqual(retentionFrom(undefined).ruleFor("pre"));
+  expect(README_DEFAULTS_SENTENCE.test(readFileSync(resolve(import.meta.dir, "../../README.md"), "utf8"))).toBe(true);
+});
+
+/** "By default finished tasks are kept 7 days and failed or cancelled ones 30 days, and at most 100,000 of each per stage" */
+const README_DEFAULTS_SENTENCE = /By default finished tasks are kept 7 days and failed or cancelled ones 30 days, and at most 100,000 of\s+each per stage/;
