@@ -1,7 +1,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { runFalc, tempHome } from "./helpers.ts";
+import { FALC, runFalc, tempHome, waitFor } from "./helpers.ts";
 
 // The README's Configuration section, sentence by sentence, against dist/falc: the example falc.yaml
 // is accepted as printed, where the file is looked for, which layer wins, the FALC_* names, FALC_HOME's
@@ -131,3 +131,26 @@ test("the README's falc.yaml shows the defaults: a config without those keys beh
 
 /** "By default finished tasks are kept 7 days and failed or cancelled ones 30 days, and at most 100,000 of each per stage" */
 const README_DEFAULTS_SENTENCE = /By default finished tasks are kept 7 days and failed or cancelled ones 30 days, and at most 100,000 of\s+each per stage/;
+
+test("logs on a terminal are readable lines (time, level, message, fields), not JSON", async () => {
+  const home = dir("tty");
+  const p = Bun.spawn(["script", "-qfc", `${FALC} worker --stage noop --no-tui --health-port 0 --log-level info`, "/dev/null"], {
+    env: { ...process.env, FALC_HOME: home, NO_COLOR: "1", TERM: "xterm" },
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "ignore",
+  });
+  let out = "";
+  void (async () => {
+    for await (const c of p.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(c);
+  })();
+  try {
+    await waitFor(() => /event=worker_ready/.test(out), 20_000, 50, "worker_ready on the terminal");
+    const lines = out.split(/\r?\n/).filter(Boolean);
+    expect(lines.find((l) => l.includes("event=health_listening"))).toMatch(/^\d\d:\d\d:\d\d info  health and metrics on http:\/\/\S+\/health {2}.*event=health_listening/);
+    expect(lines.filter((l) => l.trimStart().startsWith("{"))).toEqual([]);
+  } finally {
+    p.kill("SIGTERM");
+    await p.exited;
+  }
+}, 30_000);
