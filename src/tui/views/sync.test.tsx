@@ -47,6 +47,7 @@ test("the sync view names each node's refused entries and its last error", () =>
 test("many refused entries: the first few named, the rest counted", () => {
   const f = render(<SyncView nodes={toSyncNodes(doc(1234, null))} theme={noColor} />).lastFrame() ?? "";
   expect(f).toContain("refused 1234");
+  expect(REFUSED_LINES).toBe(5); // the README's falc ui section says "the first 5 named"
   expect(f.match(/ {4}refused {2}/g)?.length).toBe(REFUSED_LINES);
   expect(f).toContain(`… and ${1234 - REFUSED_LINES} more (falc sync status)`);
   expect(f).not.toContain("last error");
