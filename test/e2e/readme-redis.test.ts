@@ -2,6 +2,7 @@ import { afterAll, afterEach, expect, setSystemTime, test } from "bun:test";
 import { createServer, type Socket } from "node:net";
 import { parseRedisUrl } from "../../src/queue/redis-url.ts";
 import { RedisQueue, reconnectDelayMs } from "../../src/queue/redis.ts";
+import pino from "pino";
 import { startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
 import { FALC, freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
 import { startUi, type TmuxUi } from "./ui-helpers.ts";
@@ -147,3 +148,26 @@ test("tested with 7.0, as the README's Limits say", () => {
   const v = Bun.spawnSync(["redis-server", "--version"]).stdout.toString();
   expect(v).toMatch(/v=7\.0\./);
 });
+
+test("while Redis stays away a waiting worker says so once, then a reminder a minute apart, never a line per retry", async () => {
+  const out: string[] = [];
+  const log = pino({ level: "info", base: undefined }, { write: (l: string) => void out.push(l) });
+  const lines = () => out.map((l) => JSON.parse(l) as { event: string; msg: string });
+  const port = await freePort();
+  const q = new RedisQueue(`redis://:s3cret@127.0.0.1:${port}/0`, { persistent: true, log } as never);
+  void q.connect().catch(() => {}); // waits for Redis forever (persistent); close() below ends it
+  try {
+    await waitFor(() => lines().some((l) => l.event === "queue_unreachable"), 10_000, 20, "the first line");
+    // Retries go on (0.1 s doubling); over the next 1.5 s of real time, nothing more is said.
+    await Bun.sleep(1500); // observing silence over retries, not waiting for a condition
+    expect(lines().filter((l) => l.event === "queue_unreachable")).toHaveLength(1);
+    // Date only (timers run as they do): a minute later the next failed retry reminds once.
+    setSystemTime(Date.now() + 61_000);
+    await waitFor(() => lines().filter((l) => l.event === "queue_unreachable").length === 2, 10_000, 20, "the reminder");
+    expect(lines()[1]!.msg).toMatch(/^queue redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0 still unreachable \(.*ECONNREFUSED.*\); retrying$/);
+    expect(out.join("")).not.toContain("s3cret");
+  } finally {
+    setSystemTime();
+    await q.close();
+  }
+}, 30_000);
