@@ -1,5 +1,5 @@
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { FALC, runFalc, tempHome, waitFor } from "./helpers.ts";
 import { startWorker, submit, tasksJson, TEST_STAGE, type WorkerProc } from "./worker-helpers.ts";
@@ -112,4 +112,44 @@ test("SIGINT stops claiming and lets a running task finish within --grace; the n
   expect(tasks.find((t) => t.id === running)!.status).toBe("finished");
   expect(tasks.find((t) => t.id === next)!.status).toBe("queued");
   expect(w.stderr()).not.toContain('"event":"task_requeued"');
+}, 30_000);
+
+test("a failing setup is retried after 1 s, then 2 s (doubling toward the 60 s cap)", async () => {
+  const home = join(T.home, "setup");
+  mkdirSync(home, { recursive: true });
+  const flag = join(home, "fail-setup");
+  writeFileSync(flag, "1");
+  const w = await startWorker(home, ["--stage", "teststage"], { FALC_TEST_SETUP_FAIL_FILE: flag });
+  workers.push(w);
+  const restarts = () =>
+    w.stderr().split("\n").filter((l) => l.includes('"event":"worker_restart"')).map((l) => JSON.parse(l).in_ms as number);
+  await waitFor(() => restarts().length >= 2, 15_000, 50, "two setup retries");
+  expect(restarts().slice(0, 2)).toEqual([1000, 2000]);
+}, 30_000);
+
+test("a child dying in setup is restarted after 0.25 s, then 0.5 s (less up to 20 % jitter, toward the 30 s cap), and comes up once setup stops dying", async () => {
+  const home = join(T.home, "setup-crash");
+  mkdirSync(home, { recursive: true });
+  const flag = join(home, "crash-setup");
+  writeFileSync(flag, "1");
+  const p = Bun.spawn([FALC, "worker", "--stage-path", TEST_STAGE, "--stage", "teststage", "--no-tui", "--no-health", "--log-level", "info"], {
+    env: { ...process.env, FALC_HOME: home, NO_COLOR: "1", FALC_TEST_SETUP_CRASH_FILE: flag },
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  procs.push(p);
+  let err = "";
+  void (async () => {
+    for await (const c of p.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+  })();
+  const exits = () => err.split("\n").filter((l) => l.includes('"event":"worker_exited"')).map((l) => JSON.parse(l).in_ms as number);
+  await waitFor(() => exits().length >= 2, 15_000, 20, "two deaths in setup");
+  const [a, b] = exits();
+  expect(a).toBeGreaterThanOrEqual(200);
+  expect(a).toBeLessThanOrEqual(250);
+  expect(b).toBeGreaterThanOrEqual(400);
+  expect(b).toBeLessThanOrEqual(500);
+  rmSync(flag);
+  await waitFor(() => err.includes('"event":"worker_ready"'), 15_000, 20, "set up at last");
 }, 30_000);
