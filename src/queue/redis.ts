@@ -95,6 +95,9 @@ export class RedisQueue implements Queue {
       retryStrategy: (n) => (this.closed ? null : reconnectDelayMs(n)),
       maxRetriesPerRequest: this.opts.persistent ? null : 2,
       connectTimeout: 5000,
+      // ioredis arms this timer on disconnect and clears it only on a close event that a refused connection has
+      // already had: at its 2 s default every one-shot command without Redis outlived its error line by 2 s.
+      disconnectTimeout: 100,
       enableReadyCheck: true,
       // A command whose answer was lost in a disconnect is sent again after the reconnect: every script
       // is safe to repeat (enqueue carries a nonce; the others find the task already moved).
