@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -66,12 +66,14 @@ test("a port in use is reported before the tree is hashed", async () => {
 }, 30_000);
 
 test("a --once sync that takes longer than drop_after_s keeps its session: keep-alives go up during the transfer", async () => {
-  const site = await S.site("o"); // drop_after_s 4
-  const { base, M, key, env } = site;
-  writeFileSync(join(M, "big.bin"), randomBytes(2 << 20));
+  const site = await S.site("o");
+  const { base, M, key, env, cfg } = site;
+  // A worker silent for 2.5 s is dropped (keep-alives every 0.5 s); the transfer takes twice that.
+  writeFileSync(cfg, readFileSync(cfg, "utf8").replace("drop_after_s: 4", "drop_after_s: 2.5"));
+  writeFileSync(join(M, "big.bin"), randomBytes(5 << 18));
   const master = await S.startMaster(site);
   const proxy = new CutProxy(site.port);
-  proxy.rate = 256 * 1024; // 2 MiB: about 8 s, twice drop_after_s
+  proxy.rate = 256 * 1024; // 1.25 MiB: about 5 s, twice drop_after_s
   const pport = await proxy.listen();
   try {
     const r = await runFalc(["sync", "worker", "--once", "--json", "--master", `127.0.0.1:${pport}`, "--dir", join(base, "w", "tree"), "--key-file", key, "--name", "slow"], {
