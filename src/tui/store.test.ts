@@ -110,7 +110,10 @@ for (const [backend, make] of backends)
         await store.start();
         const second = await queue.claim({ stages: [`r${round}`], worker: "w", leaseMs: 60_000 });
         await queue.complete(second!.id, "w", {});
-        await until(() => store.snapshot.stages.find((s) => s.stage === `r${round}`)?.finished === 2, 5000, "the second ending");
+        // The counts (finished) and the endings' rate are fed by different reads (stats, events): wait for both, then
+        // the rate must be exactly two endings: a lost one never reaches 0.4 (timeout), a doubled one passes it.
+        const rowOf = () => store.snapshot.stages.find((s) => s.stage === `r${round}`);
+        await until(() => rowOf()?.finished === 2 && rowOf()!.perMinute >= 0.4, 5000, "the second ending, counted and in the rate");
         const row = store.snapshot.stages.find((s) => s.stage === `r${round}`)!;
         expect([round, row.perMinute]).toEqual([round, 0.4]);
         store.stop();
