@@ -167,6 +167,9 @@ test(`converges like rsync -a --delete over ${ROUNDS} random rounds (seed ${SEED
     }
     if (story.length > 200) story.splice(0, story.length - 50);
   }
+  // What the README promises of the default run (about 1,250 changes, 150 tamperings, 50 killed commits), held to
+  // bounds the seeded draws stay within (over 3 standard deviations each).
+  if (ROUNDS >= 100) expect([counts.changes > 4 * ROUNDS, counts.tampered > 0.4 * ROUNDS, counts.crashes > 0.12 * ROUNDS]).toEqual([true, true, true]);
   console.log(`sync fuzz: ${ROUNDS} rounds, seed ${SEED}, ${changed} compared, ${counts.changes} changes, ${counts.tampered} with the worker tampered, ${counts.crashes} commits killed; ms in rsync reference ${Math.round(times[0]!)}, in sync rounds ${Math.round(times[1]!)} (the two overlap)`);
 }, 600_000);
 
