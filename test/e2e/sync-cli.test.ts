@@ -8,9 +8,10 @@ import { CutProxy } from "./sync-helpers.ts";
 import { syncSuite } from "../sync/harness.ts";
 
 // The small promises of the sync commands: a closed pipe, an unknown node, a busy port, a killed master.
+// The tests share nothing but the temp home (a site each, own ports): they run at once.
 const S = syncSuite("falc-e2e-sync-cli-");
 
-test("status into a closed pipe ends quietly; groups set refuses unknown nodes unless --allow-unknown; a killed master is a sync_failed", async () => {
+test.concurrent("status into a closed pipe ends quietly; groups set refuses unknown nodes unless --allow-unknown; a killed master is a sync_failed", async () => {
   const site = await S.site("c");
   const { M, env, port, mhome } = site;
   writeFileSync(join(M, "big.bin"), randomBytes(3 << 20));
@@ -50,7 +51,7 @@ test("status into a closed pipe ends quietly; groups set refuses unknown nodes u
   proxy.close();
 }, 90_000);
 
-test("a port in use is reported before the tree is hashed", async () => {
+test.concurrent("a port in use is reported before the tree is hashed", async () => {
   const { M, key, mhome } = await S.site("p");
   for (let i = 0; i < 50; i++) writeFileSync(join(M, `f${i}`), randomBytes(1000));
   const busy = createServer();
@@ -65,7 +66,7 @@ test("a port in use is reported before the tree is hashed", async () => {
   expect(existsSync(syncHome) ? readdirSync(syncHome).filter((n) => n.startsWith("master-cache-")) : []).toEqual([]);
 }, 30_000);
 
-test("a --once sync that takes longer than drop_after_s keeps its session: keep-alives go up during the transfer", async () => {
+test.concurrent("a --once sync that takes longer than drop_after_s keeps its session: keep-alives go up during the transfer", async () => {
   const site = await S.site("o");
   const { base, M, key, env, cfg } = site;
   // A worker silent for 2.5 s is dropped (keep-alives every 0.5 s); the transfer takes twice that.

@@ -7,6 +7,7 @@ import { Ledger } from "../../src/scan/ledger.ts";
 import { CutProxy, mirrored, treeHash, treeState, waitMirrored } from "./sync-helpers.ts";
 import { syncSuite } from "../sync/harness.ts";
 
+// The tests share nothing but the temp home (a site each, own ports): they run at once.
 const S = syncSuite("falc-e2e-sync-");
 
 function write(root: string, rel: string, content: string | Buffer, mode?: number): void {
@@ -16,7 +17,7 @@ function write(root: string, rel: string, content: string | Buffer, mode?: numbe
 }
 
 describe("falc sync: a master and two workers on loopback", () => {
-  test("workers mirror the tree; edits, adds, deletes and modes arrive; local edits are overwritten; status, groups, mismatch resync, master restart", async () => {
+  test.concurrent("workers mirror the tree; edits, adds, deletes and modes arrive; local edits are overwritten; status, groups, mismatch resync, master restart", async () => {
     // zstd forced: on loopback `auto` sends raw blocks (the cut-connection test below covers those).
     const site = await S.site("a", { configExtra: "  compress: zstd\n" });
     const { base, M, key, env, port, mhome } = site;
@@ -124,7 +125,7 @@ describe("falc sync: a master and two workers on loopback", () => {
 });
 
 describe("falc sync: the connection cut mid-transfer leaves the worker tree all old or all new", () => {
-  test("a proxy cutting the bytes, then kill -9 of the master", async () => {
+  test.concurrent("a proxy cutting the bytes, then kill -9 of the master", async () => {
     const site = await S.site("b");
     const { M, cfg } = site;
     // Keep-alive silence window (2 x 3 s) longer than a throttled transfer's gaps.
