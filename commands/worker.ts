@@ -1,7 +1,5 @@
 import { Command, Option } from "clipanion";
 import { FalcCommand } from "../src/cli/base.ts";
-import { usageError } from "../src/core/errors.ts";
-import { parseIntOption } from "../src/cli/options.ts";
 
 export class WorkerCommand extends FalcCommand {
   static paths = [["worker"]];
@@ -36,37 +34,26 @@ export class WorkerCommand extends FalcCommand {
   socket = Option.String("--socket", { hidden: true });
 
   async run() {
-    const { runChild } = await import("../src/runtime/child.ts");
-    const { parseStageCounts } = await import("../src/runtime/counts.ts");
-    const { runHandler } = await import("../src/runtime/run-handler.ts");
-    if (!this.stage) throw usageError("falc worker needs --stage, e.g. --stage pre (see falc worker --help)");
-    const stagePaths = [...this.config.stage_paths, ...this.stagePath];
-    if (this.child) {
-      if (!this.socket) throw usageError("--child needs --socket");
-      // The queue URL (password included) came in the environment; what the stage starts does not need it.
-      delete process.env.FALC_QUEUE;
-      const code = await runChild({ name: this.child, stage: this.stage, socketPath: this.socket, config: this.config, log: this.log.child({ worker: this.child }), stagePaths });
-      // Whatever a stage left open (sockets, timers) must not keep a finished child alive.
-      process.exit(code);
-    }
-    const counts = parseStageCounts(this.stage, this.count, this.config.workers);
-    // The queue URL goes to the children in the environment, never in argv (ps shows argv to every user).
-    const childArgs = [...(this.configPath ? ["--config", this.configPath] : []), ...this.stagePath.flatMap((p) => ["--stage-path", p])];
-    if (this.logLevel) childArgs.push("--log-level", this.logLevel);
-    return runHandler({
+    const { runWorker } = await import("../src/runtime/run-worker.ts");
+    return runWorker({
       config: this.config,
       log: this.log,
       // A worker outlives Redis restarts: it waits for the queue instead of failing.
-      queue: await this.queue({ persistent: true, log: this.log, deferConnect: true }),
-      counts,
-      stagePaths,
-      childArgs,
-      childEnv: { FALC_QUEUE: this.config.queue },
-      leaseMs: (parseIntOption("--lease", this.lease, { min: 1, max: 86400 }) ?? 30) * 1000,
-      graceMs: (parseIntOption("--grace", this.grace, { min: 0, max: 86400 }) ?? 30) * 1000,
-      pollMs: parseIntOption("--poll-ms", this.pollMs, { min: 10, max: 60_000 }) ?? 200,
-      health: this.noHealth ? null : { port: parseIntOption("--health-port", this.healthPort, { min: 0, max: 65535 }) ?? this.config.health_port, host: this.healthHost },
+      queue: () => this.queue({ persistent: true, log: this.log, deferConnect: true }),
+      stage: this.stage,
+      count: this.count,
+      stagePath: this.stagePath,
+      healthPort: this.healthPort,
+      healthHost: this.healthHost,
+      noHealth: this.noHealth,
+      lease: this.lease,
+      grace: this.grace,
+      pollMs: this.pollMs,
       tui: !this.noTui && Boolean(process.stdout.isTTY),
+      child: this.child,
+      socket: this.socket,
+      configPath: this.configPath,
+      logLevel: this.logLevel,
     });
   }
 }

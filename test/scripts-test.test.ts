@@ -27,8 +27,9 @@ async function runOn(files: Record<string, string>, ci: boolean, extraEnv: Recor
 
 const pass = `test("adds", () => { expect(1 + 1).toBe(2); });\n`;
 
+// Each test runs scripts/test in a directory of its own: they run at once, the build test's seconds hiding the rest.
 describe("scripts/test", () => {
-  test("all passing, plus skips for allowed reasons: exit 0 under CI, the skipped named, the closing line exact", async () => {
+  test.concurrent("all passing, plus skips for allowed reasons: exit 0 under CI, the skipped named, the closing line exact", async () => {
     const r = await runOn(
       {
         "a.test.ts": pass + `skipUnless(false, "not root")("needs root", () => {});\n`,
@@ -42,7 +43,7 @@ describe("scripts/test", () => {
     expect(r.code).toBe(0);
   });
 
-  test("a failing test fails the run and is named", async () => {
+  test.concurrent("a failing test fails the run and is named", async () => {
     const r = await runOn({ "a.test.ts": pass + `test("breaks", () => { expect(1).toBe(2); });\n` }, false);
     expect(r.last).toBe("1 passed, 1 failed, 0 skipped");
     expect(r.out).toMatch(/failed tests \(1\):\n {2}.*a\.test\.ts > breaks/);
@@ -55,7 +56,7 @@ describe("scripts/test", () => {
     ["test.todo", `test.todo("someday");\n`],
     ["a reason the project controls in the title", `test.skip("needs yara (skipped: yara is not installed)", () => {});\n`],
   ] as const) {
-    test(`a skip by ${what} fails the run under CI, and is only reported otherwise`, async () => {
+    test.concurrent(`a skip by ${what} fails the run under CI, and is only reported otherwise`, async () => {
       const ci = await runOn({ "a.test.ts": pass + body }, true);
       expect(ci.last).toBe("1 passed, 0 failed, 1 skipped");
       expect(ci.out).toContain("not an allowed reason");
@@ -66,13 +67,13 @@ describe("scripts/test", () => {
     });
   }
 
-  test("a test file that does not load fails the run even though JUnit does not list it", async () => {
+  test.concurrent("a test file that does not load fails the run even though JUnit does not list it", async () => {
     const r = await runOn({ "a.test.ts": pass, "b.test.ts": `throw new Error("redis-server is not installed");\n` }, false);
     expect(r.last).toMatch(/^1 passed, [1-9]\d* failed, 0 skipped$/);
     expect(r.code).toBe(1);
   });
 
-  test("a type error fails the run even when every test passes", async () => {
+  test.concurrent("a type error fails the run even when every test passes", async () => {
     const tsconfig = JSON.stringify({ extends: join(root, "tsconfig.json"), compilerOptions: { typeRoots: [join(root, "node_modules/@types")] }, include: ["."] });
     const r = await runOn({ "a.test.ts": pass + `export const n: number = "not a number";\n`, "tsconfig.json": tsconfig }, false);
     expect(r.out).toMatch(/a\.test\.ts.*error TS2322/);
@@ -81,7 +82,7 @@ describe("scripts/test", () => {
     expect(r.code).toBe(1);
   });
 
-  test("the binary under test is built in this run from this tree, whatever FALC_BIN said before", async () => {
+  test.concurrent("the binary under test is built in this run from this tree, whatever FALC_BIN said before", async () => {
     const started = Date.now();
     const body = `import { statSync } from "node:fs";
 test("falc is fresh", () => {
@@ -97,14 +98,14 @@ test("falc is fresh", () => {
     expect(r.code).toBe(0);
   }, 60_000);
 
-  test("no test at all fails the run", async () => {
+  test.concurrent("no test at all fails the run", async () => {
     const r = await runOn({ "a.test.ts": `export {};\n` }, false);
     expect(r.last).toBe("0 passed, 0 failed, 0 skipped");
     expect(r.out).toMatch(/no test ran|no test passed/);
     expect(r.code).toBe(1);
   });
 
-  test("a skip reason outside the allowed list is refused when the test is written", async () => {
+  test.concurrent("a skip reason outside the allowed list is refused when the test is written", async () => {
     const r = await runOn({ "a.test.ts": pass + `skipUnless(false, "no yara" as never)("x", () => {});\n` }, false);
     expect(r.out).toContain("skip reason `no yara` is not one of");
     expect(r.code).toBe(1);

@@ -34,7 +34,7 @@ export class SyncWorkerCommand extends FalcCommand {
   recover = Option.Boolean("--recover", false, { description: "Set an unreadable commit journal and its backups aside, then resync" });
 
   async run() {
-    const { makeWorker, runWorker, runWorkerOnce } = await import("../../src/sync/run.ts");
+    const { makeWorker, roundLine, runWorker, runWorkerOnce } = await import("../../src/sync/run.ts");
     const w = await makeWorker({
       config: this.config,
       log: this.log,
@@ -50,14 +50,7 @@ export class SyncWorkerCommand extends FalcCommand {
     if (!this.once) return runWorker(w, this.config.home);
     const r = await runWorkerOnce(w);
     if (this.json) this.outJson(r);
-    else
-      this.out(
-        r.ok
-          ? r.inSync
-            ? `in sync (${Math.round(r.durationMs)} ms, ${r.wireBytes} bytes on the wire)`
-            : `synced: ${r.missing} missing, ${r.shared} changed, ${r.extra} extra; ${r.files} files, ${r.bytes} bytes in ${Math.round(r.durationMs)} ms`
-          : `sync failed, tree unchanged: ${r.error}`,
-      );
+    else this.out(roundLine(r));
     return r.ok ? 0 : 1;
   }
 }

@@ -58,7 +58,7 @@ async function sqlite(label: string, n: number): Promise<number> {
 }
 
 async function redis(n: number): Promise<number> {
-  const { startRedis } = await import("../../src/queue/redis-testkit.ts");
+  const { startRedis } = await import("../../test/redis-server.ts");
   const { RedisQueue } = await import("../../src/queue/redis.ts");
   const srv = await startRedis();
   const q = new RedisQueue(srv.url());

@@ -12,7 +12,7 @@ import { Queue as BullQueue, Worker as BullWorker } from "bullmq";
 import { SqliteQueue } from "../../src/queue/sqlite.ts";
 import { RedisQueue } from "../../src/queue/redis.ts";
 import { parseRedisUrl } from "../../src/queue/redis-url.ts";
-import { startRedis } from "../../src/queue/redis-testkit.ts";
+import { startRedis } from "../../test/redis-server.ts";
 import type { Queue } from "../../src/queue/types.ts";
 import { numArg } from "./args.ts";
 

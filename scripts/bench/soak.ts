@@ -98,7 +98,7 @@ async function sqlite(retention: boolean): Promise<void> {
 }
 
 async function redis(retention: boolean): Promise<void> {
-  const { startRedis } = await import("../../src/queue/redis-testkit.ts");
+  const { startRedis } = await import("../../test/redis-server.ts");
   const { RedisQueue } = await import("../../src/queue/redis.ts");
   const Redis = (await import("ioredis")).default;
   const srv = await startRedis();

@@ -1,7 +1,7 @@
 import { afterAll, expect, test } from "bun:test";
 import Redis from "ioredis";
 import { RedisQueue } from "./redis.ts";
-import { startRedis, type RedisServer } from "./redis-testkit.ts";
+import { startRedis, type RedisServer } from "../../test/redis-server.ts";
 
 // No skip: without redis-server, startRedis throws and this test fails (scripts/setup installs it).
 let server: RedisServer | null = null;

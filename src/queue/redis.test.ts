@@ -7,7 +7,7 @@ import { retentionConformance } from "./retention-conformance.ts";
 import { openQueue } from "./open.ts";
 import { RedisQueue } from "./redis.ts";
 import { parseRedisUrl } from "./redis-url.ts";
-import { freePort, haveRedis, startRedis, type RedisServer } from "./redis-testkit.ts";
+import { freePort, haveRedis, startRedis, type RedisServer } from "../../test/redis-server.ts";
 
 // One private redis-server for the file; each queue gets a database of its own, emptied first.
 let server: RedisServer | null = null;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openQueue } from "../queue/open.ts";
-import { startRedis, type RedisServer } from "../queue/redis-testkit.ts";
+import { startRedis, type RedisServer } from "../../test/redis-server.ts";
 import type { Queue } from "../queue/types.ts";
 import { targetLockKey, withLock } from "./lock.ts";
 

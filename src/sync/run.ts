@@ -196,3 +196,10 @@ export function syncSourceFor(config: Config, sync?: string, keyFile?: string) {
   }
   return statusSource({ home: config.home, remote: { ...parseHostPort(addr, "--sync"), key: loadKeyFile(kf), cluster: c.cluster } });
 }
+
+/** One line for a person about a `--once` round (the command prints it; --json prints the result itself). */
+export function roundLine(r: RoundResult): string {
+  if (!r.ok) return `sync failed, tree unchanged: ${r.error}`;
+  if (r.inSync) return `in sync (${Math.round(r.durationMs)} ms, ${r.wireBytes} bytes on the wire)`;
+  return `synced: ${r.missing} missing, ${r.shared} changed, ${r.extra} extra; ${r.files} files, ${r.bytes} bytes in ${Math.round(r.durationMs)} ms`;
+}

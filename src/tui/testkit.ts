@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { WorkerRecord } from "../core/worker-state.ts";
 import { SqliteQueue } from "../queue/sqlite.ts";
 import { openQueue } from "../queue/open.ts";
-import { haveRedis, startRedis } from "../queue/redis-testkit.ts";
+import { haveRedis, startRedis } from "../../test/redis-server.ts";
 import type { Queue } from "../queue/types.ts";
 
 export interface TestQueue {

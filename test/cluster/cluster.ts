@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ip, startListeners } from "../../src/scan/lab.ts";
@@ -277,9 +277,26 @@ export class Cluster {
   async waitFor(fn: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(await fn())) {
-      if (Date.now() > deadline) throw new Error(`cluster: timed out after ${timeoutMs} ms waiting for ${what} (logs in ${join(this.root, "logs")})`);
+      if (Date.now() > deadline) throw new Error(`cluster: timed out after ${timeoutMs} ms waiting for ${what} (logs in ${join(this.root, "logs")})\n${this.warnings()}`);
       await Bun.sleep(100);
     }
+  }
+
+  /**
+   * The last warnings and errors (level 40+) of every node's log: said with a timeout, since the logs go with the
+   * cluster's temp dir when the test ends (unless FALC_KEEP_CLUSTER is set).
+   */
+  warnings(perLog = 8): string {
+    const dir = this.logsDir();
+    if (!existsSync(dir)) return "";
+    return readdirSync(dir)
+      .sort()
+      .map((f) => {
+        const bad = readFileSync(join(dir, f), "utf8").split("\n").filter((l) => /"level":[4-6]0/.test(l));
+        return bad.length ? `${f}:\n  ${bad.slice(-perLog).map((l) => l.slice(0, 400)).join("\n  ")}` : "";
+      })
+      .filter(Boolean)
+      .join("\n");
   }
 
   /** A worker node's /health, fetched from inside its namespace. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
+import { startRedis, type RedisServer } from "../redis-server.ts";
 import { runFalc, tempHome, waitFor } from "./helpers.ts";
 import { startWorker, type WorkerProc } from "./worker-helpers.ts";
 

@@ -3,7 +3,7 @@ import { createServer, type Socket } from "node:net";
 import { parseRedisUrl } from "../../src/queue/redis-url.ts";
 import { RedisQueue, reconnectDelayMs } from "../../src/queue/redis.ts";
 import pino from "pino";
-import { startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
+import { startRedis, type RedisServer } from "../redis-server.ts";
 import { FALC, freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
 import { startUi, type TmuxUi } from "./ui-helpers.ts";
 import { TEST_STAGE } from "./worker-helpers.ts";

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TaskEvent } from "../../src/core/task.ts";
 import { RedisQueue } from "../../src/queue/redis.ts";
-import { freePort, startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
+import { freePort, startRedis, type RedisServer } from "../redis-server.ts";
 import { FALC, runFalc, tempHome, waitFor } from "./helpers.ts";
 import { pidAlive, startWorker, TEST_STAGE, type WorkerProc } from "./worker-helpers.ts";
 

@@ -1,34 +1,21 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { FALC, freePort, runFalc, tempHome } from "./helpers.ts";
-import { CutProxy, fastConfig, keyFile, spawnSync, type SyncProc } from "./sync-helpers.ts";
+import { FALC, runFalc } from "./helpers.ts";
+import { CutProxy } from "./sync-helpers.ts";
+import { syncSuite } from "../sync/harness.ts";
 
 // The small promises of the sync commands: a closed pipe, an unknown node, a busy port, a killed master.
-let T: { home: string; cleanup(): void };
-const procs: SyncProc[] = [];
-beforeAll(() => {
-  T = tempHome("falc-e2e-sync-cli-");
-});
-afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop("SIGKILL")));
-  T.cleanup();
-});
+// The tests share nothing but the temp home (a site each, own ports): they run at once.
+const S = syncSuite("falc-e2e-sync-cli-");
 
-test("status into a closed pipe ends quietly; groups set refuses unknown nodes unless --allow-unknown; a killed master is a sync_failed", async () => {
-  const base = join(T.home, "c");
-  const M = join(base, "master");
-  mkdirSync(M, { recursive: true });
+test.concurrent("status into a closed pipe ends quietly; groups set refuses unknown nodes unless --allow-unknown; a killed master is a sync_failed", async () => {
+  const site = await S.site("c");
+  const { M, env, port, mhome } = site;
   writeFileSync(join(M, "big.bin"), randomBytes(3 << 20));
-  const key = keyFile(join(base, "cluster.key"));
-  const env = { FALC_CONFIG: fastConfig(join(base, "falc.yaml")) };
-  const port = await freePort();
-  const mhome = join(base, "mhome");
-  const master = spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], mhome, env);
-  procs.push(master);
-  await master.waitLog((l) => l.event === "master_started", "master started");
+  const master = await S.startMaster(site);
 
   // The reader goes away before falc writes: exit 0, nothing on stderr.
   for (const args of [["sync", "status"], ["sync", "status", "--json"]]) {
@@ -52,9 +39,8 @@ test("status into a closed pipe ends quietly; groups set refuses unknown nodes u
   const proxy = new CutProxy(port);
   proxy.rate = 256 * 1024;
   const pport = await proxy.listen();
-  const W = join(base, "w", "tree");
-  const worker = spawnSync(["worker", "--master", `127.0.0.1:${pport}`, "--dir", W, "--key-file", key, "--name", "w1"], join(base, "whome"), env);
-  procs.push(worker);
+  const W = join(site.base, "w", "tree");
+  const worker = S.worker(site, "w1", { port: pport, dir: W, home: join(site.base, "whome") });
   await master.waitLog((l) => l.event === "transfer_start" && l.node === "w1", "transfer started");
   await master.stop("SIGKILL");
   const failed = await worker.waitLog((l) => l.event === "sync_failed", "worker logs sync_failed");
@@ -65,16 +51,12 @@ test("status into a closed pipe ends quietly; groups set refuses unknown nodes u
   proxy.close();
 }, 90_000);
 
-test("a port in use is reported before the tree is hashed", async () => {
-  const base = join(T.home, "p");
-  const M = join(base, "master");
-  mkdirSync(M, { recursive: true });
+test.concurrent("a port in use is reported before the tree is hashed", async () => {
+  const { M, key, mhome } = await S.site("p");
   for (let i = 0; i < 50; i++) writeFileSync(join(M, `f${i}`), randomBytes(1000));
-  const key = keyFile(join(base, "cluster.key"));
   const busy = createServer();
   await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
   const port = (busy.address() as { port: number }).port;
-  const mhome = join(base, "mhome");
   const r = await runFalc(["sync", "master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], { env: { FALC_HOME: mhome } });
   busy.close();
   expect(r.code).toBe(2);
@@ -84,19 +66,15 @@ test("a port in use is reported before the tree is hashed", async () => {
   expect(existsSync(syncHome) ? readdirSync(syncHome).filter((n) => n.startsWith("master-cache-")) : []).toEqual([]);
 }, 30_000);
 
-test("a --once sync that takes longer than drop_after_s keeps its session: keep-alives go up during the transfer", async () => {
-  const base = join(T.home, "o");
-  const M = join(base, "master");
-  mkdirSync(M, { recursive: true });
-  writeFileSync(join(M, "big.bin"), randomBytes(2 << 20));
-  const key = keyFile(join(base, "cluster.key"));
-  const env = { FALC_CONFIG: fastConfig(join(base, "falc.yaml")) }; // drop_after_s 4
-  const port = await freePort();
-  const master = spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], join(base, "mhome"), env);
-  procs.push(master);
-  await master.waitLog((l) => l.event === "master_started", "master started");
-  const proxy = new CutProxy(port);
-  proxy.rate = 256 * 1024; // 2 MiB: about 8 s, twice drop_after_s
+test.concurrent("a --once sync that takes longer than drop_after_s keeps its session: keep-alives go up during the transfer", async () => {
+  const site = await S.site("o");
+  const { base, M, key, env, cfg } = site;
+  // A worker silent for 2.5 s is dropped (keep-alives every 0.5 s); the transfer takes twice that.
+  writeFileSync(cfg, readFileSync(cfg, "utf8").replace("drop_after_s: 4", "drop_after_s: 2.5"));
+  writeFileSync(join(M, "big.bin"), randomBytes(5 << 18));
+  const master = await S.startMaster(site);
+  const proxy = new CutProxy(site.port);
+  proxy.rate = 256 * 1024; // 1.25 MiB: about 5 s, twice drop_after_s
   const pport = await proxy.listen();
   try {
     const r = await runFalc(["sync", "worker", "--once", "--json", "--master", `127.0.0.1:${pport}`, "--dir", join(base, "w", "tree"), "--key-file", key, "--name", "slow"], {

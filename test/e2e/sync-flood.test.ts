@@ -1,25 +1,19 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { afterAll, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
-import { freePort, tempHome } from "./helpers.ts";
-import { fastConfig, keyFile, spawnSync, waitMirrored, type SyncProc } from "./sync-helpers.ts";
+import { waitMirrored } from "./sync-helpers.ts";
+import { syncSuite } from "../sync/harness.ts";
 
 // 500 unauthenticated sockets (half idle, half slow-loris dribbling a byte at a time), reconnecting
 // as soon as they are cut, from ten loopback addresses, against a master with 3 workers: the
 // workers keep syncing, and a worker that joins in the middle of it gets in.
-let T: { home: string; cleanup(): void };
-const procs: SyncProc[] = [];
+const S = syncSuite("falc-e2e-sync-flood-");
 const socks = new Set<Socket>();
 let attacking = false;
-beforeAll(() => {
-  T = tempHome("falc-e2e-sync-flood-");
-});
-afterAll(async () => {
+afterAll(() => {
   attacking = false;
   for (const s of socks) s.destroy();
-  await Promise.all(procs.map((p) => p.stop("SIGKILL")));
-  T.cleanup();
 });
 
 const SOCKETS = 500;
@@ -48,21 +42,11 @@ function open(port: number, from: string, loris: boolean, stats: { opened: numbe
 }
 
 test("500 idle and slow-loris connections: 3 workers keep syncing, a fourth joins", async () => {
-  const base = join(T.home, "f");
-  const M = join(base, "master");
-  mkdirSync(M, { recursive: true });
+  const site = await S.site("f");
+  const { base, M, port } = site;
   writeFileSync(join(M, "v.txt"), "version 0\n");
-  const key = keyFile(join(base, "cluster.key"));
-  const env = { FALC_CONFIG: fastConfig(join(base, "falc.yaml")) };
-  const port = await freePort();
-  const master = spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], join(base, "mhome"), env);
-  procs.push(master);
-  await master.waitLog((l) => l.event === "master_started", "master started");
-  const worker = (n: number) => {
-    const w = spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", join(base, `w${n}`, "tree"), "--key-file", key, "--name", `w${n}`], join(base, `w${n}home`), env);
-    procs.push(w);
-    return w;
-  };
+  const master = await S.startMaster(site);
+  const worker = (n: number) => S.worker(site, `w${n}`);
   for (const n of [1, 2, 3]) worker(n);
   for (const n of [1, 2, 3]) await waitMirrored(M, join(base, `w${n}`, "tree"), `w${n} mirrors before the flood`);
 

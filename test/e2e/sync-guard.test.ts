@@ -1,49 +1,34 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
+import { runFalc, waitFor } from "./helpers.ts";
 import { snapshot, synced as refusedLess } from "./sync-fuzz.ts";
-import { fastConfig, keyFile, spawnSync, type SyncProc } from "./sync-helpers.ts";
+import { syncSuite } from "../sync/harness.ts";
 
 // What one bad entry, a second process and a damaged journal do to a worker: the README's
 // "One bad entry never blocks the others", "one worker process per tree" and "--recover".
-let T: { home: string; cleanup(): void };
-const procs: SyncProc[] = [];
-beforeAll(() => {
-  T = tempHome("falc-e2e-sync-guard-");
-});
-afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop("SIGKILL")));
-  T.cleanup();
-});
+const S = syncSuite("falc-e2e-sync-guard-");
 
 /** The tree less what is never synced, as text (equal text, equal trees). */
 const synced = (root: string) => JSON.stringify([...refusedLess(snapshot(root))]);
 
 test("refused entries are named and skipped, everything else syncs; one worker per tree; an unreadable journal stops it until --recover", async () => {
-  const base = join(T.home, "g");
-  const M = join(base, "master");
+  const site = await S.site("g");
+  const { base, M, key, env, port, mhome } = site;
   mkdirSync(join(M, "d"), { recursive: true });
   writeFileSync(join(M, "ok.txt"), "fine\n");
   writeFileSync(join(M, "d", "also.txt"), "fine too\n");
   writeFileSync(join(M, "back\\slash.txt"), "refused\n");
   writeFileSync(Buffer.from(`${M}/d/caf\xe9.txt`, "latin1"), "not UTF-8\n");
   expect(Bun.spawnSync(["mkfifo", join(M, "pipe")]).exitCode).toBe(0);
-  const key = keyFile(join(base, "cluster.key"));
-  const env = { FALC_CONFIG: fastConfig(join(base, "falc.yaml")) };
-  const port = await freePort();
-  const mhome = join(base, "mhome");
-  const master = spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], mhome, env);
-  procs.push(master);
-  await master.waitLog((l) => l.event === "master_started", "master started");
+  const master = await S.startMaster(site);
   for (const p of ["back\\slash.txt", "d/caf\\xe9.txt", "pipe"]) await master.waitLog((l) => l.event === "entry_refused" && l.path === p, `master names ${p}`);
 
   const W = join(base, "w", "tree");
   mkdirSync(W, { recursive: true });
   writeFileSync(join(W, "local\\name"), "the worker's own refused name");
   const whome = join(base, "whome");
-  const worker = spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", W, "--key-file", key, "--name", "w1"], whome, env);
-  procs.push(worker);
+  const worker = S.worker(site, "w1", { dir: W, home: whome });
   await waitFor(() => synced(W) === synced(M), 20_000, 100, "everything but the refused entries synced");
   await worker.waitLog((l) => l.event === "entry_refused" && l.path === "local\\name", "worker names its own refused entry");
   expect(existsSync(join(W, "local\\name"))).toBe(true);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createConnection, createServer, type Socket } from "node:net";
 import { join } from "node:path";
@@ -8,16 +8,16 @@ import { encodeHeader } from "../../src/sync/frame.ts";
 import { clientHandshake, serverHandshake } from "../../src/sync/handshake.ts";
 import { encodeJson } from "../../src/sync/protocol.ts";
 import { DEFAULT_LIMITS, RemoteError, Session } from "../../src/sync/session.ts";
-import { freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
-import { fastConfig, keyFile, mirrored, spawnSync, waitMirrored, type SyncProc } from "./sync-helpers.ts";
+import { freePort, runFalc, waitFor } from "./helpers.ts";
+import { keyFile, mirrored, waitMirrored, type SyncProc } from "./sync-helpers.ts";
+import { syncSuite, type SyncSite } from "../sync/harness.ts";
 
 /**
  * Hostile peers against real `falc sync` processes: each is refused with a log line, and the master
  * (or worker) keeps running and keeps its honest peers in sync.
  */
-let T: { home: string; cleanup(): void };
-const procs: SyncProc[] = [];
-const track = (p: SyncProc) => (procs.push(p), p);
+const S = syncSuite("falc-e2e-syncsec-");
+let site: SyncSite;
 let port: number;
 let key: string;
 let env: Record<string, string>;
@@ -26,22 +26,14 @@ let M: string;
 let W1: string;
 
 beforeAll(async () => {
-  T = tempHome("falc-e2e-syncsec-");
-  M = join(T.home, "master");
-  W1 = join(T.home, "w1", "tree");
-  key = keyFile(join(T.home, "cluster.key"));
-  env = { FALC_CONFIG: fastConfig(join(T.home, "falc.yaml")) };
-  writeFileSync(join(T.home, "seed"), "");
+  site = await S.site("");
+  ({ port, key, env, M } = site);
+  W1 = join(site.base, "w1", "tree");
+  writeFileSync(join(S.home, "seed"), "");
   await Bun.write(join(M, "rules", "a.yar"), "rule a { condition: true }\n");
-  port = await freePort();
-  master = track(spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], join(T.home, "mhome"), env));
-  await master.waitLog((l) => l.event === "master_started", "master started");
-  track(spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", W1, "--key-file", key, "--name", "w1"], join(T.home, "w1home"), env));
+  master = await S.startMaster(site);
+  S.worker(site, "w1");
   await waitMirrored(M, W1, "w1 in sync");
-});
-afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop("SIGKILL")));
-  T.cleanup();
 });
 
 async function raw(): Promise<Socket> {
@@ -62,19 +54,19 @@ async function evilWorker(name: string): Promise<Session> {
 
 describe("falc sync refuses hostile peers and keeps running", () => {
   test("wrong key, other cluster, duplicate name: refused with a clear line on both sides", async () => {
-    const badKey = keyFile(join(T.home, "other.key"));
+    const badKey = keyFile(join(S.home, "other.key"));
     const from = master.lines.length;
-    const wrong = track(spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", join(T.home, "wk"), "--key-file", badKey, "--name", "wk"], join(T.home, "wkhome"), env));
+    const wrong = S.worker(site, "wk", { dir: join(S.home, "wk"), key: badKey });
     await master.waitLog((l) => l.event === "node_refused" && l.code === "key", "master logs the wrong key", 10_000, from);
     const wl = await wrong.waitLog((l) => l.event === "master_refused", "worker logs the refusal");
     expect(wl.msg).toMatch(/wrong cluster key/);
-    const other = track(spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", join(T.home, "wc"), "--key-file", key, "--name", "wc", "--cluster", "other"], join(T.home, "wchome"), env));
+    const other = S.worker(site, "wc", { dir: join(S.home, "wc"), args: ["--cluster", "other"] });
     await master.waitLog((l) => l.event === "node_refused" && l.code === "cluster", "other cluster refused", 10_000, from);
-    const dup = track(spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", join(T.home, "wd"), "--key-file", key, "--name", "w1"], join(T.home, "wdhome"), env));
+    const dup = S.worker(site, "w1", { dir: join(S.home, "wd"), home: join(S.home, "wdhome") });
     await master.waitLog((l) => l.event === "node_refused" && l.code === "duplicate", "duplicate name refused", 10_000, from);
     // The refused workers keep retrying (they keep running); the real w1 never noticed.
     expect(wrong.alive() && other.alive() && dup.alive()).toBe(true);
-    expect(existsSync(join(T.home, "wk", "rules"))).toBe(false);
+    expect(existsSync(join(S.home, "wk", "rules"))).toBe(false);
     await Promise.all([wrong.stop(), other.stop(), dup.stop()]);
   }, 40_000);
 
@@ -155,13 +147,13 @@ describe("falc sync refuses hostile peers and keeps running", () => {
         .catch(() => {});
     });
     await new Promise<void>((r) => server.listen(fport, "127.0.0.1", () => r()));
-    const WF = join(T.home, "wf", "tree");
-    const wf = track(spawnSync(["worker", "--master", `127.0.0.1:${fport}`, "--dir", WF, "--key-file", key, "--name", "wf"], join(T.home, "wfhome"), env));
+    const WF = join(S.home, "wf", "tree");
+    const wf = S.worker(site, "wf", { port: fport, dir: WF });
     const l = await wf.waitLog((x) => x.event === "transfer_refused", "transfer refused");
     expect(l.reason).toMatch(/refused path `..\/escape.txt`/);
     await wf.waitLog((x) => x.event === "sync_failed", "round reported failed");
     expect(refusedPlans).toBeGreaterThan(0);
-    expect(existsSync(join(T.home, "wf", "escape.txt"))).toBe(false);
+    expect(existsSync(join(S.home, "wf", "escape.txt"))).toBe(false);
     expect(existsSync(join(WF, "..", "escape.txt"))).toBe(false);
     expect(wf.alive()).toBe(true);
     server.close();
@@ -180,7 +172,7 @@ describe("falc sync refuses hostile peers and keeps running", () => {
     expect(master.alive()).toBe(true);
     // A key file others can read is refused before anything starts.
     const { chmodSync } = await import("node:fs");
-    const loose = keyFile(join(T.home, "loose.key"));
+    const loose = keyFile(join(S.home, "loose.key"));
     chmodSync(loose, 0o644);
     const r = await runFalc(["sync", "status", "--master", `127.0.0.1:${port}`, "--key-file", loose], { env });
     expect(r.code).toBe(2);

@@ -1,21 +1,14 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
+import { runFalc, waitFor } from "./helpers.ts";
 import { Ledger } from "../../src/scan/ledger.ts";
-import { CutProxy, fastConfig, keyFile, mirrored, spawnSync, treeHash, treeState, waitMirrored, type SyncProc } from "./sync-helpers.ts";
+import { CutProxy, mirrored, treeHash, treeState, waitMirrored } from "./sync-helpers.ts";
+import { syncSuite } from "../sync/harness.ts";
 
-let T: { home: string; cleanup(): void };
-const procs: SyncProc[] = [];
-const track = (p: SyncProc) => (procs.push(p), p);
-beforeAll(() => {
-  T = tempHome("falc-e2e-sync-");
-});
-afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop("SIGKILL")));
-  T.cleanup();
-});
+// The tests share nothing but the temp home (a site each, own ports): they run at once.
+const S = syncSuite("falc-e2e-sync-");
 
 function write(root: string, rel: string, content: string | Buffer, mode?: number): void {
   mkdirSync(join(root, rel, ".."), { recursive: true });
@@ -24,13 +17,10 @@ function write(root: string, rel: string, content: string | Buffer, mode?: numbe
 }
 
 describe("falc sync: a master and two workers on loopback", () => {
-  test("workers mirror the tree; edits, adds, deletes and modes arrive; local edits are overwritten; status, groups, mismatch resync, master restart", async () => {
-    const base = join(T.home, "a");
-    const M = join(base, "master");
-    const key = keyFile(join(base, "cluster.key"));
+  test.concurrent("workers mirror the tree; edits, adds, deletes and modes arrive; local edits are overwritten; status, groups, mismatch resync, master restart", async () => {
     // zstd forced: on loopback `auto` sends raw blocks (the cut-connection test below covers those).
-    const cfg = fastConfig(join(base, "falc.yaml"), "  compress: zstd\n");
-    const env = { FALC_CONFIG: cfg };
+    const site = await S.site("a", { configExtra: "  compress: zstd\n" });
+    const { base, M, key, env, port, mhome } = site;
     write(M, "profiles/web.yaml", "ports: 80,443\n");
     write(M, "profiles/fast.yaml", "top_ports: 100\n", 0o600);
     write(M, "plugins/run.sh", "#!/bin/sh\necho hi\n", 0o755);
@@ -40,10 +30,7 @@ describe("falc sync: a master and two workers on loopback", () => {
     chmodSync(join(M, "rules"), 0o750);
     // Over 256 entries: a worker's later checks narrow down by directory digests (small trees send the whole list at once).
     for (let i = 0; i < 300; i++) write(M, `many/${i % 3}/f${i}`, `file ${i}\n`);
-    const port = await freePort();
-    const mhome = join(base, "mhome");
-    let master = track(spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], mhome, env));
-    await master.waitLog((l) => l.event === "master_started", "master started");
+    let master = await S.startMaster(site);
 
     // w1 has scanned before: its ledger rows go up to the master and are marked synced once acked.
     const ledger = Ledger.open(join(base, "w1home"));
@@ -51,8 +38,8 @@ describe("falc sync: a master and two workers on loopback", () => {
     ledger.close();
     const W1 = join(base, "w1", "tree");
     const W2 = join(base, "w2", "tree");
-    const w1 = track(spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", W1, "--key-file", key, "--name", "w1"], join(base, "w1home"), env));
-    const w2 = track(spawnSync(["worker", "--master", `127.0.0.1:${port}`, "--dir", W2, "--key-file", key, "--name", "w2"], join(base, "w2home"), env));
+    const w1 = S.worker(site, "w1");
+    const w2 = S.worker(site, "w2");
     await waitMirrored(M, W1, "w1 mirrors the master");
     await waitMirrored(M, W2, "w2 mirrors the master");
     expect(treeState(W1)).toContain("profiles/fast.yaml f 600 " + treeState(M).find((l) => l.startsWith("profiles/fast.yaml"))!.split(" ")[3]);
@@ -128,7 +115,7 @@ describe("falc sync: a master and two workers on loopback", () => {
     await Bun.sleep(500);
     expect(w1.alive() && w2.alive()).toBe(true);
     const f1 = w1.lines.length;
-    master = track(spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], mhome, env));
+    master = S.master(site);
     await w1.waitLog((l) => l.event === "worker_connected", "w1 reconnects", 20_000, f1);
     await waitMirrored(M, W1, "w1 resynced after the restart");
     await waitMirrored(M, W2, "w2 resynced after the restart");
@@ -138,28 +125,22 @@ describe("falc sync: a master and two workers on loopback", () => {
 });
 
 describe("falc sync: the connection cut mid-transfer leaves the worker tree all old or all new", () => {
-  test("a proxy cutting the bytes, then kill -9 of the master", async () => {
-    const base = join(T.home, "b");
-    const M = join(base, "master");
-    const key = keyFile(join(base, "cluster.key"));
+  test.concurrent("a proxy cutting the bytes, then kill -9 of the master", async () => {
+    const site = await S.site("b");
+    const { M, cfg } = site;
     // Keep-alive silence window (2 x 3 s) longer than a throttled transfer's gaps.
-    const cfg = fastConfig(join(base, "falc.yaml"));
     writeFileSync(cfg, readFileSync(cfg, "utf8").replace("keepalive_s: 0.5", "keepalive_s: 3").replace("drop_after_s: 4", "drop_after_s: 10"));
-    const env = { FALC_CONFIG: cfg };
     const version = (v: string) => {
       for (let i = 0; i < 40; i++) write(M, `data/f${i}.bin`, Buffer.concat([Buffer.from(v), randomBytes(256 * 1024)]));
       write(M, `only-in-${v}.txt`, v);
       for (const old of ["A", "B", "C"]) if (old !== v) rmSync(join(M, `only-in-${old}.txt`), { force: true });
     };
     version("A");
-    const port = await freePort();
-    const mhome = join(base, "mhome");
-    let master = track(spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], mhome, env));
-    await master.waitLog((l) => l.event === "master_started", "master started");
-    const proxy = new CutProxy(port);
+    let master = await S.startMaster(site);
+    const proxy = new CutProxy(site.port);
     const pport = await proxy.listen();
-    const W = join(base, "w", "tree");
-    const w = track(spawnSync(["worker", "--master", `127.0.0.1:${pport}`, "--dir", W, "--key-file", key, "--name", "w"], join(base, "whome"), env));
+    const W = join(site.base, "w", "tree");
+    const w = S.worker(site, "w", { port: pport });
     await waitMirrored(M, W, "first sync");
     await w.waitLog((l) => l.event === "sync_done", "first sync logged");
     const hashA = treeHash(W);
@@ -199,7 +180,7 @@ describe("falc sync: the connection cut mid-transfer leaves the worker tree all 
     expect(treeHash(W)).toBe(hashB);
     expect(w.lines.slice(l1).some((l) => l.event === "sync_done")).toBe(false);
     proxy.rate = 0;
-    master = track(spawnSync(["master", "--listen", `127.0.0.1:${port}`, "--dir", M, "--key-file", key], mhome, env));
+    master = S.master(site);
     await waitFor(() => treeHash(W) === hashC, 30_000, 100, "C after the master is back");
     expect(mirrored(M, W)).toBe(true);
     await Promise.all([master.stop(), w.stop()]);

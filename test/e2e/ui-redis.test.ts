@@ -1,7 +1,7 @@
 // falc ui on the Redis backend: a live `falc worker` on a private redis-server, the UI in tmux.
 import { afterEach, describe, expect, test } from "bun:test";
 import { RedisQueue } from "../../src/queue/redis.ts";
-import { startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
+import { startRedis, type RedisServer } from "../redis-server.ts";
 import { tempHome, waitFor } from "./helpers.ts";
 import { startUi, type TmuxUi } from "./ui-helpers.ts";
 import { startWorker, TEST_STAGE, type WorkerProc } from "./worker-helpers.ts";

@@ -3,13 +3,13 @@
 // child, a handler SIGSTOP'd past its lease while a second handler works, random kill -9s of children and of a
 // handler. The stage stamps start/tick/end of every run with CLOCK_MONOTONIC (system-wide), so overlap is read from
 // the side effects, not from what the queue says. The seed is printed; FALC_FAULT_SEED=<n> replays its choices.
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Queue } from "../../src/queue/types.ts";
 import { SqliteQueue } from "../../src/queue/sqlite.ts";
 import { RedisQueue } from "../../src/queue/redis.ts";
-import { startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
+import { startRedis, type RedisServer } from "../redis-server.ts";
 import { monoMs } from "../../src/runtime/mono-clock.ts";
 import { tempHome, waitFor } from "./helpers.ts";
 import { pidAlive, startWorker, type WorkerProc } from "./worker-helpers.ts";
@@ -17,18 +17,21 @@ import { seededRandom, testSeed } from "../seeded.ts";
 
 const FAULT_STAGE = join(import.meta.dir, "../../fixtures/stages/fault-stage.ts");
 const homes: { cleanup(): void }[] = [];
-const workers: WorkerProc[] = [];
-const servers: RedisServer[] = [];
-const queues: Queue[] = [];
-const stopped: number[] = [];
-
-afterEach(async () => {
-  for (const pid of stopped.splice(0)) if (pidAlive(pid)) process.kill(pid, "SIGCONT");
-  while (workers.length) await workers.pop()!.stop("SIGKILL").catch(() => {});
-  while (queues.length) await queues.pop()!.close().catch(() => {});
-  while (servers.length) await servers.pop()!.stop();
-});
 afterAll(() => homes.forEach((h) => h.cleanup()));
+
+/** What one test started, ended by that test (the two scenarios run at once, so no afterEach may end the other's). */
+class Started {
+  workers: WorkerProc[] = [];
+  servers: RedisServer[] = [];
+  queues: Queue[] = [];
+  stopped: number[] = [];
+  async end(): Promise<void> {
+    for (const pid of this.stopped.splice(0)) if (pidAlive(pid)) process.kill(pid, "SIGCONT");
+    while (this.workers.length) await this.workers.pop()!.stop("SIGKILL").catch(() => {});
+    while (this.queues.length) await this.queues.pop()!.close().catch(() => {});
+    while (this.servers.length) await this.servers.pop()!.stop();
+  }
+}
 
 
 interface Line {
@@ -86,6 +89,15 @@ function overlaps(all: Map<string, RunSpan[]>): string[] {
 }
 
 async function scenario(backend: "sqlite" | "redis"): Promise<void> {
+  const started = new Started();
+  try {
+    await faults(backend, started);
+  } finally {
+    await started.end();
+  }
+}
+
+async function faults(backend: "sqlite" | "redis", { workers, servers, queues, stopped }: Started): Promise<void> {
   const rnd = seededRandom(testSeed(`fault test on ${backend}`, "FALC_FAULT_SEED"));
   const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const h = tempHome("falc-fault-");
@@ -187,39 +199,57 @@ async function scenario(backend: "sqlite" | "redis"): Promise<void> {
 
 describe("the fence holds while a child's event loop is blocked", () => {
   test("handler frozen past its lease while its child is stuck in a synchronous call: the child is killed before another handler takes over", async () => {
-    const h = tempHome("falc-fault-");
-    homes.push(h);
-    const log = join(h.home, "runs.log");
-    const q = new SqliteQueue(join(h.home, "queue.sqlite"));
-    queues.push(q);
-    const args = ["--stage", "faultstage", "--stage-path", FAULT_STAGE, "--count", "faultstage=1", "--lease", "2", "--poll-ms", "20"];
-    const a = await startWorker(h.home, args);
-    workers.push(a);
-    const [t] = await q.enqueueMany([{ stage: "faultstage", payload: { log, workMs: 300, blockMs: 5000 }, timeoutS: 60, maxAttempts: 5 }]);
-    await waitFor(() => readRuns(log).some((l) => l.kind === "start"), 10_000, 20, "the run started (and blocks)");
-    process.kill(a.proc.pid, "SIGSTOP");
-    stopped.push(a.proc.pid);
-    const b = await startWorker(h.home, args);
-    workers.push(b);
-    await waitFor(async () => (await q.get(t!.id))?.status === "finished", 30_000, 100, "B finished the task");
-    // A stays frozen past the moment the blocked call would have returned (and written a line), had nothing
-    // killed its child: only the child's own fence can have stopped it.
-    const started = readRuns(log).find((l) => l.kind === "start")!.at;
-    const left = Number(started / 1_000_000n) + 5000 + 1000 - monoMs();
-    if (left > 0) await Bun.sleep(left);
-    process.kill(a.proc.pid, "SIGCONT");
-    await Bun.sleep(200);
-    const all = spans(readRuns(log));
-    expect(overlaps(all)).toEqual([]);
-    const runs = all.get(t!.id)!;
-    expect(runs.length).toBe(2);
-    // The blocked run never got past its synchronous call: killed by the fence thread, not by the handler.
-    expect(runs[0]!.ended).toBe(false);
-    expect(a.stderr()).toContain('"by":"fence_thread"');
+    const started = new Started();
+    try {
+      await fence(started);
+    } finally {
+      await started.end();
+    }
   }, 90_000);
 });
 
+async function fence({ workers, queues, stopped }: Started): Promise<void> {
+  const h = tempHome("falc-fault-");
+  homes.push(h);
+  const log = join(h.home, "runs.log");
+  const q = new SqliteQueue(join(h.home, "queue.sqlite"));
+  queues.push(q);
+  const args = ["--stage", "faultstage", "--stage-path", FAULT_STAGE, "--count", "faultstage=1", "--lease", "2", "--poll-ms", "20"];
+  const a = await startWorker(h.home, args);
+  workers.push(a);
+  const [t] = await q.enqueueMany([{ stage: "faultstage", payload: { log, workMs: 300, blockMs: 5000 }, timeoutS: 60, maxAttempts: 5 }]);
+  await waitFor(() => readRuns(log).some((l) => l.kind === "start"), 10_000, 20, "the run started (and blocks)");
+  process.kill(a.proc.pid, "SIGSTOP");
+  stopped.push(a.proc.pid);
+  const b = await startWorker(h.home, args);
+  workers.push(b);
+  await waitFor(async () => (await q.get(t!.id))?.status === "finished", 30_000, 100, "B finished the task");
+  // A stays frozen past the moment the blocked call would have returned (and written a line), had nothing
+  // killed its child: only the child's own fence can have stopped it.
+  const started = readRuns(log).find((l) => l.kind === "start")!.at;
+  const left = Number(started / 1_000_000n) + 5000 + 1000 - monoMs();
+  if (left > 0) await Bun.sleep(left);
+  process.kill(a.proc.pid, "SIGCONT");
+  await Bun.sleep(200);
+  const all = spans(readRuns(log));
+  expect(overlaps(all)).toEqual([]);
+  const runs = all.get(t!.id)!;
+  expect(runs.length).toBe(2);
+  // The blocked run never got past its synchronous call: killed by the fence thread, not by the handler.
+  expect(runs[0]!.ended).toBe(false);
+  expect(a.stderr()).toContain('"by":"fence_thread"');
+}
+
 describe("fault test: no two runs of one task at once, nothing lost", () => {
-  test("sqlite", () => scenario("sqlite"), 240_000);
-  test("redis (real redis-server)", () => scenario("redis"), 240_000);
+  // The backends' scenarios share nothing (own home, queue, handlers, redis-server) and mostly wait on their stage's
+  // timers and the faults' lengths: started together by whichever test comes first, they take the time of one.
+  let both: Map<string, Promise<void>> | undefined;
+  const run = (backend: "sqlite" | "redis"): Promise<void> => {
+    both ??= new Map((["sqlite", "redis"] as const).map((b) => [b, scenario(b)]));
+    // Observed now, so one failing before its own test awaits it is not an unhandled rejection; its test still fails.
+    for (const p of both.values()) p.catch(() => {});
+    return both.get(backend)!;
+  };
+  test("sqlite", () => run("sqlite"), 240_000);
+  test("redis (real redis-server)", () => run("redis"), 240_000);
 });

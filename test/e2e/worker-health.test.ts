@@ -4,7 +4,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, openSync, readdirSync, writeSync, closeSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
-import { startRedis, type RedisServer } from "../../src/queue/redis-testkit.ts";
+import { startRedis, type RedisServer } from "../redis-server.ts";
 import { freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
 import { startWorker, submit, stats, type WorkerProc } from "./worker-helpers.ts";
 

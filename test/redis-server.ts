@@ -1,5 +1,5 @@
-// Private redis-server processes for tests: a free loopback port, an own temp dir, stopped afterwards.
-import { freePort } from "../core/free-port.ts";
+// Private redis-server processes for tests (test scaffolding, so under test/, not src/): a free loopback port, an own temp dir, stopped afterwards.
+import { freePort } from "../src/core/free-port.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
