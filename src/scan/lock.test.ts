@@ -67,4 +67,30 @@ describe.each(["sqlite", "redis"])("scan target lock on the %s queue", (kind) =>
       await q.close();
     }
   }, 20_000);
+
+  test("a renewal that errs while the lock still holds does not stop the work; errors until it runs out do", async () => {
+    const q = await open(kind, 2);
+    try {
+      // The fault model's transient queue error (a Redis restart, a busy file): renewLock throws n times.
+      let fail = 0;
+      const flaky = new Proxy(q, {
+        get: (t, p) => (p === "renewLock" ? (...a: Parameters<Queue["renewLock"]>) => (fail-- > 0 ? Promise.reject(new Error("Connection is closed")) : t.renewLock(...a)) : Reflect.get(t, p)),
+      });
+      // One error among renewals every 300 ms of a 900 ms lock: the work ends on its own.
+      fail = 1;
+      const done = await withLock(flaky, targetLockKey("10.0.0.4"), "a", 900, {}, async (lost) => {
+        await Bun.sleep(1500);
+        return lost!.aborted ? "aborted" : "finished";
+      });
+      expect(done).toBe("finished");
+      // Errors for longer than the lock lives: stopped, with the queue's error in the reason.
+      fail = 1000;
+      const reason = await withLock(flaky, targetLockKey("10.0.0.5"), "a", 900, {}, async (lost) =>
+        new Promise<unknown>((res) => lost!.addEventListener("abort", () => res(lost!.reason), { once: true })),
+      );
+      expect(String((reason as Error).message)).toMatch(/lost the lock on 10\.0\.0\.5 \(renewal failed: Connection is closed\)/);
+    } finally {
+      await q.close();
+    }
+  }, 20_000);
 });
