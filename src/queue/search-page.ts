@@ -1,0 +1,83 @@
+import { inputError } from "../core/errors.ts";
+import { TASK_STATUSES, type Task, type TaskFilter, type TaskStatus } from "../core/task.ts";
+
+/**
+ * What a backend gives a text search: ids by prefix from an index ordered by id (SQLite's primary key,
+ * Redis's falc:_ids), the tasks of some ids, and the running tasks (the only ones that name a worker).
+ */
+export interface SearchSource {
+  /** At most n ids starting with prefix, strictly beyond `after` (below it when newest), in id order. */
+  idsWithPrefix(prefix: string, after: string | null, newest: boolean, n: number): Promise<string[]>;
+  /** The tasks of these ids, in the same order (null for one deleted meanwhile). */
+  tasks(ids: string[]): Promise<(Task | null)[]>;
+  /** Tasks held by a worker whose name contains `text` (lowercase): running ones only, a short list. */
+  runningWithWorker(text: string): Promise<Task[]>;
+}
+
+/** Ids a search reads at most per page: the page's cost is bounded even when a filter keeps few of them. */
+export const SEARCH_SCAN_CAP = 5000;
+const BATCH = 500;
+
+/** Search cursors carry the last id (hex of its UTF-8), told apart from list cursors by the `x-`. */
+export function encodeSearchCursor(id: string): string {
+  return `x-${Buffer.from(id, "utf8").toString("hex")}`;
+}
+
+export function decodeSearchCursor(s: string): string {
+  const m = /^x-((?:[0-9a-f]{2})*)$/.exec(s);
+  if (!m) throw inputError(`invalid page cursor \`${s}\`; pass the \`next\` value of the previous page`);
+  return Buffer.from(m[1]!, "hex").toString("utf8");
+}
+
+/** Byte order of UTF-8, the order of both indexes (SQLite BINARY, Redis lex). */
+export function idCompare(a: string, b: string): number {
+  return a === b ? 0 : Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+/**
+ * One page of a text search: tasks whose id starts with `text` (case-sensitive, from the id index, so
+ * every kept task is searched at the cost of the page), and running tasks whose worker name contains it
+ * (any case). Ordered by id: newest first for falc's own ids, which start with their creation time.
+ * A page reads at most SEARCH_SCAN_CAP ids; when a filter keeps fewer than `limit` of them it comes back
+ * short with `next` set.
+ */
+export async function searchPage(
+  src: SearchSource,
+  q: TaskFilter & { after?: string | null; text: string },
+  bounds: { scanCap: number; batch: number } = { scanCap: SEARCH_SCAN_CAP, batch: BATCH },
+): Promise<{ tasks: Task[]; next: string | null }> {
+  const limit = Math.max(1, Math.min(q.limit ?? 50, 1_000_000));
+  const newest = q.order !== "oldest";
+  const text = q.text.trim();
+  const after = q.after ? decodeSearchCursor(q.after) : null;
+  const wanted = new Set<TaskStatus>(q.status ? (Array.isArray(q.status) ? q.status : [q.status]) : TASK_STATUSES);
+  const keep = (t: Task) => (!q.stage || t.stage === q.stage) && wanted.has(t.status) && (!q.parentId || t.parentId === q.parentId);
+  const beyond = (id: string, mark: string) => (newest ? idCompare(id, mark) < 0 : idCompare(id, mark) > 0);
+  const found: Task[] = [];
+  let cursor = after;
+  let scanned = 0;
+  let exhausted = false;
+  while (found.length <= limit && scanned < bounds.scanCap) {
+    const n = Math.min(bounds.batch, bounds.scanCap - scanned);
+    const ids = await src.idsWithPrefix(text, cursor, newest, n);
+    const tasks = ids.length ? await src.tasks(ids) : [];
+    for (let i = 0; i < ids.length && found.length <= limit; i++) {
+      scanned++;
+      cursor = ids[i]!;
+      const t = tasks[i];
+      if (t && keep(t)) found.push(t);
+    }
+    if (ids.length < n) {
+      exhausted = found.length <= limit;
+      break;
+    }
+  }
+  // Workers: a running task named by its worker joins the ids read so far (never one already found by id).
+  const lower = text.toLowerCase();
+  const byWorker = (await src.runningWithWorker(lower)).filter(
+    (t) => !t.id.startsWith(text) && keep(t) && (after === null || beyond(t.id, after)) && (exhausted || cursor === null || !beyond(t.id, cursor)),
+  );
+  const all = [...found, ...byWorker].sort((a, b) => (newest ? idCompare(b.id, a.id) : idCompare(a.id, b.id)));
+  if (all.length > limit) return { tasks: all.slice(0, limit), next: encodeSearchCursor(all[limit - 1]!.id) };
+  return { tasks: all, next: exhausted || cursor === null ? null : encodeSearchCursor(cursor) };
+}
