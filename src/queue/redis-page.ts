@@ -58,8 +58,10 @@ export async function redisPage(r: Redis, q: RedisPageQuery): Promise<{ tasks: T
   let last: number | null = null;
   let more = false;
   // A task can move between reading the index and reading its hash: filter again on what was read.
-  for (let at = 0; at < picked.length; at += 500) {
-    const part = picked.slice(at, at + 500);
+  // Hashes only as many as the page needs (and one more to know there is a next), more if some moved meanwhile.
+  for (let at = 0, n = 0; at < picked.length; at += n) {
+    n = Math.min(500, limit + 1 - tasks.length);
+    const part = picked.slice(at, at + n);
     const pipe = r.pipeline();
     for (const p of part) pipe.hgetall(`falc:${p.stage}:${p.id}`);
     const rows = (await pipe.exec()) ?? [];
@@ -120,6 +122,16 @@ async function redisSearchSource(r: Redis): Promise<SearchSource> {
       ids.forEach((id, i) => pipe.hgetall(`falc:${stages[i] ?? "_none"}:${id}`));
       const rows = (await pipe.exec()) ?? [];
       return rows.map(([err, h]) => (err || !h || !Object.keys(h as object).length ? null : hashToTask(h as Record<string, string>)));
+    },
+    async heads(ids) {
+      const stages = (await r.hmget("falc:_t", ...ids)) as (string | null)[];
+      const pipe = r.pipeline();
+      ids.forEach((id, i) => pipe.hmget(`falc:${stages[i] ?? "_none"}:${id}`, "st", "par"));
+      const rows = (await pipe.exec()) ?? [];
+      return rows.map(([err, v], i) => {
+        const [st, par] = (v ?? []) as (string | null)[];
+        return err || !st ? null : { stage: stages[i]!, status: st as TaskStatus, parentId: par ?? null };
+      });
     },
     async runningWithWorker(text) {
       // Workers are named only on running tasks: the active lists are small.

@@ -19,6 +19,9 @@ function arraySource(tasks: Task[]): SearchSource & { reads: number } {
     async tasks(ids: string[]) {
       return ids.map((id) => byId.get(id) ?? null);
     },
+    async heads(ids: string[]) {
+      return ids.map((id) => byId.get(id) ?? null);
+    },
     async runningWithWorker(text: string) {
       return tasks.filter((t) => t.worker && t.worker.toLowerCase().includes(text));
     },

@@ -10,6 +10,8 @@ export interface SearchSource {
   idsWithPrefix(prefix: string, after: string | null, newest: boolean, n: number): Promise<string[]>;
   /** The tasks of these ids, in the same order (null for one deleted meanwhile). */
   tasks(ids: string[]): Promise<(Task | null)[]>;
+  /** Only what a filter looks at, cheaper than the whole task (null for one deleted meanwhile). */
+  heads(ids: string[]): Promise<(Pick<Task, "stage" | "status" | "parentId"> | null)[]>;
   /** Tasks held by a worker whose name contains `text` (lowercase): running ones only, a short list. */
   runningWithWorker(text: string): Promise<Task[]>;
 }
@@ -51,7 +53,7 @@ export async function searchPage(
   const text = q.text.trim();
   const after = q.after ? decodeSearchCursor(q.after) : null;
   const wanted = new Set<TaskStatus>(q.status ? (Array.isArray(q.status) ? q.status : [q.status]) : TASK_STATUSES);
-  const keep = (t: Task) => (!q.stage || t.stage === q.stage) && wanted.has(t.status) && (!q.parentId || t.parentId === q.parentId);
+  const keep = (t: Pick<Task, "stage" | "status" | "parentId">) => (!q.stage || t.stage === q.stage) && wanted.has(t.status) && (!q.parentId || t.parentId === q.parentId);
   const beyond = (id: string, mark: string) => (newest ? idCompare(id, mark) < 0 : idCompare(id, mark) > 0);
   const found: Task[] = [];
   let cursor = after;
@@ -60,11 +62,15 @@ export async function searchPage(
   while (found.length <= limit && scanned < bounds.scanCap) {
     const n = Math.min(bounds.batch, bounds.scanCap - scanned);
     const ids = await src.idsWithPrefix(text, cursor, newest, n);
-    const tasks = ids.length ? await src.tasks(ids) : [];
+    // With a filter, read only the fields it needs first: most ids may be dropped.
+    const filtered = Boolean(q.stage || q.status || q.parentId);
+    const heads = filtered && ids.length ? await src.heads(ids) : null;
+    const kept = heads ? ids.filter((_, i) => heads[i] && keep(heads[i]!)) : ids;
+    const tasks = new Map((kept.length ? await src.tasks(kept) : []).flatMap((t, i) => (t ? [[kept[i]!, t] as const] : [])));
     for (let i = 0; i < ids.length && found.length <= limit; i++) {
       scanned++;
       cursor = ids[i]!;
-      const t = tasks[i];
+      const t = tasks.get(ids[i]!);
       if (t && keep(t)) found.push(t);
     }
     if (ids.length < n) {

@@ -79,6 +79,10 @@ export function sqliteSearchSource(db: Database, load: (id: string) => Task | nu
     async tasks(ids) {
       return ids.map(load);
     },
+    async heads(ids) {
+      const get = db.query("SELECT stage, status, parent_id AS parentId FROM tasks WHERE id = ?");
+      return ids.map((id) => get.get(id) as Pick<Task, "stage" | "status" | "parentId"> | null);
+    },
     async runningWithWorker(text) {
       const rows = db
         .query("SELECT id FROM tasks WHERE status IN ('requested','started') AND instr(lower(COALESCE(worker,'')), ?) > 0")
