@@ -103,6 +103,19 @@ for i = 1, #flat, 2 do redis.call('ZADD', 'falc:_ids', 0, flat[i]) end
 return res[1]
 `;
 
+/** Per id: stage, status, parent ('' when absent), from falc:_t and the job hash. */
+const HEADS_LUA = `
+local out = {}
+for i, id in ipairs(ARGV) do
+  local stage = redis.call('HGET', 'falc:_t', id)
+  local h = stage and redis.call('HMGET', 'falc:' .. stage .. ':' .. id, 'st', 'par') or {}
+  out[3 * i - 2] = stage or ''
+  out[3 * i - 1] = h[1] or ''
+  out[3 * i] = h[2] or ''
+end
+return out
+`;
+
 const MAX_BYTE = Buffer.from([0xff]);
 const lex = (mark: "[" | "(", s: string, top = false) => Buffer.concat([Buffer.from(mark + s, "utf8"), ...(top ? [MAX_BYTE] : [])]);
 
@@ -124,13 +137,11 @@ async function redisSearchSource(r: Redis): Promise<SearchSource> {
       return rows.map(([err, h]) => (err || !h || !Object.keys(h as object).length ? null : hashToTask(h as Record<string, string>)));
     },
     async heads(ids) {
-      const stages = (await r.hmget("falc:_t", ...ids)) as (string | null)[];
-      const pipe = r.pipeline();
-      ids.forEach((id, i) => pipe.hmget(`falc:${stages[i] ?? "_none"}:${id}`, "st", "par"));
-      const rows = (await pipe.exec()) ?? [];
-      return rows.map(([err, v], i) => {
-        const [st, par] = (v ?? []) as (string | null)[];
-        return err || !st ? null : { stage: stages[i]!, status: st as TaskStatus, parentId: par ?? null };
+      // One script for the lot: a filter often reads thousands of ids, and per-id replies cost more than the lookups.
+      const flat = (await r.eval(HEADS_LUA, 0, ...ids)) as (string | false | null)[];
+      return ids.map((_, i) => {
+        const [stage, st, par] = [flat[3 * i], flat[3 * i + 1], flat[3 * i + 2]];
+        return stage && st ? { stage, status: st as TaskStatus, parentId: par || null } : null;
       });
     },
     async runningWithWorker(text) {

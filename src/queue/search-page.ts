@@ -59,22 +59,32 @@ export async function searchPage(
   let cursor = after;
   let scanned = 0;
   let exhausted = false;
+  const filtered = Boolean(q.stage || q.status || q.parentId);
   while (found.length <= limit && scanned < bounds.scanCap) {
-    const n = Math.min(bounds.batch, bounds.scanCap - scanned);
+    // Unfiltered, every id is a match: read no more than the page needs (and one more to know of a next).
+    const n = Math.min(filtered ? bounds.batch : limit + 1 - found.length, bounds.scanCap - scanned);
     const ids = await src.idsWithPrefix(text, cursor, newest, n);
-    // With a filter, read only the fields it needs first: most ids may be dropped.
-    const filtered = Boolean(q.stage || q.status || q.parentId);
+    // With a filter, read only the fields it needs first (most ids may be dropped), then whole tasks for
+    // as many kept ids as the page still needs; the cursor stops at the last id read in full.
     const heads = filtered && ids.length ? await src.heads(ids) : null;
-    const kept = heads ? ids.filter((_, i) => heads[i] && keep(heads[i]!)) : ids;
-    const tasks = new Map((kept.length ? await src.tasks(kept) : []).flatMap((t, i) => (t ? [[kept[i]!, t] as const] : [])));
-    for (let i = 0; i < ids.length && found.length <= limit; i++) {
-      scanned++;
-      cursor = ids[i]!;
-      const t = tasks.get(ids[i]!);
-      if (t && keep(t)) found.push(t);
+    let upto = ids.length;
+    let want = ids;
+    if (heads) {
+      want = [];
+      for (let i = 0; i < ids.length; i++) {
+        if (heads[i] && keep(heads[i]!)) want.push(ids[i]!);
+        if (want.length === limit + 1 - found.length) {
+          upto = i + 1;
+          break;
+        }
+      }
     }
+    const tasks = want.length ? await src.tasks(want) : [];
+    for (const t of tasks) if (t && keep(t)) found.push(t);
+    scanned += upto;
+    if (upto) cursor = ids[upto - 1]!;
     if (ids.length < n) {
-      exhausted = found.length <= limit;
+      exhausted = upto === ids.length && found.length <= limit;
       break;
     }
   }
