@@ -348,7 +348,8 @@ export class SqliteQueue implements Queue {
 
   private completeLocked(id: string, worker: string, result?: unknown, token?: number): boolean {
     const now = Date.now();
-    const r = this.row(id);
+    // Only what the checks need: never the payload and result of a task that is being replaced anyway.
+    const r = this.db.query("SELECT stage, status, worker, fence FROM tasks WHERE id = ?").get(id) as Pick<Row, "stage" | "status" | "worker" | "fence"> | null;
     if (!r || !holds(r, worker, token)) return false;
     const json = result === undefined ? null : JSON.stringify(result);
     if (r.status === "cancelled") {
