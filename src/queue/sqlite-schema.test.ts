@@ -105,8 +105,7 @@ test("randomized: claims pick what a full scan of due tasks picks; counters equa
         const x = rand();
         if (x < 0.3) await q.complete(h.id, h.worker, null);
         else if (x < 0.5) {
-          // Completions that claim the next task, two at once when two are held: one group commit, whose
-          // counter changes are summed and written once (withCounts in sqlite-counts.ts).
+          // Completions that claim the next task, two at once when two are held: one group commit.
           const pair = [h, ...held.splice(0, rand() < 0.5 ? 1 : 0)];
           const next = { stages: [stages[Math.floor(rand() * 3)]!], leaseMs: 60_000 };
           const res = await Promise.all(pair.map((p) => q.completeAndClaim(p.id, p.worker, null, { ...next, worker: p.worker, start: rand() < 0.5 })));

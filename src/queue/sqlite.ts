@@ -18,7 +18,7 @@ import {
 import type { WorkerRecord } from "../core/worker-state.ts";
 import type { ClaimOptions, DocStore, FailOptions, LeaseStatus, PruneOptions, Queue, TaskPage } from "./types.ts";
 import { pollEvents } from "./poll-events.ts";
-import { moved, withCounts } from "./sqlite-counts.ts";
+import { moved } from "./sqlite-counts.ts";
 import { preferIncrementalVacuum, QUEUE_MIGRATIONS } from "./sqlite-schema.ts";
 import { openStore } from "../core/store.ts";
 import { pageRowids, sqliteSearchSource, type PageQuery } from "./sqlite-page.ts";
@@ -143,7 +143,7 @@ export class SqliteQueue implements Queue {
     const deadline = Date.now() + BUSY_WAIT_MS;
     for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
       try {
-        return this.db.transaction(() => withCounts(this.db, fn)).immediate();
+        return this.db.transaction(fn).immediate();
       } catch (e) {
         if (!isBusy(e) || Date.now() >= deadline) throw e;
       }
