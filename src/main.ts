@@ -15,7 +15,13 @@ export function commandsFor(args: string[]): CommandClass[] {
   if (args.length === 1 && (args[0] === "--version" || args[0] === "-v")) return [];
   const first = args.find((a) => !a.startsWith("-"));
   const family = commands.filter((c) => (c.paths ?? []).some((p) => p[0] === first));
-  return family.length ? family : commands;
+  if (!family.length) return commands;
+  // The same again one word down (`tasks list`: its commands and the family's root, ~20 ms less to compile);
+  // a second word no path has keeps the whole family for the "did you mean".
+  const second = args[args.indexOf(first!) + 1];
+  const named = (c: CommandClass) => (c.paths ?? []).some((p) => p[1] === second);
+  if (second && !second.startsWith("-") && family.some(named)) return family.filter((c) => named(c) || (c.paths ?? []).some((p) => p.length === 1));
+  return family;
 }
 
 /** Colours only for a person at a terminal: pipes and NO_COLOR get plain text. */

@@ -11,7 +11,7 @@ import { Database } from "bun:sqlite";
 import { numArg } from "./args.ts";
 
 const ROWS = numArg("--rows", 1_000_000);
-const WORKER_S = numArg("--worker-s", 20);
+const WORKER_S = numArg("--worker-s", 20); // 0: skip the worker runs
 const oldAt = process.argv.indexOf("--old");
 const OLD = oldAt > 0 ? resolve(process.argv[oldAt + 1]!) : null;
 const FALC = resolve(import.meta.dir, "../../dist/falc");
@@ -87,7 +87,10 @@ async function measure(modPath: string, path: string, label: string, withCli: bo
   if (typeof q.page === "function") {
     const p1 = await q.page({ limit: 50 });
     out["page 2 (keyset)"] = await time(() => q.page({ limit: 50, after: p1.next }));
-    out["search by id part (all kept)"] = await time(() => q.page({ text: "0000abcd", limit: 50 }), 3);
+    const old = (await q.page({ limit: 1, order: "oldest", status: "finished" })).tasks[0]!.id;
+    out["search: one old id by prefix"] = await time(() => q.page({ text: old.slice(0, -2), limit: 50 }));
+    out["search: 't' (every id), page 1"] = await time(() => q.page({ text: "t", limit: 50 }));
+    out["search: 't' --status failed"] = await time(() => q.page({ text: "t", status: "failed", limit: 50 }));
     const { tuiSnapshot } = await import("../../src/tui/snapshot.ts");
     out["TUI first paint data"] = await time(() => tuiSnapshot(q));
   }
@@ -165,18 +168,20 @@ try {
     const v = results.map(([, r]) => (r[k] === undefined ? "-" : r[k]!.toFixed(1)).padStart(10)).join("");
     console.log(`${k.padEnd(36)}${v}   ${(results[1]![1][k]! / results[0]![1][k]!).toFixed(2)}`);
   }
-  // Alternate runs without and with a TUI open, so the machine's load drifts across both alike.
-  const alone: number[] = [];
-  const watched: number[] = [];
-  const cpu: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    alone.push((await workerRate(big, false)).rate);
-    const r = await workerRate(big, true);
-    watched.push(r.rate);
-    cpu.push(r.tuiCpuS!);
+  if (WORKER_S > 0) {
+    // Alternate runs without and with a TUI open, so the machine's load drifts across both alike.
+    const alone: number[] = [];
+    const watched: number[] = [];
+    const cpu: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      alone.push((await workerRate(big, false)).rate);
+      const r = await workerRate(big, true);
+      watched.push(r.rate);
+      cpu.push(r.tuiCpuS!);
+    }
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    console.log(`\nworker on the ${ROWS / 1000}k file, 3 alternating runs of ${WORKER_S} s: alone ${alone.map((x) => x.toFixed(0)).join("/")} tasks/s, with a TUI store open ${watched.map((x) => x.toFixed(0)).join("/")} (medians: ${(((med(watched) - med(alone)) / med(alone)) * 100).toFixed(1)} %); the TUI store used ${cpu.map((x) => x.toFixed(2)).join("/")} CPU-s per ${WORKER_S + 2} s run (${((med(cpu) / (WORKER_S + 2)) * 100).toFixed(1)} % of one core)`);
   }
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log(`\nworker on the ${ROWS / 1000}k file, 3 alternating runs of ${WORKER_S} s: alone ${alone.map((x) => x.toFixed(0)).join("/")} tasks/s, with a TUI store open ${watched.map((x) => x.toFixed(0)).join("/")} (medians: ${(((med(watched) - med(alone)) / med(alone)) * 100).toFixed(1)} %); the TUI store used ${cpu.map((x) => x.toFixed(2)).join("/")} CPU-s per ${WORKER_S + 2} s run (${((med(cpu) / (WORKER_S + 2)) * 100).toFixed(1)} % of one core)`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,11 +1,9 @@
-import { z } from "zod";
 import { backoffDelay } from "./backoff.ts";
 import { inputError } from "./errors.ts";
 
 /** Crossfeed's task states, plus cancelled. The only states a task can have, on every backend. */
 export const TASK_STATUSES = ["created", "queued", "requested", "started", "finished", "failed", "cancelled"] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const taskStatusSchema = z.enum(TASK_STATUSES);
 
 export const ACTIVE_STATUSES: readonly TaskStatus[] = ["requested", "started"];
 export const FINAL_STATUSES: readonly TaskStatus[] = ["finished", "failed", "cancelled"];

@@ -17,6 +17,7 @@
  *   falc:<stage>:failed            failed and cancelled (score = finishedAt)
  * falc's own keys start with `falc:_`, which no stage name (^[a-z][a-z0-9_-]*$) can produce:
  *   falc:_t                        id → stage
+ *   falc:_ids                      every id (score 0, read by lex range): text search by id prefix
  *   falc:_stages                   every stage ever queued
  *   falc:_x:<stage>:<status>       index per stage and status (score = creation order): stats and list
  *   falc:_children:<parent>        child ids of a parent task

@@ -2,7 +2,7 @@
  * falcPrune (run with redis-lua.ts's prelude): delete at most `limit` ended tasks of one stage from one of
  * BullMQ's sets (completed = finished; failed = failed + cancelled), oldest first by finishedOn, that ended
  * before `cutoff` or lie beyond the newest `keep`. A task leaves everything that names it: its job hash,
- * falc:_t, its status index, the BullMQ set, its parent's children set (and the lease set, in case).
+ * falc:_t, falc:_ids, its status index, the BullMQ set, its parent's children set (and the lease set, in case).
  * A cancelled task whose worker is still stopping is left for a later pass.
  * ARGV: stage, set ('completed'|'failed'), cutoffMs|'', keep|'', limit → number deleted
  */
@@ -24,6 +24,7 @@ for _, id in ipairs(ids) do
   elseif final(h[1]) and not h[2] then
     rcall('DEL', k)
     rcall('HDEL', 'falc:_t', id)
+    rcall('ZREM', 'falc:_ids', id)
     rcall('ZREM', ix(stage, h[1]), id)
     rcall('ZREM', set, id)
     rcall('ZREM', 'falc:_leases', id)

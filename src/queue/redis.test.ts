@@ -1,5 +1,6 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { Queue as BullQueue } from "bullmq";
+import Redis from "ioredis";
 import pino from "pino";
 import type { Logger } from "../core/logger.ts";
 import { queueConformance } from "./conformance.ts";
@@ -47,6 +48,20 @@ else {
     const open: { close(): Promise<unknown> }[] = [];
     afterEach(async () => {
       while (open.length) await open.pop()!.close();
+    });
+
+    test("a queue written before the id index gets it once, at the first search", async () => {
+      const { queue: q, url } = await fresh();
+      open.push(q);
+      const ts = await q.enqueueMany(Array.from({ length: 4500 }, (_, i) => ({ stage: "s", payload: i, id: `old-${String(i).padStart(4, "0")}` })));
+      const raw = new Redis(url);
+      open.push({ close: async () => raw.disconnect() });
+      // As an older falc left it: no falc:_ids at all.
+      await raw.del("falc:_ids", "falc:_ids_ok");
+      const p = await q.page({ text: "old-44", limit: 1000 });
+      expect(p.tasks.map((t) => t.id)).toEqual(ts.slice(4400).map((t) => t.id).reverse());
+      expect(await raw.zcard("falc:_ids")).toBe(4500);
+      expect(await raw.get("falc:_ids_ok")).toBe("1");
     });
 
     test("BullMQ's own Queue API (what Bull Board reads) sees each stage as queue falc:<stage>", async () => {

@@ -40,8 +40,6 @@ export interface RedisQueueOptions extends SqliteQueueOptions {
 
 /** Enqueue scripts take this many tasks at a time, so one batch never blocks Redis for long. */
 const ENQUEUE_CHUNK = 1000;
-/** HGETALLs per pipeline when listing. */
-const FETCH_CHUNK = 500;
 const CANCEL_CHANNEL = "falc:_cancel";
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
@@ -420,51 +418,9 @@ export class RedisQueue implements Queue {
     return h ? hashToTask(h) : null;
   }
 
+  /** The first page of page(): the same indexes, so its cost is the page's, never the history's. */
   async list(filter: TaskFilter = {}): Promise<Task[]> {
-    const limit = Math.max(1, Math.min(filter.limit ?? 1000, 1_000_000));
-    const statuses: readonly TaskStatus[] = filter.status ? (Array.isArray(filter.status) ? filter.status : [filter.status]) : TASK_STATUSES;
-    const newest = filter.order !== "oldest";
-    let picked: { id: string; stage: string; ord: number }[];
-    if (filter.parentId) {
-      // Children of one task are few: take them all, then filter like the SQL does.
-      const ids = (await this.call(this.redis.zrange(`falc:_children:${filter.parentId}`, "0", "-1", "WITHSCORES"))) as string[];
-      const pairs = [];
-      for (let i = 0; i < ids.length; i += 2) pairs.push({ id: ids[i]!, ord: Number(ids[i + 1]) });
-      const stages = pairs.length ? ((await this.call(this.redis.hmget("falc:_t", ...pairs.map((p) => p.id)))) as (string | null)[]) : [];
-      picked = pairs.flatMap((p, i) => (stages[i] && (!filter.stage || stages[i] === filter.stage) ? [{ ...p, stage: stages[i]! }] : []));
-    } else {
-      const stages = filter.stage ? [filter.stage] : ((await this.call(this.redis.smembers("falc:_stages"))) as string[]);
-      const keys = stages.flatMap((stage) => statuses.map((st) => ({ stage, key: `falc:_x:${stage}:${st}` })));
-      const pipe = this.redis.pipeline();
-      for (const k of keys) {
-        // ZREVRANGE rather than ZRANGE … REV, which needs Redis 6.2.
-        if (newest) pipe.zrevrange(k.key, 0, limit - 1, "WITHSCORES");
-        else pipe.zrange(k.key, "0", String(limit - 1), "WITHSCORES");
-      }
-      const res = keys.length ? await this.call(pipe.exec()) : [];
-      picked = [];
-      res?.forEach(([err, flat], i) => {
-        if (err) throw err;
-        const f = flat as string[];
-        for (let j = 0; j < f.length; j += 2) picked.push({ id: f[j]!, ord: Number(f[j + 1]), stage: keys[i]!.stage });
-      });
-    }
-    picked.sort((a, b) => (newest ? b.ord - a.ord : a.ord - b.ord));
-    const out: Task[] = [];
-    const wanted = new Set(statuses);
-    // A task can move between reading the index and reading its hash: filter again on what was read.
-    for (let at = 0; at < picked.length && out.length < limit; at += FETCH_CHUNK) {
-      const part = picked.slice(at, at + FETCH_CHUNK);
-      const pipe = this.redis.pipeline();
-      for (const p of part) pipe.hgetall(`falc:${p.stage}:${p.id}`);
-      const rows = (await this.call(pipe.exec())) ?? [];
-      for (const [err, h] of rows) {
-        if (err || !h || !Object.keys(h as object).length) continue;
-        const t = hashToTask(h as Record<string, string>);
-        if (wanted.has(t.status) && out.length < limit) out.push(t);
-      }
-    }
-    return out;
+    return (await this.page({ ...filter, limit: filter.limit ?? 1000 })).tasks;
   }
 
   async page(filter: RedisPageQuery): Promise<TaskPage> {

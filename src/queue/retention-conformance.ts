@@ -6,6 +6,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import type { Task } from "../core/task.ts";
 import type { BackendFactory, ConformanceBackend } from "./conformance.ts";
 import type { Queue } from "./types.ts";
+import { seededRandom, testSeed } from "../../test/seeded.ts";
 
 function rng(seed: number) {
   let s = seed >>> 0 || 1;
@@ -146,27 +147,55 @@ export function retentionConformance(name: string, factory: BackendFactory) {
       }
     });
 
-    test("text search finds any kept task by a part of its id, however old", async () => {
+    test("text search finds any kept task by the start of its id, however old, page after page", async () => {
       const q = await make();
       const old = await q.enqueue({ stage: "s", payload: 0, id: "needle-old-one" });
       await q.enqueueMany(Array.from({ length: 300 }, (_, i) => ({ stage: "s", payload: i })));
-      const p = await q.page({ text: "NEEDLE-old", limit: 10 });
-      expect(p.tasks.map((t) => t.id)).toEqual([old.id]);
+      expect((await q.page({ text: "needle-old", limit: 10 })).tasks.map((t) => t.id)).toEqual([old.id]);
+      expect((await q.page({ text: "old-one", limit: 10 })).tasks).toEqual([]);
       expect((await q.page({ text: "no-such-thing", limit: 10 })).tasks).toEqual([]);
-      // Parts of random ids find exactly the tasks whose id contains them, newest first, page after page.
+      await expect(q.page({ text: "t", after: "12.3" })).rejects.toThrow(/invalid page cursor/);
+    });
+
+    test("randomized: a search pages through exactly the tasks a full list says match, for any filter (seeded)", async () => {
+      const rand = seededRandom(testSeed(`${name} search`));
+      const q = await make();
+      // Ids from a small alphabet share many prefixes; some tasks run, held by workers with searchable names.
+      const letters = "abAB-é";
+      const pick = (n: number) => Array.from({ length: n }, () => letters[Math.floor(rand() * letters.length)]).join("");
+      const ids = new Set<string>();
+      while (ids.size < 60) ids.add(pick(1 + Math.floor(rand() * 4)) + String(ids.size));
+      const stages = ["s", "u"];
+      await q.enqueueMany([...ids].map((id) => ({ id, stage: stages[Math.floor(rand() * 2)]!, payload: null })));
+      for (let i = 0; i < 8; i++) {
+        const t = await q.claim({ stages, worker: `Host${i % 3}-bee`, leaseMs: 60_000 });
+        if (t && i % 2) await q.complete(t.id, t.worker!, null);
+      }
       const all = await q.list({ limit: 10_000 });
-      for (let i = 0; i < 5; i++) {
-        const id = all[Math.floor(Math.random() * all.length)]!.id;
-        const part = id.slice(-4 - i, -i || undefined);
-        const want = all.filter((t) => t.id.toLowerCase().includes(part)).map((t) => t.id);
+      expect(all.length).toBe(60);
+      const sortBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+      for (let round = 0; round < 12; round++) {
+        const text = rand() < 0.25 ? ["host1", "BEE", "-b"][Math.floor(rand() * 3)]! : pick(1 + Math.floor(rand() * 2));
+        const filter = [{}, { stage: "u" }, { status: ["requested", "queued"] as ("requested" | "queued")[] }][Math.floor(rand() * 3)]!;
+        const order = rand() < 0.5 ? ("newest" as const) : ("oldest" as const);
+        const running = (t: Task) => t.status === "requested" || t.status === "started";
+        const want = all
+          .filter((t) => t.id.startsWith(text) || (running(t) && t.worker!.toLowerCase().includes(text.toLowerCase())))
+          .filter((t) => (!("stage" in filter) || t.stage === filter.stage) && (!("status" in filter) || filter.status!.includes(t.status as "queued")))
+          .map((t) => t.id)
+          .sort(sortBytes);
+        if (order === "newest") want.reverse();
+        const size = 1 + Math.floor(rand() * 4);
         const got: string[] = [];
         let after: string | null = null;
-        do {
-          const p = await q.page({ text: part, limit: 2, after });
+        for (let guard = 0; guard < 200; guard++) {
+          const p = await q.page({ ...filter, text, order, limit: size, after });
+          expect(p.tasks.length).toBeLessThanOrEqual(size);
           got.push(...p.tasks.map((t) => t.id));
+          if (!p.next) break;
           after = p.next;
-        } while (after);
-        expect(got, `text ${part}`).toEqual(want);
+        }
+        expect(got, `search ${JSON.stringify(text)} ${JSON.stringify(filter)} ${order} by ${size}`).toEqual(want);
       }
     });
   });

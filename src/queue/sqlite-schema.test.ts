@@ -103,7 +103,14 @@ test("randomized: claims pick what a full scan of due tasks picks; counters equa
       } else if (held.length) {
         const h = held.splice(Math.floor(rand() * held.length), 1)[0]!;
         const x = rand();
-        if (x < 0.5) await q.complete(h.id, h.worker, null);
+        if (x < 0.3) await q.complete(h.id, h.worker, null);
+        else if (x < 0.5) {
+          // Completions that claim the next task, two at once when two are held: one group commit.
+          const pair = [h, ...held.splice(0, rand() < 0.5 ? 1 : 0)];
+          const next = { stages: [stages[Math.floor(rand() * 3)]!], leaseMs: 60_000 };
+          const res = await Promise.all(pair.map((p) => q.completeAndClaim(p.id, p.worker, null, { ...next, worker: p.worker, start: rand() < 0.5 })));
+          res.forEach((r, i) => r.next && held.push({ id: r.next.id, worker: pair[i]!.worker }));
+        }
         else if (x < 0.8) await q.fail(h.id, h.worker, { message: "x" }, { delayMs: Math.floor(rand() * 20) });
         else if (x < 0.9) await q.release(h.id, h.worker);
         else await q.cancel(h.id);
@@ -112,6 +119,8 @@ test("randomized: claims pick what a full scan of due tasks picks; counters equa
         const counted = ref.query("SELECT stage, status, count(*) AS n FROM tasks NOT INDEXED GROUP BY stage, status").all() as { stage: string; status: string; n: number }[];
         const stats = await q.stats();
         for (const c of counted) expect(stats[c.stage]?.[c.status as "queued"]).toBe(c.n);
+        for (const [stage, by] of Object.entries(stats))
+          for (const [st, n] of Object.entries(by)) expect([stage, st, n]).toEqual([stage, st, counted.find((c) => c.stage === stage && c.status === st)?.n ?? 0]);
         // Endings per 10 s buckets (no task here ends twice) add up to the ended rows.
         const ended = await q.countEnded(0);
         for (const stage of stages) {

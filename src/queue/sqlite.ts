@@ -21,7 +21,8 @@ import { pollEvents } from "./poll-events.ts";
 import { moved } from "./sqlite-counts.ts";
 import { preferIncrementalVacuum, QUEUE_MIGRATIONS } from "./sqlite-schema.ts";
 import { openStore } from "../core/store.ts";
-import { pageRowids, type PageQuery } from "./sqlite-page.ts";
+import { pageRowids, sqliteSearchSource, type PageQuery } from "./sqlite-page.ts";
+import { searchPage } from "./search-page.ts";
 import { compactStep, countEndedBetween, pruneBatch, pruneEventsInBatches } from "./sqlite-retention.ts";
 
 export interface SqliteQueueOptions {
@@ -347,7 +348,8 @@ export class SqliteQueue implements Queue {
 
   private completeLocked(id: string, worker: string, result?: unknown, token?: number): boolean {
     const now = Date.now();
-    const r = this.row(id);
+    // Only what the checks need: never the payload and result of a task that is being replaced anyway.
+    const r = this.db.query("SELECT stage, status, worker, fence FROM tasks WHERE id = ?").get(id) as Pick<Row, "stage" | "status" | "worker" | "fence"> | null;
     if (!r || !holds(r, worker, token)) return false;
     const json = result === undefined ? null : JSON.stringify(result);
     if (r.status === "cancelled") {
@@ -456,6 +458,13 @@ export class SqliteQueue implements Queue {
   }
 
   async page(filter: PageQuery): Promise<TaskPage> {
+    if (filter.text?.trim()) {
+      const get = this.db.query("SELECT * FROM tasks WHERE id = ?");
+      return searchPage(sqliteSearchSource(this.db, (id) => {
+        const r = get.get(id) as Row | null;
+        return r ? toTask(r) : null;
+      }), { ...filter, text: filter.text });
+    }
     return this.db.transaction(() => {
       const { rowids, next } = pageRowids(this.db, filter);
       const get = this.db.query("SELECT * FROM tasks WHERE rowid = ?");

@@ -75,8 +75,9 @@ export interface Queue {
   stats(): Promise<Record<string, StageStats>>;
   /**
    * One page of tasks, newest first (or oldest), from an index: the cost is the page's, not the history's.
-   * `after` is the previous page's `next`; `text` matches a part of the task id or worker name and
-   * searches every kept task (a page may then come back short while `next` is not null).
+   * `after` is the previous page's `next`; `text` matches the start of a task id, or a part of a running
+   * task's worker name, searches every kept task through the id index and lists by id (search-page.ts; a page
+   * may then come back short while `next` is not null).
    */
   page(filter: TaskFilter & { after?: string | null; text?: string }): Promise<TaskPage>;
 

@@ -25,9 +25,23 @@ test("falc tasks list pages with --after, searches with --search, and refuses a 
   } while (after);
   expect(got).toEqual(ids);
   const text = await runFalc(["tasks", "list", "--limit", "3"], { env });
-  expect(text.stdout).toMatch(/more: falc tasks list --after [0-9a-z.]+\n$/);
-  const one = await runFalc(["tasks", "list", "--json", "--search", ids[4]!.slice(-6)], { env });
+  expect(text.stdout).toMatch(/more: falc tasks list --limit 3 --after [0-9a-z.]+\n$/);
+  const one = await runFalc(["tasks", "list", "--json", "--search", ids[4]!.slice(0, -3)], { env });
   expect((JSON.parse(one.stdout) as { id: string }[]).map((t) => t.id)).toEqual([ids[4]]);
+  // The hint for the next page keeps the filters: following it walks every match (falc's ids all start with t).
+  const seen: string[] = [];
+  let args = ["tasks", "list", "--search", "t", "--limit", "3"];
+  for (let pages = 0; pages < 10; pages++) {
+    const r = await runFalc(args, { env });
+    expect(r.code).toBe(0);
+    seen.push(...r.stdout.split("\n").flatMap((l) => (ids.includes(l.split(" ")[0]!) ? [l.split(" ")[0]!] : [])));
+    const more = /more: falc (tasks list .*)\n$/.exec(r.stdout);
+    if (!more) break;
+    expect(more[1]).toMatch(/^tasks list --limit 3 --search t --after x-[0-9a-f]+$/);
+    args = more[1]!.split(" ");
+  }
+  // A search lists by id: newest first except among tasks created in the same millisecond.
+  expect(seen).toEqual([...ids].sort().reverse());
   const bad = await runFalc(["tasks", "list", "--after", "not a cursor"], { env });
   expect(bad.code).toBe(2);
   expect(bad.stderr.trim()).toBe("falc: invalid page cursor `not a cursor`; pass the `next` value of the previous page");

@@ -38,6 +38,7 @@ for i = 0, n - 1 do
   end
   rcall('HSET', k, unpack(f))
   rcall('HSET', 'falc:_t', id, stage)
+  rcall('ZADD', 'falc:_ids', 0, id)
   rcall('SADD', 'falc:_stages', stage)
   rcall('ZADD', ix(stage, 'queued'), ord, id)
   ready(stage, id, bp, ord, runAt, now)
