@@ -5,7 +5,7 @@
 import { resolve } from "node:path";
 import { numArg } from "./args.ts";
 import { RedisQueue } from "../../src/queue/redis.ts";
-import { startRedis } from "../../src/queue/redis-testkit.ts";
+import { startRedis } from "../../test/redis-server.ts";
 import { tuiSnapshot } from "../../src/tui/snapshot.ts";
 
 const ROWS = numArg("--rows", 1_000_000);
