@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { TuiStore } from "./store.ts";
 import { makeTheme } from "./theme.ts";
-import { tempQueue, until, workerRec } from "./testkit.ts";
+import { tempQueue, until, workerRec } from "../../test/tui/testkit.ts";
 
 // Under a pipe chalk (inside ink) would draw no colour at all, and a colour test could not fail: ask it for
 // the 16 basic colours before ink is first loaded, as src/tui/load.ts does on a terminal. The colour test

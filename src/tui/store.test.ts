@@ -13,7 +13,7 @@ import {
   until,
   workerRec,
   type TestQueue,
-} from "./testkit.ts";
+} from "../../test/tui/testkit.ts";
 
 // The store only uses the Queue interface: the same tests run on every backend that is built.
 // No skip: without redis-server redisQueues throws and this file fails.

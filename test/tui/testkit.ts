@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { WorkerRecord } from "../core/worker-state.ts";
-import { SqliteQueue } from "../queue/sqlite.ts";
-import { openQueue } from "../queue/open.ts";
-import { haveRedis, startRedis } from "../../test/redis-server.ts";
-import type { Queue } from "../queue/types.ts";
+import type { WorkerRecord } from "../../src/core/worker-state.ts";
+import { SqliteQueue } from "../../src/queue/sqlite.ts";
+import { openQueue } from "../../src/queue/open.ts";
+import { haveRedis, startRedis } from "../redis-server.ts";
+import type { Queue } from "../../src/queue/types.ts";
 
 export interface TestQueue {
   queue: Queue;
