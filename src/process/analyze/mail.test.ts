@@ -1,0 +1,106 @@
+/**
+ * Mail attachments through falc (postal-mime) against Python's stdlib `email` package (the reference):
+ * random messages (test/process/eml.ts, seeded; FALC_SEED=n replays) with attachments named in every way
+ * mail names them, encoded base64, quoted-printable and 7bit, in nested multiparts and attached messages.
+ * The children identification unpacks have the names and sha256 Python extracts; nothing is written
+ * outside the run's scratch directory whatever the names say. Then the guards.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeEml } from "../../../test/process/eml.ts";
+import { run } from "../../../test/process/samples.ts";
+import { seededRandom, testSeed } from "../../../test/seeded.ts";
+import { identify } from "./identify.ts";
+import { DEFAULT_UNPACK_LIMITS } from "./libarchive.ts";
+import { unpackMail } from "./mail.ts";
+
+const seed = testSeed("mail differential");
+const root = mkdtempSync(join(tmpdir(), "falc-mail-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const sha256 = (d: Uint8Array) => createHash("sha256").update(d).digest("hex");
+const sorted = (x: [string, string][]) => x.map((p) => JSON.stringify(p)).sort();
+
+/** Named leaf parts as Python's email package sees them, per file: [[name, sha256], ...]. */
+const PY = `
+import email, email.policy, hashlib, json, sys
+out = {}
+for path in sys.argv[1:]:
+    msg = email.message_from_bytes(open(path, 'rb').read(), policy=email.policy.default)
+    out[path] = [[p.get_filename(), hashlib.sha256(p.get_payload(decode=True) or b'').hexdigest()]
+                 for p in msg.walk() if not p.is_multipart() and p.get_filename() is not None]
+print(json.dumps(out))
+`;
+
+describe("eml attachments against Python's email package", () => {
+  test("random messages: same children (names and sha256) as Python, none written outside the scratch dir", async () => {
+    const r = seededRandom(seed);
+    const files: { path: string; want: [string, string][] }[] = [];
+    for (let i = 0; i < 30; i++) {
+      const m = makeEml(r);
+      const path = join(root, `m${i}.eml`);
+      writeFileSync(path, m.eml);
+      files.push({ path, want: m.attachments.map(([n, d]) => [n, sha256(d)]) });
+    }
+    const py = JSON.parse(await run(["/usr/bin/python3", "-c", PY, ...files.map((f) => f.path)])) as Record<string, [string, string][]>;
+    let children = 0;
+    for (const f of files) {
+      // The generator's own record agrees with the reference (else the test would prove nothing).
+      expect(sorted(py[f.path]!)).toEqual(sorted(f.want));
+      const work = join(root, `work-${f.path.slice(-6)}`, "run");
+      mkdirSync(work, { recursive: true });
+      const res = await identify(f.path, f.path.split("/").pop()!, { passwords: [], workDir: work });
+      expect(res.errors).toEqual([]);
+      const got = (res.files ?? []).map((x): [string, string] => [x.extrpath[x.extrpath.length - 1]!, x.sha256]);
+      expect({ file: f.path, children: sorted(got) }).toEqual({ file: f.path, children: sorted(py[f.path]!) });
+      children += got.length;
+      // `../` in a name never leaves the run's directory: its parent holds the run only.
+      expect(readdirSync(join(work, ".."))).toEqual(["run"]);
+    }
+    expect(children).toBeGreaterThan(30);
+  });
+
+  test("an attached message is a child opened in turn: its attachments have the extrpath through it", async () => {
+    const inner = `From: a@example.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="in"\r\n\r\n--in\r\nContent-Type: text/plain\r\n\r\nhi\r\n--in\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="deep.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\nZGVlcA==\r\n--in--\r\n`;
+    const outer = `From: b@example.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="out"\r\n\r\n--out\r\nContent-Type: message/rfc822\r\n\r\n${inner}\r\n--out--\r\n`;
+    const path = join(root, "fwd.eml");
+    writeFileSync(path, outer);
+    const work = join(root, "fwd-work");
+    mkdirSync(work);
+    const res = await identify(path, "fwd.eml", { passwords: [], workDir: work });
+    expect(res.files?.map((f) => f.extrpath)).toEqual([["attachment-1.eml", "deep.bin"]]);
+    expect(res.files?.[0]?.sha256).toBe(sha256(Buffer.from("deep")));
+  });
+
+  test("guards: entry count, entry size and the total budget stop the unpacking with a reason", async () => {
+    const part = (i: number, size: number) => `--x\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="f${i}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.alloc(size, i).toString("base64")}\r\n`;
+    const eml = Buffer.from(`From: a@example.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="x"\r\n\r\n${[0, 1, 2, 3].map((i) => part(i, 1000)).join("")}--x--\r\n`);
+    const few = await unpackMail(eml, "eml", { limits: { ...DEFAULT_UNPACK_LIMITS, maxEntries: 2 } });
+    expect(few.entries.filter((e) => e.data).length).toBe(2);
+    expect(few.error).toContain("more than 2 entries");
+    const small = await unpackMail(eml, "eml", { limits: { ...DEFAULT_UNPACK_LIMITS, maxEntrySize: 999 } });
+    expect(small.entries[0]!.data).toBeUndefined();
+    expect(small.error).toContain("f0: over the entry size limit of 999 bytes");
+    const budget = { used: 0 };
+    const total = await unpackMail(eml, "eml", { limits: { ...DEFAULT_UNPACK_LIMITS, maxTotalSize: 2500 }, budget });
+    expect(total.entries.filter((e) => e.data).length).toBe(2);
+    expect(total.error).toContain("f2: total unpacked size would exceed the limit of 2500 bytes");
+    expect(budget.used).toBe(2000);
+  });
+
+  test("a message nested deeper than the depth limit is listed as ignored, not opened", async () => {
+    let m = `From: z@example.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n--z\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="bottom.bin"\r\n\r\nbottom\r\n--z--\r\n`;
+    for (let i = 0; i < 3; i++) m = `From: l${i}@example.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="l${i}"\r\n\r\n--l${i}\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename="l${i}.eml"\r\n\r\n${m}\r\n--l${i}--\r\n`;
+    const path = join(root, "deep.eml");
+    writeFileSync(path, m);
+    const work = join(root, "deep-work");
+    mkdirSync(work);
+    const res = await identify(path, "deep.eml", { passwords: [], workDir: work, maxDepth: 3 });
+    expect(res.files).toEqual([]);
+    expect(res.ignored.map((i) => i.reason)).toEqual(["archive nested deeper than 3 levels"]);
+    expect(res.ignored[0]!.filename).toBe("l2.eml/l1.eml/l0.eml");
+  });
+});
