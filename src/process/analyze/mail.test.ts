@@ -3,7 +3,10 @@
  * random messages (test/process/eml.ts, seeded; FALC_SEED=n replays) with attachments named in every way
  * mail names them, encoded base64, quoted-printable and 7bit, in nested multiparts and attached messages.
  * The children identification unpacks have the names and sha256 Python extracts; nothing is written
- * outside the run's scratch directory whatever the names say. Then the guards.
+ * outside the run's scratch directory whatever the names say. Then the guards. Outlook .msg files are
+ * written here (test/process/msg.ts on a small CFB writer: no free .msg writer exists on this machine)
+ * and read by falc (@kenjiuno/msgreader) and by `msgconvert` (Email::Outlook::Message, Debian's
+ * libemail-outlook-message-perl), whose MIME output Python's email package takes apart: the same children.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
@@ -11,11 +14,12 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeEml } from "../../../test/process/eml.ts";
+import { type MsgSpec, writeMsg } from "../../../test/process/msg.ts";
 import { run } from "../../../test/process/samples.ts";
 import { seededRandom, testSeed } from "../../../test/seeded.ts";
 import { identify } from "./identify.ts";
 import { DEFAULT_UNPACK_LIMITS } from "./libarchive.ts";
-import { unpackMail } from "./mail.ts";
+import { mailAttachments, unpackMail } from "./mail.ts";
 
 const seed = testSeed("mail differential");
 const root = mkdtempSync(join(tmpdir(), "falc-mail-"));
@@ -102,5 +106,75 @@ describe("eml attachments against Python's email package", () => {
     expect(res.files).toEqual([]);
     expect(res.ignored.map((i) => i.reason)).toEqual(["archive nested deeper than 3 levels"]);
     expect(res.ignored[0]!.filename).toBe("l2.eml/l1.eml/l0.eml");
+  });
+});
+
+describe("msg attachments against msgconvert + Python's email package", () => {
+  const NAMES = ["report.pdf", "отчёт.scr", "../../evil.exe", "名前 1.txt", "a\\b.js", "x"];
+  function spec(r: () => number, depth: number): MsgSpec {
+    const n = Math.floor(r() * 5);
+    const attachments = Array.from({ length: n }, (_, i) => {
+      // Sizes on both sides of the 4,096-byte mini stream cutoff.
+      const size = 1 + Math.floor(r() * (r() < 0.5 ? 4096 : 12000));
+      return { name: `${NAMES[Math.floor(r() * NAMES.length)]}${i}`, data: Uint8Array.from({ length: size }, () => Math.floor(r() * 256)) };
+    });
+    return { subject: `s${depth}`, body: `body ${depth}`, attachments, embedded: depth < 1 && r() < 0.4 ? [spec(r, depth + 1)] : [] };
+  }
+  const leaves = (s: MsgSpec): [string, string][] => [...s.attachments.map((a): [string, string] => [a.name, sha256(a.data)]), ...(s.embedded ?? []).flatMap(leaves)];
+
+  test("random messages: same children (names and sha256) as msgconvert's MIME read by Python", async () => {
+    const r = seededRandom(seed ^ 0x6d5a);
+    const files: { path: string; want: [string, string][] }[] = [];
+    for (let i = 0; i < 12; i++) {
+      const s = spec(r, 0);
+      const path = join(root, `o${i}.msg`);
+      writeFileSync(path, writeMsg(s));
+      files.push({ path, want: leaves(s) });
+    }
+    await run(["msgconvert", ...files.map((f) => f.path)], root);
+    const py = JSON.parse(await run(["/usr/bin/python3", "-c", PY, ...files.map((f) => f.path.replace(/\.msg$/, ".eml"))])) as Record<string, [string, string][]>;
+    let children = 0;
+    for (const f of files) {
+      const ref = py[f.path.replace(/\.msg$/, ".eml")]!;
+      expect(sorted(ref)).toEqual(sorted(f.want));
+      const work = join(root, `work-${f.path.slice(-6)}`, "run");
+      mkdirSync(work, { recursive: true });
+      const res = await identify(f.path, f.path.split("/").pop()!, { passwords: [], workDir: work });
+      expect(res.target.media_type).toBe("application/vnd.ms-outlook");
+      expect(res.errors).toEqual([]);
+      const got = (res.files ?? []).map((x): [string, string] => [x.extrpath[x.extrpath.length - 1]!, x.sha256]);
+      expect({ file: f.path, children: sorted(got) }).toEqual({ file: f.path, children: sorted(ref) });
+      children += got.length;
+      expect(readdirSync(join(work, ".."))).toEqual(["run"]);
+    }
+    expect(children).toBeGreaterThan(10);
+  });
+
+  test("a .msg whose sector chains or directory tree loop is refused with a reason, not followed forever", async () => {
+    const good = writeMsg({ subject: "s", body: "b", attachments: [{ name: "big.bin", data: new Uint8Array(5000).fill(7) }, { name: "small.bin", data: new Uint8Array(300).fill(8) }] });
+    expect((await mailAttachments(good, "msg")).map((a) => a.name)).toEqual(["big.bin", "small.bin"]);
+    const v = new DataView(good.buffer);
+    const sector = (n: number) => 512 * (1 + n);
+    const miniLoop = good.slice();
+    miniLoop.fill(0, sector(v.getUint32(60, true)), sector(v.getUint32(60, true) + 1)); // every mini sector points at mini sector 0
+    const fatLoop = good.slice();
+    new DataView(fatLoop.buffer).setUint32(sector(v.getUint32(76, true)), 0, true); // the big stream's first sector points at itself
+    const treeLoop = good.slice();
+    const dir = sector(v.getUint32(48, true));
+    const rootChild = v.getUint32(dir + 76, true);
+    new DataView(treeLoop.buffer).setUint32(dir + rootChild * 128 + 68, rootChild, true); // an entry is its own left sibling
+    for (const [bad, why] of [[miniLoop, "the chain loops"], [fatLoop, "the chain loops"], [treeLoop, "the directory tree loops"]] as const) {
+      const err = await mailAttachments(bad, "msg").then(() => undefined, (e: Error) => e);
+      expect(err?.message).toContain(`damaged compound file:`);
+      expect(err?.message).toContain(why);
+    }
+    // Through identification: the message is listed as ignored with the reason, the run goes on.
+    const path = join(root, "loop.msg");
+    writeFileSync(path, miniLoop);
+    const work = join(root, "loop-work");
+    mkdirSync(work);
+    const res = await identify(path, "loop.msg", { passwords: [], workDir: work });
+    expect(res.selected).toBe(false);
+    expect(res.ignored.map((i) => i.reason)).toEqual([expect.stringContaining("damaged compound file")]);
   });
 });

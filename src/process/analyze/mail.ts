@@ -7,12 +7,17 @@
  * to bytes read; names are kept as the message gives them (identification writes only a cleaned last
  * part, so `../` never reaches a path).
  */
-import MsgReader from "@kenjiuno/msgreader";
+import MsgReaderExport from "@kenjiuno/msgreader";
 import PostalMime from "postal-mime";
 import { DEFAULT_UNPACK_LIMITS, LimitError, type Unpacked, type UnpackedEntry, type UnpackLimits, type UnpackBudget } from "./libarchive.ts";
 import { FormatError } from "./bytes.ts";
+import { checkCfb } from "./cfb-check.ts";
 
 export type MailFormat = "eml" | "msg";
+
+// A CommonJS module with `exports.default`: `bun run` hands out the class, the compiled bundle the
+// exports object holding it.
+const MsgReader: typeof MsgReaderExport = (MsgReaderExport as unknown as { default?: typeof MsgReaderExport }).default ?? MsgReaderExport;
 
 export interface MailAttachment {
   name: string;
@@ -41,8 +46,11 @@ export async function mailAttachments(bytes: Uint8Array, format: MailFormat): Pr
 }
 
 function msgAttachments(bytes: Uint8Array): MailAttachment[] {
+  // The reader follows chains as written: a loop would hang it, so the structure is checked first.
+  checkCfb(bytes);
   try {
-    const reader = new MsgReader(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer);
+    // A copy in a plain ArrayBuffer: the reader refuses views of shared memory (the target pool is one).
+    const reader = new MsgReader(new Uint8Array(bytes).buffer);
     const fields = reader.getFileData();
     if (fields.error) throw new Error(fields.error);
     return (fields.attachments ?? []).map((a, i) => {
