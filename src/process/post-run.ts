@@ -8,7 +8,7 @@ import type { Logger } from "../core/logger.ts";
 import type { Queue } from "../queue/types.ts";
 import { attachBehaviour, collectedFiles } from "./attach.ts";
 import { makeTaskId, splitAnalysisId } from "./ids.ts";
-import { readAnalysis } from "./storage.ts";
+import { type Store, openStore, readAnalysis } from "./storage.ts";
 import { postLocally, submitPost, waitForAnalysis } from "./submit.ts";
 import { type AnalysisSummary, summarize } from "./summary.ts";
 
@@ -28,9 +28,9 @@ export type PostOutcome =
   | { kind: "done"; taskId: string; summary: AnalysisSummary; code: number };
 
 /** The task `n` of an analysis, or its only task; a usage error naming the choices otherwise. */
-function pickTask(home: string, id: string, n: number | undefined): { taskId: string; priority: number } {
+function pickTask(store: Store, id: string, n: number | undefined): { taskId: string; priority: number } {
   splitAnalysisId(id);
-  const analysis = readAnalysis(home, id);
+  const analysis = readAnalysis(store, id);
   const tasks = analysis.tasks;
   if (!tasks.length) throw usageError(`analysis ${id} has no tasks (it is ${analysis.state}); pre creates them`);
   if (n === undefined && tasks.length > 1)
@@ -42,17 +42,18 @@ function pickTask(home: string, id: string, n: number | undefined): { taskId: st
 
 export async function runPostCommand(req: PostRequest, io: { config: Config; log: Logger; queue: () => Promise<Queue>; warn: (line: string) => void }): Promise<PostOutcome> {
   if (req.submit && req.pluginDirs.length) throw usageError("--plugin-dir applies to work done here; queued work uses the workers' plugins");
-  const home = io.config.home;
-  const { taskId, priority } = pickTask(home, req.analysisId, req.task);
-  await attachBehaviour(home, taskId, collectedFiles(req.taskDir));
+  // This command's storage handle: its writes go through one group commit.
+  const store = openStore(io.config.home);
+  const { taskId, priority } = pickTask(store, req.analysisId, req.task);
+  await attachBehaviour(store, taskId, collectedFiles(req.taskDir));
   if (req.submit) {
     const queueId = await submitPost(await io.queue(), taskId, priority);
     if (!req.wait) return { kind: "queued", taskId, queueId };
-    await waitForAnalysis({ home, queue: await io.queue() }, req.analysisId, { taskId, queueId });
+    await waitForAnalysis({ store, queue: await io.queue() }, req.analysisId, { taskId, queueId });
   } else {
-    await postLocally({ home, config: io.config, log: io.log, pluginDirs: req.pluginDirs }, taskId);
+    await postLocally({ store, config: io.config, log: io.log, pluginDirs: req.pluginDirs }, taskId);
   }
-  const summary = summarize(home, req.analysisId);
+  const summary = summarize(store, req.analysisId);
   const task = summary.tasks.find((t) => t.id === taskId)!;
   let code: number = EXIT.ok;
   if (task.state === "fatal_error") {
