@@ -5,9 +5,9 @@
  */
 import { bufferSource } from "./bytes.ts";
 import { type FileType, detectType } from "./filetype.ts";
-import { type ArchiveInput, type UnpackOptions, type Unpacked, extractByName, unpack } from "./libarchive.ts";
+import { type ArchiveInput, DEFAULT_UNPACK_LIMITS, LimitError, type UnpackOptions, type Unpacked, extractByName, unpack } from "./libarchive.ts";
 import { type MailFormat, extractMailAttachment, unpackMail } from "./mail.ts";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 
 export const isContainer = (t: FileType): boolean => t.kind === "zip" || t.kind === "archive" || t.kind === "mail";
 
@@ -15,6 +15,10 @@ const mailFormat = (t: FileType): MailFormat => (t.extension === "msg" ? "msg" :
 
 export async function unpackContainer(input: ArchiveInput, t: FileType, opts: UnpackOptions): Promise<Unpacked> {
   if (t.kind !== "mail") return unpack(input, opts);
+  // A message is parsed whole in memory: one larger than the unpacking's total budget is not opened.
+  const max = (opts.limits ?? DEFAULT_UNPACK_LIMITS).maxTotalSize;
+  const size = "bytes" in input ? input.bytes.length : statSync(input.path).size;
+  if (size > max) throw new LimitError(`message of ${size} bytes is over the unpacking limit of ${max} bytes: not opened`);
   return unpackMail("bytes" in input ? input.bytes : readFileSync(input.path), mailFormat(t), opts);
 }
 

@@ -93,6 +93,13 @@ describe("eml attachments against Python's email package", () => {
     expect(total.entries.filter((e) => e.data).length).toBe(2);
     expect(total.error).toContain("f2: total unpacked size would exceed the limit of 2500 bytes");
     expect(budget.used).toBe(2000);
+    // A message larger than the total budget is not parsed at all: identification lists it with the reason.
+    const path = join(root, "big.eml");
+    writeFileSync(path, eml);
+    const work = join(root, "big-work");
+    mkdirSync(work);
+    const res = await identify(path, "big.eml", { passwords: [], workDir: work, limits: { ...DEFAULT_UNPACK_LIMITS, maxTotalSize: 1000 } });
+    expect(res.ignored.map((i) => i.reason)).toEqual([`message of ${eml.length} bytes is over the unpacking limit of 1000 bytes: not opened`]);
   });
 
   test("a message nested deeper than the depth limit is listed as ignored, not opened", async () => {
