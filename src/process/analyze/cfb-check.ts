@@ -24,9 +24,14 @@ export function checkCfb(b: Uint8Array): void {
     const o = (sector + 1) * size + i * 4;
     return o + 4 <= b.length ? v.getUint32(o, true) : fail(`sector ${sector} is past the end`);
   };
+  // Counts a reader loops over (FAT, DIFAT and mini FAT sectors) cannot exceed the file's sectors: a
+  // mutated DIFAT count of millions kept the reader busy for half a minute on a 14 KB file.
+  const nFat = v.getUint32(44, true);
+  for (const [what, n] of [["FAT", nFat], ["DIFAT", v.getUint32(72, true)], ["mini FAT", v.getUint32(64, true)]] as const) {
+    if (n > sectors) fail(`${n} ${what} sectors in a file of ${sectors}`);
+  }
   // The FAT's own sectors: 109 in the header, the rest through the DIFAT chain.
   const fatSectors: number[] = [];
-  const nFat = v.getUint32(44, true);
   for (let i = 0; i < Math.min(nFat, 109); i++) fatSectors.push(v.getUint32(76 + i * 4, true));
   const seenDifat = new Set<number>();
   for (let s = v.getUint32(68, true); s < sectors && fatSectors.length < nFat; s = u32(s, size / 4 - 1)) {

@@ -157,7 +157,7 @@ describe("msg attachments against msgconvert + Python's email package", () => {
     expect(children).toBeGreaterThan(10);
   });
 
-  test("a .msg whose sector chains or directory tree loop is refused with a reason, not followed forever", async () => {
+  test("a .msg whose sector chains or directory tree loop, or whose counts exceed the file, is refused with a reason, not followed forever", async () => {
     const good = writeMsg({ subject: "s", body: "b", attachments: [{ name: "big.bin", data: new Uint8Array(5000).fill(7) }, { name: "small.bin", data: new Uint8Array(300).fill(8) }] });
     expect((await mailAttachments(good, "msg")).map((a) => a.name)).toEqual(["big.bin", "small.bin"]);
     const v = new DataView(good.buffer);
@@ -170,7 +170,9 @@ describe("msg attachments against msgconvert + Python's email package", () => {
     const dir = sector(v.getUint32(48, true));
     const rootChild = v.getUint32(dir + 76, true);
     new DataView(treeLoop.buffer).setUint32(dir + rootChild * 128 + 68, rootChild, true); // an entry is its own left sibling
-    for (const [bad, why] of [[miniLoop, "the chain loops"], [fatLoop, "the chain loops"], [treeLoop, "the directory tree loops"]] as const) {
+    const difat = good.slice();
+    new DataView(difat.buffer).setUint32(72, 0x00eb0000, true); // a DIFAT count of millions (the reader looped over it for 34 s)
+    for (const [bad, why] of [[miniLoop, "the chain loops"], [fatLoop, "the chain loops"], [treeLoop, "the directory tree loops"], [difat, "DIFAT sectors in a file of"]] as const) {
       const err = await mailAttachments(bad, "msg").then(() => undefined, (e: Error) => e);
       expect(err?.message).toContain(`damaged compound file:`);
       expect(err?.message).toContain(why);
