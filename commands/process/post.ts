@@ -1,7 +1,7 @@
 import { Command, Option } from "clipanion";
 import { FalcCommand } from "../../src/cli/base.ts";
 import { parseIntOption } from "../../src/cli/options.ts";
-import { EXIT, usageError } from "../../src/core/errors.ts";
+import { EXIT } from "../../src/core/errors.ts";
 
 export class ProcessPostCommand extends FalcCommand {
   static paths = [["process", "post"]];
@@ -33,50 +33,21 @@ export class ProcessPostCommand extends FalcCommand {
   top = Option.String("--top", { description: "Signatures listed (default 10)" });
 
   async run() {
-    const { attachBehaviour, collectedFiles } = await import("../../src/process/attach.ts");
-    const { makeTaskId, splitAnalysisId } = await import("../../src/process/ids.ts");
-    const { postLocally, submitPost, waitForAnalysis } = await import("../../src/process/submit.ts");
-    const { readAnalysis } = await import("../../src/process/storage.ts");
-    const { formatSummary, summarize } = await import("../../src/process/summary.ts");
+    const { runPostCommand } = await import("../../src/process/post-run.ts");
+    const { formatSummary } = await import("../../src/process/summary.ts");
     const failScore = parseIntOption("--fail-score", this.failScore, { min: 0, max: 10 });
     const top = parseIntOption("--top", this.top, { min: 0, max: 10_000 }) ?? 10;
-    if (this.submit && this.pluginDir.length) throw usageError("--plugin-dir applies to work done here; queued work uses the workers' plugins");
-    splitAnalysisId(this.id);
-    const home = this.config.home;
-    const analysis = readAnalysis(home, this.id);
-    const n = parseIntOption("--task", this.task, { min: 1, max: 9999 });
-    if (!analysis.tasks.length) throw usageError(`analysis ${this.id} has no tasks (it is ${analysis.state}); pre creates them`);
-    if (n === undefined && analysis.tasks.length > 1)
-      throw usageError(`analysis ${this.id} has ${analysis.tasks.length} tasks; pick one with --task N: ${analysis.tasks.map((t) => `${t.id.slice(t.id.lastIndexOf("_") + 1)} (${t.platform}${t.os_version ? ` ${t.os_version}` : ""})`).join(", ")}`);
-    const taskId = n !== undefined ? makeTaskId(this.id, n) : analysis.tasks[0]!.id;
-    if (!analysis.tasks.some((t) => t.id === taskId)) throw usageError(`analysis ${this.id} has no task ${n}; it has ${analysis.tasks.map((t) => t.id).join(", ")}`);
-
-    await attachBehaviour(home, taskId, collectedFiles(this.taskDir));
-    if (this.submit) {
-      const queueId = await submitPost(await this.queue(), taskId, analysis.settings.priority);
-      if (!this.wait) {
-        if (this.json) this.outJson({ analysis_id: this.id, task_id: taskId, queue_task_id: queueId });
-        else this.out(taskId);
-        return EXIT.ok;
-      }
-      await waitForAnalysis({ home, queue: await this.queue() }, this.id, { taskId, queueId });
-    } else {
-      await postLocally({ home, config: this.config, log: this.log, pluginDirs: this.pluginDir }, taskId);
-    }
-
-    const s = summarize(home, this.id);
-    const task = s.tasks.find((t) => t.id === taskId)!;
-    if (this.json) this.outJson({ ...s, task_id: taskId });
-    else this.out(formatSummary(s, { top }));
+    const task = parseIntOption("--task", this.task, { min: 1, max: 9999 });
     const warn = (line: string) => this.context.stderr.write(`falc: ${line}\n`);
-    if (task.state === "fatal_error") {
-      warn(`post of ${taskId} failed: ${task.errors.fatal[0]?.error ?? "fatal error"}`);
-      return EXIT.failed;
+    const req = { analysisId: this.id, taskDir: this.taskDir, task, submit: this.submit, wait: this.wait, pluginDirs: this.pluginDir, failScore };
+    const r = await runPostCommand(req, { config: this.config, log: this.log, queue: () => this.queue(), warn });
+    if (r.kind === "queued") {
+      if (this.json) this.outJson({ analysis_id: this.id, task_id: r.taskId, queue_task_id: r.queueId });
+      else this.out(r.taskId);
+      return EXIT.ok;
     }
-    if (failScore !== undefined && task.score > failScore) {
-      warn(`task ${taskId} scored ${task.score}, over --fail-score ${failScore}`);
-      return EXIT.failed;
-    }
-    return EXIT.ok;
+    if (this.json) this.outJson({ ...r.summary, task_id: r.taskId });
+    else this.out(formatSummary(r.summary, { top }));
+    return r.code;
   }
 }

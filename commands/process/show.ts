@@ -25,10 +25,11 @@ export class ProcessShowCommand extends FalcCommand {
     const { scoreExit } = await import("../../src/process/cli.ts");
     const { splitAnalysisId } = await import("../../src/process/ids.ts");
     const { formatSummary, summarize } = await import("../../src/process/summary.ts");
+    const { openStore } = await import("../../src/process/storage.ts");
     const failScore = parseIntOption("--fail-score", this.failScore, { min: 0, max: 10 });
     const top = parseIntOption("--top", this.top, { min: 0, max: 10_000 }) ?? 10;
     splitAnalysisId(this.id);
-    const s = summarize(this.config.home, this.id);
+    const s = summarize(openStore(this.config.home), this.id);
     if (this.json) this.outJson(s);
     else this.out(formatSummary(s, { top }));
     return scoreExit([s], failScore, (line) => this.context.stderr.write(`falc: ${line}\n`));

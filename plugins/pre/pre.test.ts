@@ -59,7 +59,7 @@ describe("pre plugins", () => {
     expect(sigs.strings_autorun_key).toBe(6);
     expect(ctx.errorList).toEqual([]);
     // static, strings and yara shared one extraction.
-    expect(loadTarget(ctx)).toBe(loadTarget(ctx));
+    expect(await loadTarget(ctx)).toBe(await loadTarget(ctx));
   });
 
   test("ELF gives static.elf; a PDF gives {} and the JavaScript rule", async () => {

@@ -17,9 +17,9 @@ export default (_api: PluginApi): Processor => ({
   KEY: "static",
   STAGE: "pre",
   CATEGORY: ["file"],
-  start(ctx) {
+  async start(ctx) {
     try {
-      const buf = loadTarget(ctx);
+      const buf = await loadTarget(ctx);
       const type = structuralType(bufferSource(buf), ctx.target.category === "file" ? ctx.target.filename : undefined);
       if (type.kind === "pe") return { pe: parsePe(buf) };
       if (type.kind === "elf") return { elf: parseElf(buf) };

@@ -21,7 +21,7 @@ export default (_api: PluginApi): Processor => ({
   async start(ctx) {
     const num = (k: string, d: number) => (typeof ctx.config[k] === "number" && (ctx.config[k] as number) >= 0 ? (ctx.config[k] as number) : d);
     try {
-      return await extractStringsParallel(loadTarget(ctx), {
+      return await extractStringsParallel(await loadTarget(ctx), {
         minLength: num("min_length", STRINGS_DEFAULTS.minLength),
         maxBytes: num("max_bytes", STRINGS_DEFAULTS.maxBytes),
         sampleSize: num("sample_size", STRINGS_DEFAULTS.sampleSize),

@@ -62,14 +62,14 @@ export default (api: PluginApi): Processor => {
       for (const d of yara.disabled) process.stderr.write(`falc: yara: rule file ${d.file} left out: ${d.message}\n`);
       if (!yara.sources.length) throw new api.DisablePlugin("no rule file compiles");
     },
-    start(ctx) {
+    async start(ctx) {
       if (!yara) throw new api.DisablePlugin("no rules compiled");
       for (const d of yara.disabled) ctx.errors.add(`yara: rule file ${d.file} left out: ${d.message}`);
       const max = typeof ctx.config.max_size === "number" ? ctx.config.max_size : 64 * 1024 * 1024;
       const timeout = typeof ctx.config.timeout === "number" ? ctx.config.timeout : 60;
       let buf: Uint8Array;
       try {
-        buf = loadTarget(ctx);
+        buf = await loadTarget(ctx);
       } catch (e) {
         if (!(e instanceof FormatError)) throw e;
         ctx.errors.add(`yara: ${e.message}`);

@@ -5,7 +5,7 @@ import { conflict, inputError } from "../core/errors.ts";
 import { splitTaskId } from "./ids.ts";
 import { taskPaths } from "./layout.ts";
 import { assertAnalysisMove, assertTaskMove } from "./states.ts";
-import { readTask, updateAnalysis, writeTask } from "./storage.ts";
+import { type Store, readTask, updateAnalysis, writeTask } from "./storage.ts";
 import type { TaskDoc } from "./schemas.ts";
 
 export interface CollectedFiles {
@@ -69,12 +69,12 @@ function copyDurably(src: string, dest: string): void {
  * Put collected behaviour into task_<n>/ (replacing what an earlier run left) and make the task
  * pending_post: Cuckoo3's pending → run_completed → pending_post, or a reported/failed task again.
  */
-export async function attachBehaviour(home: string, taskId: string, files: CollectedFiles): Promise<TaskDoc> {
+export async function attachBehaviour(store: Store, taskId: string, files: CollectedFiles): Promise<TaskDoc> {
   const { analysisId } = splitTaskId(taskId);
-  const tp = taskPaths(home, taskId);
-  const { value } = await updateAnalysis(home, analysisId, (a) => {
+  const tp = taskPaths(store, taskId);
+  const { value } = await updateAnalysis(store, analysisId, (a) => {
     if (a.state !== "tasks_pending" && a.state !== "finished") throw conflict(`analysis ${analysisId} is ${a.state}: behaviour can only be attached once pre has created its tasks`);
-    const task = readTask(home, taskId);
+    const task = readTask(store, taskId);
     const staging = join(tp.dir, `.incoming-${process.pid}`);
     rmSync(staging, { recursive: true, force: true });
     mkdirSync(join(staging, "events"), { recursive: true });
@@ -96,7 +96,7 @@ export async function attachBehaviour(home: string, taskId: string, files: Colle
       assertTaskMove(task.id, task.state, "pending_post");
       task.state = "pending_post";
     }
-    writeTask(home, task);
+    writeTask(store, task);
     const entry = a.tasks.find((t) => t.id === taskId);
     if (entry) entry.state = task.state;
     if (a.state === "finished") {

@@ -10,13 +10,14 @@ import { runStage, type StageOutcome } from "./runner.ts";
 import { hashFile } from "../core/hash-file.ts";
 import { identifyResultSchema, parseDoc, type AnalysisDoc, type IdentifyResult, type TargetFileDoc, type TaskDoc } from "./schemas.ts";
 import { assertAnalysisMove, assertTaskMove, TASK_UNFINISHED, type AnalysisState } from "./states.ts";
-import { discardSince, isStaged, isWritten, mark } from "./durable.ts";
+import { type GroupCommit, withStageCommit } from "./durable.ts";
 import { sweepTemps } from "./sweep.ts";
-import { mergeErrors, readAnalysis, readablePath, readStageDoc, readTask, updateAnalysis, writeTask } from "./storage.ts";
+import { type Store, mergeErrors, readAnalysis, readablePath, readStageDoc, readTask, updateAnalysis, writeTask } from "./storage.ts";
 
 /** What a stage needs from wherever it runs (a worker child or `falc process` itself). */
 export interface FlowEnv {
-  home: string;
+  /** The storage and its group commit: every write of the stage goes through it. */
+  store: Store;
   plugins: PluginSet;
   config: ProcessConfig;
   log: Logger;
@@ -37,31 +38,31 @@ export interface StageResult {
 }
 
 /** The submission: its hashes were computed from the stored bytes when it was stored (older analyses: empty). */
-function submittedTarget(home: string, a: AnalysisDoc): FileTarget | UrlTarget {
+function submittedTarget(store: Store, a: AnalysisDoc): FileTarget | UrlTarget {
   const s = a.submitted;
   if (s.category === "url") return { category: "url", url: s.url as string };
   const f = s as AnalysisDoc["submitted"] & { filename: string; size: number; sha256: string; md5: string; sha1: string; sha512?: string };
   const known = (h: string | undefined) => h || undefined;
-  return { category: "file", path: readablePath(home, f.sha256), filename: f.filename, size: f.size, sha256: f.sha256, md5: known(f.md5), sha1: known(f.sha1), sha512: known(f.sha512) };
+  return { category: "file", path: readablePath(store, f.sha256), filename: f.filename, size: f.size, sha256: f.sha256, md5: known(f.md5), sha1: known(f.sha1), sha512: known(f.sha512) };
 }
 
 /**
  * The selected target for pre and post: the submitted file (the analysis's `binary`) and, for a file
  * chosen inside it, its extrpath; filename, size and hashes are the selected file's (or the URL).
  */
-function selectedTarget(home: string, a: AnalysisDoc, ident: IdentifyResult): FileTarget | UrlTarget {
+function selectedTarget(store: Store, a: AnalysisDoc, ident: IdentifyResult): FileTarget | UrlTarget {
   const t = ident.target as Record<string, unknown>;
   if (ident.category === "url") return { category: "url", url: String(t.url) };
   const sha256 = (a.submitted as { sha256: string }).sha256;
-  const path = readablePath(home, sha256);
-  if (!existsSync(path)) throw new Error(`the submitted file is gone from storage/binaries (${binaryPath(home, sha256)})`);
+  const path = readablePath(store, sha256);
+  if (!existsSync(path)) throw new Error(`the submitted file is gone from storage/binaries (${binaryPath(store.home, sha256)})`);
   const extrpath = Array.isArray(t.extrpath) ? (t.extrpath as string[]) : [];
   return { category: "file", path, filename: String(t.filename), size: Number(t.size), sha256: String(t.sha256), md5: String(t.md5), sha1: String(t.sha1), sha512: String(t.sha512), extrpath };
 }
 
-function readIdentification(home: string, id: string): { doc: Record<string, unknown>; ident: IdentifyResult } {
-  const p = analysisPaths(home, id).identificationJson;
-  const doc = readStageDoc(p);
+function readIdentification(store: Store, id: string): { doc: Record<string, unknown>; ident: IdentifyResult } {
+  const p = analysisPaths(store, id).identificationJson;
+  const doc = readStageDoc(store, p);
   if (!doc) throw new Error(`${p} is missing`);
   return { doc, ident: parseDoc(identifyResultSchema, doc, p) };
 }
@@ -73,8 +74,8 @@ function coreFatal(e: unknown): StageOutcome {
 }
 
 /** The JSON dump is what the next stage reads: without it the stage has not really finished. */
-function requireWritten(outcome: StageOutcome, path: string, what: string): void {
-  if (outcome.ok && !isWritten(path)) {
+function requireWritten(tx: GroupCommit, outcome: StageOutcome, path: string, what: string): void {
+  if (outcome.ok && !tx.isWritten(path)) {
     outcome.ok = false;
     outcome.errors.fatal.push({ error: `${what} was not written: is the \`json\` reporter left out (process.disable)?`, traceback: "" });
   }
@@ -83,7 +84,7 @@ function requireWritten(outcome: StageOutcome, path: string, what: string): void
 type SubmittedFile = Extract<AnalysisDoc["submitted"], { category: "file" }> & { sha256: string; md5: string; sha1: string; sha512?: string };
 
 /** Cuckoo3 has the submitted file's hashes and type from the start; falc learns them in identification. */
-function completeSubmitted(home: string, s: SubmittedFile, ident: IdentifyResult): void {
+function completeSubmitted(store: Store, s: SubmittedFile, ident: IdentifyResult): void {
   const t = ident.target as Partial<TargetFileDoc>;
   if (ident.category === "file" && t.sha256 === s.sha256) {
     s.md5 = t.md5!;
@@ -93,7 +94,7 @@ function completeSubmitted(home: string, s: SubmittedFile, ident: IdentifyResult
     s.media_type = t.media_type!;
   } else if (!s.md5) {
     // The target was selected inside the submitted container: hash the container itself.
-    const h = hashFile(readablePath(home, s.sha256), ["md5", "sha1", "sha512"] as const);
+    const h = hashFile(readablePath(store, s.sha256), ["md5", "sha1", "sha512"] as const);
     Object.assign(s, { md5: h.md5, sha1: h.sha1, sha512: h.sha512 });
   }
 }
@@ -123,38 +124,39 @@ function mergeLabels(a: AnalysisDoc, doc: Record<string, unknown> | null): void 
  * or an error outside the plugins) drops them, so a later commit cannot publish half a stage. On a
  * committed analysis it first clears temps a killed worker left there.
  */
-async function stageWrites<T>(dirs: string[], fn: () => Promise<T>): Promise<T> {
-  for (const d of dirs) if (!isStaged(d)) sweepTemps(d);
-  const m = mark();
+async function stageWrites<T>(tx: GroupCommit, dirs: string[], fn: () => Promise<T>): Promise<T> {
+  for (const d of dirs) if (!tx.isStaged(d)) sweepTemps(d);
+  const m = tx.mark();
   try {
-    return await fn();
+    // Reporters write through the plugin API, which finds this commit in the stage's async context.
+    return await withStageCommit(tx, fn);
   } catch (e) {
-    discardSince(m);
+    tx.discardSince(m);
     throw e;
   }
 }
 
 /** Identification: what was submitted, and what should run. Ends pending_pre, no_selected or fatal_error. */
 export function runIdentification(env: FlowEnv, analysisId: string): Promise<StageResult> {
-  return stageWrites([analysisDir(env.home, analysisId)], () => identification(env, analysisId));
+  return stageWrites(env.store.tx, [analysisDir(env.store.home, analysisId)], () => identification(env, analysisId));
 }
 
 /** Pre: static analysis of the selected target, then one task per platform. Ends tasks_pending or fatal_error. */
 export function runPre(env: FlowEnv, analysisId: string): Promise<StageResult> {
-  return stageWrites([analysisDir(env.home, analysisId)], () => pre(env, analysisId));
+  return stageWrites(env.store.tx, [analysisDir(env.store.home, analysisId)], () => pre(env, analysisId));
 }
 
 /** Post: a task's collected behaviour (events/*.json, dump.pcap). Ends the task reported or fatal_error. */
 export function runPost(env: FlowEnv, taskId: string): Promise<StageResult> {
   const { analysisId } = splitTaskId(taskId);
-  return stageWrites([analysisDir(env.home, analysisId), taskPaths(env.home, taskId).dir], () => post(env, taskId));
+  return stageWrites(env.store.tx, [analysisDir(env.store.home, analysisId), taskPaths(env.store, taskId).dir], () => post(env, taskId));
 }
 
 async function identification(env: FlowEnv, analysisId: string): Promise<StageResult> {
-  const analysis = readAnalysis(env.home, analysisId);
+  const analysis = readAnalysis(env.store, analysisId);
   if (analysis.state !== "pending_identification") return { analysis, outcome: null, next: analysis.state === "pending_pre" ? "pre" : null };
-  const paths = analysisPaths(env.home, analysisId);
-  const target = submittedTarget(env.home, analysis);
+  const paths = analysisPaths(env.store, analysisId);
+  const target = submittedTarget(env.store, analysis);
   const outcome = await runStage({
     stage: "identification",
     plugins: env.plugins,
@@ -173,16 +175,16 @@ async function identification(env: FlowEnv, analysisId: string): Promise<StageRe
     },
     document: (p) => identificationDocument(p, target),
   });
-  requireWritten(outcome, paths.identificationJson, "identification.json");
+  requireWritten(env.store.tx, outcome, paths.identificationJson, "identification.json");
 
   let next: "pre" | null = null;
-  const { analysis: updated } = await updateAnalysis(env.home, analysisId, (a) => {
+  const { analysis: updated } = await updateAnalysis(env.store, analysisId, (a) => {
     mergeErrors(a.errors, outcome.errors);
     if (!outcome.ok) return moveAnalysis(a, "fatal_error");
     const ident = parseDoc(identifyResultSchema, outcome.document, "identification");
     a.score = Math.max(a.score, outcome.score);
     mergeLabels(a, outcome.document);
-    if (a.submitted.category === "file") completeSubmitted(env.home, a.submitted as SubmittedFile, ident);
+    if (a.submitted.category === "file") completeSubmitted(env.store, a.submitted as SubmittedFile, ident);
     const goOn = ident.selected || (!ident.identified && !env.config.cancel_unidentified);
     if (!goOn) return moveAnalysis(a, "no_selected");
     // Cuckoo3's merge_settings_ident: the submission's platforms win, then identification's, then the default.
@@ -194,15 +196,15 @@ async function identification(env: FlowEnv, analysisId: string): Promise<StageRe
 }
 
 async function pre(env: FlowEnv, analysisId: string): Promise<StageResult> {
-  const analysis = readAnalysis(env.home, analysisId);
+  const analysis = readAnalysis(env.store, analysisId);
   if (analysis.state !== "pending_pre") return { analysis, outcome: null, next: null };
-  const paths = analysisPaths(env.home, analysisId);
+  const paths = analysisPaths(env.store, analysisId);
   let outcome: StageOutcome;
   let ident: IdentifyResult | null = null;
   try {
-    const { doc, ident: i } = readIdentification(env.home, analysisId);
+    const { doc, ident: i } = readIdentification(env.store, analysisId);
     ident = i;
-    const target = selectedTarget(env.home, analysis, i);
+    const target = selectedTarget(env.store, analysis, i);
     outcome = await runStage({
       stage: "pre",
       plugins: env.plugins,
@@ -221,14 +223,14 @@ async function pre(env: FlowEnv, analysisId: string): Promise<StageResult> {
       },
       document: (p) => preDocument(p, analysisId, i),
     });
-    requireWritten(outcome, paths.preJson, "pre.json");
+    requireWritten(env.store.tx, outcome, paths.preJson, "pre.json");
   } catch (e) {
     if (env.signal.aborted) throw e;
     outcome = coreFatal(e);
   }
 
   const created: TaskDoc[] = [];
-  const { analysis: updated } = await updateAnalysis(env.home, analysisId, (a) => {
+  const { analysis: updated } = await updateAnalysis(env.store, analysisId, (a) => {
     mergeErrors(a.errors, outcome.errors);
     if (!outcome.ok || !ident) return moveAnalysis(a, "fatal_error");
     a.target = ident.target;
@@ -248,8 +250,8 @@ async function pre(env: FlowEnv, analysisId: string): Promise<StageResult> {
         machine: "",
         errors: { errors: [], fatal: [] },
       };
-      mkdirIfNew(taskPaths(env.home, task.id).dir);
-      writeTask(env.home, task);
+      mkdirIfNew(taskPaths(env.store, task.id).dir);
+      writeTask(env.store, task);
       created.push(task);
       return { id: task.id, platform: task.platform, os_version: task.os_version, state: task.state, score: 0 };
     });
@@ -260,15 +262,15 @@ async function pre(env: FlowEnv, analysisId: string): Promise<StageResult> {
 
 async function post(env: FlowEnv, taskId: string): Promise<StageResult> {
   const { analysisId } = splitTaskId(taskId);
-  const analysis = readAnalysis(env.home, analysisId);
-  const task = readTask(env.home, taskId);
+  const analysis = readAnalysis(env.store, analysisId);
+  const task = readTask(env.store, taskId);
   if (task.state !== "pending_post") return { analysis, outcome: null, next: null, task };
-  const paths = analysisPaths(env.home, analysisId);
-  const tp = taskPaths(env.home, taskId);
+  const paths = analysisPaths(env.store, analysisId);
+  const tp = taskPaths(env.store, taskId);
   let outcome: StageOutcome;
   try {
-    const read = readIdentification(env.home, analysisId);
-    const pre = readStageDoc(paths.preJson);
+    const read = readIdentification(env.store, analysisId);
+    const pre = readStageDoc(env.store, paths.preJson);
     if (!pre) throw new Error(`${paths.preJson} is missing`);
     outcome = await runStage({
       stage: "post",
@@ -281,7 +283,7 @@ async function post(env: FlowEnv, taskId: string): Promise<StageResult> {
         analysisDir: paths.dir,
         taskDir: tp.dir,
         category: analysis.category,
-        target: selectedTarget(env.home, analysis, read.ident),
+        target: selectedTarget(env.store, analysis, read.ident),
         identification: read.doc,
         pre,
         settings: analysis.settings,
@@ -291,21 +293,21 @@ async function post(env: FlowEnv, taskId: string): Promise<StageResult> {
       },
       document: (p) => postDocument(p, taskId),
     });
-    requireWritten(outcome, tp.reportJson, `task_${task.number}/report.json`);
+    requireWritten(env.store.tx, outcome, tp.reportJson, `task_${task.number}/report.json`);
   } catch (e) {
     if (env.signal.aborted) throw e;
     outcome = coreFatal(e);
   }
 
   let doneTask = task;
-  const { analysis: updated } = await updateAnalysis(env.home, analysisId, (a) => {
-    const t = readTask(env.home, taskId);
+  const { analysis: updated } = await updateAnalysis(env.store, analysisId, (a) => {
+    const t = readTask(env.store, taskId);
     // The task's errors are those of its latest post run: a task posted again does not keep the last run's.
     t.errors = { errors: [...outcome.errors.errors], fatal: [...outcome.errors.fatal] };
     assertTaskMove(t.id, t.state, outcome.ok ? "reported" : "fatal_error");
     t.state = outcome.ok ? "reported" : "fatal_error";
     if (outcome.ok) t.score = outcome.score;
-    writeTask(env.home, t);
+    writeTask(env.store, t);
     doneTask = t;
     const entry = a.tasks.find((x) => x.id === t.id);
     if (entry) {

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { isAnalysisId, makeTaskId, newAnalysisId, splitAnalysisId, splitTaskId, utcDay } from "./ids.ts";
 import { analysisPaths, binaryPath, taskPaths } from "./layout.ts";
 import { ANALYSIS_STATES, canMoveAnalysis, canMoveTask, assertAnalysisMove, assertTaskMove, TASK_STATES } from "./states.ts";
+import { openStore } from "./storage.ts";
 
 describe("analysis and task ids", () => {
   test("YYYYMMDD-XXXXXX with the UTC day and 6 of A-Z0-9, all different", () => {
@@ -33,10 +34,10 @@ describe("analysis and task ids", () => {
   });
 
   test("paths follow Cuckoo3's layout", () => {
-    const a = analysisPaths("/h", "20260305-AB12CD");
+    const a = analysisPaths(openStore("/h"), "20260305-AB12CD");
     expect(a.dir).toBe("/h/storage/analyses/20260305/AB12CD");
     expect(a.analysisJson).toBe("/h/storage/analyses/20260305/AB12CD/analysis.json");
-    const t = taskPaths("/h", "20260305-AB12CD_2");
+    const t = taskPaths(openStore("/h"), "20260305-AB12CD_2");
     expect(t.taskJson).toBe("/h/storage/analyses/20260305/AB12CD/task_2/task.json");
     expect(t.events).toBe("/h/storage/analyses/20260305/AB12CD/task_2/events");
     expect(binaryPath("/h", "ab" + "0".repeat(62))).toBe(`/h/storage/binaries/a/b/ab${"0".repeat(62)}`);

@@ -65,8 +65,8 @@
  * filename, size and hashes are the selected file's.
  */
 import { join, resolve } from "node:path";
-import { liveDir } from "./durable.ts";
 import { splitAnalysisId, splitTaskId } from "./ids.ts";
+import type { Store } from "./storage.ts";
 
 /**
  * Where analyses and binaries live: FALC_STORAGE, else FALC_HOME/storage. Nodes of a cluster that process one
@@ -105,9 +105,9 @@ export function analysisDir(home: string, analysisId: string): string {
   return join(analysesRoot(home), day, part);
 }
 
-/** The analysis's files: in its staging directory while this process is creating it (durable.ts). */
-export function analysisPaths(home: string, analysisId: string): AnalysisPaths {
-  const dir = liveDir(analysisDir(home, analysisId));
+/** The analysis's files: in its staging directory while the store's group commit is creating it (durable.ts). */
+export function analysisPaths(store: Store, analysisId: string): AnalysisPaths {
+  const dir = store.tx.liveDir(analysisDir(store.home, analysisId));
   // Plain concatenation: dir is already normal (join below), the names are fixed; called often.
   return {
     dir,
@@ -128,9 +128,9 @@ export interface TaskPaths {
   pcap: string;
 }
 
-export function taskPaths(home: string, taskId: string): TaskPaths {
+export function taskPaths(store: Store, taskId: string): TaskPaths {
   const { analysisId, number } = splitTaskId(taskId);
-  const dir = `${analysisPaths(home, analysisId).dir}/task_${number}`;
+  const dir = `${analysisPaths(store, analysisId).dir}/task_${number}`;
   return {
     dir,
     taskJson: `${dir}/task.json`,

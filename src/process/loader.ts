@@ -4,11 +4,11 @@ import { z } from "zod";
 import { configError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { ProcessConfig } from "./config.ts";
-import { writeStageFile } from "./durable.ts";
+import { writeReporterFile } from "./durable.ts";
 import { CancelProcessing, DisablePlugin, type Category, type Plugin, type PluginApi, type PluginFactory, type ProcessingStage, type Processor, type Reporter } from "./plugin.ts";
 
 // Reporters' files are made durable with the stage's other writes when it commits.
-export const pluginApi: PluginApi = { z, DisablePlugin, CancelProcessing, writeFileAtomic: writeStageFile };
+export const pluginApi: PluginApi = { z, DisablePlugin, CancelProcessing, writeFileAtomic: writeReporterFile };
 
 /** Keys the core writes into every stage document: no processor may store its result there. */
 export const RESERVED_KEYS = new Set([

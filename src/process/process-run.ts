@@ -10,6 +10,7 @@ import { checkInputs } from "./inputs.ts";
 import { processInLanes } from "./lanes.ts";
 import type { Settings } from "./schemas.ts";
 import { processLocally, submitToQueue, waitForAnalysis } from "./submit.ts";
+import { openStore } from "./storage.ts";
 import { type AnalysisSummary, summarize } from "./summary.ts";
 
 export interface ProcessRequest {
@@ -41,7 +42,8 @@ export type ProcessOutcome =
 export type Rejected = { index: number; input: string; error: string };
 
 export async function runProcess(req: ProcessRequest, io: ProcessIo): Promise<ProcessOutcome> {
-  const home = io.config.home;
+  // This command's storage handle: its writes go through one group commit.
+  const store = openStore(io.config.home);
   // Every input checked before the first is stored; a bad one is reported and the others go on.
   const { targets, subs, rejected } = checkInputs(req.targets);
   for (const r of rejected) io.warn(`${r.error} (skipped; the other inputs go on)`);
@@ -52,18 +54,18 @@ export async function runProcess(req: ProcessRequest, io: ProcessIo): Promise<Pr
   try {
     if (req.submit) {
       const queue = await io.queue();
-      const ids = await submitToQueue({ home, config: io.config, queue }, subs, req.settings, progress);
+      const ids = await submitToQueue({ store, config: io.config, queue }, subs, req.settings, progress);
       if (!req.wait) return { kind: "queued", ids, rejected };
-      for (const id of ids) await waitForAnalysis({ home, queue, signal: ac.signal, onState: (s) => io.log.debug({ event: "analysis_state", analysis_id: id, state: s }, `${id} ${s}`) }, id);
-      return { kind: "summaries", summaries: ids.map((id) => summarize(home, id)), rejected };
+      for (const id of ids) await waitForAnalysis({ store, queue, signal: ac.signal, onState: (s) => io.log.debug({ event: "analysis_state", analysis_id: id, state: s }, `${id} ${s}`) }, id);
+      return { kind: "summaries", summaries: ids.map((id) => summarize(store, id)), rejected };
     }
-    const local = { home, config: io.config, log: io.log, pluginDirs: req.pluginDirs, signal: ac.signal };
+    const local = { store, config: io.config, log: io.log, pluginDirs: req.pluginDirs, signal: ac.signal };
     const summaries = await processInLanes(
       {
         lanes: req.lane ? 1 : processConfig(io.config).local_processes,
         log: io.log,
         laneArgs: req.laneArgs,
-        here: async (idx, onEach) => (await processLocally(local, idx.map((i) => subs[i]!), req.settings, onEach)).map((r) => summarize(home, r.id, r.known)),
+        here: async (idx, onEach) => (await processLocally(local, idx.map((i) => subs[i]!), req.settings, onEach)).map((r) => summarize(store, r.id, r.known)),
       },
       targets,
       subs,

@@ -9,6 +9,7 @@ import { processConfig } from "./config.ts";
 import { runIdentification, runPost, runPre, type FlowEnv, type StageResult } from "./flow.ts";
 import { isAnalysisId, isTaskId } from "./ids.ts";
 import { pluginsOnce } from "./loader.ts";
+import { openStore } from "./storage.ts";
 
 const analysisId = z.string().refine(isAnalysisId, "must be an analysis id YYYYMMDD-XXXXXX");
 const analysisPayload = z.object({ analysis_id: analysisId }).strict();
@@ -24,7 +25,8 @@ export async function processEnvBase(config: Config, log: Logger, extraDirs: str
 }
 
 async function envFor(ctx: StageContext): Promise<FlowEnv> {
-  return { home: ctx.home, log: ctx.log, signal: ctx.signal, workDir: ctx.workDir, ...(await processEnvBase(ctx.config, ctx.log)) };
+  // One group commit per stage run: the stage commits what it wrote when it updates analysis.json.
+  return { store: openStore(ctx.home), log: ctx.log, signal: ctx.signal, workDir: ctx.workDir, ...(await processEnvBase(ctx.config, ctx.log)) };
 }
 
 /** Queue the pre stage of an analysis once: its task id is derived from the analysis id. */

@@ -5,11 +5,32 @@ import { inputError, notFound } from "../core/errors.ts";
 import { startWriteback } from "../core/fs-native.ts";
 import { type Hashes, MultiHasher, hashBytes } from "./analyze/hashes.ts";
 import { POOL_MAX, holdBytes, poolBuffer, readFully } from "./analyze/target.ts";
-import { addPendingFile, afterCommit, commitWrites, inStagedDir, isPending, isStaged, isWritten, pendingPath, stageNewDir, writeStateJson } from "./durable.ts";
+import { GroupCommit } from "./durable.ts";
 import { newAnalysisId } from "./ids.ts";
 import { analysisDir, analysisPaths, analysesRoot, binariesRoot, binaryPath, taskPaths } from "./layout.ts";
 import { withFileLock } from "./lock.ts";
 import { analysisSchema, parseDoc, settingsSchema, taskSchema, type AnalysisDoc, type Settings, type StageErrorsDoc, type TaskDoc } from "./schemas.ts";
+
+/**
+ * The analyses and binaries of one FALC_HOME and the group commit (durable.ts) their writes go through:
+ * passed to everything that reads or writes them, so what is still waiting for the commit is found.
+ */
+export interface Store {
+  readonly home: string;
+  readonly tx: GroupCommit;
+  /**
+   * analysis.json and task.json of analyses this store is still creating (staged): it is their only
+   * writer, and what it wrote was a checked document, so a read parses the text it kept instead of
+   * reading the file and checking it again. Cleared at each commit.
+   */
+  readonly stagedState: Map<string, string>;
+}
+
+export function openStore(home: string): Store {
+  const store: Store = { home, tx: new GroupCommit(), stagedState: new Map() };
+  store.tx.afterCommit(() => store.stagedState.clear());
+  return store;
+}
 
 export interface StoredBinary {
   /** binaries/<h0>/<h1>/<sha256> (where it is once committed; see readablePath). */
@@ -62,8 +83,8 @@ function inDir<T>(dir: string, fn: () => T): T {
 }
 
 /** Where a stored binary's bytes can be read now: its temp until the commit has renamed it into binaries/. */
-export function readablePath(home: string, sha256: string): string {
-  return pendingPath(binaryPath(home, sha256));
+export function readablePath(store: Store, sha256: string): string {
+  return store.tx.pendingPath(binaryPath(store.home, sha256));
 }
 
 function writeAllTo(fd: number, buf: Uint8Array): void {
@@ -82,8 +103,9 @@ let chunk: Uint8Array | undefined;
  * buffer and held there (target.ts heldBytes), so identification and pre in this process need not
  * read it again.
  */
-export function storeBinary(home: string, src: string, opts: StoreOptions = {}): StoredBinary {
+export function storeBinary(store: Store, src: string, opts: StoreOptions = {}): StoredBinary {
   const which = opts.digests ?? "all";
+  const { home, tx } = store;
   const root = binariesRoot(home);
   ensureDirOnce(root);
   const fd = openSync(src, "r");
@@ -96,7 +118,7 @@ export function storeBinary(home: string, src: string, opts: StoreOptions = {}):
       const bytes = readFully(fd, poolBuffer(size, opts.owner ?? root));
       h = { size: bytes.length, ...digestsOf(bytes, which) };
       const dest = binaryPath(home, h.sha256);
-      if (!isPending(dest) && !existsSync(dest)) {
+      if (!tx.isPending(dest) && !existsSync(dest)) {
         tmp = incomingName(root);
         out = openSync(tmp, "wx", 0o444);
         writeAllTo(out, bytes);
@@ -104,10 +126,10 @@ export function storeBinary(home: string, src: string, opts: StoreOptions = {}):
         startWriteback(out);
         closeSync(out);
         out = undefined;
-        addPendingFile(tmp, dest, 0, true);
+        tx.addPendingFile(tmp, dest, 0, true);
         tmp = undefined;
       }
-      if (opts.owner) holdBytes([dest, readablePath(home, h.sha256)], bytes);
+      if (opts.owner) holdBytes([dest, readablePath(store, h.sha256)], bytes);
     } else {
       // Too big to hold: streamed through one buffer, hashed and written chunk by chunk.
       tmp = incomingName(root);
@@ -128,8 +150,8 @@ export function storeBinary(home: string, src: string, opts: StoreOptions = {}):
       out = undefined;
       h = { size: n, ...(hasher instanceof MultiHasher ? hasher.digest() : { md5: "", sha1: "", sha256: hasher.digest("hex"), sha512: "" }) };
       const dest = binaryPath(home, h.sha256);
-      if (isPending(dest) || existsSync(dest)) unlinkSync(tmp);
-      else addPendingFile(tmp, dest, 0, true);
+      if (tx.isPending(dest) || existsSync(dest)) unlinkSync(tmp);
+      else tx.addPendingFile(tmp, dest, 0, true);
       tmp = undefined;
     }
     const dest = binaryPath(home, h.sha256);
@@ -197,20 +219,20 @@ export interface CreatedAnalysis {
  * (durable.ts) and appears in analyses/ at the next commit: at once outside a batch, at the batch's
  * next group boundary inside one. `owner`: see storeBinary.
  */
-export function createAnalysis(home: string, sub: Submission, settings: Partial<Settings> = {}, now = new Date(), opts: StoreOptions = {}): CreatedAnalysis {
+export function createAnalysis(store: Store, sub: Submission, settings: Partial<Settings> = {}, now = new Date(), opts: StoreOptions = {}): CreatedAnalysis {
   let binary: StoredBinary | null = null;
   let submitted: AnalysisDoc["submitted"];
   const parsedSettings = parseDoc(settingsSchema, settings, "settings");
   if (sub.category === "file") {
     checkSubmittedFile(sub.path);
-    binary = storeBinary(home, sub.path, opts);
+    binary = storeBinary(store, sub.path, opts);
     // type and media_type (and md5, sha1, sha512 when only the sha256 was computed) are filled in by identification.
     submitted = { category: "file", filename: sub.filename ?? basename(sub.path), size: binary.size, md5: binary.md5, sha1: binary.sha1, sha256: binary.sha256, ...(binary.sha512 ? { sha512: binary.sha512 } : {}), media_type: "", type: "" };
   } else {
     submitted = { category: "url", url: checkSubmittedUrl(sub.url) };
   }
-  const { id, final } = makeAnalysisDir(home, now);
-  const paths = analysisPaths(home, id);
+  const { id, final } = makeAnalysisDir(store, now);
+  const paths = analysisPaths(store, id);
   if (binary) symlinkSync(relative(final, binary.path), paths.binary);
   const analysis: AnalysisDoc = {
     id,
@@ -228,18 +250,18 @@ export function createAnalysis(home: string, sub: Submission, settings: Partial<
     tags: [],
     ttps: [],
   };
-  writeState(paths.analysisJson, analysis);
-  commitWrites();
+  writeState(store, paths.analysisJson, analysis);
+  store.tx.commitWrites();
   return { analysis, binary };
 }
 
 /** A fresh id whose directory is reserved, and the staging directory the analysis is built in. */
-function makeAnalysisDir(home: string, now: Date): { id: string; final: string } {
+function makeAnalysisDir(store: Store, now: Date): { id: string; final: string } {
   for (;;) {
     const id = newAnalysisId(now);
-    const final = analysisDir(home, id);
+    const final = analysisDir(store.home, id);
     try {
-      inDir(dirname(final), () => stageNewDir(analysesRoot(home), final, id));
+      inDir(dirname(final), () => store.tx.stageNewDir(analysesRoot(store.home), final, id));
       return { id, final };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
@@ -262,45 +284,37 @@ function readJsonFile(path: string, missing: () => Error): unknown {
   }
 }
 
-/**
- * analysis.json and task.json of analyses this process is still creating (staged): it is their only
- * writer, and what it wrote was a checked document, so a read parses the text it kept instead of
- * reading the file and checking it again. Cleared at each commit.
- */
-const stagedState = new Map<string, string>();
-afterCommit(() => stagedState.clear());
-
-function writeState(path: string, doc: AnalysisDoc | TaskDoc): void {
-  const text = writeStateJson(path, doc);
-  if (inStagedDir(path)) stagedState.set(path, text);
+function writeState(store: Store, path: string, doc: AnalysisDoc | TaskDoc): void {
+  const text = store.tx.writeStateJson(path, doc);
+  if (store.tx.inStagedDir(path)) store.stagedState.set(path, text);
 }
 
-function stagedStateOf<T>(path: string): T | undefined {
-  const text = stagedState.get(path);
+function stagedStateOf<T>(store: Store, path: string): T | undefined {
+  const text = store.stagedState.get(path);
   return text === undefined ? undefined : (JSON.parse(text) as T);
 }
 
-export function readAnalysis(home: string, id: string): AnalysisDoc {
-  const p = analysisPaths(home, id).analysisJson;
-  return stagedStateOf<AnalysisDoc>(p) ?? parseDoc(analysisSchema, readJsonFile(pendingPath(p), () => notFound(`no analysis ${id} in ${analysesRoot(home)}`)), p);
+export function readAnalysis(store: Store, id: string): AnalysisDoc {
+  const p = analysisPaths(store, id).analysisJson;
+  return stagedStateOf<AnalysisDoc>(store, p) ?? parseDoc(analysisSchema, readJsonFile(store.tx.pendingPath(p), () => notFound(`no analysis ${id} in ${analysesRoot(store.home)}`)), p);
 }
 
 /** A stage document (identification.json, pre.json, report.json) as a plain object, or null when absent. */
-export function readStageDoc(path: string): Record<string, unknown> | null {
-  if (!isWritten(path)) return null;
-  const v = readJsonFile(pendingPath(path), () => notFound(`${path} is missing`));
+export function readStageDoc(store: Store, path: string): Record<string, unknown> | null {
+  if (!store.tx.isWritten(path)) return null;
+  const v = readJsonFile(store.tx.pendingPath(path), () => notFound(`${path} is missing`));
   if (!v || typeof v !== "object" || Array.isArray(v)) throw inputError(`${path}: expected a JSON object`);
   return v as Record<string, unknown>;
 }
 
-export function readTask(home: string, taskId: string): TaskDoc {
-  const p = taskPaths(home, taskId).taskJson;
-  return stagedStateOf<TaskDoc>(p) ?? parseDoc(taskSchema, readJsonFile(pendingPath(p), () => notFound(`no task ${taskId} (${p} is missing)`)), p);
+export function readTask(store: Store, taskId: string): TaskDoc {
+  const p = taskPaths(store, taskId).taskJson;
+  return stagedStateOf<TaskDoc>(store, p) ?? parseDoc(taskSchema, readJsonFile(store.tx.pendingPath(p), () => notFound(`no task ${taskId} (${p} is missing)`)), p);
 }
 
 /** A state file: renamed after the stage's documents, durable once the stage commits (updateAnalysis does, at its end). */
-export function writeTask(home: string, task: TaskDoc): void {
-  writeState(taskPaths(home, task.id).taskJson, task);
+export function writeTask(store: Store, task: TaskDoc): void {
+  writeState(store, taskPaths(store, task.id).taskJson, task);
 }
 
 /**
@@ -308,17 +322,17 @@ export function writeTask(home: string, task: TaskDoc): void {
  * where a stage commits (durable.ts): its documents first, then the states, all durable on return.
  * Analyses staged in an open batch commit at the batch's next group boundary instead.
  */
-export async function updateAnalysis<T>(home: string, id: string, fn: (a: AnalysisDoc) => T | Promise<T>): Promise<{ analysis: AnalysisDoc; value: T }> {
-  const paths = analysisPaths(home, id);
+export async function updateAnalysis<T>(store: Store, id: string, fn: (a: AnalysisDoc) => T | Promise<T>): Promise<{ analysis: AnalysisDoc; value: T }> {
+  const paths = analysisPaths(store, id);
   const update = async () => {
-    const analysis = readAnalysis(home, id);
+    const analysis = readAnalysis(store, id);
     const value = await fn(analysis);
-    writeState(paths.analysisJson, analysis);
-    commitWrites();
+    writeState(store, paths.analysisJson, analysis);
+    store.tx.commitWrites();
     return { analysis, value };
   };
-  // An analysis this process is still creating is in its own staging directory: nobody else can update it.
-  if (isStaged(analysisDir(home, id))) return update();
+  // An analysis this store is still creating is in its own staging directory: nobody else can update it.
+  if (store.tx.isStaged(analysisDir(store.home, id))) return update();
   return withFileLock(paths.analysisJson + ".lock", update);
 }
 

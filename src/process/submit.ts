@@ -11,12 +11,11 @@ import type { Settings } from "./schemas.ts";
 import { processEnvBase } from "./stages.ts";
 import { ANALYSIS_SETTLED, type AnalysisState } from "./states.ts";
 import { syncfsStats } from "../core/fs-native.ts";
-import { commitNow, commitStats, groupBoundary, inBatch, isWritten } from "./durable.ts";
 import { sweepAbandoned } from "./sweep.ts";
 import { analysesRoot, analysisPaths, binariesRoot } from "./layout.ts";
 import type { KnownDocs } from "./summary.ts";
 import type { AnalysisDoc } from "./schemas.ts";
-import { createAnalysis, readAnalysis, readTask, type Submission } from "./storage.ts";
+import { type Store, createAnalysis, readAnalysis, readTask, type Submission } from "./storage.ts";
 
 /** A file when the path exists; otherwise it must be an http(s) URL. */
 export function submissionOf(arg: string): Submission {
@@ -25,7 +24,7 @@ export function submissionOf(arg: string): Submission {
 }
 
 export interface LocalOptions {
-  home: string;
+  store: Store;
   config: Config;
   log: Logger;
   pluginDirs?: string[];
@@ -42,7 +41,7 @@ async function localEnv(o: LocalOptions) {
   const base = await processEnvBase(o.config, o.log, o.pluginDirs);
   const signal = o.signal ?? new AbortController().signal;
   if (!scratch) {
-    const dir = join(homePaths(o.home).run, "work", `process-local-${process.pid}`);
+    const dir = join(homePaths(o.store.home).run, "work", `process-local-${process.pid}`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     scratch = dir;
@@ -50,7 +49,7 @@ async function localEnv(o: LocalOptions) {
   const workDir = scratch;
   const inStage = async <T>(fn: (env: FlowEnv) => Promise<T>): Promise<T> => {
     try {
-      return await fn({ home: o.home, log: o.log, signal, workDir, ...base });
+      return await fn({ store: o.store, log: o.log, signal, workDir, ...base });
     } finally {
       for (const f of readdirSync(workDir)) rmSync(join(workDir, f), { recursive: true, force: true });
     }
@@ -77,24 +76,25 @@ export interface LocalResult {
 export async function processLocally(o: LocalOptions, subs: Submission[], settings: Partial<Settings>, onEach?: (i: number) => void): Promise<LocalResult[]> {
   // Plugins first: a broken plugin directory is refused before anything is stored.
   const { config, inStage, workDir } = await localEnv(o);
-  sweepAbandoned(analysesRoot(o.home), binariesRoot(o.home));
+  const { store } = o;
+  sweepAbandoned(analysesRoot(store.home), binariesRoot(store.home));
   const out: LocalResult[] = [];
-  await inBatch(async () => {
+  await store.tx.inBatch(async () => {
     for (const [i, sub] of subs.entries()) {
       if (o.signal?.aborted) break;
       onEach?.(i);
       // The stored bytes stay in this process (held in the scratch directory's pool) for the stages.
-      const { analysis } = createAnalysis(o.home, sub, { timeout: config.timeout, ...settings }, new Date(), { owner: workDir });
-      const paths = analysisPaths(o.home, analysis.id);
+      const { analysis } = createAnalysis(store, sub, { timeout: config.timeout, ...settings }, new Date(), { owner: workDir });
+      const paths = analysisPaths(store, analysis.id);
       const ident = await inStage((env) => runIdentification(env, analysis.id));
       const pre = ident.next === "pre" ? await inStage((env) => runPre(env, analysis.id)) : null;
       // Documents as written (a stage whose JSON dump is missing has none).
-      const doc = (r: StageResult | null, path: string) => (r?.outcome?.document && isWritten(path) ? r.outcome.document : null);
+      const doc = (r: StageResult | null, path: string) => (r?.outcome?.document && store.tx.isWritten(path) ? r.outcome.document : null);
       out.push({ id: analysis.id, known: { analysis: (pre ?? ident).analysis, ident: doc(ident, paths.identificationJson), pre: doc(pre, paths.preJson), tasks: pre?.tasks ?? [] } });
-      groupBoundary(LOCAL_GROUP_MS);
+      store.tx.groupBoundary(LOCAL_GROUP_MS);
     }
   });
-  o.log.debug({ event: "storage_commits", ...commitStats, syncfs: { ...syncfsStats } }, `${commitStats.commits} storage commit(s)`);
+  o.log.debug({ event: "storage_commits", ...store.tx.stats, syncfs: { ...syncfsStats } }, `${store.tx.stats.commits} storage commit(s)`);
   return out;
 }
 
@@ -102,25 +102,26 @@ export async function processLocally(o: LocalOptions, subs: Submission[], settin
  * `falc process FILE... --submit`: store each and queue identification for `falc worker --stage
  * identification,pre`. Committed in small groups; a group's analyses are queued once it is durable.
  */
-export async function submitToQueue(o: { home: string; config: Config; queue: Queue }, subs: Submission[], settings: Partial<Settings>, onEach?: (i: number) => void): Promise<string[]> {
+export async function submitToQueue(o: { store: Store; config: Config; queue: Queue }, subs: Submission[], settings: Partial<Settings>, onEach?: (i: number) => void): Promise<string[]> {
   // The workers' plugins do the work: only the settings are needed here.
   const timeout = processConfig(o.config).timeout;
-  sweepAbandoned(analysesRoot(o.home), binariesRoot(o.home));
+  const { store } = o;
+  sweepAbandoned(analysesRoot(store.home), binariesRoot(store.home));
   const ids: string[] = [];
   let waiting: AnalysisDoc[] = [];
   const enqueue = async () => {
     for (const a of waiting) await o.queue.enqueue({ stage: "identification", payload: { analysis_id: a.id }, id: `identification-${a.id}`, priority: a.settings.priority });
     waiting = [];
   };
-  await inBatch(async () => {
+  await store.tx.inBatch(async () => {
     for (const [i, sub] of subs.entries()) {
       onEach?.(i);
-      const { analysis } = createAnalysis(o.home, sub, { timeout, ...settings }, new Date(), { owner: binariesRoot(o.home), digests: "sha256" });
+      const { analysis } = createAnalysis(store, sub, { timeout, ...settings }, new Date(), { owner: binariesRoot(store.home), digests: "sha256" });
       ids.push(analysis.id);
       waiting.push(analysis);
-      if (groupBoundary(SUBMIT_GROUP_MS)) await enqueue();
+      if (store.tx.groupBoundary(SUBMIT_GROUP_MS)) await enqueue();
     }
-    commitNow();
+    store.tx.commitNow();
     await enqueue();
   });
   return ids;
@@ -145,12 +146,12 @@ export async function postLocally(o: LocalOptions, taskId: string): Promise<void
  * failed or was cancelled ends the wait with its error instead of waiting for ever.
  */
 export async function waitForAnalysis(
-  o: { home: string; queue: Queue; signal?: AbortSignal; onState?: (s: string) => void },
+  o: { store: Store; queue: Queue; signal?: AbortSignal; onState?: (s: string) => void },
   id: string,
   task?: { taskId: string; queueId: string },
 ): Promise<void> {
   const queueIds = task ? [task.queueId] : [`identification-${id}`, `pre-${id}`];
-  const state = () => (task ? readTask(o.home, task.taskId).state : readAnalysis(o.home, id).state);
+  const state = () => (task ? readTask(o.store, task.taskId).state : readAnalysis(o.store, id).state);
   const settled = (s: string) => (task ? s === "reported" || s === "fatal_error" : ANALYSIS_SETTLED.includes(s as AnalysisState));
   let last = "";
   for (;;) {

@@ -4,7 +4,7 @@ import type { Signature } from "./plugin.ts";
 import type { AnalysisDoc, StageErrorsDoc, TaskDoc } from "./schemas.ts";
 import { scoreLabel } from "./score.ts";
 import { ANALYSIS_HUMAN, TASK_HUMAN, type AnalysisState, type TaskState } from "./states.ts";
-import { readAnalysis, readStageDoc, readTask } from "./storage.ts";
+import { type Store, readAnalysis, readStageDoc, readTask } from "./storage.ts";
 
 /** What `falc process` and `falc process show` print: one analysis in a page, or as JSON for scripts. */
 export interface AnalysisSummary {
@@ -52,11 +52,11 @@ export interface KnownDocs {
   tasks: TaskDoc[];
 }
 
-export function summarize(home: string, id: string, known?: KnownDocs): AnalysisSummary {
-  const a = known?.analysis ?? readAnalysis(home, id);
-  const paths = analysisPaths(home, id);
-  const ident = known ? known.ident : readStageDoc(paths.identificationJson);
-  const pre = known ? known.pre : readStageDoc(paths.preJson);
+export function summarize(store: Store, id: string, known?: KnownDocs): AnalysisSummary {
+  const a = known?.analysis ?? readAnalysis(store, id);
+  const paths = analysisPaths(store, id);
+  const ident = known ? known.ident : readStageDoc(store, paths.identificationJson);
+  const pre = known ? known.pre : readStageDoc(store, paths.preJson);
   const target = pickTarget((Object.keys(a.target).length ? a.target : (ident?.target as Record<string, unknown> | undefined)) ?? undefined);
   if (!Object.keys(target).length) {
     const s = a.submitted as Record<string, unknown>;
@@ -64,10 +64,10 @@ export function summarize(home: string, id: string, known?: KnownDocs): Analysis
   }
   const signatures = [...sigsOf(ident, "identification"), ...sigsOf(pre, "pre")];
   const tasks = a.tasks.map((entry) => {
-    const tp = taskPaths(home, entry.id);
-    const task = known ? (known.tasks.find((t) => t.id === entry.id) ?? null) : existsSync(tp.taskJson) ? readTask(home, entry.id) : null;
+    const tp = taskPaths(store, entry.id);
+    const task = known ? (known.tasks.find((t) => t.id === entry.id) ?? null) : existsSync(tp.taskJson) ? readTask(store, entry.id) : null;
     // A task this process just created has no report yet.
-    if (!known) signatures.push(...sigsOf(readStageDoc(tp.reportJson), entry.id));
+    if (!known) signatures.push(...sigsOf(readStageDoc(store, tp.reportJson), entry.id));
     return {
       id: entry.id,
       platform: entry.platform,

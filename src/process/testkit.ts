@@ -6,6 +6,7 @@ import { processConfigSchema, type ProcessConfig } from "./config.ts";
 import type { FlowEnv } from "./flow.ts";
 import { loadPlugins, type PluginSet } from "./loader.ts";
 import type { PluginFactory } from "./plugin.ts";
+import type { Store } from "./storage.ts";
 
 /** Tests only: a temporary FALC_HOME, plugin sets from factories, and a FlowEnv over them. */
 export function tempDir(prefix = "falc-process-"): { dir: string; cleanup(): void } {
@@ -21,8 +22,8 @@ export function pluginSet(factories: PluginFactory[], over: Partial<ProcessConfi
   return loadPlugins({ builtins: factories, config: processCfg(over), log: silentLogger });
 }
 
-export function flowEnv(home: string, plugins: PluginSet, over: Partial<ProcessConfig> = {}, signal = new AbortController().signal): FlowEnv {
-  const workDir = join(home, "run", "work", "test");
+export function flowEnv(store: Store, plugins: PluginSet, over: Partial<ProcessConfig> = {}, signal = new AbortController().signal): FlowEnv {
+  const workDir = join(store.home, "run", "work", "test");
   mkdirSync(workDir, { recursive: true });
-  return { home, plugins, config: processCfg(over), log: silentLogger, signal, workDir };
+  return { store, plugins, config: processCfg(over), log: silentLogger, signal, workDir };
 }

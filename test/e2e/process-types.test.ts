@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { samples, writeOoxml, writePdf, zipWithPassword, type Samples } from "../process/samples.ts";
+import { writeMsg } from "../process/msg.ts";
+import { writeRar4 } from "../process/rar4.ts";
 import { runFalc, tempHome } from "./helpers.ts";
 
 /**
@@ -83,6 +85,29 @@ describe("falc process on each kind of file", () => {
       expect(z.target).toMatchObject({ filename: "sample64.exe", extrpath: ["sample64.exe"], container: false, sha256: sha256(S.pe64!) });
       expect(pre(z).static.pe.pe_imphash).toMatch(/^[0-9a-f]{32}$/);
     }
+  }, 60_000);
+
+  test("mail and rar in the compiled binary: the exe attached to an .eml and an .msg, or stored in a rar, is selected; pre re-extracts it", async () => {
+    const exe = readFileSync(S.pe64!);
+    const b64 = exe.toString("base64").replace(/.{1,76}/g, "$&\r\n");
+    const eml = join(S.dir, "invoice.eml");
+    writeFileSync(eml, `From: a@example.test\r\nTo: b@example.test\r\nSubject: invoice\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="m"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--m\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="../../invoice.exe"\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64}--m--\r\n`);
+    const msg = join(S.dir, "invoice.msg");
+    writeFileSync(msg, writeMsg({ subject: "invoice", body: "see attached", attachments: [{ name: "notes.txt", data: Buffer.from("hello\n") }, { name: "счёт.exe", data: exe }] }));
+    const rar = join(S.dir, "invoice.rar");
+    writeFileSync(rar, writeRar4([{ name: "docs", mtime: 1700000000, host: "windows" }, { name: "docs/invoice.exe", data: exe, mtime: 1700000000, host: "windows" }]));
+    const [e, m, r] = await processAll([eml, msg, rar]);
+    expect(r!.target.extrpath).toEqual(["docs/invoice.exe"]);
+    expect(e!.target.extrpath).toEqual(["../../invoice.exe"]);
+    expect(e!.target.filename).toBe("invoice.exe");
+    expect(m!.target.extrpath).toEqual(["счёт.exe"]);
+    for (const s of [e!, m!, r!]) {
+      expect(s.target.filetype).toMatch(/^PE32\+ executable/);
+      expect(s.target.sha256).toBe(sha256(S.pe64!));
+      expect(pre(s).static.pe.pe_imphash).toMatch(/^[0-9a-f]{32}$/);
+    }
+    const ident = JSON.parse(readFileSync(join(m!.paths.dir, "identification.json"), "utf8"));
+    expect(ident.ignored.map((i: { filename: string }) => i.filename)).toEqual(["notes.txt"]);
   }, 60_000);
 
   test("a zip with the wrong password: nothing identified, the archive goes on as it is, and the summary says why", async () => {

@@ -195,7 +195,7 @@ describe("file type by content", () => {
     expect(written("x.xml", new TextEncoder().encode('<?xml version="1.0"?>\n<a><b/></a>\n'))).toMatchObject({ kind: "text", media_type: "text/xml" });
     expect(written("s.svg", new TextEncoder().encode('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>\n'))).toMatchObject({ kind: "image", media_type: "image/svg+xml" });
     const eml = "Return-Path: <a@example.com>\nReceived: from x by y\nFrom: a@example.com\nTo: b@example.com\nSubject: hi\nMIME-Version: 1.0\nContent-Type: text/plain\n\nbody\n";
-    expect(written("m.eml", new TextEncoder().encode(eml))).toMatchObject({ kind: "text", media_type: "message/rfc822" });
+    expect(written("m.eml", new TextEncoder().encode(eml))).toMatchObject({ kind: "mail", extension: "eml", platforms: [], media_type: "message/rfc822" });
     const bmp = new Uint8Array(70);
     bmp.set([0x42, 0x4d, 70, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 24, 0]);
     expect(written("i.bmp", bmp)).toMatchObject({ kind: "image", media_type: "image/bmp" });

@@ -13,7 +13,7 @@ export function looksLikeZip(head: Uint8Array): boolean {
   return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
 }
 
-export type Kind = "pe" | "msdos" | "elf" | "macho" | "pdf" | "rtf" | "ole" | "ooxml" | "zip" | "archive" | "lnk" | "script" | "text" | "image" | "data" | "empty";
+export type Kind = "pe" | "msdos" | "elf" | "macho" | "pdf" | "rtf" | "ole" | "ooxml" | "zip" | "archive" | "lnk" | "mail" | "script" | "text" | "image" | "data" | "empty";
 export type ScriptKind = "sh" | "python" | "powershell" | "js" | "vbs" | "batch" | "node" | "perl";
 
 export interface Platform {
@@ -180,7 +180,7 @@ function detectOle(src: ByteSource): FileType {
     case "excel": return make("ole", "Composite Document File V2 Document, Microsoft Excel 97-2003", "application/vnd.ms-excel", "xls", windows, { aliases: ["xlt", "xla"], office });
     case "powerpoint": return make("ole", "Composite Document File V2 Document, Microsoft PowerPoint 97-2003", "application/vnd.ms-powerpoint", "ppt", windows, { aliases: ["pps", "pot"], office });
     case "msi": return make("ole", "Composite Document File V2 Document, MSI Installer", "application/x-msi", "msi", windows, { aliases: ["msp"], office });
-    case "outlook": return make("ole", "CDFV2 Microsoft Outlook Message", "application/vnd.ms-outlook", "msg", [], { office });
+    case "outlook": return make("mail", "CDFV2 Microsoft Outlook Message", "application/vnd.ms-outlook", "msg", [], { office });
     default: return make("ole", "Composite Document File V2 Document", "application/x-ole-storage", "", [], { office });
   }
 }
@@ -409,6 +409,8 @@ export function withMagic(t: FileType, m: Magic): FileType {
   const out: FileType = { ...t, filetype: m.description, media_type: m.mime };
   const archiveExt = ARCHIVE_MIME[m.mime];
   if (archiveExt && t.kind !== "zip") return { ...out, kind: "archive", extension: archiveExt, aliases: archiveExt === "gz" ? ["tgz"] : archiveExt === "a" ? ["lib"] : [], platforms: [] };
+  // A message's attachments are opened as children (mail.ts); its text is no script.
+  if (m.mime === "message/rfc822") return { ...out, kind: "mail", extension: "eml", aliases: [], platforms: [], script: undefined };
   const odf = ODF[m.mime];
   if (odf && t.kind === "zip") return { ...out, kind: "ooxml", extension: odf[0], aliases: [], platforms: windows, office: { app: odf[1], macros: false }, zip: undefined };
   if (t.kind === "zip" && m.mime !== "application/zip" && m.mime.startsWith("application/")) {

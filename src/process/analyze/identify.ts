@@ -6,11 +6,12 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { bufferSource, fileSource } from "./bytes.ts";
+import { FormatError, bufferSource, fileSource } from "./bytes.ts";
 import { type FileType, type Platform, detectType, identFilename } from "./filetype.ts";
 import { hashFileParallel } from "./hash-thread.ts";
 import { type Hashes, hashBytes } from "./hashes.ts";
-import { ArchiveError, type ArchiveInput, DEFAULT_UNPACK_LIMITS, type UnpackBudget, type UnpackLimits, unpack as unpackArchive } from "./libarchive.ts";
+import { isContainer, unpackContainer } from "./containers.ts";
+import { type ArchiveInput, DEFAULT_UNPACK_LIMITS, type UnpackBudget, type UnpackLimits } from "./libarchive.ts";
 
 export interface IdentifyOptions {
   /** Tried in order on encrypted entries. */
@@ -98,7 +99,6 @@ function describe(t: FileType): string {
   return t.kind === "zip" ? "archive" : t.kind;
 }
 
-const isArchive = (t: FileType) => t.kind === "zip" || t.kind === "archive";
 
 /** The name a lone compressed stream's content gets: the archive's name without .gz, .xz, ... */
 function rawName(name: string): string {
@@ -159,7 +159,7 @@ export async function identify(path: string, filename: string, opts: IdentifyOpt
   });
   const submitted = { name: filename, type: top.type, hashes: top.hashes, size: top.size, extrpath: [], password: "" };
 
-  if (!isArchive(top.type)) {
+  if (!isContainer(top.type)) {
     const rank = selectionRank(top.type);
     return {
       identified: rank !== undefined,
@@ -177,12 +177,12 @@ export async function identify(path: string, filename: string, opts: IdentifyOpt
   const budget: UnpackBudget = { used: 0 };
   const maxDepth = opts.maxDepth ?? 3;
   let counter = 0;
-  const unpack = (input: ArchiveInput, archiveName: string, archiveType: FileType, prefix: string[], depth: number) => {
+  const unpack = async (input: ArchiveInput, archiveName: string, archiveType: FileType, prefix: string[], depth: number): Promise<void> => {
     let u;
     try {
-      u = unpackArchive(input, { passwords: opts.passwords, limits, budget, signal: opts.signal, rawName: rawName(safeName(archiveName)) });
+      u = await unpackContainer(input, archiveType, { passwords: opts.passwords, limits, budget, signal: opts.signal, rawName: rawName(safeName(archiveName)) });
     } catch (e) {
-      if (!(e instanceof ArchiveError)) throw e;
+      if (!(e instanceof FormatError)) throw e;
       errors.push(`${prefix.join("/") || filename}: ${e.message}`);
       ignored.push({ filename: prefix[prefix.length - 1] ?? filename, filetype: archiveType.filetype, reason: e.message });
       return;
@@ -205,9 +205,9 @@ export async function identify(path: string, filename: string, opts: IdentifyOpt
       const out = join(dirOut, name);
       writeFileSync(out, data);
       const type = detectType(bufferSource(data), name, out);
-      if (isArchive(type)) {
+      if (isContainer(type)) {
         if (depth + 1 < maxDepth) {
-          unpack({ bytes: data }, name, type, extrpath, depth + 1);
+          await unpack({ bytes: data }, name, type, extrpath, depth + 1);
           continue;
         }
         ignored.push({ filename: extrpath.join("/"), filetype: type.filetype, reason: `archive nested deeper than ${maxDepth} levels` });
@@ -216,7 +216,7 @@ export async function identify(path: string, filename: string, opts: IdentifyOpt
       found.push({ name, extrpath, type, hashes: hashBytes(data), size: data.length, password: entry.password ?? "", path: out });
     }
   };
-  unpack(opts.bytes ? { bytes: opts.bytes } : { path }, filename, top.type, [], 0);
+  await unpack(opts.bytes ? { bytes: opts.bytes } : { path }, filename, top.type, [], 0);
 
   let best: Found | undefined;
   let bestRank = Infinity;

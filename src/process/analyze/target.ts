@@ -1,13 +1,13 @@
 /**
  * The bytes of the analysis target for pre-stage plugins. For a file picked out of a zip, identification
  * recorded its extrpath (and the password that opened it); the scratch copy is gone by now, so it is
- * extracted again from the stored binary through libarchive. Plugins of one run share the bytes (keyed by the target object),
+ * extracted again from the stored binary (containers.ts: libarchive, or the mail parsers). Plugins of one run share the bytes (keyed by the target object),
  * so static, strings and yara read the file once.
  */
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import type { FileTarget, ProcessingContext } from "../plugin.ts";
 import { FormatError } from "./bytes.ts";
-import { extractByName } from "./libarchive.ts";
+import { extractChild } from "./containers.ts";
 
 /** Largest target loaded into memory for static analysis. */
 export const MAX_TARGET_SIZE = 512 * 1024 * 1024;
@@ -94,7 +94,7 @@ export function passwordsFrom(config: Record<string, unknown>, extra: unknown[] 
   return out;
 }
 
-export function loadTarget(ctx: ProcessingContext, maxSize = MAX_TARGET_SIZE): Uint8Array {
+export async function loadTarget(ctx: ProcessingContext, maxSize = MAX_TARGET_SIZE): Promise<Uint8Array> {
   if (ctx.target.category !== "file") throw new FormatError("the target is a URL, not a file");
   const target = ctx.target as FileTarget;
   const info = identifiedTarget(ctx);
@@ -108,7 +108,7 @@ export function loadTarget(ctx: ProcessingContext, maxSize = MAX_TARGET_SIZE): U
   bytes ??= readInto(target.path, size, ctx.workDir);
   const passwords = passwordsFrom(ctx.config, [info?.password]);
   for (const name of extrpath) {
-    bytes = extractByName({ bytes }, name, passwords);
+    bytes = await extractChild(bytes, name, passwords);
   }
   cache.set(ctx.target, { key, bytes });
   return bytes;
