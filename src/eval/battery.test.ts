@@ -438,6 +438,26 @@ except OSError as e:
       expect(Number(m![1])).toBeLessThanOrEqual(8);
     });
 
+    test("/work, /tmp and /dev/shm share one disk of disk_mb: writing across the three stops at disk_mb in all", async () => {
+      // Round robin over the three: were each capped on its own, this would write 3x disk_mb.
+      const r = await run(`
+import os
+files = [open(p, "wb") for p in ("/work/fill", "/tmp/fill", "/dev/shm/fill")]
+written = 0
+try:
+    while True:
+        f = files[written % 3]; f.write(b"\\1" * 1048576); f.flush(); written += 1
+except OSError as e:
+    print("disk full at", written, "MB errno", e.errno)
+`, "python3", { memory: 256, file_mb: 64 });
+      expect(r.status).toBe("completed");
+      const m = r.stdout.match(/^disk full at (\d+) MB errno (\d+)$/m);
+      expect(m).not.toBeNull();
+      expect(Number(m![2])).toBe(28); // ENOSPC: the disk is full, not a file-size or memory limit
+      expect(Number(m![1])).toBeLessThanOrEqual(8);
+      expect(Number(m![1])).toBeGreaterThanOrEqual(6);
+    });
+
     test("mountinfo shows no host path of falc's", async () => {
       const r = await run("print(open('/proc/self/mountinfo').read()); print(open('/proc/self/mounts').read())");
       expect(r.status).toBe("completed");
