@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { seccompFilter, seccompSupported } from "../seccomp.ts";
-import { sandboxIdentity } from "../sandbox-user.ts";
+import { acquireBoxIdentity, checkBoxRange } from "../box-uid.ts";
 import { EngineUnavailable, type Limits } from "../types.ts";
 import { cpuSeconds } from "../limits.ts";
 import { cgroupVersion } from "../cgroup.ts";
@@ -26,8 +26,10 @@ export const bwrapEngine: Engine = {
     if (!which("bwrap")) throw new EngineUnavailable("bwrap", "bwrap is not installed (apt install bubblewrap)");
     // Without the filter a program could create nested namespaces and use io_uring: refuse rather than run weaker.
     if (!seccompSupported()) throw new EngineUnavailable("bwrap", `falc's seccomp filter is x86_64 only and this machine is ${process.arch}: bwrap would run without it (use gvisor)`);
-    const id = sandboxIdentity();
-    if (typeof id === "string") throw new EngineUnavailable("bwrap", id);
+    if (process.getuid?.() === 0) {
+      const taken = checkBoxRange();
+      if (taken) throw new EngineUnavailable("bwrap", taken);
+    }
     const v1 = cgroupVersion() === 1;
     if (!v1 && !which("cgexec")) throw new EngineUnavailable("bwrap", "cgexec is not installed (apt install cgroup-tools)");
     if ((!v1 || !canSetRlimits()) && !which("prlimit")) throw new EngineUnavailable("bwrap", "prlimit is not installed (util-linux)");
@@ -36,11 +38,13 @@ export const bwrapEngine: Engine = {
   async prepare(job: Job, opts = { hold: false }): Promise<Prepared> {
     const filter = seccompFilter();
     if (!filter) throw new EngineUnavailable("bwrap", "no seccomp filter for this architecture");
-    const id = sandboxIdentity();
+    // A host uid of this box's own (run.ts calls cleanup once every process of the box is gone).
+    const id = acquireBoxIdentity();
     if (typeof id === "string") throw new EngineUnavailable("bwrap", id);
     const fds: number[] = [];
     const cleanup = async () => {
       for (const fd of fds) try { closeSync(fd); } catch {}
+      id.release();
     };
     try {
       const path = join(job.stateDir, "seccomp.bpf");
@@ -60,7 +64,7 @@ export const bwrapEngine: Engine = {
     if (!opts.hold) return { argv: [...rlimitPrefix(job.limits), ...disk, ...argv], fds, cleanup, ...user };
     // Options go through --args; the command itself must stay on the real command line.
     // prlimit(2) on a process of another uid needs CAP_SYS_RESOURCE (which root lacks in some
-    // containers, this machine among them): a sandbox started as the dedicated account sets its
+    // containers, this machine among them): a sandbox started as its box uid sets its
     // own rlimits through the `prlimit` command before it execs bwrap (≈1 ms more). The outer
     // bwrap (the disk) runs at once: it only mounts a tmpfs; the sandbox's own bwrap waits.
     const byCall = canSetRlimits() && user.uid === process.getuid?.();
