@@ -61,6 +61,41 @@ function uidInUse(uid: number): boolean {
   return false;
 }
 
+/** Whether the file's holder is gone and no process runs with its uid any more (then the uid is free). */
+function stale(path: string, uid: number, holder: string): boolean {
+  const [pid, since] = holder.trim().split(" ");
+  return Boolean(pid) && startTime(Number(pid)) !== since && !uidInUse(uid);
+}
+
+/** Remove a file if it still says what it said when judged stale (another falc may have taken the uid since). */
+function removeIf(path: string, holder: string): void {
+  try {
+    if (readFileSync(path, "utf8") === holder) unlinkSync(path);
+  } catch {}
+}
+
+/**
+ * Give back the uids of boxes whose falc was killed (it could not): the files of holders that are
+ * gone, once no process runs with the uid. Run once per falc process, beside the cgroup sweep.
+ */
+export function sweepBoxUids(dir = BOX_LOCK_DIR): number {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return 0; }
+  let n = 0;
+  for (const name of names) {
+    const uid = Number(name);
+    if (!Number.isInteger(uid)) continue;
+    const path = join(dir, name);
+    let holder: string;
+    try { holder = readFileSync(path, "utf8"); } catch { continue; }
+    if (stale(path, uid, holder)) {
+      removeIf(path, holder);
+      n++;
+    }
+  }
+  return n;
+}
+
 /**
  * A uid of its own for one box: the first free one of the range (a file created with O_EXCL says
  * it is taken, by whom and since when). A holder that is gone (falc killed) leaves its file: the
@@ -97,11 +132,8 @@ export function acquireBoxIdentity(dir = BOX_LOCK_DIR): BoxIdentity | string {
       // Taken: take it over only from a holder that is gone and a box that has ended.
       let holder = "";
       try { holder = readFileSync(path, "utf8"); } catch { continue; }
-      const [pid, since] = holder.trim().split(" ");
-      if (!pid || startTime(Number(pid)) === since || uidInUse(uid)) break;
-      try {
-        if (readFileSync(path, "utf8") === holder) unlinkSync(path);
-      } catch {}
+      if (!stale(path, uid, holder)) break;
+      removeIf(path, holder);
     }
   }
   return `all ${count} sandbox uids (${first}–${first + count - 1}) are in use: too many sandboxes at once`;

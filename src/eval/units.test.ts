@@ -176,7 +176,7 @@ describe("eval temp root", () => {
 
 describe("box uids", () => {
   test("each box gets a uid of its own from falc's range; given back, or taken over from a holder that is gone", async () => {
-    const { acquireBoxIdentity, BOX_UIDS, checkBoxRange } = await import("./box-uid.ts");
+    const { acquireBoxIdentity, BOX_UIDS, checkBoxRange, sweepBoxUids } = await import("./box-uid.ts");
     const { mkdtempSync, readdirSync, rmSync, writeFileSync } = await import("node:fs");
     const { tmpdir } = await import("node:os");
     const { join } = await import("node:path");
@@ -204,6 +204,9 @@ describe("box uids", () => {
       for (let u = BOX_UIDS.first; u < BOX_UIDS.first + BOX_UIDS.count; u++) writeFileSync(join(locks, String(u)), "4194303 1\n");
       const again = acquireBoxIdentity(locks);
       expect(typeof again).not.toBe("string");
+      // The sweep gives back the rest of them (what a killed falc left), keeping the live one's.
+      expect(sweepBoxUids(locks)).toBe(BOX_UIDS.count - 1);
+      expect(readdirSync(locks)).toEqual([String((again as { uid: number }).uid)]);
       // Held by a live process (this one): none is free, and the reason says so.
       const mine = await Bun.file(`/proc/${process.pid}/stat`).text();
       const since = mine.slice(mine.lastIndexOf(")") + 2).split(" ")[19];
