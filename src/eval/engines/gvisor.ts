@@ -23,7 +23,8 @@ export const gvisorEngine: Engine = {
   hostPids: (l: Limits) => l.pids + 256,
   async check() {
     if (!which("runsc")) throw new EngineUnavailable("gvisor", "runsc is not installed (apt install runsc)");
-    for (const tool of ["setpriv", "unshare", "mount"]) if (!which(tool)) throw new EngineUnavailable("gvisor", `${tool} is not installed (util-linux)`);
+    if (!which("setpriv")) throw new EngineUnavailable("gvisor", "setpriv is not installed (util-linux)");
+    if (!which("bwrap")) throw new EngineUnavailable("gvisor", "bwrap is not installed (apt install bubblewrap): it makes each sandbox's disk");
     if (cgroupVersion() !== 1 && !which("cgexec")) throw new EngineUnavailable("gvisor", "cgexec is not installed (apt install cgroup-tools)");
     if (process.getuid?.() !== 0) throw new EngineUnavailable("gvisor", "runsc run needs root here");
   },
@@ -68,19 +69,20 @@ const diskDir = (job: Job) => join(job.stateDir, "disk");
 const DISK_DIRS = [["work", WORK_DIR], ["tmp", "/tmp"], ["shm", "/dev/shm"]] as const;
 
 /**
- * `runsc run` for a job, with its one disk budget: a tmpfs of disk_mb mounted in a private mount
- * namespace made for this sandbox alone (gone when its last process ends, so a killed falc leaves
- * no mount behind; the host never sees it), whose three directories the OCI config binds at
- * /work, /tmp and /dev/shm (served by the gofer). gVisor's own tmpfs mounts cannot share one
- * size, and mount(2) inside the sandbox is refused by falc's seccomp rules, so the sum of all
- * three is held by the host's tmpfs: ENOSPC at disk_mb.
+ * `runsc run` for a job, with its one disk budget: a tmpfs of disk_mb mounted in a mount namespace
+ * made for this sandbox alone (gone when its last process ends, so a killed falc leaves no mount
+ * behind; the host never sees it), whose three directories the OCI config binds at /work, /tmp and
+ * /dev/shm (served by the gofer). gVisor's own tmpfs mounts cannot share one size, and mount(2)
+ * inside the sandbox is refused by falc's seccomp rules, so the sum of all three is held by the
+ * host's tmpfs: ENOSPC at disk_mb. bwrap (as root, every capability kept for runsc, the host's
+ * tree bound as it is) makes that namespace and the tmpfs: no shell, one exec.
  */
 export function runscRun(job: Job, root: string, bundle: string, cid: string): string[] {
   const at = diskDir(job);
   mkdirSync(at, { recursive: true });
-  const dirs = DISK_DIRS.map(([d]) => `"$0/${d}"`).join(" ");
-  const setup = `mount -t tmpfs -o size=${job.limits.diskBytes},mode=0755,nosuid,nodev falc-disk "$0" && mkdir -m 1777 ${dirs} && exec "$@"`;
-  return ["setpriv", "--pdeathsig", "KILL", "--", "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", setup, at, ...runscArgv(root), "run", "--bundle", bundle, cid];
+  const disk = ["bwrap", "--dev-bind", "/", "/", "--die-with-parent", "--cap-add", "ALL", "--size", String(job.limits.diskBytes), "--perms", "0755", "--tmpfs", at];
+  for (const [d] of DISK_DIRS) disk.push("--perms", "1777", "--dir", join(at, d));
+  return ["setpriv", "--pdeathsig", "KILL", "--", ...disk, "--", ...runscArgv(root), "run", "--bundle", bundle, cid];
 }
 
 export const USR_LINKS = [["bin", "usr/bin"], ["sbin", "usr/sbin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]] as const;
