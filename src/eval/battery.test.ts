@@ -13,33 +13,41 @@ import { ENGINES } from "./engines/index.ts";
 import { EngineUnavailable, type EngineName, type EvalResult } from "./types.ts";
 import type { LimitsInput } from "./limits.ts";
 import { skipMark } from "../../test/skip.ts";
-import { sandboxIdentity } from "./sandbox-user.ts";
+import { BOX_UIDS } from "./box-uid.ts";
 import { GvisorPool } from "./pool.ts";
 import { DEFAULT_LANGUAGES } from "./languages.ts";
 
 interface HostProc { pid: number; cmd: string; uid: number; gid: number; groups: string }
 
-/** The host processes of this test's running sandbox (its eval cgroup), once the program runs. */
-async function waitForSandbox(prefix: string, engine: EngineName): Promise<HostProc[]> {
+/** The host processes of this test's `n` running sandboxes (one list per eval cgroup), once each runs its program. */
+async function waitForSandboxes(prefix: string, engine: EngineName, n: number): Promise<HostProc[][]> {
   const dir = "/sys/fs/cgroup/pids/falc-eval";
   const want = engine === "bwrap" ? "/usr/bin/python3" : "runsc-sandbox";
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    const cg = existsSync(dir) ? readdirSync(dir).find((n) => n.startsWith(prefix)) : undefined;
-    if (cg) {
+    const boxes: HostProc[][] = [];
+    for (const cg of existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(prefix)) : []) {
       const procs: HostProc[] = [];
-      for (const pid of readFileSync(join(dir, cg, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number)) {
+      let pids: number[] = [];
+      try { pids = readFileSync(join(dir, cg, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number); } catch {}
+      for (const pid of pids) {
         try {
           const status = readFileSync(`/proc/${pid}/status`, "utf8");
           const field = (k: string) => /^\S+:\s*(.*)$/m.exec(status.split("\n").find((l) => l.startsWith(`${k}:`)) ?? "")?.[1]?.trim() ?? "";
           procs.push({ pid, cmd: readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " "), uid: Number(field("Uid").split(/\s+/)[0]), gid: Number(field("Gid").split(/\s+/)[0]), groups: field("Groups") });
         } catch {}
       }
-      if (procs.some((p) => p.cmd.startsWith(want))) return procs;
+      if (procs.some((p) => p.cmd.startsWith(want))) boxes.push(procs);
     }
+    if (boxes.length >= n) return boxes;
     await Bun.sleep(20);
   }
-  throw new Error(`no ${want} in an eval cgroup ${prefix}* within 10 s`);
+  throw new Error(`not ${n} eval cgroups ${prefix}* running ${want} within 10 s`);
+}
+
+/** The host processes of this test's running sandbox (its eval cgroup), once the program runs. */
+async function waitForSandbox(prefix: string, engine: EngineName): Promise<HostProc[]> {
+  return (await waitForSandboxes(prefix, engine, 1))[0]!;
 }
 
 const ownCgroupAtStart = readFileSync("/proc/self/cgroup", "utf8");
@@ -400,14 +408,16 @@ for name, nr, args in [("setup", 425, (8, params)), ("enter", 426, (0, 1, 0, 0, 
       const seen = await waitForSandbox(prefix, engine);
       const r = await pending;
       expect(r.stdout).toBe("65534 65534\n");
-      // bwrap: every host process of the sandbox (bwrap itself and the program) is the dedicated
-      // account. gVisor: the program is not a host process; the sentry that runs it is runsc's
-      // unprivileged `nobody` (its gofer stays root by runsc's design and runs none of the code).
-      const id = sandboxIdentity();
-      if (typeof id === "string") throw new Error(id);
+      // bwrap: every host process of the sandbox (both bwraps and the program) is the box's own
+      // uid and gid from falc's range. gVisor: the program is not a host process; the sentry that
+      // runs it is runsc's unprivileged `nobody` (its gofer stays root by runsc's design and runs
+      // none of the code).
       if (engine === "bwrap") {
         expect(seen.length).toBeGreaterThanOrEqual(2);
-        for (const p of seen) expect({ cmd: p.cmd, uid: p.uid, gid: p.gid, groups: p.groups }).toEqual({ cmd: p.cmd, uid: id.uid, gid: id.gid, groups: "" });
+        const uid = seen[0]!.uid;
+        expect(uid).toBeGreaterThanOrEqual(BOX_UIDS.first);
+        expect(uid).toBeLessThan(BOX_UIDS.first + BOX_UIDS.count);
+        for (const p of seen) expect({ cmd: p.cmd, uid: p.uid, gid: p.gid, groups: p.groups }).toEqual({ cmd: p.cmd, uid, gid: uid, groups: "" });
         expect(seen.some((p) => p.cmd.startsWith("/usr/bin/python3"))).toBe(true);
       } else {
         const sentry = seen.filter((p) => p.cmd.startsWith("runsc-sandbox"));
@@ -415,6 +425,39 @@ for name, nr, args in [("setup", 425, (8, params)), ("enter", 426, (0, 1, 0, 0, 
         expect(sentry[0]!.uid).not.toBe(0);
       }
     }, 20_000);
+
+    if (engine === "bwrap") {
+      test("two boxes at once run as two different unprivileged host uids: neither can signal or ptrace the other", async () => {
+        const prefix = `${process.pid.toString(36)}-`;
+        const code = "import os, time; print(os.getuid()); time.sleep(2.5)";
+        const pending = [run(code, "python3", { timeout: 8 }), run(code, "python3", { timeout: 8 })];
+        const boxes = await waitForSandboxes(prefix, engine, 2);
+        const [a, b] = boxes.map((procs) => ({ uid: procs[0]!.uid, program: procs.find((p) => p.cmd.startsWith("/usr/bin/python3"))!.pid, procs }));
+        expect(a!.uid).not.toBe(b!.uid);
+        for (const box of [a!, b!]) for (const p of box.procs) expect({ cmd: p.cmd, uid: p.uid }).toEqual({ cmd: p.cmd, uid: box.uid });
+        // As the host sees it (`ps`): neither is root.
+        const ps = Bun.spawnSync(["ps", "-o", "uid=", "-p", `${a!.program},${b!.program}`]).stdout.toString().trim().split(/\s+/).map(Number);
+        expect(ps.sort()).toEqual([a!.uid, b!.uid].sort());
+        // From A's uid: kill(2) and PTRACE_ATTACH on B's program are refused; on A's own program the
+        // same kill(2) succeeds (so the check can fail).
+        const probe = `import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+for i, pid in enumerate(map(int, sys.argv[1:])):
+    try:
+        os.kill(pid, 0); k = "ok"
+    except OSError as e:
+        k = e.errno
+    ctypes.set_errno(0)
+    # PTRACE_ATTACH only on the other box's program (attaching to its own would stop it).
+    print(pid, k, *((libc.ptrace(16, pid, None, None), ctypes.get_errno()) if i == 0 else ()))`;
+        const asA = Bun.spawnSync(["setpriv", `--reuid=${a!.uid}`, `--regid=${a!.uid}`, "--clear-groups", "--", "/usr/bin/python3", "-c", probe, String(b!.program), String(a!.program)]);
+        const lines = asA.stdout.toString().trim().split("\n");
+        expect(lines[0]).toBe(`${b!.program} 1 -1 1`); // EPERM, EPERM
+        expect(lines[1]).toBe(`${a!.program} ok`);
+        const rs = await Promise.all(pending);
+        expect(rs.map((r) => r.stdout)).toEqual(["65534\n", "65534\n"]);
+      }, 20_000);
+    }
 
     test("/dev is read-only and /dev/shm stops at the disk cap", async () => {
       const r = await run(`
@@ -436,6 +479,26 @@ except OSError as e:
       const m = r.stdout.match(/shm stopped at (\d+) MB/);
       expect(m).not.toBeNull();
       expect(Number(m![1])).toBeLessThanOrEqual(8);
+    });
+
+    test("/work, /tmp and /dev/shm share one disk of disk_mb: writing across the three stops at disk_mb in all", async () => {
+      // Round robin over the three: were each capped on its own, this would write 3x disk_mb.
+      const r = await run(`
+import os
+files = [open(p, "wb") for p in ("/work/fill", "/tmp/fill", "/dev/shm/fill")]
+written = 0
+try:
+    while True:
+        f = files[written % 3]; f.write(b"\\1" * 1048576); f.flush(); written += 1
+except OSError as e:
+    print("disk full at", written, "MB errno", e.errno)
+`, "python3", { memory: 256, file_mb: 64 });
+      expect(r.status).toBe("completed");
+      const m = r.stdout.match(/^disk full at (\d+) MB errno (\d+)$/m);
+      expect(m).not.toBeNull();
+      expect(Number(m![2])).toBe(28); // ENOSPC: the disk is full, not a file-size or memory limit
+      expect(Number(m![1])).toBeLessThanOrEqual(8);
+      expect(Number(m![1])).toBeGreaterThanOrEqual(6);
     });
 
     test("mountinfo shows no host path of falc's", async () => {

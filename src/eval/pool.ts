@@ -8,7 +8,7 @@ import { runProgram } from "../core/run-program.ts";
 import { cgroupVersion, EvalCgroup } from "./cgroup.ts";
 import { CODE_DIR, commandArgv, type Job, type Prepared } from "./engines/engine.ts";
 import { gvisorCpuSeconds } from "./limits.ts";
-import { gvisorEngine, ociConfig, runscArgv, USR_LINKS } from "./engines/gvisor.ts";
+import { gvisorEngine, ociConfig, runscArgv, runscRun, USR_LINKS } from "./engines/gvisor.ts";
 import { evalId } from "./ids.ts";
 import { defaultTmpRoot, ensurePrivateRoot } from "./tmproot.ts";
 import type { Limits } from "./types.ts";
@@ -221,7 +221,7 @@ export class GvisorPool {
       cg = new EvalCgroup(id, { memoryBytes: l.memoryBytes, pids: gvisorEngine.hostPids(l) }, true, this.log);
       const cid = `falc-${id}`;
       // Dies with falc like any gVisor sandbox: parent-death signal on `runsc run`, sandbox attached.
-      const argv = ["setpriv", "--pdeathsig", "KILL", "--", ...runscArgv(root), "run", "--bundle", bundle, cid];
+      const argv = runscRun(job, root, bundle, cid);
       const proc = cg.spawnInside(() => Bun.spawn(argv, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" } }));
       cg.applyLimits();
       const s = new PooledSandbox(id, dir, bundle, root, cg, proc);

@@ -8,6 +8,7 @@ import { CappedCapture } from "./capture.ts";
 import { setRlimits } from "./rlimits.ts";
 import { defaultTmpRoot, ensurePrivateRoot } from "./tmproot.ts";
 import { cgroupVersion, EvalCgroup, sweepStale } from "./cgroup.ts";
+import { sweepBoxUids } from "./box-uid.ts";
 import { ENGINES, DEFAULT_ORDER } from "./engines/index.ts";
 import type { Engine } from "./engines/engine.ts";
 import { DEFAULT_LANGUAGES, resolveLanguage, type Language } from "./languages.ts";
@@ -118,6 +119,7 @@ async function runSandbox(req: EvalRequest, lang: Language, opts: RunOptions): P
   if (!swept.has(tmpRoot)) {
     swept.add(tmpRoot);
     await sweepStale(tmpRoot, log).catch(() => {});
+    if (process.getuid?.() === 0) sweepBoxUids();
   }
   const dir = mkdtempSync(join(tmpRoot, `${id}-`));
   const codeDir = join(dir, "code");

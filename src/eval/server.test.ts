@@ -19,6 +19,18 @@ afterAll(async () => {
 });
 
 describe("eval queue service", () => {
+  test("a body over what the ceilings allow is 413 before it is parsed; one under it is read", async () => {
+    const small = serveEval({ queue, port: 0, apiKey: "key", maxLimits: { ...DEFAULT_MAX_LIMITS, stdin_kb: 1, output_kb: 1 } });
+    try {
+      // Code (1 MiB) and stdin (1 KiB), JSON-escaped at up to 6 bytes a byte, plus 1 MiB: ~7.3 MB.
+      const post = (n: number) => fetch(`http://127.0.0.1:${small.port}/tasks`, { method: "POST", headers: { "x-api-key": "key" }, body: `{"code":"${"x".repeat(n)}"}` });
+      expect((await post(8 * 1024 * 1024)).status).toBe(413);
+      expect((await post(1000)).status).toBe(400); // read, then refused for what it says (no language)
+    } finally {
+      small.stop(true);
+    }
+  });
+
   test("health needs no key; everything else does", async () => {
     expect((await fetch(`${base}/health`)).status).toBe(200);
     expect((await fetch(`${base}/status`)).status).toBe(401);

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import { DEFAULT_LIMITS } from "./limits.ts";
-import { healthResponse } from "../core/http-server.ts";
+import { healthResponse, startHttpServer, type Route } from "../core/http-server.ts";
 import type { Logger } from "../core/logger.ts";
 import { silentLogger } from "../core/logger.ts";
 import type { Queue } from "../queue/types.ts";
@@ -73,22 +73,6 @@ export function sameKey(given: string | null, expected: string): boolean {
   return timingSafeEqual(h(given), h(expected));
 }
 
-/** The routes and the methods each allows; anything else is 404, a known route with another method 405. */
-const ROUTES: [RegExp, string[]][] = [
-  [/^\/health$/, ["GET"]],
-  [/^\/status$/, ["GET"]],
-  [/^\/tasks$/, ["POST"]],
-  [/^\/tasks\/next$/, ["GET"]],
-  [/^\/tasks\/[^/]+$/, ["GET"]],
-  [/^\/tasks\/[^/]+\/(complete|fail)$/, ["POST"]],
-];
-
-function checkMethod(method: string, path: string): void {
-  const route = ROUTES.find(([re]) => re.test(path));
-  if (!route) throw new HttpError(404, `no route ${path}`);
-  if (!route[1].includes(method)) throw new HttpError(405, `${method} is not allowed on ${path}: use ${route[1].join(", ")}`, { allow: route[1].join(", ") });
-}
-
 /** The wall timeout (s) a payload asks for, or the default, for its lease. */
 const wallS = (p: EvalPayload) => p.timeout ?? p.limits?.timeout ?? DEFAULT_LIMITS.wallMs / 1000;
 
@@ -141,88 +125,104 @@ export function serveEval(opts: ServeOptions): EvalService {
     return t;
   }
 
-  async function route(req: Request, url: URL): Promise<Response> {
-    const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
-    const m = req.method;
-    checkMethod(m, url.pathname);
-    if (url.pathname === "/health") {
-      // The same /health shape as every falc probe (core/http-server.ts): 503 with reasons when the queue does not answer.
-      const reasons: string[] = [];
-      await queue.stats().catch((e) => reasons.push(`the queue (${queue.kind}) does not answer: ${(e as Error).message.split("\n")[0]}`));
-      return healthResponse({ status: reasons.length ? "unhealthy" : "ok", reasons, queue: queue.kind, uptime_s: Math.round((Date.now() - started) / 1000) });
-    }
+  async function health(): Promise<Response> {
+    // The same /health shape as every falc probe: 503 with reasons when the queue does not answer.
+    const reasons: string[] = [];
+    await queue.stats().catch((e) => reasons.push(`the queue (${queue.kind}) does not answer: ${(e as Error).message.split("\n")[0]}`));
+    return healthResponse({ status: reasons.length ? "unhealthy" : "ok", reasons, queue: queue.kind, uptime_s: Math.round((Date.now() - started) / 1000) });
+  }
+
+  /** Every route but /health: the API key first (after 404/405, which the server helper answers). */
+  const guarded = (handler: (req: Request, params: Record<string, string>) => Promise<Response>): Route => async (req, params) => {
     if (opts.apiKey) {
       const auth = req.headers.get("authorization");
       const key = req.headers.get("x-api-key") ?? (auth?.startsWith("Bearer ") ? auth.slice(7) : null);
       if (!sameKey(key, opts.apiKey)) throw new HttpError(401, "missing or wrong API key");
     }
-    if (parts[0] === "status") {
-      const stats = (await queue.stats())[EVAL_STAGE] ?? null;
-      return json(200, { stage: EVAL_STAGE, tasks: stats, uptime_s: Math.round((Date.now() - started) / 1000) });
+    return handler(req, params);
+  };
+
+  async function status(): Promise<Response> {
+    const stats = (await queue.stats())[EVAL_STAGE] ?? null;
+    return json(200, { stage: EVAL_STAGE, tasks: stats, uptime_s: Math.round((Date.now() - started) / 1000) });
+  }
+
+  async function submit(req: Request): Promise<Response> {
+    const b = await body(req, submitSchema);
+    const { priority, max_attempts, ...payload } = b;
+    const over = overCeilings(payload, maxLimits, payloadStdinBytes(payload));
+    if (over.length) throw new HttpError(400, violationText(over[0]!));
+    try {
+      resolveLanguage(payload.language, languages);
+    } catch (e) {
+      throw new HttpError(400, `language: ${(e as Error).message}`);
     }
-    if (parts.length === 1) {
-      const b = await body(req, submitSchema);
-      const { priority, max_attempts, ...payload } = b;
-      const over = overCeilings(payload, maxLimits, payloadStdinBytes(payload));
-      if (over.length) throw new HttpError(400, violationText(over[0]!));
-      try {
-        resolveLanguage(payload.language, languages);
-      } catch (e) {
-        throw new HttpError(400, `language: ${(e as Error).message}`);
-      }
-      if (payload.eval_id && (await queue.get(payload.eval_id))) throw new HttpError(409, `eval_id ${payload.eval_id} exists`);
-      const t = await queue.enqueue({ stage: EVAL_STAGE, payload, priority, maxAttempts: max_attempts, id: payload.eval_id, timeoutS: Math.ceil(wallS(payload) + 30) });
-      log.info({ event: "task_submitted", eval_id: payload.eval_id ?? t.id, task_id: t.id }, "eval submitted");
-      return json(201, taskView(t));
-    }
-    if (parts[1] === "next" && parts.length === 2) {
-      const worker = `http:${(url.searchParams.get("worker") ?? "anonymous").slice(0, 100)}`;
-      const t = await queue.claim({ stages: [EVAL_STAGE], worker, leaseMs: 600_000 });
-      if (!t) return json(200, null);
-      // The pull worker sends no heartbeats: the lease is the task's wall timeout plus grace; then
-      // the reaper puts it back in the queue (attempt counted) or fails it after its last attempt.
-      const p = t.payload as EvalPayload;
-      await queue.start(t.id, worker);
-      await queue.heartbeat(t.id, worker, (wallS(p) + grace) * 1000);
-      log.info({ event: "task_handed_out", eval_id: p.eval_id ?? t.id, worker }, "eval handed out");
-      return json(200, { id: t.id, eval_id: p.eval_id ?? t.id, code: p.code, language: p.language, engine: p.engine ?? null, timeout: p.timeout ?? null, memory: p.memory ?? null, limits: p.limits ?? null, stdin: p.stdin ?? null, stdin_b64: p.stdin_b64 ?? null, attempt: t.attempts });
-    }
-    if (parts.length === 2) return json(200, taskView(await heldTask(parts[1]!)));
-    const id = parts[1]!;
-    if (parts[2] === "complete") {
-      const b = await body(req, completeSchema);
-      await heldTask(id);
-      const ok = await queue.complete(id, `http:${b.worker}`, b.result);
-      if (!ok) throw new HttpError(409, `task ${id} is not held by worker ${b.worker}`);
-      log.info({ event: "task_completed", eval_id: id, worker: b.worker }, "eval completed");
-      return json(200, { id, status: "finished" });
-    }
+    if (payload.eval_id && (await queue.get(payload.eval_id))) throw new HttpError(409, `eval_id ${payload.eval_id} exists`);
+    const t = await queue.enqueue({ stage: EVAL_STAGE, payload, priority, maxAttempts: max_attempts, id: payload.eval_id, timeoutS: Math.ceil(wallS(payload) + 30) });
+    log.info({ event: "task_submitted", eval_id: payload.eval_id ?? t.id, task_id: t.id }, "eval submitted");
+    return json(201, taskView(t));
+  }
+
+  async function next(req: Request): Promise<Response> {
+    const worker = `http:${(new URL(req.url).searchParams.get("worker") ?? "anonymous").slice(0, 100)}`;
+    const t = await queue.claim({ stages: [EVAL_STAGE], worker, leaseMs: 600_000 });
+    if (!t) return json(200, null);
+    // The pull worker sends no heartbeats: the lease is the task's wall timeout plus grace; then
+    // the reaper puts it back in the queue (attempt counted) or fails it after its last attempt.
+    const p = t.payload as EvalPayload;
+    await queue.start(t.id, worker);
+    await queue.heartbeat(t.id, worker, (wallS(p) + grace) * 1000);
+    log.info({ event: "task_handed_out", eval_id: p.eval_id ?? t.id, worker }, "eval handed out");
+    return json(200, { id: t.id, eval_id: p.eval_id ?? t.id, code: p.code, language: p.language, engine: p.engine ?? null, timeout: p.timeout ?? null, memory: p.memory ?? null, limits: p.limits ?? null, stdin: p.stdin ?? null, stdin_b64: p.stdin_b64 ?? null, attempt: t.attempts });
+  }
+
+  async function complete(req: Request, { id }: Record<string, string>): Promise<Response> {
+    const b = await body(req, completeSchema);
+    await heldTask(id!);
+    const ok = await queue.complete(id!, `http:${b.worker}`, b.result);
+    if (!ok) throw new HttpError(409, `task ${id} is not held by worker ${b.worker}`);
+    log.info({ event: "task_completed", eval_id: id, worker: b.worker }, "eval completed");
+    return json(200, { id, status: "finished" });
+  }
+
+  async function fail(req: Request, { id }: Record<string, string>): Promise<Response> {
     const b = await body(req, failSchema);
-    await heldTask(id);
+    await heldTask(id!);
     const message = typeof b.error === "string" ? b.error : b.error.message;
-    const t = await queue.fail(id, `http:${b.worker}`, { message }, { retry: b.retry ?? true });
+    const t = await queue.fail(id!, `http:${b.worker}`, { message }, { retry: b.retry ?? true });
     if (!t) throw new HttpError(409, `task ${id} is not held by worker ${b.worker}`);
     log.warn({ event: "task_failed", eval_id: id, worker: b.worker, error: message }, "eval failed");
     return json(200, { id, status: t.status });
   }
 
-  const server = Bun.serve({
+  // The largest body a client or worker may send: a submission's code and stdin, or a result's two
+  // output streams, each as JSON-escaped text (up to 6 bytes a byte) and base64.
+  const maxBodyBytes = Math.max(6 * (1024 * 1024 + maxLimits.stdin_kb * 1024), 2 * 8 * maxLimits.output_kb * 1024) + 1024 * 1024;
+  const server = startHttpServer({
     port: opts.port,
-    hostname: opts.hostname ?? "127.0.0.1",
-    async fetch(req) {
-      const url = new URL(req.url);
-      try {
-        return await route(req, url);
-      } catch (e) {
-        if (e instanceof HttpError) return json(e.status, { error: e.message }, e.headers);
-        log.error({ event: "http_error", path: url.pathname, error: (e as Error).message }, "request failed");
-        return json(500, { error: (e as Error).message.split("\n")[0] });
-      }
+    host: opts.hostname ?? "127.0.0.1",
+    portFlag: "--port",
+    deadlineMs: null,
+    maxBodyBytes,
+    routes: {
+      "/health": { GET: health },
+      "/status": { GET: guarded(status) },
+      "/tasks": { POST: guarded(submit) },
+      "/tasks/next": { GET: guarded(next) },
+      "/tasks/:id": { GET: guarded(async (_req, { id }) => json(200, taskView(await heldTask(id!)))) },
+      "/tasks/:id/complete": { POST: guarded(complete) },
+      "/tasks/:id/fail": { POST: guarded(fail) },
+    },
+    errorResponse: (code, message, headers) => json(code, { error: message }, headers),
+    onError: (e, req) => {
+      if (e instanceof HttpError) return json(e.status, { error: e.message }, e.headers);
+      log.error({ event: "http_error", path: new URL(req.url).pathname, error: (e as Error).message }, "request failed");
+      return json(500, { error: (e as Error).message.split("\n")[0] });
     },
   });
   const reaper = setInterval(() => void reap(), opts.reapIntervalMs ?? 5000);
   return {
-    port: server.port!,
+    port: server.port,
     stop(closeActive = true) {
       clearInterval(reaper);
       server.stop(closeActive);

@@ -47,12 +47,14 @@ for (const engine of ["bwrap", "gvisor"] as const) {
       child.kill("SIGKILL");
       const killedAt = Date.now();
       await child.exited;
-      while (running(procsOf(cg!)).length && Date.now() - killedAt < 3000) await Bun.sleep(10);
+      // Each process seen in the sandbox's cgroup is gone or a zombie (a pid now held by a newer process counts as gone).
+      // Waited for too: a killed process leaves its cgroup a moment before it is a zombie (still `R` in do_exit).
+      const ended = (p: string) => (startTime(p) === started.get(p) ? state(p) : "gone");
+      while ((running(procsOf(cg!)).length || before.some((p) => !/^(gone|Z|X)$/.test(ended(p)!))) && Date.now() - killedAt < 3000) await Bun.sleep(10);
       const took = Date.now() - killedAt;
       expect(running(procsOf(cg!))).toEqual([]);
+      for (const p of before) expect(ended(p)).toMatch(/^(gone|Z|X)$/);
       expect(took).toBeLessThan(1000);
-      // Each process seen in the sandbox's cgroup is gone or a zombie (a pid now held by a newer process counts as gone).
-      for (const p of before) expect(startTime(p) === started.get(p) ? state(p) : "gone").toMatch(/^(gone|Z|X)$/);
       expect(await sweepStale(tmpRoot)).toBeGreaterThanOrEqual(1);
       for (const c of ["memory", "pids", "cpuacct"]) expect(existsSync(`/sys/fs/cgroup/${c}/falc-eval/${cg}`)).toBe(false);
       expect(readdirSync(tmpRoot)).toEqual([]);

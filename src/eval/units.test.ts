@@ -174,25 +174,50 @@ describe("eval temp root", () => {
   });
 });
 
-describe("sandbox account", () => {
-  test("the dedicated account is read from passwd; missing or privileged is refused with what to do", async () => {
-    const { sandboxIdentity } = await import("./sandbox-user.ts");
-    const { mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
+describe("box uids", () => {
+  test("each box gets a uid of its own from falc's range; given back, or taken over from a holder that is gone", async () => {
+    const { acquireBoxIdentity, BOX_UIDS, checkBoxRange, sweepBoxUids } = await import("./box-uid.ts");
+    const { mkdtempSync, readdirSync, rmSync, writeFileSync } = await import("node:fs");
     const { tmpdir } = await import("node:os");
     const { join } = await import("node:path");
-    const d = mkdtempSync(join(tmpdir(), "falc-passwd-"));
+    const d = mkdtempSync(join(tmpdir(), "falc-box-uid-"));
     try {
-      const pw = (name: string, text: string) => { const p = join(d, name); writeFileSync(p, text); return p; };
-      // Not root: falc is already unprivileged and runs the sandbox as itself.
-      if (process.getuid?.() !== 0) expect(sandboxIdentity(pw("x", ""))).toEqual({ uid: process.getuid!(), gid: process.getgid!() });
-      else expect(sandboxIdentity(pw("ok", "root:x:0:0::/root:/bin/sh\nfalc-sandbox:x:998:997::/nonexistent:/usr/sbin/nologin\n"))).toEqual({ uid: 998, gid: 997 });
-      if (process.getuid?.() === 0) expect(sandboxIdentity(pw("none", "root:x:0:0::/root:/bin/sh\n"))).toContain("useradd --system");
-      if (process.getuid?.() === 0) expect(sandboxIdentity(pw("root", "falc-sandbox:x:0:0::/:/bin/sh\n"))).toContain("must be an unprivileged account");
+      const file = (name: string, text: string) => { const p = join(d, name); writeFileSync(p, text); return p; };
+      const empty = file("group", "root:x:0:\n");
+      expect(checkBoxRange(file("ok", "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"), empty)).toBeNull();
+      expect(checkBoxRange(file("in", `root:x:0:0::/root:/bin/sh\nsomeone:x:${BOX_UIDS.first + 5}:100::/:/bin/sh\n`), empty)).toContain("account someone has id 61005, inside the uid range");
+      expect(checkBoxRange(empty, file("g", `grp:x:${BOX_UIDS.first}:\n`))).toContain("group grp");
+      if (process.getuid?.() !== 0) {
+        // Not root: falc is already unprivileged and runs the sandbox as itself.
+        expect(acquireBoxIdentity(join(d, "locks"))).toMatchObject({ uid: process.getuid!(), gid: process.getgid!() });
+        return;
+      }
+      const locks = join(d, "locks");
+      const ids = Array.from({ length: 20 }, () => acquireBoxIdentity(locks));
+      const uids = ids.map((i) => (typeof i === "string" ? -1 : i.uid));
+      expect(new Set(uids).size).toBe(20);
+      for (const u of uids) expect(u >= BOX_UIDS.first && u < BOX_UIDS.first + BOX_UIDS.count).toBe(true);
+      for (const i of ids) if (typeof i !== "string") expect(i.gid).toBe(i.uid);
+      for (const i of ids) if (typeof i !== "string") i.release();
+      expect(readdirSync(locks)).toEqual([]);
+      // Every uid held by a process that is gone (pid 2^22 - 1 does not run): all are taken over.
+      for (let u = BOX_UIDS.first; u < BOX_UIDS.first + BOX_UIDS.count; u++) writeFileSync(join(locks, String(u)), "4194303 1\n");
+      const again = acquireBoxIdentity(locks);
+      expect(typeof again).not.toBe("string");
+      // The sweep gives back the rest of them (what a killed falc left), keeping the live one's.
+      expect(sweepBoxUids(locks)).toBe(BOX_UIDS.count - 1);
+      expect(readdirSync(locks)).toEqual([String((again as { uid: number }).uid)]);
+      // Held by a live process (this one): none is free, and the reason says so.
+      const mine = await Bun.file(`/proc/${process.pid}/stat`).text();
+      const since = mine.slice(mine.lastIndexOf(")") + 2).split(" ")[19];
+      for (let u = BOX_UIDS.first; u < BOX_UIDS.first + BOX_UIDS.count; u++) writeFileSync(join(locks, String(u)), `${process.pid} ${since}\n`);
+      expect(acquireBoxIdentity(locks)).toContain("sandbox uids (61000–61127) are in use");
     } finally {
       rmSync(d, { recursive: true, force: true });
     }
   });
 });
+
 
 describe("operator ceilings", () => {
   test("refuse names the first field over; clamp lowers each to its ceiling; stdin is never cut", async () => {

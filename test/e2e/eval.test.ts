@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { FALC, freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
+import { BOX_UIDS } from "../../src/eval/box-uid.ts";
 
 const FIX = join(import.meta.dir, "../../fixtures/eval");
 const homes: { cleanup(): void }[] = [];
@@ -270,9 +271,12 @@ describe("falc eval serve: leases and exposure", () => {
     const r = await postJson(`${base}/tasks`, { eval_id: "k9", code: `import time, sys\nprint("${marker}", flush=True)\ntime.sleep(2.5)\nprint("done")`, language: "python3", engine: "bwrap", timeout: 4 });
     expect(r.status).toBe(201);
     const w1 = spawnFalc(["eval", "worker", "--queue-url", base, "--health-port", "0", "--worker-id", "doomed", "--idle-ms", "50"], env);
-    // The sandboxed program and its bwrap run as the falc-sandbox account (nothing else does).
+    // The sandboxed program and its bwraps run as a box uid of falc's range (nothing else does).
     // A zombie runs nothing (this VM's init reaps orphans late), so only live ones count.
-    const sandboxPids = () => Bun.spawnSync(["ps", "-u", "falc-sandbox", "-o", "pid=,stat="]).stdout.toString().trim().split("\n").filter((l) => l && !/\sZ/.test(l));
+    const sandboxPids = () => Bun.spawnSync(["ps", "-e", "-o", "pid=,uid=,stat="]).stdout.toString().trim().split("\n").filter((l) => {
+      const [, uid, stat] = l.trim().split(/\s+/);
+      return Number(uid) >= BOX_UIDS.first && Number(uid) < BOX_UIDS.first + BOX_UIDS.count && !stat!.startsWith("Z");
+    });
     expect(sandboxPids()).toEqual([]);
     await waitFor(() => sandboxPids().length > 0 || null, 15_000, 20, "sandboxed program running");
     w1.p.kill("SIGKILL");

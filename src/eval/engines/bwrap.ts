@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { seccompFilter, seccompSupported } from "../seccomp.ts";
-import { sandboxIdentity } from "../sandbox-user.ts";
+import { acquireBoxIdentity, checkBoxRange } from "../box-uid.ts";
 import { EngineUnavailable, type Limits } from "../types.ts";
 import { cpuSeconds } from "../limits.ts";
 import { cgroupVersion } from "../cgroup.ts";
@@ -10,7 +10,7 @@ import { CODE_DIR, commandArgv, SANDBOX_ENV, WORK_DIR, which, type Engine, type 
 
 /**
  * bubblewrap: every namespace unshared (so no network), no capabilities, new session, empty
- * environment, read-only /usr, size-capped tmpfs /work and /tmp. bwrap has no resource limits of
+ * environment, read-only /usr; /work, /tmp and /dev/shm share one tmpfs of disk_mb. bwrap has no resource limits of
  * its own: memory and processes come from falc's cgroup, CPU time and file size from rlimits.
  *
  * Held (cgroup v1): bwrap is started as `bwrap --args FD` and reads its real command line from FD
@@ -26,8 +26,10 @@ export const bwrapEngine: Engine = {
     if (!which("bwrap")) throw new EngineUnavailable("bwrap", "bwrap is not installed (apt install bubblewrap)");
     // Without the filter a program could create nested namespaces and use io_uring: refuse rather than run weaker.
     if (!seccompSupported()) throw new EngineUnavailable("bwrap", `falc's seccomp filter is x86_64 only and this machine is ${process.arch}: bwrap would run without it (use gvisor)`);
-    const id = sandboxIdentity();
-    if (typeof id === "string") throw new EngineUnavailable("bwrap", id);
+    if (process.getuid?.() === 0) {
+      const taken = checkBoxRange();
+      if (taken) throw new EngineUnavailable("bwrap", taken);
+    }
     const v1 = cgroupVersion() === 1;
     if (!v1 && !which("cgexec")) throw new EngineUnavailable("bwrap", "cgexec is not installed (apt install cgroup-tools)");
     if ((!v1 || !canSetRlimits()) && !which("prlimit")) throw new EngineUnavailable("bwrap", "prlimit is not installed (util-linux)");
@@ -36,11 +38,13 @@ export const bwrapEngine: Engine = {
   async prepare(job: Job, opts = { hold: false }): Promise<Prepared> {
     const filter = seccompFilter();
     if (!filter) throw new EngineUnavailable("bwrap", "no seccomp filter for this architecture");
-    const id = sandboxIdentity();
+    // A host uid of this box's own (run.ts calls cleanup once every process of the box is gone).
+    const id = acquireBoxIdentity();
     if (typeof id === "string") throw new EngineUnavailable("bwrap", id);
     const fds: number[] = [];
     const cleanup = async () => {
       for (const fd of fds) try { closeSync(fd); } catch {}
+      id.release();
     };
     try {
       const path = join(job.stateDir, "seccomp.bpf");
@@ -55,16 +59,18 @@ export const bwrapEngine: Engine = {
       throw e;
     }
     const argv = bwrapArgv(job, 3, 4);
+    const disk = diskArgv(job.limits.diskBytes);
     const user = { uid: id.uid, gid: id.gid };
-    if (!opts.hold) return { argv: [...rlimitPrefix(job.limits), ...argv], fds, cleanup, ...user };
+    if (!opts.hold) return { argv: [...rlimitPrefix(job.limits), ...disk, ...argv], fds, cleanup, ...user };
     // Options go through --args; the command itself must stay on the real command line.
     // prlimit(2) on a process of another uid needs CAP_SYS_RESOURCE (which root lacks in some
-    // containers, this machine among them): a sandbox started as the dedicated account sets its
-    // own rlimits through the `prlimit` command before it execs bwrap (≈1 ms more).
+    // containers, this machine among them): a sandbox started as its box uid sets its
+    // own rlimits through the `prlimit` command before it execs bwrap (≈1 ms more). The outer
+    // bwrap (the disk) runs at once: it only mounts a tmpfs; the sandbox's own bwrap waits.
     const byCall = canSetRlimits() && user.uid === process.getuid?.();
     const sep = argv.indexOf("--");
     return {
-      argv: [...(byCall ? [] : rlimitPrefix(job.limits)), argv[0]!, "--args", String(3 + fds.length), ...argv.slice(sep)],
+      argv: [...(byCall ? [] : rlimitPrefix(job.limits)), ...disk, argv[0]!, "--args", String(3 + fds.length), ...argv.slice(sep)],
       fds,
       startData: new TextEncoder().encode(argv.slice(1, sep).map((a) => `${a}\0`).join("")),
       rlimits: byCall ? job.limits : undefined,
@@ -73,6 +79,28 @@ export const bwrapEngine: Engine = {
     };
   },
 };
+
+/**
+ * Where the outer bwrap mounts the disk, in its own mount namespace only (the host's /dev/shm is
+ * untouched; falc hands the code and the filter over as descriptors, so nothing there is needed).
+ */
+const DISK_AT = "/dev/shm";
+/** The disk's directories, their mode, and where the sandbox sees them. */
+const DISK_DIRS = [["work", WORK_DIR, "0777"], ["tmp", "/tmp", "0755"], ["shm", "/dev/shm", "1777"]] as const;
+
+/**
+ * The one disk budget: bwrap binds only host paths, so an outer bwrap (a user and mount namespace
+ * of its own, nothing else) mounts one tmpfs of disk_mb and makes the three directories the
+ * sandbox's bwrap then binds at /work, /tmp and /dev/shm. Whatever the program writes across the
+ * three, the sum stops at disk_mb (ENOSPC). The mountinfo inside shows paths within that tmpfs
+ * (`/work /work`), no host path.
+ */
+export function diskArgv(diskBytes: number): string[] {
+  const a = ["bwrap", "--unshare-user", "--die-with-parent", "--dev-bind", "/", "/"];
+  a.push("--size", String(diskBytes), "--perms", "0755", "--tmpfs", DISK_AT);
+  for (const [dir, , mode] of DISK_DIRS) a.push("--perms", mode, "--dir", `${DISK_AT}/${dir}`);
+  return [...a, "--"];
+}
 
 export function rlimitPrefix(l: Limits): string[] {
   return ["prlimit", `--cpu=${cpuSeconds(l)}`, `--fsize=${l.fileBytes}`, "--nofile=256", "--core=0", "--"];
@@ -104,12 +132,11 @@ export function bwrapArgv(job: Job, seccompFd: number, codeFd: number): string[]
   // root, and the program is neither that root nor has any capability (the battery writes them).
   a.push("--proc", "/proc", "--dev", "/dev");
   for (const f of MASKED_PROC) if (existsSync(f)) a.push("--ro-bind", "/dev/null", f);
-  // /dev read-only; /dev/shm, /tmp and /work are the only writable places, each a tmpfs capped at
-  // the disk budget (and their pages count against the cgroup's memory).
+  // /dev read-only; /work, /tmp and /dev/shm are the only writable places: three directories of
+  // the one tmpfs of diskArgv (one budget of disk_mb for all three; its pages count against the
+  // cgroup's memory).
   a.push("--remount-ro", "/dev");
-  a.push("--size", String(job.limits.diskBytes), "--perms", "1777", "--tmpfs", "/dev/shm");
-  a.push("--size", String(job.limits.diskBytes), "--tmpfs", "/tmp");
-  a.push("--size", String(job.limits.diskBytes), "--perms", "0777", "--tmpfs", WORK_DIR);
+  for (const [dir, at] of DISK_DIRS) a.push("--bind", `${DISK_AT}/${dir}`, at);
   a.push("--chdir", WORK_DIR);
   for (const [k, v] of Object.entries(SANDBOX_ENV)) a.push("--setenv", k, v);
   a.push("--seccomp", String(seccompFd));

@@ -27,7 +27,7 @@ export interface Prepared {
   /** Stop the sandbox gently before everything in the cgroup is killed (runsc: TERM first). */
   terminate?(pid: number): Promise<void>;
   cleanup?(): Promise<void>;
-  /** Host uid/gid to start the sandbox as (bwrap: the dedicated unprivileged account). */
+  /** Host uid/gid to start the sandbox as (bwrap: the box's own uid from falc's range, src/eval/box-uid.ts). */
   uid?: number;
   gid?: number;
 }

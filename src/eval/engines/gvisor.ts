@@ -9,7 +9,8 @@ import { CODE_DIR, commandArgv, SANDBOX_ENV, WORK_DIR, which, type Engine, type 
 
 /**
  * gVisor: `runsc run --bundle` with an OCI config (rlimits, no capabilities, noNewPrivileges,
- * read-only root holding the code, /usr bound read-only, tmpfs /work), `--network=none`, and
+ * read-only root holding the code, /usr bound read-only, /work, /tmp and /dev/shm on one disk of
+ * disk_mb), `--network=none`, and
  * `--ignore-cgroups` because falc starts runsc inside its own cgroup (memory, pids): runsc would
  * otherwise move itself out of it. The state directory is per evaluation and removed afterwards,
  * so a killed sandbox leaves nothing behind.
@@ -23,6 +24,7 @@ export const gvisorEngine: Engine = {
   async check() {
     if (!which("runsc")) throw new EngineUnavailable("gvisor", "runsc is not installed (apt install runsc)");
     if (!which("setpriv")) throw new EngineUnavailable("gvisor", "setpriv is not installed (util-linux)");
+    if (!which("bwrap")) throw new EngineUnavailable("gvisor", "bwrap is not installed (apt install bubblewrap): it makes each sandbox's disk");
     if (cgroupVersion() !== 1 && !which("cgexec")) throw new EngineUnavailable("gvisor", "cgexec is not installed (apt install cgroup-tools)");
     if (process.getuid?.() !== 0) throw new EngineUnavailable("gvisor", "runsc run needs root here");
   },
@@ -53,13 +55,35 @@ export const gvisorEngine: Engine = {
       // its sandbox runs attached (`boot --attached`: killed when runsc run dies), so a falc killed
       // with kill -9 leaves no sandbox running. A timeout kills the whole cgroup at once (no TERM
       // and wait, no `runsc delete`): the per-eval state directory is removed with the temp dir.
-      argv: ["setpriv", "--pdeathsig", "KILL", "--", ...runsc, "run", "--bundle", bundle, cid],
+      argv: runscRun(job, root, bundle, cid),
       async cleanup() {
         rmSync(root, { recursive: true, force: true });
       },
     };
   },
 };
+
+/** Where a sandbox's disk is mounted on the host side (inside its private mount namespace only). */
+const diskDir = (job: Job) => join(job.stateDir, "disk");
+/** The disk's directories and where the sandbox sees them. */
+const DISK_DIRS = [["work", WORK_DIR], ["tmp", "/tmp"], ["shm", "/dev/shm"]] as const;
+
+/**
+ * `runsc run` for a job, with its one disk budget: a tmpfs of disk_mb mounted in a mount namespace
+ * made for this sandbox alone (gone when its last process ends, so a killed falc leaves no mount
+ * behind; the host never sees it), whose three directories the OCI config binds at /work, /tmp and
+ * /dev/shm (served by the gofer). gVisor's own tmpfs mounts cannot share one size, and mount(2)
+ * inside the sandbox is refused by falc's seccomp rules, so the sum of all three is held by the
+ * host's tmpfs: ENOSPC at disk_mb. bwrap (as root, every capability kept for runsc, the host's
+ * tree bound as it is) makes that namespace and the tmpfs: no shell, one exec.
+ */
+export function runscRun(job: Job, root: string, bundle: string, cid: string): string[] {
+  const at = diskDir(job);
+  mkdirSync(at, { recursive: true });
+  const disk = ["bwrap", "--dev-bind", "/", "/", "--die-with-parent", "--cap-add", "ALL", "--size", String(job.limits.diskBytes), "--perms", "0755", "--tmpfs", at];
+  for (const [d] of DISK_DIRS) disk.push("--perms", "1777", "--dir", join(at, d));
+  return ["setpriv", "--pdeathsig", "KILL", "--", ...disk, "--", ...runscArgv(root), "run", "--bundle", bundle, cid];
+}
 
 export const USR_LINKS = [["bin", "usr/bin"], ["sbin", "usr/sbin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]] as const;
 
@@ -73,9 +97,7 @@ export function ociConfig(job: Job): Record<string, unknown> {
   const mounts: Record<string, unknown>[] = [
     { destination: "/proc", type: "proc", source: "proc" },
     { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=755", "size=65536"] },
-    { destination: "/dev/shm", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
-    { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
-    { destination: WORK_DIR, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", `size=${l.diskBytes}`] },
+    ...DISK_DIRS.map(([d, at]) => ({ destination: at, type: "bind", source: join(diskDir(job), d), options: ["rbind", "rw", "nosuid", "nodev"] })),
     ro("/usr", "/usr"),
   ];
   const none: string[] = [];
