@@ -9,6 +9,7 @@ import { parseNmapXml, toNmapXml } from "./xml.ts";
 import { runNmap, parseDiscoveredLine, parseStatsLine } from "./nmap.ts";
 import { startFirstLook } from "./first-look.ts";
 import { sharedServiceScans } from "./service-pool.ts";
+import { phaseGates } from "./nmap-gates.ts";
 import { listenPopular, ownLoopback, startListeners, type Listeners } from "./testkit.ts";
 
 let L: Listeners;
@@ -110,6 +111,39 @@ describe("runner on loopback (real nmap, real listeners)", () => {
     } finally {
       la.stop();
       lb.stop();
+    }
+  }, 60_000);
+
+  test("targets asking for the same ports while the service slots are taken share the nmap that starts next", async () => {
+    const [a, b, c] = [ownLoopback(), ownLoopback(), ownLoopback()];
+    // An SSH banner at once: nmap names it without waiting out its NULL probe (cheap to run).
+    const banner = (hostname: string, port = 0) => Bun.listen({ hostname, port, socket: { open(s) { s.write("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"); }, data() {} } });
+    const la = banner(a);
+    const lb = banner(b, la.port);
+    const lc = banner(c, la.port);
+    try {
+      const profile = validateProfile({ ports: String(la.port), service: { version_intensity: 0 } }, "t", "test");
+      const slots = phaseGates({ discovery: 1, service: 1 });
+      const busy = await slots("service");
+      let waiting = 0;
+      const pool = sharedServiceScans({ profile, workDir: dir, windowMs: 1, gate: (ph) => { waiting++; return slots(ph); } });
+      const ask = (ip: string) => pool.request({ ip, family: 4, ports: { tcp: [la.port], udp: [] }, signal: new AbortController().signal });
+      const oa = ask(a);
+      // a's window is over and its group waits for the slot: b and c, asking later, join it.
+      const deadline = Date.now() + 5_000;
+      while (waiting === 0 && Date.now() < deadline) await Bun.sleep(5);
+      expect(waiting).toBe(1);
+      const [ob, oc] = [ask(b), ask(c)];
+      busy();
+      const outs = await Promise.all([oa, ob, oc]);
+      expect(waiting).toBe(1);
+      for (const [o, ip] of [[outs[0]!, a], [outs[1]!, b], [outs[2]!, c]] as const) {
+        expect(o.rec.status).toBe("done");
+        expect(o.rec.argv.slice(-4)).toEqual(["--", a, b, c]);
+        expect(o.report!.hosts.map((h) => [h.ip, h.ports.map((p) => p.product)])).toEqual([[ip, ["OpenSSH"]]]);
+      }
+    } finally {
+      for (const l of [la, lb, lc]) l.stop(true);
     }
   }, 60_000);
 
