@@ -1,4 +1,3 @@
-import type { Release } from "./nmap-gates.ts";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { canonicalAddr as canon } from "./ip.ts";
@@ -29,7 +28,7 @@ interface Chunk { family: 4 | 6; ips: string[]; run?: Promise<PhaseOutcome> }
  * scans, and no target waits behind another's full sweep to have its services found. Null when
  * the profile's port list is short (there is no first look then).
  */
-export function startFirstLook(targets: { ip: string; family: 4 | 6 }[], o: { profile: Profile; workDir: string; nmapBin?: string; signal?: AbortSignal; gate?(phase: PhaseName): Promise<Release>; chunk?: number }): FirstLook | null {
+export function startFirstLook(targets: { ip: string; family: 4 | 6 }[], o: { profile: Profile; workDir: string; nmapBin?: string; signal?: AbortSignal; gate?(phase: PhaseName): Promise<() => void>; chunk?: number }): FirstLook | null {
   if (!targets.length || !hasLikelyPorts(o.profile)) return null;
   const byIp = new Map<string, { chunk: Chunk; ports: [string, number][]; watchers: Watcher[] }>();
   let n = 0;

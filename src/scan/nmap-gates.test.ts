@@ -24,22 +24,4 @@ describe("a run's nmap slots", () => {
     expect(await settled(fourth)).toBe(true);
     expect(await settled(gate("discovery"))).toBe(false);
   });
-
-  test("a light sweep gives back its sweep slot and keeps its overall one; its release then frees that once", async () => {
-    const gate = phaseGates({ discovery: 1, service: 8, any: 2 });
-    const first = await gate("discovery");
-    const second = gate("discovery");
-    expect(await settled(second)).toBe(false);
-    first.light!();
-    first.light!();
-    const s = await second;
-    // Two overall slots held (first still runs): a service scan waits.
-    const svc = gate("service");
-    expect(await settled(svc)).toBe(false);
-    first();
-    expect(await settled(svc)).toBe(true);
-    // The sweep slot is still second's: first's release did not free it again.
-    expect(await settled(gate("discovery"))).toBe(false);
-    s();
-  });
 });

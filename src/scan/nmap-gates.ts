@@ -21,12 +21,6 @@ export function semaphore(n: number): () => Promise<() => void> {
     });
 }
 
-/**
- * A granted slot: calling it gives every slot back (once). `light()`, on a sweep's slot, gives back
- * the sweep (CPU) slot alone and keeps the overall one: the sweep goes on, no longer counted as CPU.
- */
-export type Release = (() => void) & { light?(): void };
-
 export interface GateLimits {
   /** Sweeps at once (CPU-bound: about one per core). */
   discovery: number;
@@ -41,19 +35,15 @@ export interface GateLimits {
  * second: a sweep queued behind the sweeps running must not hold an overall slot while it
  * waits, or queued sweeps fill every overall slot and the service scans (the slow part, ≈6 s of
  * waiting for banners) cannot start until the sweeps are done. Nobody holds an overall slot while
- * waiting for a phase slot, so no two holders wait on each other. A sweep found to use little CPU
- * (a filtered host: see watchLight) gives its sweep slot back and goes on under the overall bound.
+ * waiting for a phase slot, so no two holders wait on each other.
  */
-export function phaseGates(l: GateLimits): (phase: PhaseName) => Promise<Release> {
+export function phaseGates(l: GateLimits): (phase: PhaseName) => Promise<() => void> {
   const discovery = semaphore(Math.max(1, l.discovery));
   const service = semaphore(Math.max(1, l.service));
   const any = semaphore(l.any ?? Number.MAX_SAFE_INTEGER);
   return async (phase) => {
     const inner = await (phase === "discovery" ? discovery() : service());
     const outer = await any();
-    const release: Release = () => { outer(); inner(); };
-    // The semaphore's release gives back once, so light() then release() frees the sweep slot once.
-    if (phase === "discovery") release.light = inner;
-    return release;
+    return () => { outer(); inner(); };
   };
 }

@@ -1,5 +1,5 @@
 import { FalcError, unavailable, workFailed } from "../core/errors.ts";
-import { startProgram, type RunResult } from "../core/run-program.ts";
+import { runProgram } from "../core/run-program.ts";
 
 export interface NmapRun {
   code: number | null;
@@ -19,8 +19,6 @@ export interface NmapRunOptions {
   killGraceMs?: number;
   /** Every stdout line as it arrives (e.g. `-v`'s "Discovered open port" lines). */
   onLine?(line: string): void;
-  /** nmap's pid once started (to watch its CPU use); the returned function is called when it ends. */
-  onStart?(pid: number): (() => void) | void;
 }
 
 const STATS = /About ([\d.]+)% done/;
@@ -52,10 +50,9 @@ export function parseStatsLine(line: string): { fraction: number; note: string }
 export async function runNmap(argv: string[], opts: NmapRunOptions): Promise<NmapRun & { stopped?: "timeout" | "cancel" }> {
   const bin = opts.bin ?? "nmap";
   if (opts.signal?.aborted) throw opts.signal.reason instanceof FalcError ? opts.signal.reason : workFailed("cancelled");
-  let r: RunResult<string>;
-  let ended: (() => void) | void = undefined;
+  let r;
   try {
-    const started = startProgram([bin, ...argv], {
+    r = await runProgram([bin, ...argv], {
       sameGroup: true,
       signal: opts.signal,
       timeoutMs: opts.timeoutS * 1000,
@@ -66,12 +63,8 @@ export async function runNmap(argv: string[], opts: NmapRunOptions): Promise<Nma
         if (st) opts.onProgress?.(st.fraction, st.note);
       },
     });
-    if (started.pid !== undefined) ended = opts.onStart?.(started.pid);
-    r = (await started.result) as RunResult<string>;
   } catch (e) {
     throw unavailable(`cannot run ${bin}: ${(e as Error).message.replace(/^cannot run \S+: /, "")} (is nmap installed?)`);
-  } finally {
-    ended?.();
   }
   const stopped = r.cancelled ? "cancel" : r.timedOut ? "timeout" : undefined;
   return { code: stopped ? null : r.exitCode, stdout: r.stdout, stderr: r.stderr, ms: r.durationMs, ...(stopped ? { stopped } : {}) };

@@ -1,15 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { runNmap } from "./nmap.ts";
 import { parseNmapXml, type ScanReport } from "./xml.ts";
-import { watchLight } from "./cpu-use.ts";
-import type { Release } from "./nmap-gates.ts";
-
-/**
- * When a sweep counts as light: under a third of a core over a whole second. A sweep of hosts that
- * answer uses most of a core (measured on the lab: 1.1 CPU-s in 1.2-1.9 s per host and -p-); one
- * of filtered ports sends at its rate and waits.
- */
-const LIGHT = { share: 0.33, windowMs: 1000 };
 
 export type PhaseName = "discovery" | "service";
 
@@ -47,24 +38,22 @@ export interface NmapPhaseOptions {
   label: string;
   signal: AbortSignal;
   nmapBin?: string;
-  /** Wait for a slot before starting nmap; returns the release (see Release: a light sweep gives its slot back early). */
-  gate?(phase: PhaseName): Promise<Release>;
+  /** Wait for a slot before starting nmap; returns the release. */
+  gate?(phase: PhaseName): Promise<() => void>;
   onFraction?(fraction: number, note: string): void;
   onLine?(line: string): void;
 }
 
 /** Run one nmap of a phase and read its XML; a stop or failure is an outcome, never a throw. */
 export async function runNmapPhase(o: NmapPhaseOptions): Promise<PhaseOutcome> {
-  const release: Release = o.gate ? await o.gate(o.name) : () => {};
+  const release = o.gate ? await o.gate(o.name) : () => {};
   const startedAt = Date.now();
   const rec: PhaseRecord = { phase: o.name, status: "done", ms: 0, argv: o.argv };
   const out = (p: Partial<PhaseRecord>, msg?: string): PhaseOutcome => ({ rec: { ...rec, ms: Date.now() - startedAt, ...p }, msg, startedAt, endedAt: Date.now() });
   let r: Awaited<ReturnType<typeof runNmap>> & { stopped?: "timeout" | "cancel" };
   try {
     if (o.signal.aborted) return out({ status: "cancelled" }, `cancelled during ${o.name} of ${o.label}`);
-    const light = release.light;
-    const onStart = light ? (pid: number) => watchLight(pid, { ...LIGHT, onLight: light }) : undefined;
-    r = await runNmap(o.argv, { bin: o.nmapBin, timeoutS: o.timeoutS, signal: o.signal, onProgress: o.onFraction, onLine: o.onLine, onStart });
+    r = await runNmap(o.argv, { bin: o.nmapBin, timeoutS: o.timeoutS, signal: o.signal, onProgress: o.onFraction, onLine: o.onLine });
   } catch (e) {
     return out({ status: "failed", error: (e as Error).message }, (e as Error).message);
   } finally {

@@ -1,4 +1,3 @@
-import type { Release } from "./nmap-gates.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FalcError, workFailed } from "../core/errors.ts";
@@ -40,7 +39,7 @@ export interface RunTargetOptions {
   /** Overall fraction 0..1 and a note; phase 1 counts for 60 %, phase 2 for 40 %. */
   onProgress?(fraction: number, note: string): void;
   /** Wait for a slot before each nmap run (discovery is CPU-bound, service mostly waits); returns the release. */
-  gate?(phase: PhaseName): Promise<Release>;
+  gate?(phase: PhaseName): Promise<() => void>;
   /**
    * Ports announced within this many ms share one service scan. Each `nmap -sV` spends ≈0.4 s of
    * CPU loading its probe database, and the ports nmap tries first (its popular list) arrive together.

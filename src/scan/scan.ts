@@ -1,4 +1,3 @@
-import type { Release } from "./nmap-gates.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,7 +51,7 @@ export interface ScanOneOptions {
   profile: Profile; home: string; queue?: Queue; nmapBin?: string; lockTtlMs?: number; signal?: AbortSignal; workDir: string; owner: string;
   /** Wait for a target another holds (a queued task) instead of refusing it. */
   lockWait?: boolean;
-  gate?(phase: PhaseName): Promise<Release>; services?: ServiceScans; firstLook?: FirstLook | null; onProgress?(f: number, note: string): void;
+  gate?(phase: PhaseName): Promise<() => void>; services?: ServiceScans; firstLook?: FirstLook | null; onProgress?(f: number, note: string): void;
 }
 
 /** Scan one target under its lock; a stop is a result (cancelled, timed_out, ...), never a throw. */

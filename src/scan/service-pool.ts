@@ -1,4 +1,3 @@
-import type { Release } from "./nmap-gates.ts";
 import { join } from "node:path";
 import { canonicalAddr as canon } from "./ip.ts";
 import { runNmapPhase, type PhaseName, type PhaseOutcome } from "./phase.ts";
@@ -30,7 +29,7 @@ export const SERVICE_GROUP_MAX = 256;
  * taken (a dense network) the targets queued behind them share nmaps instead of each taking its
  * own. Each target still gets only its own host from the report.
  */
-export function sharedServiceScans(o: { profile: Profile; workDir: string; nmapBin?: string; signal?: AbortSignal; gate?(phase: PhaseName): Promise<Release>; windowMs?: number }): ServiceScans {
+export function sharedServiceScans(o: { profile: Profile; workDir: string; nmapBin?: string; signal?: AbortSignal; gate?(phase: PhaseName): Promise<() => void>; windowMs?: number }): ServiceScans {
   interface Member { req: ServiceRequest; resolve(out: PhaseOutcome): void; settled: boolean }
   interface Group { family: 4 | 6; ports: ServiceRequest["ports"]; members: Member[]; timer?: ReturnType<typeof setTimeout>; started?: boolean }
   const forming = new Map<string, Group>();
