@@ -9,7 +9,9 @@
  * It also times `nmap -sV` of each kind of open port alone: no tool that identifies that service
  * with nmap can finish sooner, which bounds the speed-up any two-phase scan can reach here.
  * Lab sizes: 8 hosts, then 16 (more hosts, the same kinds of services); --hosts 8 for one size.
- *   bun scripts/bench/scan.ts [--hosts 8,16] [--parallel 8] [--rounds 1] [--falc /tmp/x/falc]
+ * --before BIN also times another falc build (an earlier commit) in every round, next to this one,
+ * so a change is measured against its baseline under the same load; --no-sequential skips 3.
+ *   bun scripts/bench/scan.ts [--hosts 8,16] [--parallel 8] [--rounds 1] [--falc /tmp/x/falc] [--before /tmp/old/falc] [--no-sequential]
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -18,9 +20,11 @@ import { parseArgs } from "node:util";
 import { createLab, type LabHostSpec } from "../../src/scan/lab.ts";
 import { parseNmapXml, type ScanHost } from "../../src/scan/xml.ts";
 
-const { values } = parseArgs({ options: { hosts: { type: "string", default: "8,16" }, parallel: { type: "string", default: "8" }, rounds: { type: "string", default: "1" }, falc: { type: "string" } } });
+const { values } = parseArgs({ options: { hosts: { type: "string", default: "8,16" }, parallel: { type: "string", default: "8" }, rounds: { type: "string", default: "1" }, falc: { type: "string" }, before: { type: "string" }, "no-sequential": { type: "boolean", default: false } } });
 const falc = resolve(values.falc ?? process.env.FALC_BIN ?? "dist/falc");
 const rounds = Math.max(1, Number(values.rounds));
+const before = values.before ? resolve(values.before) : null;
+const sequential = !values["no-sequential"];
 const kinds: LabHostSpec["listeners"][] = [
   [{ kind: "http", port: 80 }, { kind: "ssh", port: 22 }],
   [{ kind: "redis", port: 6379 }],
@@ -52,7 +56,7 @@ async function timed(argv: string[]): Promise<{ ms: number; out: string }> {
 
 try {
   console.log(`lab ${lab.subnet}: ${n} hosts; machine: ${navigator.hardwareConcurrency} cores; load ${load()}`);
-  const times = { falc: [] as number[], nmap: [] as number[], seq: [] as number[] };
+  const times = { falc: [] as number[], nmap: [] as number[], seq: [] as number[], before: [] as number[] };
   let same = true;
   for (let r = 1; r <= rounds; r++) {
     const f = await timed([falc, "scan", lab.subnet, "--profile", profile, "--project", `bench-par-${r}`, "--parallel", values.parallel!, "--json"]);
@@ -60,23 +64,28 @@ try {
     const xml = join(home, "nmap.xml");
     const m = await timed(["nmap", "-sV", "-p-", "-n", "--min-rate", "5000", "--max-retries", "1", "-oX", xml, lab.subnet]);
     const nmapSet = set(parseNmapXml(readFileSync(xml, "utf8")).hosts);
-    const s = await timed([falc, "scan", lab.subnet, "--profile", profile, "--project", `bench-seq-${r}`, "--parallel", "1", "--json"]);
-    const seqSet = set(JSON.parse(s.out).hosts);
-    times.falc.push(f.ms), times.nmap.push(m.ms), times.seq.push(s.ms);
-    const ok = JSON.stringify(nmapSet) === JSON.stringify(falcSet) && JSON.stringify(seqSet) === JSON.stringify(falcSet);
+    const s = sequential ? await timed([falc, "scan", lab.subnet, "--profile", profile, "--project", `bench-seq-${r}`, "--parallel", "1", "--json"]) : null;
+    const seqSet = s ? set(JSON.parse(s.out).hosts) : falcSet;
+    const b = before ? await timed([before, "scan", lab.subnet, "--profile", profile, "--project", `bench-before-${r}`, "--parallel", values.parallel!, "--json"]) : null;
+    const beforeSet = b ? set(JSON.parse(b.out).hosts) : falcSet;
+    times.falc.push(f.ms), times.nmap.push(m.ms);
+    if (s) times.seq.push(s.ms);
+    if (b) times.before.push(b.ms);
+    const ok = JSON.stringify(nmapSet) === JSON.stringify(falcSet) && JSON.stringify(seqSet) === JSON.stringify(falcSet) && JSON.stringify(beforeSet) === JSON.stringify(falcSet);
     same &&= ok;
-    console.log(`round ${r}: ${falcSet.length} open ports; falc ${secs(f.ms)}, nmap ${secs(m.ms)}, sequential ${secs(s.ms)}: ${(m.ms / f.ms).toFixed(2)}x vs nmap, ${(s.ms / f.ms).toFixed(2)}x vs sequential; ${ok ? "identical findings" : "DIFFERENT findings"}; load ${load()}`);
+    console.log(`round ${r}: ${falcSet.length} open ports; falc ${secs(f.ms)}, nmap ${secs(m.ms)}${s ? `, sequential ${secs(s.ms)}` : ""}${b ? `, before ${secs(b.ms)}` : ""}: ${(m.ms / f.ms).toFixed(2)}x vs nmap${s ? `, ${(s.ms / f.ms).toFixed(2)}x vs sequential` : ""}${b ? `, before ${(m.ms / b.ms).toFixed(2)}x vs nmap` : ""}; ${ok ? "identical findings" : "DIFFERENT findings"}; load ${load()}`);
     if (!ok) {
       console.log("  only falc:", falcSet.filter((x) => !nmapSet.includes(x)), " only nmap:", nmapSet.filter((x) => !falcSet.includes(x)), " sequential differs:", JSON.stringify(seqSet) !== JSON.stringify(falcSet));
     }
   }
-  const [f, m, s] = [median(times.falc), median(times.nmap), median(times.seq)];
+  const [f, m] = [median(times.falc), median(times.nmap)];
   const row = (name: string, ms: number) => console.log(`${name.padEnd(38)} ${secs(ms).padStart(9)}`);
   console.log(rounds > 1 ? `medians of ${rounds} rounds:` : "");
   row(`falc scan --parallel ${values.parallel}`, f);
   row("nmap -sV -p- <range> (one process)", m);
-  row("sequential (falc scan --parallel 1)", s);
-  console.log(`speed-up vs single nmap: ${(m / f).toFixed(2)}x   vs sequential: ${(s / f).toFixed(2)}x   findings: ${same ? "identical" : "DIFFERENT"}`);
+  if (times.seq.length) row("sequential (falc scan --parallel 1)", median(times.seq));
+  if (times.before.length) row(`before (${before})`, median(times.before));
+  console.log(`speed-up vs single nmap: ${(m / f).toFixed(2)}x${times.seq.length ? `   vs sequential: ${(median(times.seq) / f).toFixed(2)}x` : ""}${times.before.length ? `   before: ${(m / median(times.before)).toFixed(2)}x` : ""}   findings: ${same ? "identical" : "DIFFERENT"}`);
 
   // The floor: nmap -sV of one port alone, for each kind of service in the lab.
   const alone: [string, number][] = [];

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { canonicalAddr as canon } from "./ip.ts";
 import { parseDiscoveredLine } from "./nmap.ts";
 import { runNmapPhase, type PhaseName, type PhaseOutcome } from "./phase.ts";
-import { hasLikelyPorts, likelyPortsArgv, type Profile } from "./profile.ts";
+import { firstLookArgv, type Profile } from "./profile.ts";
 
 /** Shared looks at the likely ports of many targets, handed out per target. */
 export interface FirstLook {
@@ -25,11 +25,11 @@ interface Chunk { family: 4 | 6; ips: string[]; run?: Promise<PhaseOutcome> }
  * A local run's first look at the likely ports (see likelyPortsArgv) of its live targets, one nmap
  * per FIRST_LOOK_CHUNK targets of a family: nmap probes the same port on every host at about the
  * same time, so hosts running the same services announce them together and share their service
- * scans, and no target waits behind another's full sweep to have its services found. Null when
- * the profile's port list is short (there is no first look then).
+ * scans, and no target waits behind another's full sweep to have its services found. Null for
+ * UDP profiles (see firstLookArgv).
  */
 export function startFirstLook(targets: { ip: string; family: 4 | 6 }[], o: { profile: Profile; workDir: string; nmapBin?: string; signal?: AbortSignal; gate?(phase: PhaseName): Promise<() => void>; chunk?: number }): FirstLook | null {
-  if (!targets.length || !hasLikelyPorts(o.profile)) return null;
+  if (!targets.length || !firstLookArgv(o.profile, [], 4, "")) return null;
   const byIp = new Map<string, { chunk: Chunk; ports: [string, number][]; watchers: Watcher[] }>();
   let n = 0;
   for (const fam of [4, 6] as const) {
@@ -46,7 +46,7 @@ export function startFirstLook(targets: { ip: string; family: 4 | 6 }[], o: { pr
     // Our own target file (one validated address a line): argv stays short for any number of targets.
     const list = join(o.workDir, `likely-${id}.txt`);
     writeFileSync(list, chunk.ips.join("\n") + "\n");
-    const argv = likelyPortsArgv(o.profile, [], chunk.family, xml)!;
+    const argv = firstLookArgv(o.profile, [], chunk.family, xml)!;
     argv.splice(argv.indexOf("--"), 1, "-iL", list);
     const mine = chunk.ips.map((ip) => byIp.get(canon(ip))!);
     return runNmapPhase({

@@ -185,6 +185,18 @@ export function likelyPortsArgv(p: Profile, ip: string | string[], family: 4 | 6
   return a;
 }
 
+/**
+ * A local run's shared first look at many targets (first-look.ts): the likely ports of a long TCP
+ * list, or a short TCP list whole, in one nmap, so that hosts running the same services announce
+ * them together and share their service scans (each `-sV` nmap costs ≈0.4 CPU-s to start; one per
+ * target made a dense network cost 14× nmap's own CPU). A short list swept twice costs little.
+ * Null for UDP, whose pace is set by the targets' ICMP rate limits.
+ */
+export function firstLookArgv(p: Profile, ip: string | string[], family: 4 | 6, xmlPath: string): string[] | null {
+  if (p.udp || p.tcp_scan === "none") return null;
+  return likelyPortsArgv(p, ip, family, xmlPath) ?? discoveryArgv(p, ip, family, xmlPath);
+}
+
 /** Phase 2 argv: services on exactly the open ports found by phase 1 (on one target, or on several that have the same ports open). */
 export function serviceArgv(p: Profile, ip: string | string[], family: 4 | 6, xmlPath: string, open: { tcp: number[]; udp: number[] }): string[] {
   const a = ["-oX", xmlPath, "--stats-every", "1s", ...common(p, family)];

@@ -2,13 +2,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { validateProfile } from "./profile.ts";
+import { loadProfile, validateProfile } from "./profile.ts";
 import { scanTarget, ScanStopped } from "./runner.ts";
 import { nmapPids, until } from "../../test/scan/procs.ts";
 import { parseNmapXml, toNmapXml } from "./xml.ts";
 import { runNmap, parseDiscoveredLine, parseStatsLine } from "./nmap.ts";
 import { startFirstLook } from "./first-look.ts";
 import { sharedServiceScans } from "./service-pool.ts";
+import { phaseGates } from "./nmap-gates.ts";
 import { listenPopular, ownLoopback, startListeners, type Listeners } from "./testkit.ts";
 
 let L: Listeners;
@@ -113,13 +114,48 @@ describe("runner on loopback (real nmap, real listeners)", () => {
     }
   }, 60_000);
 
+  test("targets asking for the same ports while the service slots are taken share the nmap that starts next", async () => {
+    const [a, b, c] = [ownLoopback(), ownLoopback(), ownLoopback()];
+    // An SSH banner at once: nmap names it without waiting out its NULL probe (cheap to run).
+    const banner = (hostname: string, port = 0) => Bun.listen({ hostname, port, socket: { open(s) { s.write("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"); }, data() {} } });
+    const la = banner(a);
+    const lb = banner(b, la.port);
+    const lc = banner(c, la.port);
+    try {
+      const profile = validateProfile({ ports: String(la.port), service: { version_intensity: 0 } }, "t", "test");
+      const slots = phaseGates({ discovery: 1, service: 1 });
+      const busy = await slots("service");
+      let waiting = 0;
+      const pool = sharedServiceScans({ profile, workDir: dir, windowMs: 1, gate: (ph) => { waiting++; return slots(ph); } });
+      const ask = (ip: string) => pool.request({ ip, family: 4, ports: { tcp: [la.port], udp: [] }, signal: new AbortController().signal });
+      const oa = ask(a);
+      // a's window is over and its group waits for the slot: b and c, asking later, join it.
+      const deadline = Date.now() + 5_000;
+      while (waiting === 0 && Date.now() < deadline) await Bun.sleep(5);
+      expect(waiting).toBe(1);
+      const [ob, oc] = [ask(b), ask(c)];
+      busy();
+      const outs = await Promise.all([oa, ob, oc]);
+      expect(waiting).toBe(1);
+      for (const [o, ip] of [[outs[0]!, a], [outs[1]!, b], [outs[2]!, c]] as const) {
+        expect(o.rec.status).toBe("done");
+        expect(o.rec.argv.slice(-4)).toEqual(["--", a, b, c]);
+        expect(o.report!.hosts.map((h) => [h.ip, h.ports.map((p) => p.product)])).toEqual([[ip, ["OpenSSH"]]]);
+      }
+    } finally {
+      for (const l of [la, lb, lc]) l.stop(true);
+    }
+  }, 60_000);
+
   test("a local run's first look: one nmap for all targets, announced ports handed to each", async () => {
     const [a, b] = [ownLoopback(), ownLoopback()];
     const la = listenPopular(a, 49152);
     const lb = listenPopular(b, 49153);
     try {
       const profile = validateProfile({ ports: "10000-65535", skip_host_discovery: true }, "t", "test");
-      expect(startFirstLook([{ ip: a, family: 4 }], { profile: validateProfile({ ports: "1-9000" }, "t", "test"), workDir: dir })).toBeNull();
+      // UDP gets no first look (its pace is the targets' ICMP rate limits); a short TCP list does.
+      expect(startFirstLook([{ ip: a, family: 4 }], { profile: loadProfile("udp"), workDir: dir })).toBeNull();
+      expect(startFirstLook([{ ip: a, family: 4 }], { profile: validateProfile({ ports: "1-9000" }, "t", "test"), workDir: dir })).not.toBeNull();
       const look = startFirstLook([{ ip: a, family: 4 }, { ip: b, family: 4 }], { profile, workDir: dir })!;
       expect(look.watch("127.0.0.1", () => {})).toBeNull();
       const seen: Record<string, number[]> = { [a]: [], [b]: [] };

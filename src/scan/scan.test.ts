@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadProfile } from "./profile.ts";
+import { loadProfile, validateProfile } from "./profile.ts";
+import { ownLoopback } from "./testkit.ts";
 import { runLocalScan } from "./scan.ts";
 
 const home = mkdtempSync(join(tmpdir(), "falc-scan-run-"));
@@ -40,4 +41,28 @@ describe("a local run", () => {
       expect(most).toBe(max);
     }
   }, 120_000);
+
+  test("targets with the same open ports share one -sV nmap: the first look announces them together", async () => {
+    const log = join(home, "argv.log");
+    const bin = join(home, "nmap-argv");
+    writeFileSync(bin, `#!/bin/sh\necho "$*" >> ${log}\nexec nmap "$@"\n`);
+    chmodSync(bin, 0o755);
+    writeFileSync(log, "");
+    const ips = [ownLoopback(), ownLoopback(), ownLoopback(), ownLoopback()];
+    // An SSH banner at once: nmap names it without waiting out its NULL probe.
+    const first = Bun.listen({ hostname: ips[0]!, port: 0, socket: { open(s) { s.write("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"); }, data() {} } });
+    const rest = ips.slice(1).map((hostname) => Bun.listen({ hostname, port: first.port, socket: { open(s) { s.write("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"); }, data() {} } }));
+    try {
+      const targets = ips.map((ip) => ({ ip, family: 4 as const, hostnames: [], input: ip }));
+      const profile = { ...validateProfile({ ports: `1,${first.port}`, service: { version_intensity: 0 } }, "t", "test"), skip_host_discovery: true };
+      const s = await runLocalScan({ targets, profile, project: "shared", mode: "update", parallel: 8, home, nmapBin: bin });
+      expect(s.status).toBe("finished");
+      expect(s.hosts.map((h) => [h.ip, h.ports.map((p) => [p.port, p.product])]).sort()).toEqual(ips.map((ip) => [ip, [[first.port, "OpenSSH"]]]).sort() as never);
+      const sv = readFileSync(log, "utf8").trim().split("\n").filter((l) => l.includes("-sV"));
+      expect(sv.length).toBe(1);
+      for (const ip of ips) expect(sv[0]!.split(" ")).toContain(ip);
+    } finally {
+      for (const l of [first, ...rest]) l.stop(true);
+    }
+  }, 60_000);
 });

@@ -11,6 +11,7 @@ import { discoverLive, SCANNED_STATUSES, scanTarget, ScanStopped, type TargetRes
 import { profilePortSet } from "./port-set.ts";
 import { startFirstLook, type FirstLook } from "./first-look.ts";
 import type { PhaseName } from "./phase.ts";
+import { phaseGates } from "./nmap-gates.ts";
 import { sharedServiceScans, type ServiceScans } from "./service-pool.ts";
 import type { Target } from "./targets.ts";
 import type { ScanHost, ScanInfo } from "./xml.ts";
@@ -44,27 +45,6 @@ export interface LocalScanSummary {
   targets: { ip: string; status: string; error?: string; phases: TargetResult["phases"] }[];
   stats: ImportStats;
   ms: number;
-}
-
-/** A counting semaphore. */
-export function semaphore(n: number): () => Promise<() => void> {
-  let free = n;
-  const waiting: (() => void)[] = [];
-  return () =>
-    new Promise((res) => {
-      const grant = () => {
-        free--;
-        let done = false;
-        res(() => {
-          if (done) return;
-          done = true;
-          free++;
-          waiting.shift()?.();
-        });
-      };
-      if (free > 0) grant();
-      else waiting.push(grant);
-    });
 }
 
 export interface ScanOneOptions {
@@ -175,16 +155,7 @@ export async function runLocalScan(o: LocalScanOptions): Promise<LocalScanSummar
     // the lab (9 hosts, -p-, 2 cores): 2 at once 5 s and 8 CPU-s; 9 at once no faster and up to
     // 19 CPU-s. The first look (one nmap for every target's likely ports) takes a discovery slot
     // too. The service scans mostly wait on probes: 4× `parallel`.
-    const discoveryGate = semaphore(Math.max(1, Math.min(o.parallel, availableParallelism())));
-    const serviceGate = semaphore(o.parallel * 4);
-    // Over both: a bound on nmap processes (and their memory) whatever the phase. Always taken
-    // first, so no two holders wait on each other.
-    const anyGate = semaphore(o.maxNmap ?? Number.MAX_SAFE_INTEGER);
-    const gate = async (phase: PhaseName) => {
-      const outer = await anyGate();
-      const inner = await (phase === "discovery" ? discoveryGate() : serviceGate());
-      return () => { inner(); outer(); };
-    };
+    const gate = phaseGates({ discovery: Math.min(o.parallel, availableParallelism()), service: o.parallel * 4, any: o.maxNmap });
     // Targets announcing the same open ports together share one service nmap.
     const services = sharedServiceScans({ profile, workDir: workRoot, nmapBin: o.nmapBin, signal: o.signal, gate });
     // One nmap looks at every live target's likely ports first (long port lists only).

@@ -21,15 +21,17 @@ export interface ServiceScans {
 export const SERVICE_GROUP_MAX = 256;
 
 /**
- * Service scans that share one nmap when targets ask for the same ports within `windowMs`.
- * Each `nmap -sV` spends ≈0.4 s of CPU loading its probe database before sending anything, and
- * in a network many hosts show the same services (nmap tries its popular ports first, so they are
- * announced together): `-p T:443 -- a b` probes exactly port 443 on each, as two runs would.
- * Each target still gets only its own host from the report.
+ * Service scans that share one nmap when targets ask for the same ports. Each `nmap -sV` spends
+ * ≈0.4 s of CPU loading its probe database before sending anything, and in a network many hosts
+ * show the same services: `-p T:443 -- a b` probes exactly port 443 on each, as two runs would.
+ * A group is open to every target asking for its ports until its nmap starts: `windowMs` after
+ * its first request, and then for as long as it waits for a slot (`gate`), so when the slots are
+ * taken (a dense network) the targets queued behind them share nmaps instead of each taking its
+ * own. Each target still gets only its own host from the report.
  */
 export function sharedServiceScans(o: { profile: Profile; workDir: string; nmapBin?: string; signal?: AbortSignal; gate?(phase: PhaseName): Promise<() => void>; windowMs?: number }): ServiceScans {
   interface Member { req: ServiceRequest; resolve(out: PhaseOutcome): void; settled: boolean }
-  interface Group { family: 4 | 6; ports: ServiceRequest["ports"]; members: Member[]; timer?: ReturnType<typeof setTimeout> }
+  interface Group { family: 4 | 6; ports: ServiceRequest["ports"]; members: Member[]; timer?: ReturnType<typeof setTimeout>; started?: boolean }
   const forming = new Map<string, Group>();
   let n = 0;
   const settle = (m: Member, out: PhaseOutcome) => {
@@ -39,9 +41,13 @@ export function sharedServiceScans(o: { profile: Profile; workDir: string; nmapB
   };
   const start = async (key: string, g: Group) => {
     clearTimeout(g.timer);
+    if (g.started) return;
+    g.started = true;
+    // Still open to new members while it waits for its slot.
+    const release = o.gate ? await o.gate("service") : () => {};
     if (forming.get(key) === g) forming.delete(key);
     const members = g.members.filter((m) => !m.settled);
-    if (!members.length) return;
+    if (!members.length) return release();
     // The shared nmap stops when the whole run stops, or when every member has gone.
     const ac = new AbortController();
     let gone = 0;
@@ -56,7 +62,7 @@ export function sharedServiceScans(o: { profile: Profile; workDir: string; nmapB
       label: ips.length <= 3 ? ips.join(", ") : `${ips.length} targets (${ips[0]}, …)`,
       signal: o.signal ? AbortSignal.any([o.signal, ac.signal]) : ac.signal,
       nmapBin: o.nmapBin,
-      gate: o.gate,
+      gate: async () => release,
       onFraction: (f, note) => { for (const m of members) if (!m.settled) m.req.onFraction?.(f, note); },
     });
     for (const m of members) {
@@ -79,7 +85,11 @@ export function sharedServiceScans(o: { profile: Profile; workDir: string; nmapB
           forming.set(key, (g = fresh));
         }
         g.members.push(m);
-        if (g.members.length >= SERVICE_GROUP_MAX) void start(key, g);
+        // A full group takes no more: the next request opens a new one.
+        if (g.members.length >= SERVICE_GROUP_MAX) {
+          forming.delete(key);
+          void start(key, g);
+        }
       });
     },
   };

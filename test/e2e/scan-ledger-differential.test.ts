@@ -15,6 +15,8 @@ import { seededRandom, testSeed } from "../seeded.ts";
  * must equal the model applied to nmap's findings. Round 2 regenerates part of the services,
  * takes one host down and leaves one up with nothing open; round 3 scans without service
  * detection (nothing known may be emptied); a cancelled replace run must change nothing.
+ * Each mode keeps its ledger in its own FALC_HOME, so the four scans of a round and nmap's run at
+ * once (a ledger sees only its own runs, as before; a round costs one scan's time, not five).
  */
 const seed = testSeed("scan ledger differential");
 
@@ -56,14 +58,16 @@ const labSpec = (plan: HostPlan[]): LabHostSpec[] =>
   }]));
 
 let H: { home: string; cleanup(): void };
+/** One FALC_HOME (ledger, queue, locks) per mode. */
+const homes = new Map<Mode, { home: string; cleanup(): void }>();
 let lab: Lab | null = null;
 const third = 100 + (process.pid % 100);
 const subnet = `10.213.${third}`;
 const ips = OCTETS.map((o) => `${subnet}.${o}`);
 const models = new Map<Mode, Model>(MODES.map((m) => [m, new Map()]));
 
-async function falc(args: string[], opts: { onStart?(p: ReturnType<typeof Bun.spawn>): Promise<void> } = {}) {
-  const p = Bun.spawn([...lab!.exec, FALC, ...args], { env: { ...process.env, NO_COLOR: "1", FALC_HOME: H.home, FALC_LOG_LEVEL: "silent" }, stdout: "pipe", stderr: "pipe" });
+async function falc(mode: Mode, args: string[], opts: { onStart?(p: ReturnType<typeof Bun.spawn>): Promise<void> } = {}) {
+  const p = Bun.spawn([...lab!.exec, FALC, ...args], { env: { ...process.env, NO_COLOR: "1", FALC_HOME: homes.get(mode)!.home, FALC_LOG_LEVEL: "silent" }, stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => p.kill("SIGKILL"), 180_000);
   await opts.onStart?.(p);
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
@@ -77,10 +81,10 @@ async function labRound(plan: HostPlan[], n: number) {
 }
 
 /** nmap's own findings over the lab: the reference. */
-function nmapFindings(serviceScan: boolean): Findings {
+async function nmapFindings(serviceScan: boolean): Promise<Findings> {
   const xml = join(H.home, "ref.xml");
-  const r = Bun.spawnSync([...lab!.exec, "nmap", "-n", "-sS", ...(serviceScan ? ["-sV"] : []), "-p", POOL.join(","), "--max-retries", "2", "-oX", xml, "--", ...ips], { stdout: "ignore", stderr: "pipe" });
-  expect(r.exitCode).toBe(0);
+  const r = Bun.spawn([...lab!.exec, "nmap", "-n", "-sS", ...(serviceScan ? ["-sV"] : []), "-p", POOL.join(","), "--max-retries", "2", "-oX", xml, "--", ...ips], { stdout: "ignore", stderr: "pipe" });
+  expect(await r.exited).toBe(0);
   const rep = parseNmapXml(readFileSync(xml, "utf8"));
   const out: Findings = new Map();
   for (const h of rep.hosts) {
@@ -91,7 +95,7 @@ function nmapFindings(serviceScan: boolean): Findings {
 }
 
 async function ledgerOf(mode: Mode) {
-  const r = await falc(["scan", "results", "--project", `p-${mode}`, "--all", "--json"]);
+  const r = await falc(mode, ["scan", "results", "--project", `p-${mode}`, "--all", "--json"]);
   expect(r.code).toBe(0);
   const view: Record<string, Record<number, unknown>> = {};
   for (const h of JSON.parse(r.stdout)) view[h.ip] = Object.fromEntries(h.ports.map((p: any) => [p.port, { state: p.state, service: p.service ?? null, product: p.product ?? null, version: p.version ?? null }]));
@@ -103,9 +107,11 @@ function modelView(m: Model) {
   return view;
 }
 
-async function scanAllModes(profile: string, ref: Findings) {
-  for (const mode of MODES) {
-    const r = await falc(["scan", ...ips, "--profile", profile, "--project", `p-${mode}`, "--mode", mode, "--parallel", "4", "--json"]);
+/** The reference nmap and falc's four runs (one per mode) at once: none depends on another's result. */
+async function scanAllModes(profile: string, serviceScan: boolean) {
+  const [ref, ...runs] = await Promise.all([nmapFindings(serviceScan), ...MODES.map((mode) => falc(mode, ["scan", ...ips, "--profile", profile, "--project", `p-${mode}`, "--mode", mode, "--parallel", "4", "--json"]))]);
+  for (const [i, mode] of MODES.entries()) {
+    const r = runs[i]!;
     expect({ mode, code: r.code, stderr: r.stderr }).toEqual({ mode, code: 0, stderr: "" });
     const j = JSON.parse(r.stdout);
     // Every target truthfully up or down, as nmap saw it.
@@ -122,6 +128,7 @@ describeUnless(isRoot, "not root")(`falc scan ledger modes against a model of Sc
   let withSv: string, noSv: string;
   beforeAll(() => {
     H = tempHome("falc-e2e-ledger-");
+    for (const m of MODES) homes.set(m, tempHome(`falc-e2e-ledger-${m}-`));
     withSv = join(H.home, "sv.yaml");
     noSv = join(H.home, "nosv.yaml");
     writeFileSync(withSv, `ports: ${POOL.join(",")}\nmin_rate: 1000\nmax_retries: 2\n`);
@@ -131,6 +138,7 @@ describeUnless(isRoot, "not root")(`falc scan ledger modes against a model of Sc
     const prefix = lab?.prefix;
     lab?.destroy();
     H?.cleanup();
+    for (const h of homes.values()) h.cleanup();
     if (prefix) expect(Bun.spawnSync(["ip", "netns", "list"]).stdout.toString()).not.toContain(prefix);
   });
 
@@ -139,16 +147,16 @@ describeUnless(isRoot, "not root")(`falc scan ledger modes against a model of Sc
 
   test("round 1: generated services, every mode", async () => {
     await labRound(round1, 1);
-    await scanAllModes(withSv, nmapFindings(true));
+    await scanAllModes(withSv, true);
   }, 240_000);
 
   test("round 2: services changed, a host down, a host with nothing open", async () => {
     await labRound(round2, 2);
-    await scanAllModes(withSv, nmapFindings(true));
+    await scanAllModes(withSv, true);
   }, 240_000);
 
   test("round 3: no service detection: nothing known is emptied", async () => {
-    await scanAllModes(noSv, nmapFindings(false));
+    await scanAllModes(noSv, false);
   }, 240_000);
 
   test("a cancelled replace run changes nothing in the ledger", async () => {
@@ -156,7 +164,7 @@ describeUnless(isRoot, "not root")(`falc scan ledger modes against a model of Sc
     // A slow profile (every port, one packet at a time) so the run is surely cancelled mid-way.
     const slow = join(H.home, "slow.yaml");
     writeFileSync(slow, "ports: 1-65535\nmax_rate: 200\n");
-    const ledger = join(H.home, "scan", "ledger.sqlite");
+    const ledger = join(homes.get("replace")!.home, "scan", "ledger.sqlite");
     const { Database } = await import("bun:sqlite");
     const runIds = (status?: string) => {
       const db = new Database(ledger, { readonly: true });
@@ -167,7 +175,7 @@ describeUnless(isRoot, "not root")(`falc scan ledger modes against a model of Sc
       }
     };
     const earlier = new Set(runIds());
-    const r = await falc(["scan", ...ips, "--profile", slow, "--project", "p-replace", "--mode", "replace", "--json"], {
+    const r = await falc("replace", ["scan", ...ips, "--profile", slow, "--project", "p-replace", "--mode", "replace", "--json"], {
       async onStart(p) {
         // This run is recorded as started before any nmap (an earlier run left 'started' must not count): then interrupt it.
         await waitFor(() => runIds("started").some((id) => !earlier.has(id)), 30_000, 100, "the run to start");
