@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { runFalc, tempHome } from "./helpers.ts";
 
 // The README's `falc tasks` examples (Workers and tasks), run as printed against dist/falc, in order:
-// `<id>` is the id the first line printed and `abc12` a part of it. Each must exit 0 and do what its
+// `<id>` is the id the first line printed and the word after `--search` its first five characters (search is by id prefix). Each must exit 0 and do what its
 // comment says.
 const T = tempHome("falc-e2e-readme-tasks-");
 afterAll(() => T.cleanup());
@@ -35,7 +35,7 @@ test("every `falc tasks` example in the README runs as printed and does what its
   let id = "";
   const out: Record<string, string> = {};
   for (const e of ex) {
-    const argv = e.argv.map((a) => (a === "<id>" ? id : a === "abc12" ? id.slice(4, 9) : a));
+    const argv = e.argv.map((a, i) => (a === "<id>" ? id : e.argv[i - 1] === "--search" ? id.slice(0, 5) : a));
     const r = await runFalc(argv, { env });
     expect([argv.join(" "), r.code, r.stderr]).toEqual([argv.join(" "), 0, ""]);
     out[argv.slice(0, 3).join(" ")] = r.stdout;
