@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { builtinPlugins } from "./builtin.ts";
-import { loadProcessors } from "./testkit.ts";
+import { loadProcessors } from "../test/process/plugins-testkit.ts";
 
 describe("built-in processing plugins", () => {
   test("every factory loads; KEYs are unique per stage; names are unique", async () => {

@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Samples, sampleDir, samples, writeOoxml, writePdf, writeZip, zipWithPassword } from "../../test/process/samples.ts";
 import { CancelProcessing } from "../../src/process/plugin.ts";
-import { type TestContext, loadProcessors, makeContext, runProcessor } from "../testkit.ts";
+import { type TestContext, loadProcessors, makeContext, runProcessor } from "../../test/process/plugins-testkit.ts";
 import factory from "./identify.ts";
 
 let s: Samples;

@@ -5,7 +5,7 @@ import { type CaptureResult, sharedCapture } from "../../test/process/netsample.
 import { isRoot, skipUnless } from "../../test/skip.ts";
 import { sampleDir } from "../../test/process/samples.ts";
 import type { Processor } from "../../src/process/plugin.ts";
-import { type TestContext, loadProcessors, makeContext, runProcessor } from "../testkit.ts";
+import { type TestContext, loadProcessors, makeContext, runProcessor } from "../../test/process/plugins-testkit.ts";
 import behaviourFactory from "./behaviour.ts";
 import networkFactory from "./network.ts";
 import signaturesFactory from "./signatures.ts";

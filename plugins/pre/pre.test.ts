@@ -5,7 +5,7 @@ import { type Samples, SAMPLE_PE_URL, sampleDir, samples, writePdf, zipWithPassw
 import { loadTarget } from "../../src/process/analyze/target.ts";
 import type { Processor } from "../../src/process/plugin.ts";
 import identifyFactory from "../identification/identify.ts";
-import { type TestContext, loadProcessors, makeContext, runProcessor } from "../testkit.ts";
+import { type TestContext, loadProcessors, makeContext, runProcessor } from "../../test/process/plugins-testkit.ts";
 import signaturesFactory from "./signatures.ts";
 import staticFactory from "./static.ts";
 import stringsFactory from "./strings.ts";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { silentLogger } from "../../src/core/logger.ts";
 import type { ProcessingContext, Processor } from "../../src/process/plugin.ts";
 import { builtinPlugins } from "../../plugins/builtin.ts";
-import { loadProcessors, makeContext } from "../../plugins/testkit.ts";
+import { loadProcessors, makeContext } from "../../test/process/plugins-testkit.ts";
 import { numArg } from "./args.ts";
 
 const N = numArg("--files", 1000);

@@ -9,7 +9,7 @@ import { sweepAbandoned } from "./sweep.ts";
 import { runIdentification, runPre } from "./flow.ts";
 import { analysisDir, analysisPaths, analysesRoot, binariesRoot, binaryPath } from "./layout.ts";
 import { type Store, openStore, createAnalysis, readAnalysis, readablePath, storeBinary, updateAnalysis } from "./storage.ts";
-import { flowEnv, pluginSet, tempDir } from "./testkit.ts";
+import { flowEnv, pluginSet, tempDir } from "../../test/process/testkit.ts";
 import { withStageCommit } from "./durable.ts";
 import { pluginApi } from "./loader.ts";
 
@@ -258,7 +258,7 @@ describe("crashes", () => {
       script,
       `import { createAnalysis, openStore } from ${JSON.stringify(resolve(import.meta.dir, "storage.ts"))};
        import { runIdentification, runPre } from ${JSON.stringify(resolve(import.meta.dir, "flow.ts"))};
-       import { flowEnv, pluginSet } from ${JSON.stringify(resolve(import.meta.dir, "testkit.ts"))};
+       import { flowEnv, pluginSet } from ${JSON.stringify(resolve(import.meta.dir, "../../test/process/testkit.ts"))};
        import fallback from ${JSON.stringify(resolve(import.meta.dir, "../../plugins/identification/fallback.ts"))};
        import json from ${JSON.stringify(resolve(import.meta.dir, "../../plugins/reporting/json.ts"))};
        import html from ${JSON.stringify(resolve(import.meta.dir, "../../plugins/reporting/html.ts"))};

@@ -10,7 +10,7 @@ import { runIdentification, runPost, runPre } from "./flow.ts";
 import { analysisPaths, taskPaths } from "./layout.ts";
 import type { FileTarget, PluginFactory, Processor } from "./plugin.ts";
 import { type Store, openStore, createAnalysis, readAnalysis, readStageDoc, readTask } from "./storage.ts";
-import { flowEnv, pluginSet, tempDir } from "./testkit.ts";
+import { flowEnv, pluginSet, tempDir } from "../../test/process/testkit.ts";
 
 const t = tempDir("falc-flow-");
 afterAll(() => t.cleanup());

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { silentLogger } from "../core/logger.ts";
 import { loadPlugins, pluginFiles, pluginsOnce } from "./loader.ts";
 import type { PluginFactory, Processor } from "./plugin.ts";
-import { processCfg, tempDir } from "./testkit.ts";
+import { processCfg, tempDir } from "../../test/process/testkit.ts";
 
 const t = tempDir("falc-loader-");
 afterAll(() => t.cleanup());

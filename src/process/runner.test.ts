@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { silentLogger } from "../core/logger.ts";
 import { CancelProcessing, DisablePlugin, type PluginFactory, type Processor, type ReportContext, type Reporter } from "./plugin.ts";
 import { runStage, type StageBase } from "./runner.ts";
-import { pluginSet, tempDir } from "./testkit.ts";
+import { pluginSet, tempDir } from "../../test/process/testkit.ts";
 
 const t = tempDir("falc-runner-");
 afterAll(() => t.cleanup());

@@ -3,7 +3,7 @@ import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync, statSy
 import { join, resolve } from "node:path";
 import { analysisPaths, binaryPath } from "./layout.ts";
 import { type Store, openStore, createAnalysis, readAnalysis, readablePath, storeBinary, updateAnalysis } from "./storage.ts";
-import { tempDir } from "./testkit.ts";
+import { tempDir } from "../../test/process/testkit.ts";
 
 const t = tempDir("falc-storage-");
 afterAll(() => t.cleanup());

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { writeFileAtomic } from "../src/core/atomic.ts";
-import { silentLogger } from "../src/core/logger.ts";
+import { writeFileAtomic } from "../../src/core/atomic.ts";
+import { silentLogger } from "../../src/core/logger.ts";
 import {
   CancelProcessing,
   DisablePlugin,
@@ -18,7 +18,7 @@ import {
   type ProcessingStage,
   type Processor,
   type Signature,
-} from "../src/process/plugin.ts";
+} from "../../src/process/plugin.ts";
 
 export const testApi: PluginApi = { z, DisablePlugin, CancelProcessing, writeFileAtomic };
 

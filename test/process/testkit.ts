@@ -1,12 +1,12 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { silentLogger } from "../core/logger.ts";
-import { processConfigSchema, type ProcessConfig } from "./config.ts";
-import type { FlowEnv } from "./flow.ts";
-import { loadPlugins, type PluginSet } from "./loader.ts";
-import type { PluginFactory } from "./plugin.ts";
-import type { Store } from "./storage.ts";
+import { silentLogger } from "../../src/core/logger.ts";
+import { processConfigSchema, type ProcessConfig } from "../../src/process/config.ts";
+import type { FlowEnv } from "../../src/process/flow.ts";
+import { loadPlugins, type PluginSet } from "../../src/process/loader.ts";
+import type { PluginFactory } from "../../src/process/plugin.ts";
+import type { Store } from "../../src/process/storage.ts";
 
 /** Tests only: a temporary FALC_HOME, plugin sets from factories, and a FlowEnv over them. */
 export function tempDir(prefix = "falc-process-"): { dir: string; cleanup(): void } {
