@@ -408,7 +408,7 @@ for name, nr, args in [("setup", 425, (8, params)), ("enter", 426, (0, 1, 0, 0, 
       const seen = await waitForSandbox(prefix, engine);
       const r = await pending;
       expect(r.stdout).toBe("65534 65534\n");
-      // bwrap: every host process of the sandbox (both bwraps and the program) is the box's own
+      // bwrap: every host process of the sandbox (bwrap and the program) is the box's own
       // uid and gid from falc's range. gVisor: the program is not a host process; the sentry that
       // runs it is runsc's unprivileged `nobody` (its gofer stays root by runsc's design and runs
       // none of the code).
@@ -505,7 +505,8 @@ except OSError as e:
       const r = await run(`
 import os, tempfile, multiprocessing as mp
 from multiprocessing import shared_memory
-print("cwd", os.path.samefile(os.getcwd(), "/work"))
+print("cwd", os.path.samefile(os.getcwd(), "/work"), os.getcwd())
+print("ptys", os.path.exists("/dev/ptmx") or os.path.exists("/dev/pts/ptmx"))
 with tempfile.NamedTemporaryFile(dir=None) as f:
     f.write(b"x" * 4096); f.flush(); print("tempfile", os.path.dirname(f.name), os.path.getsize(f.name))
 m = shared_memory.SharedMemory(create=True, size=1 << 20)
@@ -519,7 +520,9 @@ for p in ["/x", "/etc/x", "/dev/x", "/usr/x", "/code/x"]:
         print("blocked", p)
 `);
       expect(r.status).toBe("completed");
-      expect(r.stdout).toContain("cwd True\ntempfile /tmp 4096\nshm abc\nsemaphore ok\n");
+      expect(r.stdout).toContain("tempfile /tmp 4096\nshm abc\nsemaphore ok\n");
+      // bwrap: /work links into the one disk at /disk, and no devpts is mounted (README, falc eval).
+      expect(r.stdout).toContain(engine === "bwrap" ? "cwd True /disk/work\nptys False\n" : "cwd True /work\n");
       expect(r.stdout).not.toContain("WROTE");
       expect(r.stdout.match(/^blocked /gm)?.length).toBe(5);
     });
