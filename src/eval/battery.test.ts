@@ -408,7 +408,7 @@ for name, nr, args in [("setup", 425, (8, params)), ("enter", 426, (0, 1, 0, 0, 
       const seen = await waitForSandbox(prefix, engine);
       const r = await pending;
       expect(r.stdout).toBe("65534 65534\n");
-      // bwrap: every host process of the sandbox (both bwraps and the program) is the box's own
+      // bwrap: every host process of the sandbox (bwrap and the program) is the box's own
       // uid and gid from falc's range. gVisor: the program is not a host process; the sentry that
       // runs it is runsc's unprivileged `nobody` (its gofer stays root by runsc's design and runs
       // none of the code).
@@ -501,10 +501,37 @@ except OSError as e:
       expect(Number(m![1])).toBeGreaterThanOrEqual(6);
     });
 
+    test("programs using /tmp and /dev/shm work (tempfile, shared memory, a semaphore) and nothing else is writable", async () => {
+      const r = await run(`
+import os, tempfile, multiprocessing as mp
+from multiprocessing import shared_memory
+print("cwd", os.path.samefile(os.getcwd(), "/work"), os.getcwd())
+print("ptys", os.path.exists("/dev/ptmx") or os.path.exists("/dev/pts/ptmx"))
+with tempfile.NamedTemporaryFile(dir=None) as f:
+    f.write(b"x" * 4096); f.flush(); print("tempfile", os.path.dirname(f.name), os.path.getsize(f.name))
+m = shared_memory.SharedMemory(create=True, size=1 << 20)
+m.buf[:3] = b"abc"; other = shared_memory.SharedMemory(name=m.name); print("shm", bytes(other.buf[:3]).decode())
+other.close(); m.close(); m.unlink()
+lock = mp.Lock(); lock.acquire(); lock.release(); print("semaphore ok")
+for p in ["/x", "/etc/x", "/dev/x", "/usr/x", "/code/x"]:
+    try:
+        open(p, "w").write("1"); print("WROTE", p)
+    except OSError:
+        print("blocked", p)
+`);
+      expect(r.status).toBe("completed");
+      expect(r.stdout).toContain("tempfile /tmp 4096\nshm abc\nsemaphore ok\n");
+      // bwrap: /work links into the one disk at /disk, and no devpts is mounted (README, falc eval).
+      expect(r.stdout).toContain(engine === "bwrap" ? "cwd True /disk/work\nptys False\n" : "cwd True /work\n");
+      expect(r.stdout).not.toContain("WROTE");
+      expect(r.stdout.match(/^blocked /gm)?.length).toBe(5);
+    });
+
     test("mountinfo shows no host path of falc's", async () => {
       const r = await run("print(open('/proc/self/mountinfo').read()); print(open('/proc/self/mounts').read())");
       expect(r.status).toBe("completed");
-      expect(r.stdout).toContain(" /work ");
+      // bwrap: the one disk is a tmpfs at /disk (/work, /tmp and /dev/shm link into it); gVisor binds /work.
+      expect(r.stdout).toContain(engine === "bwrap" ? " /disk " : " /work ");
       for (const host of [tmpRoot, "falc", "/dev/shm/", "/tmp/", "/code "]) expect(r.stdout).not.toContain(host);
     });
 

@@ -271,7 +271,7 @@ describe("falc eval serve: leases and exposure", () => {
     const r = await postJson(`${base}/tasks`, { eval_id: "k9", code: `import time, sys\nprint("${marker}", flush=True)\ntime.sleep(2.5)\nprint("done")`, language: "python3", engine: "bwrap", timeout: 4 });
     expect(r.status).toBe(201);
     const w1 = spawnFalc(["eval", "worker", "--queue-url", base, "--health-port", "0", "--worker-id", "doomed", "--idle-ms", "50"], env);
-    // The sandboxed program and its bwraps run as a box uid of falc's range (nothing else does).
+    // The sandboxed program and its bwrap run as a box uid of falc's range (nothing else does).
     // A zombie runs nothing (this VM's init reaps orphans late), so only live ones count.
     const sandboxPids = () => Bun.spawnSync(["ps", "-e", "-o", "pid=,uid=,stat="]).stdout.toString().trim().split("\n").filter((l) => {
       const [, uid, stat] = l.trim().split(/\s+/);

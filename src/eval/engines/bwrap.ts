@@ -10,7 +10,7 @@ import { CODE_DIR, commandArgv, SANDBOX_ENV, WORK_DIR, which, type Engine, type 
 
 /**
  * bubblewrap: every namespace unshared (so no network), no capabilities, new session, empty
- * environment, read-only /usr; /work, /tmp and /dev/shm share one tmpfs of disk_mb. bwrap has no resource limits of
+ * environment, read-only root and /usr; /work, /tmp and /dev/shm share one tmpfs of disk_mb. bwrap has no resource limits of
  * its own: memory and processes come from falc's cgroup, CPU time and file size from rlimits.
  *
  * Held (cgroup v1): bwrap is started as `bwrap --args FD` and reads its real command line from FD
@@ -59,18 +59,16 @@ export const bwrapEngine: Engine = {
       throw e;
     }
     const argv = bwrapArgv(job, 3, 4);
-    const disk = diskArgv(job.limits.diskBytes);
     const user = { uid: id.uid, gid: id.gid };
-    if (!opts.hold) return { argv: [...rlimitPrefix(job.limits), ...disk, ...argv], fds, cleanup, ...user };
+    if (!opts.hold) return { argv: [...rlimitPrefix(job.limits), ...argv], fds, cleanup, ...user };
     // Options go through --args; the command itself must stay on the real command line.
     // prlimit(2) on a process of another uid needs CAP_SYS_RESOURCE (which root lacks in some
     // containers, this machine among them): a sandbox started as its box uid sets its
-    // own rlimits through the `prlimit` command before it execs bwrap (≈1 ms more). The outer
-    // bwrap (the disk) runs at once: it only mounts a tmpfs; the sandbox's own bwrap waits.
+    // own rlimits through the `prlimit` command before it execs bwrap (≈1 ms more).
     const byCall = canSetRlimits() && user.uid === process.getuid?.();
     const sep = argv.indexOf("--");
     return {
-      argv: [...(byCall ? [] : rlimitPrefix(job.limits)), ...disk, argv[0]!, "--args", String(3 + fds.length), ...argv.slice(sep)],
+      argv: [...(byCall ? [] : rlimitPrefix(job.limits)), argv[0]!, "--args", String(3 + fds.length), ...argv.slice(sep)],
       fds,
       startData: new TextEncoder().encode(argv.slice(1, sep).map((a) => `${a}\0`).join("")),
       rlimits: byCall ? job.limits : undefined,
@@ -81,25 +79,35 @@ export const bwrapEngine: Engine = {
 };
 
 /**
- * Where the outer bwrap mounts the disk, in its own mount namespace only (the host's /dev/shm is
- * untouched; falc hands the code and the filter over as descriptors, so nothing there is needed).
+ * The one disk budget, made by the sandbox's own bwrap (no second process): one tmpfs of disk_mb
+ * at DISK_AT, and /work, /tmp and /dev/shm are symlinks to its three directories. bwrap takes the
+ * source of every bind from the host's tree, never from the root it is building, so a bind of
+ * DISK_AT/work at /work cannot be made; a symlink can. Whatever the program writes across the
+ * three, the sum stops at disk_mb (ENOSPC), and the root stays read-only.
  */
-const DISK_AT = "/dev/shm";
+const DISK_AT = "/disk";
 /** The disk's directories, their mode, and where the sandbox sees them. */
-const DISK_DIRS = [["work", WORK_DIR, "0777"], ["tmp", "/tmp", "0755"], ["shm", "/dev/shm", "1777"]] as const;
+const DISK_DIRS = [["work", WORK_DIR, "0777"], ["tmp", "/tmp", "1777"], ["shm", "/dev/shm", "1777"]] as const;
+
+export function diskArgv(diskBytes: number): string[] {
+  const a = ["--size", String(diskBytes), "--perms", "0755", "--tmpfs", DISK_AT];
+  for (const [dir, at, mode] of DISK_DIRS) a.push("--perms", mode, "--dir", `${DISK_AT}/${dir}`, "--symlink", `${DISK_AT}/${dir}`, at);
+  return a;
+}
 
 /**
- * The one disk budget: bwrap binds only host paths, so an outer bwrap (a user and mount namespace
- * of its own, nothing else) mounts one tmpfs of disk_mb and makes the three directories the
- * sandbox's bwrap then binds at /work, /tmp and /dev/shm. Whatever the program writes across the
- * three, the sum stops at disk_mb (ENOSPC). The mountinfo inside shows paths within that tmpfs
- * (`/work /work`), no host path.
+ * /dev is a directory of the read-only root with the host's harmless device nodes bound in, not
+ * bwrap's --dev: that tmpfs has a /dev/shm directory of its own, where the disk's symlink cannot go.
+ * No devpts: a sandbox that has no terminal needs no pseudo-terminals.
  */
-export function diskArgv(diskBytes: number): string[] {
-  const a = ["bwrap", "--unshare-user", "--die-with-parent", "--dev-bind", "/", "/"];
-  a.push("--size", String(diskBytes), "--perms", "0755", "--tmpfs", DISK_AT);
-  for (const [dir, , mode] of DISK_DIRS) a.push("--perms", mode, "--dir", `${DISK_AT}/${dir}`);
-  return [...a, "--"];
+const DEV_NODES = ["null", "zero", "full", "random", "urandom", "tty"];
+const DEV_LINKS = [["/proc/self/fd", "fd"], ["/proc/self/fd/0", "stdin"], ["/proc/self/fd/1", "stdout"], ["/proc/self/fd/2", "stderr"]] as const;
+
+function devArgv(): string[] {
+  const a = ["--perms", "0755", "--dir", "/dev"];
+  for (const n of DEV_NODES) if (existsSync(`/dev/${n}`)) a.push("--dev-bind", `/dev/${n}`, `/dev/${n}`);
+  for (const [target, link] of DEV_LINKS) a.push("--symlink", target, `/dev/${link}`);
+  return a;
 }
 
 export function rlimitPrefix(l: Limits): string[] {
@@ -130,13 +138,11 @@ export function bwrapArgv(job: Job, seccompFd: number, codeFd: number): string[]
   for (const f of ["/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"]) if (existsSync(f)) a.push("--ro-bind", f, f);
   // /proc/sys needs no read-only bind: its writable files belong to the sandbox's own namespaces'
   // root, and the program is neither that root nor has any capability (the battery writes them).
-  a.push("--proc", "/proc", "--dev", "/dev");
+  a.push("--proc", "/proc", ...devArgv());
   for (const f of MASKED_PROC) if (existsSync(f)) a.push("--ro-bind", "/dev/null", f);
-  // /dev read-only; /work, /tmp and /dev/shm are the only writable places: three directories of
-  // the one tmpfs of diskArgv (one budget of disk_mb for all three; its pages count against the
-  // cgroup's memory).
-  a.push("--remount-ro", "/dev");
-  for (const [dir, at] of DISK_DIRS) a.push("--bind", `${DISK_AT}/${dir}`, at);
+  // /work, /tmp and /dev/shm are the only writable places: three directories of the one tmpfs of
+  // diskArgv (one budget of disk_mb for all three; its pages count against the cgroup's memory).
+  a.push(...diskArgv(job.limits.diskBytes));
   a.push("--chdir", WORK_DIR);
   for (const [k, v] of Object.entries(SANDBOX_ENV)) a.push("--setenv", k, v);
   a.push("--seccomp", String(seccompFd));
