@@ -43,3 +43,20 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
     await Bun.sleep(intervalMs);
   }
 }
+
+/** A falc process started with its stderr collected as it comes, for waiting on its log lines. */
+export interface WatchedFalc {
+  proc: ReturnType<typeof Bun.spawn>;
+  /** Everything it has written to stderr so far. */
+  stderr(): string;
+}
+
+/** Start `falc ARGS` (stdout ignored, NO_COLOR) and collect its stderr; the caller stops it. */
+export function watchFalc(args: string[], env: Record<string, string>): WatchedFalc {
+  const proc = Bun.spawn([FALC, ...args], { env: { ...process.env, NO_COLOR: "1", ...env }, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  let err = "";
+  void (async () => {
+    for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+  })();
+  return { proc, stderr: () => err };
+}

@@ -4,7 +4,7 @@ import { parseRedisUrl } from "../../src/queue/redis-url.ts";
 import { RedisQueue, reconnectDelayMs } from "../../src/queue/redis.ts";
 import pino from "pino";
 import { startRedis, type RedisServer } from "../redis-server.ts";
-import { FALC, freePort, runFalc, tempHome, waitFor } from "./helpers.ts";
+import { FALC, freePort, runFalc, tempHome, waitFor, watchFalc } from "./helpers.ts";
 import { startUi, type TmuxUi } from "./ui-helpers.ts";
 import { TEST_STAGE } from "./worker-helpers.ts";
 
@@ -90,20 +90,11 @@ test("one-shot commands without Redis: the line after 3 s, exit 1, the process g
 test("the password is masked in a worker's log lines and in the TUI; SMEMBERS falc:_stages lists the stages in use", async () => {
   // A worker waiting for a Redis that is not there logs the URL, masked.
   const down = `redis://:s3cret-pw@127.0.0.1:${await freePort()}/0`;
-  const w = Bun.spawn([FALC, "worker", "--stage", "teststage", "--stage-path", TEST_STAGE, "--no-tui", "--no-health", "--log-level", "info"], {
-    env: { ...process.env, FALC_HOME: T.home, FALC_QUEUE: down, NO_COLOR: "1" },
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  procs.push(w);
-  let err = "";
-  void (async () => {
-    for await (const c of w.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
-  })();
-  const line = await waitFor(() => err.split("\n").find((l) => l.includes('"queue_unreachable"')), 10_000, 50, "queue_unreachable");
+  const w = watchFalc(["worker", "--stage", "teststage", "--stage-path", TEST_STAGE, "--no-tui", "--no-health", "--log-level", "info"], { FALC_HOME: T.home, FALC_QUEUE: down });
+  procs.push(w.proc);
+  const line = await waitFor(() => w.stderr().split("\n").find((l) => l.includes('"queue_unreachable"')), 10_000, 50, "queue_unreachable");
   expect(line).toContain("redis://:***@127.0.0.1:");
-  expect(err).not.toContain("s3cret-pw");
+  expect(w.stderr()).not.toContain("s3cret-pw");
 
   redis = await startRedis();
   expect(Bun.spawnSync(["redis-cli", "-p", String(redis.port), "config", "set", "requirepass", "s3cret-pw"]).stdout.toString()).toContain("OK");

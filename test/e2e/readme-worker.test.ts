@@ -1,7 +1,7 @@
 import { afterAll, afterEach, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { FALC, runFalc, tempHome, waitFor } from "./helpers.ts";
+import { FALC, runFalc, tempHome, waitFor, watchFalc } from "./helpers.ts";
 import { startWorker, submit, tasksJson, TEST_STAGE, type WorkerProc } from "./worker-helpers.ts";
 
 // README "Workers and tasks" sentences no other test holds to their numbers: `--health-port 0` takes
@@ -25,19 +25,11 @@ const show = async (home: string, id: string) => JSON.parse((await runFalc(["tas
 
 test("--health-port 0 takes a free port; /metrics has every metric the README names; the lease is 30 s by default", async () => {
   const home = join(T.home, "metrics");
-  const p = Bun.spawn([FALC, "worker", "--stage-path", TEST_STAGE, "--stage", "teststage", "--health-port", "0", "--no-tui", "--log-level", "info"], {
-    env: { ...process.env, FALC_HOME: home, NO_COLOR: "1" },
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-  });
+  const w = watchFalc(["worker", "--stage-path", TEST_STAGE, "--stage", "teststage", "--health-port", "0", "--no-tui", "--log-level", "info"], { FALC_HOME: home });
+  const p = w.proc;
   procs.push(p);
-  let err = "";
-  void (async () => {
-    for await (const c of p.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
-  })();
   const port = await waitFor(() => {
-    const line = err.split("\n").find((l) => l.includes('"health_listening"'));
+    const line = w.stderr().split("\n").find((l) => l.includes('"health_listening"'));
     return line ? (JSON.parse(line).port as number) : null;
   }, 20_000, 50, "health_listening with its port");
   expect(port).toBeGreaterThan(0);
@@ -132,18 +124,10 @@ test("a child dying in setup is restarted after 0.25 s, then 0.5 s (less up to 2
   mkdirSync(home, { recursive: true });
   const flag = join(home, "crash-setup");
   writeFileSync(flag, "1");
-  const p = Bun.spawn([FALC, "worker", "--stage-path", TEST_STAGE, "--stage", "teststage", "--no-tui", "--no-health", "--log-level", "info"], {
-    env: { ...process.env, FALC_HOME: home, NO_COLOR: "1", FALC_TEST_SETUP_CRASH_FILE: flag },
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-  });
+  const w = watchFalc(["worker", "--stage-path", TEST_STAGE, "--stage", "teststage", "--no-tui", "--no-health", "--log-level", "info"], { FALC_HOME: home, FALC_TEST_SETUP_CRASH_FILE: flag });
+  const p = w.proc;
   procs.push(p);
-  let err = "";
-  void (async () => {
-    for await (const c of p.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
-  })();
-  const exits = () => err.split("\n").filter((l) => l.includes('"event":"worker_exited"')).map((l) => JSON.parse(l).in_ms as number);
+  const exits = () => w.stderr().split("\n").filter((l) => l.includes('"event":"worker_exited"')).map((l) => JSON.parse(l).in_ms as number);
   await waitFor(() => exits().length >= 2, 15_000, 20, "two deaths in setup");
   const [a, b] = exits();
   expect(a).toBeGreaterThanOrEqual(200);
@@ -151,5 +135,5 @@ test("a child dying in setup is restarted after 0.25 s, then 0.5 s (less up to 2
   expect(b).toBeGreaterThanOrEqual(400);
   expect(b).toBeLessThanOrEqual(500);
   rmSync(flag);
-  await waitFor(() => err.includes('"event":"worker_ready"'), 15_000, 20, "set up at last");
+  await waitFor(() => w.stderr().includes('"event":"worker_ready"'), 15_000, 20, "set up at last");
 }, 30_000);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { TaskEvent } from "../../src/core/task.ts";
 import { RedisQueue } from "../../src/queue/redis.ts";
 import { freePort, startRedis, type RedisServer } from "../redis-server.ts";
-import { FALC, runFalc, tempHome, waitFor } from "./helpers.ts";
+import { FALC, runFalc, tempHome, waitFor, watchFalc } from "./helpers.ts";
 import { pidAlive, startWorker, TEST_STAGE, type WorkerProc } from "./worker-helpers.ts";
 
 const homes: { cleanup(): void }[] = [];
@@ -212,18 +212,10 @@ describe("falc workers on Redis (real processes, real kill -9)", () => {
 
     // A worker waits for it.
     const hp = await freePort();
-    const proc = Bun.spawn([FALC, "worker", "--stage", "teststage", "--stage-path", TEST_STAGE, "--queue", url, "--health-port", String(hp), "--no-tui", "--poll-ms", "20", "--log-level", "info"], {
-      env: { ...process.env, FALC_HOME: home(), NO_COLOR: "1" },
-      stdin: "ignore",
-      stdout: "ignore",
-      stderr: "pipe",
-    });
+    const w = watchFalc(["worker", "--stage", "teststage", "--stage-path", TEST_STAGE, "--queue", url, "--health-port", String(hp), "--no-tui", "--poll-ms", "20", "--log-level", "info"], { FALC_HOME: home() });
+    const proc = w.proc;
     procs.push(proc);
-    let err = "";
-    void (async () => {
-      for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
-    })();
-    await waitFor(() => err.includes('"event":"queue_unreachable"'), 15_000, 50, "the unreachable line");
+    await waitFor(() => w.stderr().includes('"event":"queue_unreachable"'), 15_000, 50, "the unreachable line");
     // While it waits, /health already answers: 503 with the reason, within 1 s.
     const probe = await waitFor(async () => {
       const t0 = performance.now();
@@ -234,13 +226,13 @@ describe("falc workers on Redis (real processes, real kill -9)", () => {
     expect(probe.body.reasons[0]).toMatch(/^queue unreachable since /);
     await Bun.sleep(3000);
     expect(proc.exitCode).toBeNull();
-    const lines = err.split("\n").filter((l) => l && !l.includes('"event":"health_listening"'));
+    const lines = w.stderr().split("\n").filter((l) => l && !l.includes('"event":"health_listening"'));
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!).msg).toBe(`queue ${url} unreachable (connect ECONNREFUSED 127.0.0.1:${port}); retrying with backoff`);
 
     const redis = await startRedis({ port });
     servers.push(redis);
-    await waitFor(() => err.includes('"event":"queue_reachable"') && err.includes('"event":"worker_ready"'), 30_000, 50, "worker up after Redis came up");
+    await waitFor(() => w.stderr().includes('"event":"queue_reachable"') && w.stderr().includes('"event":"worker_ready"'), 30_000, 50, "worker up after Redis came up");
     // A payload that does not fit the stage's schema is refused before it reaches Redis.
     const refused = await runFalc(["tasks", "submit", "teststage", "--stage-path", TEST_STAGE, "--queue", url, "--payload", '{"sleepMs":"soon"}'], { env: { FALC_HOME: h } });
     expect(refused.code).toBe(2);
@@ -251,7 +243,7 @@ describe("falc workers on Redis (real processes, real kill -9)", () => {
     await waitFor(async () => (await finished(q)) === 20, 30_000, 100, "20 finished");
     expect((await q.stats()).teststage?.queued).toBe(0);
     expect(ledger(book).map((r) => r.id).sort()).toEqual([...ids].sort());
-    noStack(err);
+    noStack(w.stderr());
   }, 90_000);
 
   test("a URL the server refuses (no such db, wrong password, not Redis) is one line and exit 2, never db 0; no password in any argv; one-shot commands do not wait for a close timer", async () => {
