@@ -1,0 +1,64 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig, type Config } from "../core/config.ts";
+import { silentLogger } from "../core/logger.ts";
+import type { StageContext } from "../core/stage.ts";
+import { openQueue } from "../queue/open.ts";
+import type { Queue } from "../queue/types.ts";
+import { Ledger } from "./ledger.ts";
+import { scanStage } from "./stage.ts";
+import { targetTaskId } from "./sweep-task.ts";
+
+let home: string;
+let q: Queue;
+let cfg: Config;
+beforeEach(async () => {
+  home = mkdtempSync(join(tmpdir(), "falc-sweep-"));
+  cfg = loadConfig({ home, configPath: undefined }, { FALC_HOME: home });
+  q = await openQueue("sqlite", { home, defaultMaxAttempts: 1 });
+});
+afterEach(async () => {
+  await q.close();
+  rmSync(home, { recursive: true, force: true });
+});
+
+const ctxFor = async (attempt: number): Promise<StageContext> => {
+  const task = (await q.get((await q.list({ stage: "scan", limit: 1, order: "oldest" }))[0]!.id))!;
+  const workDir = join(home, `work-${attempt}`);
+  mkdirSync(workDir);
+  return { config: cfg, home, log: silentLogger, worker: "scan0", task, signal: new AbortController().signal, progress: () => {}, queue: q, workDir };
+};
+
+describe("a submitted run's host sweep task", () => {
+  // Loopback answers for every 127/8 address: all up, so each gets its target task.
+  const targets = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+  const payload = { targets, hostnames: { "127.0.0.2": ["two.lab.test"] }, profile: "fast", project: "sw", run_id: "scan-t1" };
+
+  test("queues one -sn-skipping task per live host under ids named for run and target; run again (a crash after enqueue), it queues none twice", async () => {
+    await q.enqueue({ stage: "scan", payload });
+    const parsed = scanStage.payloadSchema.parse(payload);
+    const first = (await scanStage.run(parsed, await ctxFor(1))) as { up: number; tasks: { id: string }[] };
+    expect(first.up).toBe(3);
+    const again = (await scanStage.run(parsed, await ctxFor(2))) as { up: number; tasks: { id: string }[] };
+    expect(again.tasks).toEqual(first.tasks);
+    const queued = (await q.list({ stage: "scan", status: "queued", limit: 100 })).filter((t) => (t.payload as { target?: string }).target);
+    expect(queued.map((t) => t.id).sort()).toEqual(targets.map((ip) => targetTaskId("scan-t1", ip)).sort());
+    for (const t of queued) expect(t.payload).toMatchObject({ profile: "fast", project: "sw", run_id: "scan-t1", swept: true });
+    expect(queued.find((t) => (t.payload as { target: string }).target === "127.0.0.2")!.payload).toMatchObject({ hostnames: ["two.lab.test"] });
+    // Nothing is down: the run is not recorded until its targets are scanned.
+    const l = Ledger.open(home);
+    try {
+      expect(() => l.runs("sw")).toThrow(/no scans yet/);
+    } finally {
+      l.close();
+    }
+  }, 30_000);
+
+  test("a payload is either one target or a sweep of several, never both", () => {
+    expect(() => scanStage.payloadSchema.parse({ target: "127.0.0.1", targets: ["127.0.0.2"], run_id: "r" })).toThrow();
+    expect(() => scanStage.payloadSchema.parse({ targets: [] , run_id: "r" })).toThrow();
+    expect(() => scanStage.payloadSchema.parse({ targets: ["127.0.0.1"] })).toThrow();
+  });
+});
