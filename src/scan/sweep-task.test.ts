@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../core/config.ts";
@@ -9,6 +9,8 @@ import { openQueue } from "../queue/open.ts";
 import type { Queue } from "../queue/types.ts";
 import { Ledger } from "./ledger.ts";
 import { scanStage } from "./stage.ts";
+import { loadProfile } from "./profile.ts";
+import { submitScan, type ScanPlan } from "./scan-request.ts";
 import { targetTaskId } from "./sweep-task.ts";
 
 let home: string;
@@ -56,9 +58,50 @@ describe("a submitted run's host sweep task", () => {
     }
   }, 30_000);
 
+  test("a sweep that fails on its last attempt records every target failed in the run (partial), and queues nothing", async () => {
+    writeFileSync(join(home, "bad.yaml"), "scan:\n  nmap: /bin/false\n");
+    cfg = loadConfig({ home, configPath: join(home, "bad.yaml") }, { FALC_HOME: home });
+    await q.enqueue({ stage: "scan", payload });
+    // Handed out as a worker gets it: its one attempt (max_attempts 1 here).
+    const task = (await q.claim({ stages: ["scan"], worker: "scan0", leaseMs: 30_000, start: true }))!;
+    expect(task.attempts).toBe(task.maxAttempts);
+    await expect(scanStage.run(scanStage.payloadSchema.parse(payload), { ...(await ctxFor(1)), task })).rejects.toThrow(/host discovery failed/);
+    expect((await q.list({ stage: "scan", limit: 100 })).length).toBe(1);
+    const l = Ledger.open(home);
+    try {
+      expect(l.run("scan-t1")).toMatchObject({ status: "partial", targets, hosts: [] });
+    } finally {
+      l.close();
+    }
+  });
+
   test("a payload is either one target or a sweep of several, never both", () => {
     expect(() => scanStage.payloadSchema.parse({ target: "127.0.0.1", targets: ["127.0.0.2"], run_id: "r" })).toThrow();
     expect(() => scanStage.payloadSchema.parse({ targets: [] , run_id: "r" })).toThrow();
     expect(() => scanStage.payloadSchema.parse({ targets: ["127.0.0.1"] })).toThrow();
+  });
+});
+
+describe("submitting a run", () => {
+  const plan = (ips: string[], profile = loadProfile("fast")): ScanPlan => ({
+    profile, project: "sw", mode: "update", parallel: 8, refused: [], expected: null, before: new Set(),
+    targets: ips.map((ip) => ({ ip, family: 4 as const, hostnames: [], input: ip })),
+  });
+
+  test("several targets: one sweep task; a target of a queued sweep is refused as busy; one target or no discovery: a task per target", async () => {
+    const a = await submitScan(q, plan(["127.0.0.1", "127.0.0.2"]), "fast");
+    expect(a.sweep).toBeDefined();
+    expect(a.tasks).toEqual([{ id: a.sweep!, target: "2 targets (host sweep)" }]);
+    expect((await q.get(a.sweep!))!.payload).toMatchObject({ targets: ["127.0.0.1", "127.0.0.2"], profile: "fast", run_id: a.runId });
+    const b = await submitScan(q, plan(["127.0.0.2", "127.0.0.3", "127.0.0.4"]), "fast");
+    expect(b.busy).toEqual(["127.0.0.2"]);
+    expect((await q.get(b.sweep!))!.payload).toMatchObject({ targets: ["127.0.0.3", "127.0.0.4"] });
+    const c = await submitScan(q, plan(["127.0.0.5"]), "fast");
+    expect(c.sweep).toBeUndefined();
+    expect(c.tasks.map((t) => t.target)).toEqual(["127.0.0.5"]);
+    const d = await submitScan(q, plan(["127.0.0.6", "127.0.0.7"], { ...loadProfile("fast"), skip_host_discovery: true }), "fast");
+    expect(d.sweep).toBeUndefined();
+    expect(d.tasks.map((t) => t.target).sort()).toEqual(["127.0.0.6", "127.0.0.7"]);
+    expect(a.runId).not.toBe(b.runId);
   });
 });

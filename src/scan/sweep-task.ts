@@ -52,7 +52,12 @@ export async function runSweepTask(job: SweepJob, ctx: StageContext): Promise<Sw
   try {
     found = await discoverLive(targets, { profile: job.profile, workDir: ctx.workDir, signal: ctx.signal, nmapBin: cfg.nmap, onProgress: (f) => ctx.progress(0.9 * f, "host sweep") });
   } catch (e) {
-    throw e instanceof FalcError ? e : workFailed(`host sweep failed: ${(e as Error).message}`);
+    const err = e instanceof FalcError ? e : workFailed(`host sweep failed: ${(e as Error).message}`);
+    // The last attempt: the run says its targets were not scanned (a local run records them failed);
+    // a cancel records nothing but the task's end.
+    if (!ctx.signal.aborted && ctx.task.attempts >= ctx.task.maxAttempts)
+      withLedger(ctx.home, (l) => l.appendManyToRun({ id: job.runId, project: job.project, profile: job.profile.name, mode: job.mode, scheduleId: job.scheduleId }, targets.map((t) => ({ target: t.ip, status: "failed", hosts: [] }))));
+    throw err;
   }
   const { up, unreachable, timedOut } = found;
   const ends: { target: string; status: string; hosts: never[]; error?: string }[] = set.refused.map((r) => ({ target: r.ip ?? r.input, status: "refused", hosts: [], error: r.detail }));
