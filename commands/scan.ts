@@ -21,7 +21,7 @@ export class ScanCommand extends FalcCommand {
       ["Fast scan of two hosts, 8 in parallel, JSON out", "falc scan 10.0.0.1 10.0.0.2 --profile fast --parallel 8 --json"],
       ["Targets from a file into a project", "falc scan --targets-file hosts.txt --project acme"],
       ["CI: fail when a host lacks 22 or 443, or has more open", "falc scan 10.0.0.5 --expect-open 22,443 --fail-on-new"],
-      ["Queue one task per target for workers", "falc scan 10.0.0.0/24 --submit"],
+      ["Queue the run for workers (one host sweep, then a task per live host)", "falc scan 10.0.0.0/24 --submit"],
       ["Upload the merged XML to ScanLedger", "falc scan 10.0.0.5 --upload https://ledger.example --token $TOKEN"],
     ],
   });
@@ -33,7 +33,7 @@ export class ScanCommand extends FalcCommand {
   mode = Option.String("--mode", { description: "Ledger import mode: insert, append, update (default), replace" });
   skipKnown = Option.Boolean("--skip-known", false, { description: "Refuse targets already in the project's ledger" });
   resolve = Option.Boolean("--resolve", false, { description: "Look up bare words (no dot) in DNS as host names" });
-  submit = Option.Boolean("--submit", false, { description: "Queue one scan task per target instead of scanning here" });
+  submit = Option.Boolean("--submit", false, { description: "Queue the run for workers: one host sweep task that queues a task per live host" });
   format = Option.String("--format", "table", { description: "Output: table, json, ndjson, csv, xml" });
   expectOpen = Option.String("--expect-open", { description: "Ports that must be open on every up host (22,443); exit 1 if one is missing" });
   failOnNew = Option.Boolean("--fail-on-new", false, { description: "Exit 1 if a port is open that was not expected (or not in the ledger before)" });
@@ -53,7 +53,7 @@ export class ScanCommand extends FalcCommand {
     if (!this.submit) return runScanHere(this, plan, { format, failOnNew: this.failOnNew, upload: this.upload ? { url: this.upload, token: token! } : undefined });
     const s = await submitScan(await this.queue(), plan, this.profile);
     for (const ip of s.busy) this.context.stderr.write(`falc: ${ip} already has a scan queued or running: not submitted again\n`);
-    if (this.json) this.outJson({ run: s.runId, tasks: s.tasks, busy: s.busy, refused: plan.refused });
+    if (this.json) this.outJson({ run: s.runId, tasks: s.tasks, ...(s.sweep ? { sweep: s.sweep } : {}), busy: s.busy, refused: plan.refused });
     else for (const t of s.tasks) this.out(`${t.id}  ${t.target}`);
     return s.busy.length && !s.tasks.length ? 1 : 0;
   }

@@ -77,6 +77,19 @@ describe("ledger import modes", () => {
     L.appendToRun({ id: "r", project: "p", profile: "fast", mode: "update", target: "10.0.0.3", status: "cancelled", hosts: [] });
     expect(L.run("r").status).toBe("partial");
   });
+  test("a sweep's ends go into a run at once: all down keeps it finished, again changes nothing, one timed_out makes it partial", () => {
+    const run = { id: "s", project: "p", profile: "fast", mode: "update" as const };
+    const down = Array.from({ length: 300 }, (_, i) => ({ target: `10.1.${i >> 8}.${i & 255}`, status: "down", hosts: [] }));
+    L.appendManyToRun(run, down);
+    L.appendManyToRun(run, down);
+    expect(L.run("s")).toMatchObject({ status: "finished", hosts: [] });
+    expect(L.run("s").targets).toEqual(down.map((d) => d.target).sort());
+    L.appendToRun({ ...run, target: "10.2.0.1", status: "up", hosts: [host("10.2.0.1", [[22, "ssh"]])] });
+    expect(L.run("s")).toMatchObject({ status: "finished", hosts: [{ ip: "10.2.0.1" }] });
+    L.appendManyToRun(run, [{ target: "10.2.0.2", status: "timed_out", hosts: [] }]);
+    expect(L.run("s").status).toBe("partial");
+    expect(L.run("s").targets.length).toBe(302);
+  });
 });
 
 describe("ledger file", () => {

@@ -386,18 +386,31 @@ export class Ledger {
    * the run is created on first use; its hosts and targets accumulate; a failed target marks it partial.
    */
   appendToRun(r: { id: string; project: string; profile: string; mode: ImportMode; target: string; status: string; hosts: ScanHost[]; scheduleId?: string }): void {
+    this.appendManyToRun(r, [{ target: r.target, status: r.status, hosts: r.hosts }]);
+  }
+
+  /**
+   * Several targets' ends at once (a host sweep's down and unreachable addresses): one read and one
+   * write of the run, however many targets (a /16 must not rewrite the run 65 536 times). Adding the
+   * same target again changes nothing but its hosts, so a sweep task run twice records it once.
+   */
+  appendManyToRun(r: { id: string; project: string; profile: string; mode: ImportMode; scheduleId?: string }, ends: { target: string; status: string; hosts: ScanHost[] }[]): void {
+    if (!ends.length) return;
     const pid = this.projectId(r.project);
     this.db.transaction(() => {
       const cur = this.db.query("SELECT targets, hosts, status FROM runs WHERE id=?").get(r.id) as { targets: string; hosts: string; status: string } | null;
       const now = Date.now();
+      const scanned = ends.every((e) => scannedStatus(e.status));
+      const incoming = ends.flatMap((e) => e.hosts);
+      const replaced = new Set(incoming.map((h) => h.ip));
       if (!cur) {
         this.db.query("INSERT INTO runs (id, project_id, profile, mode, targets, status, started_at, finished_at, hosts, schedule_id) VALUES (?,?,?,?,?,?,?,?,?,?)")
-          .run(r.id, pid, r.profile, r.mode, JSON.stringify([r.target]), scannedStatus(r.status) ? "finished" : "partial", now, now, JSON.stringify(r.hosts), r.scheduleId ?? null);
+          .run(r.id, pid, r.profile, r.mode, JSON.stringify([...new Set(ends.map((e) => e.target))].sort()), scanned ? "finished" : "partial", now, now, JSON.stringify(incoming), r.scheduleId ?? null);
         return;
       }
-      const targets = [...new Set([...JSON.parse(cur.targets), r.target])].sort();
-      const hosts = [...(JSON.parse(cur.hosts) as ScanHost[]).filter((h) => !r.hosts.some((x) => x.ip === h.ip)), ...r.hosts];
-      const status = cur.status === "finished" && scannedStatus(r.status) ? "finished" : "partial";
+      const targets = [...new Set([...JSON.parse(cur.targets), ...ends.map((e) => e.target)])].sort();
+      const hosts = [...(JSON.parse(cur.hosts) as ScanHost[]).filter((h) => !replaced.has(h.ip)), ...incoming];
+      const status = cur.status === "finished" && scanned ? "finished" : "partial";
       this.db.query("UPDATE runs SET targets=?, hosts=?, status=?, finished_at=? WHERE id=?").run(JSON.stringify(targets), JSON.stringify(hosts), status, now, r.id);
     }).immediate();
   }

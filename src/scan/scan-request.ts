@@ -73,16 +73,29 @@ export function refusalLines(refused: Refusal[], max = 10): string[] {
 }
 
 /**
- * Queue one scan task per target, under one run id. A target that already has a scan queued or
- * running is refused here (its task would only wait for the other).
+ * Queue a run. With host discovery (the profile's default) and more than one target: ONE sweep task,
+ * whose worker runs the run's single `nmap -sn` and queues a task per live host (sweep-task.ts), so a
+ * dead address costs a line of the sweep, not an nmap of its own. Without it (or for one target): one
+ * task per target. A target that already has a scan queued or running, in either form, is refused
+ * here (its task would only wait for the other).
  */
-export async function submitScan(q: Queue, plan: ScanPlan, profileArg: string): Promise<{ runId: string; tasks: { id: string; target: string }[]; busy: string[] }> {
-  const runId = `scan-${Date.now().toString(36)}`;
+export async function submitScan(q: Queue, plan: ScanPlan, profileArg: string): Promise<{ runId: string; tasks: { id: string; target: string }[]; busy: string[]; sweep?: string }> {
+  // Unique per submit: the sweep's target tasks are named after it.
+  const runId = `scan-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   const active = new Set<string>();
-  for (const t of await q.list({ stage: "scan", status: ["created", "queued", "requested", "started"], limit: 1_000_000 })) active.add(String((t.payload as { target?: string }).target));
+  for (const t of await q.list({ stage: "scan", status: ["created", "queued", "requested", "started"], limit: 1_000_000 })) {
+    const p = t.payload as { target?: string; targets?: string[] };
+    if (p.target) active.add(String(p.target));
+    for (const ip of p.targets ?? []) active.add(String(ip));
+  }
   const todo = plan.targets.filter((t) => !active.has(t.ip));
   const busy = plan.targets.filter((t) => active.has(t.ip)).map((t) => t.ip);
   const profile = plan.profile.name === profileArg ? profileArg : plan.profile;
+  if (todo.length > 1 && !plan.profile.skip_host_discovery) {
+    const hostnames = Object.fromEntries(todo.filter((t) => t.hostnames.length).map((t) => [t.ip, t.hostnames]));
+    const sweep = await q.enqueue({ stage: "scan", payload: { targets: todo.map((t) => t.ip), hostnames, profile, project: plan.project, mode: plan.mode, run_id: runId } });
+    return { runId, tasks: [{ id: sweep.id, target: `${todo.length} targets (host sweep)` }], busy, sweep: sweep.id };
+  }
   const tasks = todo.length ? await q.enqueueMany(todo.map((t) => ({ stage: "scan", payload: { target: t.ip, hostnames: t.hostnames, profile, project: plan.project, mode: plan.mode, run_id: runId } }))) : [];
   return { runId, tasks: tasks.map((t) => ({ id: t.id, target: (t.payload as { target: string }).target })), busy };
 }

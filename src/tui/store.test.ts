@@ -257,6 +257,7 @@ for (const [backend, make] of backends)
 
     test("targets and open ports from payloads and progress data", () => {
       expect(targetOf({ targets: ["10.0.0.0/24", "h"] })).toBe("10.0.0.0/24,h");
+      expect(targetOf({ targets: Array.from({ length: 65_536 }, (_, i) => `10.0.${i >> 8}.${i & 255}`) })).toBe("10.0.0.0,10.0.0.1 +65534 more");
       expect(targetOf("10.1.1.1")).toBe("10.1.1.1");
       expect(openPortsOf({ openPorts: [22, 80] })).toBe(2);
       expect(openPortsOf({ note: "3 open" })).toBe(3);

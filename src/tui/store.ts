@@ -476,7 +476,8 @@ export function targetOf(payload: unknown): string {
   for (const k of ["target", "targets", "host", "hosts", "cidr"]) {
     const v = p[k];
     if (typeof v === "string") return v;
-    if (Array.isArray(v)) return v.map(String).join(",");
+    // A submitted run's host sweep carries every address of the run (65 536 for a /16): name a few.
+    if (Array.isArray(v)) return v.length > 3 ? `${v.slice(0, 2).map(String).join(",")} +${v.length - 2} more` : v.map(String).join(",");
   }
   return JSON.stringify(payload).slice(0, 40);
 }
