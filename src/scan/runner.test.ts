@@ -10,7 +10,7 @@ import { runNmap, parseDiscoveredLine, parseStatsLine } from "./nmap.ts";
 import { startFirstLook } from "./first-look.ts";
 import { sharedServiceScans } from "./service-pool.ts";
 import { phaseGates } from "./nmap-gates.ts";
-import { listenPopular, ownLoopback, startListeners, type Listeners } from "./testkit.ts";
+import { listenPopular, ownLoopback, startListeners, type Listeners } from "../../test/scan/testkit.ts";
 
 let L: Listeners;
 let dir: string;

@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadProfile, validateProfile } from "./profile.ts";
-import { ownLoopback } from "./testkit.ts";
+import { ownLoopback } from "../../test/scan/testkit.ts";
 import { runLocalScan } from "./scan.ts";
 
 const home = mkdtempSync(join(tmpdir(), "falc-scan-run-"));

@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFalc, tempHome, waitFor } from "./helpers.ts";
 import { startWorker, tasksJson, type WorkerProc } from "./worker-helpers.ts";
-import { startListeners, type Listeners } from "../../src/scan/testkit.ts";
+import { startListeners, type Listeners } from "../scan/testkit.ts";
 import { nmapPids } from "../scan/procs.ts";
 
 let H: { home: string; cleanup(): void };

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FALC, runFalc, tempHome, waitFor } from "./helpers.ts";
-import { startListeners, type Listeners } from "../../src/scan/testkit.ts";
+import { startListeners, type Listeners } from "../scan/testkit.ts";
 import { parseNmapXml } from "../../src/scan/xml.ts";
 
 let L: Listeners;

@@ -141,7 +141,7 @@ describe("falc ui", () => {
 
 describe("falc ui scans view", () => {
   test("real nmap scans through `falc worker --stage scan`: progress, open ports, cancel from the TUI", async () => {
-    const { startListeners } = await import("../../src/scan/testkit.ts");
+    const { startListeners } = await import("../scan/testkit.ts");
     const L = startListeners();
     try {
       const h = home();
