@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { createLab, type LabHostSpec } from "../../src/scan/lab.ts";
+import { createLab, type LabHostSpec } from "../../test/scan/lab.ts";
 
 const { values } = parseArgs({ options: { hosts: { type: "string", default: "8" }, workers: { type: "string", default: "1,4" }, profile: { type: "string", default: "fast" }, rounds: { type: "string", default: "1" }, falc: { type: "string" }, before: { type: "string" } } });
 const falc = resolve(values.falc ?? process.env.FALC_BIN ?? "dist/falc");

@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { createLab, type LabHostSpec } from "../../src/scan/lab.ts";
+import { createLab, type LabHostSpec } from "../../test/scan/lab.ts";
 import { parseNmapXml, type ScanHost } from "../../src/scan/xml.ts";
 
 const { values } = parseArgs({ options: { hosts: { type: "string", default: "8,16" }, parallel: { type: "string", default: "8" }, rounds: { type: "string", default: "1" }, falc: { type: "string" }, before: { type: "string" }, "no-sequential": { type: "boolean", default: false } } });

@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ip, startListeners } from "../../src/scan/lab.ts";
+import { ip, startListeners } from "../scan/lab.ts";
 
 /**
  * A falc cluster in network namespaces on this machine (issue 18): every node is a namespace with its own
@@ -13,7 +13,7 @@ import { ip, startListeners } from "../../src/scan/lab.ts";
  *   submit  10.214.T.4    no worker: where work is submitted and watched from
  *   wN      10.214.T.1N   falc worker (scan, identification, pre, post, eval) + falc sync worker;
  *                         second interface 10.215.T.1N on the target net
- *   targets 10.215.T.10x  listeners (http, ssh) from src/scan/lab-host.ts
+ *   targets 10.215.T.10x  listeners (http, ssh) from test/scan/lab-host.ts
  */
 
 export type Role = "redis" | "master" | "submit" | "worker";

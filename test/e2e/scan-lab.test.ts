@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FALC, tempHome } from "./helpers.ts";
 import { describeUnless } from "../skip.ts";
-import { createLab, type Lab } from "../../src/scan/lab.ts";
+import { createLab, type Lab } from "../scan/lab.ts";
 
 /** The lab: hosts in their own network namespaces on a private /24; falc runs inside the scanner namespace. */
 const root = typeof process.getuid === "function" && process.getuid() === 0;

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FALC, tempHome, waitFor } from "./helpers.ts";
 import { describeUnless, isRoot } from "../skip.ts";
-import { createLab, type Lab, type LabHostSpec } from "../../src/scan/lab.ts";
+import { createLab, type Lab, type LabHostSpec } from "../scan/lab.ts";
 import { parseNmapXml } from "../../src/scan/xml.ts";
 import { applyRound, type Findings, type Model, type Mode } from "../scan/ledger-model.ts";
 import { seededRandom, testSeed } from "../seeded.ts";

@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FALC, tempHome } from "./helpers.ts";
 import { describeUnless, isRoot } from "../skip.ts";
-import { createLab, type Lab } from "../../src/scan/lab.ts";
+import { createLab, type Lab } from "../scan/lab.ts";
 
 /**
  * Truthful target status over a namespace lab: a healthy host, a host that drops every TCP reply

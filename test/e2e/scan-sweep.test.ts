@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { FALC, tempHome, waitFor } from "./helpers.ts";
 import { describeUnless, isRoot } from "../skip.ts";
 import { nmapPids } from "../scan/procs.ts";
-import { createLab, type Lab } from "../../src/scan/lab.ts";
+import { createLab, type Lab } from "../scan/lab.ts";
 import { Ledger } from "../../src/scan/ledger.ts";
 import { targetTaskId } from "../../src/scan/sweep-task.ts";
 

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FALC, tempHome } from "./helpers.ts";
 import { describeUnless, isRoot } from "../skip.ts";
-import { createLab, type Lab } from "../../src/scan/lab.ts";
+import { createLab, type Lab } from "../scan/lab.ts";
 
 /**
  * nmap XML in and out, against nmap's own tools: XML that nmap really produced over a namespace

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { unavailable } from "../core/errors.ts";
+import { unavailable } from "../../src/core/errors.ts";
 
 /**
  * A network-namespace lab: a scanner namespace holding a bridge on a private /24, and host

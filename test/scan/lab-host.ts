@@ -1,5 +1,5 @@
 /**
- * A lab host's listeners, run inside its network namespace by src/scan/lab.ts:
+ * A lab host's listeners, run inside its network namespace by test/scan/lab.ts:
  *   bun lab-host.ts <ip> http:80 ssh:22 "http:8080:Apache/2.4.57" ...  (kind:port[:banner])
  * Prints "ready" once every listener is bound.
  */
