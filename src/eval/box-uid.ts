@@ -49,12 +49,17 @@ function startTime(pid: number): string | null {
   }
 }
 
-/** Whether any host process runs with this real or effective uid. */
+/**
+ * Whether any live host process runs with this real or effective uid. A zombie runs nothing and
+ * keeps its uid until its parent reaps it (this VM's init never does), so it does not count.
+ */
 function uidInUse(uid: number): boolean {
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const line = readFileSync(`/proc/${name}/status`, "utf8").split("\n").find((l) => l.startsWith("Uid:"));
+      const lines = readFileSync(`/proc/${name}/status`, "utf8").split("\n");
+      if (/^State:\s+[ZX]/.test(lines.find((l) => l.startsWith("State:")) ?? "")) continue;
+      const line = lines.find((l) => l.startsWith("Uid:"));
       if (line?.split(/\s+/).slice(1, 3).includes(String(uid))) return true;
     } catch {}
   }

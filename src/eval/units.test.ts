@@ -216,6 +216,36 @@ describe("box uids", () => {
       rmSync(d, { recursive: true, force: true });
     }
   });
+
+  test("a zombie with a box uid (never reaped on this VM) does not keep the uid from being given back", async () => {
+    const { BOX_UIDS, sweepBoxUids } = await import("./box-uid.ts");
+    const { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const uid = BOX_UIDS.first + 7;
+    // sh starts a child as the box uid that exits at once, then becomes sleep, which never reaps it: a zombie.
+    const parent = Bun.spawn(["sh", "-c", `setpriv --reuid=${uid} --regid=${uid} --clear-groups true & exec sleep 30`], { stdout: "ignore", stderr: "ignore" });
+    const d = mkdtempSync(join(tmpdir(), "falc-box-zombie-"));
+    try {
+      const zombie = () =>
+        readdirSync("/proc").some((p) => {
+          if (!/^\d+$/.test(p)) return false;
+          try {
+            const st = readFileSync(`/proc/${p}/status`, "utf8");
+            return /^State:\s+Z/m.test(st) && new RegExp(`^Uid:\\s+${uid}\\s`, "m").test(st);
+          } catch {
+            return false;
+          }
+        });
+      for (const until = Date.now() + 5000; !zombie(); await Bun.sleep(10)) if (Date.now() > until) throw new Error("no zombie with the box uid appeared");
+      writeFileSync(join(d, String(uid)), "4194303 1\n");
+      expect(sweepBoxUids(d)).toBe(1);
+      expect(readdirSync(d)).toEqual([]);
+    } finally {
+      parent.kill("SIGKILL");
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
 });
 
 
