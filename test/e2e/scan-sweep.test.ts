@@ -27,12 +27,12 @@ async function falcInLab(args: string[]) {
 }
 const startWorker = (lease: number) => Bun.spawn([...lab.exec, FALC, "worker", "--stage", "scan", "--count", "scan=2", "--no-health", "--no-tui", "--lease", String(lease), "--grace", "1"], { env: env(), stdin: "ignore", stdout: "ignore", stderr: "ignore" });
 async function stopWorker() {
-  if (!worker) return;
-  worker.kill("SIGTERM");
-  const t = setTimeout(() => worker?.kill("SIGKILL"), 20_000);
-  await worker.exited;
-  clearTimeout(t);
+  const w = worker;
   worker = undefined;
+  w?.kill("SIGTERM");
+  const t = setTimeout(() => w?.kill("SIGKILL"), 20_000);
+  await w?.exited;
+  clearTimeout(t);
 }
 type TaskRow = { id: string; status: string; payload: { target?: string; targets?: string[]; run_id?: string } };
 const scanTasks = async (runId: string): Promise<TaskRow[]> =>
