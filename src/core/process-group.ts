@@ -7,6 +7,27 @@ import { readdirSync, readFileSync } from "node:fs";
  * reap, an orphan's zombie can stay for ever; so membership is read from /proc (state Z does not count).
  */
 
+/**
+ * The fields of /proc/PID/stat after "(comm)" (state, ppid, pgrp, …; field n of proc(5) is [n - 3]), or null
+ * when the process is gone: the one place that reads them.
+ */
+export function procStat(pid: number | string): string[] | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  } catch {
+    return null; // exited while we looked
+  }
+  // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'.
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** procStat of a process that can still run: null when it is gone, a zombie or dead. */
+export function liveStat(pid: number | string): string[] | null {
+  const f = procStat(pid);
+  return f && f[0] !== "Z" && f[0] !== "X" ? f : null;
+}
+
 /** Live (non-zombie) processes whose process group is `pgid`. */
 export function groupMembers(pgid: number): number[] {
   const out: number[] = [];
@@ -19,16 +40,7 @@ export function groupMembers(pgid: number): number[] {
   for (const name of names) {
     const c = name.charCodeAt(0);
     if (c < 48 || c > 57) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, "latin1");
-    } catch {
-      continue; // exited while we looked
-    }
-    // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (rest[0] === "Z" || rest[0] === "X") continue;
-    if (Number(rest[2]) === pgid) out.push(Number(name));
+    if (Number(liveStat(name)?.[2]) === pgid) out.push(Number(name));
   }
   return out;
 }

@@ -1,7 +1,6 @@
 import { execa, type ResultPromise } from "execa";
-import { readFileSync } from "node:fs";
 import { FalcError, unavailable } from "./errors.ts";
-import { killProcessGroup } from "./process-group.ts";
+import { killProcessGroup, liveStat } from "./process-group.ts";
 
 /**
  * The one way falc runs and stops external programs (nmap, yara, tcpdump, runsc, bwrap outside the eval hot path).
@@ -152,15 +151,7 @@ export function startProgram(argv: readonly string[], opts: RunOptions = {}): St
 }
 
 /** Whether `pid` is a live (non-zombie) process. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
-}
+const alive = (pid: number) => liveStat(pid) !== null;
 
 /** TERM one process, KILL it after `graceMs`, resolve once it is gone (false if it survives KILL for 5 s). */
 async function killProcess(pid: number, graceMs: number): Promise<boolean> {

@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { liveStat, procStat } from "../core/process-group.ts";
 
 /**
  * Host uids/gids reserved for falc's boxes, one per running sandbox (as isolate does with its
@@ -41,12 +42,7 @@ export function checkBoxRange(passwd = "/etc/passwd", group = "/etc/group"): str
 
 /** Start time of a process (field 22 of /proc/PID/stat), or null when it is gone. */
 function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
-  } catch {
-    return null;
-  }
+  return procStat(pid)?.[19] ?? null;
 }
 
 /**
@@ -55,11 +51,9 @@ function startTime(pid: number): string | null {
  */
 function uidInUse(uid: number): boolean {
   for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
+    if (!/^\d+$/.test(name) || !liveStat(name)) continue;
     try {
-      const lines = readFileSync(`/proc/${name}/status`, "utf8").split("\n");
-      if (/^State:\s+[ZX]/.test(lines.find((l) => l.startsWith("State:")) ?? "")) continue;
-      const line = lines.find((l) => l.startsWith("Uid:"));
+      const line = readFileSync(`/proc/${name}/status`, "utf8").split("\n").find((l) => l.startsWith("Uid:"));
       if (line?.split(/\s+/).slice(1, 3).includes(String(uid))) return true;
     } catch {}
   }
