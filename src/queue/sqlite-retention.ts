@@ -93,10 +93,8 @@ export function countEndedBetween(db: Database, since: number, until = Infinity)
   const exact: [number, number][] = [];
   if (lo >= hi) exact.push([since, until]);
   else {
-    const bucketRows = hi === Infinity
-      ? db.query("SELECT stage, sum(finished) AS f, sum(failed) AS x FROM ended_buckets WHERE bucket >= ? GROUP BY stage").all(lo)
-      : db.query("SELECT stage, sum(finished) AS f, sum(failed) AS x FROM ended_buckets WHERE bucket >= ? AND bucket < ? GROUP BY stage").all(lo, hi);
-    for (const r of bucketRows as { stage: string; f: number; x: number }[]) add(r.stage, r.f, r.x);
+    const rows = db.query("SELECT stage, sum(finished) AS f, sum(failed) AS x FROM ended_buckets WHERE bucket >= ? AND bucket < ? GROUP BY stage").all(lo, Math.min(hi, Number.MAX_SAFE_INTEGER));
+    for (const r of rows as { stage: string; f: number; x: number }[]) add(r.stage, r.f, r.x);
     if (since < lo * 10_000) exact.push([since, lo * 10_000]);
     if (hi !== Infinity && hi * 10_000 < until) exact.push([hi * 10_000, until]);
   }
